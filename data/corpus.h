@@ -1,0 +1,90 @@
+// Corpus: the tokenized HDF5 behaviour corpus (layout in docs/corpus-format.md) and its reader.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace cf::data {
+
+inline constexpr int kCorpusSchemaVersion = 1;
+
+// Channels of one event. Token id 0 is padding in every channel.
+enum class Channel { kItem = 0, kAction, kCategory, kTimeGap, kActivity };
+inline constexpr int kNumChannels = 5;
+const char* channel_name(Channel c);  // "item", "action", "category", "time_gap", "activity"
+
+// Number of time-gap buckets including padding (0) and "first event" (1); see time_gap_bucket().
+inline constexpr int kNumTimeGapBuckets = 16;
+// Maps seconds since the user's previous event to a log-scale bucket in [2, kNumTimeGapBuckets).
+// Order-only sources (no real time) use bucket 1 for every event.
+int time_gap_bucket(int64_t gap_seconds);
+
+// Vocabulary sizes including padding row 0: what the model's embedding tables are sized by.
+struct VocabSizes {
+  int32_t items = 0;
+  int32_t actions = 0;
+  int32_t categories = 0;
+  int32_t time_gaps = 0;
+  int32_t activities = 0;
+  bool operator==(const VocabSizes&) const = default;
+};
+
+// One user's (or session's) events in time order, one vector per channel.
+struct Sequence {
+  int64_t index = 0;  // sequence number in the corpus
+  std::vector<int32_t> item, action, category, time_gap, activity;
+  std::vector<int64_t> timestamp;
+  int32_t length() const { return static_cast<int32_t>(item.size()); }
+};
+
+// Read-only view of a corpus file. Reads hyperslabs on demand (never the whole file unless
+// load_all is called) and is safe to use from one thread. Opening validates the schema
+// version and required datasets; a truncated or foreign file is a UserError naming the file.
+class CorpusReader {
+ public:
+  static std::unique_ptr<CorpusReader> open(const std::string& path);
+  virtual ~CorpusReader() = default;
+
+  virtual const std::string& path() const = 0;
+  virtual int64_t num_sequences() const = 0;
+  virtual int64_t num_events() const = 0;
+  virtual VocabSizes vocab_sizes() const = 0;
+  // Stable content hash of the vocabularies (hex sha256): a checkpoint records it and refuses
+  // a corpus whose fingerprint differs.
+  virtual std::string vocab_fingerprint() const = 0;
+
+  // Offsets of every sequence (num_sequences + 1 entries): small, cached at open.
+  virtual const std::vector<int64_t>& offsets() const = 0;
+  // Reads sequence `i` (all channels) with one hyperslab read per channel.
+  virtual void read_sequence(int64_t i, Sequence& out) const = 0;
+  // Reads a contiguous range of sequences [first, first+count).
+  virtual void read_sequences(int64_t first, int64_t count, std::vector<Sequence>& out) const = 0;
+
+  // Per-sequence purchase label for propensity fine-tuning (1 = purchased in the held-out
+  // window / source label, 0 = not); -1 where unknown.
+  virtual const std::vector<int8_t>& purchase_labels() const = 0;
+  // Pseudonymous user key of each sequence (keyed hash, hex).
+  virtual std::vector<std::string> user_keys() const = 0;
+  // Occurrences of each item token in the training part of the data (index = token id).
+  virtual const std::vector<int64_t>& item_counts() const = 0;
+  // Raw id of each item token (index = token id; entry 0 is "<pad>").
+  virtual std::vector<std::string> item_raw_ids() const = 0;
+  virtual std::vector<std::string> category_raw_ids() const = 0;
+  virtual std::vector<std::string> action_names() const = 0;
+  virtual std::vector<std::string> activity_raw_ids() const = 0;
+  // Time-based split: per sequence, the number of leading events with timestamp < cutoff.
+  virtual int64_t time_split_cutoff() const = 0;
+  virtual const std::vector<int32_t>& time_split_train_length() const = 0;
+  // Root attributes (provenance) as a JSON string.
+  virtual std::string provenance_json() const = 0;
+};
+
+// Leave-one-out split on a sequence of length L: test target = event L-1, validation target =
+// event L-2, training uses events [0, L-2). Sequences shorter than 3 events are train-only.
+enum class Split { kTrain, kValidation, kTest };
+// Number of events of a length-L sequence visible as input when predicting the target of `split`
+// (train: the whole prefix used for training; validation: L-2; test: L-1).
+int32_t visible_length(int32_t length, Split split);
+
+}  // namespace cf::data

@@ -1,0 +1,114 @@
+// ops: every numerical operation of the model, one function each, device-neutral signatures.
+//
+// The CPU implementations in kernels/cpu/ are the reference that later backends (kernels/cuda/)
+// are tested against. Each op is a template over the float type and is instantiated for float
+// (training) and double (finite-difference gradient tests).
+//
+// Conventions (as in llm.c):
+//  - Row-major tensors; shapes in comments as [rows, cols].
+//  - Linear layers store weight as [OC, C]: out = inp @ weight^T + bias.
+//  - Every *_backward ACCUMULATES (+=) into all gradient outputs, inputs' gradients included,
+//    so residual branches and shared parameters need no extra add. Callers zero grads first.
+//  - Padding positions are described by `lengths` ([B], real positions per sequence, right-padded).
+#pragma once
+#include <cstdint>
+
+namespace cf::ops {
+
+// ---- embeddings -------------------------------------------------------------------------
+// out[n, :] += table[ids[n], :] for n < N.
+template <class T>
+void embedding_forward(T* out, const int32_t* ids, const T* table, int N, int C);
+// dtable[ids[n], :] += dout[n, :]; deterministic (fixed summation order).
+template <class T>
+void embedding_backward(T* dtable, const int32_t* ids, const T* dout, int N, int C);
+// out[b, t, :] += pos[t, :]
+template <class T>
+void position_forward(T* out, const T* pos, int B, int Tlen, int C);
+template <class T>
+void position_backward(T* dpos, const T* dout, int B, int Tlen, int C);
+
+// ---- layer norm -------------------------------------------------------------------------
+// out = (inp - mean) * rstd * weight + bias per row; saves mean[N], rstd[N] for backward.
+template <class T>
+void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* weight, const T* bias,
+                       int N, int C, T eps = T(1e-5));
+template <class T>
+void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
+                        const T* weight, const T* mean, const T* rstd, int N, int C);
+
+// ---- linear -----------------------------------------------------------------------------
+// out[N, OC] = inp[N, C] @ weight[OC, C]^T + bias[OC] (bias may be null). BLAS on CPU.
+template <class T>
+void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, int N, int C, int OC);
+// dinp += dout @ weight; dweight += dout^T @ inp; dbias += colsum(dout) (dbias may be null).
+template <class T>
+void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
+                     int N, int C, int OC);
+
+// ---- activations / elementwise -----------------------------------------------------------
+// GELU, tanh approximation.
+template <class T>
+void gelu_forward(T* out, const T* inp, int64_t n);
+template <class T>
+void gelu_backward(T* dinp, const T* inp, const T* dout, int64_t n);
+// out = a + b
+template <class T>
+void residual_forward(T* out, const T* a, const T* b, int64_t n);
+// Inverted dropout with a counter-based RNG: element i is kept iff hash(seed, i) >= p, kept
+// values scaled by 1/(1-p). The mask is a pure function of (seed, i), so backward recomputes it
+// and resume / other backends reproduce it exactly. p == 0 copies.
+template <class T>
+void dropout_forward(T* out, const T* inp, float p, uint64_t seed, int64_t n);
+template <class T>
+void dropout_backward(T* dinp, const T* dout, float p, uint64_t seed, int64_t n);
+
+// ---- attention ---------------------------------------------------------------------------
+// Causal multi-head softmax attention. qkv[B, T, 3C] holds q | k | v, each [NH heads x C/NH].
+// Query t attends to keys s <= t with s < lengths[b] (key-padding mask); a query row with no
+// visible key (t >= lengths[b] and lengths[b] == 0) outputs zeros. Scale 1/sqrt(head_dim).
+// att[B, NH, T, T] stores the softmax probabilities for backward (the CPU reference keeps
+// them; flash kernels recompute instead). out[B, T, C].
+template <class T>
+void attention_forward(T* out, T* att, const T* qkv, const int32_t* lengths, int B, int Tlen,
+                       int C, int NH);
+template <class T>
+void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att,
+                        const int32_t* lengths, int B, int Tlen, int C, int NH);
+
+// ---- losses ------------------------------------------------------------------------------
+// Full softmax cross-entropy of hidden[N, C] against an item table weight[V, C] (+ bias[V],
+// may be null): logits = hidden @ weight^T + bias. Rows with targets[n] <= 0 are ignored.
+// Computed in chunks of `chunk_rows` rows, so at most chunk_rows x V logits exist at once.
+// Returns the SUM of -log p(target) over counted rows and writes how many were counted.
+// If dhidden is non-null, accumulates gradients scaled by grad_scale (typically 1/global count)
+// into dhidden, dweight and dbias (dbias may be null).
+template <class T>
+double softmax_xent_forward_backward(T* dhidden, T* dweight, T* dbias, int64_t* counted,
+                                     const T* hidden, const T* weight, const T* bias,
+                                     const int32_t* targets, int N, int C, int V, T grad_scale,
+                                     int chunk_rows = 64);
+// Sampled softmax: for each row, logits over {target} u negatives[n, 0..K) (item ids, may
+// collide with the target; collisions are masked out). Same accumulation contract as above.
+template <class T>
+double sampled_softmax_xent_forward_backward(T* dhidden, T* dweight, T* dbias, int64_t* counted,
+                                             const T* hidden, const T* weight, const T* bias,
+                                             const int32_t* targets, const int32_t* negatives,
+                                             int N, int C, int K, T grad_scale);
+// Binary cross-entropy on logits[N] with labels[N] in {0,1} (label < 0 ignored); returns the
+// sum of losses; dlogits += grad_scale * (sigmoid(logit) - label).
+template <class T>
+double bce_with_logits_forward_backward(T* dlogits, int64_t* counted, const T* logits,
+                                        const float* labels, int N, T grad_scale);
+
+// ---- optimizer ---------------------------------------------------------------------------
+// Sum of squares of x[0..n) in double (for the global gradient norm).
+template <class T>
+double sum_of_squares(const T* x, int64_t n);
+// AdamW on a contiguous range: m, v fp32 state; decoupled weight decay (param -= lr*wd*param);
+// `step` is 1-based for bias correction; grads are multiplied by grad_scale first (clipping).
+void adamw_update(float* params, const float* grads, float* m, float* v, int64_t n, float lr,
+                  float beta1, float beta2, float eps, float weight_decay, int64_t step,
+                  float grad_scale);
+
+}  // namespace cf::ops

@@ -1,0 +1,56 @@
+// cartformer: one binary, one subcommand per stage of the pipeline.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "core/error.h"
+#include "tools/cli/commands.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*run)(int, char**);
+  const char* summary;
+};
+
+const Command kCommands[] = {
+    {"synth", cf::cli::run_synth, "generate a seeded synthetic behaviour log (trio CSV format)"},
+    {"prep", cf::cli::run_prep, "turn raw behaviour logs into a tokenized HDF5 corpus"},
+    {"train", cf::cli::run_train, "pretrain or fine-tune a model on a corpus (checkpoints, metrics)"},
+    {"eval", cf::cli::run_eval, "offline next-item and propensity metrics beside baselines -> eval.json"},
+    {"generate", cf::cli::run_generate, "top-K next-item recommendations from a checkpoint"},
+    {"inspect", cf::cli::run_inspect, "describe a corpus file or a checkpoint"},
+};
+
+void print_usage(FILE* out) {
+  std::fprintf(out,
+               "usage: cartformer <command> [options]   (cartformer <command> --help for details)\n\n"
+               "commands:\n");
+  for (const auto& c : kCommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    print_usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  for (const auto& c : kCommands) {
+    if (std::strcmp(argv[1], c.name) != 0) continue;
+    try {
+      return c.run(argc - 2, argv + 2);
+    } catch (const cf::UserError& e) {
+      std::fprintf(stderr, "cartformer %s: error: %s\n", c.name, e.what());
+      return 1;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "cartformer %s: error: %s\n", c.name, e.what());
+      return 1;
+    }
+  }
+  std::fprintf(stderr, "cartformer: unknown command '%s'\n", argv[1]);
+  print_usage(stderr);
+  return 2;
+}

@@ -1,0 +1,80 @@
+// Config: the typed training configuration read once from YAML with strict validation.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "trainer/model.h"
+
+namespace cf::trainer {
+
+enum class TaskKind { kPretrain, kNextItem, kPropensity };
+enum class LrSchedule { kCosine, kLinear, kConstant };
+
+struct RunSection {
+  std::string out_dir = "runs/default";  // checkpoints/, metrics.jsonl, config.resolved.yaml
+  uint64_t seed = 1234;
+  std::string device = "auto";  // auto | cpu | cuda (cuda arrives with the CUDA backend)
+};
+
+struct DataSection {
+  std::string corpus;  // path to corpus .h5 (relative paths resolve against the working dir)
+};
+
+struct TaskSection {
+  TaskKind kind = TaskKind::kPretrain;
+  std::string init_from;        // fine-tuning: checkpoint dir (or run dir: newest valid one)
+  int freeze_blocks = 0;        // fine-tuning: first k blocks (and embeddings if k > 0) frozen
+  float body_lr_scale = 1.0f;   // fine-tuning: LR multiplier for everything but the task head
+  int sampled_negatives = 0;    // 0 = full softmax; k = sampled softmax with k negatives
+  float action_loss_weight = 0.0f;  // pretraining: weight of the next-action loss (0 = off)
+  bool purchases_only = false;  // next_item: targets are only "buy" events (next-purchase)
+};
+
+struct TrainSection {
+  int64_t steps = 1000;
+  int micro_batch = 64;     // sequences per micro-batch per rank
+  int grad_accum = 1;       // micro-batches per rank per step; global batch = micro*accum*ranks
+  float lr = 1e-3f;
+  LrSchedule schedule = LrSchedule::kCosine;
+  int64_t warmup_steps = 100;
+  float min_lr_ratio = 0.1f;  // floor of cosine/linear decay, as a fraction of lr
+  float weight_decay = 0.1f;
+  bool decay_embeddings = false;  // weight decay on embedding tables (matrices always decay)
+  float beta1 = 0.9f, beta2 = 0.98f, eps = 1e-8f;
+  float grad_clip = 1.0f;   // max global gradient norm; 0 = off
+  int log_every = 10;       // progress line + metrics.jsonl row every N steps
+  int eval_every = 0;       // validation loss every N steps (0 = at the end only)
+  int eval_batches = 8;     // micro-batches of validation sequences per evaluation
+};
+
+struct CheckpointSection {
+  int64_t every = 500;   // steps between checkpoints (and one at the end)
+  int keep_last = 3;     // older checkpoints are deleted once a newer one is verified
+};
+
+struct Config {
+  std::string source_path;  // the YAML file it was read from (for messages)
+  RunSection run;
+  DataSection data;
+  ModelConfig model;
+  TaskSection task;
+  TrainSection train;
+  CheckpointSection checkpoint;
+};
+
+// Reads `path`, applies `overrides` ("a.b=value", as given by --set), validates everything.
+// Unknown key, wrong type or out-of-range value -> UserError naming the key and file, e.g.
+// "configs/x.yaml: unknown key 'train.stpes'".
+Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+// Parses a config from YAML text (source_name used in messages).
+Config parse_config(const std::string& yaml_text, const std::string& source_name,
+                    const std::vector<std::string>& overrides = {});
+// The fully resolved config as YAML (saved as config.resolved.yaml and in checkpoint manifests);
+// parse_config(to_yaml(c)) == c.
+std::string to_yaml(const Config& config);
+
+const char* task_kind_name(TaskKind kind);
+const char* lr_schedule_name(LrSchedule schedule);
+
+}  // namespace cf::trainer

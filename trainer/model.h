@@ -1,0 +1,109 @@
+// Model: the GPT-style behaviour-sequence decoder (embeddings, pre-LN blocks, heads) with
+// explicit forward and backward, parameters in one contiguous buffer, activations in an arena.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/batch.h"
+#include "data/corpus.h"
+
+namespace cf::trainer {
+
+struct ModelConfig {
+  int n_layer = 2;
+  int n_head = 2;
+  int d_model = 64;
+  int d_ff = 256;
+  int max_len = 50;
+  float dropout = 0.1f;
+  bool tied_item_head = true;   // next-item logits use the item embedding table
+  bool action_head = false;     // next-action head (pretraining auxiliary task)
+  bool propensity_head = false; // binary purchase head on the last position (fine-tuning)
+  // Which input channels are embedded (item and position always are).
+  bool use_action = true, use_category = true, use_time_gap = true, use_activity = true;
+};
+
+// One named tensor inside the flat parameter buffer.
+struct ParamTensor {
+  std::string name;            // e.g. "blocks.0.attn.qkv.weight" (safetensors key)
+  int64_t offset = 0;          // in floats, into params()/grads()
+  std::vector<int64_t> shape;
+  bool is_matrix_weight = false;  // true for linear/embedding weights (weight-decay group)
+  int block = -1;              // transformer block index, -1 outside the blocks
+  int64_t numel() const;
+};
+
+// Loss selection and weighting for one forward_backward call.
+struct LossOptions {
+  bool item_loss = true;           // next-item cross-entropy at every target position
+  int sampled_negatives = 0;       // 0 = full softmax over all items; k > 0 = sampled softmax
+  bool action_loss = false;        // next-action cross-entropy (needs action_head)
+  bool propensity_loss = false;    // BCE of the propensity head at position length-1 vs label
+  // Gradient scales: 1 / (global number of counted rows) of each loss over the whole global
+  // batch, so micro-batches and ranks sum to the global mean.
+  float item_grad_scale = 0.f, action_grad_scale = 0.f, propensity_grad_scale = 0.f;
+  uint64_t negative_seed = 0;      // sampled-softmax negatives are a pure function of this
+};
+
+struct LossSums {  // sums (not means) so callers can reduce across micro-batches and ranks
+  double item = 0, action = 0, propensity = 0;
+  int64_t item_count = 0, action_count = 0, propensity_count = 0;
+};
+
+class Model {
+ public:
+  Model(const ModelConfig& config, const data::VocabSizes& vocab);
+  ~Model();
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+
+  const ModelConfig& config() const;
+  const data::VocabSizes& vocab() const;
+
+  // Deterministic initialisation from `seed` (normal(0, 0.02) weights, LN = 1/0, biases 0).
+  void init_weights(uint64_t seed);
+  std::vector<float>& params();
+  std::vector<float>& grads();
+  const std::vector<ParamTensor>& tensors() const;
+  const ParamTensor& tensor(const std::string& name) const;  // throws if absent
+
+  // Training: forward + backward on one micro-batch, ACCUMULATING into grads().
+  // `dropout_seed` makes dropout masks a pure function of the step (bit-exact resume).
+  LossSums forward_backward(const data::Batch& batch, const LossOptions& loss,
+                            uint64_t dropout_seed);
+  // Forward only, no dropout, returns loss sums (validation loss).
+  LossSums evaluate_loss(const data::Batch& batch, const LossOptions& loss);
+
+  // Inference (no dropout): final-LayerNorm hidden state at position length[b]-1 of each row.
+  // out: [B, d_model].
+  void last_hidden(const data::Batch& batch, std::vector<float>& out);
+  // Scores over the whole item vocabulary for hidden[B, d]: out [B, items] (index = token id;
+  // column 0 is padding and is set to -inf).
+  void item_scores(const float* hidden, int B, float* out) const;
+  // Purchase propensity logits for hidden[B, d] (needs propensity_head). out [B].
+  void propensity_logits(const float* hidden, int B, float* out) const;
+
+  // Incremental decoding with a key/value cache, for multi-step generation: feed one event at
+  // a time (position = number of events fed so far), get the final hidden state of that event.
+  class Decoder {
+   public:
+    virtual ~Decoder() = default;
+    virtual void reset() = 0;
+    // Appends one event; returns its final-LN hidden state [d_model]. Throws if max_len reached.
+    virtual const std::vector<float>& append(int32_t item, int32_t action, int32_t category,
+                                             int32_t time_gap, int32_t activity) = 0;
+    virtual int length() const = 0;
+  };
+  std::unique_ptr<Decoder> make_decoder() const;
+
+  // Forward + backward FLOPs per real token (for tokens/s -> GFLOP/s in benchmarks).
+  double flops_per_token(int seq_len) const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cf::trainer
