@@ -35,6 +35,7 @@ struct Sequence {
   int64_t index = 0;  // sequence number in the corpus
   std::vector<int32_t> item, action, category, time_gap, activity;
   std::vector<int64_t> timestamp;
+  std::vector<int8_t> purchase;  // 1 if the event is a purchase (action buy, or source flag > 0)
   int32_t length() const { return static_cast<int32_t>(item.size()); }
 };
 
@@ -61,9 +62,12 @@ class CorpusReader {
   // Reads a contiguous range of sequences [first, first+count).
   virtual void read_sequences(int64_t first, int64_t count, std::vector<Sequence>& out) const = 0;
 
-  // Per-sequence purchase label for propensity fine-tuning (1 = purchased in the held-out
-  // window / source label, 0 = not); -1 where unknown.
+  // Per-sequence held-out purchase label for propensity evaluation under leave-one-out:
+  // purchase flag of the last (test) event. Training derives its labels from earlier events'
+  // flags (Sequence::purchase), so the test label is never seen in training.
   virtual const std::vector<int8_t>& purchase_labels() const = 0;
+  // Same under the time split: 1 if any purchase happens at or after the cutoff.
+  virtual const std::vector<int8_t>& time_split_purchase_labels() const = 0;
   // Pseudonymous user key of each sequence (keyed hash, hex).
   virtual std::vector<std::string> user_keys() const = 0;
   // Occurrences of each item token in the training part of the data (index = token id).
