@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what Cartformer needs to build and test on Debian/Ubuntu. Idempotent: when every
+# package is already present it makes no apt call at all.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libopenblas-openmp-dev            # BLAS for the CPU matmuls (OpenMP build, cooperates with our OpenMP)
+  libhdf5-dev hdf5-tools            # corpus files (+ h5dump for inspection)
+  libyaml-cpp-dev                   # configs
+  nlohmann-json3-dev                # manifests, eval.json
+  libgtest-dev                      # unit tests
+  libopenmpi-dev openmpi-bin        # multi-rank training (mpirun)
+  python3                           # optional format cross-checks in tests (h5py, safetensors)
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#packages[@]} packages present"
+else
+  echo "setup: installing ${missing[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
