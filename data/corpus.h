@@ -61,6 +61,10 @@ class CorpusReader {
   virtual void read_sequence(int64_t i, Sequence& out) const = 0;
   // Reads a contiguous range of sequences [first, first+count).
   virtual void read_sequences(int64_t first, int64_t count, std::vector<Sequence>& out) const = 0;
+  // Reads every event channel into memory once (num_events * 29 bytes); later reads are then
+  // memory copies. Worth it when a corpus is read at random many times (training epochs).
+  // The default does nothing (reads keep going to the file), so test doubles need not care.
+  virtual void load_all() {}
 
   // Per-sequence held-out purchase label for propensity evaluation under leave-one-out:
   // purchase flag of the last (test) event. Training derives its labels from earlier events'

@@ -42,6 +42,7 @@ void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* i
 template <class T>
 void matmul_forward(T* out, const T* inp, const T* weight, const T* bias, int N, int C, int OC);
 // dinp += dout @ weight; dweight += dout^T @ inp; dbias += colsum(dout) (dbias may be null).
+// On CPU dinp and dweight may also be null (frozen layers, first layer) and are then skipped.
 template <class T>
 void matmul_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
                      int N, int C, int OC);
@@ -62,6 +63,10 @@ template <class T>
 void dropout_forward(T* out, const T* inp, float p, uint64_t seed, int64_t n);
 template <class T>
 void dropout_backward(T* dinp, const T* dout, float p, uint64_t seed, int64_t n);
+// The uniform number in [0, 1) (a multiple of 2^-24) compared against p for element i:
+// top 24 bits of mix(mix(seed) + i * 0x9E3779B97F4A7C15), mix = the splitmix64 finalizer.
+// Exposed so tests and other backends reproduce the CPU mask exactly.
+float dropout_uniform(uint64_t seed, int64_t i);
 
 // ---- attention ---------------------------------------------------------------------------
 // Causal multi-head softmax attention. qkv[B, T, 3C] holds q | k | v, each [NH heads x C/NH].

@@ -11,6 +11,8 @@
 
 namespace cf::trainer {
 
+inline constexpr int kCheckpointFormatVersion = 1;
+
 // Everything besides tensors needed to continue a run bit for bit.
 struct TrainState {
   int64_t step = 0;            // optimizer steps completed
@@ -24,12 +26,14 @@ struct TrainState {
 // What a checkpoint directory holds once loaded.
 struct LoadedCheckpoint {
   std::string dir;
-  Config config;                 // resolved config the run was trained with
+  Config config;  // resolved config the run was trained with
   TrainState state;
-  std::string vocab_fingerprint; // of the corpus it was trained on
+  std::string vocab_fingerprint;  // of the corpus it was trained on
   data::VocabSizes vocab;
-  std::vector<float> params;     // model weights, laid out as Model::tensors() describes
+  std::vector<float> params;          // model weights, laid out as Model::tensors() describes
   std::vector<float> adam_m, adam_v;  // optimizer state (empty if load_optimizer == false)
+  std::vector<ParamTensor> tensors;   // layout of `params` (and adam_m/v) as written
+  const ParamTensor* find_tensor(const std::string& name) const;  // nullptr when absent
 };
 
 // Layout:  <dir>/model.safetensors      every ParamTensor by name, F32
@@ -42,10 +46,25 @@ std::string write_checkpoint(const std::string& checkpoints_root, const Model& m
                              const std::vector<float>& adam_m, const std::vector<float>& adam_v,
                              const Config& config, const TrainState& state,
                              const std::string& vocab_fingerprint);
+// The same without a Model: `tensors` describe where each named tensor lives in `params`.
+std::string write_checkpoint(const std::string& checkpoints_root,
+                             const std::vector<ParamTensor>& tensors,
+                             const std::vector<float>& params, const data::VocabSizes& vocab,
+                             const std::vector<float>& adam_m, const std::vector<float>& adam_v,
+                             const Config& config, const TrainState& state,
+                             const std::string& vocab_fingerprint);
 
 // Verifies sha256 of every file listed in the manifest and parses it. Throws UserError naming
 // the file on a mismatch, a missing file or a malformed manifest.
 LoadedCheckpoint load_checkpoint(const std::string& dir, bool load_optimizer = true);
+
+// The checks of load_checkpoint (manifest well formed, every checksum) without reading the
+// tensors into memory. Throws UserError naming the file.
+void verify_checkpoint(const std::string& dir);
+
+// A checkpoint directory (holding manifest.json) is returned as is; a run directory (with
+// checkpoints/) or a checkpoints root resolves to its newest valid step_N. UserError if none.
+std::string resolve_checkpoint_dir(const std::string& path);
 
 // Newest "step_N" under `checkpoints_root` that verifies; corrupt ones are skipped with a
 // warning on stderr. nullopt when none is valid.
@@ -53,13 +72,28 @@ std::optional<std::string> find_latest_valid_checkpoint(const std::string& check
 
 // Deletes all but the newest `keep_last` verified checkpoints; never deletes the newest valid
 // one and never deletes anything when fewer than two valid checkpoints exist.
+// Walking from the newest step down, it verifies until `keep_last` valid ones are found and
+// deletes every step_N older than those; corrupt ones newer than them and *.tmp* directories
+// are left alone (the first may be inspected, the second may belong to a running writer).
 void prune_checkpoints(const std::string& checkpoints_root, int keep_last);
 
 // Throws UserError if `fingerprint` (of the corpus being used) differs from the checkpoint's.
 void require_same_vocab(const LoadedCheckpoint& ckpt, const std::string& corpus_path,
                         const std::string& corpus_fingerprint);
+// The same, naming the sizes that differ: "<corpus>: vocabulary differs from the checkpoint's
+// (<dir>): items 1234 vs 5678 (corpus vs checkpoint)".
+void require_same_vocab(const LoadedCheckpoint& ckpt, const std::string& corpus_path,
+                        const std::string& corpus_fingerprint,
+                        const data::VocabSizes& corpus_vocab);
 
-// Builds a Model from a loaded checkpoint (config + weights).
+// Builds a Model from a loaded checkpoint (config + weights). UserError naming the checkpoint
+// if its tensors do not match (names and shapes) what its config describes.
 Model model_from_checkpoint(const LoadedCheckpoint& ckpt);
+
+// Fine-tuning initialisation: copies every tensor of `dst` that `src` holds under the same name
+// (shapes must agree, else UserError); names of dst tensors absent from src (new heads, which
+// keep their initialisation) are appended to `missing` when it is non-null.
+void load_matching_weights(Model& dst, const LoadedCheckpoint& src,
+                           std::vector<std::string>* missing);
 
 }  // namespace cf::trainer

@@ -62,15 +62,24 @@ class Model {
   const ModelConfig& config() const;
   const data::VocabSizes& vocab() const;
 
-  // Deterministic initialisation from `seed` (normal(0, 0.02) weights, LN = 1/0, biases 0).
+  // Deterministic initialisation from `seed` (normal(0, 0.02) weights, LN = 1/0, biases 0;
+  // attn.proj / mlp.fc2 weights scaled by 1/sqrt(2*n_layer)). Each tensor's values depend only
+  // on (seed, tensor name). Row 0 (padding) of every embedding table is an ordinary trainable
+  // row: padding positions are never computed, so it only trains where a real event carries
+  // token 0 (and, for the tied item table, through the softmax, which learns to rank it last).
   void init_weights(uint64_t seed);
   std::vector<float>& params();
   std::vector<float>& grads();
+  const std::vector<float>& params() const;  // for checkpoint writers holding a const Model&
+  const std::vector<float>& grads() const;
   const std::vector<ParamTensor>& tensors() const;
   const ParamTensor& tensor(const std::string& name) const;  // throws if absent
 
   // Training: forward + backward on one micro-batch, ACCUMULATING into grads().
-  // `dropout_seed` makes dropout masks a pure function of the step (bit-exact resume).
+  // `dropout_seed` makes dropout masks a pure function of the step (bit-exact resume). Masks
+  // and sampled negatives are drawn per sequence (keyed by batch.sequence_index, or the row
+  // number when it is empty), so how a global batch is cut into micro-batches does not matter.
+  // Only real positions are computed (packed rows); padding costs nothing outside attention.
   LossSums forward_backward(const data::Batch& batch, const LossOptions& loss,
                             uint64_t dropout_seed);
   // Forward only, no dropout, returns loss sums (validation loss).
@@ -79,6 +88,9 @@ class Model {
   // Inference (no dropout): final-LayerNorm hidden state at position length[b]-1 of each row.
   // out: [B, d_model].
   void last_hidden(const data::Batch& batch, std::vector<float>& out);
+  // Inference (no dropout): final-LayerNorm hidden state at every position, zeros at padding
+  // positions (they are never computed). out: [B*T, d_model].
+  void hidden_states(const data::Batch& batch, std::vector<float>& out);
   // Scores over the whole item vocabulary for hidden[B, d]: out [B, items] (index = token id;
   // column 0 is padding and is set to -inf).
   void item_scores(const float* hidden, int B, float* out) const;
@@ -96,6 +108,7 @@ class Model {
                                              int32_t time_gap, int32_t activity) = 0;
     virtual int length() const = 0;
   };
+  // The decoder reads this model's parameters: the model must outlive it.
   std::unique_ptr<Decoder> make_decoder() const;
 
   // Forward + backward FLOPs per real token (for tokens/s -> GFLOP/s in benchmarks).

@@ -46,7 +46,7 @@ bool ArgParser::parse(int argc, char** argv) {
       return false;
     }
     if (arg.rfind("--", 0) != 0) {
-      throw UserError("cartformer " + command_ + ": unexpected argument '" + arg +
+      throw UserError("unexpected argument '" + arg +
                       "' (see --help)");
     }
     std::string name = arg.substr(2), value;
@@ -58,14 +58,14 @@ bool ArgParser::parse(int argc, char** argv) {
     }
     auto it = specs_.find(name);
     if (it == specs_.end()) {
-      throw UserError("cartformer " + command_ + ": unknown option '--" + name + "' (see --help)");
+      throw UserError("unknown option '--" + name + "' (see --help)");
     }
     if (it->second.is_flag) {
       values_[name] = {"1"};
       continue;
     }
     if (!inline_value) {
-      if (i + 1 >= argc) throw UserError("cartformer " + command_ + ": option '--" + name + "' needs a value");
+      if (i + 1 >= argc) throw UserError("option '--" + name + "' needs a value");
       value = argv[++i];
     }
     if (it->second.repeatable) values_[name].push_back(value);
@@ -100,7 +100,7 @@ int64_t ArgParser::get_int(const std::string& name) const {
     if (used != v.size()) throw std::invalid_argument(v);
     return x;
   } catch (const std::exception&) {
-    throw UserError("cartformer " + command_ + ": --" + name + " expects an integer, got '" + v + "'");
+    throw UserError("--" + name + " expects an integer, got '" + v + "'");
   }
 }
 
@@ -112,14 +112,14 @@ double ArgParser::get_double(const std::string& name) const {
     if (used != v.size()) throw std::invalid_argument(v);
     return x;
   } catch (const std::exception&) {
-    throw UserError("cartformer " + command_ + ": --" + name + " expects a number, got '" + v + "'");
+    throw UserError("--" + name + " expects a number, got '" + v + "'");
   }
 }
 
 bool ArgParser::get_flag(const std::string& name) const { return values_.count(name) > 0; }
 
 std::string ArgParser::require(const std::string& name) const {
-  if (!has(name)) throw UserError("cartformer " + command_ + ": --" + name + " is required (see --help)");
+  if (!has(name)) throw UserError("--" + name + " is required (see --help)");
   return get(name);
 }
 

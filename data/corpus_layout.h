@@ -1,0 +1,45 @@
+// Corpus layout: the dataset and attribute names of schema version 1, shared by writer and reader.
+#pragma once
+#include <string>
+#include <vector>
+
+namespace cf::data::layout {
+
+// Per-event datasets (all of length num_events, grouped by sequence, time order within each).
+inline constexpr const char* kEventItem = "/events/item";
+inline constexpr const char* kEventAction = "/events/action";
+inline constexpr const char* kEventCategory = "/events/category";
+inline constexpr const char* kEventTimeGap = "/events/time_gap";
+inline constexpr const char* kEventActivity = "/events/activity";
+inline constexpr const char* kEventTimestamp = "/events/timestamp";
+inline constexpr const char* kEventPurchase = "/events/purchase";
+
+// Per-sequence datasets (num_sequences entries; offsets has one more).
+inline constexpr const char* kSequenceOffsets = "/sequences/offsets";
+inline constexpr const char* kSequenceUserKey = "/sequences/user_key";
+inline constexpr const char* kSequenceLabelLoo = "/sequences/label_loo";
+inline constexpr const char* kSequenceLabelTime = "/sequences/label_time";
+inline constexpr const char* kSequenceTimeTrainLength = "/sequences/time_train_length";
+
+// Vocabularies: index = token id, entry 0 = kPadToken.
+inline constexpr const char* kVocabItem = "/vocab/item_raw";
+inline constexpr const char* kVocabCategory = "/vocab/category_raw";
+inline constexpr const char* kVocabActivity = "/vocab/activity_raw";
+inline constexpr const char* kVocabAction = "/vocab/action_names";
+inline constexpr const char* kPadToken = "<pad>";
+
+inline constexpr const char* kStatsItemCount = "/stats/item_count";
+
+// Hex characters of a stored user key: HMAC-SHA256 truncated to 128 bits.
+inline constexpr int kUserKeyHexChars = 32;
+inline constexpr const char* kUserIdHashing = "hmac-sha256";
+
+// sha256 (hex) over the four vocabularies in the order item, category, activity, action; each
+// contributes its dataset name and then every entry as "<byte length>:<bytes>\n", so neither
+// an entry boundary nor a vocabulary boundary can be shifted without changing the hash.
+std::string vocab_fingerprint(const std::vector<std::string>& items,
+                              const std::vector<std::string>& categories,
+                              const std::vector<std::string>& activities,
+                              const std::vector<std::string>& actions);
+
+}  // namespace cf::data::layout

@@ -1,0 +1,38 @@
+// FieldSplitter: splits one delimited line into fields (RFC 4180 quoting) without allocating.
+#pragma once
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cf::data {
+
+// Splits lines on a one-character delimiter. With quoting on, a field that starts with '"'
+// runs to the matching '"' (delimiters inside are data, "" is one literal quote) and must be
+// followed by the delimiter or the end of the line. Quoted fields do not span lines. A quote
+// inside an unquoted field is kept as data. Fields are views into the line (or into an internal
+// scratch buffer for fields that contained ""), valid until the next split().
+class FieldSplitter {
+ public:
+  FieldSplitter(char delimiter, bool quoting) : delimiter_(delimiter), quoting_(quoting) {}
+
+  // Returns false (fields unspecified) when the quoting is malformed: an unterminated quoted
+  // field or text between a closing quote and the next delimiter.
+  bool split(std::string_view line);
+
+  size_t size() const { return fields_.size(); }
+  std::string_view operator[](size_t index) const { return fields_[index]; }
+  const std::vector<std::string_view>& fields() const { return fields_; }
+
+ private:
+  bool split_quoted(std::string_view line);
+
+  char delimiter_;
+  bool quoting_;
+  std::vector<std::string_view> fields_;
+  std::string unescaped_;  // storage for quoted fields that contained ""
+};
+
+// Splits on runs of spaces and tabs, ignoring leading and trailing blanks ("1  2\t3" -> 3 fields).
+void split_on_blanks(std::string_view line, std::vector<std::string_view>& fields);
+
+}  // namespace cf::data

@@ -1,0 +1,140 @@
+// BLAS products for the CPU kernels: a typed gemm over cblas_sgemm / cblas_dgemm, and
+// fixed-partition variants whose results do not depend on the number of threads.
+#pragma once
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+
+namespace cf::ops::cpu {
+
+// C = beta * C: what an empty product (K == 0) leaves, done here because BLAS rejects the zero
+// leading dimensions such a call would carry.
+template <class T>
+void scale_in_place(int M, int N, T beta, T* C, int ldc) {
+  for (int i = 0; i < M; ++i)
+    for (int j = 0; j < N; ++j) {
+      T& c = C[int64_t(i) * ldc + j];
+      c = beta == T(0) ? T(0) : beta * c;
+    }
+}
+
+// C[M, N] = alpha * op(A) @ op(B) + beta * C, all row-major; op transposes when the flag is set.
+inline void gemm_row_major(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
+                           const float* A, int lda, const float* B, int ldb, float beta, float* C,
+                           int ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return scale_in_place(M, N, beta, C, ldc);
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+inline void gemm_row_major(bool trans_a, bool trans_b, int M, int N, int K, double alpha,
+                           const double* A, int lda, const double* B, int ldb, double beta,
+                           double* C, int ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return scale_in_place(M, N, beta, C, ldc);
+  cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+              trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// Partitioned products. OpenBLAS splits a call over its threads in a way that changes the
+// rounding of some elements with the thread count (its edge kernels move with the split), so
+// the kernels cut their products into blocks of a FIXED size themselves and run one
+// single-threaded BLAS call per block inside an OpenMP loop. The bits of the result then depend
+// on the block sizes only, never on OMP_NUM_THREADS.
+
+// Called at the start of a parallel region whose tasks call BLAS. The OpenMP build of OpenBLAS
+// sizes its team from omp_get_max_threads() of the calling task, which a region does not always
+// lower (a region of one thread is inactive and keeps the outer value); setting it to 1 keeps
+// every call in the region single-threaded.
+inline void run_blas_serially_in_this_task() { omp_set_num_threads(1); }
+
+// Threads for a region of `tasks` independent BLAS calls.
+inline int blas_region_threads(int64_t tasks) {
+  return int(std::clamp<int64_t>(tasks, 1, omp_get_max_threads()));
+}
+
+// C = alpha op(A) op(B) + beta C with the M rows of C cut into blocks of `block_rows`.
+template <class T>
+void gemm_row_blocks(bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T* A, int lda,
+                     const T* B, int ldb, T beta, T* C, int ldc, int block_rows) {
+  const int blocks = (M + block_rows - 1) / block_rows;
+#pragma omp parallel num_threads(blas_region_threads(blocks))
+  {
+    run_blas_serially_in_this_task();
+#pragma omp for schedule(static)
+    for (int block = 0; block < blocks; ++block) {
+      const int i0 = block * block_rows;
+      const int rows = std::min(M, i0 + block_rows) - i0;
+      // Row i of op(A) is row i of A, or column i when A is stored transposed.
+      const T* a = trans_a ? A + i0 : A + int64_t(i0) * lda;
+      gemm_row_major(trans_a, trans_b, rows, N, K, alpha, a, lda, B, ldb, beta,
+                     C + int64_t(i0) * ldc, ldc);
+    }
+  }
+}
+
+// C = alpha op(A) op(B) + beta C with the N columns of C cut into blocks of `block_cols`.
+template <class T>
+void gemm_column_blocks(bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T* A,
+                        int lda, const T* B, int ldb, T beta, T* C, int ldc, int block_cols) {
+  const int blocks = (N + block_cols - 1) / block_cols;
+#pragma omp parallel num_threads(blas_region_threads(blocks))
+  {
+    run_blas_serially_in_this_task();
+#pragma omp for schedule(static)
+    for (int block = 0; block < blocks; ++block) {
+      const int j0 = block * block_cols;
+      const int cols = std::min(N, j0 + block_cols) - j0;
+      // Column j of op(B) is column j of B, or row j when B is stored transposed.
+      const T* b = trans_b ? B + int64_t(j0) * ldb : B + j0;
+      gemm_row_major(trans_a, trans_b, M, cols, K, alpha, A, lda, b, ldb, beta, C + j0, ldc);
+    }
+  }
+}
+
+// C += alpha op(A) op(B) for a long summed dimension K and a small C (weight gradients): K is
+// cut into blocks of `block_k`, each block's product lands in its own scratch matrix, and the
+// scratch matrices are added to C in block order.
+template <class T>
+void gemm_accumulate_k_blocks(bool trans_a, bool trans_b, int M, int N, int K, T alpha, const T* A,
+                              int lda, const T* B, int ldb, T* C, int ldc, int block_k) {
+  const int blocks = (K + block_k - 1) / block_k;
+  if (blocks <= 1) {
+#pragma omp parallel num_threads(1)
+    {
+      run_blas_serially_in_this_task();
+      gemm_row_major(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, T(1), C, ldc);
+    }
+    return;
+  }
+  const int64_t size = int64_t(M) * N;
+  auto partial = std::make_unique_for_overwrite<T[]>(size * blocks);
+#pragma omp parallel num_threads(blas_region_threads(blocks))
+  {
+    run_blas_serially_in_this_task();
+#pragma omp for schedule(static)
+    for (int block = 0; block < blocks; ++block) {
+      const int k0 = block * block_k;
+      const int depth = std::min(K, k0 + block_k) - k0;
+      // Step k of op(A) is column k of A (row k when transposed); of op(B), row k (column k).
+      const T* a = trans_a ? A + int64_t(k0) * lda : A + k0;
+      const T* b = trans_b ? B + k0 : B + int64_t(k0) * ldb;
+      gemm_row_major(trans_a, trans_b, M, N, depth, alpha, a, lda, b, ldb, T(0),
+                     partial.get() + size * block, N);
+    }
+  }
+#pragma omp parallel for schedule(static) if (size > 16384)
+  for (int i = 0; i < M; ++i) {
+    T* c = C + int64_t(i) * ldc;
+    for (int block = 0; block < blocks; ++block) {
+      const T* p = partial.get() + size * block + int64_t(i) * N;
+      for (int j = 0; j < N; ++j) c[j] += p[j];
+    }
+  }
+}
+
+}  // namespace cf::ops::cpu

@@ -1,0 +1,35 @@
+# Shared setup for the integration scripts: a scratch dir, the binary, a tiny corpus, asserts.
+set -euo pipefail
+: "${CARTFORMER_BIN:?set by ctest}" "${CARTFORMER_SOURCE:?set by ctest}"
+BIN=$CARTFORMER_BIN
+SRC=$CARTFORMER_SOURCE
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/cartformer-it.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} OMP_WAIT_POLICY=passive
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+# A small synthetic corpus at $WORK/corpus.h5 (seconds to build).
+make_tiny_corpus() {
+  "$BIN" synth --out "$WORK/logs" --users 300 --items 200 --categories 8 --seed 11 >/dev/null
+  head -c 32 /dev/urandom > "$WORK/key"
+  "$BIN" prep --format trio --input "$WORK/logs" --out "$WORK/corpus.h5" --key-file "$WORK/key" >/dev/null
+}
+
+# Tiny model settings for fast runs, on top of a demo config.
+TINY=(--set model.d_model=16 --set model.n_head=2 --set model.d_ff=32 --set model.max_len=20
+      --set train.micro_batch=8 --set train.log_every=5 --set train.eval_every=0
+      --set train.eval_batches=2 --set train.warmup_steps=3)
+
+# expect_error "<grep pattern>" cmd...: the command must fail with exactly one "error:" line
+# on stderr matching the pattern.
+expect_error() {
+  local pattern=$1; shift
+  local err="$WORK/stderr.txt"
+  if "$@" >/dev/null 2>"$err"; then fail "expected failure: $*"; fi
+  local n
+  n=$(grep -c "error:" "$err" || true)
+  [ "$n" -eq 1 ] || { cat "$err" >&2; fail "expected one error line, got $n: $*"; }
+  grep -q -- "$pattern" "$err" || { cat "$err" >&2; fail "error does not match '$pattern': $*"; }
+  echo "ok: $(grep 'error:' "$err")"
+}

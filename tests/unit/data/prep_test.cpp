@@ -1,0 +1,461 @@
+// Prep pipeline: grouping, ordering, splits, labels, vocabularies, privacy and failure modes.
+#include "data/prep.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+
+#include "core/error.h"
+#include "core/json.h"
+#include "data/corpus.h"
+#include "data/user_pseudonym.h"
+#include "unit/data/data_test_support.h"
+
+namespace cf::data {
+namespace {
+
+using testing::ScratchDir;
+using testing::TestRow;
+using testing::VectorLogReader;
+
+const std::string kKey = "0123456789abcdef-test-key";
+
+PrepOptions options_for(const std::string& out, RawFormat format = RawFormat::kTaobao) {
+  PrepOptions o;
+  RawSourceSpec spec;
+  spec.format = format;
+  spec.path = "memory.csv";
+  o.sources = {spec};
+  o.output_path = out;
+  o.user_key = kKey;
+  o.user_key_source = "key-file";
+  return o;
+}
+
+// Runs prep over `rows` through the in-memory reader.
+PrepReport prep_rows(const PrepOptions& o, const std::vector<TestRow>& rows) {
+  return run_prep_with(o, [&](const RawSourceSpec&, RejectSink sink) {
+    return std::make_unique<VectorLogReader>(rows, std::move(sink));
+  });
+}
+
+// The raw item ids of sequence `s`, read back through the vocabulary.
+std::vector<std::string> raw_items(const CorpusReader& r, int64_t s) {
+  Sequence seq;
+  r.read_sequence(s, seq);
+  auto vocab = r.item_raw_ids();
+  std::vector<std::string> out;
+  for (int32_t t : seq.item) out.push_back(vocab[t]);
+  return out;
+}
+
+template <class Fn>
+std::string user_error_of(Fn fn) {
+  try {
+    fn();
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected a UserError";
+  return "";
+}
+
+std::vector<TestRow> clean_rows(int users, int events_per_user) {
+  std::vector<TestRow> rows;
+  for (int e = 0; e < events_per_user; ++e) {
+    for (int u = 0; u < users; ++u) {
+      rows.push_back({"user" + std::to_string(u), "item" + std::to_string((u + e) % 7), "view",
+                      1000 + e * 60 + u});
+    }
+  }
+  return rows;
+}
+
+TEST(UserPseudonym, IsAKeyedHashTruncatedTo128Bits) {
+  // RFC 4231 test case 2, first 16 bytes of the MAC.
+  EXPECT_EQ(pseudonymize_user("Jefe", "what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c7");
+  EXPECT_EQ(pseudonymize_user(kKey, "alice"), pseudonymize_user(kKey, "alice"));
+  EXPECT_NE(pseudonymize_user(kKey, "alice"), pseudonymize_user(kKey, "alicf"));
+  EXPECT_NE(pseudonymize_user(kKey, "alice"), pseudonymize_user(kKey + "x", "alice"));
+}
+
+TEST(UserPseudonym, FastPathEqualsTheReferenceForEveryKeyLength) {
+  for (size_t key_length : {1, 16, 63, 64, 65, 200}) {
+    std::string key(key_length, '\0');
+    for (size_t i = 0; i < key_length; ++i) key[i] = static_cast<char>(i * 37 + 11);
+    UserPseudonymizer fast(key);
+    for (const std::string& user :
+         std::vector<std::string>{"", "u", "user-123456789", std::string(130, 'z')}) {
+      EXPECT_EQ(fast(user), pseudonymize_user(key, user)) << key_length << " " << user;
+    }
+  }
+}
+
+TEST(Prep, GroupsByUserInFirstAppearanceOrderAndSortsStablyByTime) {
+  ScratchDir dir("stable");
+  const std::string out = dir.file("c.h5");
+  // Interleaved users; user "b" has equal timestamps that must keep their input order.
+  std::vector<TestRow> rows = {
+      {"b", "b-at5-first", "view", 5},  {"a", "a2", "view", 20},
+      {"b", "b-at3-first", "view", 3},  {"a", "a1", "view", 10},
+      {"b", "b-at5-second", "view", 5}, {"b", "b-at3-second", "view", 3},
+      {"a", "a3", "view", 30},          {"b", "b-at1", "view", 1},
+  };
+  PrepReport report = prep_rows(options_for(out), rows);
+  EXPECT_EQ(report.sequences, 2);
+  EXPECT_EQ(report.rows_kept, 8);
+  auto r = CorpusReader::open(out);
+  ASSERT_EQ(r->num_sequences(), 2);
+  EXPECT_EQ(r->user_keys()[0], pseudonymize_user(kKey, "b"));
+  EXPECT_EQ(r->user_keys()[1], pseudonymize_user(kKey, "a"));
+  EXPECT_EQ(raw_items(*r, 0), (std::vector<std::string>{"b-at1", "b-at3-first", "b-at3-second",
+                                                        "b-at5-first", "b-at5-second"}));
+  EXPECT_EQ(raw_items(*r, 1), (std::vector<std::string>{"a1", "a2", "a3"}));
+  Sequence seq;
+  r->read_sequence(0, seq);
+  EXPECT_EQ(seq.timestamp, (std::vector<int64_t>{1, 3, 3, 5, 5}));
+}
+
+TEST(Prep, LeaveOneOutAndTimeSplitLabelsOnAHandMadeLog) {
+  ScratchDir dir("labels");
+  const std::string out = dir.file("c.h5");
+  std::vector<TestRow> rows = {
+      {"A", "i1", "view", 100},
+      {"A", "i2", "cart", 200},
+      {"A", "i2", "buy", 300},
+      {"A", "i3", "view", 400},
+      {"B", "i1", "view", 150},
+      {"B", "i3", "view", 250},
+      {"B", "i1", "buy", 350},
+      {"C", "i1", "view", 110},
+      // A view flagged as a purchase by the source (trio's purchase column).
+      {"C", "i4", "view", 120, "", "", /*purchase_label=*/1},
+      {"C", "i1", "view", 500},
+  };
+  PrepOptions o = options_for(out);
+  o.time_split_cutoff = 260;
+  PrepReport report = prep_rows(o, rows);
+  EXPECT_EQ(report.time_split_cutoff, 260);
+  auto r = CorpusReader::open(out);
+  ASSERT_EQ(r->num_sequences(), 3);  // A, B, C in first-appearance order
+  EXPECT_EQ(r->purchase_labels(), (std::vector<int8_t>{0, 1, 0}));  // flag of the last event
+  EXPECT_EQ(r->time_split_train_length(), (std::vector<int32_t>{2, 2, 2}));
+  EXPECT_EQ(r->time_split_purchase_labels(), (std::vector<int8_t>{1, 1, 0}));
+  EXPECT_EQ(r->time_split_cutoff(), 260);
+  Sequence c;
+  r->read_sequence(2, c);
+  EXPECT_EQ(c.purchase, (std::vector<int8_t>{0, 1, 0}));
+  EXPECT_EQ(c.action, (std::vector<int32_t>{1, 1, 1}));
+
+  // Training part = all but the last two events: A {i1, i2}, B {i1}, C {i1}.
+  std::map<std::string, int64_t> counts;
+  auto vocab = r->item_raw_ids();
+  for (size_t t = 1; t < vocab.size(); ++t) counts[vocab[t]] = r->item_counts()[t];
+  EXPECT_EQ(counts, (std::map<std::string, int64_t>{{"i1", 3}, {"i2", 1}, {"i3", 0}, {"i4", 0}}));
+  EXPECT_EQ(r->item_counts()[0], 0);
+  // Token ids follow frequency over all kept events (i1: 5, i2: 2, i3: 2, i4: 1); i2 before
+  // i3 because it appeared first.
+  EXPECT_EQ(vocab, (std::vector<std::string>{"<pad>", "i1", "i2", "i3", "i4"}));
+}
+
+TEST(Prep, TimeSplitCutoffDefaultsToAQuantileOfTimestamps) {
+  ScratchDir dir("quantile");
+  const std::string out = dir.file("c.h5");
+  std::vector<TestRow> rows;
+  for (int i = 0; i < 10; ++i) rows.push_back({"u", "x", "view", 1000 + 10 * (9 - i)});
+  PrepOptions o = options_for(out);
+  o.time_split_quantile = 0.5;
+  EXPECT_EQ(prep_rows(o, rows).time_split_cutoff, 1050);  // sorted[floor(0.5 * 10)]
+  EXPECT_EQ(CorpusReader::open(out)->time_split_train_length()[0], 5);
+  o.time_split_quantile = 1.0;
+  EXPECT_EQ(prep_rows(o, rows).time_split_cutoff, 1090);  // the last event is after the split
+  EXPECT_EQ(CorpusReader::open(out)->time_split_train_length()[0], 9);
+}
+
+TEST(Prep, TimeGapBucketsFollowEachUsersHistory) {
+  ScratchDir dir("gaps");
+  const std::string out = dir.file("c.h5");
+  std::vector<TestRow> rows = {{"u", "a", "view", 1000}, {"u", "b", "view", 1000},
+                               {"u", "c", "view", 1005}, {"u", "d", "view", 1065},
+                               {"u", "e", "view", 5065}, {"v", "a", "view", 999},
+                               {"v", "a", "view", 1999}, {"v", "a", "view", 2999}};
+  prep_rows(options_for(out), rows);
+  auto r = CorpusReader::open(out);
+  Sequence seq;
+  r->read_sequence(0, seq);
+  std::vector<int32_t> expected = {1, time_gap_bucket(0), time_gap_bucket(5), time_gap_bucket(60),
+                                   time_gap_bucket(4000)};
+  EXPECT_EQ(seq.time_gap, expected);
+  EXPECT_EQ(seq.time_gap, (std::vector<int32_t>{1, 2, 3, 6, 10}));
+
+  // Order-only sources have no real gaps: every event gets bucket 1.
+  PrepOptions o = options_for(out, RawFormat::kUserItem);
+  prep_rows(o, rows);
+  r = CorpusReader::open(out);
+  r->read_sequence(0, seq);
+  EXPECT_EQ(seq.time_gap, (std::vector<int32_t>{1, 1, 1, 1, 1}));
+  EXPECT_EQ(Json::parse(r->provenance_json())["time_source"], "order");
+}
+
+TEST(Prep, LengthPolicyDropsShortUsersAndKeepsTheMostRecentEvents) {
+  ScratchDir dir("policy");
+  const std::string out = dir.file("c.h5");
+  std::vector<TestRow> rows;
+  for (int e = 0; e < 6; ++e) rows.push_back({"long", "L" + std::to_string(e), "view", 100 + e});
+  rows.push_back({"short", "S0", "view", 1});
+  rows.push_back({"short", "S1", "view", 2});
+  for (int e = 0; e < 3; ++e) rows.push_back({"ok", "K" + std::to_string(e), "view", 50 + e});
+  rows.push_back({"bad", "x", "view", 1, "", "", -1, "bad_timestamp"});
+  PrepOptions o = options_for(out);
+  o.max_events_per_user = 4;
+  o.max_reject_fraction = 0.2;
+  PrepReport report = prep_rows(o, rows);
+  EXPECT_EQ(report.rows_read, 12);
+  EXPECT_EQ(report.rows_rejected, 1);
+  EXPECT_EQ(report.rows_kept, 7);
+  EXPECT_EQ(report.rows_filtered, 4);
+  EXPECT_EQ(report.rows_read, report.rows_kept + report.rows_rejected + report.rows_filtered);
+  EXPECT_EQ(report.filtered_by_reason,
+            (std::vector<std::pair<std::string, int64_t>>{{"short_sequence", 2},
+                                                          {"over_max_events_per_user", 2}}));
+  auto r = CorpusReader::open(out);
+  ASSERT_EQ(r->num_sequences(), 2);
+  EXPECT_EQ(raw_items(*r, 0), (std::vector<std::string>{"L2", "L3", "L4", "L5"}));
+  EXPECT_EQ(raw_items(*r, 1), (std::vector<std::string>{"K0", "K1", "K2"}));
+  // Items only seen in dropped events are not in the vocabulary.
+  auto vocab = r->item_raw_ids();
+  EXPECT_EQ(std::count(vocab.begin(), vocab.end(), "S0"), 0);
+  EXPECT_EQ(std::count(vocab.begin(), vocab.end(), "L0"), 0);
+  Json p = Json::parse(r->provenance_json());
+  EXPECT_EQ(p["rows_filtered"], 4);
+  EXPECT_EQ(p["filtered_by_reason"]["short_sequence"], 2);
+  EXPECT_EQ(p["rejects_by_reason"]["bad_timestamp"], 1);
+}
+
+TEST(Prep, CategoriesActivitiesAndActionsBecomeTokens) {
+  ScratchDir dir("channels");
+  const std::string out = dir.file("c.h5");
+  std::vector<TestRow> rows = {{"u", "a", "view", 1, "shoes", ""},
+                               {"u", "b", "fav", 2, "", "promo"},
+                               {"u", "a", "cart", 3, "hats", "promo"},
+                               {"u", "a", "buy", 4, "shoes", ""}};
+  prep_rows(options_for(out), rows);
+  auto r = CorpusReader::open(out);
+  Sequence seq;
+  r->read_sequence(0, seq);
+  EXPECT_EQ(r->category_raw_ids(), (std::vector<std::string>{"<pad>", "shoes", "hats"}));
+  EXPECT_EQ(seq.category, (std::vector<int32_t>{1, 0, 2, 1}));  // 0 = none/unknown
+  EXPECT_EQ(r->activity_raw_ids(), (std::vector<std::string>{"<pad>", "promo"}));
+  EXPECT_EQ(seq.activity, (std::vector<int32_t>{0, 1, 1, 0}));
+  EXPECT_EQ(r->action_names(), canonical_actions());
+  EXPECT_EQ(seq.action, (std::vector<int32_t>{1, 2, 3, 4}));
+  EXPECT_EQ(seq.purchase, (std::vector<int8_t>{0, 0, 0, 1}));
+  EXPECT_EQ(r->vocab_sizes(), (VocabSizes{3, 5, 3, kNumTimeGapBuckets, 2}));
+}
+
+TEST(Prep, RawUserIdsAndTheKeyNeverReachTheFile) {
+  ScratchDir dir("privacy");
+  const std::string out = dir.file("c.h5");
+  std::vector<TestRow> rows;
+  const std::vector<std::string> users = {"alice.smith@example.com", "user-bob-8271934",
+                                          "carol-555-0199"};
+  for (const auto& u : users) {
+    for (int e = 0; e < 4; ++e) rows.push_back({u, "item" + std::to_string(e), "view", e});
+  }
+  prep_rows(options_for(out), rows);
+  const std::string bytes = testing::file_bytes(out);
+  auto r = CorpusReader::open(out);
+  // Everything decoded as text, besides the raw file bytes.
+  std::string decoded = r->provenance_json();
+  for (const auto& s : r->user_keys()) decoded += s + "\n";
+  for (const auto& s : r->item_raw_ids()) decoded += s + "\n";
+  for (const auto& s : r->category_raw_ids()) decoded += s + "\n";
+  for (const auto& s : r->activity_raw_ids()) decoded += s + "\n";
+  for (const auto& u : users) {
+    EXPECT_EQ(bytes.find(u), std::string::npos) << u;
+    EXPECT_EQ(decoded.find(u), std::string::npos) << u;
+  }
+  EXPECT_EQ(bytes.find(kKey), std::string::npos);
+  EXPECT_EQ(decoded.find(kKey), std::string::npos);
+  std::vector<std::string> expected;
+  for (const auto& u : users) expected.push_back(pseudonymize_user(kKey, u));
+  EXPECT_EQ(r->user_keys(), expected);
+  EXPECT_EQ(Json::parse(r->provenance_json())["user_key_source"], "key-file");
+
+  // Another key gives other pseudonyms for the same users.
+  PrepOptions other = options_for(out);
+  other.user_key = "another-key-of-enough-length";
+  prep_rows(other, rows);
+  auto r2 = CorpusReader::open(out);
+  for (size_t i = 0; i < users.size(); ++i) EXPECT_NE(r2->user_keys()[i], expected[i]);
+}
+
+TEST(Prep, TooManyRejectsFailsWithoutOutputAndKeepsAnExistingCorpus) {
+  ScratchDir dir("rejects");
+  const std::string out = dir.file("c.h5");
+  prep_rows(options_for(out), clean_rows(5, 4));
+  const std::string good_bytes = testing::file_bytes(out);
+
+  std::vector<TestRow> rows = clean_rows(20, 5);  // 100 good rows
+  for (int i = 0; i < 3; ++i) rows.push_back({"x", "y", "view", 0, "", "", -1, "bad_timestamp"});
+  rows.push_back({"x", "y", "view", 0, "", "", -1, "wrong_field_count"});
+  const std::string message = user_error_of([&] { prep_rows(options_for(out), rows); });
+  EXPECT_EQ(message,
+            "memory.csv: 3.85% of rows rejected (limit 1%): bad_timestamp 3, wrong_field_count 1;"
+            " first: memory.csv:101 bad_timestamp");
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"c.h5"});
+  EXPECT_EQ(testing::file_bytes(out), good_bytes);
+
+  // Into a fresh path: nothing at all is created.
+  const std::string fresh = dir.file("fresh.h5");
+  EXPECT_THROW(prep_rows(options_for(fresh), rows), UserError);
+  EXPECT_FALSE(std::filesystem::exists(fresh));
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"c.h5"});
+
+  // The same rows pass with a higher limit, and the rejects are reported.
+  PrepOptions lenient = options_for(fresh);
+  lenient.max_reject_fraction = 0.05;
+  PrepReport report = prep_rows(lenient, rows);
+  EXPECT_EQ(report.rows_rejected, 4);
+  EXPECT_EQ(report.rejects_by_reason, (std::vector<std::pair<std::string, int64_t>>{
+                                          {"bad_timestamp", 3}, {"wrong_field_count", 1}}));
+  ASSERT_EQ(report.reject_examples.size(), 4u);
+  EXPECT_EQ(report.reject_examples[0].line, 101);
+  EXPECT_EQ(report.reject_examples[3].reason, "wrong_field_count");
+}
+
+TEST(Prep, CreatesAMissingOutputFolderOnlyWhenWriting) {
+  ScratchDir dir("folder");
+  const std::string nested = dir.file("runs/beauty/corpus.h5");
+  EXPECT_THROW(prep_rows(options_for(nested), {}), UserError);
+  EXPECT_TRUE(dir.entries().empty());  // a failed prep creates no folder either
+  prep_rows(options_for(nested), clean_rows(2, 3));
+  EXPECT_EQ(CorpusReader::open(nested)->num_sequences(), 2);
+}
+
+TEST(Prep, EmptyInputIsAnErrorNamingTheInput) {
+  ScratchDir dir("empty");
+  const std::string out = dir.file("c.h5");
+  EXPECT_EQ(user_error_of([&] { prep_rows(options_for(out), {}); }),
+            "memory.csv: no usable events");
+  std::vector<TestRow> all_bad = {{"x", "y", "view", 0, "", "", -1, "bad_timestamp"}};
+  EXPECT_EQ(user_error_of([&] { prep_rows(options_for(out), all_bad); }),
+            "memory.csv: no usable events (all 1 rows rejected: bad_timestamp 1; first: "
+            "memory.csv:1 bad_timestamp)");
+  // Rows that are all too short to make a sequence are not usable either.
+  std::vector<TestRow> short_users = {{"x", "a", "view", 0}, {"y", "a", "view", 0}};
+  EXPECT_EQ(user_error_of([&] { prep_rows(options_for(out), short_users); }),
+            "memory.csv: no usable events (no user has at least 3 events)");
+  EXPECT_TRUE(dir.entries().empty());
+}
+
+TEST(Prep, RejectsBadOptions) {
+  ScratchDir dir("options");
+  PrepOptions o = options_for(dir.file("c.h5"));
+  o.user_key = "short";
+  EXPECT_NE(user_error_of([&] { prep_rows(o, clean_rows(2, 3)); }).find("at least 16"),
+            std::string::npos);
+  o = options_for(dir.file("c.h5"));
+  o.max_reject_fraction = 1.5;
+  EXPECT_NE(user_error_of([&] { prep_rows(o, clean_rows(2, 3)); }).find("max_reject_fraction"),
+            std::string::npos);
+  o = options_for(dir.file("c.h5"));
+  o.time_split_quantile = 0;
+  EXPECT_NE(user_error_of([&] { prep_rows(o, clean_rows(2, 3)); }).find("time_split_quantile"),
+            std::string::npos);
+  EXPECT_TRUE(dir.entries().empty());
+}
+
+TEST(Prep, ReportsProgressUpToTheTotal) {
+  ScratchDir dir("progress");
+  std::vector<TestRow> rows = clean_rows(100, 400);  // 40k rows: a few progress calls
+  uint64_t last_done = 0, last_total = 0;
+  int calls = 0;
+  run_prep_with(
+      options_for(dir.file("c.h5")),
+      [&](const RawSourceSpec&, RejectSink sink) {
+        return std::make_unique<VectorLogReader>(rows, std::move(sink));
+      },
+      [&](uint64_t done, uint64_t total, int64_t) {
+        EXPECT_GE(done, last_done);
+        last_done = done;
+        last_total = total;
+        ++calls;
+      });
+  EXPECT_GE(calls, 2);
+  EXPECT_EQ(last_done, last_total);
+  EXPECT_EQ(last_total, rows.size() * 10);
+}
+
+TEST(Prep, ConcatenatesSeveralSources) {
+  ScratchDir dir("sources");
+  PrepOptions o = options_for(dir.file("c.h5"));
+  o.sources.push_back(o.sources.front());
+  o.sources.back().path = "second.csv";
+  int opened = 0;
+  PrepReport report = run_prep_with(o, [&](const RawSourceSpec& spec, RejectSink sink) {
+    // The same user in both files: one sequence, ordered by time across files.
+    std::vector<TestRow> rows = {{"u", spec.path + "-a", "view", opened == 0 ? 10 : 5},
+                                 {"u", spec.path + "-b", "view", opened == 0 ? 20 : 15}};
+    ++opened;
+    return std::make_unique<VectorLogReader>(rows, std::move(sink), spec.path);
+  });
+  EXPECT_EQ(report.source_files, (std::vector<std::string>{"memory.csv", "second.csv"}));
+  auto r = CorpusReader::open(dir.file("c.h5"));
+  EXPECT_EQ(raw_items(*r, 0), (std::vector<std::string>{"second.csv-a", "memory.csv-a",
+                                                        "second.csv-b", "memory.csv-b"}));
+}
+
+std::filesystem::path fixtures_dir() {
+  if (const char* env = std::getenv("CARTFORMER_FIXTURES")) return env;
+  return std::filesystem::path(__FILE__).parent_path() / ".." / ".." / "fixtures";
+}
+
+TEST(Prep, TrioFixtureEndToEnd) {
+  const auto trio = fixtures_dir() / "trio";
+  if (!std::filesystem::exists(trio / "behavior_data.csv")) {
+    GTEST_SKIP() << "no trio fixture at " << trio;
+  }
+  ScratchDir dir("trio");
+  PrepOptions o = options_for(dir.file("trio.h5"), RawFormat::kTrio);
+  o.sources.front().path = trio.string();
+  o.sources.front().personal_columns = {"email"};
+  o.max_reject_fraction = 1.0;  // the fixture is full of deliberately broken rows
+  o.min_sequence_length = 1;
+  PrepReport report = run_prep(o);
+  EXPECT_GT(report.rows_kept, 0);
+  EXPECT_EQ(report.rows_read, report.rows_kept + report.rows_rejected + report.rows_filtered);
+  EXPECT_GT(report.rows_rejected, 0);
+  // item_data.csv has a row with price "abc": a side-table reject, not an event reject.
+  EXPECT_FALSE(report.side_table_rejects_by_reason.empty());
+  auto r = CorpusReader::open(o.output_path);
+  EXPECT_EQ(r->num_events(), report.rows_kept);
+  EXPECT_EQ(r->num_sequences(), report.sequences);
+  // u1's four events come first, in time order: view, view(click), cart, buy (a purchase).
+  EXPECT_EQ(r->user_keys()[0], pseudonymize_user(kKey, "u1"));
+  Sequence u1;
+  r->read_sequence(0, u1);
+  EXPECT_EQ(u1.action, (std::vector<int32_t>{1, 1, 3, 4}));
+  EXPECT_EQ(u1.purchase, (std::vector<int8_t>{0, 0, 0, 1}));
+  EXPECT_TRUE(std::is_sorted(u1.timestamp.begin(), u1.timestamp.end()));
+  auto items = r->item_raw_ids();
+  EXPECT_EQ(items[u1.item[0]], "i1");
+  auto categories = r->category_raw_ids();
+  EXPECT_EQ(categories[u1.category[0]], "c1");  // joined from item_data.csv
+  auto activities = r->activity_raw_ids();
+  EXPECT_EQ(activities[u1.activity[1]], "A1");  // joined from activity_data.csv
+  Json p = Json::parse(r->provenance_json());
+  EXPECT_EQ(p["source_format"], "trio");
+  EXPECT_EQ(p["dropped_personal_columns"], Json({"email"}));
+  EXPECT_EQ(p["source_files"].size(), 3u);
+  std::string decoded = r->provenance_json();
+  for (const auto& s : items) decoded += s;
+  EXPECT_EQ(decoded.find("alice@example.com"), std::string::npos);
+  EXPECT_EQ(testing::file_bytes(o.output_path).find("alice@example.com"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cf::data

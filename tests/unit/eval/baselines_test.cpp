@@ -1,0 +1,119 @@
+// Popularity and co-occurrence baselines on hand-made sequences with hand-computed scores.
+#include "tools/eval/baselines.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "tools/eval/metrics.h"
+
+namespace cf::eval {
+namespace {
+
+TEST(PopularityBaseline, ScoresAreTrainingCountsForEveryUser) {
+  const std::vector<int64_t> counts = {0, 5, 3, 3, 1, 0};
+  PopularityBaseline pop(counts);
+  EXPECT_EQ(pop.num_items(), 6);
+  std::vector<float> a(6), b(6);
+  const int32_t h1[] = {1, 2};
+  const int32_t h2[] = {4};
+  pop.score(h1, 2, a.data());
+  pop.score(h2, 1, b.data());
+  EXPECT_TRUE(std::isinf(a[0]) && a[0] < 0);
+  for (int j = 1; j < 6; ++j) {
+    EXPECT_EQ(a[j], static_cast<float>(counts[j]));
+    EXPECT_EQ(a[j], b[j]);
+  }
+  // Ranking: the most popular is first; 2 and 3 tie at 3 (pessimistic: both rank 3).
+  EXPECT_EQ(full_rank(a.data(), 6, 1, nullptr), 1);
+  EXPECT_EQ(full_rank(a.data(), 6, 2, nullptr), 3);
+  EXPECT_EQ(full_rank(a.data(), 6, 3, nullptr), 3);
+  EXPECT_EQ(full_rank(a.data(), 6, 5, nullptr), 5);
+}
+
+CooccurrenceBaseline tiny_cooccurrence() {
+  CooccurrenceParams params;
+  params.window = 2;
+  params.recent_items = 2;
+  CooccurrenceBaseline co({0, 5, 3, 2, 1, 0}, params);
+  const std::vector<int32_t> a = {1, 2, 3};
+  const std::vector<int32_t> b = {2, 3, 1, 2};
+  co.add_sequence(a.data(), 3);
+  co.add_sequence(b.data(), 4);
+  co.finalize();
+  return co;
+}
+
+TEST(CooccurrenceBaseline, CountsFollowersWithinTheWindowWeightedByGap) {
+  // A = 1 2 3: 1->2 (1), 1->3 (1/2), 2->3 (1).
+  // B = 2 3 1 2: 2->3 (1), 2->1 (1/2), 3->1 (1), 3->2 (1/2), 1->2 (1).
+  const CooccurrenceBaseline co = tiny_cooccurrence();
+  EXPECT_FLOAT_EQ(co.weight(1, 2), 2.0f);
+  EXPECT_FLOAT_EQ(co.weight(1, 3), 0.5f);
+  EXPECT_FLOAT_EQ(co.weight(2, 3), 2.0f);
+  EXPECT_FLOAT_EQ(co.weight(2, 1), 0.5f);
+  EXPECT_FLOAT_EQ(co.weight(3, 1), 1.0f);
+  EXPECT_FLOAT_EQ(co.weight(3, 2), 0.5f);
+  EXPECT_FLOAT_EQ(co.weight(2, 2), 0.0f);  // the B sequence's 2..2 gap is 3 > window
+  EXPECT_FLOAT_EQ(co.weight(3, 3), 0.0f);
+  EXPECT_FLOAT_EQ(co.weight(4, 1), 0.0f);
+  EXPECT_EQ(co.num_pairs(), 6);
+}
+
+TEST(CooccurrenceBaseline, ScoresSumRecentItemsRowsWithRecencyAndPopularityBackoff) {
+  const CooccurrenceBaseline co = tiny_cooccurrence();
+  // History 4 3 2: r=1 is item 2 (weight 1), r=2 is item 3 (weight 1/2); 4 is too old.
+  // Back-off: 1e-3/(2*2) * count/(1+5).
+  const int32_t history[] = {4, 3, 2};
+  std::vector<float> s(6);
+  co.score(history, 3, s.data());
+  const double eps = 2.5e-4 / 6;
+  EXPECT_TRUE(std::isinf(s[0]) && s[0] < 0);
+  EXPECT_NEAR(s[1], 0.5 + 0.5 * 1.0 + eps * 5, 1e-6);  // C[2][1] + C[3][1]/2
+  EXPECT_NEAR(s[2], 0.5 * 0.5 + eps * 3, 1e-6);        // C[3][2]/2
+  EXPECT_NEAR(s[3], 2.0 + eps * 2, 1e-6);              // C[2][3]
+  EXPECT_NEAR(s[4], eps * 1, 1e-9);
+  EXPECT_NEAR(s[5], 0.0, 1e-12);
+  // Back-off orders the zero-co-occurrence items by popularity.
+  EXPECT_GT(s[4], s[5]);
+  EXPECT_EQ(full_rank(s.data(), 6, 3, nullptr), 1);
+  EXPECT_EQ(full_rank(s.data(), 6, 4, nullptr), 4);
+}
+
+TEST(CooccurrenceBaseline, EmptyHistoryFallsBackToPopularityOrder) {
+  const CooccurrenceBaseline co = tiny_cooccurrence();
+  std::vector<float> s(6);
+  co.score(nullptr, 0, s.data());
+  EXPECT_GT(s[1], s[2]);
+  EXPECT_GT(s[2], s[3]);
+  EXPECT_GT(s[3], s[4]);
+  EXPECT_GT(s[4], s[5]);
+}
+
+TEST(CooccurrenceBaseline, IgnoresPaddingAndOutOfVocabularyTokens) {
+  CooccurrenceBaseline co({0, 1, 1}, CooccurrenceParams{});
+  const std::vector<int32_t> seq = {1, 0, 7, 2};
+  co.add_sequence(seq.data(), 4);
+  co.finalize();
+  EXPECT_FLOAT_EQ(co.weight(1, 2), 1.0f / 3);  // gap 3, window 3
+  EXPECT_EQ(co.num_pairs(), 1);
+}
+
+TEST(CooccurrenceBaseline, LongSequencesCompactToTheSameCounts) {
+  // Many repeats of a short cycle force in-place compaction while building.
+  CooccurrenceBaseline co({0, 1, 1, 1}, CooccurrenceParams{});
+  std::vector<int32_t> seq;
+  for (int i = 0; i < 30000; ++i) seq.push_back(1 + i % 3);
+  co.add_sequence(seq.data(), static_cast<int32_t>(seq.size()));
+  co.finalize();
+  // Item 1 sits at positions 0,3,...,29997 (10000 times): gap 1 -> 2, gap 2 -> 3 every time,
+  // gap 3 -> 1 for all but the last occurrence (9999 times, weight 1/3 each).
+  EXPECT_FLOAT_EQ(co.weight(1, 2), 10000.0f);
+  EXPECT_FLOAT_EQ(co.weight(1, 3), 10000.0f * 0.5f);
+  EXPECT_FLOAT_EQ(co.weight(1, 1), 9999.0f / 3.0f);
+  EXPECT_EQ(co.num_pairs(), 9);
+}
+
+}  // namespace
+}  // namespace cf::eval

@@ -1,0 +1,169 @@
+// Ranking, AUC, log-loss and calibration metrics against hand-computed values and brute force.
+#include "tools/eval/metrics.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+namespace cf::eval {
+namespace {
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+TEST(FullRank, CountsStrictlyHigherAndTiesPessimistically) {
+  // token:               0      1     2     3     4     5
+  std::vector<float> s = {-kInf, 0.5f, 0.9f, 0.1f, 0.9f, 0.3f};
+  EXPECT_EQ(full_rank(s.data(), 6, 2, nullptr), 2);  // item 4 ties at 0.9 -> ranked above
+  EXPECT_EQ(full_rank(s.data(), 6, 4, nullptr), 2);
+  EXPECT_EQ(full_rank(s.data(), 6, 1, nullptr), 3);  // 2 and 4 above
+  EXPECT_EQ(full_rank(s.data(), 6, 3, nullptr), 5);  // worst
+  EXPECT_EQ(full_rank(s.data(), 6, 5, nullptr), 4);
+}
+
+TEST(FullRank, FilteringRemovesHistoryButNeverTheTarget) {
+  std::vector<float> s = {-kInf, 0.5f, 0.9f, 0.1f, 0.9f, 0.3f};
+  std::vector<uint8_t> excluded = {0, 0, 1, 0, 0, 0};  // item 2 was in the history
+  EXPECT_EQ(full_rank(s.data(), 6, 1, excluded.data()), 2);  // only item 4 above now
+  excluded = {0, 1, 1, 0, 1, 0};  // history contains the target itself (a repeat purchase)
+  EXPECT_EQ(full_rank(s.data(), 6, 1, excluded.data()), 1);
+  EXPECT_EQ(full_rank(s.data(), 6, 3, excluded.data()), 2);  // only item 5 is left above
+}
+
+TEST(FullRank, ConstantScorerGetsTheWorstRank) {
+  std::vector<float> s(101, 0.25f);
+  s[0] = -kInf;
+  EXPECT_EQ(full_rank(s.data(), 101, 37, nullptr), 100);
+  std::vector<uint8_t> excluded(101, 0);
+  for (int j = 1; j <= 10; ++j) excluded[j] = 1;
+  EXPECT_EQ(full_rank(s.data(), 101, 37, excluded.data()), 90);
+}
+
+TEST(FullRank, NaNTargetRanksLastAndNaNOthersNeverAbove) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> s = {-kInf, nan, 0.2f, 0.7f, nan};
+  EXPECT_EQ(full_rank(s.data(), 5, 1, nullptr), 4);
+  EXPECT_EQ(full_rank(s.data(), 5, 2, nullptr), 2);  // only 0.7 above; NaNs do not count
+}
+
+TEST(SampledRank, RanksAgainstTheNegativesOnly) {
+  std::vector<float> s = {-kInf, 0.5f, 0.9f, 0.1f, 0.5f, 0.3f, 2.0f};
+  EXPECT_EQ(sampled_rank(s.data(), 1, {3, 5}), 1);
+  EXPECT_EQ(sampled_rank(s.data(), 1, {3, 4, 5}), 2);  // tie with 4
+  EXPECT_EQ(sampled_rank(s.data(), 1, {2, 6, 3}), 3);
+  EXPECT_EQ(sampled_rank(s.data(), 1, {}), 1);
+}
+
+TEST(RankingAccumulator, HitRateNdcgAndMrrByHand) {
+  RankingAccumulator acc;
+  for (int64_t rank : {1, 3, 12, 60}) acc.add(rank);
+  EXPECT_EQ(acc.count(), 4);
+  EXPECT_DOUBLE_EQ(acc.hit_rate(1), 0.25);
+  EXPECT_DOUBLE_EQ(acc.hit_rate(5), 0.5);
+  EXPECT_DOUBLE_EQ(acc.hit_rate(10), 0.5);
+  EXPECT_DOUBLE_EQ(acc.hit_rate(20), 0.75);
+  EXPECT_DOUBLE_EQ(acc.hit_rate(50), 0.75);
+  EXPECT_DOUBLE_EQ(acc.ndcg(1), 0.25);            // 1/log2(2) = 1
+  EXPECT_DOUBLE_EQ(acc.ndcg(5), (1.0 + 0.5) / 4);  // rank 3: 1/log2(4) = 0.5
+  EXPECT_NEAR(acc.ndcg(20), (1.0 + 0.5 + 0.2702381) / 4, 1e-7);  // 1/log2(13)
+  EXPECT_NEAR(acc.ndcg(50), acc.ndcg(20), 1e-15);
+  EXPECT_NEAR(acc.mrr(), (1.0 + 1.0 / 3 + 1.0 / 12 + 1.0 / 60) / 4, 1e-15);
+
+  const Json j = acc.to_json();
+  EXPECT_DOUBLE_EQ(j.at("hr@20").get<double>(), 0.75);
+  EXPECT_DOUBLE_EQ(j.at("ndcg@5").get<double>(), 0.375);
+  EXPECT_EQ(j.at("n").get<int64_t>(), 4);
+  EXPECT_TRUE(j.contains("mrr"));
+}
+
+TEST(RankingAccumulator, MergeEqualsAddingEverything) {
+  RankingAccumulator a, b, all;
+  for (int64_t r : {2, 7}) { a.add(r); all.add(r); }
+  for (int64_t r : {1, 51, 4}) { b.add(r); all.add(r); }
+  a.merge(b);
+  EXPECT_EQ(a.count(), all.count());
+  for (int k : default_cutoffs()) {
+    EXPECT_DOUBLE_EQ(a.hit_rate(k), all.hit_rate(k));
+    EXPECT_DOUBLE_EQ(a.ndcg(k), all.ndcg(k));
+  }
+  EXPECT_DOUBLE_EQ(a.mrr(), all.mrr());
+}
+
+TEST(RankingAccumulator, EmptyGivesZeros) {
+  RankingAccumulator acc;
+  EXPECT_EQ(acc.hit_rate(10), 0.0);
+  EXPECT_EQ(acc.mrr(), 0.0);
+}
+
+double brute_force_auc(const std::vector<double>& s, const std::vector<int8_t>& y) {
+  double wins = 0, pairs = 0;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (!y[i]) continue;
+    for (size_t j = 0; j < s.size(); ++j) {
+      if (y[j]) continue;
+      pairs += 1;
+      wins += s[i] > s[j] ? 1.0 : (s[i] == s[j] ? 0.5 : 0.0);
+    }
+  }
+  return wins / pairs;
+}
+
+TEST(RocAuc, HandExamples) {
+  EXPECT_DOUBLE_EQ(roc_auc({0.1, 0.4, 0.35, 0.8}, {0, 0, 1, 1}), 0.75);
+  // Tie between a positive and a negative at 0.5 counts one half: 3.5 of 4 pairs.
+  EXPECT_DOUBLE_EQ(roc_auc({0.5, 0.5, 0.2, 0.9}, {1, 0, 0, 1}), 0.875);
+  EXPECT_DOUBLE_EQ(roc_auc({1, 1, 1, 1}, {1, 0, 1, 0}), 0.5);
+  EXPECT_DOUBLE_EQ(roc_auc({3, 2, 1}, {0, 1, 1}), 0.0);
+  EXPECT_TRUE(std::isnan(roc_auc({0.1, 0.2}, {1, 1})));
+}
+
+TEST(RocAuc, MatchesBruteForcePairCountWithManyTies) {
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> level(0, 6), coin(0, 2);
+  for (int trial = 0; trial < 20; ++trial) {
+    std::vector<double> s(200);
+    std::vector<int8_t> y(200);
+    for (size_t i = 0; i < s.size(); ++i) {
+      y[i] = coin(rng) == 0 ? 1 : 0;
+      s[i] = level(rng) * 0.5 + (y[i] ? 0.4 : 0.0) * (level(rng) > 3);
+    }
+    y[0] = 1;
+    y[1] = 0;
+    EXPECT_NEAR(roc_auc(s, y), brute_force_auc(s, y), 1e-12) << "trial " << trial;
+  }
+}
+
+TEST(LogLoss, HandValueAndNoOverflow) {
+  // p = sigmoid(0) = 0.5 for a positive, sigmoid(ln 3) = 0.75 for a negative.
+  EXPECT_NEAR(log_loss_from_logits({0.0, std::log(3.0)}, {1, 0}),
+              (0.6931471805599453 + 1.3862943611198906) / 2, 1e-12);
+  EXPECT_NEAR(log_loss_from_logits({1000.0}, {0}), 1000.0, 1e-9);
+  EXPECT_NEAR(log_loss_from_logits({-1000.0}, {0}), 0.0, 1e-12);
+  EXPECT_NEAR(log_loss_from_logits({-40.0}, {1}), 40.0, 1e-9);
+  EXPECT_TRUE(std::isnan(log_loss_from_logits({}, {})));
+}
+
+TEST(ExpectedCalibrationError, HandWorkedTenBins) {
+  // bin 0: {0.05|0} -> |0-0.05|*1; bin 1: {0.15|1, 0.12|0} -> |0.5-0.135|*2 = 0.73;
+  // bin 9: {0.95|1, 1.0|1} -> |1-0.975|*2 = 0.05. Total (0.05+0.73+0.05)/5.
+  EXPECT_NEAR(expected_calibration_error({0.05, 0.15, 0.12, 0.95, 1.0}, {0, 1, 0, 1, 1}), 0.166,
+              1e-12);
+  // Perfectly calibrated bins give 0; two bins change the grouping.
+  EXPECT_NEAR(expected_calibration_error({0.25, 0.25, 0.25, 0.25}, {1, 0, 0, 0}), 0.0, 1e-12);
+  EXPECT_NEAR(expected_calibration_error({0.2, 0.4, 0.9}, {0, 1, 1}, 2), (0.4 + 0.1) / 3, 1e-12);
+}
+
+TEST(BinaryMetricsJson, CombinesEverythingAndNullsUndefined) {
+  const Json j = binary_metrics_json({0.0, std::log(3.0)}, {1, 0});
+  EXPECT_DOUBLE_EQ(j.at("auc").get<double>(), 0.0);
+  EXPECT_NEAR(j.at("log_loss").get<double>(), 1.0397207708399179, 1e-12);
+  EXPECT_DOUBLE_EQ(j.at("positive_rate").get<double>(), 0.5);
+  EXPECT_NEAR(j.at("mean_prediction").get<double>(), 0.625, 1e-12);
+  EXPECT_EQ(j.at("n").get<int64_t>(), 2);
+  EXPECT_TRUE(binary_metrics_json({1.0, 2.0}, {1, 1}).at("auc").is_null());
+}
+
+}  // namespace
+}  // namespace cf::eval

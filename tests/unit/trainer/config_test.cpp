@@ -1,0 +1,287 @@
+#include "trainer/config.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "core/error.h"
+
+namespace cf::trainer {
+namespace {
+
+const char* kMinimal = "data:\n  corpus: runs/x/corpus.h5\n";
+
+// The message of the UserError `fn` throws ("" and a test failure if it does not throw).
+template <class Fn>
+std::string error_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "expected a UserError";
+  return "";
+}
+
+std::string parse_error(const std::string& yaml, const std::vector<std::string>& overrides = {}) {
+  return error_of([&] { parse_config(yaml, "configs/x.yaml", overrides); });
+}
+
+TEST(Config, ReadsEveryKindOfValue) {
+  Config c = parse_config(R"(
+run:
+  out_dir: runs/demo
+  seed: 18446744073709551615
+data:
+  corpus: "runs/demo/corpus.h5"
+model:
+  n_layer: 3
+  n_head: 4
+  d_model: 128
+  dropout: 0.25
+  tied_item_head: false
+  use_activity: no
+task:
+  kind: next_item
+  init_from: runs/demo/pretrain
+  freeze_blocks: 2
+  body_lr_scale: 0.1
+  purchases_only: true
+train:
+  steps: 1e4
+  lr: 3e-4
+  schedule: linear
+  warmup_steps: 10
+checkpoint:
+  keep_last: 5
+)",
+                          "configs/x.yaml");
+  EXPECT_EQ(c.source_path, "configs/x.yaml");
+  EXPECT_EQ(c.run.out_dir, "runs/demo");
+  EXPECT_EQ(c.run.seed, 18446744073709551615ull);
+  EXPECT_EQ(c.data.corpus, "runs/demo/corpus.h5");
+  EXPECT_EQ(c.model.n_layer, 3);
+  EXPECT_EQ(c.model.n_head, 4);
+  EXPECT_EQ(c.model.d_model, 128);
+  EXPECT_EQ(c.model.dropout, 0.25f);
+  EXPECT_FALSE(c.model.tied_item_head);
+  EXPECT_FALSE(c.model.use_activity);
+  EXPECT_TRUE(c.model.use_action);  // default kept
+  EXPECT_EQ(c.task.kind, TaskKind::kNextItem);
+  EXPECT_EQ(c.task.init_from, "runs/demo/pretrain");
+  EXPECT_EQ(c.task.freeze_blocks, 2);
+  EXPECT_EQ(c.task.body_lr_scale, 0.1f);
+  EXPECT_TRUE(c.task.purchases_only);
+  EXPECT_EQ(c.train.steps, 10000);
+  EXPECT_EQ(c.train.lr, 3e-4f);
+  EXPECT_EQ(c.train.schedule, LrSchedule::kLinear);
+  EXPECT_EQ(c.train.warmup_steps, 10);
+  EXPECT_EQ(c.train.micro_batch, TrainSection{}.micro_batch);
+  EXPECT_EQ(c.checkpoint.keep_last, 5);
+}
+
+TEST(Config, UnknownKeyNamesFileKeyAndSuggestion) {
+  std::string msg = parse_error(std::string(kMinimal) + "train:\n  stpes: 5\n");
+  EXPECT_EQ(msg, "configs/x.yaml: unknown key 'train.stpes' (did you mean 'train.steps'?)");
+  msg = parse_error(std::string(kMinimal) + "trian:\n  steps: 5\n");
+  EXPECT_EQ(msg, "configs/x.yaml: unknown key 'trian' (did you mean 'train'?)");
+  // A key that exists in another section is suggested there.
+  msg = parse_error(std::string(kMinimal) + "model:\n  lr: 0.1\n");
+  EXPECT_EQ(msg, "configs/x.yaml: unknown key 'model.lr' (did you mean 'train.lr'?)");
+  // Nothing close: no suggestion.
+  msg = parse_error(std::string(kMinimal) + "train:\n  completely_unrelated: 1\n");
+  EXPECT_EQ(msg, "configs/x.yaml: unknown key 'train.completely_unrelated'");
+}
+
+TEST(Config, WrongTypeNamesKeyAndValue) {
+  EXPECT_EQ(parse_error(std::string(kMinimal) + "train:\n  lr: abc\n"),
+            "configs/x.yaml: key 'train.lr' expects a number, got 'abc'");
+  EXPECT_EQ(parse_error(std::string(kMinimal) + "train:\n  steps: 2.5\n"),
+            "configs/x.yaml: key 'train.steps' expects an integer, got '2.5'");
+  EXPECT_EQ(parse_error(std::string(kMinimal) + "model:\n  tied_item_head: maybe\n"),
+            "configs/x.yaml: key 'model.tied_item_head' expects true or false, got 'maybe'");
+  EXPECT_EQ(parse_error(std::string(kMinimal) + "task:\n  kind: pretraining\n"),
+            "configs/x.yaml: key 'task.kind' expects one of pretrain, next_item, propensity, "
+            "got 'pretraining'");
+  EXPECT_EQ(parse_error(std::string(kMinimal) + "train:\n  schedule: [cosine]\n"),
+            "configs/x.yaml: key 'train.schedule' expects one of cosine, linear, constant, got "
+            "a list");
+  EXPECT_EQ(parse_error(std::string(kMinimal) + "train:\n  lr:\n"),
+            "configs/x.yaml: key 'train.lr' expects a number, got nothing");
+  EXPECT_EQ(parse_error(std::string(kMinimal) + "run:\n  seed: -1\n"),
+            "configs/x.yaml: key 'run.seed' expects a non-negative integer, got '-1'");
+  EXPECT_EQ(parse_error(std::string(kMinimal) + "model:\n  n_layer: 99999999999\n"),
+            "configs/x.yaml: key 'model.n_layer' expects an integer in range, got '99999999999'");
+  EXPECT_EQ(parse_error(std::string(kMinimal) + "train: 5\n"),
+            "configs/x.yaml: key 'train' expects a map of keys, got '5'");
+}
+
+TEST(Config, OutOfRangeNamesKeyAndFile) {
+  auto with = [](const std::string& section_and_key) {
+    return parse_error(std::string(kMinimal) + section_and_key);
+  };
+  EXPECT_EQ(with("model:\n  n_layer: 0\n"),
+            "configs/x.yaml: key 'model.n_layer' must be >= 1, got 0");
+  EXPECT_EQ(with("model:\n  d_model: 64\n  n_head: 3\n"),
+            "configs/x.yaml: key 'model.d_model' (64) must be divisible by 'model.n_head' (3)");
+  EXPECT_EQ(with("model:\n  dropout: 1\n"),
+            "configs/x.yaml: key 'model.dropout' must be in [0, 1), got 1");
+  EXPECT_EQ(with("model:\n  dropout: -0.1\n"),
+            "configs/x.yaml: key 'model.dropout' must be in [0, 1), got -0.1");
+  EXPECT_EQ(with("train:\n  lr: 0\n"), "configs/x.yaml: key 'train.lr' must be > 0, got 0");
+  EXPECT_EQ(with("train:\n  steps: 0\n"), "configs/x.yaml: key 'train.steps' must be >= 1, got 0");
+  EXPECT_EQ(with("train:\n  micro_batch: 0\n"),
+            "configs/x.yaml: key 'train.micro_batch' must be >= 1, got 0");
+  EXPECT_EQ(with("checkpoint:\n  keep_last: 0\n"),
+            "configs/x.yaml: key 'checkpoint.keep_last' must be >= 1, got 0");
+  EXPECT_EQ(with("train:\n  warmup_steps: -1\n"),
+            "configs/x.yaml: key 'train.warmup_steps' must be >= 0, got -1");
+  EXPECT_EQ(with("train:\n  min_lr_ratio: 1.5\n"),
+            "configs/x.yaml: key 'train.min_lr_ratio' must be in [0, 1], got 1.5");
+  EXPECT_EQ(with("model:\n  n_layer: 2\ntask:\n  freeze_blocks: 3\n"),
+            "configs/x.yaml: key 'task.freeze_blocks' must be in [0, 2], got 3");
+  EXPECT_EQ(with("run:\n  device: tpu\n"),
+            "configs/x.yaml: key 'run.device' must be one of auto, cpu, cuda, got 'tpu'");
+  EXPECT_EQ(parse_error("train:\n  steps: 5\n"),
+            "configs/x.yaml: key 'data.corpus' is required (path to the corpus .h5 written by "
+            "prep)");
+}
+
+TEST(Config, StructuralErrors) {
+  EXPECT_EQ(parse_error(std::string(kMinimal) + "train:\n  lr: 0.1\n  lr: 0.2\n"),
+            "configs/x.yaml: key 'train.lr' appears twice");
+  EXPECT_EQ(parse_error("- a\n- b\n"),
+            "configs/x.yaml: expected a map of sections (run, data, model, task, train, "
+            "checkpoint) at the top level");
+  std::string msg = parse_error("train:\n  lr: [1, 2\n");
+  EXPECT_EQ(msg.rfind("configs/x.yaml:", 0), 0u) << msg;
+  EXPECT_NE(msg.find("YAML syntax error"), std::string::npos) << msg;
+}
+
+TEST(Config, OverridesApplyBeforeValidation) {
+  // The file alone is invalid (steps 0); the override fixes it before validation runs.
+  Config c =
+      parse_config(std::string(kMinimal) + "train:\n  steps: 0\n", "configs/x.yaml",
+                   {"train.steps=20", "model.dropout=0", "run.out_dir='runs/a b'",
+                    "task.kind=propensity", "model.propensity_head=true", "task.init_from="});
+  EXPECT_EQ(c.train.steps, 20);
+  EXPECT_EQ(c.model.dropout, 0.0f);
+  EXPECT_EQ(c.run.out_dir, "runs/a b");
+  EXPECT_EQ(c.task.kind, TaskKind::kPropensity);
+  EXPECT_TRUE(c.model.propensity_head);
+  EXPECT_EQ(c.task.init_from, "");
+  // A later override wins.
+  c = parse_config(kMinimal, "configs/x.yaml", {"train.lr=0.5", "train.lr=0.25"});
+  EXPECT_EQ(c.train.lr, 0.25f);
+}
+
+TEST(Config, OverrideErrorsNameSetAndKey) {
+  EXPECT_EQ(parse_error(kMinimal, {"train.stpes=5"}),
+            "configs/x.yaml: --set train.stpes=5: unknown key 'train.stpes' (did you mean "
+            "'train.steps'?)");
+  EXPECT_EQ(parse_error(kMinimal, {"train.lr=abc"}),
+            "configs/x.yaml: --set train.lr=abc: key 'train.lr' expects a number, got 'abc'");
+  EXPECT_EQ(parse_error(kMinimal, {"train.lr"}),
+            "configs/x.yaml: --set train.lr: expected key=value, e.g. --set train.lr=0.001");
+  EXPECT_EQ(parse_error(kMinimal, {"train=3"}),
+            "configs/x.yaml: --set train=3: unknown key 'train' (a section: name one of its "
+            "keys, e.g. 'train.steps')");
+  // Range violations introduced by an override are caught too.
+  EXPECT_EQ(parse_error(kMinimal, {"model.n_head=0"}),
+            "configs/x.yaml: key 'model.n_head' must be >= 1, got 0");
+}
+
+TEST(Config, ToYamlRoundTripsEveryField) {
+  Config c = parse_config(kMinimal, "a.yaml");
+  c.run.out_dir = "runs/with \"quotes\" and: colon";
+  c.run.seed = 42;
+  c.data.corpus = "123";  // looks like a number: must stay a string
+  c.model.n_layer = 3;
+  c.model.n_head = 3;
+  c.model.d_model = 96;
+  c.model.dropout = 0.1f;  // not exactly representable: the shortest form must read back exactly
+  c.model.action_head = true;
+  c.model.use_time_gap = false;
+  c.task.kind = TaskKind::kPropensity;
+  c.task.init_from = "yes";
+  c.task.body_lr_scale = 1.0f / 3.0f;
+  c.task.sampled_negatives = 17;
+  c.task.action_loss_weight = 0.3f;
+  c.train.steps = 123456789012;
+  c.train.lr = 7.77e-5f;
+  c.train.schedule = LrSchedule::kConstant;
+  c.train.eps = 1e-12f;
+  c.train.decay_embeddings = true;
+  c.checkpoint.every = 7;
+  const std::string yaml = to_yaml(c);
+  Config back = parse_config(yaml, "resolved.yaml");
+  EXPECT_EQ(to_yaml(back), yaml);
+  EXPECT_EQ(back.run.out_dir, c.run.out_dir);
+  EXPECT_EQ(back.data.corpus, "123");
+  EXPECT_EQ(back.model.dropout, 0.1f);
+  EXPECT_EQ(back.task.body_lr_scale, 1.0f / 3.0f);
+  EXPECT_EQ(back.task.init_from, "yes");
+  EXPECT_EQ(back.train.steps, 123456789012);
+  EXPECT_EQ(back.train.lr, 7.77e-5f);
+  EXPECT_EQ(back.train.eps, 1e-12f);
+  EXPECT_EQ(back.train.schedule, LrSchedule::kConstant);
+  EXPECT_EQ(back.task.kind, TaskKind::kPropensity);
+  EXPECT_TRUE(back.train.decay_embeddings);
+  EXPECT_FALSE(back.model.use_time_gap);
+  EXPECT_EQ(back.checkpoint.every, 7);
+  // Every field is written: each line "  key: value" under its section.
+  for (const char* key : {"out_dir:", "seed:", "device:", "corpus:", "n_layer:", "use_activity:",
+                          "purchases_only:", "eval_batches:", "keep_last:", "beta2:"}) {
+    EXPECT_NE(yaml.find(std::string("  ") + key), std::string::npos) << key;
+  }
+}
+
+TEST(Config, LoadConfigReadsFileAndNamesMissingOne) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("cf_config_test_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  const std::string path = (dir / "c.yaml").string();
+  auto write = [&](const std::string& text) {
+    std::ofstream f(path, std::ios::trunc);
+    f << text;
+  };
+  write(std::string(kMinimal) + "train:\n  stpes: 1\n");
+  EXPECT_EQ(error_of([&] { load_config(path); }),
+            path + ": unknown key 'train.stpes' (did you mean 'train.steps'?)");
+  write(std::string(kMinimal) + "train:\n  steps: 3\n");
+  Config c = load_config(path, {"train.lr=0.5"});
+  EXPECT_EQ(c.source_path, path);
+  EXPECT_EQ(c.train.steps, 3);
+  EXPECT_EQ(c.train.lr, 0.5f);
+  const std::string missing = (dir / "absent.yaml").string();
+  EXPECT_EQ(error_of([&] { load_config(missing); }), missing + ": config file not found");
+  fs::remove_all(dir);
+}
+
+// Every config shipped in configs/ must pass strict validation (a typo there would only show
+// up when someone runs it).
+TEST(Config, ShippedConfigsAreValid) {
+  const char* fixtures = std::getenv("CARTFORMER_FIXTURES");
+  if (!fixtures) GTEST_SKIP() << "CARTFORMER_FIXTURES not set (run through ctest)";
+  namespace fs = std::filesystem;
+  const fs::path configs = fs::path(fixtures) / ".." / ".." / "configs";
+  int checked = 0;
+  for (const char* folder : {"demo", "pretrain", "finetune"}) {
+    if (!fs::is_directory(configs / folder)) continue;
+    for (const auto& entry : fs::directory_iterator(configs / folder)) {
+      if (entry.path().extension() != ".yaml") continue;
+      SCOPED_TRACE(entry.path().string());
+      Config c = load_config(entry.path().string());
+      EXPECT_EQ(to_yaml(parse_config(to_yaml(c), "resolved")), to_yaml(c));
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 0) << "no configs found under " << configs;
+}
+
+}  // namespace
+}  // namespace cf::trainer

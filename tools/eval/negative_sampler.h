@@ -1,0 +1,38 @@
+// NegativeSampler: seeded negatives for the "1 positive + N sampled negatives" protocols.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace cf::eval {
+
+enum class NegativeDistribution { kUniform, kPopularity };
+const char* negative_distribution_name(NegativeDistribution d);  // "uniform", "popularity"
+
+// Draws distinct negatives among item tokens 1..num_items-1, uniformly or proportional to
+// training popularity (items never seen in training have weight 0 and are never drawn).
+// The draw is a pure function of (seed, stream): the evaluator uses the corpus sequence index as
+// the stream, so every scorer sees the same negatives for a user, whatever the thread order, and
+// the numbers depend on nothing but the seed. Own PRNG (splitmix64) rather than <random>
+// distributions, whose output differs between standard libraries.
+class NegativeSampler {
+ public:
+  NegativeSampler(NegativeDistribution distribution, const std::vector<int64_t>& item_counts);
+  // Up to `count` distinct items j with excluded[j] == 0 (the caller marks the history and the
+  // target). Fewer are returned only when fewer than `count` items are eligible.
+  std::vector<int32_t> sample(uint64_t seed, uint64_t stream, const uint8_t* excluded,
+                              int count) const;
+  NegativeDistribution distribution() const { return distribution_; }
+
+ private:
+  int32_t draw(uint64_t& state) const;
+  std::vector<int32_t> sample_exhaustively(uint64_t& state, const uint8_t* excluded,
+                                           const std::vector<int32_t>& already, int count) const;
+  double weight(int32_t item) const;
+
+  NegativeDistribution distribution_;
+  int32_t num_items_;
+  std::vector<double> cumulative_;  // popularity: cumulative weight of tokens 1..j
+};
+
+}  // namespace cf::eval

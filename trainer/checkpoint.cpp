@@ -1,0 +1,430 @@
+#include "trainer/checkpoint.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/json.h"
+#include "core/sha256.h"
+#include "trainer/safetensors.h"
+
+namespace cf::trainer {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr const char* kModelFile = "model.safetensors";
+constexpr const char* kOptimizerFile = "optimizer.safetensors";
+constexpr const char* kManifestFile = "manifest.json";
+// The manifest carries a checksum of its own content (this key removed, compact dump), so a
+// flipped byte there is caught like one in the tensor files.
+constexpr const char* kManifestChecksumKey = "manifest_sha256";
+
+std::string join(const std::string& dir, const std::string& name) {
+  return (fs::path(dir) / name).string();
+}
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+Json vocab_to_json(const data::VocabSizes& v) {
+  return {{"items", v.items},
+          {"actions", v.actions},
+          {"categories", v.categories},
+          {"time_gaps", v.time_gaps},
+          {"activities", v.activities}};
+}
+
+data::VocabSizes vocab_from_json(const Json& j) {
+  data::VocabSizes v;
+  v.items = j.at("items").get<int32_t>();
+  v.actions = j.at("actions").get<int32_t>();
+  v.categories = j.at("categories").get<int32_t>();
+  v.time_gaps = j.at("time_gaps").get<int32_t>();
+  v.activities = j.at("activities").get<int32_t>();
+  return v;
+}
+
+std::vector<SafetensorsTensorView> views_of(const std::vector<ParamTensor>& tensors,
+                                            const std::vector<float>& buffer,
+                                            const std::string& prefix) {
+  std::vector<SafetensorsTensorView> views;
+  for (const auto& t : tensors) {
+    CF_CHECK(t.offset >= 0 && t.offset + t.numel() <= static_cast<int64_t>(buffer.size()),
+             "tensor " + t.name + " outside its buffer");
+    views.push_back({prefix + t.name, t.shape, buffer.data() + t.offset});
+  }
+  return views;
+}
+
+// Parses manifest.json and checks its self-checksum; UserError naming the file otherwise.
+Json read_manifest(const std::string& dir) {
+  const std::string path = join(dir, kManifestFile);
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) {
+    throw UserError(path + ": missing (not a checkpoint directory, or an unfinished one)");
+  }
+  Json manifest;
+  try {
+    manifest = Json::parse(read_text_file(path));
+  } catch (const Json::exception& e) {
+    throw UserError(path + ": malformed manifest (" + std::string(e.what()) + ")");
+  }
+  if (!manifest.is_object() || !manifest.contains(kManifestChecksumKey) ||
+      !manifest[kManifestChecksumKey].is_string()) {
+    throw UserError(path + ": malformed manifest (no " + kManifestChecksumKey + ")");
+  }
+  std::string recorded = manifest[kManifestChecksumKey].get<std::string>();
+  Json content = manifest;
+  content.erase(kManifestChecksumKey);
+  if (sha256_hex(content.dump()) != recorded) {
+    throw UserError(path + ": checksum mismatch (file corrupt)");
+  }
+  if (!manifest.contains("format_version") || !manifest["format_version"].is_number_integer()) {
+    throw UserError(path + ": malformed manifest (no format_version)");
+  }
+  int version = manifest["format_version"].get<int>();
+  if (version != kCheckpointFormatVersion) {
+    throw UserError(path + ": checkpoint format version " + std::to_string(version) +
+                    " is not supported (this build reads version " +
+                    std::to_string(kCheckpointFormatVersion) + ")");
+  }
+  return manifest;
+}
+
+void verify_files(const std::string& dir, const Json& manifest) {
+  const std::string manifest_path = join(dir, kManifestFile);
+  if (!manifest.contains("files") || !manifest["files"].is_object() ||
+      !manifest["files"].contains(kModelFile)) {
+    throw UserError(manifest_path + ": malformed manifest (no files." + kModelFile + ")");
+  }
+  for (auto it = manifest["files"].begin(); it != manifest["files"].end(); ++it) {
+    const std::string path = join(dir, it.key());
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) throw UserError(path + ": missing from the checkpoint");
+    if (!it.value().is_string() || sha256_file_hex(path) != it.value().get<std::string>()) {
+      throw UserError(path + ": checksum mismatch (file corrupt)");
+    }
+  }
+}
+
+// step_<digits> directories under `root`, newest (largest step) first.
+std::vector<std::pair<int64_t, std::string>> step_directories(const std::string& root) {
+  std::vector<std::pair<int64_t, std::string>> found;
+  std::error_code ec;
+  if (!fs::is_directory(root, ec)) return found;
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind("step_", 0) != 0 || !entry.is_directory()) continue;
+    const char* begin = name.data() + 5;
+    const char* end = name.data() + name.size();
+    int64_t step = 0;
+    auto [ptr, parse_ec] = std::from_chars(begin, end, step);
+    // Anything but step_<digits> (step_N.tmp.<pid>, step_N.deleting...) is not a checkpoint.
+    if (parse_ec != std::errc() || ptr != end || begin == end) continue;
+    found.emplace_back(step, entry.path().string());
+  }
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a > b; });
+  return found;
+}
+
+// Verifies a scanned step_N directory, also requiring that its manifest agrees on N.
+bool verify_scanned(int64_t step, const std::string& dir, bool warn) {
+  try {
+    Json manifest = read_manifest(dir);
+    verify_files(dir, manifest);
+    if (!manifest.contains("step") || manifest["step"] != step) {
+      throw UserError(join(dir, kManifestFile) + ": records a step other than " +
+                      std::to_string(step));
+    }
+    return true;
+  } catch (const UserError& e) {
+    if (warn) std::fprintf(stderr, "warning: skipping checkpoint %s: %s\n", dir.c_str(), e.what());
+    return false;
+  }
+}
+
+template <class T>
+T get_field(const Json& manifest, const char* key, const std::string& path) {
+  try {
+    return manifest.at(key).get<T>();
+  } catch (const Json::exception&) {
+    throw UserError(path + ": malformed manifest (field '" + key + "' missing or mistyped)");
+  }
+}
+
+}  // namespace
+
+const ParamTensor* LoadedCheckpoint::find_tensor(const std::string& name) const {
+  for (const auto& t : tensors) {
+    if (t.name == name) return &t;
+  }
+  return nullptr;
+}
+
+std::string write_checkpoint(const std::string& checkpoints_root,
+                             const std::vector<ParamTensor>& tensors,
+                             const std::vector<float>& params, const data::VocabSizes& vocab,
+                             const std::vector<float>& adam_m, const std::vector<float>& adam_v,
+                             const Config& config, const TrainState& state,
+                             const std::string& vocab_fingerprint) {
+  CF_CHECK(adam_m.size() == adam_v.size(), "optimizer m and v differ in size");
+  CF_CHECK(adam_m.empty() || adam_m.size() == params.size(),
+           "optimizer state laid out unlike the parameters");
+  std::error_code ec;
+  fs::create_directories(checkpoints_root, ec);
+  if (ec) throw UserError(checkpoints_root + ": cannot create directory: " + ec.message());
+
+  const std::string final_dir = join(checkpoints_root, "step_" + std::to_string(state.step));
+  PendingOutput out(final_dir, /*is_directory=*/true);
+  const std::map<std::string, std::string> metadata = {
+      {"format", "pt"}, {"producer", "cartformer"}, {"step", std::to_string(state.step)}};
+  write_safetensors(join(out.temp_path(), kModelFile), views_of(tensors, params, ""), metadata);
+  if (!adam_m.empty()) {
+    std::vector<SafetensorsTensorView> views = views_of(tensors, adam_m, "m.");
+    for (auto& view : views_of(tensors, adam_v, "v.")) views.push_back(std::move(view));
+    write_safetensors(join(out.temp_path(), kOptimizerFile), views, metadata);
+  }
+
+  Json manifest = Json::object();
+  manifest["format_version"] = kCheckpointFormatVersion;
+  manifest["step"] = state.step;
+  manifest["tokens_seen"] = state.tokens_seen;
+  manifest["sampler_step"] = state.sampler_step;
+  manifest["seed"] = state.seed;
+  manifest["rng_state"] = state.rng_state;
+  manifest["elapsed_seconds"] = state.elapsed_seconds;
+  manifest["config_yaml"] = to_yaml(config);
+  manifest["vocab_sizes"] = vocab_to_json(vocab);
+  manifest["vocab_fingerprint"] = vocab_fingerprint;
+  Json tensor_list = Json::array();
+  for (const auto& t : tensors) {
+    tensor_list.push_back({{"name", t.name},
+                           {"shape", t.shape},
+                           {"offset", t.offset},
+                           {"matrix", t.is_matrix_weight},
+                           {"block", t.block}});
+  }
+  manifest["model"] = {{"n_params", params.size()}, {"tensors", std::move(tensor_list)}};
+  Json files = Json::object();
+  files[kModelFile] = sha256_file_hex(join(out.temp_path(), kModelFile));
+  if (!adam_m.empty())
+    files[kOptimizerFile] = sha256_file_hex(join(out.temp_path(), kOptimizerFile));
+  manifest["files"] = std::move(files);
+  manifest[kManifestChecksumKey] = sha256_hex(manifest.dump());
+
+  const std::string manifest_path = join(out.temp_path(), kManifestFile);
+  {
+    std::ofstream f(manifest_path, std::ios::binary | std::ios::trunc);
+    f << manifest.dump(2) << "\n";
+    f.flush();
+    if (!f) throw UserError(manifest_path + ": write failed (disk full?)");
+  }
+  out.commit();  // fsyncs every file and the directory, renames, fsyncs the parent
+  return final_dir;
+}
+
+std::string write_checkpoint(const std::string& checkpoints_root, const Model& model,
+                             const std::vector<float>& adam_m, const std::vector<float>& adam_v,
+                             const Config& config, const TrainState& state,
+                             const std::string& vocab_fingerprint) {
+  // The saved config describes the model actually built (the trainer may switch on heads the
+  // task needs), so model_from_checkpoint rebuilds exactly these tensors.
+  Config resolved = config;
+  resolved.model = model.config();
+  return write_checkpoint(checkpoints_root, model.tensors(), model.params(), model.vocab(), adam_m,
+                          adam_v, resolved, state, vocab_fingerprint);
+}
+
+void verify_checkpoint(const std::string& dir) {
+  Json manifest = read_manifest(dir);
+  verify_files(dir, manifest);
+}
+
+LoadedCheckpoint load_checkpoint(const std::string& dir, bool load_optimizer) {
+  const Json manifest = read_manifest(dir);
+  verify_files(dir, manifest);
+  const std::string manifest_path = join(dir, kManifestFile);
+
+  LoadedCheckpoint ckpt;
+  ckpt.dir = dir;
+  ckpt.state.step = get_field<int64_t>(manifest, "step", manifest_path);
+  ckpt.state.tokens_seen = get_field<int64_t>(manifest, "tokens_seen", manifest_path);
+  ckpt.state.sampler_step = get_field<int64_t>(manifest, "sampler_step", manifest_path);
+  ckpt.state.seed = get_field<uint64_t>(manifest, "seed", manifest_path);
+  ckpt.state.rng_state = get_field<std::string>(manifest, "rng_state", manifest_path);
+  ckpt.state.elapsed_seconds = get_field<double>(manifest, "elapsed_seconds", manifest_path);
+  ckpt.vocab_fingerprint = get_field<std::string>(manifest, "vocab_fingerprint", manifest_path);
+  try {
+    ckpt.vocab = vocab_from_json(manifest.at("vocab_sizes"));
+  } catch (const Json::exception&) {
+    throw UserError(manifest_path + ": malformed manifest (vocab_sizes)");
+  }
+  ckpt.config = parse_config(get_field<std::string>(manifest, "config_yaml", manifest_path),
+                             manifest_path + " (config_yaml)");
+
+  int64_t n_params = 0;
+  try {
+    const Json& model = manifest.at("model");
+    n_params = model.at("n_params").get<int64_t>();
+    for (const Json& j : model.at("tensors")) {
+      ParamTensor t;
+      t.name = j.at("name").get<std::string>();
+      t.shape = j.at("shape").get<std::vector<int64_t>>();
+      t.offset = j.at("offset").get<int64_t>();
+      t.is_matrix_weight = j.at("matrix").get<bool>();
+      t.block = j.at("block").get<int>();
+      if (t.offset < 0 || t.numel() < 0 || t.offset + t.numel() > n_params) {
+        throw UserError(manifest_path + ": tensor '" + t.name + "' lies outside the parameters");
+      }
+      ckpt.tensors.push_back(std::move(t));
+    }
+  } catch (const Json::exception&) {
+    throw UserError(manifest_path + ": malformed manifest (model tensors)");
+  }
+
+  auto fill = [&](const std::string& file, const std::string& prefix, std::vector<float>& out) {
+    const std::string path = join(dir, file);
+    SafetensorsFile st = read_safetensors(path);
+    out.assign(static_cast<size_t>(n_params), 0.0f);
+    for (const auto& t : ckpt.tensors) {
+      const SafetensorsTensor* found = st.find(prefix + t.name);
+      if (!found) throw UserError(path + ": tensor '" + prefix + t.name + "' missing");
+      if (found->shape != t.shape) {
+        throw UserError(path + ": tensor '" + prefix + t.name + "' has shape " +
+                        shape_string(found->shape) + ", the manifest says " +
+                        shape_string(t.shape));
+      }
+      std::copy(found->data.begin(), found->data.end(), out.begin() + t.offset);
+    }
+  };
+  fill(kModelFile, "", ckpt.params);
+  if (load_optimizer && manifest.at("files").contains(kOptimizerFile)) {
+    fill(kOptimizerFile, "m.", ckpt.adam_m);
+    fill(kOptimizerFile, "v.", ckpt.adam_v);
+  }
+  return ckpt;
+}
+
+std::optional<std::string> find_latest_valid_checkpoint(const std::string& checkpoints_root) {
+  for (const auto& [step, dir] : step_directories(checkpoints_root)) {
+    if (verify_scanned(step, dir, /*warn=*/true)) return dir;
+  }
+  return std::nullopt;
+}
+
+std::string resolve_checkpoint_dir(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_regular_file(join(path, kManifestFile), ec)) return path;
+  if (!fs::is_directory(path, ec)) throw UserError(path + ": no such checkpoint or run directory");
+  std::string root =
+      fs::is_directory(join(path, "checkpoints"), ec) ? join(path, "checkpoints") : path;
+  if (auto latest = find_latest_valid_checkpoint(root)) return *latest;
+  throw UserError(path + ": no valid checkpoint found (expected a checkpoint directory with " +
+                  kManifestFile + ", or a run directory with checkpoints/step_N/)");
+}
+
+void prune_checkpoints(const std::string& checkpoints_root, int keep_last) {
+  keep_last = std::max(keep_last, 1);
+  int valid_kept = 0;
+  for (const auto& [step, dir] : step_directories(checkpoints_root)) {
+    if (valid_kept < keep_last) {
+      if (verify_scanned(step, dir, /*warn=*/false)) ++valid_kept;
+      continue;
+    }
+    // Older than the newest keep_last valid checkpoints: renamed first so that an interrupted
+    // delete never leaves a half-removed step_N that looks like a (corrupt) checkpoint.
+    std::error_code ec;
+    std::string doomed = dir + ".deleting." + std::to_string(::getpid());
+    fs::rename(dir, doomed, ec);
+    if (ec) throw UserError(dir + ": cannot remove old checkpoint: " + ec.message());
+    fs::remove_all(doomed, ec);
+    if (ec) throw UserError(doomed + ": cannot remove old checkpoint: " + ec.message());
+  }
+}
+
+void require_same_vocab(const LoadedCheckpoint& ckpt, const std::string& corpus_path,
+                        const std::string& corpus_fingerprint) {
+  if (corpus_fingerprint == ckpt.vocab_fingerprint) return;
+  throw UserError(corpus_path + ": vocabulary differs from the checkpoint's (" + ckpt.dir +
+                  "): fingerprint " + corpus_fingerprint.substr(0, 12) + " vs " +
+                  ckpt.vocab_fingerprint.substr(0, 12) + " (the checkpoint has " +
+                  std::to_string(ckpt.vocab.items) + " items); use the corpus it was trained on");
+}
+
+void require_same_vocab(const LoadedCheckpoint& ckpt, const std::string& corpus_path,
+                        const std::string& corpus_fingerprint,
+                        const data::VocabSizes& corpus_vocab) {
+  if (corpus_fingerprint == ckpt.vocab_fingerprint) return;
+  std::string differences;
+  auto compare = [&](const char* what, int32_t corpus, int32_t checkpoint) {
+    if (corpus == checkpoint) return;
+    if (!differences.empty()) differences += ", ";
+    differences +=
+        std::string(what) + " " + std::to_string(corpus) + " vs " + std::to_string(checkpoint);
+  };
+  compare("items", corpus_vocab.items, ckpt.vocab.items);
+  compare("actions", corpus_vocab.actions, ckpt.vocab.actions);
+  compare("categories", corpus_vocab.categories, ckpt.vocab.categories);
+  compare("time gaps", corpus_vocab.time_gaps, ckpt.vocab.time_gaps);
+  compare("activities", corpus_vocab.activities, ckpt.vocab.activities);
+  if (differences.empty()) {
+    differences = "same sizes but different tokens (fingerprint " +
+                  corpus_fingerprint.substr(0, 12) + " vs " + ckpt.vocab_fingerprint.substr(0, 12) +
+                  ")";
+  } else {
+    differences += " (corpus vs checkpoint)";
+  }
+  throw UserError(corpus_path + ": vocabulary differs from the checkpoint's (" + ckpt.dir +
+                  "): " + differences);
+}
+
+Model model_from_checkpoint(const LoadedCheckpoint& ckpt) {
+  Model model(ckpt.config.model, ckpt.vocab);
+  const auto& wanted = model.tensors();
+  for (const auto& t : ckpt.tensors) {
+    bool known = std::any_of(wanted.begin(), wanted.end(),
+                             [&](const ParamTensor& w) { return w.name == t.name; });
+    if (!known) {
+      throw UserError(ckpt.dir + ": checkpoint tensor '" + t.name +
+                      "' is not part of the model its config describes");
+    }
+  }
+  std::vector<std::string> missing;
+  load_matching_weights(model, ckpt, &missing);
+  if (!missing.empty()) {
+    throw UserError(ckpt.dir + ": checkpoint lacks tensor '" + missing.front() +
+                    "' of the model its config describes");
+  }
+  return model;
+}
+
+void load_matching_weights(Model& dst, const LoadedCheckpoint& src,
+                           std::vector<std::string>* missing) {
+  std::vector<float>& params = dst.params();
+  for (const auto& t : dst.tensors()) {
+    const ParamTensor* s = src.find_tensor(t.name);
+    if (!s) {
+      if (missing) missing->push_back(t.name);
+      continue;
+    }
+    if (s->shape != t.shape) {
+      throw UserError(src.dir + ": tensor '" + t.name + "' has shape " + shape_string(s->shape) +
+                      " in the checkpoint but " + shape_string(t.shape) + " in the model");
+    }
+    CF_CHECK(s->offset + s->numel() <= static_cast<int64_t>(src.params.size()),
+             "checkpoint tensor outside its parameters");
+    std::copy_n(src.params.begin() + s->offset, t.numel(), params.begin() + t.offset);
+  }
+}
+
+}  // namespace cf::trainer

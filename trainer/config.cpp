@@ -1,0 +1,563 @@
+#include "trainer/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <filesystem>
+#include <limits>
+#include <set>
+#include <sstream>
+#include <system_error>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+
+namespace cf::trainer {
+namespace {
+
+// Every config key, in the order to_yaml() writes them. One list drives parsing, overrides,
+// emission and key suggestions, so a field cannot be readable but not written (or vice versa).
+template <class Visitor>
+void visit_fields(Config& c, Visitor&& v) {
+  v("run.out_dir", c.run.out_dir);
+  v("run.seed", c.run.seed);
+  v("run.device", c.run.device);
+
+  v("data.corpus", c.data.corpus);
+
+  v("model.n_layer", c.model.n_layer);
+  v("model.n_head", c.model.n_head);
+  v("model.d_model", c.model.d_model);
+  v("model.d_ff", c.model.d_ff);
+  v("model.max_len", c.model.max_len);
+  v("model.dropout", c.model.dropout);
+  v("model.tied_item_head", c.model.tied_item_head);
+  v("model.action_head", c.model.action_head);
+  v("model.propensity_head", c.model.propensity_head);
+  v("model.use_action", c.model.use_action);
+  v("model.use_category", c.model.use_category);
+  v("model.use_time_gap", c.model.use_time_gap);
+  v("model.use_activity", c.model.use_activity);
+
+  v("task.kind", c.task.kind);
+  v("task.init_from", c.task.init_from);
+  v("task.freeze_blocks", c.task.freeze_blocks);
+  v("task.body_lr_scale", c.task.body_lr_scale);
+  v("task.sampled_negatives", c.task.sampled_negatives);
+  v("task.action_loss_weight", c.task.action_loss_weight);
+  v("task.purchases_only", c.task.purchases_only);
+
+  v("train.steps", c.train.steps);
+  v("train.micro_batch", c.train.micro_batch);
+  v("train.grad_accum", c.train.grad_accum);
+  v("train.lr", c.train.lr);
+  v("train.schedule", c.train.schedule);
+  v("train.warmup_steps", c.train.warmup_steps);
+  v("train.min_lr_ratio", c.train.min_lr_ratio);
+  v("train.weight_decay", c.train.weight_decay);
+  v("train.decay_embeddings", c.train.decay_embeddings);
+  v("train.beta1", c.train.beta1);
+  v("train.beta2", c.train.beta2);
+  v("train.eps", c.train.eps);
+  v("train.grad_clip", c.train.grad_clip);
+  v("train.log_every", c.train.log_every);
+  v("train.eval_every", c.train.eval_every);
+  v("train.eval_batches", c.train.eval_batches);
+
+  v("checkpoint.every", c.checkpoint.every);
+  v("checkpoint.keep_last", c.checkpoint.keep_last);
+}
+
+const std::vector<std::string>& all_keys() {
+  static const std::vector<std::string> keys = [] {
+    std::vector<std::string> out;
+    Config c;
+    visit_fields(c, [&](const char* key, auto&) { out.emplace_back(key); });
+    return out;
+  }();
+  return keys;
+}
+
+std::set<std::string> section_names() {
+  std::set<std::string> out;
+  for (const auto& key : all_keys()) out.insert(key.substr(0, key.find('.')));
+  return out;
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t substitute = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, substitute});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string leaf_of(const std::string& key) {
+  size_t dot = key.rfind('.');
+  return dot == std::string::npos ? key : key.substr(dot + 1);
+}
+
+// " (did you mean 'train.steps'?)" when a valid key is a small edit away, or when the leaf
+// exists in another section (e.g. 'model.lr' -> 'train.lr'); empty otherwise.
+std::string suggestion_for(const std::string& unknown) {
+  std::vector<std::string> candidates = all_keys();
+  if (unknown.find('.') == std::string::npos) {
+    auto sections = section_names();
+    candidates.assign(sections.begin(), sections.end());
+  }
+  std::string best;
+  size_t best_distance = std::numeric_limits<size_t>::max();
+  for (const auto& key : candidates) {
+    if (key == unknown) continue;  // a section named where a key is expected
+    size_t d = edit_distance(unknown, key);
+    if (d < best_distance) best_distance = d, best = key;
+  }
+  size_t allowed = std::max<size_t>(2, unknown.size() / 4);
+  if (!best.empty() && best_distance <= allowed) return " (did you mean '" + best + "'?)";
+  for (const auto& key : all_keys()) {
+    if (leaf_of(key) == leaf_of(unknown)) return " (did you mean '" + key + "'?)";
+  }
+  return "";
+}
+
+// A scalar read from YAML (the file or a --set value) on its way into a typed field.
+struct RawValue {
+  enum class Shape { kScalar, kNull, kMap, kSequence } shape = Shape::kScalar;
+  std::string text;  // scalar text (quotes already removed by the YAML parser)
+  std::string describe() const {
+    switch (shape) {
+      case Shape::kNull:
+        return "nothing";
+      case Shape::kMap:
+        return "a map";
+      case Shape::kSequence:
+        return "a list";
+      case Shape::kScalar:
+        break;
+    }
+    return "'" + text + "'";
+  }
+};
+
+RawValue raw_from_node(const YAML::Node& node) {
+  RawValue raw;
+  if (node.IsNull())
+    raw.shape = RawValue::Shape::kNull;
+  else if (node.IsMap())
+    raw.shape = RawValue::Shape::kMap;
+  else if (node.IsSequence())
+    raw.shape = RawValue::Shape::kSequence;
+  else
+    raw.text = node.Scalar();
+  return raw;
+}
+
+// Thrown by the typed setters; the caller adds where the value came from.
+struct BadValue {
+  std::string message;
+};
+
+[[noreturn]] void bad_value(const std::string& key, const char* expected, const RawValue& raw) {
+  throw BadValue{"key '" + key + "' expects " + expected + ", got " + raw.describe()};
+}
+
+template <class Int>
+Int parse_integer(const std::string& key, const RawValue& raw) {
+  if (raw.shape != RawValue::Shape::kScalar) bad_value(key, "an integer", raw);
+  const std::string& s = raw.text;
+  const char* begin = s.data();
+  const char* end = s.data() + s.size();
+  if (begin != end && *begin == '+') ++begin;
+  Int value{};
+  auto [ptr, ec] = std::from_chars(begin, end, value);
+  if (ec == std::errc() && ptr == end) return value;
+  // Integral values in exponent form ("1e5 steps") are accepted when exact.
+  double d = 0;
+  auto [dptr, dec] = std::from_chars(begin, end, d);
+  if (dec == std::errc() && dptr == end && std::isfinite(d) && d == std::floor(d) &&
+      d >= static_cast<double>(std::numeric_limits<Int>::min()) &&
+      d <= static_cast<double>(std::numeric_limits<Int>::max())) {
+    return static_cast<Int>(d);
+  }
+  if (ec == std::errc::result_out_of_range) bad_value(key, "an integer in range", raw);
+  bad_value(key, std::is_signed_v<Int> ? "an integer" : "a non-negative integer", raw);
+}
+
+float parse_float(const std::string& key, const RawValue& raw) {
+  if (raw.shape != RawValue::Shape::kScalar) bad_value(key, "a number", raw);
+  const std::string& s = raw.text;
+  const char* begin = s.data();
+  const char* end = s.data() + s.size();
+  if (begin != end && *begin == '+') ++begin;
+  float value = 0;
+  // from_chars<float> rounds once, so the shortest form written by to_yaml reads back exactly.
+  auto [ptr, ec] = std::from_chars(begin, end, value);
+  if (ec != std::errc() || ptr != end) bad_value(key, "a number", raw);
+  if (!std::isfinite(value)) bad_value(key, "a finite number", raw);
+  return value;
+}
+
+bool parse_bool(const std::string& key, const RawValue& raw) {
+  if (raw.shape == RawValue::Shape::kScalar) {
+    std::string s = raw.text;
+    std::transform(s.begin(), s.end(), s.begin(),
+                   [](unsigned char ch) { return std::tolower(ch); });
+    if (s == "true" || s == "yes" || s == "on") return true;
+    if (s == "false" || s == "no" || s == "off") return false;
+  }
+  bad_value(key, "true or false", raw);
+}
+
+std::string parse_string(const std::string& key, const RawValue& raw) {
+  if (raw.shape == RawValue::Shape::kNull) return "";  // "init_from:" with no value = unset
+  if (raw.shape != RawValue::Shape::kScalar) bad_value(key, "a string", raw);
+  return raw.text;
+}
+
+TaskKind parse_task_kind(const std::string& key, const RawValue& raw) {
+  if (raw.shape == RawValue::Shape::kScalar) {
+    for (TaskKind k : {TaskKind::kPretrain, TaskKind::kNextItem, TaskKind::kPropensity}) {
+      if (raw.text == task_kind_name(k)) return k;
+    }
+  }
+  bad_value(key, "one of pretrain, next_item, propensity", raw);
+}
+
+LrSchedule parse_schedule(const std::string& key, const RawValue& raw) {
+  if (raw.shape == RawValue::Shape::kScalar) {
+    for (LrSchedule s : {LrSchedule::kCosine, LrSchedule::kLinear, LrSchedule::kConstant}) {
+      if (raw.text == lr_schedule_name(s)) return s;
+    }
+  }
+  bad_value(key, "one of cosine, linear, constant", raw);
+}
+
+// Assigns `raw` to the field named `key`; returns false if no such field exists.
+bool assign_field(Config& config, const std::string& key, const RawValue& raw) {
+  bool found = false;
+  visit_fields(config, [&](const char* name, auto& field) {
+    if (found || key != name) return;
+    found = true;
+    using Field = std::decay_t<decltype(field)>;
+    if constexpr (std::is_same_v<Field, bool>) {
+      field = parse_bool(key, raw);
+    } else if constexpr (std::is_same_v<Field, float>) {
+      field = parse_float(key, raw);
+    } else if constexpr (std::is_same_v<Field, std::string>) {
+      field = parse_string(key, raw);
+    } else if constexpr (std::is_same_v<Field, TaskKind>) {
+      field = parse_task_kind(key, raw);
+    } else if constexpr (std::is_same_v<Field, LrSchedule>) {
+      field = parse_schedule(key, raw);
+    } else {
+      static_assert(std::is_integral_v<Field>, "unhandled config field type");
+      field = parse_integer<Field>(key, raw);
+    }
+  });
+  return found;
+}
+
+std::string where(const YAML::Mark& mark) {
+  if (mark.line < 0) return "";
+  return ":" + std::to_string(mark.line + 1);
+}
+
+void read_document(Config& config, const YAML::Node& root, const std::string& source) {
+  if (!root || root.IsNull()) return;  // empty file: all defaults (validation decides)
+  if (!root.IsMap()) {
+    throw UserError(source +
+                    ": expected a map of sections (run, data, model, task, train, "
+                    "checkpoint) at the top level");
+  }
+  const auto sections = section_names();
+  std::set<std::string> seen_sections;
+  for (const auto& section_entry : root) {
+    const std::string section = section_entry.first.as<std::string>();
+    if (!sections.count(section)) {
+      throw UserError(source + ": unknown key '" + section + "'" + suggestion_for(section));
+    }
+    if (!seen_sections.insert(section).second) {
+      throw UserError(source + ": key '" + section + "' appears twice");
+    }
+    const YAML::Node& body = section_entry.second;
+    if (body.IsNull()) continue;  // "train:" with nothing under it
+    if (!body.IsMap()) {
+      throw UserError(source + ": key '" + section + "' expects a map of keys, got " +
+                      raw_from_node(body).describe());
+    }
+    std::set<std::string> seen_keys;
+    for (const auto& entry : body) {
+      const std::string key = section + "." + entry.first.as<std::string>();
+      if (!seen_keys.insert(key).second) {
+        throw UserError(source + ": key '" + key + "' appears twice");
+      }
+      try {
+        if (!assign_field(config, key, raw_from_node(entry.second))) {
+          throw UserError(source + ": unknown key '" + key + "'" + suggestion_for(key));
+        }
+      } catch (const BadValue& bad) {
+        throw UserError(source + ": " + bad.message);
+      }
+    }
+  }
+}
+
+void apply_override(Config& config, const std::string& assignment, const std::string& source) {
+  const std::string context = source + ": --set " + assignment;
+  size_t eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    throw UserError(context + ": expected key=value, e.g. --set train.lr=0.001");
+  }
+  std::string key = assignment.substr(0, eq);
+  std::string text = assignment.substr(eq + 1);
+  RawValue raw;
+  if (text.empty()) {
+    raw.shape = RawValue::Shape::kNull;
+  } else {
+    // Parsed as a YAML scalar so quoting works as in the file ("--set run.out_dir='a b'").
+    YAML::Node node;
+    try {
+      node = YAML::Load(text);
+    } catch (const YAML::Exception& e) {
+      throw UserError(context + ": value is not valid YAML (" + e.msg + ")");
+    }
+    raw = raw_from_node(node);
+    // A value such as "a: b" parses as a map; a plain value was meant.
+    if (raw.shape == RawValue::Shape::kMap || raw.shape == RawValue::Shape::kSequence) {
+      raw.shape = RawValue::Shape::kScalar;
+      raw.text = text;
+    }
+  }
+  try {
+    if (!assign_field(config, key, raw)) {
+      if (section_names().count(key)) {
+        auto first = std::find_if(all_keys().begin(), all_keys().end(),
+                                  [&](const std::string& k) { return k.rfind(key + ".", 0) == 0; });
+        throw UserError(context + ": unknown key '" + key + "' (a section: name one of its keys, " +
+                        "e.g. '" + *first + "')");
+      }
+      throw UserError(context + ": unknown key '" + key + "'" + suggestion_for(key));
+    }
+  } catch (const BadValue& bad) {
+    throw UserError(context + ": " + bad.message);
+  }
+}
+
+// Range checks (and the few cross-field rules) after file and overrides are applied.
+class Validator {
+ public:
+  explicit Validator(const std::string& source) : source_(source) {}
+
+  template <class T>
+  void at_least(const char* key, T value, T minimum) {
+    if (value < minimum) fail(key, "must be >= " + show(minimum), show(value));
+  }
+  template <class T>
+  void in_closed(const char* key, T value, T lo, T hi) {
+    if (value < lo || value > hi) {
+      fail(key, "must be in [" + show(lo) + ", " + show(hi) + "]", show(value));
+    }
+  }
+  void in_half_open(const char* key, float value, float lo, float hi) {
+    if (value < lo || value >= hi) {
+      fail(key, "must be in [" + show(lo) + ", " + show(hi) + ")", show(value));
+    }
+  }
+  void positive(const char* key, float value) {
+    if (!(value > 0)) fail(key, "must be > 0", show(value));
+  }
+  [[noreturn]] void fail(const char* key, const std::string& rule, const std::string& got) {
+    throw UserError(source_ + ": key '" + key + "' " + rule + ", got " + got);
+  }
+  [[noreturn]] void fail_rule(const std::string& message) {
+    throw UserError(source_ + ": " + message);
+  }
+
+  template <class T>
+  static std::string show(T value) {
+    if constexpr (std::is_same_v<T, float>) {
+      char buf[32];
+      auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, value);
+      return std::string(buf, ptr);
+    } else {
+      return std::to_string(value);
+    }
+  }
+
+ private:
+  const std::string& source_;
+};
+
+void validate(const Config& c, const std::string& source) {
+  Validator v(source);
+  if (c.run.out_dir.empty()) v.fail("run.out_dir", "must not be empty", "''");
+  if (c.run.device != "auto" && c.run.device != "cpu" && c.run.device != "cuda") {
+    v.fail("run.device", "must be one of auto, cpu, cuda", "'" + c.run.device + "'");
+  }
+  if (c.data.corpus.empty()) {
+    v.fail_rule("key 'data.corpus' is required (path to the corpus .h5 written by prep)");
+  }
+
+  const ModelConfig& m = c.model;
+  v.at_least("model.n_layer", m.n_layer, 1);
+  v.at_least("model.n_head", m.n_head, 1);
+  v.at_least("model.d_model", m.d_model, 1);
+  if (m.d_model % m.n_head != 0) {
+    v.fail_rule("key 'model.d_model' (" + std::to_string(m.d_model) +
+                ") must be divisible by 'model.n_head' (" + std::to_string(m.n_head) + ")");
+  }
+  v.at_least("model.d_ff", m.d_ff, 1);
+  v.at_least("model.max_len", m.max_len, 2);  // next-event prediction needs two events
+  v.in_half_open("model.dropout", m.dropout, 0.0f, 1.0f);
+
+  const TaskSection& t = c.task;
+  v.in_closed("task.freeze_blocks", t.freeze_blocks, 0, m.n_layer);
+  v.at_least("task.body_lr_scale", t.body_lr_scale, 0.0f);
+  v.at_least("task.sampled_negatives", t.sampled_negatives, 0);
+  v.at_least("task.action_loss_weight", t.action_loss_weight, 0.0f);
+  if (t.purchases_only && t.kind != TaskKind::kNextItem) {
+    v.fail_rule("key 'task.purchases_only' applies only to 'task.kind: next_item'");
+  }
+
+  const TrainSection& tr = c.train;
+  v.at_least<int64_t>("train.steps", tr.steps, 1);
+  v.at_least("train.micro_batch", tr.micro_batch, 1);
+  v.at_least("train.grad_accum", tr.grad_accum, 1);
+  v.positive("train.lr", tr.lr);
+  v.at_least<int64_t>("train.warmup_steps", tr.warmup_steps, 0);  // > steps: warmup throughout
+  v.in_closed("train.min_lr_ratio", tr.min_lr_ratio, 0.0f, 1.0f);
+  v.at_least("train.weight_decay", tr.weight_decay, 0.0f);
+  v.in_half_open("train.beta1", tr.beta1, 0.0f, 1.0f);
+  v.in_half_open("train.beta2", tr.beta2, 0.0f, 1.0f);
+  v.positive("train.eps", tr.eps);
+  v.at_least("train.grad_clip", tr.grad_clip, 0.0f);
+  v.at_least("train.log_every", tr.log_every, 1);
+  v.at_least("train.eval_every", tr.eval_every, 0);
+  v.at_least("train.eval_batches", tr.eval_batches, 1);
+
+  v.at_least<int64_t>("checkpoint.every", c.checkpoint.every, 1);
+  v.at_least("checkpoint.keep_last", c.checkpoint.keep_last, 1);
+}
+
+// Quotes a string so YAML reads it back verbatim, whatever it looks like ("123", "yes", "a: b").
+std::string quoted(const std::string& s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    unsigned char u = static_cast<unsigned char>(ch);
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (ch == '\n') {
+      out += "\\n";
+    } else if (ch == '\t') {
+      out += "\\t";
+    } else if (u < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", u);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+const char* task_kind_name(TaskKind kind) {
+  switch (kind) {
+    case TaskKind::kPretrain:
+      return "pretrain";
+    case TaskKind::kNextItem:
+      return "next_item";
+    case TaskKind::kPropensity:
+      return "propensity";
+  }
+  return "?";
+}
+
+const char* lr_schedule_name(LrSchedule schedule) {
+  switch (schedule) {
+    case LrSchedule::kCosine:
+      return "cosine";
+    case LrSchedule::kLinear:
+      return "linear";
+    case LrSchedule::kConstant:
+      return "constant";
+  }
+  return "?";
+}
+
+Config parse_config(const std::string& yaml_text, const std::string& source_name,
+                    const std::vector<std::string>& overrides) {
+  Config config;
+  config.source_path = source_name;
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::ParserException& e) {
+    throw UserError(source_name + where(e.mark) + ": YAML syntax error: " + e.msg);
+  } catch (const YAML::Exception& e) {
+    throw UserError(source_name + ": cannot read YAML: " + e.msg);
+  }
+  try {
+    read_document(config, root, source_name);
+  } catch (const YAML::Exception& e) {
+    throw UserError(source_name + where(e.mark) + ": unexpected YAML structure: " + e.msg);
+  }
+  for (const auto& assignment : overrides) apply_override(config, assignment, source_name);
+  validate(config, source_name);
+  return config;
+}
+
+Config load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    throw UserError(path + ": config file not found");
+  }
+  return parse_config(read_text_file(path), path, overrides);
+}
+
+std::string to_yaml(const Config& config) {
+  std::ostringstream out;
+  std::string current_section;
+  Config copy = config;  // visit_fields takes a mutable Config; nothing is changed
+  visit_fields(copy, [&](const char* name, const auto& field) {
+    std::string key = name;
+    std::string section = key.substr(0, key.find('.'));
+    if (section != current_section) {
+      if (!current_section.empty()) out << "\n";
+      out << section << ":\n";
+      current_section = section;
+    }
+    out << "  " << key.substr(section.size() + 1) << ": ";
+    using Field = std::decay_t<decltype(field)>;
+    if constexpr (std::is_same_v<Field, bool>) {
+      out << (field ? "true" : "false");
+    } else if constexpr (std::is_same_v<Field, float>) {
+      char buf[32];
+      auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, field);  // shortest exact form
+      out << std::string(buf, ptr);
+    } else if constexpr (std::is_same_v<Field, std::string>) {
+      out << quoted(field);
+    } else if constexpr (std::is_same_v<Field, TaskKind>) {
+      out << task_kind_name(field);
+    } else if constexpr (std::is_same_v<Field, LrSchedule>) {
+      out << lr_schedule_name(field);
+    } else {
+      out << field;
+    }
+    out << "\n";
+  });
+  return out.str();
+}
+
+}  // namespace cf::trainer
