@@ -11,6 +11,10 @@
 
 namespace cf::trainer {
 
+// Rows of the item softmax computed per chunk: 256 x V logits (56 MB at V = 54k) was the
+// fastest of 64/128/256 in bench_kernels, and stays far below the full positions x V matrix.
+constexpr int kItemSoftmaxChunkRows = 256;
+
 namespace {
 
 // Dropout sites: 0 = embedding sum, then (attention, MLP) residual branches of each block.
@@ -302,7 +306,7 @@ LossSums ModelCore<T>::losses(const data::Batch& batch, const LossOptions& loss,
       if (loss.sampled_negatives == 0) {
         sums.item = ops::softmax_xent_forward_backward(
             dh, dw, db, &counted, a.gathered, p(L.item_head_weight), p(L.item_head_bias),
-            a.row_target.data(), rows, C, vocab_.items, scale);
+            a.row_target.data(), rows, C, vocab_.items, scale, kItemSoftmaxChunkRows);
       } else {
         // Negatives of position t of a sequence are a pure function of (negative_seed,
         // sequence id, t, k), like the dropout masks: independent of the micro-batch cut.

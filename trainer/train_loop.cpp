@@ -205,6 +205,10 @@ TrainOutcome run_training(const Config& config, const std::string& resume,
                                   : "device: cpu");
 
   auto corpus = data::CorpusReader::open(config.data.corpus);
+  // Training visits every sequence each epoch in random order: below this size holding the
+  // event channels in memory (~25 bytes/event) beats one HDF5 hyperslab read per sequence.
+  constexpr int64_t kLoadAllEventLimit = 50'000'000;
+  if (corpus->num_events() <= kLoadAllEventLimit) corpus->load_all();
   const data::VocabSizes vocab = corpus->vocab_sizes();
   const std::string fingerprint = corpus->vocab_fingerprint();
 

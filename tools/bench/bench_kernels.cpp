@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "kernels/ops.h"
+#include "tools/bench/sgemm_peak.h"
 
 namespace {
 
@@ -60,20 +61,6 @@ double time_ms(const std::function<void()>& op, double budget_ms = 500.0) {
   return best;
 }
 
-// OpenBLAS on a large square product, with all threads: the best this machine does.
-double sgemm_peak_gflops() {
-  const int n = 2048;
-  const auto a = random_floats(size_t(n) * n, 1), b = random_floats(size_t(n) * n, 2);
-  std::vector<float> c(size_t(n) * n);
-  const double ms = time_ms(
-      [&] {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a.data(), n, b.data(),
-                    n, 0.0f, c.data(), n);
-      },
-      2000.0);
-  return 2.0 * n * n * n / (ms * 1e6);
-}
-
 struct Row {
   std::string op, shape;
   double ms, flops;  // flops <= 0: not a compute-bound op, no GFLOP/s column
@@ -94,7 +81,7 @@ int main(int argc, char** argv) {
   }
   const int B = 128, T = 50, N = B * T, C = 64, NH = 2, hs = C / NH, F = 4 * C, V = 54543;
   const int threads = omp_get_max_threads();
-  const double peak_before = sgemm_peak_gflops();
+  const double peak_before = cf::bench::sgemm_peak_gflops();
 
   std::vector<Row> rows;
   const auto x = random_floats(size_t(N) * C, 3);
@@ -236,7 +223,7 @@ int main(int argc, char** argv) {
 
   // Measured again after the ops, keeping the better value, so that a busy moment on a shared
   // machine does not flatter the ratios.
-  const double peak = std::max(peak_before, sgemm_peak_gflops());
+  const double peak = std::max(peak_before, cf::bench::sgemm_peak_gflops());
   std::printf("threads %d, sgemm peak (2048^3, OpenBLAS) %.1f GFLOP/s\n\n", threads, peak);
   std::printf("| %-24s | %-32s | %9s | %8s | %7s |\n", "op", "shape", "ms", "GFLOP/s", "% peak");
   std::printf("|%s|%s|%s|%s|%s|\n", std::string(26, '-').c_str(), std::string(34, '-').c_str(),

@@ -1,0 +1,192 @@
+// bench_pipeline: end-to-end throughput of the two heavy stages on this machine —
+//  1. prep: a synthetic log of N events (default 10M) -> corpus; events/s and peak memory;
+//  2. train: training steps of a config (default the Beauty config) on its corpus; tokens/s
+//     and achieved model GFLOP/s as a share of the sgemm peak measured first, in the same run.
+// Prints a Markdown table (paste into docs/benchmarks.md with the machine it came from).
+#include <omp.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <thread>
+
+#include "core/error.h"
+#include "data/batch.h"
+#include "data/corpus.h"
+#include "data/prep.h"
+#include "data/synth.h"
+#include "tools/bench/sgemm_peak.h"
+#include "tools/cli/args.h"
+#include "trainer/config.h"
+#include "trainer/lr_schedule.h"
+#include "trainer/model.h"
+#include "trainer/optimizer.h"
+
+namespace {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+struct PrepResult {
+  int64_t events = 0;
+  double synth_s = 0, prep_s = 0, peak_rss_mb = 0;
+};
+
+// Synth then prep in a child process, so its peak RSS (wait4) is prep's alone.
+PrepResult bench_prep(int64_t events, const std::string& scratch) {
+  fs::create_directories(scratch);
+  const std::string logs = scratch + "/logs", corpus = scratch + "/corpus.h5";
+  fs::remove_all(logs);
+  cf::data::SynthOptions synth;
+  cf::data::apply_event_target(synth, events, /*keep_users=*/false);
+  auto t0 = Clock::now();
+  auto summary = cf::data::generate_synthetic_logs(synth, logs);
+  PrepResult r;
+  r.synth_s = seconds_since(t0);
+  int pipe_fd[2];
+  if (pipe(pipe_fd) != 0) throw std::runtime_error("pipe failed");
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(pipe_fd[0]);
+    cf::data::PrepOptions options;
+    options.sources.push_back({cf::data::RawFormat::kTrio, logs, "", {}});
+    options.output_path = corpus;
+    options.user_key = "benchmark-key-not-secret-0123456789";
+    options.user_key_source = "benchmark";
+    auto t = Clock::now();
+    auto report = cf::data::run_prep(options);
+    double s = seconds_since(t);
+    int64_t kept = report.rows_kept;
+    if (write(pipe_fd[1], &s, sizeof(s)) < 0 || write(pipe_fd[1], &kept, sizeof(kept)) < 0) _exit(3);
+    _exit(0);
+  }
+  close(pipe_fd[1]);
+  int status = 0;
+  struct rusage usage {};
+  wait4(pid, &status, 0, &usage);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw std::runtime_error("prep child failed");
+  if (read(pipe_fd[0], &r.prep_s, sizeof(r.prep_s)) != sizeof(r.prep_s) ||
+      read(pipe_fd[0], &r.events, sizeof(r.events)) != sizeof(r.events))
+    throw std::runtime_error("prep child sent no result");
+  close(pipe_fd[0]);
+  r.peak_rss_mb = double(usage.ru_maxrss) / 1024.0;
+  (void)summary;
+  fs::remove_all(logs);
+  fs::remove(corpus);
+  return r;
+}
+
+struct TrainResult {
+  int steps = 0;
+  double seconds = 0, tokens = 0, flops = 0;
+  int64_t params = 0;
+};
+
+TrainResult bench_train(const cf::trainer::Config& config, int steps) {
+  using namespace cf;
+  auto corpus = data::CorpusReader::open(config.data.corpus);
+  trainer::Model model(config.model, corpus->vocab_sizes());
+  model.init_weights(config.run.seed);
+  trainer::AdamW optimizer(model.tensors(), int64_t(model.params().size()),
+                           trainer::adamw_hyperparams(config.train));
+  std::vector<int64_t> eligible;
+  const auto& offsets = corpus->offsets();
+  for (int64_t i = 0; i + 1 < int64_t(offsets.size()); ++i) {
+    if (data::visible_length(int32_t(offsets[i + 1] - offsets[i]), data::Split::kTrain) >= 2)
+      eligible.push_back(i);
+  }
+  const int B = config.train.micro_batch, T = config.model.max_len;
+  data::BatchSampler sampler(eligible, config.run.seed, B);
+  data::Batch batch;
+  data::Sequence seq;
+  TrainResult r;
+  r.params = int64_t(model.params().size());
+  for (int s = -2; s < steps; ++s) {  // two warm-up steps size the arena and caches
+    auto ids = sampler.global_batch(s + 2);
+    batch.resize(B, T);
+    double tokens = 0;
+    for (int b = 0; b < B; ++b) {
+      corpus->read_sequence(ids[b], seq);
+      data::fill_batch_row(batch, b, seq, data::visible_length(seq.length(), data::Split::kTrain),
+                           true);
+      tokens += batch.length[b];
+    }
+    trainer::LossOptions lo;
+    lo.sampled_negatives = config.task.sampled_negatives;
+    lo.item_grad_scale = 1.0f / float(std::max<int64_t>(1, batch.num_targets()));
+    lo.negative_seed = uint64_t(s + 100);
+    auto t0 = Clock::now();
+    std::fill(model.grads().begin(), model.grads().end(), 0.f);
+    model.forward_backward(batch, lo, uint64_t(s + 7));
+    float clip = trainer::clip_factor(optimizer.grad_norm(model.grads()), config.train.grad_clip);
+    optimizer.step(model.params(), model.grads(), trainer::lr_at(s + 2, config.train), clip);
+    double dt = seconds_since(t0);
+    if (s >= 0) {
+      r.seconds += dt;
+      r.tokens += tokens;
+      r.flops += tokens * model.flops_per_token(T);
+      r.steps += 1;
+    }
+  }
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  cf::cli::ArgParser args("bench_pipeline",
+                          "Prep throughput on a synthetic log and training throughput of a config,\n"
+                          "against the sgemm peak measured first. Prints a Markdown table.");
+  args.option("config", "FILE", "training config", "configs/pretrain/beauty.yaml");
+  args.option("set", "KEY=VALUE", "config override", "", true);
+  args.option("steps", "N", "timed training steps", "20");
+  args.option("prep-events", "N", "events in the synthetic prep input (0 = skip prep)", "10000000");
+  args.option("scratch", "DIR", "scratch folder for the prep benchmark", "/tmp/cartformer-bench");
+  try {
+    if (!args.parse(argc - 1, argv + 1)) return 0;
+    const int threads = omp_get_max_threads();
+    const double peak = cf::bench::sgemm_peak_gflops();
+    std::printf("machine: %u hardware threads, OpenMP threads %d\n",
+                std::thread::hardware_concurrency(), threads);
+    std::printf("sgemm peak (2048^3 OpenBLAS, measured now): %.1f GFLOP/s\n\n", peak);
+
+    PrepResult prep;
+    const int64_t prep_events = args.get_int("prep-events");
+    if (prep_events > 0) prep = bench_prep(prep_events, args.get("scratch"));
+
+    auto config = cf::trainer::load_config(args.get("config"), args.get_all("set"));
+    TrainResult train = bench_train(config, int(args.get_int("steps")));
+    const double gflops = train.flops / train.seconds / 1e9;
+
+    std::printf("| stage | workload | result | rate | share of sgemm peak |\n");
+    std::printf("|---|---|---|---|---|\n");
+    if (prep_events > 0) {
+      std::printf("| synth | %lld events | %.1f s | %.2fM events/s | - |\n",
+                  (long long)prep.events, prep.synth_s, prep.events / prep.synth_s / 1e6);
+      std::printf("| prep | %lld events (trio CSV -> HDF5) | %.1f s, peak RSS %.0f MiB | "
+                  "%.2fM events/s | - |\n",
+                  (long long)prep.events, prep.prep_s, prep.peak_rss_mb,
+                  prep.events / prep.prep_s / 1e6);
+    }
+    std::printf("| train | %s, %d steps x %d seq, %.2fM params, %s | %.3f s/step | %.0f tokens/s, "
+                "%.1f GFLOP/s | %.1f%% |\n",
+                args.get("config").c_str(), train.steps, config.train.micro_batch,
+                train.params / 1e6,
+                config.task.sampled_negatives > 0
+                    ? ("sampled softmax k=" + std::to_string(config.task.sampled_negatives)).c_str()
+                    : "full softmax",
+                train.seconds / train.steps, train.tokens / train.seconds, gflops,
+                100.0 * gflops / peak);
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_pipeline: error: %s\n", e.what());
+    return 1;
+  }
+}
