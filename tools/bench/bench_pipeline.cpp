@@ -151,15 +151,18 @@ int main(int argc, char** argv) {
   args.option("scratch", "DIR", "scratch folder for the prep benchmark", "/tmp/cartformer-bench");
   try {
     if (!args.parse(argc - 1, argv + 1)) return 0;
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);
+    // Prep runs in a forked child first: forking after OpenMP has started its thread pool
+    // (the sgemm below) can deadlock the child's own OpenMP regions.
+    PrepResult prep;
+    const int64_t prep_events = args.get_int("prep-events");
+    if (prep_events > 0) prep = bench_prep(prep_events, args.get("scratch"));
+
     const int threads = omp_get_max_threads();
     const double peak = cf::bench::sgemm_peak_gflops();
     std::printf("machine: %u hardware threads, OpenMP threads %d\n",
                 std::thread::hardware_concurrency(), threads);
     std::printf("sgemm peak (2048^3 OpenBLAS, measured now): %.1f GFLOP/s\n\n", peak);
-
-    PrepResult prep;
-    const int64_t prep_events = args.get_int("prep-events");
-    if (prep_events > 0) prep = bench_prep(prep_events, args.get("scratch"));
 
     auto config = cf::trainer::load_config(args.get("config"), args.get_all("set"));
     TrainResult train = bench_train(config, int(args.get_int("steps")));
