@@ -8,7 +8,7 @@ common=(--set "data.corpus=$WORK/corpus.h5" "${TINY[@]}" --quiet)
 "$BIN" train --config "$SRC/configs/demo/pretrain.yaml" "${common[@]}" \
   --set "run.out_dir=$WORK/pre" --set train.steps=30 --set checkpoint.every=10 \
   --set checkpoint.keep_last=2 >/dev/null
-ls "$WORK/pre/checkpoints" | grep -qx step_30 || fail "final checkpoint missing"
+[ -d "$WORK/pre/checkpoints/step_30" ] || fail "final checkpoint missing"
 [ "$(ls "$WORK/pre/checkpoints" | grep -c '^step_')" -eq 2 ] || fail "keep_last=2 not applied"
 [ -s "$WORK/pre/metrics.jsonl" ] && [ -s "$WORK/pre/config.resolved.yaml" ] || fail "run files missing"
 grep -q '"tokens_per_s"' "$WORK/pre/metrics.jsonl" || fail "metrics lack tokens/s"
@@ -39,8 +39,12 @@ PY
 "$BIN" generate --checkpoint "$WORK/ni" --corpus "$WORK/corpus.h5" --all-users --limit 3 --k 4 \
   --format csv --out "$WORK/recs.csv"
 [ "$(tail -n +2 "$WORK/recs.csv" | wc -l)" -eq 12 ] || fail "expected 3 users x 4 rows"
-"$BIN" inspect "$WORK/ni/checkpoints/step_10" | grep -q '"step"' || fail "inspect of a checkpoint"
-"$BIN" inspect "$WORK/corpus.h5" | grep -q "sequences" || fail "inspect of a corpus"
+# Captured to files first: under pipefail, `cmd | grep -q` fails when grep exits before cmd
+# has written everything (SIGPIPE), which made this check flaky.
+"$BIN" inspect "$WORK/ni/checkpoints/step_10" > "$WORK/inspect_ckpt.txt"
+grep -q '"step"' "$WORK/inspect_ckpt.txt" || fail "inspect of a checkpoint"
+"$BIN" inspect "$WORK/corpus.h5" > "$WORK/inspect_corpus.txt"
+grep -q "sequences" "$WORK/inspect_corpus.txt" || fail "inspect of a corpus"
 python3 - "$WORK/pre/checkpoints/step_30/model.safetensors" <<'PY' || true
 import sys
 try:
