@@ -203,6 +203,7 @@ std::string write_checkpoint(const std::string& checkpoints_root,
   manifest["seed"] = state.seed;
   manifest["rng_state"] = state.rng_state;
   manifest["elapsed_seconds"] = state.elapsed_seconds;
+  manifest["global_batch"] = state.global_batch;
   manifest["config_yaml"] = to_yaml(config);
   manifest["vocab_sizes"] = vocab_to_json(vocab);
   manifest["vocab_fingerprint"] = vocab_fingerprint;
@@ -263,6 +264,7 @@ LoadedCheckpoint load_checkpoint(const std::string& dir, bool load_optimizer) {
   ckpt.state.seed = get_field<uint64_t>(manifest, "seed", manifest_path);
   ckpt.state.rng_state = get_field<std::string>(manifest, "rng_state", manifest_path);
   ckpt.state.elapsed_seconds = get_field<double>(manifest, "elapsed_seconds", manifest_path);
+  ckpt.state.global_batch = manifest.value("global_batch", int64_t(0));
   ckpt.vocab_fingerprint = get_field<std::string>(manifest, "vocab_fingerprint", manifest_path);
   try {
     ckpt.vocab = vocab_from_json(manifest.at("vocab_sizes"));

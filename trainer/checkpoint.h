@@ -21,6 +21,7 @@ struct TrainState {
   uint64_t seed = 0;           // run seed (dropout / negatives derive from (seed, step))
   std::string rng_state;       // any extra RNG state, serialised (empty if none)
   double elapsed_seconds = 0;  // wall time trained so far
+  int64_t global_batch = 0;    // sequences per step (0: not recorded by older checkpoints)
 };
 
 // What a checkpoint directory holds once loaded.

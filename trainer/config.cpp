@@ -52,6 +52,7 @@ void visit_fields(Config& c, Visitor&& v) {
   v("train.steps", c.train.steps);
   v("train.micro_batch", c.train.micro_batch);
   v("train.grad_accum", c.train.grad_accum);
+  v("train.global_batch", c.train.global_batch);
   v("train.lr", c.train.lr);
   v("train.schedule", c.train.schedule);
   v("train.warmup_steps", c.train.warmup_steps);
@@ -68,6 +69,10 @@ void visit_fields(Config& c, Visitor&& v) {
 
   v("checkpoint.every", c.checkpoint.every);
   v("checkpoint.keep_last", c.checkpoint.keep_last);
+
+  v("comm.timeout_s", c.comm.timeout_s);
+  v("comm.bucket_mb", c.comm.bucket_mb);
+  v("comm.zero1", c.comm.zero1);
 }
 
 const std::vector<std::string>& all_keys() {
@@ -275,7 +280,7 @@ void read_document(Config& config, const YAML::Node& root, const std::string& so
   if (!root.IsMap()) {
     throw UserError(source +
                     ": expected a map of sections (run, data, model, task, train, "
-                    "checkpoint) at the top level");
+                    "checkpoint, comm) at the top level");
   }
   const auto sections = section_names();
   std::set<std::string> seen_sections;
@@ -431,6 +436,7 @@ void validate(const Config& c, const std::string& source) {
   v.at_least<int64_t>("train.steps", tr.steps, 1);
   v.at_least("train.micro_batch", tr.micro_batch, 1);
   v.at_least("train.grad_accum", tr.grad_accum, 1);
+  v.at_least<int64_t>("train.global_batch", tr.global_batch, 0);
   v.positive("train.lr", tr.lr);
   v.at_least<int64_t>("train.warmup_steps", tr.warmup_steps, 0);  // > steps: warmup throughout
   v.in_closed("train.min_lr_ratio", tr.min_lr_ratio, 0.0f, 1.0f);
@@ -445,6 +451,9 @@ void validate(const Config& c, const std::string& source) {
 
   v.at_least<int64_t>("checkpoint.every", c.checkpoint.every, 1);
   v.at_least("checkpoint.keep_last", c.checkpoint.keep_last, 1);
+
+  v.at_least("comm.timeout_s", c.comm.timeout_s, 0.0f);
+  v.positive("comm.bucket_mb", c.comm.bucket_mb);
 }
 
 // Quotes a string so YAML reads it back verbatim, whatever it looks like ("123", "yes", "a: b").

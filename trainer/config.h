@@ -35,6 +35,10 @@ struct TrainSection {
   int64_t steps = 1000;
   int micro_batch = 64;     // sequences per micro-batch per rank
   int grad_accum = 1;       // micro-batches per rank per step; global batch = micro*accum*ranks
+  // > 0: the global batch (sequences per step) to keep at any number of ranks; grad_accum is
+  // then derived as global_batch / (micro_batch * ranks), which must divide exactly. This is
+  // what lets a run written at N ranks resume at M ranks with the same sample stream.
+  int64_t global_batch = 0;
   float lr = 1e-3f;
   LrSchedule schedule = LrSchedule::kCosine;
   int64_t warmup_steps = 100;
@@ -53,6 +57,13 @@ struct CheckpointSection {
   int keep_last = 3;     // older checkpoints are deleted once a newer one is verified
 };
 
+// Data-parallel communication (trainer/comm/): used when the job runs on more than one rank.
+struct CommSection {
+  float timeout_s = 600;  // a collective waiting longer ends the job naming the late rank; 0 = never
+  float bucket_mb = 4;     // gradients are all-reduced in buckets of about this size during backward
+  bool zero1 = false;      // ZeRO-1: shard the AdamW state across ranks (reduce-scatter, all-gather)
+};
+
 struct Config {
   std::string source_path;  // the YAML file it was read from (for messages)
   RunSection run;
@@ -61,6 +72,7 @@ struct Config {
   TaskSection task;
   TrainSection train;
   CheckpointSection checkpoint;
+  CommSection comm;
 };
 
 // Reads `path`, applies `overrides` ("a.b=value", as given by --set), validates everything.

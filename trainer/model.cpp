@@ -31,6 +31,9 @@ LossSums Model::forward_backward(const data::Batch& batch, const LossOptions& lo
                                  uint64_t dropout_seed) {
   return impl_->core.forward_backward(batch, loss, dropout_seed);
 }
+void Model::set_grads_ready_hook(std::function<void(int64_t)> hook) {
+  impl_->core.set_grads_ready_hook(std::move(hook));
+}
 LossSums Model::evaluate_loss(const data::Batch& batch, const LossOptions& loss) {
   return impl_->core.evaluate_loss(batch, loss);
 }

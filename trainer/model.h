@@ -2,6 +2,7 @@
 // explicit forward and backward, parameters in one contiguous buffer, activations in an arena.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -82,6 +83,11 @@ class Model {
   // Only real positions are computed (packed rows); padding costs nothing outside attention.
   LossSums forward_backward(const data::Batch& batch, const LossOptions& loss,
                             uint64_t dropout_seed);
+  // During forward_backward, `hook(first)` is called each time the gradients of every element
+  // at offset >= first are final (heads and ln_f, each block from the last, then the
+  // embeddings at first = 0): data-parallel training starts reducing those while backward
+  // goes on. Empty function = no calls.
+  void set_grads_ready_hook(std::function<void(int64_t first_final_offset)> hook);
   // Forward only, no dropout, returns loss sums (validation loss).
   LossSums evaluate_loss(const data::Batch& batch, const LossOptions& loss);
 

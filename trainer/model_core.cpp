@@ -382,7 +382,10 @@ void ModelCore<T>::backward(const data::Batch& batch, float dropout, uint64_t dr
   const int N = a.rows;
   const int64_t NC = int64_t(N) * C, NF = int64_t(N) * F;
   const ModelLayout& L = layout_;
-  if (N == 0) return;
+  auto grads_ready = [&](int64_t first_final) {
+    if (grads_ready_) grads_ready_(first_final);
+  };
+  if (N == 0) return grads_ready(0);
 
   // d_residual carries dLoss/d(residual stream) downwards; each LayerNorm backward adds its
   // branch's contribution straight into it (the ops accumulate).
@@ -390,6 +393,7 @@ void ModelCore<T>::backward(const data::Batch& batch, float dropout, uint64_t dr
   ops::layernorm_backward(a.d_residual, g(L.ln_f.weight), g(L.ln_f.bias), a.d_hidden,
                           a.residual[config_.n_layer], p(L.ln_f.weight), a.hidden_mean,
                           a.hidden_rstd, N, C);
+  grads_ready(L.ln_f.weight);  // ln_f and the heads (their gradients came from losses())
   for (int l = config_.n_layer - 1; l >= 0; --l) {
     const BlockOffsets& w = L.blocks[l];
     const BlockActivations<T>& act = a.blocks[l];
@@ -424,6 +428,7 @@ void ModelCore<T>::backward(const data::Batch& batch, float dropout, uint64_t dr
                          p(w.qkv.weight), N, C, 3 * C);
     ops::layernorm_backward(a.d_residual, g(w.ln1.weight), g(w.ln1.bias), a.d_branch, a.residual[l],
                             p(w.ln1.weight), act.ln1_mean, act.ln1_rstd, N, C);
+    grads_ready(w.ln1.weight);  // the block's first tensor
   }
 
   zero(a.d_branch, NC);
@@ -438,6 +443,7 @@ void ModelCore<T>::backward(const data::Batch& batch, float dropout, uint64_t dr
   if (L.activity_emb != kAbsent)
     ops::embedding_backward(g(L.activity_emb), a.packed_activity.data(), a.d_branch, N, C);
   ops::embedding_backward(g(L.pos_emb), a.packed_position.data(), a.d_branch, N, C);
+  grads_ready(0);
 }
 
 template <class T>

@@ -2,6 +2,7 @@
 // the same code trains in float and is gradient-checked in double. Model wraps ModelCore<float>.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,11 @@ class ModelCore {
   void propensity_logits(const T* hidden, int B, T* out) const;
   double flops_per_token(int seq_len) const;
 
+  // Called during backward each time the gradients of every element at offset >= the argument
+  // are final for this micro-batch (heads, then each block from the last, then embeddings), so
+  // data-parallel training can start reducing them while backward continues.
+  void set_grads_ready_hook(std::function<void(int64_t)> hook) { grads_ready_ = std::move(hook); }
+
   // Parameter pointer by layout offset (the decoder reads weights through this).
   const T* param(int64_t offset) const { return params_.data() + offset; }
 
@@ -69,6 +75,7 @@ class ModelCore {
   ModelLayout layout_;
   std::vector<T> params_, grads_;
   ActivationArena<T> arena_;
+  std::function<void(int64_t)> grads_ready_;
 };
 
 extern template class ModelCore<float>;

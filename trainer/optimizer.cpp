@@ -65,8 +65,16 @@ AdamW::AdamW(const std::vector<ParamTensor>& tensors, int64_t num_params,
     rule.weight_decay = decays ? hyperparams_.weight_decay : 0.0f;
     rules_.push_back(rule);
   }
-  m_.assign(static_cast<size_t>(num_params), 0.0f);
-  v_.assign(static_cast<size_t>(num_params), 0.0f);
+  num_params_ = num_params;
+  set_shard(0, num_params);
+}
+
+void AdamW::set_shard(int64_t begin, int64_t end) {
+  CF_CHECK(0 <= begin && begin <= end && end <= num_params_, "optimizer shard out of range");
+  shard_begin_ = begin;
+  shard_end_ = end;
+  m_.assign(static_cast<size_t>(end - begin), 0.0f);
+  v_.assign(static_cast<size_t>(end - begin), 0.0f);
 }
 
 size_t AdamW::index_of(const std::string& tensor_name) const {
@@ -120,34 +128,51 @@ const std::vector<AdamW::Range>& AdamW::ranges() const {
 }
 
 double AdamW::grad_norm(const std::vector<float>& grads) const {
-  CF_CHECK(grads.size() == m_.size(), "gradient buffer size differs from the parameters");
-  double sum = 0;
-  for (const Range& r : ranges()) {
-    if (!r.rule.frozen) sum += ops::sum_of_squares(grads.data() + r.begin, r.count);
-  }
-  return std::sqrt(sum);
+  CF_CHECK(shard_begin_ == 0 && shard_end_ == num_params_ && int64_t(grads.size()) == num_params_,
+           "gradient buffer size differs from the parameters");
+  return std::sqrt(grad_sum_of_squares(grads.data()));
 }
 
 void AdamW::step(std::vector<float>& params, const std::vector<float>& grads, float lr,
                  float grad_scale) {
-  CF_CHECK(params.size() == m_.size() && grads.size() == m_.size(),
+  CF_CHECK(shard_begin_ == 0 && shard_end_ == num_params_ &&
+               int64_t(params.size()) == num_params_ && int64_t(grads.size()) == num_params_,
            "parameter/gradient buffer size differs from the optimizer state");
+  step_shard(params.data(), grads.data(), lr, grad_scale);
+}
+
+double AdamW::grad_sum_of_squares(const float* shard_grads) const {
+  double sum = 0;
+  for (const Range& r : ranges()) {
+    int64_t lo = std::max(r.begin, shard_begin_), hi = std::min(r.begin + r.count, shard_end_);
+    if (!r.rule.frozen && lo < hi) sum += ops::sum_of_squares(shard_grads + (lo - shard_begin_), hi - lo);
+  }
+  return sum;
+}
+
+void AdamW::step_shard(float* params, const float* shard_grads, float lr, float grad_scale) {
   ++steps_taken_;
   for (const Range& r : ranges()) {
-    if (r.rule.frozen || r.count == 0) continue;
-    ops::adamw_update(params.data() + r.begin, grads.data() + r.begin, m_.data() + r.begin,
-                      v_.data() + r.begin, r.count, lr * r.rule.lr_scale, hyperparams_.beta1,
-                      hyperparams_.beta2, hyperparams_.eps, r.rule.weight_decay, steps_taken_,
-                      grad_scale);
+    int64_t lo = std::max(r.begin, shard_begin_), hi = std::min(r.begin + r.count, shard_end_);
+    if (r.rule.frozen || lo >= hi) continue;
+    const int64_t at = lo - shard_begin_;
+    ops::adamw_update(params + lo, shard_grads + at, m_.data() + at, v_.data() + at, hi - lo,
+                      lr * r.rule.lr_scale, hyperparams_.beta1, hyperparams_.beta2,
+                      hyperparams_.eps, r.rule.weight_decay, steps_taken_, grad_scale);
   }
 }
 
 void AdamW::load_state(std::vector<float> m, std::vector<float> v, int64_t steps_taken) {
-  CF_CHECK(m.size() == m_.size() && v.size() == v_.size(),
+  CF_CHECK(m.size() == v.size() && (int64_t(m.size()) == num_params_ || m.size() == m_.size()),
            "optimizer state size differs from the parameters");
   CF_CHECK(steps_taken >= 0, "negative step count");
-  m_ = std::move(m);
-  v_ = std::move(v);
+  if (m.size() == m_.size()) {
+    m_ = std::move(m);
+    v_ = std::move(v);
+  } else {  // the whole buffer: keep this shard's part
+    m_.assign(m.begin() + shard_begin_, m.begin() + shard_end_);
+    v_.assign(v.begin() + shard_begin_, v.begin() + shard_end_);
+  }
   steps_taken_ = steps_taken;
 }
 

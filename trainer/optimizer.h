@@ -45,19 +45,34 @@ class AdamW {
   const TensorUpdateRule& rule(const std::string& tensor_name) const;  // throws if absent
 
   // L2 norm of the gradient over the trainable (non-frozen) tensors, summed in double.
+  // Unsharded optimizer only.
   double grad_norm(const std::vector<float>& grads) const;
 
   // One AdamW step on every trainable tensor: grads are multiplied by `grad_scale` (the
   // clipping factor) and the learning rate by each tensor's lr_scale. Bias correction uses the
-  // 1-based count of steps taken, including those restored by load_state().
+  // 1-based count of steps taken, including those restored by load_state(). Unsharded only.
   void step(std::vector<float>& params, const std::vector<float>& grads, float lr,
             float grad_scale = 1.0f);
 
-  // Optimizer state, laid out exactly like the parameters (flat, same offsets).
+  // ZeRO-1: this optimizer keeps state for, and updates, only elements [begin, end) of the
+  // flat buffer (its rank's shard); the other ranks own the rest. Drops any state held.
+  void set_shard(int64_t begin, int64_t end);
+  int64_t shard_begin() const { return shard_begin_; }
+  int64_t shard_end() const { return shard_end_; }
+  // Sum of squared gradients over the trainable elements of the shard; `shard_grads` holds
+  // the gradient of element shard_begin() first. (Ranks add theirs to get the global norm.)
+  double grad_sum_of_squares(const float* shard_grads) const;
+  // step() restricted to the shard: updates params[shard_begin(), shard_end()) in the full
+  // buffer `params` from `shard_grads`.
+  void step_shard(float* params, const float* shard_grads, float lr, float grad_scale = 1.0f);
+
+  // Optimizer state of the shard (the whole buffer unless set_shard was called), laid out
+  // like the parameters from shard_begin() on.
   const std::vector<float>& m() const { return m_; }
   const std::vector<float>& v() const { return v_; }
   int64_t steps_taken() const { return steps_taken_; }
-  // Restores state saved by a checkpoint (sizes must match the parameter buffer).
+  // Restores state saved by a checkpoint: either the whole buffer (the shard's part is kept)
+  // or exactly the shard.
   void load_state(std::vector<float> m, std::vector<float> v, int64_t steps_taken);
 
  private:
@@ -73,6 +88,7 @@ class AdamW {
   AdamWHyperparams hyperparams_;
   std::vector<float> m_, v_;
   int64_t steps_taken_ = 0;
+  int64_t num_params_ = 0, shard_begin_ = 0, shard_end_ = 0;
   mutable std::vector<Range> ranges_;  // rebuilt lazily after a rule changes
   mutable bool ranges_stale_ = true;
 };

@@ -4,6 +4,7 @@
 #include <functional>
 #include <string>
 
+#include "trainer/comm/communicator.h"
 #include "trainer/config.h"
 
 namespace cf::trainer {
@@ -19,6 +20,9 @@ struct StepReport {
   double eta_seconds = 0;
   double elapsed_seconds = 0;
   int64_t tokens_seen = 0;
+  int world_size = 1;
+  double comm_wait_seconds = 0;  // per step, blocked in collectives (mean over the window)
+  double comm_share = 0;         // that wait as a share of the wall time of the window
 };
 
 struct TrainOutcome {
@@ -29,6 +33,9 @@ struct TrainOutcome {
   double mean_tokens_per_s = 0;
   bool resumed = false;
   int64_t resumed_from_step = 0;
+  bool preempted = false;  // stopped early on hooks.stop_requested, with a checkpoint
+  int world_size = 1;
+  double comm_wait_seconds = 0;  // total time blocked in collectives
 };
 
 struct TrainHooks {
@@ -37,11 +44,16 @@ struct TrainHooks {
   // > 0: stop after this many completed steps, writing a checkpoint there, as a preempted job
   // would (the schedule still follows train.steps, so a later --resume continues the same run).
   int64_t stop_at_step = 0;
+  // Polled once per step on every rank (e.g. "SIGTERM arrived"); if it returns true on any
+  // rank, all ranks write a checkpoint at that step boundary and return with preempted set.
+  std::function<bool()> stop_requested;
 };
 
 // `resume`: "" (fresh run; refuses if the run already has checkpoints), "auto" (newest valid
 // checkpoint under run.out_dir/checkpoints, or fresh if none), or a checkpoint directory.
+// `comm`: the ranks of a data-parallel job (nullptr: one local rank). Each rank trains its
+// slice of every global batch; only rank 0 reports progress and writes files.
 TrainOutcome run_training(const Config& config, const std::string& resume,
-                          const TrainHooks& hooks = {});
+                          const TrainHooks& hooks = {}, comm::Communicator* comm = nullptr);
 
 }  // namespace cf::trainer

@@ -1,5 +1,6 @@
 // cartformer inspect: summarises a corpus file, or prints a checkpoint directory's manifest.
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <numeric>
@@ -11,6 +12,7 @@
 #include "data/corpus.h"
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
+#include "trainer/checkpoint.h"
 
 namespace cf::cli {
 namespace {
@@ -155,6 +157,57 @@ void verify_corpus(const data::CorpusReader& corpus) {
               static_cast<long long>(n));
 }
 
+// ||a - b|| / ||b|| over one tensor (0 when both are zero): a norm-wise difference, so the
+// rounding noise of elements near zero does not dominate.
+double relative_difference(const float* a, const float* b, int64_t n) {
+  double diff = 0, ref = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    double d = double(a[i]) - double(b[i]);
+    diff += d * d;
+    ref += double(b[i]) * double(b[i]);
+  }
+  if (ref == 0) return diff == 0 ? 0 : INFINITY;
+  return std::sqrt(diff / ref);
+}
+
+// Compares two checkpoints tensor by tensor (weights, and AdamW m and v): prints the relative
+// difference of each and fails past `tolerance` (< 0: report only).
+void compare_checkpoints(const std::string& a_dir, const std::string& b_dir, double tolerance) {
+  trainer::LoadedCheckpoint a = trainer::load_checkpoint(a_dir, true);
+  trainer::LoadedCheckpoint b = trainer::load_checkpoint(b_dir, true);
+  double worst = 0;
+  std::string worst_name;
+  std::printf("%-40s %12s %12s %12s\n", "tensor", "weights", "adam m", "adam v");
+  for (const auto& t : a.tensors) {
+    const trainer::ParamTensor* u = b.find_tensor(t.name);
+    if (!u) throw UserError(b_dir + ": has no tensor " + t.name + " (present in " + a_dir + ")");
+    if (u->shape != t.shape) throw UserError(b_dir + ": tensor " + t.name + " has another shape");
+    double d[3] = {relative_difference(a.params.data() + t.offset, b.params.data() + u->offset,
+                                       t.numel()),
+                   relative_difference(a.adam_m.data() + t.offset, b.adam_m.data() + u->offset,
+                                       t.numel()),
+                   relative_difference(a.adam_v.data() + t.offset, b.adam_v.data() + u->offset,
+                                       t.numel())};
+    std::printf("%-40s %12.3e %12.3e %12.3e\n", t.name.c_str(), d[0], d[1], d[2]);
+    for (int k = 0; k < 3; ++k) {
+      if (d[k] > worst || std::isnan(d[k])) {
+        worst = d[k];
+        worst_name = t.name + (k == 0 ? "" : k == 1 ? " (adam m)" : " (adam v)");
+      }
+    }
+  }
+  if (b.tensors.size() != a.tensors.size())
+    throw UserError(b_dir + ": holds " + std::to_string(b.tensors.size()) + " tensors, " + a_dir +
+                    " " + std::to_string(a.tensors.size()));
+  std::printf("steps %lld vs %lld; max relative difference %.3e (%s)\n",
+              (long long)a.state.step, (long long)b.state.step, worst, worst_name.c_str());
+  if (tolerance >= 0 && !(worst <= tolerance)) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.3e > tolerance %.3e", worst, tolerance);
+    throw UserError(a_dir + " vs " + b_dir + ": " + worst_name + " differs by " + buf);
+  }
+}
+
 }  // namespace
 
 int run_inspect(int argc, char** argv) {
@@ -166,8 +219,11 @@ int run_inspect(int argc, char** argv) {
   args.option("sequence", "N", "also print the events of sequence N of a corpus");
   args.option("top-items", "K", "how many most frequent items to list", "5");
   args.flag("verify", "read every sequence of a corpus back (slow on large files)");
+  args.option("compare", "DIR", "checkpoint: compare with checkpoint DIR tensor by tensor");
+  args.option("tolerance", "X", "with --compare: fail if a relative difference exceeds X");
   // The path may also be given positionally: `cartformer inspect corpus.h5`.
-  static const std::set<std::string> kTakesValue = {"--path", "--sequence", "--top-items"};
+  static const std::set<std::string> kTakesValue = {"--path", "--sequence", "--top-items",
+                                                    "--compare", "--tolerance"};
   std::vector<char*> rest;
   std::string positional;
   for (int i = 0; i < argc; ++i) {
@@ -185,6 +241,11 @@ int run_inspect(int argc, char** argv) {
   const std::string path = args.has("path") ? args.get("path") : positional;
   if (path.empty()) throw UserError("--path: missing (give a corpus file or checkpoint directory)");
 
+  if (args.has("compare")) {
+    compare_checkpoints(path, args.get("compare"),
+                        args.has("tolerance") ? args.get_double("tolerance") : -1.0);
+    return 0;
+  }
   if (fs::is_directory(path)) {
     const std::string manifest = (fs::path(path) / "manifest.json").string();
     if (!fs::exists(manifest))

@@ -1,0 +1,163 @@
+#include "trainer/task_rows.h"
+
+#include <algorithm>
+
+namespace cf::trainer {
+
+namespace {
+constexpr int32_t kBuyAction = 4;  // data::canonical_actions(): <pad>, view, fav, cart, buy
+
+}  // namespace
+
+ModelConfig model_config_for_task(const Config& config) {
+  ModelConfig mc = config.model;
+  if (config.task.kind == TaskKind::kPretrain && config.task.action_loss_weight > 0)
+    mc.action_head = true;
+  if (config.task.kind == TaskKind::kPropensity) mc.propensity_head = true;
+  return mc;
+}
+
+RowPlan plan_training_row(const Config& config, const data::Sequence& seq) {
+  RowPlan plan;
+  int32_t train_len = data::visible_length(seq.length(), data::Split::kTrain);
+  if (config.task.kind == TaskKind::kPropensity) {
+    // Predict whether the last training event is a purchase from the events before it, so
+    // neither the validation nor the test event is ever seen.
+    plan.visible = train_len - 1;
+    plan.label = train_len >= 2 ? float(seq.purchase[train_len - 1]) : -1.f;
+  } else {
+    plan.visible = train_len;
+  }
+  return plan;
+}
+
+void restrict_targets(const Config& config, data::Batch& batch, int b) {
+  if (config.task.kind == TaskKind::kPropensity) {
+    // The propensity task trains only its head's loss; no next-item targets.
+    std::fill_n(batch.target_item.begin() + int64_t(b) * batch.T, batch.T, 0);
+    std::fill_n(batch.target_action.begin() + int64_t(b) * batch.T, batch.T, 0);
+  } else if (config.task.kind == TaskKind::kNextItem && config.task.purchases_only) {
+    for (int t = 0; t < batch.T; ++t) {
+      int64_t i = int64_t(b) * batch.T + t;
+      if (batch.target_action[i] != kBuyAction) batch.target_item[i] = 0;
+    }
+  }
+}
+
+LossOptions loss_options_for_task(const Config& config) {
+  LossOptions lo;
+  lo.sampled_negatives = config.task.sampled_negatives;
+  switch (config.task.kind) {
+    case TaskKind::kPretrain:
+      lo.item_loss = true;
+      lo.action_loss = config.task.action_loss_weight > 0;
+      break;
+    case TaskKind::kNextItem:
+      lo.item_loss = true;
+      break;
+    case TaskKind::kPropensity:
+      lo.item_loss = false;
+      lo.propensity_loss = true;
+      break;
+  }
+  return lo;
+}
+
+double task_loss(const Config& config, const LossSums& s) {
+  auto mean = [](double sum, int64_t n) { return n > 0 ? sum / double(n) : 0.0; };
+  if (config.task.kind == TaskKind::kPropensity) return mean(s.propensity, s.propensity_count);
+  double loss = mean(s.item, s.item_count);
+  if (config.task.kind == TaskKind::kPretrain && config.task.action_loss_weight > 0)
+    loss += config.task.action_loss_weight * mean(s.action, s.action_count);
+  return loss;
+}
+
+void add_sums(LossSums& into, const LossSums& s) {
+  into.item += s.item;
+  into.action += s.action;
+  into.propensity += s.propensity;
+  into.item_count += s.item_count;
+  into.action_count += s.action_count;
+  into.propensity_count += s.propensity_count;
+}
+
+std::vector<int64_t> eligible_sequences(const data::CorpusReader& corpus) {
+  const auto& offsets = corpus.offsets();
+  std::vector<int64_t> ids;
+  for (int64_t i = 0; i + 1 < int64_t(offsets.size()); ++i) {
+    int32_t len = int32_t(offsets[i + 1] - offsets[i]);
+    int32_t train_len = data::visible_length(len, data::Split::kTrain);
+    if (train_len >= 2) ids.push_back(i);
+  }
+  return ids;
+}
+
+void all_reduce_sums(comm::Communicator& comm, LossSums& s) {
+  if (comm.world_size() == 1) return;
+  double v[6] = {s.item, s.action, s.propensity, double(s.item_count), double(s.action_count),
+                 double(s.propensity_count)};
+  comm.all_reduce_sum(v, 6);
+  s.item = v[0];
+  s.action = v[1];
+  s.propensity = v[2];
+  s.item_count = int64_t(v[3]);
+  s.action_count = int64_t(v[4]);
+  s.propensity_count = int64_t(v[5]);
+}
+
+ValidationSet::ValidationSet(const data::CorpusReader& corpus, int rows_wanted) {
+    const auto& offsets = corpus.offsets();
+    std::vector<int64_t> candidates;
+    for (int64_t i = 0; i + 1 < int64_t(offsets.size()); ++i) {
+      if (offsets[i + 1] - offsets[i] >= 3) candidates.push_back(i);
+    }
+    // Evenly spaced pick: deterministic and spread over the corpus.
+    int n = std::min<int64_t>(rows_wanted, candidates.size());
+    for (int k = 0; k < n; ++k) ids_.push_back(candidates[int64_t(k) * candidates.size() / n]);
+}
+
+double ValidationSet::loss(const Config& config, const data::CorpusReader& corpus, Model& model,
+                           comm::Communicator& comm) const {
+    // This rank's share: rows rank, rank + world, ...
+    std::vector<int64_t> mine;
+    for (size_t i = size_t(comm.rank()); i < ids_.size(); i += size_t(comm.world_size()))
+      mine.push_back(ids_[i]);
+    const int mb = config.train.micro_batch, T = config.model.max_len;
+    LossOptions lo = loss_options_for_task(config);
+    lo.sampled_negatives = 0;  // validation always scores the full softmax
+    lo.action_loss = false;
+    LossSums total;
+    data::Batch batch;
+    data::Sequence seq;
+    for (size_t first = 0; first < mine.size(); first += mb) {
+      int rows = int(std::min<size_t>(mb, mine.size() - first));
+      batch.resize(rows, T);
+      for (int b = 0; b < rows; ++b) {
+        corpus.read_sequence(mine[first + b], seq);
+        int32_t visible = data::visible_length(seq.length(), data::Split::kValidation);
+        if (config.task.kind == TaskKind::kPropensity) {
+          data::fill_batch_row(batch, b, seq, visible, false);
+          batch.label[b] = float(seq.purchase[visible]);
+        } else {
+          // Feed one more event so the last position's target is the validation event.
+          data::fill_batch_row(batch, b, seq, visible + 1, true);
+          int last = batch.length[b] - 1;
+          for (int t = 0; t < T; ++t) {
+            if (t != last - 1) batch.target_item[int64_t(b) * T + t] = 0;
+            batch.target_action[int64_t(b) * T + t] = 0;
+          }
+          batch.length[b] = last;  // the validation event itself is not input
+          int64_t p = int64_t(b) * T + last;
+          batch.item[p] = batch.action[p] = batch.category[p] = batch.time_gap[p] =
+              batch.activity[p] = 0;
+          batch.target_item[p] = 0;
+        }
+      }
+      add_sums(total, model.evaluate_loss(batch, lo));
+    }
+    all_reduce_sums(comm, total);
+    return task_loss(config, total);
+}
+
+
+}  // namespace cf::trainer
