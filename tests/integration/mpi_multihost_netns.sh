@@ -93,4 +93,10 @@ make_tiny_corpus
 compgen -G "$WORK/run/checkpoints/step_*" >/dev/null || { cat "$WORK/train.err" >&2; fail "no checkpoint written"; }
 grep -qx 'train: world size 2 (mpi)' "$WORK/train.err" \
   || { cat "$WORK/train.err" >&2; fail "stderr lacks 'train: world size 2 (mpi)': the ranks did not train as one job"; }
-echo "ok: 2-rank training across two network namespaces over TCP"
+# The two "hosts" trained as one: the same weights as one process accumulating both halves.
+"$BIN" train --config "$SRC/configs/demo/pretrain.yaml" --set "data.corpus=$WORK/corpus.h5" \
+  "${TINY[@]}" --set train.steps=6 --set checkpoint.every=100 --set train.grad_accum=2 \
+  --set "run.out_dir=$WORK/one" --quiet >/dev/null 2>&1 || fail "1-rank reference run failed"
+"$BIN" inspect "$WORK/run/checkpoints/step_6" --compare "$WORK/one/checkpoints/step_6" \
+  --tolerance 1e-6 >/dev/null || fail "the cross-namespace run differs from the 1-rank reference"
+echo "ok: 2-rank training across two network namespaces over TCP matches 1 rank x 2 accumulation"

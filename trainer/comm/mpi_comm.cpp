@@ -81,7 +81,7 @@ void MpiComm::check(int mpi_status, const char* what) const {
 }
 
 void MpiComm::post_arrival_receives() {
-  peer_step_.assign(size_t(size_), -1);
+  peer_waiting_in_.assign(size_t(size_), -1);
   incoming_.assign(size_t(size_), -1);
   arrival_requests_.assign(size_t(size_), MPI_REQUEST_NULL);
   for (int peer = 1; peer < size_; ++peer) {
@@ -95,44 +95,35 @@ void MpiComm::poll_arrivals() {
   if (rank_ != 0) return;
   for (int peer = 1; peer < size_; ++peer) {
     MPI_Request& r = arrival_requests_[size_t(peer)];
-    // Drain every note already here so peer_step_ is current.
-    while (r != MPI_REQUEST_NULL) {
+    while (r != MPI_REQUEST_NULL) {  // drain every note already here
       int done = 0;
       check(MPI_Test(&r, &done, MPI_STATUS_IGNORE), "MPI_Test");
       if (!done) break;
-      peer_step_[size_t(peer)] = incoming_[size_t(peer)];
+      peer_waiting_in_[size_t(peer)] = incoming_[size_t(peer)];
       check(MPI_Irecv(&incoming_[size_t(peer)], 1, MPI_INT64_T, peer, kArrivalTag, notes_, &r),
             "MPI_Irecv");
     }
   }
 }
 
+void MpiComm::announce_waiting() {
+  if (rank_ == 0 || announced_ == collectives_started_) return;
+  announced_ = collectives_started_;
+  // One tiny eager message: it completes locally, so the request can be released at once.
+  static int64_t note;
+  note = collectives_started_;
+  MPI_Request r;
+  check(MPI_Isend(&note, 1, MPI_INT64_T, 0, kArrivalTag, notes_, &r), "MPI_Isend");
+  MPI_Request_free(&r);
+}
+
 std::string MpiComm::laggards() const {
   std::string out;
   for (int peer = 1; peer < size_; ++peer) {
-    if (peer_step_[size_t(peer)] >= step_) continue;
-    out += (out.empty() ? "" : ", ") + std::string("rank ") + std::to_string(peer) +
-           (peer_step_[size_t(peer)] < 0
-                ? std::string(" (never reported)")
-                : " (last at step " + std::to_string(peer_step_[size_t(peer)]) + ")");
+    if (peer_waiting_in_[size_t(peer)] >= collectives_started_) continue;
+    out += (out.empty() ? "rank " : ", rank ") + std::to_string(peer);
   }
   return out;
-}
-
-void MpiComm::set_step(int64_t step) {
-  step_ = step;
-  if (size_ == 1 || step == announced_step_) return;
-  announced_step_ = step;
-  if (rank_ != 0) {
-    // A tiny eager message: completes locally, so the request can be released at once.
-    static thread_local int64_t note;
-    note = step;
-    MPI_Request r;
-    check(MPI_Isend(&note, 1, MPI_INT64_T, 0, kArrivalTag, notes_, &r), "MPI_Isend");
-    MPI_Request_free(&r);
-  } else {
-    poll_arrivals();
-  }
 }
 
 void MpiComm::wait_for(std::vector<MPI_Request>& requests, const char* what) {
@@ -146,6 +137,7 @@ void MpiComm::wait_for(std::vector<MPI_Request>& requests, const char* what) {
     if (done) break;
     poll_arrivals();
     double waited = std::chrono::duration<double>(Clock::now() - start).count();
+    if (timeout_seconds_ > 0 && waited > timeout_seconds_ / 2) announce_waiting();
     if (timeout_seconds_ > 0 && waited > timeout_seconds_) {
       std::string who = rank_ == 0 ? laggards() : "";
       char secs[32];
@@ -154,7 +146,7 @@ void MpiComm::wait_for(std::vector<MPI_Request>& requests, const char* what) {
                       std::to_string(step_) + " got no answer within " + secs +
                       " s (comm.timeout_s): " +
                       (who.empty() ? std::string("another rank died or is stuck")
-                                   : who + " did not reach this step: it died or is stuck"));
+                                   : who + " never arrived: it died or is stuck"));
     }
     // Spin briefly (collectives of a healthy job finish in microseconds), then back off so a
     // waiting rank does not steal a core from the ranks still computing.
@@ -173,6 +165,7 @@ void MpiComm::all_reduce(void* data, int64_t count, MPI_Datatype type, MPI_Op op
   for (int64_t first = 0; first < count; first += kMaxPiece) {
     int n = int(std::min(kMaxPiece, count - first));
     requests.emplace_back();
+    ++collectives_started_;
     check(MPI_Iallreduce(MPI_IN_PLACE, static_cast<char*>(data) + first * type_size, n, type, op,
                          comm_, &requests.back()),
           what);
@@ -194,6 +187,7 @@ void MpiComm::start_all_reduce_sum(float* data, int64_t count) {
   for (int64_t first = 0; first < count; first += kMaxPiece) {
     int n = int(std::min(kMaxPiece, count - first));
     pending_.emplace_back();
+    ++collectives_started_;
     check(MPI_Iallreduce(MPI_IN_PLACE, data + first, n, MPI_FLOAT, MPI_SUM, comm_,
                          &pending_.back()),
           "gradient all-reduce");
@@ -214,6 +208,7 @@ void MpiComm::reduce_scatter_sum(const float* send, float* recv,
   std::vector<int> n(counts.size());
   for (size_t i = 0; i < counts.size(); ++i) n[i] = as_int_count(counts[i], "reduce-scatter");
   std::vector<MPI_Request> requests(1);
+  ++collectives_started_;
   check(MPI_Ireduce_scatter(send, recv, n.data(), MPI_FLOAT, MPI_SUM, comm_, &requests[0]),
         "reduce-scatter");
   wait_for(requests, "reduce-scatter");
@@ -225,6 +220,7 @@ void MpiComm::all_gather(const float* send, float* recv, const std::vector<int64
   std::vector<int> displ = displacements(n);
   const bool in_place = send == recv + displ[size_t(rank_)];
   std::vector<MPI_Request> requests(1);
+  ++collectives_started_;
   check(MPI_Iallgatherv(in_place ? MPI_IN_PLACE : send, n[size_t(rank_)], MPI_FLOAT, recv,
                         n.data(), displ.data(), MPI_FLOAT, comm_, &requests[0]),
         "all-gather");
@@ -236,6 +232,7 @@ void MpiComm::broadcast(void* data, int64_t bytes, int root) {
   for (int64_t first = 0; first < bytes; first += kMaxPiece) {
     int n = int(std::min(kMaxPiece, bytes - first));
     requests.emplace_back();
+    ++collectives_started_;
     check(MPI_Ibcast(static_cast<char*>(data) + first, n, MPI_BYTE, root, comm_,
                      &requests.back()),
           "broadcast");
@@ -245,6 +242,7 @@ void MpiComm::broadcast(void* data, int64_t bytes, int root) {
 
 void MpiComm::barrier() {
   std::vector<MPI_Request> requests(1);
+  ++collectives_started_;
   check(MPI_Ibarrier(comm_, &requests[0]), "barrier");
   wait_for(requests, "barrier");
 }

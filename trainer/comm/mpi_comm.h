@@ -22,7 +22,6 @@ class MpiComm final : public Communicator {
   int world_size() const override { return size_; }
   int local_rank() const override { return local_rank_; }
   std::string name() const override { return "mpi"; }
-  void set_step(int64_t step) override;
 
   void all_reduce_sum(float* data, int64_t count) override;
   void all_reduce_sum(double* data, int64_t count) override;
@@ -44,10 +43,13 @@ class MpiComm final : public Communicator {
   // Polls `requests` until all complete; past the timeout throws CommError naming `what`.
   void wait_for(std::vector<MPI_Request>& requests, const char* what);
   void check(int mpi_status, const char* what) const;
-  // Rank 0 learns which step every peer has reached (one small message per peer and step), so
-  // a timeout can name the rank that fell behind.
+  // Naming the rank that hangs a job: a rank that has waited half the timeout in a collective
+  // tells rank 0 so ("I am waiting in collective #n"); when rank 0 times out, the ranks that
+  // sent no such note for its collective are the ones that never arrived. Healthy jobs send
+  // nothing.
   void post_arrival_receives();
   void poll_arrivals();
+  void announce_waiting();
   std::string laggards() const;
 
   int rank_ = 0, size_ = 1, local_rank_ = 0;
@@ -56,10 +58,12 @@ class MpiComm final : public Communicator {
   MPI_Comm notes_ = MPI_COMM_NULL;  // arrival notes, apart from the collectives
   std::vector<MPI_Request> pending_;  // started by start_all_reduce_sum
   const char* pending_what_ = "gradient all-reduce";
-  // Rank 0 only: per peer, the step its last note named and the receive waiting for the next.
-  std::vector<int64_t> peer_step_, incoming_;
+  int64_t collectives_started_ = 0;  // the same sequence on every rank
+  int64_t announced_ = -1;           // last collective number this rank reported waiting in
+  // Rank 0 only: per peer, the collective number its last note named, and the pending receive.
+  std::vector<int64_t> peer_waiting_in_;
+  std::vector<int64_t> incoming_;
   std::vector<MPI_Request> arrival_requests_;
-  int64_t announced_step_ = -1;
 };
 
 }  // namespace cf::trainer::comm

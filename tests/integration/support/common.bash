@@ -33,3 +33,22 @@ expect_error() {
   grep -q -- "$pattern" "$err" || { cat "$err" >&2; fail "error does not match '$pattern': $*"; }
   echo "ok: $(grep 'error:' "$err")"
 }
+
+# mpirun with what these tests need on any machine: root allowed, more ranks than cores,
+# OpenMP threads not pinned to the rank's core, one thread per rank.
+MPIRUN=(mpirun --allow-run-as-root --oversubscribe --bind-to none -x OMP_NUM_THREADS=1
+        -x OMP_WAIT_POLICY=passive)
+require_mpirun() {
+  command -v mpirun >/dev/null || { echo "SKIP: mpirun not found (install openmpi-bin)"; exit 0; }
+}
+
+# same_losses A/metrics.jsonl B/metrics.jsonl TOL: the logged losses agree step by step within
+# a relative difference TOL (and both logs have the same steps).
+same_losses() {
+  paste <(grep -o '"step":[0-9]*,"loss":[^,]*' "$1") <(grep -o '"step":[0-9]*,"loss":[^,]*' "$2") |
+    awk -F'[:,\t]' -v tol="$3" '
+      { if ($2 != $6) { print "step mismatch: " $0; bad = 1; exit }
+        d = $4 - $8; if (d < 0) d = -d; r = $8 < 0 ? -$8 : $8;
+        if (d > tol * r) { print "step " $2 ": loss " $4 " vs " $8; bad = 1 } n++ }
+      END { if (n == 0) { print "no losses logged"; bad = 1 } exit bad }'
+}
