@@ -25,6 +25,7 @@
 #include "trainer/lr_schedule.h"
 #include "trainer/model.h"
 #include "trainer/optimizer.h"
+#include "trainer/task_rows.h"
 
 namespace {
 namespace fs = std::filesystem;
@@ -96,12 +97,7 @@ TrainResult bench_train(const cf::trainer::Config& config, int steps) {
   model.init_weights(config.run.seed);
   trainer::AdamW optimizer(model.tensors(), int64_t(model.params().size()),
                            trainer::adamw_hyperparams(config.train));
-  std::vector<int64_t> eligible;
-  const auto& offsets = corpus->offsets();
-  for (int64_t i = 0; i + 1 < int64_t(offsets.size()); ++i) {
-    if (data::visible_length(int32_t(offsets[i + 1] - offsets[i]), data::Split::kTrain) >= 2)
-      eligible.push_back(i);
-  }
+  const std::vector<int64_t> eligible = trainer::eligible_sequences(*corpus);
   const int B = config.train.micro_batch, T = config.model.max_len;
   data::BatchSampler sampler(eligible, config.run.seed, B);
   data::Batch batch;

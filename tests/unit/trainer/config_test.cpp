@@ -285,3 +285,32 @@ TEST(Config, ShippedConfigsAreValid) {
 
 }  // namespace
 }  // namespace cf::trainer
+
+namespace cf::trainer {
+namespace {
+
+TEST(Config, CommSectionAndGlobalBatch) {
+  Config c = parse_config(std::string(kMinimal) +
+                              "train:\n  global_batch: 64\ncomm:\n  timeout_s: 30\n"
+                              "  bucket_mb: 0.5\n  zero1: true\n",
+                          "configs/x.yaml");
+  EXPECT_EQ(c.train.global_batch, 64);
+  EXPECT_EQ(c.comm.timeout_s, 30.f);
+  EXPECT_EQ(c.comm.bucket_mb, 0.5f);
+  EXPECT_TRUE(c.comm.zero1);
+  // Round trip through the resolved YAML.
+  Config back = parse_config(to_yaml(c), "resolved");
+  EXPECT_EQ(back.comm.zero1, true);
+  EXPECT_EQ(back.train.global_batch, 64);
+  EXPECT_EQ(parse_error(std::string(kMinimal) + "comm:\n  bucket_mb: 0\n"),
+            "configs/x.yaml: key 'comm.bucket_mb' must be > 0, got 0");
+  EXPECT_EQ(parse_error(std::string(kMinimal) + "comm:\n  timeout_s: -1\n"),
+            "configs/x.yaml: key 'comm.timeout_s' must be >= 0, got -1");
+  EXPECT_EQ(parse_error(std::string(kMinimal) + "train:\n  global_batch: -8\n"),
+            "configs/x.yaml: key 'train.global_batch' must be >= 0, got -8");
+  EXPECT_NE(parse_error(std::string(kMinimal) + "comm:\n  zero: true\n").find("comm.zero1"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace cf::trainer
