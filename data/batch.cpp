@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "core/error.h"
+#include "core/random.h"
 
 namespace cf::data {
 
@@ -52,45 +53,15 @@ void fill_batch_row(Batch& batch, int b, const Sequence& seq, int32_t visible, b
 
 namespace {
 
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
+// Uniform in [0, bound) without modulo bias: rejects the draws below 2^64 mod bound. (A
+// fully specified Fisher-Yates: std::shuffle's use of a generator is implementation-defined.)
+uint64_t uniform_below(Xoshiro256& rng, uint64_t bound) {
+  const uint64_t threshold = (0 - bound) % bound;
+  for (;;) {
+    const uint64_t r = rng.next();
+    if (r >= threshold) return r % bound;
+  }
 }
-
-// xoshiro256** (Blackman & Vigna): small, fast, and fully specified, so a permutation is the
-// same on every platform (std::shuffle's use of a URBG is implementation-defined).
-class Xoshiro256 {
- public:
-  explicit Xoshiro256(uint64_t seed) {
-    uint64_t sm = seed;
-    for (auto& word : s_) word = splitmix64(sm);
-  }
-  uint64_t next() {
-    const uint64_t result = rotl(s_[1] * 5, 7) * 9;
-    const uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = rotl(s_[3], 45);
-    return result;
-  }
-  // Uniform in [0, bound) without modulo bias: reject the draws below 2^64 mod bound.
-  uint64_t below(uint64_t bound) {
-    const uint64_t threshold = (0 - bound) % bound;
-    for (;;) {
-      const uint64_t r = next();
-      if (r >= threshold) return r % bound;
-    }
-  }
-
- private:
-  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  uint64_t s_[4];
-};
 
 }  // namespace
 
@@ -121,13 +92,11 @@ int64_t BatchSampler::steps_per_epoch() const {
 std::vector<int64_t> BatchSampler::epoch_order(int64_t epoch) const {
   CF_CHECK(epoch >= 0, "negative epoch");
   // One independent stream per (seed, epoch): both are mixed through splitmix64.
-  uint64_t mix = seed_;
-  const uint64_t seed_word = splitmix64(mix);
-  uint64_t epoch_mix = seed_word ^ static_cast<uint64_t>(epoch);
-  Xoshiro256 rng(splitmix64(epoch_mix));
+  const uint64_t seed_word = splitmix64_mix(seed_);
+  Xoshiro256 rng(splitmix64_mix(seed_word ^ static_cast<uint64_t>(epoch)));
   std::vector<int64_t> order = eligible_;
   for (size_t i = order.size(); i > 1; --i) {
-    const size_t j = static_cast<size_t>(rng.below(i));
+    const size_t j = static_cast<size_t>(uniform_below(rng, i));
     std::swap(order[i - 1], order[j]);
   }
   return order;

@@ -14,6 +14,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/json.h"
+#include "core/random.h"
 
 namespace cf::data {
 namespace {
@@ -42,37 +43,15 @@ constexpr double kMeanFavProb = 0.03;
 constexpr double kBuyProbCap = 0.95;
 constexpr double kMedianViewGapSeconds = 40.0;
 
-// ---- random numbers: splitmix64 seeds xoshiro256**; every distribution below is our own, so
+// ---- random numbers: xoshiro256** (core/random.h); every distribution below is our own, so
 // the bytes do not depend on the standard library's <random> implementation.
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
 class Rng {
  public:
   // Independent streams per (seed, purpose, index): a user's events depend only on the seed and
   // the user's index, which keeps generation order-free (and parallelisable later).
-  Rng(uint64_t seed, uint64_t stream, uint64_t index) {
-    uint64_t mix = seed;
-    uint64_t key = splitmix64(mix) ^ (stream * 0xD1B54A32D192ED03ULL);
-    key ^= splitmix64(key) + index * 0x9E3779B97F4A7C15ULL;
-    for (auto& word : state_) word = splitmix64(key);
-  }
+  Rng(uint64_t seed, uint64_t stream, uint64_t index) : bits_(stream_key(seed, stream, index)) {}
 
-  uint64_t next() {
-    const uint64_t result = rotl(state_[1] * 5, 7) * 9;
-    const uint64_t shifted = state_[1] << 17;
-    state_[2] ^= state_[0];
-    state_[3] ^= state_[1];
-    state_[1] ^= state_[2];
-    state_[0] ^= state_[3];
-    state_[2] ^= shifted;
-    state_[3] = rotl(state_[3], 45);
-    return result;
-  }
+  uint64_t next() { return bits_.next(); }
   double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
   double uniform_open() { return (static_cast<double>(next() >> 11) + 0.5) * 0x1.0p-53; }
   bool chance(double p) { return uniform() < p; }
@@ -105,8 +84,13 @@ class Rng {
   }
 
  private:
-  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  uint64_t state_[4];
+  static uint64_t stream_key(uint64_t seed, uint64_t stream, uint64_t index) {
+    uint64_t mix = seed;
+    uint64_t key = splitmix64_next(mix) ^ (stream * 0xD1B54A32D192ED03ULL);
+    key ^= splitmix64_next(key) + index * kGoldenGamma;
+    return key;
+  }
+  Xoshiro256 bits_;
 };
 
 enum RngStream : uint64_t { kCatalogStream = 1, kActivityStream = 2, kUserStream = 3 };

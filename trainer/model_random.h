@@ -4,16 +4,13 @@
 #include <cstdint>
 #include <string_view>
 
+#include "core/random.h"
+
 namespace cf::trainer {
 
-// The splitmix64 finaliser: a bijective 64-bit mix, good enough to turn counters into
-// independent-looking values (which is all dropout sites and negatives need).
-inline uint64_t splitmix64_mix(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
+// splitmix64_mix (core/random.h) turns counters into independent-looking values, which is all
+// dropout sites and negatives need.
+using cf::splitmix64_mix;
 
 // A seed for sub-stream `salt` of `seed`; distinct salts give unrelated streams.
 inline uint64_t derive_seed(uint64_t seed, uint64_t salt) {

@@ -11,6 +11,7 @@
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/json.h"
+#include "core/random.h"
 #include "data/batch.h"
 #include "data/corpus.h"
 #include "trainer/checkpoint.h"
@@ -26,17 +27,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-uint64_t mix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
 // Seeds for dropout and sampled negatives are pure functions of (run seed, step),
 // so a resumed run draws exactly what the uninterrupted run would have.
 uint64_t stream_seed(uint64_t seed, int64_t step, uint64_t purpose) {
-  return mix64(mix64(seed ^ purpose) + uint64_t(step));
+  return splitmix64_mix(splitmix64_mix(seed ^ purpose) + uint64_t(step));
 }
 
 void append_jsonl(const std::string& path, const Json& row) {

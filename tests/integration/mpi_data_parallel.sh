@@ -23,6 +23,15 @@ grep -q '"world_size":2,"comm_wait_s":[0-9.e-]*,"comm_share":' "$WORK/two/metric
   fail "metrics.jsonl lacks the communication wait"
 echo "ok: 2 ranks == 1 rank with 2-fold accumulation"
 
+# The same job through the launcher script.
+CARTFORMER_BIN="$BIN" OMP_NUM_THREADS=1 "$SRC/launch/local.sh" -n 2 -- "${cfg[@]}" \
+  --set "run.out_dir=$WORK/launched" >/dev/null 2>"$WORK/launched.err" ||
+  { cat "$WORK/launched.err"; fail "launch/local.sh -n 2 failed"; }
+grep -q "^+ mpirun -np 2" "$WORK/launched.err" || fail "local.sh did not print its mpirun command"
+cmp "$WORK/launched/checkpoints/step_20/model.safetensors" \
+    "$WORK/two/checkpoints/step_20/model.safetensors" || fail "launch/local.sh run differs"
+echo "ok: launch/local.sh -n 2 gives the same weights"
+
 # ZeRO-1: optimizer state sharded, same result.
 "${MPIRUN[@]}" -np 2 "$BIN" train "${cfg[@]}" --set comm.zero1=true \
   --set "run.out_dir=$WORK/zero" >/dev/null 2>&1 || fail "ZeRO-1 run failed"

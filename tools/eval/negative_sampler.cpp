@@ -4,19 +4,13 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/random.h"
 
 namespace cf::eval {
 
 namespace {
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 double uniform01(uint64_t& state) {  // [0, 1) with 53 random bits
-  return static_cast<double>(splitmix64(state) >> 11) * 0x1.0p-53;
+  return static_cast<double>(splitmix64_next(state) >> 11) * 0x1.0p-53;
 }
 }  // namespace
 
@@ -58,7 +52,7 @@ std::vector<int32_t> NegativeSampler::sample(uint64_t seed, uint64_t stream,
   if (num_items_ <= 1 || count <= 0) return chosen;
   if (distribution_ == NegativeDistribution::kPopularity && cumulative_.back() <= 0) return chosen;
   uint64_t state = seed ^ (stream * 0xD1B54A32D192ED03ull + 0x8CB92BA72F3D8DD7ull);
-  splitmix64(state);
+  splitmix64_next(state);
   chosen.reserve(static_cast<size_t>(count));
   // Rejection sampling is exact for "distinct, not excluded" and fast when the eligible set is
   // large, which is the normal case. A bounded number of tries guards the rare tiny catalogue
