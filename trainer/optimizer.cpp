@@ -145,7 +145,8 @@ double AdamW::grad_sum_of_squares(const float* shard_grads) const {
   double sum = 0;
   for (const Range& r : ranges()) {
     int64_t lo = std::max(r.begin, shard_begin_), hi = std::min(r.begin + r.count, shard_end_);
-    if (!r.rule.frozen && lo < hi) sum += ops::sum_of_squares(shard_grads + (lo - shard_begin_), hi - lo);
+    if (!r.rule.frozen && lo < hi)
+      sum += ops::sum_of_squares(shard_grads + (lo - shard_begin_), hi - lo);
   }
   return sum;
 }

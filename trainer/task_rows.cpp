@@ -94,7 +94,11 @@ std::vector<int64_t> eligible_sequences(const data::CorpusReader& corpus) {
 
 void all_reduce_sums(comm::Communicator& comm, LossSums& s) {
   if (comm.world_size() == 1) return;
-  double v[6] = {s.item, s.action, s.propensity, double(s.item_count), double(s.action_count),
+  double v[6] = {s.item,
+                 s.action,
+                 s.propensity,
+                 double(s.item_count),
+                 double(s.action_count),
                  double(s.propensity_count)};
   comm.all_reduce_sum(v, 6);
   s.item = v[0];
@@ -106,58 +110,57 @@ void all_reduce_sums(comm::Communicator& comm, LossSums& s) {
 }
 
 ValidationSet::ValidationSet(const data::CorpusReader& corpus, int rows_wanted) {
-    const auto& offsets = corpus.offsets();
-    std::vector<int64_t> candidates;
-    for (int64_t i = 0; i + 1 < int64_t(offsets.size()); ++i) {
-      if (offsets[i + 1] - offsets[i] >= 3) candidates.push_back(i);
-    }
-    // Evenly spaced pick: deterministic and spread over the corpus.
-    int n = std::min<int64_t>(rows_wanted, candidates.size());
-    for (int k = 0; k < n; ++k) ids_.push_back(candidates[int64_t(k) * candidates.size() / n]);
+  const auto& offsets = corpus.offsets();
+  std::vector<int64_t> candidates;
+  for (int64_t i = 0; i + 1 < int64_t(offsets.size()); ++i) {
+    if (offsets[i + 1] - offsets[i] >= 3) candidates.push_back(i);
+  }
+  // Evenly spaced pick: deterministic and spread over the corpus.
+  int n = std::min<int64_t>(rows_wanted, candidates.size());
+  for (int k = 0; k < n; ++k) ids_.push_back(candidates[int64_t(k) * candidates.size() / n]);
 }
 
 double ValidationSet::loss(const Config& config, const data::CorpusReader& corpus, Model& model,
                            comm::Communicator& comm) const {
-    // This rank's share: rows rank, rank + world, ...
-    std::vector<int64_t> mine;
-    for (size_t i = size_t(comm.rank()); i < ids_.size(); i += size_t(comm.world_size()))
-      mine.push_back(ids_[i]);
-    const int mb = config.train.micro_batch, T = config.model.max_len;
-    LossOptions lo = loss_options_for_task(config);
-    lo.sampled_negatives = 0;  // validation always scores the full softmax
-    lo.action_loss = false;
-    LossSums total;
-    data::Batch batch;
-    data::Sequence seq;
-    for (size_t first = 0; first < mine.size(); first += mb) {
-      int rows = int(std::min<size_t>(mb, mine.size() - first));
-      batch.resize(rows, T);
-      for (int b = 0; b < rows; ++b) {
-        corpus.read_sequence(mine[first + b], seq);
-        int32_t visible = data::visible_length(seq.length(), data::Split::kValidation);
-        if (config.task.kind == TaskKind::kPropensity) {
-          data::fill_batch_row(batch, b, seq, visible, false);
-          batch.label[b] = float(seq.purchase[visible]);
-        } else {
-          // Feed one more event so the last position's target is the validation event.
-          data::fill_batch_row(batch, b, seq, visible + 1, true);
-          int last = batch.length[b] - 1;
-          for (int t = 0; t < T; ++t) {
-            if (t != last - 1) batch.target_item[int64_t(b) * T + t] = 0;
-            batch.target_action[int64_t(b) * T + t] = 0;
-          }
-          batch.length[b] = last;  // the validation event itself is not input
-          int64_t p = int64_t(b) * T + last;
-          batch.item[p] = batch.action[p] = batch.category[p] = batch.time_gap[p] =
-              batch.activity[p] = 0;
-          batch.target_item[p] = 0;
+  // This rank's share: rows rank, rank + world, ...
+  std::vector<int64_t> mine;
+  for (size_t i = size_t(comm.rank()); i < ids_.size(); i += size_t(comm.world_size()))
+    mine.push_back(ids_[i]);
+  const int mb = config.train.micro_batch, T = config.model.max_len;
+  LossOptions lo = loss_options_for_task(config);
+  lo.sampled_negatives = 0;  // validation always scores the full softmax
+  lo.action_loss = false;
+  LossSums total;
+  data::Batch batch;
+  data::Sequence seq;
+  for (size_t first = 0; first < mine.size(); first += mb) {
+    int rows = int(std::min<size_t>(mb, mine.size() - first));
+    batch.resize(rows, T);
+    for (int b = 0; b < rows; ++b) {
+      corpus.read_sequence(mine[first + b], seq);
+      int32_t visible = data::visible_length(seq.length(), data::Split::kValidation);
+      if (config.task.kind == TaskKind::kPropensity) {
+        data::fill_batch_row(batch, b, seq, visible, false);
+        batch.label[b] = float(seq.purchase[visible]);
+      } else {
+        // Feed one more event so the last position's target is the validation event.
+        data::fill_batch_row(batch, b, seq, visible + 1, true);
+        int last = batch.length[b] - 1;
+        for (int t = 0; t < T; ++t) {
+          if (t != last - 1) batch.target_item[int64_t(b) * T + t] = 0;
+          batch.target_action[int64_t(b) * T + t] = 0;
         }
+        batch.length[b] = last;  // the validation event itself is not input
+        int64_t p = int64_t(b) * T + last;
+        batch.item[p] = batch.action[p] = batch.category[p] = batch.time_gap[p] =
+            batch.activity[p] = 0;
+        batch.target_item[p] = 0;
       }
-      add_sums(total, model.evaluate_loss(batch, lo));
     }
-    all_reduce_sums(comm, total);
-    return task_loss(config, total);
+    add_sums(total, model.evaluate_loss(batch, lo));
+  }
+  all_reduce_sums(comm, total);
+  return task_loss(config, total);
 }
-
 
 }  // namespace cf::trainer

@@ -16,10 +16,10 @@
 #include "data/corpus.h"
 #include "trainer/checkpoint.h"
 #include "trainer/comm/communicator.h"
+#include "trainer/grad_sync.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/model.h"
 #include "trainer/optimizer.h"
-#include "trainer/grad_sync.h"
 #include "trainer/task_rows.h"
 
 namespace cf::trainer {
@@ -85,8 +85,12 @@ int micro_batches_per_rank(const Config& config, int world_size) {
 }
 
 Json state_to_json(const TrainState& s) {
-  return {{"step", s.step},       {"tokens_seen", s.tokens_seen}, {"sampler_step", s.sampler_step},
-          {"seed", s.seed},       {"rng_state", s.rng_state},     {"elapsed", s.elapsed_seconds},
+  return {{"step", s.step},
+          {"tokens_seen", s.tokens_seen},
+          {"sampler_step", s.sampler_step},
+          {"seed", s.seed},
+          {"rng_state", s.rng_state},
+          {"elapsed", s.elapsed_seconds},
           {"global_batch", s.global_batch}};
 }
 
@@ -104,8 +108,8 @@ TrainState state_from_json(const Json& j) {
 
 }  // namespace
 
-TrainOutcome run_training(const Config& config, const std::string& resume,
-                          const TrainHooks& hooks, comm::Communicator* communicator) {
+TrainOutcome run_training(const Config& config, const std::string& resume, const TrainHooks& hooks,
+                          comm::Communicator* communicator) {
   comm::LocalComm local_comm;
   comm::Communicator& comm = communicator ? *communicator : local_comm;
   const int rank = comm.rank(), world = comm.world_size();
@@ -115,8 +119,9 @@ TrainOutcome run_training(const Config& config, const std::string& resume,
   };
   comm.set_timeout(config.comm.timeout_s);
   if (config.run.device == "cuda") {
-    throw UserError(config.source_path +
-                    ": run.device is 'cuda' but this build has no CUDA backend yet; use cpu or auto");
+    throw UserError(
+        config.source_path +
+        ": run.device is 'cuda' but this build has no CUDA backend yet; use cpu or auto");
   }
   say(config.run.device == "auto" ? "device: cpu (auto: no CUDA backend in this build)"
                                   : "device: cpu");
@@ -170,11 +175,13 @@ TrainOutcome run_training(const Config& config, const std::string& resume,
     std::optional<std::string> resume_dir;
     if (resume == "auto") {
       resume_dir = find_latest_valid_checkpoint(ckpt_root);
-      if (!resume_dir) say("resume auto: no valid checkpoint under " + ckpt_root + ", starting fresh");
+      if (!resume_dir)
+        say("resume auto: no valid checkpoint under " + ckpt_root + ", starting fresh");
     } else if (!resume.empty()) {
       resume_dir = resume;
     } else if (find_latest_valid_checkpoint(ckpt_root)) {
-      throw UserError(out_dir + ": run directory already has checkpoints; pass --resume auto to "
+      throw UserError(out_dir +
+                      ": run directory already has checkpoints; pass --resume auto to "
                       "continue or choose another run.out_dir");
     }
     if (resume_dir) {
@@ -206,7 +213,8 @@ TrainOutcome run_training(const Config& config, const std::string& resume,
       std::string src = config.task.init_from;
       if (!fs::exists(fs::path(src) / "manifest.json")) {
         std::string root = fs::exists(fs::path(src) / "checkpoints")
-                               ? (fs::path(src) / "checkpoints").string() : src;
+                               ? (fs::path(src) / "checkpoints").string()
+                               : src;
         auto latest = find_latest_valid_checkpoint(root);
         if (!latest) throw UserError(src + ": task.init_from has no valid checkpoint");
         src = *latest;
@@ -251,7 +259,8 @@ TrainOutcome run_training(const Config& config, const std::string& resume,
   if (world > 1 && !zero1) {
     model.set_grads_ready_hook([&](int64_t first_final) { grad_sync.grads_ready(first_final); });
   }
-  std::vector<float> grad_shard(zero1 ? size_t(optimizer.shard_end() - optimizer.shard_begin()) : 0);
+  std::vector<float> grad_shard(zero1 ? size_t(optimizer.shard_end() - optimizer.shard_begin())
+                                      : 0);
 
   std::vector<float> earlier(accum > 1 ? size_t(num_params) : 0);
   std::vector<data::Batch> micro(accum);
@@ -325,8 +334,8 @@ TrainOutcome run_training(const Config& config, const std::string& resume,
     const int64_t label_targets = int64_t(counts[2]), real_tokens = int64_t(counts[3]);
     LossOptions lo = base_loss;
     lo.item_grad_scale = item_targets > 0 ? 1.f / float(item_targets) : 0.f;
-    lo.action_grad_scale = action_targets > 0
-                               ? config.task.action_loss_weight / float(action_targets) : 0.f;
+    lo.action_grad_scale =
+        action_targets > 0 ? config.task.action_loss_weight / float(action_targets) : 0.f;
     lo.propensity_grad_scale = label_targets > 0 ? 1.f / float(label_targets) : 0.f;
 
     // 2. Forward/backward every micro-batch, accumulating gradients; with several ranks the
@@ -379,9 +388,9 @@ TrainOutcome run_training(const Config& config, const std::string& resume,
     steps_since_report += 1;
 
     const bool last_step = state.step == config.train.steps;
-    const bool do_val = !validation.empty() &&
-                        (last_step || (config.train.eval_every > 0 &&
-                                       state.step % config.train.eval_every == 0));
+    const bool do_val =
+        !validation.empty() &&
+        (last_step || (config.train.eval_every > 0 && state.step % config.train.eval_every == 0));
     double val = -1;
     if (do_val) last_val = val = validation.loss(config, *corpus, model, comm);
 
@@ -399,19 +408,25 @@ TrainOutcome run_training(const Config& config, const std::string& resume,
       r.tokens_per_s = window > 0 ? double(tokens_since_report) / window : 0;
       double steps_done_now = double(state.step - outcome.resumed_from_step);
       r.eta_seconds = steps_done_now > 0
-                          ? elapsed / steps_done_now * double(config.train.steps - state.step) : 0;
+                          ? elapsed / steps_done_now * double(config.train.steps - state.step)
+                          : 0;
       r.elapsed_seconds = elapsed_before + elapsed;
       r.tokens_seen = state.tokens_seen;
       r.world_size = world;
-      r.comm_wait_seconds = (comm.timers().wait_seconds - comm_wait_at_report) /
-                            std::max(1, steps_since_report);
+      r.comm_wait_seconds =
+          (comm.timers().wait_seconds - comm_wait_at_report) / std::max(1, steps_since_report);
       r.comm_share = window > 0 ? (comm.timers().wait_seconds - comm_wait_at_report) / window : 0;
       comm_wait_at_report = comm.timers().wait_seconds;
       if (lead) {
-        Json row = {{"step", r.step},           {"loss", r.loss},     {"lr", r.lr},
-                    {"grad_norm", r.grad_norm}, {"tokens_per_s", r.tokens_per_s},
-                    {"tokens_seen", r.tokens_seen}, {"elapsed_s", r.elapsed_seconds},
-                    {"world_size", world},      {"comm_wait_s", r.comm_wait_seconds},
+        Json row = {{"step", r.step},
+                    {"loss", r.loss},
+                    {"lr", r.lr},
+                    {"grad_norm", r.grad_norm},
+                    {"tokens_per_s", r.tokens_per_s},
+                    {"tokens_seen", r.tokens_seen},
+                    {"elapsed_s", r.elapsed_seconds},
+                    {"world_size", world},
+                    {"comm_wait_s", r.comm_wait_seconds},
                     {"comm_share", r.comm_share}};
         if (val >= 0) row["val_loss"] = val;
         row["task"] = task_kind_name(config.task.kind);

@@ -1,5 +1,7 @@
 // MpiComm and GradientSync across real ranks: run by ctest as `mpirun -np 3 test_mpi`.
 // Every rank runs every test; expected values are computed from the ranks' known inputs.
+#include "trainer/comm/mpi_comm.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -10,7 +12,6 @@
 #include <thread>
 #include <vector>
 
-#include "trainer/comm/mpi_comm.h"
 #include "trainer/grad_sync.h"
 
 namespace cf::trainer::comm {

@@ -182,12 +182,10 @@ void compare_checkpoints(const std::string& a_dir, const std::string& b_dir, dou
     const trainer::ParamTensor* u = b.find_tensor(t.name);
     if (!u) throw UserError(b_dir + ": has no tensor " + t.name + " (present in " + a_dir + ")");
     if (u->shape != t.shape) throw UserError(b_dir + ": tensor " + t.name + " has another shape");
-    double d[3] = {relative_difference(a.params.data() + t.offset, b.params.data() + u->offset,
-                                       t.numel()),
-                   relative_difference(a.adam_m.data() + t.offset, b.adam_m.data() + u->offset,
-                                       t.numel()),
-                   relative_difference(a.adam_v.data() + t.offset, b.adam_v.data() + u->offset,
-                                       t.numel())};
+    double d[3] = {
+        relative_difference(a.params.data() + t.offset, b.params.data() + u->offset, t.numel()),
+        relative_difference(a.adam_m.data() + t.offset, b.adam_m.data() + u->offset, t.numel()),
+        relative_difference(a.adam_v.data() + t.offset, b.adam_v.data() + u->offset, t.numel())};
     std::printf("%-40s %12.3e %12.3e %12.3e\n", t.name.c_str(), d[0], d[1], d[2]);
     for (int k = 0; k < 3; ++k) {
       if (d[k] > worst || std::isnan(d[k])) {
@@ -199,8 +197,8 @@ void compare_checkpoints(const std::string& a_dir, const std::string& b_dir, dou
   if (b.tensors.size() != a.tensors.size())
     throw UserError(b_dir + ": holds " + std::to_string(b.tensors.size()) + " tensors, " + a_dir +
                     " " + std::to_string(a.tensors.size()));
-  std::printf("steps %lld vs %lld; max relative difference %.3e (%s)\n",
-              (long long)a.state.step, (long long)b.state.step, worst, worst_name.c_str());
+  std::printf("steps %lld vs %lld; max relative difference %.3e (%s)\n", (long long)a.state.step,
+              (long long)b.state.step, worst, worst_name.c_str());
   if (tolerance >= 0 && !(worst <= tolerance)) {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.3e > tolerance %.3e", worst, tolerance);

@@ -6,10 +6,10 @@
 #include <memory>
 #include <thread>
 
+#include "core/error.h"
 #include "core/progress.h"
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
-#include "core/error.h"
 #include "trainer/comm/world.h"
 #include "trainer/config.h"
 #include "trainer/train_loop.h"
@@ -33,15 +33,17 @@ void install_stop_handlers() {
 }
 
 int train(int argc, char** argv, trainer::comm::Communicator& comm) {
-  ArgParser args("train",
-                 "Pretrains (task.kind: pretrain) or fine-tunes (next_item, propensity) a model on\n"
-                 "a corpus. Writes <run.out_dir>/checkpoints/step_N/, metrics.jsonl and\n"
-                 "config.resolved.yaml. Config keys: docs/configs.md.");
+  ArgParser args(
+      "train",
+      "Pretrains (task.kind: pretrain) or fine-tunes (next_item, propensity) a model on\n"
+      "a corpus. Writes <run.out_dir>/checkpoints/step_N/, metrics.jsonl and\n"
+      "config.resolved.yaml. Config keys: docs/configs.md.");
   args.option("config", "FILE", "YAML config (configs/...)");
   args.option("set", "KEY=VALUE", "override a config key, e.g. --set train.steps=200", "", true);
   args.option("resume", "auto|DIR",
               "continue from the newest valid checkpoint of the run (auto) or from DIR");
-  args.option("stop-after", "N", "stop after step N with a checkpoint (resume later with --resume auto)");
+  args.option("stop-after", "N",
+              "stop after step N with a checkpoint (resume later with --resume auto)");
   args.flag("quiet", "no progress lines");
   if (!args.parse(argc, argv)) return 0;
 

@@ -33,8 +33,8 @@ class Communicator {
 
   virtual int rank() const = 0;
   virtual int world_size() const = 0;
-  virtual int local_rank() const = 0;   // rank among the processes of this machine
-  virtual std::string name() const = 0; // "local", "mpi", "nccl"
+  virtual int local_rank() const = 0;    // rank among the processes of this machine
+  virtual std::string name() const = 0;  // "local", "mpi", "nccl"
 
   // Seconds a rank waits in one collective before it declares the job broken (<= 0: forever).
   void set_timeout(double seconds) { timeout_seconds_ = seconds; }

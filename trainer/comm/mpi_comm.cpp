@@ -14,8 +14,9 @@ constexpr int kArrivalTag = 7001;
 constexpr int64_t kMaxPiece = int64_t(1) << 30;
 
 int as_int_count(int64_t n, const char* what) {
-  if (n < 0 || n > INT_MAX) throw CommError(std::string(what) + ": part of " + std::to_string(n) +
-                                            " elements exceeds MPI's int count");
+  if (n < 0 || n > INT_MAX)
+    throw CommError(std::string(what) + ": part of " + std::to_string(n) +
+                    " elements exceeds MPI's int count");
   return int(n);
 }
 
@@ -150,7 +151,8 @@ void MpiComm::wait_for(std::vector<MPI_Request>& requests, const char* what) {
     }
     // Spin briefly (collectives of a healthy job finish in microseconds), then back off so a
     // waiting rank does not steal a core from the ranks still computing.
-    if (++spins > 200) std::this_thread::sleep_for(std::chrono::microseconds(spins > 2000 ? 500 : 20));
+    if (++spins > 200)
+      std::this_thread::sleep_for(std::chrono::microseconds(spins > 2000 ? 500 : 20));
   }
   requests.clear();
   timers_.wait_seconds += std::chrono::duration<double>(Clock::now() - start).count();
@@ -188,9 +190,9 @@ void MpiComm::start_all_reduce_sum(float* data, int64_t count) {
     int n = int(std::min(kMaxPiece, count - first));
     pending_.emplace_back();
     ++collectives_started_;
-    check(MPI_Iallreduce(MPI_IN_PLACE, data + first, n, MPI_FLOAT, MPI_SUM, comm_,
-                         &pending_.back()),
-          "gradient all-reduce");
+    check(
+        MPI_Iallreduce(MPI_IN_PLACE, data + first, n, MPI_FLOAT, MPI_SUM, comm_, &pending_.back()),
+        "gradient all-reduce");
   }
 }
 
@@ -221,8 +223,8 @@ void MpiComm::all_gather(const float* send, float* recv, const std::vector<int64
   const bool in_place = send == recv + displ[size_t(rank_)];
   std::vector<MPI_Request> requests(1);
   ++collectives_started_;
-  check(MPI_Iallgatherv(in_place ? MPI_IN_PLACE : send, n[size_t(rank_)], MPI_FLOAT, recv,
-                        n.data(), displ.data(), MPI_FLOAT, comm_, &requests[0]),
+  check(MPI_Iallgatherv(in_place ? MPI_IN_PLACE : send, n[size_t(rank_)], MPI_FLOAT, recv, n.data(),
+                        displ.data(), MPI_FLOAT, comm_, &requests[0]),
         "all-gather");
   wait_for(requests, "all-gather");
 }
@@ -233,8 +235,7 @@ void MpiComm::broadcast(void* data, int64_t bytes, int root) {
     int n = int(std::min(kMaxPiece, bytes - first));
     requests.emplace_back();
     ++collectives_started_;
-    check(MPI_Ibcast(static_cast<char*>(data) + first, n, MPI_BYTE, root, comm_,
-                     &requests.back()),
+    check(MPI_Ibcast(static_cast<char*>(data) + first, n, MPI_BYTE, root, comm_, &requests.back()),
           "broadcast");
   }
   wait_for(requests, "broadcast");

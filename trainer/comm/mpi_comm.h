@@ -54,8 +54,8 @@ class MpiComm final : public Communicator {
 
   int rank_ = 0, size_ = 1, local_rank_ = 0;
   bool we_initialised_ = false;
-  MPI_Comm comm_ = MPI_COMM_NULL;   // collectives
-  MPI_Comm notes_ = MPI_COMM_NULL;  // arrival notes, apart from the collectives
+  MPI_Comm comm_ = MPI_COMM_NULL;     // collectives
+  MPI_Comm notes_ = MPI_COMM_NULL;    // arrival notes, apart from the collectives
   std::vector<MPI_Request> pending_;  // started by start_all_reduce_sum
   const char* pending_what_ = "gradient all-reduce";
   int64_t collectives_started_ = 0;  // the same sequence on every rank

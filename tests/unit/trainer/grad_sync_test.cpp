@@ -24,7 +24,7 @@ TEST(GradientSync, AddsEarlierMicroBatchesToEveryBucketExactlyOnce) {
   EXPECT_EQ(sync.buckets_sent(), 2);
   sync.grads_ready(4);  // repeated notice: nothing new
   EXPECT_EQ(sync.buckets_sent(), 2);
-  sync.finish();        // [1,4) and [0,1)
+  sync.finish();  // [1,4) and [0,1)
   EXPECT_EQ(sync.buckets_sent(), 4);
   for (int i = 0; i < n; ++i) EXPECT_EQ(grads[i], float(i) + 0.5f * float(i)) << i;
 }
