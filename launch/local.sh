@@ -14,6 +14,7 @@
 # --bind-to none for CPU ranks (the default binding would pin a rank and all of its OpenMP threads
 # to one core), --bind-to socket for GPU ranks (host threads stay on one socket).
 # The exit code is the job's: 75 means "checkpointed on SIGUSR1/SIGTERM, resume with --resume auto".
+# SIGTERM to this script reaches the ranks as SIGUSR1 (mpirun itself would kill them on SIGTERM).
 set -euo pipefail
 
 usage() {
@@ -68,4 +69,14 @@ cmd+=("$bin" train "${train_args[@]}")
 echo "local.sh: $ranks rank(s), $([ "$gpus" -gt 0 ] && echo "$gpus GPU(s)" || echo "CPU"), OMP_NUM_THREADS=$OMP_NUM_THREADS" >&2
 echo "+ $(printf '%q ' "${cmd[@]}")" >&2
 [ "$dry_run" -eq 1 ] && exit 0
-exec "${cmd[@]}"
+# mpirun answers SIGTERM by killing the ranks a moment later, before they can checkpoint; pass
+# it on as SIGUSR1, which mpirun forwards and cartformer turns into checkpoint + exit 75.
+"${cmd[@]}" &
+job=$!
+trap 'kill -USR1 "$job" 2>/dev/null' TERM
+trap 'kill -INT "$job" 2>/dev/null' INT
+while :; do
+  rc=0
+  wait "$job" || rc=$?
+  kill -0 "$job" 2>/dev/null || exit "$rc"  # wait returns early when a trapped signal arrives
+done

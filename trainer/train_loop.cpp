@@ -46,9 +46,15 @@ void broadcast_string(comm::Communicator& comm, std::string& s) {
   if (size > 0) comm.broadcast(s.data(), size, 0);
 }
 
-void broadcast_floats(comm::Communicator& comm, std::vector<float>& v) {
+// `fixed_size`: the receivers' vector already has its final size (the model's parameters);
+// a different size from rank 0 means the ranks built different models.
+void broadcast_floats(comm::Communicator& comm, std::vector<float>& v, bool fixed_size = false) {
   int64_t size = int64_t(v.size());
   comm.broadcast(&size, sizeof size, 0);
+  if (fixed_size && size != int64_t(v.size())) {
+    throw UserError("rank " + std::to_string(comm.rank()) + ": rank 0 has " + std::to_string(size) +
+                    " values where this rank has " + std::to_string(v.size()));
+  }
   v.resize(size_t(size));
   if (size > 0) comm.broadcast(v.data(), size * int64_t(sizeof(float)), 0);
 }
@@ -62,13 +68,56 @@ void on_rank0(comm::Communicator& comm, Work&& work) {
   if (comm.rank() == 0) {
     try {
       work();
-    } catch (const UserError& e) {
+    } catch (const std::exception& e) {
       error = e.what();
       if (error.empty()) error = "unknown error";
     }
   }
-  if (comm.world_size() > 1) broadcast_string(comm, error);
+  if (comm.world_size() > 1) {
+    // The others wait here while rank 0 does file work (a large checkpoint on slow storage),
+    // which is not a stuck peer: allow it far longer than one collective.
+    const double timeout = comm.timeout();
+    comm.set_timeout(timeout > 0 ? std::max(timeout * 10, 3600.0) : 0);
+    broadcast_string(comm, error);
+    comm.set_timeout(timeout);
+  }
   if (!error.empty()) throw UserError(error);
+}
+
+// FNV-1a of text, cut to 52 bits so it survives a round trip through a double.
+double text_hash(const std::string& text) {
+  uint64_t h = 0xcbf29ce484222325ULL;
+  for (unsigned char c : text) h = (h ^ c) * 0x100000001b3ULL;
+  return double(h >> 12);
+}
+
+// Every rank must build the same model from the same corpus and settings, or the collectives
+// would pair up buffers of different sizes. Compares a few fingerprints across ranks (their
+// minimum and maximum) and fails on every rank, naming what differs.
+void require_same_setup_on_all_ranks(comm::Communicator& comm, const Config& config,
+                                     int64_t num_params, const std::string& vocab_fingerprint,
+                                     int accum) {
+  if (comm.world_size() == 1) return;
+  Config shared = config;
+  shared.run.out_dir.clear();  // only rank 0 writes; the paths may differ per host
+  shared.data.corpus.clear();
+  shared.source_path.clear();
+  const char* names[] = {"number of parameters", "corpus vocabulary", "training config",
+                         "micro-batches per step"};
+  constexpr int kN = 4;
+  double max_v[kN] = {double(num_params), text_hash(vocab_fingerprint), text_hash(to_yaml(shared)),
+                      double(accum)};
+  double min_v[kN];
+  for (int i = 0; i < kN; ++i) min_v[i] = -max_v[i];
+  comm.all_reduce_max(max_v, kN);
+  comm.all_reduce_max(min_v, kN);
+  for (int i = 0; i < kN; ++i) {
+    if (max_v[i] != -min_v[i]) {
+      throw UserError(config.source_path + ": the ranks disagree on the " + names[i] +
+                      " (different config or corpus files on different hosts?); every rank "
+                      "must train the same model on the same corpus");
+    }
+  }
 }
 
 // Micro-batches per rank per step: from train.global_batch when set, else train.grad_accum.
@@ -232,8 +281,9 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
       say(note);
     }
   });
+  require_same_setup_on_all_ranks(comm, config, num_params, fingerprint, accum);
   if (world > 1) {
-    broadcast_floats(comm, model.params());
+    broadcast_floats(comm, model.params(), /*fixed_size=*/true);
     broadcast_string(comm, state_json);
     broadcast_floats(comm, full_m);
     broadcast_floats(comm, full_v);
@@ -244,6 +294,7 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
     outcome.resumed = true;
     outcome.resumed_from_step = state.step;
   }
+  int64_t last_ckpt_step = outcome.resumed ? state.step : -1;
 
   on_rank0(comm, [&] {
     write_file_atomically((fs::path(out_dir) / "config.resolved.yaml").string(), to_yaml(config));
@@ -275,7 +326,6 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
   double last_loss = 0, last_val = -1;
   double comm_wait_at_report = 0;
   std::string last_ckpt;
-  int64_t last_ckpt_step = -1;
 
   auto save_checkpoint = [&]() {
     state.elapsed_seconds =

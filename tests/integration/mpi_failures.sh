@@ -84,13 +84,27 @@ done
 kill -USR1 "$JOB"
 wait_job 60
 [ "$RC" -eq 75 ] || { cat "$WORK/usr1.err"; fail "SIGUSR1: exit code $RC, expected 75"; }
-grep -q "stopped by signal" "$WORK/usr1.err" || fail "no stop message"
+grep -q "stopped by a stop signal" "$WORK/usr1.err" || fail "no stop message"
 ls "$WORK/usr1/checkpoints" | grep -qE '^step_[0-9]+$' || fail "no checkpoint after SIGUSR1"
 "${MPIRUN[@]}" -np 2 "$BIN" train "${cfg[@]}" "${steps[@]}" --set train.micro_batch=4 \
   --set "run.out_dir=$WORK/usr1" --resume auto >/dev/null 2>&1 || fail "resume after SIGUSR1 failed"
 "$BIN" inspect "$WORK/usr1/checkpoints/step_400" --compare "$WORK/straight/checkpoints/step_400" \
   --tolerance 1e-6 >/dev/null || fail "preempted + resumed run differs from the straight run"
 echo "ok: SIGUSR1 -> checkpoint, exit 75, resume matches"
+
+# 3b. SIGTERM to launch/local.sh (as a scheduler would send it) reaches the ranks as SIGUSR1.
+CARTFORMER_BIN="$BIN" OMP_NUM_THREADS=1 "$SRC/launch/local.sh" -n 2 -- "${cfg[@]}" "${steps[@]}" \
+  --set train.micro_batch=4 --set "run.out_dir=$WORK/lterm" >/dev/null 2>"$WORK/lterm.err" &
+JOB=$!
+until grep -q "^step" "$WORK/lterm.err" 2>/dev/null; do
+  kill -0 "$JOB" 2>/dev/null || { cat "$WORK/lterm.err"; fail "local.sh run ended early"; }
+  sleep 0.05
+done
+kill -TERM "$JOB"
+wait_job 60
+[ "$RC" -eq 75 ] || { cat "$WORK/lterm.err"; fail "SIGTERM to local.sh: exit code $RC, expected 75"; }
+ls "$WORK/lterm/checkpoints" | grep -qE '^step_[0-9]+$' || fail "no checkpoint after SIGTERM to local.sh"
+echo "ok: SIGTERM to launch/local.sh -> checkpoint, exit 75"
 
 # 4. SIGTERM to a single-process run: the same.
 steps+=(--set train.micro_batch=4 --set train.grad_accum=2)

@@ -27,6 +27,7 @@ extern "C" void on_stop_signal(int sig) { g_stop_signal.store(sig); }
 void install_stop_handlers() {
   struct sigaction action = {};
   action.sa_handler = on_stop_signal;
+  action.sa_flags = SA_RESTART;  // writes to mpirun's pipes must not fail with EINTR
   sigemptyset(&action.sa_mask);
   sigaction(SIGTERM, &action, nullptr);
   sigaction(SIGUSR1, &action, nullptr);
@@ -53,7 +54,6 @@ int train(int argc, char** argv, trainer::comm::Communicator& comm) {
   trainer::TrainHooks hooks;
   hooks.on_message = [](const std::string& m) { std::fprintf(stderr, "train: %s\n", m.c_str()); };
   if (args.has("stop-after")) hooks.stop_at_step = args.get_int("stop-after");
-  install_stop_handlers();
   hooks.stop_requested = [] { return g_stop_signal.load() != 0; };
   if (!quiet) {
     hooks.on_progress = [](const trainer::StepReport& r) {
@@ -81,10 +81,9 @@ int train(int argc, char** argv, trainer::comm::Communicator& comm) {
   if (out.preempted) {
     if (lead) {
       std::fprintf(stderr,
-                   "train: stopped by signal %d at step %lld; checkpoint %s; continue with "
-                   "--resume auto (exit code %d)\n",
-                   g_stop_signal.load(), (long long)out.steps, out.final_checkpoint.c_str(),
-                   kPreemptedExitCode);
+                   "train: stopped by a stop signal (SIGTERM/SIGUSR1) at step %lld; checkpoint "
+                   "%s; continue with --resume auto (exit code %d)\n",
+                   (long long)out.steps, out.final_checkpoint.c_str(), kPreemptedExitCode);
     }
     return kPreemptedExitCode;
   }
@@ -101,6 +100,9 @@ int train(int argc, char** argv, trainer::comm::Communicator& comm) {
 }  // namespace
 
 int run_train(int argc, char** argv) {
+  // Before anything slow (MPI start-up, reading the config): launchers forward SIGUSR1 to every
+  // rank at once, and its default action would kill a rank that is still starting.
+  install_stop_handlers();
   auto comm = trainer::comm::open_world();
   if (comm->world_size() == 1) return train(argc, argv, *comm);
   // Several ranks: an error on any of them must end all of them (the others would wait in

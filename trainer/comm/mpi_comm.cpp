@@ -20,6 +20,13 @@ int as_int_count(int64_t n, const char* what) {
   return int(n);
 }
 
+// MPI's displacements are int too: the whole vector must fit, not just each part.
+void check_total(const std::vector<int64_t>& counts, const char* what) {
+  int64_t total = 0;
+  for (int64_t c : counts) total += c;
+  as_int_count(total, what);
+}
+
 std::vector<int> displacements(const std::vector<int>& counts) {
   std::vector<int> d(counts.size(), 0);
   for (size_t i = 1; i < counts.size(); ++i) d[i] = d[i - 1] + counts[i - 1];
@@ -50,6 +57,17 @@ MpiComm::MpiComm() {
 }
 
 MpiComm::~MpiComm() {
+  if (broken_) return;  // see broken_: the process is about to exit or abort anyway
+  // Notes already sent complete locally (tiny, eager); give any straggler a moment.
+  for (int tries = 0; tries < 1000 && !sent_requests_.empty(); ++tries) {
+    int done = 0;
+    MPI_Testall(int(sent_requests_.size()), sent_requests_.data(), &done, MPI_STATUSES_IGNORE);
+    if (done) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  for (auto& r : sent_requests_) {
+    if (r != MPI_REQUEST_NULL) MPI_Cancel(&r), MPI_Request_free(&r);
+  }
   for (auto& r : arrival_requests_) {
     if (r == MPI_REQUEST_NULL) continue;
     MPI_Cancel(&r);
@@ -72,8 +90,9 @@ void MpiComm::abort_job(int exit_code) {
   std::_Exit(exit_code);
 }
 
-void MpiComm::check(int mpi_status, const char* what) const {
+void MpiComm::check(int mpi_status, const char* what) {
   if (mpi_status == MPI_SUCCESS) return;
+  broken_ = true;
   char text[MPI_MAX_ERROR_STRING];
   int len = 0;
   MPI_Error_string(mpi_status, text, &len);
@@ -110,12 +129,11 @@ void MpiComm::poll_arrivals() {
 void MpiComm::announce_waiting() {
   if (rank_ == 0 || announced_ == collectives_started_) return;
   announced_ = collectives_started_;
-  // One tiny eager message: it completes locally, so the request can be released at once.
-  static int64_t note;
-  note = collectives_started_;
-  MPI_Request r;
-  check(MPI_Isend(&note, 1, MPI_INT64_T, 0, kArrivalTag, notes_, &r), "MPI_Isend");
-  MPI_Request_free(&r);
+  sent_notes_.push_back(std::make_unique<int64_t>(collectives_started_));
+  sent_requests_.emplace_back();
+  check(MPI_Isend(sent_notes_.back().get(), 1, MPI_INT64_T, 0, kArrivalTag, notes_,
+                  &sent_requests_.back()),
+        "MPI_Isend");
 }
 
 std::string MpiComm::laggards() const {
@@ -140,6 +158,7 @@ void MpiComm::wait_for(std::vector<MPI_Request>& requests, const char* what) {
     double waited = std::chrono::duration<double>(Clock::now() - start).count();
     if (timeout_seconds_ > 0 && waited > timeout_seconds_ / 2) announce_waiting();
     if (timeout_seconds_ > 0 && waited > timeout_seconds_) {
+      broken_ = true;
       std::string who = rank_ == 0 ? laggards() : "";
       char secs[32];
       std::snprintf(secs, sizeof secs, "%.0f", timeout_seconds_);
@@ -208,6 +227,7 @@ void MpiComm::wait_all() { wait_for(pending_, pending_what_); }
 void MpiComm::reduce_scatter_sum(const float* send, float* recv,
                                  const std::vector<int64_t>& counts) {
   std::vector<int> n(counts.size());
+  check_total(counts, "reduce-scatter");
   for (size_t i = 0; i < counts.size(); ++i) n[i] = as_int_count(counts[i], "reduce-scatter");
   std::vector<MPI_Request> requests(1);
   ++collectives_started_;
@@ -218,6 +238,7 @@ void MpiComm::reduce_scatter_sum(const float* send, float* recv,
 
 void MpiComm::all_gather(const float* send, float* recv, const std::vector<int64_t>& counts) {
   std::vector<int> n(counts.size());
+  check_total(counts, "all-gather");
   for (size_t i = 0; i < counts.size(); ++i) n[i] = as_int_count(counts[i], "all-gather");
   std::vector<int> displ = displacements(n);
   const bool in_place = send == recv + displ[size_t(rank_)];

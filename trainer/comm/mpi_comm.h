@@ -3,6 +3,7 @@
 #pragma once
 #include <mpi.h>
 
+#include <memory>
 #include <vector>
 
 #include "trainer/comm/communicator.h"
@@ -42,7 +43,7 @@ class MpiComm final : public Communicator {
   void all_reduce(void* data, int64_t count, MPI_Datatype type, MPI_Op op, const char* what);
   // Polls `requests` until all complete; past the timeout throws CommError naming `what`.
   void wait_for(std::vector<MPI_Request>& requests, const char* what);
-  void check(int mpi_status, const char* what) const;
+  void check(int mpi_status, const char* what);
   // Naming the rank that hangs a job: a rank that has waited half the timeout in a collective
   // tells rank 0 so ("I am waiting in collective #n"); when rank 0 times out, the ranks that
   // sent no such note for its collective are the ones that never arrived. Healthy jobs send
@@ -60,6 +61,12 @@ class MpiComm final : public Communicator {
   const char* pending_what_ = "gradient all-reduce";
   int64_t collectives_started_ = 0;  // the same sequence on every rank
   int64_t announced_ = -1;           // last collective number this rank reported waiting in
+  // Notes this rank sent (buffers stay alive until their sends complete).
+  std::vector<std::unique_ptr<int64_t>> sent_notes_;
+  std::vector<MPI_Request> sent_requests_;
+  // Set once a collective failed: requests may still be live with dead peers, so the
+  // destructor neither waits for them nor finalises (the process must exit or abort).
+  bool broken_ = false;
   // Rank 0 only: per peer, the collective number its last note named, and the pending receive.
   std::vector<int64_t> peer_waiting_in_;
   std::vector<int64_t> incoming_;

@@ -40,6 +40,15 @@ LaunchInfo launch_info_from_env() {
 
 std::unique_ptr<Communicator> open_world() {
   LaunchInfo info = launch_info_from_env();
+  int slurm_tasks = 1;
+  if (!info.under_mpi_launcher && read_int_env("SLURM_STEP_NUM_TASKS", slurm_tasks) &&
+      slurm_tasks > 1 && std::getenv("SLURM_PROCID")) {
+    // srun without an MPI plugin: N copies that do not know of each other would each train
+    // alone and overwrite each other's checkpoints.
+    throw UserError("started by srun as one of " + std::to_string(slurm_tasks) +
+                    " tasks without MPI (no PMI/PMIx environment): use srun --mpi=pmix, or "
+                    "mpirun inside the allocation");
+  }
 #ifdef CARTFORMER_HAVE_MPI
   if (info.under_mpi_launcher) return std::make_unique<MpiComm>();
 #else
