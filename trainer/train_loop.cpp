@@ -19,6 +19,7 @@
 #include "trainer/grad_sync.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/model.h"
+#include "trainer/model_random.h"
 #include "trainer/optimizer.h"
 #include "trainer/task_rows.h"
 
@@ -84,12 +85,8 @@ void on_rank0(comm::Communicator& comm, Work&& work) {
   if (!error.empty()) throw UserError(error);
 }
 
-// FNV-1a of text, cut to 52 bits so it survives a round trip through a double.
-double text_hash(const std::string& text) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (unsigned char c : text) h = (h ^ c) * 0x100000001b3ULL;
-  return double(h >> 12);
-}
+// A text fingerprint cut to 52 bits, so it survives the round trip through a double.
+double text_hash(const std::string& text) { return double(fnv1a_hash(text) >> 12); }
 
 // Every rank must build the same model from the same corpus and settings, or the collectives
 // would pair up buffers of different sizes. Compares a few fingerprints across ranks (their

@@ -33,6 +33,14 @@ start_long_run() {
   done
   fail "no first checkpoint within 60 s"
 }
+# Waits until the background job has logged its first progress line to $1 (so it is training and
+# its signal handlers are in place); fails if it ends first.
+wait_for_progress() {
+  until grep -q "^step" "$1" 2>/dev/null; do
+    kill -0 "$JOB" 2>/dev/null || { cat "$1"; fail "run ended before the signal"; }
+    sleep 0.05
+  done
+}
 # Waits for the background job to end within $1 seconds; its exit status in RC.
 wait_job() {
   local waited=0
@@ -77,10 +85,7 @@ steps=(--set train.steps=400 --set checkpoint.every=1000 --set comm.timeout_s=60
 "${MPIRUN[@]}" -np 2 "$BIN" train "${cfg[@]}" "${steps[@]}" --set train.micro_batch=4 \
   --set "run.out_dir=$WORK/usr1" >"$WORK/usr1.out" 2>"$WORK/usr1.err" &
 JOB=$!
-until grep -q "^step" "$WORK/usr1.err" 2>/dev/null; do
-  kill -0 "$JOB" 2>/dev/null || { cat "$WORK/usr1.err"; fail "run ended before the signal"; }
-  sleep 0.05
-done
+wait_for_progress "$WORK/usr1.err"
 kill -USR1 "$JOB"
 wait_job 60
 [ "$RC" -eq 75 ] || { cat "$WORK/usr1.err"; fail "SIGUSR1: exit code $RC, expected 75"; }
@@ -96,10 +101,7 @@ echo "ok: SIGUSR1 -> checkpoint, exit 75, resume matches"
 CARTFORMER_BIN="$BIN" OMP_NUM_THREADS=1 "$SRC/launch/local.sh" -n 2 -- "${cfg[@]}" "${steps[@]}" \
   --set train.micro_batch=4 --set "run.out_dir=$WORK/lterm" >/dev/null 2>"$WORK/lterm.err" &
 JOB=$!
-until grep -q "^step" "$WORK/lterm.err" 2>/dev/null; do
-  kill -0 "$JOB" 2>/dev/null || { cat "$WORK/lterm.err"; fail "local.sh run ended early"; }
-  sleep 0.05
-done
+wait_for_progress "$WORK/lterm.err"
 kill -TERM "$JOB"
 wait_job 60
 [ "$RC" -eq 75 ] || { cat "$WORK/lterm.err"; fail "SIGTERM to local.sh: exit code $RC, expected 75"; }
@@ -110,7 +112,7 @@ echo "ok: SIGTERM to launch/local.sh -> checkpoint, exit 75"
 steps+=(--set train.micro_batch=4 --set train.grad_accum=2)
 "$BIN" train "${cfg[@]}" "${steps[@]}" --set "run.out_dir=$WORK/term" >/dev/null 2>"$WORK/term.err" &
 JOB=$!
-until grep -q "^step" "$WORK/term.err" 2>/dev/null; do sleep 0.05; done
+wait_for_progress "$WORK/term.err"
 kill -TERM "$JOB"
 wait_job 60
 [ "$RC" -eq 75 ] || fail "SIGTERM: exit code $RC, expected 75"

@@ -12,9 +12,12 @@
 #include "data/corpus.h"
 #include "data/user_pseudonym.h"
 #include "unit/data/data_test_support.h"
+#include "unit/user_error_of.h"
 
 namespace cf::data {
 namespace {
+
+using cf::testing::user_error_of;
 
 using testing::ScratchDir;
 using testing::TestRow;
@@ -49,17 +52,6 @@ std::vector<std::string> raw_items(const CorpusReader& r, int64_t s) {
   std::vector<std::string> out;
   for (int32_t t : seq.item) out.push_back(vocab[t]);
   return out;
-}
-
-template <class Fn>
-std::string user_error_of(Fn fn) {
-  try {
-    fn();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a UserError";
-  return "";
 }
 
 std::vector<TestRow> clean_rows(int users, int events_per_user) {

@@ -14,21 +14,14 @@
 #include "tools/eval/history_input.h"
 #include "trainer/model.h"
 #include "unit/eval/eval_test_corpus.h"
+#include "unit/user_error_of.h"
 
 namespace cf::eval {
 namespace {
 
-using testing::ScratchDir;
+using cf::testing::user_error_of;
 
-template <class Fn>
-std::string user_error_of(Fn fn) {
-  try {
-    fn();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "<no UserError>";
-}
+using testing::ScratchDir;
 
 TEST(TopKItems, OrdersByScoreThenTokenAndSkipsExcludedPaddingAndNaN) {
   const float nan = std::numeric_limits<float>::quiet_NaN();

@@ -12,9 +12,12 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "unit/user_error_of.h"
 
 namespace cf::trainer {
 namespace {
+
+using cf::testing::user_error_of;
 namespace fs = std::filesystem;
 
 ModelConfig small_model() {
@@ -29,17 +32,6 @@ ModelConfig small_model() {
 }
 
 data::VocabSizes small_vocab() { return {11, 4, 5, 16, 3}; }
-
-template <class Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a UserError";
-  return "";
-}
 
 class CheckpointTest : public ::testing::Test {
  protected:
@@ -163,9 +155,9 @@ TEST_F(CheckpointTest, FlippedByteIsDetectedAndSkipped) {
   write_step(model, 1);
   write_step(model, 2);
   flip_byte(dir(2) + "/model.safetensors", 10);  // inside the tensor data
-  EXPECT_EQ(error_of([&] { load_checkpoint(dir(2)); }),
+  EXPECT_EQ(user_error_of([&] { load_checkpoint(dir(2)); }),
             dir(2) + "/model.safetensors: checksum mismatch (file corrupt)");
-  EXPECT_EQ(error_of([&] { verify_checkpoint(dir(2)); }),
+  EXPECT_EQ(user_error_of([&] { verify_checkpoint(dir(2)); }),
             dir(2) + "/model.safetensors: checksum mismatch (file corrupt)");
 
   ::testing::internal::CaptureStderr();
@@ -183,7 +175,7 @@ TEST_F(CheckpointTest, FlippedByteInOptimizerOrManifestIsDetected) {
   Model model = make_model(1);
   write_step(model, 1);
   flip_byte(dir(1) + "/optimizer.safetensors", 3);
-  EXPECT_EQ(error_of([&] { load_checkpoint(dir(1), false); }),
+  EXPECT_EQ(user_error_of([&] { load_checkpoint(dir(1), false); }),
             dir(1) + "/optimizer.safetensors: checksum mismatch (file corrupt)");
 
   write_step(model, 2);
@@ -203,7 +195,7 @@ TEST_F(CheckpointTest, FlippedByteInOptimizerOrManifestIsDetected) {
     std::ofstream f(manifest_path, std::ios::trunc);
     f << text;
   }
-  EXPECT_EQ(error_of([&] { load_checkpoint(dir(2)); }),
+  EXPECT_EQ(user_error_of([&] { load_checkpoint(dir(2)); }),
             manifest_path + ": checksum mismatch (file corrupt)");
   ::testing::internal::CaptureStderr();
   EXPECT_FALSE(find_latest_valid_checkpoint(root_).has_value());
@@ -216,10 +208,10 @@ TEST_F(CheckpointTest, MissingFilesAreNamed) {
   Model model = make_model(1);
   write_step(model, 4);
   fs::remove(dir(4) + "/optimizer.safetensors");
-  EXPECT_EQ(error_of([&] { load_checkpoint(dir(4)); }),
+  EXPECT_EQ(user_error_of([&] { load_checkpoint(dir(4)); }),
             dir(4) + "/optimizer.safetensors: missing from the checkpoint");
   fs::remove(dir(4) + "/manifest.json");
-  EXPECT_EQ(error_of([&] { load_checkpoint(dir(4)); }),
+  EXPECT_EQ(user_error_of([&] { load_checkpoint(dir(4)); }),
             dir(4) + "/manifest.json: missing (not a checkpoint directory, or an unfinished one)");
 }
 
@@ -290,13 +282,13 @@ TEST_F(CheckpointTest, VocabularyMismatchIsClear) {
   data::VocabSizes other = small_vocab();
   other.items = 1234;
   other.categories = 7;
-  EXPECT_EQ(error_of([&] { require_same_vocab(ckpt, "runs/b/corpus.h5", "fp-xyz", other); }),
+  EXPECT_EQ(user_error_of([&] { require_same_vocab(ckpt, "runs/b/corpus.h5", "fp-xyz", other); }),
             "runs/b/corpus.h5: vocabulary differs from the checkpoint's (" + dir(1) +
                 "): items 1234 vs 11, categories 7 vs 5 (corpus vs checkpoint)");
-  EXPECT_EQ(error_of([&] { require_same_vocab(ckpt, "c.h5", "fp-xyz", small_vocab()); }),
+  EXPECT_EQ(user_error_of([&] { require_same_vocab(ckpt, "c.h5", "fp-xyz", small_vocab()); }),
             "c.h5: vocabulary differs from the checkpoint's (" + dir(1) +
                 "): same sizes but different tokens (fingerprint fp-xyz vs fp-abc)");
-  std::string msg = error_of([&] { require_same_vocab(ckpt, "c.h5", "fp-xyz"); });
+  std::string msg = user_error_of([&] { require_same_vocab(ckpt, "c.h5", "fp-xyz"); });
   EXPECT_EQ(msg.rfind("c.h5: vocabulary differs from the checkpoint's (" + dir(1) + ")", 0), 0u)
       << msg;
   EXPECT_NE(msg.find("11 items"), std::string::npos) << msg;
@@ -307,18 +299,18 @@ TEST_F(CheckpointTest, MismatchedTensorsAreRefused) {
   LoadedCheckpoint ckpt = load_checkpoint(write_step(model, 1));
   LoadedCheckpoint fewer_layers = ckpt;
   fewer_layers.config.model.n_layer = 1;
-  std::string msg = error_of([&] { model_from_checkpoint(fewer_layers); });
+  std::string msg = user_error_of([&] { model_from_checkpoint(fewer_layers); });
   EXPECT_EQ(msg.rfind(dir(1) + ": checkpoint tensor 'blocks.1.", 0), 0u) << msg;
 
   LoadedCheckpoint more_layers = ckpt;
   more_layers.config.model.n_layer = 3;
-  msg = error_of([&] { model_from_checkpoint(more_layers); });
+  msg = user_error_of([&] { model_from_checkpoint(more_layers); });
   EXPECT_EQ(msg.rfind(dir(1) + ": checkpoint lacks tensor 'blocks.2.", 0), 0u) << msg;
 
   ModelConfig wider = small_model();
   wider.d_ff = 32;
   Model dst = make_model(5, wider);
-  msg = error_of([&] { load_matching_weights(dst, ckpt, nullptr); });
+  msg = user_error_of([&] { load_matching_weights(dst, ckpt, nullptr); });
   EXPECT_EQ(msg, dir(1) +
                      ": tensor 'blocks.0.mlp.fc1.weight' has shape [16, 8] in the "
                      "checkpoint but [32, 8] in the model");
@@ -354,11 +346,11 @@ TEST_F(CheckpointTest, ResolvesRunAndCheckpointDirectories) {
   EXPECT_EQ(resolve_checkpoint_dir(root_), dir(4));
   EXPECT_EQ(resolve_checkpoint_dir(dir(2)), dir(2));
   fs::create_directories(run + "/empty");
-  EXPECT_EQ(error_of([&] { resolve_checkpoint_dir(run + "/empty"); }),
+  EXPECT_EQ(user_error_of([&] { resolve_checkpoint_dir(run + "/empty"); }),
             run +
                 "/empty: no valid checkpoint found (expected a checkpoint directory with "
                 "manifest.json, or a run directory with checkpoints/step_N/)");
-  EXPECT_EQ(error_of([&] { resolve_checkpoint_dir(run + "/absent"); }),
+  EXPECT_EQ(user_error_of([&] { resolve_checkpoint_dir(run + "/absent"); }),
             run + "/absent: no such checkpoint or run directory");
   root_ = run.substr(0, run.size() - 4);  // TearDown removes the whole tree
 }

@@ -9,26 +9,17 @@
 #include <string>
 
 #include "core/error.h"
+#include "unit/user_error_of.h"
 
 namespace cf::trainer {
 namespace {
 
+using cf::testing::user_error_of;
+
 const char* kMinimal = "data:\n  corpus: runs/x/corpus.h5\n";
 
-// The message of the UserError `fn` throws ("" and a test failure if it does not throw).
-template <class Fn>
-std::string error_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected a UserError";
-  return "";
-}
-
 std::string parse_error(const std::string& yaml, const std::vector<std::string>& overrides = {}) {
-  return error_of([&] { parse_config(yaml, "configs/x.yaml", overrides); });
+  return user_error_of([&] { parse_config(yaml, "configs/x.yaml", overrides); });
 }
 
 TEST(Config, ReadsEveryKindOfValue) {
@@ -250,7 +241,7 @@ TEST(Config, LoadConfigReadsFileAndNamesMissingOne) {
     f << text;
   };
   write(std::string(kMinimal) + "train:\n  stpes: 1\n");
-  EXPECT_EQ(error_of([&] { load_config(path); }),
+  EXPECT_EQ(user_error_of([&] { load_config(path); }),
             path + ": unknown key 'train.stpes' (did you mean 'train.steps'?)");
   write(std::string(kMinimal) + "train:\n  steps: 3\n");
   Config c = load_config(path, {"train.lr=0.5"});
@@ -258,7 +249,7 @@ TEST(Config, LoadConfigReadsFileAndNamesMissingOne) {
   EXPECT_EQ(c.train.steps, 3);
   EXPECT_EQ(c.train.lr, 0.5f);
   const std::string missing = (dir / "absent.yaml").string();
-  EXPECT_EQ(error_of([&] { load_config(missing); }), missing + ": config file not found");
+  EXPECT_EQ(user_error_of([&] { load_config(missing); }), missing + ": config file not found");
   fs::remove_all(dir);
 }
 
