@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "kernels/cpu/fast_exp.h"
+#include "kernels/dropout_mask.h"
 #include "kernels/ops.h"
 
 namespace cf::ops {
@@ -86,26 +87,6 @@ __attribute__((target("avx2,fma"))) void gelu_backward_avx2(float* dinp, const f
                      _mm256_fmadd_ps(grad, _mm256_loadu_ps(dout + i), _mm256_loadu_ps(dinp + i)));
   }
   gelu_backward_plain(dinp, inp, dout, i, end);
-}
-
-// splitmix64's output function: a bijection on 64 bits with full avalanche.
-constexpr uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-// The top 24 bits of the hash of element i. The seed is mixed before the counter is added so
-// that nearby seeds (seed, seed + 1, ...) give unrelated masks instead of shifted copies of one
-// stream; callers mix it once per call.
-inline uint32_t dropout_bits(uint64_t mixed_seed, int64_t i) {
-  return uint32_t(mix64(mixed_seed + uint64_t(i) * 0x9E3779B97F4A7C15ull) >> 40);
-}
-
-// uniform = bits / 2^24 >= p  <=>  bits >= ceil(p 2^24), an integer test that compiles to
-// branch-free code (a float compare-and-branch mispredicts on every random mask bit).
-inline uint32_t keep_threshold(float p) {
-  return uint32_t(std::min(std::ceil(double(p) * 16777216.0), 16777216.0));
 }
 
 // Scale of the kept values in inverted dropout; p >= 1 keeps nothing.

@@ -1,0 +1,129 @@
+// cuda_ops: the CUDA implementations of kernels/ops.h, on device pointers and a stream.
+//
+// The CPU ops in kernels/cpu/ are the reference; tests/cuda/ checks every function here against
+// them. Differences from the CPU contract, all forced by mixed precision:
+//  - Activations (and the compute copy of the weights they meet) are T = float or __nv_bfloat16;
+//    every sum accumulates in fp32. Parameter GRADIENTS are always fp32 (they are all-reduced
+//    and fed to the fp32 AdamW master weights); activation gradients are T.
+//  - LayerNorm statistics (mean, rstd) and the attention log-sum-exp are fp32.
+//  - Loss values come back per row into a device buffer; callers sum them on the host in a
+//    fixed order (deterministic, and double precision like the CPU path).
+// As on the CPU, every *_backward ACCUMULATES (+=) into its gradient outputs.
+// All launches are asynchronous on `stream`; nothing here synchronises unless it says so.
+#pragma once
+#include <cuda_bf16.h>
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace cf::cuda {
+
+using bf16 = __nv_bfloat16;
+
+// ---- conversions --------------------------------------------------------------------------
+template <class To, class From>
+void convert(To* out, const From* inp, int64_t n, cudaStream_t stream);
+
+// ---- embeddings ---------------------------------------------------------------------------
+// out[n, :] += table[ids[n], :]
+template <class T>
+void embedding_forward(T* out, const int32_t* ids, const T* table, int N, int C,
+                       cudaStream_t stream);
+// dtable[ids[n], :] += dout[n, :], deterministically: rows grouped by id on the host
+// (embedding_grad_plan.h) so each table row is summed by one thread block in ascending n.
+// unique_ids[U], offsets[U + 1] and rows[N] are device copies of an EmbeddingGradPlan.
+template <class T>
+void embedding_backward(float* dtable, const int32_t* unique_ids, const int32_t* offsets,
+                        const int32_t* rows, int U, const T* dout, int C, cudaStream_t stream);
+
+// ---- layer norm (fused with the residual add) ---------------------------------------------
+// residual = a + b (skipped when b is null: residual = a, which may alias out's input), then
+// out = LayerNorm(residual) * weight + bias. mean/rstd: fp32 [N]. `residual` may be null when
+// b is null.
+template <class T>
+void residual_layernorm_forward(T* residual, T* out, float* mean, float* rstd, const T* a,
+                                const T* b, const T* weight, const T* bias, int N, int C,
+                                cudaStream_t stream, float eps = 1e-5f);
+// dinp += d LayerNorm / d inp; dweight, dbias (fp32) += their gradients, summed over rows in a
+// fixed order through `scratch` (layernorm_backward_scratch_floats(N, C) floats).
+int64_t layernorm_backward_scratch_floats(int N, int C);
+template <class T>
+void layernorm_backward(T* dinp, float* dweight, float* dbias, float* scratch, const T* dout,
+                        const T* inp, const T* weight, const float* mean, const float* rstd, int N,
+                        int C, cudaStream_t stream);
+
+// ---- elementwise --------------------------------------------------------------------------
+template <class T>
+void gelu_forward(T* out, const T* inp, int64_t n, cudaStream_t stream);
+template <class T>
+void gelu_backward(T* dinp, const T* inp, const T* dout, int64_t n, cudaStream_t stream);
+template <class T>
+void residual_forward(T* out, const T* a, const T* b, int64_t n, cudaStream_t stream);
+// The mask of ops::dropout_forward exactly (same counter hash): element i of the stream
+// `seed` is element i here too.
+template <class T>
+void dropout_forward(T* out, const T* inp, float p, uint64_t seed, int64_t n, cudaStream_t stream);
+template <class T>
+void dropout_backward(T* dinp, const T* dout, float p, uint64_t seed, int64_t n,
+                      cudaStream_t stream);
+// dbias[c] += sum_n dout[n, c] in a fixed order (the bias gradient of a linear layer).
+template <class T>
+void column_sums(float* dbias, const T* dout, int N, int C, cudaStream_t stream);
+
+// ---- attention ----------------------------------------------------------------------------
+// Layout and masking as ops::attention_forward: qkv [B, T, 3C], out [B, T, C], query t sees
+// keys s <= t with s < lengths[b] (device array). Scale 1/sqrt(C/NH).
+//
+// Flash attention: tiled, online softmax, no T x T matrix. Head dims 32, 64 and 128.
+// lse [B, NH, T] (fp32) keeps each query row's log-sum-exp of scaled scores for backward.
+bool flash_attention_supports(int head_dim);
+template <class T>
+void flash_attention_forward(T* out, float* lse, const T* qkv, const int32_t* lengths, int B,
+                             int Tlen, int C, int NH, cudaStream_t stream);
+// Scratch for backward: flash_attention_backward_scratch_floats(B, T, C, NH) floats.
+// deterministic = true computes dq in its own query-major pass (fixed summation order);
+// false accumulates dq with atomics from the key-major pass (faster, run-to-run noise).
+int64_t flash_attention_backward_scratch_floats(int B, int Tlen, int C, int NH);
+template <class T>
+void flash_attention_backward(T* dqkv, float* scratch, const T* dout, const T* out, const T* qkv,
+                              const float* lse, const int32_t* lengths, int B, int Tlen, int C,
+                              int NH, bool deterministic, cudaStream_t stream);
+
+// Reference attention: materialises the probabilities att [B, NH, T, T] (fp32), one simple
+// kernel per step. For tests and as the baseline in benchmarks.
+template <class T>
+void reference_attention_forward(T* out, float* att, const T* qkv, const int32_t* lengths, int B,
+                                 int Tlen, int C, int NH, cudaStream_t stream);
+template <class T>
+void reference_attention_backward(T* dqkv, const T* dout, const T* qkv, const float* att,
+                                  const int32_t* lengths, int B, int Tlen, int C, int NH,
+                                  cudaStream_t stream);
+
+// ---- losses -------------------------------------------------------------------------------
+// One softmax cross-entropy chunk, after the logits GEMM: for each row n of logits [N, V]
+// (fp32; bias[V] of type T is added here when non-null) with targets[n] > 0, loss[n] = logsumexp -
+// logit[target] and dlogits[n, :] = grad_scale * (softmax - onehot) (T, the input of the gradient
+// GEMMs); rows with targets[n] <= 0 get loss 0 and zero gradient. counted[n] = 1 or 0.
+template <class T>
+void softmax_xent_rows(float* loss, int32_t* counted, T* dlogits, const float* logits,
+                       const T* bias, const int32_t* targets, int N, int V, float grad_scale,
+                       cudaStream_t stream);
+// Binary cross-entropy on logits [N]; labels < 0 are ignored (loss 0, no gradient).
+// loss[n] per row; dlogits[n] += grad_scale * (sigmoid - label) when dlogits is non-null.
+template <class T>
+void bce_with_logits(float* loss, T* dlogits, const T* logits, const float* labels, int N,
+                     float grad_scale, cudaStream_t stream);
+
+// ---- optimizer ----------------------------------------------------------------------------
+// ops::adamw_update on the flat fp32 buffers, also refreshing the compute copy (bf16 or a
+// second fp32 buffer; may be null) in the same pass.
+template <class T>
+void adamw_update(float* params, T* compute_copy, const float* grads, float* m, float* v, int64_t n,
+                  float lr, float beta1, float beta2, float eps, float weight_decay, int64_t step,
+                  float grad_scale, cudaStream_t stream);
+// Sum of squares of x[0..n) in double, in a fixed order (same result every run). `partials`
+// holds sum_of_squares_partials() doubles. Synchronises the stream and returns on the host.
+int sum_of_squares_partials();
+double sum_of_squares(const float* x, int64_t n, double* partials, cudaStream_t stream);
+
+}  // namespace cf::cuda

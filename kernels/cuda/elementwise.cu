@@ -1,0 +1,180 @@
+// CUDA elementwise ops: conversions, GELU, residual add, dropout (the CPU's mask), column sums.
+#include <cstdint>
+
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/cuda_ops.h"
+#include "kernels/cuda/device_math.cuh"
+#include "kernels/dropout_mask.h"
+
+namespace cf::cuda {
+
+namespace {
+
+constexpr int kThreads = 256;
+
+// Grid-stride loops: any n, any grid size.
+#define CF_FOR_EACH_ELEMENT(i, n)                                           \
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
+       i += int64_t(gridDim.x) * blockDim.x)
+
+template <class To, class From>
+__global__ void convert_kernel(To* out, const From* inp, int64_t n) {
+  CF_FOR_EACH_ELEMENT(i, n) out[i] = from_float<To>(to_float(inp[i]));
+}
+
+// GELU as the CPU computes it: x * sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3).
+constexpr float kGeluScale = 0.7978845608028654f;
+constexpr float kGeluCubic = 0.044715f;
+
+template <class T>
+__global__ void gelu_forward_kernel(T* out, const T* inp, int64_t n) {
+  CF_FOR_EACH_ELEMENT(i, n) {
+    const float x = to_float(inp[i]);
+    const float u = kGeluScale * (x + kGeluCubic * x * x * x);
+    out[i] = from_float<T>(x / (1.0f + expf(-2.0f * u)));
+  }
+}
+
+template <class T>
+__global__ void gelu_backward_kernel(T* dinp, const T* inp, const T* dout, int64_t n) {
+  CF_FOR_EACH_ELEMENT(i, n) {
+    const float x = to_float(inp[i]);
+    const float u = kGeluScale * (x + kGeluCubic * x * x * x);
+    const float du = kGeluScale * (1.0f + 3.0f * kGeluCubic * x * x);
+    const float e = expf(-2.0f * u);
+    const float s = 1.0f / (1.0f + e);
+    const float grad = s + 2.0f * x * s * (e * s) * du;
+    dinp[i] = from_float<T>(to_float(dinp[i]) + grad * to_float(dout[i]));
+  }
+}
+
+template <class T>
+__global__ void residual_kernel(T* out, const T* a, const T* b, int64_t n) {
+  CF_FOR_EACH_ELEMENT(i, n) out[i] = from_float<T>(to_float(a[i]) + to_float(b[i]));
+}
+
+template <class T>
+__global__ void dropout_forward_kernel(T* out, const T* inp, uint64_t mixed_seed,
+                                       uint32_t threshold, float scale, int64_t n) {
+  CF_FOR_EACH_ELEMENT(i, n) {
+    const bool keep = ops::dropout_bits(mixed_seed, i) >= threshold;
+    out[i] = from_float<T>(keep ? to_float(inp[i]) * scale : 0.0f);
+  }
+}
+
+template <class T>
+__global__ void dropout_backward_kernel(T* dinp, const T* dout, uint64_t mixed_seed,
+                                        uint32_t threshold, float scale, int64_t n) {
+  CF_FOR_EACH_ELEMENT(i, n) {
+    const bool keep = ops::dropout_bits(mixed_seed, i) >= threshold;
+    const float g = keep ? to_float(dout[i]) * scale : 0.0f;
+    dinp[i] = from_float<T>(to_float(dinp[i]) + g);
+  }
+}
+
+template <class T>
+__global__ void add_into_kernel(T* dinp, const T* dout, int64_t n) {
+  CF_FOR_EACH_ELEMENT(i, n) dinp[i] = from_float<T>(to_float(dinp[i]) + to_float(dout[i]));
+}
+
+// Column sums: a block owns 32 columns; its 8 warps each sum every 8th row in order, then warp 0
+// adds the 8 partials in order. The order depends only on (N, C): deterministic.
+constexpr int kColumnWarps = 8;
+
+template <class T>
+__global__ void column_sums_kernel(float* dbias, const T* dout, int N, int C) {
+  __shared__ float partial[kColumnWarps][32];
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int c = blockIdx.x * 32 + lane;
+  float sum = 0.0f;
+  if (c < C)
+    for (int n = warp; n < N; n += kColumnWarps) sum += to_float(dout[int64_t(n) * C + c]);
+  partial[warp][lane] = sum;
+  __syncthreads();
+  if (warp == 0 && c < C) {
+    float total = 0.0f;
+    for (int w = 0; w < kColumnWarps; ++w) total += partial[w][lane];
+    dbias[c] += total;
+  }
+}
+
+}  // namespace
+
+template <class To, class From>
+void convert(To* out, const From* inp, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  convert_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, inp, n);
+  CF_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void gelu_forward(T* out, const T* inp, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  gelu_forward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, inp, n);
+  CF_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void gelu_backward(T* dinp, const T* inp, const T* dout, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  gelu_backward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(dinp, inp, dout, n);
+  CF_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void residual_forward(T* out, const T* a, const T* b, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  residual_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, a, b, n);
+  CF_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void dropout_forward(T* out, const T* inp, float p, uint64_t seed, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  if (p <= 0.0f) {
+    if (out != inp)
+      CF_CUDA_CHECK(cudaMemcpyAsync(out, inp, sizeof(T) * n, cudaMemcpyDeviceToDevice, stream));
+    return;
+  }
+  const float scale = p >= 1.0f ? 0.0f : 1.0f / (1.0f - p);
+  dropout_forward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(
+      out, inp, ops::mix64(seed), ops::keep_threshold(p), scale, n);
+  CF_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void dropout_backward(T* dinp, const T* dout, float p, uint64_t seed, int64_t n,
+                      cudaStream_t stream) {
+  if (n <= 0) return;
+  if (p <= 0.0f) {
+    add_into_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(dinp, dout, n);
+  } else {
+    const float scale = p >= 1.0f ? 0.0f : 1.0f / (1.0f - p);
+    dropout_backward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(
+        dinp, dout, ops::mix64(seed), ops::keep_threshold(p), scale, n);
+  }
+  CF_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void column_sums(float* dbias, const T* dout, int N, int C, cudaStream_t stream) {
+  if (N <= 0 || C <= 0) return;
+  column_sums_kernel<<<(C + 31) / 32, 32 * kColumnWarps, 0, stream>>>(dbias, dout, N, C);
+  CF_CUDA_CHECK_LAUNCH();
+}
+
+template void convert<float, bf16>(float*, const bf16*, int64_t, cudaStream_t);
+template void convert<bf16, float>(bf16*, const float*, int64_t, cudaStream_t);
+template void convert<float, float>(float*, const float*, int64_t, cudaStream_t);
+#define CF_INSTANTIATE(T)                                                                  \
+  template void gelu_forward<T>(T*, const T*, int64_t, cudaStream_t);                      \
+  template void gelu_backward<T>(T*, const T*, const T*, int64_t, cudaStream_t);           \
+  template void residual_forward<T>(T*, const T*, const T*, int64_t, cudaStream_t);        \
+  template void dropout_forward<T>(T*, const T*, float, uint64_t, int64_t, cudaStream_t);  \
+  template void dropout_backward<T>(T*, const T*, float, uint64_t, int64_t, cudaStream_t); \
+  template void column_sums<T>(float*, const T*, int, int, cudaStream_t);
+CF_INSTANTIATE(float)
+CF_INSTANTIATE(bf16)
+#undef CF_INSTANTIATE
+
+}  // namespace cf::cuda
