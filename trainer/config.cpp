@@ -73,6 +73,10 @@ void visit_fields(Config& c, Visitor&& v) {
   v("comm.timeout_s", c.comm.timeout_s);
   v("comm.bucket_mb", c.comm.bucket_mb);
   v("comm.zero1", c.comm.zero1);
+
+  v("cuda.precision", c.cuda.precision);
+  v("cuda.attention", c.cuda.attention);
+  v("cuda.deterministic", c.cuda.deterministic);
 }
 
 const std::vector<std::string>& all_keys() {
@@ -280,7 +284,7 @@ void read_document(Config& config, const YAML::Node& root, const std::string& so
   if (!root.IsMap()) {
     throw UserError(source +
                     ": expected a map of sections (run, data, model, task, train, "
-                    "checkpoint, comm) at the top level");
+                    "checkpoint, comm, cuda) at the top level");
   }
   const auto sections = section_names();
   std::set<std::string> seen_sections;
@@ -407,6 +411,10 @@ void validate(const Config& c, const std::string& source) {
   if (c.run.device != "auto" && c.run.device != "cpu" && c.run.device != "cuda") {
     v.fail("run.device", "must be one of auto, cpu, cuda", "'" + c.run.device + "'");
   }
+  if (c.cuda.precision != "bf16" && c.cuda.precision != "fp32")
+    v.fail("cuda.precision", "must be one of bf16, fp32", "'" + c.cuda.precision + "'");
+  if (c.cuda.attention != "flash" && c.cuda.attention != "reference")
+    v.fail("cuda.attention", "must be one of flash, reference", "'" + c.cuda.attention + "'");
   if (c.data.corpus.empty()) {
     v.fail_rule("key 'data.corpus' is required (path to the corpus .h5 written by prep)");
   }

@@ -14,7 +14,7 @@ enum class LrSchedule { kCosine, kLinear, kConstant };
 struct RunSection {
   std::string out_dir = "runs/default";  // checkpoints/, metrics.jsonl, config.resolved.yaml
   uint64_t seed = 1234;
-  std::string device = "auto";  // auto | cpu | cuda (cuda arrives with the CUDA backend)
+  std::string device = "auto";  // auto (GPU when one is found) | cpu | cuda
 };
 
 struct DataSection {
@@ -23,18 +23,18 @@ struct DataSection {
 
 struct TaskSection {
   TaskKind kind = TaskKind::kPretrain;
-  std::string init_from;        // fine-tuning: checkpoint dir (or run dir: newest valid one)
-  int freeze_blocks = 0;        // fine-tuning: first k blocks (and embeddings if k > 0) frozen
-  float body_lr_scale = 1.0f;   // fine-tuning: LR multiplier for everything but the task head
-  int sampled_negatives = 0;    // 0 = full softmax; k = sampled softmax with k negatives
+  std::string init_from;            // fine-tuning: checkpoint dir (or run dir: newest valid one)
+  int freeze_blocks = 0;            // fine-tuning: first k blocks (and embeddings if k > 0) frozen
+  float body_lr_scale = 1.0f;       // fine-tuning: LR multiplier for everything but the task head
+  int sampled_negatives = 0;        // 0 = full softmax; k = sampled softmax with k negatives
   float action_loss_weight = 0.0f;  // pretraining: weight of the next-action loss (0 = off)
-  bool purchases_only = false;  // next_item: targets are only "buy" events (next-purchase)
+  bool purchases_only = false;      // next_item: targets are only "buy" events (next-purchase)
 };
 
 struct TrainSection {
   int64_t steps = 1000;
-  int micro_batch = 64;     // sequences per micro-batch per rank
-  int grad_accum = 1;       // micro-batches per rank per step; global batch = micro*accum*ranks
+  int micro_batch = 64;  // sequences per micro-batch per rank
+  int grad_accum = 1;    // micro-batches per rank per step; global batch = micro*accum*ranks
   // > 0: the global batch (sequences per step) to keep at any number of ranks; grad_accum is
   // then derived as global_batch / (micro_batch * ranks), which must divide exactly. This is
   // what lets a run written at N ranks resume at M ranks with the same sample stream.
@@ -46,22 +46,30 @@ struct TrainSection {
   float weight_decay = 0.1f;
   bool decay_embeddings = false;  // weight decay on embedding tables (matrices always decay)
   float beta1 = 0.9f, beta2 = 0.98f, eps = 1e-8f;
-  float grad_clip = 1.0f;   // max global gradient norm; 0 = off
-  int log_every = 10;       // progress line + metrics.jsonl row every N steps
-  int eval_every = 0;       // validation loss every N steps (0 = at the end only)
-  int eval_batches = 8;     // micro-batches of validation sequences per evaluation
+  float grad_clip = 1.0f;  // max global gradient norm; 0 = off
+  int log_every = 10;      // progress line + metrics.jsonl row every N steps
+  int eval_every = 0;      // validation loss every N steps (0 = at the end only)
+  int eval_batches = 8;    // micro-batches of validation sequences per evaluation
 };
 
 struct CheckpointSection {
-  int64_t every = 500;   // steps between checkpoints (and one at the end)
-  int keep_last = 3;     // older checkpoints are deleted once a newer one is verified
+  int64_t every = 500;  // steps between checkpoints (and one at the end)
+  int keep_last = 3;    // older checkpoints are deleted once a newer one is verified
 };
 
 // Data-parallel communication (trainer/comm/): used when the job runs on more than one rank.
 struct CommSection {
-  float timeout_s = 600;  // a collective waiting longer ends the job naming the late rank; 0 = never
-  float bucket_mb = 4;     // gradients are all-reduced in buckets of about this size during backward
-  bool zero1 = false;      // ZeRO-1: shard the AdamW state across ranks (reduce-scatter, all-gather)
+  float timeout_s =
+      600;              // a collective waiting longer ends the job naming the late rank; 0 = never
+  float bucket_mb = 4;  // gradients are all-reduced in buckets of about this size during backward
+  bool zero1 = false;   // ZeRO-1: shard the AdamW state across ranks (reduce-scatter, all-gather)
+};
+
+// The CUDA backend's settings (ignored on the CPU).
+struct CudaSection {
+  std::string precision = "bf16";   // bf16 (fp32 master weights and optimizer) | fp32 (checking)
+  std::string attention = "flash";  // flash (custom kernel) | reference (materialises T x T)
+  bool deterministic = true;        // fixed summation order in backward (same bits every run)
 };
 
 struct Config {
@@ -73,6 +81,7 @@ struct Config {
   TrainSection train;
   CheckpointSection checkpoint;
   CommSection comm;
+  CudaSection cuda;
 };
 
 // Reads `path`, applies `overrides` ("a.b=value", as given by --set), validates everything.

@@ -102,4 +102,63 @@ ModelLayout build_model_layout(const ModelConfig& c, const data::VocabSizes& voc
   return layout;
 }
 
+namespace {
+
+void check_ids(const std::vector<int32_t>& ids, int64_t n, int32_t vocab, const char* channel) {
+  if (static_cast<int64_t>(ids.size()) != n)
+    throw UserError(std::string("batch: channel '") + channel + "' has " +
+                    std::to_string(ids.size()) + " entries, expected B*T = " + std::to_string(n));
+  for (int32_t id : ids) {
+    if (id < 0 || id >= vocab)
+      throw UserError(std::string("batch: ") + channel + " token " + std::to_string(id) +
+                      " is outside the model's vocabulary of " + std::to_string(vocab) +
+                      " (corpus and model do not match)");
+  }
+}
+
+}  // namespace
+
+void validate_batch(const ModelConfig& config, const ModelLayout& layout,
+                    const data::VocabSizes& vocab, const data::Batch& batch,
+                    const LossOptions* loss) {
+  if (batch.B <= 0 || batch.T <= 0)
+    throw UserError("batch: empty batch (B=" + std::to_string(batch.B) +
+                    ", T=" + std::to_string(batch.T) + ")");
+  if (batch.T > config.max_len)
+    throw UserError("batch: sequence length " + std::to_string(batch.T) +
+                    " exceeds model.max_len " + std::to_string(config.max_len));
+  const int64_t N = int64_t(batch.B) * batch.T;
+  if (static_cast<int64_t>(batch.length.size()) != batch.B)
+    throw UserError("batch: length has " + std::to_string(batch.length.size()) +
+                    " entries, expected B = " + std::to_string(batch.B));
+  for (int32_t len : batch.length)
+    if (len < 0 || len > batch.T)
+      throw UserError("batch: sequence length " + std::to_string(len) + " outside [0, " +
+                      std::to_string(batch.T) + "]");
+  check_ids(batch.item, N, vocab.items, "item");
+  if (layout.action_emb != kAbsent) check_ids(batch.action, N, vocab.actions, "action");
+  if (layout.category_emb != kAbsent) check_ids(batch.category, N, vocab.categories, "category");
+  if (layout.time_gap_emb != kAbsent) check_ids(batch.time_gap, N, vocab.time_gaps, "time_gap");
+  if (layout.activity_emb != kAbsent) check_ids(batch.activity, N, vocab.activities, "activity");
+  if (!loss) return;
+  if (loss->item_loss) {
+    check_ids(batch.target_item, N, vocab.items, "target_item");
+    if (loss->sampled_negatives < 0)
+      throw UserError("loss: sampled_negatives must be >= 0 (got " +
+                      std::to_string(loss->sampled_negatives) + ")");
+  }
+  if (loss->action_loss) {
+    if (layout.action_head.weight == kAbsent)
+      throw UserError("loss: the next-action loss needs model.action_head: true");
+    check_ids(batch.target_action, N, vocab.actions, "target_action");
+  }
+  if (loss->propensity_loss) {
+    if (layout.propensity_head.weight == kAbsent)
+      throw UserError("loss: the propensity loss needs model.propensity_head: true");
+    if (static_cast<int64_t>(batch.label.size()) != batch.B)
+      throw UserError("batch: label has " + std::to_string(batch.label.size()) +
+                      " entries, expected B = " + std::to_string(batch.B));
+  }
+}
+
 }  // namespace cf::trainer

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "data/batch.h"
 #include "data/corpus.h"
 #include "trainer/model.h"
 
@@ -42,5 +43,12 @@ struct ModelLayout {
 // out the tensors. A channel is embedded when its use_* flag is on and its vocabulary is
 // non-empty; row 0 (padding) of every table is an ordinary trainable row.
 ModelLayout build_model_layout(const ModelConfig& config, const data::VocabSizes& vocab);
+
+// Checks a batch against the model before any backend computes on it: shapes, lengths within
+// [0, T], every token id inside its vocabulary, and the heads the losses need (UserError
+// naming the problem). `loss` may be null (inference).
+void validate_batch(const ModelConfig& config, const ModelLayout& layout,
+                    const data::VocabSizes& vocab, const data::Batch& batch,
+                    const LossOptions* loss);
 
 }  // namespace cf::trainer

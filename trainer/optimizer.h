@@ -71,15 +71,22 @@ class AdamW {
   const std::vector<float>& m() const { return m_; }
   const std::vector<float>& v() const { return v_; }
   int64_t steps_taken() const { return steps_taken_; }
+  // Runs of adjacent tensors sharing one rule, for optimizers that run elsewhere (the CUDA
+  // backend applies the same rules to its device buffers), and the step counter they advance.
+  struct Range {
+    int64_t begin = 0, count = 0;
+    TensorUpdateRule rule;
+  };
+  const std::vector<Range>& update_ranges() const { return ranges(); }
+  const AdamWHyperparams& hyperparams() const { return hyperparams_; }
+  // Counts a step taken on the device; returns the new 1-based step count (bias correction).
+  int64_t count_external_step() { return ++steps_taken_; }
+
   // Restores state saved by a checkpoint: either the whole buffer (the shard's part is kept)
   // or exactly the shard.
   void load_state(std::vector<float> m, std::vector<float> v, int64_t steps_taken);
 
  private:
-  struct Range {  // a run of adjacent tensors sharing one rule: one kernel call each
-    int64_t begin = 0, count = 0;
-    TensorUpdateRule rule;
-  };
   size_t index_of(const std::string& tensor_name) const;
   const std::vector<Range>& ranges() const;
 

@@ -122,6 +122,16 @@ ValidationSet::ValidationSet(const data::CorpusReader& corpus, int rows_wanted) 
 
 double ValidationSet::loss(const Config& config, const data::CorpusReader& corpus, Model& model,
                            comm::Communicator& comm) const {
+  return loss(
+      config, corpus,
+      [&model](const data::Batch& batch, const LossOptions& lo) {
+        return model.evaluate_loss(batch, lo);
+      },
+      comm);
+}
+
+double ValidationSet::loss(const Config& config, const data::CorpusReader& corpus,
+                           const Evaluate& evaluate, comm::Communicator& comm) const {
   // This rank's share: rows rank, rank + world, ...
   std::vector<int64_t> mine;
   for (size_t i = size_t(comm.rank()); i < ids_.size(); i += size_t(comm.world_size()))
@@ -157,7 +167,7 @@ double ValidationSet::loss(const Config& config, const data::CorpusReader& corpu
         batch.target_item[p] = 0;
       }
     }
-    add_sums(total, model.evaluate_loss(batch, lo));
+    add_sums(total, evaluate(batch, lo));
   }
   all_reduce_sums(comm, total);
   return task_loss(config, total);

@@ -2,6 +2,7 @@
 // (pretrain, next_item, propensity), which positions are targets, and how losses combine.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "data/batch.h"
@@ -43,6 +44,10 @@ class ValidationSet {
  public:
   ValidationSet(const data::CorpusReader& corpus, int rows_wanted);
   bool empty() const { return ids_.empty(); }
+  // `evaluate` scores one batch without dropout (Model::evaluate_loss, or the GPU model's).
+  using Evaluate = std::function<LossSums(const data::Batch&, const LossOptions&)>;
+  double loss(const Config& config, const data::CorpusReader& corpus, const Evaluate& evaluate,
+              comm::Communicator& comm) const;
   double loss(const Config& config, const data::CorpusReader& corpus, Model& model,
               comm::Communicator& comm) const;
 

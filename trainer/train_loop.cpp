@@ -5,6 +5,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -16,12 +17,17 @@
 #include "data/corpus.h"
 #include "trainer/checkpoint.h"
 #include "trainer/comm/communicator.h"
+#include "trainer/device.h"
 #include "trainer/grad_sync.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/model.h"
 #include "trainer/model_random.h"
 #include "trainer/optimizer.h"
 #include "trainer/task_rows.h"
+#if CARTFORMER_HAVE_CUDA
+#include "trainer/comm/nccl_comm.h"
+#include "trainer/cuda_model.h"
+#endif
 
 namespace cf::trainer {
 namespace fs = std::filesystem;
@@ -164,18 +170,18 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
     if (lead && hooks.on_message) hooks.on_message(msg);
   };
   comm.set_timeout(config.comm.timeout_s);
-  if (config.run.device == "cuda") {
-    throw UserError(
-        config.source_path +
-        ": run.device is 'cuda' but this build has no CUDA backend yet; use cpu or auto");
-  }
-  say(config.run.device == "auto" ? "device: cpu (auto: no CUDA backend in this build)"
-                                  : "device: cpu");
+  const DeviceChoice device =
+      choose_device(config.run.device, config.source_path, comm.local_rank());
+  say(device.description);
 
   const int mb = config.train.micro_batch, T = config.model.max_len;
   const int accum = micro_batches_per_rank(config, world);
   const int64_t global_batch = int64_t(mb) * accum * world;
   const bool zero1 = config.comm.zero1 && world > 1;
+  if (zero1 && device.cuda)
+    throw UserError(config.source_path +
+                    ": comm.zero1 is not available on the CUDA backend yet; "
+                    "set comm.zero1: false or run.device: cpu");
   if (world > 1) {
     say("world size " + std::to_string(world) + " (" + comm.name() + ")");
     say("global batch " + std::to_string(global_batch) + " = micro_batch " + std::to_string(mb) +
@@ -293,6 +299,39 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
   }
   int64_t last_ckpt_step = outcome.resumed ? state.step : -1;
 
+#if CARTFORMER_HAVE_CUDA
+  // The GPU trains a device copy of the model; the host Model and AdamW are brought up to date
+  // whenever a checkpoint is written. Gradients are summed across ranks by NCCL.
+  std::unique_ptr<CudaModel> gpu;
+  std::unique_ptr<comm::NcclComm> nccl;
+  if (device.cuda) {
+    CudaModelOptions options;
+    options.bf16 = config.cuda.precision == "bf16";
+    options.flash_attention = config.cuda.attention == "flash";
+    options.deterministic = config.cuda.deterministic;
+    gpu = std::make_unique<CudaModel>(model.config(), vocab, options);
+    gpu->upload_params(model.params());
+    if (outcome.resumed) gpu->upload_optimizer_state(optimizer.m(), optimizer.v());
+    if (world > 1) {
+      nccl = std::make_unique<comm::NcclComm>(comm, device.gpu);
+      nccl->set_timeout(config.comm.timeout_s);
+    }
+    say(std::string("cuda: ") + config.cuda.precision + ", " + config.cuda.attention +
+        " attention" + (config.cuda.deterministic ? ", deterministic" : "") +
+        (nccl ? ", gradients all-reduced with NCCL" : ""));
+  }
+  // Brings the host model and optimizer up to date with the device (before checkpoints).
+  auto sync_from_device = [&] {
+    if (!gpu) return;
+    gpu->download_params(model.params());
+    std::vector<float> m, v;
+    gpu->download_optimizer_state(m, v);
+    optimizer.load_state(std::move(m), std::move(v), optimizer.steps_taken());
+  };
+#else
+  auto sync_from_device = [] {};
+#endif
+
   on_rank0(comm, [&] {
     write_file_atomically((fs::path(out_dir) / "config.resolved.yaml").string(), to_yaml(config));
   });
@@ -325,6 +364,7 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
   std::string last_ckpt;
 
   auto save_checkpoint = [&]() {
+    sync_from_device();
     state.elapsed_seconds =
         elapsed_before +
         std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
@@ -393,7 +433,14 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
     lo.negative_seed = stream_seed(config.run.seed, step, 0x6e6567);
     const uint64_t dropout_seed = stream_seed(config.run.seed, step, 0x64726f70);
     const bool overlap = world > 1 && !zero1;
-    for (int m = 0; m < accum; ++m) {
+#if CARTFORMER_HAVE_CUDA
+    if (gpu) {
+      gpu->zero_grads();
+      for (int m = 0; m < accum; ++m)
+        add_sums(sums, gpu->forward_backward(micro[m], lo, dropout_seed));
+    }
+#endif
+    for (int m = 0; m < accum && !device.cuda; ++m) {
       // Each micro-batch's gradients start from zero and are then added to the earlier ones
       // (add_gradients says why); `earlier` holds that running sum.
       if (m > 0) earlier.swap(model.grads());
@@ -410,7 +457,16 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
     //    (reduce-scatter, each rank updates its shard, all-gather the parameters).
     const float lr = lr_at(step, config.train);
     double norm = 0;
-    if (zero1) {
+#if CARTFORMER_HAVE_CUDA
+    if (gpu) {
+      if (nccl) nccl->all_reduce_sum(gpu->device_grads(), num_params);
+      norm = std::sqrt(gpu->grad_sum_of_squares(optimizer));
+      gpu->adamw_step(optimizer, lr, clip_factor(norm, config.train.grad_clip));
+    }
+#endif
+    if (device.cuda) {
+      // updated on the device above
+    } else if (zero1) {
       comm.reduce_scatter_sum(model.grads().data(), grad_shard.data(), shard_counts);
       double sum_sq = optimizer.grad_sum_of_squares(grad_shard.data());
       comm.all_reduce_sum(&sum_sq, 1);
@@ -439,7 +495,17 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
         !validation.empty() &&
         (last_step || (config.train.eval_every > 0 && state.step % config.train.eval_every == 0));
     double val = -1;
-    if (do_val) last_val = val = validation.loss(config, *corpus, model, comm);
+    if (do_val) {
+#if CARTFORMER_HAVE_CUDA
+      if (gpu) {
+        last_val = val = validation.loss(
+            config, *corpus,
+            [&](const data::Batch& b, const LossOptions& o) { return gpu->evaluate_loss(b, o); },
+            comm);
+      }
+#endif
+      if (!device.cuda) last_val = val = validation.loss(config, *corpus, model, comm);
+    }
 
     if (last_step || state.step % config.train.log_every == 0 || do_val) {
       auto now = std::chrono::steady_clock::now();

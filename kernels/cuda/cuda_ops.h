@@ -70,6 +70,29 @@ void dropout_backward(T* dinp, const T* dout, float p, uint64_t seed, int64_t n,
 template <class T>
 void column_sums(float* dbias, const T* dout, int N, int C, cudaStream_t stream);
 
+// ---- row movement (packed rows <-> padded layout, loss-head rows) ---------------------------
+// out[r, :] = inp[index[r], :] for r < rows.
+template <class T>
+void gather_rows(T* out, const T* inp, const int32_t* index, int rows, int width,
+                 cudaStream_t stream);
+// out[index[r], :] = inp[r, :] (add = false) or += (add = true); index values distinct.
+template <class T>
+void scatter_rows(T* out, const T* inp, const int32_t* index, int rows, int width, bool add,
+                  cudaStream_t stream);
+// Dropout over packed rows with one mask stream per sequence, as trainer/model_core.cpp draws
+// it on the CPU: row r belongs to sequence row_sequence[r] at position row_position[r], and its
+// element c is element row_position[r] * width + c of the stream whose mixed seed
+// (ops::mix64 of the sequence's seed) is mixed_seeds[row_sequence[r]]. p <= 0 copies (forward)
+// or adds (backward).
+template <class T>
+void dropout_rows_forward(T* out, const T* inp, float p, const uint64_t* mixed_seeds,
+                          const int32_t* row_sequence, const int32_t* row_position, int rows,
+                          int width, cudaStream_t stream);
+template <class T>
+void dropout_rows_backward(T* dinp, const T* dout, float p, const uint64_t* mixed_seeds,
+                           const int32_t* row_sequence, const int32_t* row_position, int rows,
+                           int width, cudaStream_t stream);
+
 // ---- attention ----------------------------------------------------------------------------
 // Layout and masking as ops::attention_forward: qkv [B, T, 3C], out [B, T, C], query t sees
 // keys s <= t with s < lengths[b] (device array). Scale 1/sqrt(C/NH).

@@ -1,0 +1,219 @@
+// The whole model on the GPU against the CPU model: one training step (loss and every gradient
+// tensor) in fp32 and bf16, with dropout on (the masks must be the CPU's), and 20 AdamW steps
+// whose loss trajectory must follow the CPU run.
+#include "trainer/cuda_model.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cuda/device_buffer.h"
+#include "trainer/model.h"
+#include "trainer/optimizer.h"
+#include "unit/model/tiny_model_fixture.h"
+
+namespace cf::trainer {
+namespace {
+
+using testing::all_losses;
+using testing::ragged_batch;
+
+data::VocabSizes step_vocab() {
+  data::VocabSizes v = testing::tiny_vocab();
+  v.items = 301;
+  return v;
+}
+
+// Head dim 32 (d_model 64, 2 heads): a size the flash kernel takes. Every head and channel on,
+// dropout on, untied item head so every tensor has its own gradient.
+ModelConfig step_config() {
+  ModelConfig c;
+  c.n_layer = 2;
+  c.n_head = 2;
+  c.d_model = 64;
+  c.d_ff = 128;
+  c.max_len = 24;
+  c.dropout = 0.1f;
+  c.tied_item_head = false;
+  c.action_head = true;
+  c.propensity_head = true;
+  return c;
+}
+
+// Ragged lengths, including a single-event row (no next-item target) and a full row.
+data::Batch step_batch(uint64_t seed) {
+  data::Batch batch =
+      ragged_batch(step_vocab(), 24, {24, 1, 17, 9, 24, 3}, {1.f, 0.f, -1.f, 1.f, 0.f, 1.f}, seed);
+  for (int b = 0; b < batch.B; ++b) batch.sequence_index[size_t(b)] = 1000 + 7 * b;
+  return batch;
+}
+
+struct Tolerance {
+  double loss;      // relative
+  double gradient;  // relative L2 error of each gradient tensor: |g - c| / |c|
+};
+// fp32: the GPU sums in other orders (cuBLASLt tiles, warp reductions); 1e-5 relative per op
+// compounds over ~40 ops of the step to a few 1e-6 in practice, so 1e-5 on the loss and 1e-4
+// on a tensor's relative L2 error.
+// bf16: activations and weight copies round to 8 mantissa bits (relative 4e-3 per rounding);
+// after dozens of roundings 1e-2 on the loss and 5e-2 on a tensor's relative L2 error.
+constexpr Tolerance kFp32{1e-5, 1e-4};
+constexpr Tolerance kBf16{1e-2, 5e-2};
+
+void expect_step_matches_cpu(bool bf16, bool flash, const Tolerance& tol) {
+  CF_SKIP_WITHOUT_GPU("CudaModel tests");
+  const data::VocabSizes vocab = step_vocab();
+  const ModelConfig config = step_config();
+  const uint64_t seed = std::random_device{}();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  Model cpu(config, vocab);
+  cpu.init_weights(seed);
+  const data::Batch batch = step_batch(seed ^ 0x5eed);
+  const LossOptions loss = all_losses(batch);
+  const uint64_t dropout_seed = seed * 31 + 7;
+
+  std::fill(cpu.grads().begin(), cpu.grads().end(), 0.f);
+  const LossSums cpu_sums = cpu.forward_backward(batch, loss, dropout_seed);
+
+  CudaModelOptions options;
+  options.bf16 = bf16;
+  options.flash_attention = flash;
+  CudaModel gpu(config, vocab, options);
+  gpu.upload_params(cpu.params());
+  gpu.zero_grads();
+  const LossSums gpu_sums = gpu.forward_backward(batch, loss, dropout_seed);
+
+  auto near = [&](double g, double c, const char* what) {
+    EXPECT_LE(std::abs(g - c), tol.loss * std::max(1.0, std::abs(c)))
+        << what << ": gpu " << g << " cpu " << c;
+  };
+  near(gpu_sums.item, cpu_sums.item, "item loss");
+  near(gpu_sums.action, cpu_sums.action, "action loss");
+  near(gpu_sums.propensity, cpu_sums.propensity, "propensity loss");
+  EXPECT_EQ(gpu_sums.item_count, cpu_sums.item_count);
+  EXPECT_EQ(gpu_sums.action_count, cpu_sums.action_count);
+  EXPECT_EQ(gpu_sums.propensity_count, cpu_sums.propensity_count);
+
+  std::vector<float> gpu_grads;
+  gpu.download_grads(gpu_grads);
+  ASSERT_EQ(gpu_grads.size(), cpu.grads().size());
+  for (const ParamTensor& t : cpu.tensors()) {
+    double diff = 0, ref = 0;
+    for (int64_t i = t.offset; i < t.offset + t.numel(); ++i) {
+      const double c = cpu.grads()[size_t(i)], g = gpu_grads[size_t(i)];
+      ASSERT_TRUE(std::isfinite(g)) << t.name << "[" << i - t.offset << "] is " << g;
+      diff += (g - c) * (g - c);
+      ref += c * c;
+    }
+    // Tensors whose gradient is exactly zero on the CPU (unused embedding rows) must be zero
+    // on the GPU too; the others within the relative L2 bound.
+    if (ref == 0) {
+      EXPECT_EQ(diff, 0) << t.name << ": CPU gradient is zero, GPU's is not";
+    } else {
+      EXPECT_LE(std::sqrt(diff / ref), tol.gradient) << t.name;
+    }
+  }
+}
+
+TEST(CudaModelStep, Fp32FlashMatchesCpu) { expect_step_matches_cpu(false, true, kFp32); }
+TEST(CudaModelStep, Fp32ReferenceAttentionMatchesCpu) {
+  expect_step_matches_cpu(false, false, kFp32);
+}
+TEST(CudaModelStep, Bf16FlashMatchesCpu) { expect_step_matches_cpu(true, true, kBf16); }
+
+// Deterministic mode: the same step twice gives the same gradient bits.
+TEST(CudaModelStep, DeterministicBackwardRepeatsBitForBit) {
+  CF_SKIP_WITHOUT_GPU("CudaModel tests");
+  const data::VocabSizes vocab = step_vocab();
+  Model cpu(step_config(), vocab);
+  cpu.init_weights(3);
+  const data::Batch batch = step_batch(11);
+  const LossOptions loss = all_losses(batch);
+  CudaModel gpu(step_config(), vocab, CudaModelOptions{});
+  gpu.upload_params(cpu.params());
+  std::vector<float> first, second;
+  gpu.zero_grads();
+  gpu.forward_backward(batch, loss, 5);
+  gpu.download_grads(first);
+  gpu.zero_grads();
+  gpu.forward_backward(batch, loss, 5);
+  gpu.download_grads(second);
+  ASSERT_EQ(first.size(), second.size());
+  for (size_t i = 0; i < first.size(); ++i) ASSERT_EQ(first[i], second[i]) << "element " << i;
+}
+
+// 20 AdamW steps on fresh batches: the GPU's loss trajectory follows the CPU's. Per step the
+// bound is the step tolerance above widened 10x: Adam's normalised update turns relative
+// gradient noise into absolute weight noise, which the following steps carry on.
+void expect_trajectory_matches_cpu(bool bf16, double per_step_relative) {
+  CF_SKIP_WITHOUT_GPU("CudaModel tests");
+  const data::VocabSizes vocab = step_vocab();
+  const ModelConfig config = step_config();
+  Model cpu(config, vocab);
+  cpu.init_weights(17);
+  AdamWHyperparams hyper;
+  AdamW cpu_opt(cpu.tensors(), int64_t(cpu.params().size()), hyper);
+  AdamW gpu_opt(cpu.tensors(), int64_t(cpu.params().size()), hyper);
+  CudaModelOptions options;
+  options.bf16 = bf16;
+  CudaModel gpu(config, vocab, options);
+  gpu.upload_params(cpu.params());
+  for (int step = 0; step < 20; ++step) {
+    const data::Batch batch = step_batch(1000 + uint64_t(step));
+    const LossOptions loss = all_losses(batch);
+    std::fill(cpu.grads().begin(), cpu.grads().end(), 0.f);
+    const LossSums c = cpu.forward_backward(batch, loss, uint64_t(step));
+    const float cpu_clip = clip_factor(cpu_opt.grad_norm(cpu.grads()), 1.0f);
+    cpu_opt.step(cpu.params(), cpu.grads(), 3e-3f, cpu_clip);
+
+    gpu.zero_grads();
+    const LossSums g = gpu.forward_backward(batch, loss, uint64_t(step));
+    const float gpu_clip = clip_factor(std::sqrt(gpu.grad_sum_of_squares(gpu_opt)), 1.0f);
+    gpu.adamw_step(gpu_opt, 3e-3f, gpu_clip);
+
+    const double cpu_loss = c.item / double(c.item_count);
+    const double gpu_loss = g.item / double(g.item_count);
+    EXPECT_LE(std::abs(gpu_loss - cpu_loss), per_step_relative * std::abs(cpu_loss))
+        << "step " << step << ": gpu " << gpu_loss << " cpu " << cpu_loss;
+  }
+  EXPECT_EQ(gpu_opt.steps_taken(), cpu_opt.steps_taken());
+}
+
+TEST(CudaModelTraining, Fp32TwentyStepsFollowCpu) { expect_trajectory_matches_cpu(false, 1e-4); }
+TEST(CudaModelTraining, Bf16TwentyStepsFollowCpu) { expect_trajectory_matches_cpu(true, 1e-1); }
+
+// Settings the GPU path refuses get a clear error instead of wrong numbers.
+TEST(CudaModelErrors, FlashNeedsASupportedHeadDim) {
+  CF_SKIP_WITHOUT_GPU("CudaModel tests");
+  ModelConfig c = step_config();
+  c.n_head = 4;  // head dim 16
+  try {
+    CudaModel gpu(c, step_vocab(), CudaModelOptions{});
+    FAIL() << "no error for head dim 16";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("head dim"), std::string::npos) << e.what();
+  }
+}
+
+TEST(CudaModelErrors, SampledSoftmaxIsRefused) {
+  CF_SKIP_WITHOUT_GPU("CudaModel tests");
+  const data::VocabSizes vocab = step_vocab();
+  Model cpu(step_config(), vocab);
+  cpu.init_weights(1);
+  CudaModel gpu(step_config(), vocab, CudaModelOptions{});
+  gpu.upload_params(cpu.params());
+  const data::Batch batch = step_batch(2);
+  try {
+    gpu.forward_backward(batch, all_losses(batch, /*sampled_negatives=*/8), 1);
+    FAIL() << "no error for the sampled softmax";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("sampled_negatives"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace cf::trainer
