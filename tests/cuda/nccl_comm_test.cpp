@@ -9,60 +9,20 @@
 #include <string>
 #include <vector>
 
+#include "device_buffer.h"
+
 namespace cf::trainer::comm {
 namespace {
 
 // Nothing here touches CUDA before a test body runs: gtest_discover_tests starts this binary at
 // build time (also on machines without a driver) just to list the tests.
 
-// Why the GPU tests cannot run here, or "" when a device is visible.
-std::string no_gpu_reason() {
-  int count = 0;
-  cudaError_t err = cudaGetDeviceCount(&count);
-  if (err != cudaSuccess) {
-    cudaGetLastError();
-    return std::string("no usable CUDA device (cudaGetDeviceCount: ") + cudaGetErrorName(err) +
-           ": " + cudaGetErrorString(err) + "); NcclComm tests need a GPU";
-  }
-  if (count == 0) return "no CUDA device visible; NcclComm tests need a GPU";
-  return "";
-}
+using cuda_test::DeviceBuffer;
+using cuda_test::no_gpu_reason;
 
 void cuda_ok(cudaError_t err, const char* what) {
   ASSERT_EQ(err, cudaSuccess) << what << ": " << cudaGetErrorString(err);
 }
-
-// A device array of T, filled from and read back to host vectors.
-template <class T>
-class DeviceArray {
- public:
-  explicit DeviceArray(size_t n) : n_(n) {
-    void* p = nullptr;
-    cudaError_t err = cudaMalloc(&p, sizeof(T) * (n == 0 ? 1 : n));
-    if (err != cudaSuccess) throw std::runtime_error(cudaGetErrorString(err));
-    data_ = static_cast<T*>(p);
-  }
-  explicit DeviceArray(const std::vector<T>& host) : DeviceArray(host.size()) { upload(host); }
-  ~DeviceArray() { cudaFree(data_); }
-  DeviceArray(const DeviceArray&) = delete;
-  DeviceArray& operator=(const DeviceArray&) = delete;
-
-  T* get() { return data_; }
-  void upload(const std::vector<T>& host) {
-    cuda_ok(cudaMemcpy(data_, host.data(), sizeof(T) * host.size(), cudaMemcpyHostToDevice),
-            "cudaMemcpy to device");
-  }
-  std::vector<T> download() const {
-    std::vector<T> host(n_);
-    cuda_ok(cudaMemcpy(host.data(), data_, sizeof(T) * n_, cudaMemcpyDeviceToHost),
-            "cudaMemcpy to host");
-    return host;
-  }
-
- private:
-  size_t n_;
-  T* data_ = nullptr;
-};
 
 // Values that are exact in float and double and differ from element to element, so a result
 // shifted by one element or read from the wrong part cannot match by accident.
@@ -84,7 +44,7 @@ void expect_elements(const std::vector<T>& got, const std::vector<T>& want, cons
 class NcclCommTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string why = no_gpu_reason();
+    std::string why = no_gpu_reason("NcclComm tests");
     if (!why.empty()) GTEST_SKIP() << why;
     bootstrap_.set_timeout(60);  // a broken NCCL must fail the test, not hang it
     comm_ = std::make_unique<NcclComm>(bootstrap_, 0);
@@ -105,21 +65,21 @@ TEST_F(NcclCommTest, TakesRanksAndTimeoutFromTheBootstrap) {
 
 TEST_F(NcclCommTest, AllReduceSumFloatOnOneRankKeepsEveryElement) {
   const auto host = ramp<float>(1001, -3.5f);
-  DeviceArray<float> dev(host);
+  DeviceBuffer<float> dev(host);
   comm_->all_reduce_sum(dev.get(), int64_t(host.size()));
   expect_elements(dev.download(), host, "all_reduce_sum(float)");
 }
 
 TEST_F(NcclCommTest, AllReduceSumDoubleOnOneRankKeepsEveryElement) {
   const auto host = ramp<double>(257, 1e10);
-  DeviceArray<double> dev(host);
+  DeviceBuffer<double> dev(host);
   comm_->all_reduce_sum(dev.get(), int64_t(host.size()));
   expect_elements(dev.download(), host, "all_reduce_sum(double)");
 }
 
 TEST_F(NcclCommTest, AllReduceMaxDoubleOnOneRankKeepsEveryElement) {
   const auto host = ramp<double>(33, -100.0);
-  DeviceArray<double> dev(host);
+  DeviceBuffer<double> dev(host);
   comm_->all_reduce_max(dev.get(), int64_t(host.size()));
   expect_elements(dev.download(), host, "all_reduce_max");
 }
@@ -127,7 +87,7 @@ TEST_F(NcclCommTest, AllReduceMaxDoubleOnOneRankKeepsEveryElement) {
 TEST_F(NcclCommTest, StartedAllReducesAreCompleteAfterWaitAll) {
   const auto a = ramp<float>(4096, 2.0f);
   const auto b = ramp<float>(17, -9.0f);
-  DeviceArray<float> da(a), db(b);
+  DeviceBuffer<float> da(a), db(b);
   comm_->reset_timers();
   comm_->start_all_reduce_sum(da.get(), int64_t(a.size()));
   comm_->progress();
@@ -146,7 +106,7 @@ TEST_F(NcclCommTest, StartedAllReduceWaitsForTheComputeStream) {
   cudaStream_t compute = nullptr;
   cuda_ok(cudaStreamCreateWithFlags(&compute, cudaStreamNonBlocking), "cudaStreamCreate");
   const size_t n = size_t(1) << 22;
-  DeviceArray<float> dev(n);
+  DeviceBuffer<float> dev(n);
   cuda_ok(cudaMemsetAsync(dev.get(), 0x40, sizeof(float) * n, compute), "cudaMemsetAsync");
   comm_->set_compute_stream(compute);
   comm_->start_all_reduce_sum(dev.get(), int64_t(n));
@@ -169,7 +129,7 @@ class NcclShardTest : public NcclCommTest, public ::testing::WithParamInterface<
 
 TEST_P(NcclShardTest, ReduceScatterOutOfPlace) {
   const auto send = ramp<float>(523, 7.0f);
-  DeviceArray<float> dsend(send), drecv(send.size());
+  DeviceBuffer<float> dsend(send), drecv(send.size());
   comm_->reduce_scatter_sum(dsend.get(), drecv.get(), {int64_t(send.size())});
   expect_elements(drecv.download(), send, "reduce_scatter_sum");
   expect_elements(dsend.download(), send, "reduce_scatter_sum's send buffer");
@@ -177,35 +137,35 @@ TEST_P(NcclShardTest, ReduceScatterOutOfPlace) {
 
 TEST_P(NcclShardTest, ReduceScatterInPlace) {
   const auto host = ramp<float>(1000, -1.0f);
-  DeviceArray<float> dev(host);
+  DeviceBuffer<float> dev(host);
   comm_->reduce_scatter_sum(dev.get(), dev.get(), {int64_t(host.size())});
   expect_elements(dev.download(), host, "reduce_scatter_sum in place");
 }
 
 TEST_P(NcclShardTest, ReduceScatterOfEvenShardCounts) {
   const auto send = ramp<float>(77, 0.5f);
-  DeviceArray<float> dsend(send), drecv(send.size());
+  DeviceBuffer<float> dsend(send), drecv(send.size());
   comm_->reduce_scatter_sum(dsend.get(), drecv.get(), even_shard_counts(77, 1));
   expect_elements(drecv.download(), send, "reduce_scatter_sum (even_shard_counts)");
 }
 
 TEST_P(NcclShardTest, AllGatherOutOfPlace) {
   const auto send = ramp<float>(389, 3.0f);
-  DeviceArray<float> dsend(send), drecv(send.size());
+  DeviceBuffer<float> dsend(send), drecv(send.size());
   comm_->all_gather(dsend.get(), drecv.get(), {int64_t(send.size())});
   expect_elements(drecv.download(), send, "all_gather");
 }
 
 TEST_P(NcclShardTest, AllGatherInPlace) {
   const auto host = ramp<float>(390, -6.0f);
-  DeviceArray<float> dev(host);
+  DeviceBuffer<float> dev(host);
   comm_->all_gather(dev.get(), dev.get(), {int64_t(host.size())});
   expect_elements(dev.download(), host, "all_gather in place");
 }
 
 TEST_P(NcclShardTest, EmptyPartsAreNoOps) {
   const auto host = ramp<float>(5, 1.0f);
-  DeviceArray<float> a(host), b(host);
+  DeviceBuffer<float> a(host), b(host);
   comm_->reduce_scatter_sum(a.get(), b.get(), {0});
   comm_->all_gather(a.get(), b.get(), {0});
   expect_elements(b.download(), host, "untouched buffer");
@@ -219,7 +179,7 @@ INSTANTIATE_TEST_SUITE_P(Paths, NcclShardTest, ::testing::Values(false, true),
 TEST_F(NcclCommTest, BroadcastCopiesEveryByte) {
   std::vector<uint8_t> host(13);
   for (size_t i = 0; i < host.size(); ++i) host[i] = uint8_t(200 + 3 * i);
-  DeviceArray<uint8_t> dev(host);
+  DeviceBuffer<uint8_t> dev(host);
   comm_->broadcast(dev.get(), int64_t(host.size()), 0);
   expect_elements(dev.download(), host, "broadcast");
 }
@@ -244,7 +204,7 @@ TEST_F(NcclCommTest, ABadDeviceIsACommErrorNamingRankAndCall) {
   }
   // The good communicator is unaffected.
   const auto host = ramp<float>(9, 1.0f);
-  DeviceArray<float> dev(host);
+  DeviceBuffer<float> dev(host);
   comm_->all_reduce_sum(dev.get(), int64_t(host.size()));
   expect_elements(dev.download(), host, "all_reduce_sum after a failed construction");
 }
