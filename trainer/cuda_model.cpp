@@ -81,6 +81,8 @@ struct CudaModel::Impl {
   virtual void download_grads(std::vector<float>& host) const = 0;
   virtual void upload_grads(const std::vector<float>& host) = 0;
   virtual float* device_grads() = 0;
+  virtual cudaStream_t stream() const = 0;
+  std::function<void(int64_t)> grads_ready;
   virtual LossSums forward_backward(const data::Batch& batch, const LossOptions& loss,
                                     uint64_t dropout_seed) = 0;
   virtual LossSums evaluate_loss(const data::Batch& batch, const LossOptions& loss) = 0;
@@ -151,6 +153,7 @@ class CudaModelImpl final : public CudaModel::Impl {
   }
 
   float* device_grads() override { return grads_.get(); }
+  cudaStream_t stream() const override { return stream_; }
 
   LossSums forward_backward(const data::Batch& batch, const LossOptions& loss,
                             uint64_t dropout_seed) override {
@@ -576,7 +579,10 @@ class CudaModelImpl final : public CudaModel::Impl {
     const int N = rows_;
     const int64_t NC = int64_t(N) * C, NF = int64_t(N) * F;
     const ModelLayout& L = layout_;
-    if (N == 0) return;
+    auto ready = [&](int64_t first_final) {
+      if (grads_ready) grads_ready(first_final);
+    };
+    if (N == 0) return ready(0);
 
     zero(d_residual_, NC);
     cuda::layernorm_backward<T>(d_residual_.get(), g(L.ln_f.weight), g(L.ln_f.bias),
@@ -646,6 +652,7 @@ class CudaModelImpl final : public CudaModel::Impl {
     embed_backward(time_gap_, L.time_gap_emb);
     embed_backward(activity_, L.activity_emb);
     embed_backward(position_, L.pos_emb);
+    ready(0);
   }
 
   ModelConfig config_;
@@ -700,6 +707,10 @@ void CudaModel::zero_grads() { impl_->zero_grads(); }
 void CudaModel::download_grads(std::vector<float>& host) const { impl_->download_grads(host); }
 void CudaModel::upload_grads(const std::vector<float>& host) { impl_->upload_grads(host); }
 float* CudaModel::device_grads() { return impl_->device_grads(); }
+cudaStream_t CudaModel::stream() const { return impl_->stream(); }
+void CudaModel::set_grads_ready_hook(std::function<void(int64_t)> hook) {
+  impl_->grads_ready = std::move(hook);
+}
 LossSums CudaModel::forward_backward(const data::Batch& batch, const LossOptions& loss,
                                      uint64_t dropout_seed) {
   return impl_->forward_backward(batch, loss, dropout_seed);

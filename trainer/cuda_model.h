@@ -6,7 +6,10 @@
 // training loop uploads its parameters once, trains here, and downloads parameters and
 // optimizer state whenever it writes a checkpoint.
 #pragma once
+#include <cuda_runtime_api.h>
+
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -41,6 +44,12 @@ class CudaModel {
   void upload_grads(const std::vector<float>& host);
   // The fp32 gradient buffer on the device (for NCCL), valid after forward_backward returns.
   float* device_grads();
+  // The stream every kernel of this model runs on (NCCL orders its collectives after it).
+  cudaStream_t stream() const;
+  // As Model::set_grads_ready_hook: during backward, hook(first) once the kernels that finish
+  // every gradient at offset >= first have been enqueued on stream(), so a data-parallel job
+  // can start reducing them (ordered after those kernels) while backward goes on.
+  void set_grads_ready_hook(std::function<void(int64_t first_final_offset)> hook);
 
   // As Model::forward_backward: gradients ACCUMULATE into the device gradient buffer.
   LossSums forward_backward(const data::Batch& batch, const LossOptions& loss,

@@ -315,10 +315,11 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
     if (world > 1) {
       nccl = std::make_unique<comm::NcclComm>(comm, device.gpu);
       nccl->set_timeout(config.comm.timeout_s);
+      nccl->set_compute_stream(gpu->stream());
     }
     say(std::string("cuda: ") + config.cuda.precision + ", " + config.cuda.attention +
         " attention" + (config.cuda.deterministic ? ", deterministic" : "") +
-        (nccl ? ", gradients all-reduced with NCCL" : ""));
+        (nccl ? ", gradients all-reduced with NCCL during backward" : ""));
   }
   // Brings the host model and optimizer up to date with the device (before checkpoints).
   auto sync_from_device = [&] {
@@ -341,9 +342,27 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
   ValidationSet validation(*corpus, mb * config.train.eval_batches);
   const LossOptions base_loss = loss_options_for_task(config);
 
-  GradientSync grad_sync(comm, num_params,
-                         std::max<int64_t>(1, int64_t(config.comm.bucket_mb * (1 << 20) / 4)));
-  if (world > 1 && !zero1) {
+  const int64_t bucket_elements =
+      std::max<int64_t>(1, int64_t(config.comm.bucket_mb * (1 << 20) / 4));
+  GradientSync grad_sync(comm, num_params, bucket_elements);
+#if CARTFORMER_HAVE_CUDA
+  // On GPUs the buckets go through NCCL on the device gradients, started from the GPU model's
+  // backward as on the CPU. Its micro-batches accumulate in place, so nothing is added on send.
+  std::unique_ptr<GradientSync> gpu_sync;
+  if (nccl) {
+    gpu_sync = std::make_unique<GradientSync>(*nccl, num_params, bucket_elements);
+    gpu->set_grads_ready_hook([&](int64_t first_final) { gpu_sync->grads_ready(first_final); });
+  }
+#endif
+  // Time blocked in collectives, host (MPI) and device (NCCL) together.
+  auto comm_wait_seconds = [&] {
+    double wait = comm.timers().wait_seconds;
+#if CARTFORMER_HAVE_CUDA
+    if (nccl) wait += nccl->timers().wait_seconds;
+#endif
+    return wait;
+  };
+  if (world > 1 && !zero1 && !device.cuda) {
     model.set_grads_ready_hook([&](int64_t first_final) { grad_sync.grads_ready(first_final); });
   }
   std::vector<float> grad_shard(zero1 ? size_t(optimizer.shard_end() - optimizer.shard_begin())
@@ -436,8 +455,10 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
 #if CARTFORMER_HAVE_CUDA
     if (gpu) {
       gpu->zero_grads();
-      for (int m = 0; m < accum; ++m)
+      for (int m = 0; m < accum; ++m) {
+        if (gpu_sync && m == accum - 1) gpu_sync->arm(gpu->device_grads(), nullptr);
         add_sums(sums, gpu->forward_backward(micro[m], lo, dropout_seed));
+      }
     }
 #endif
     for (int m = 0; m < accum && !device.cuda; ++m) {
@@ -459,7 +480,7 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
     double norm = 0;
 #if CARTFORMER_HAVE_CUDA
     if (gpu) {
-      if (nccl) nccl->all_reduce_sum(gpu->device_grads(), num_params);
+      if (gpu_sync) gpu_sync->finish();
       norm = std::sqrt(gpu->grad_sum_of_squares(optimizer));
       gpu->adamw_step(optimizer, lr, clip_factor(norm, config.train.grad_clip));
     }
@@ -527,9 +548,9 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
       r.tokens_seen = state.tokens_seen;
       r.world_size = world;
       r.comm_wait_seconds =
-          (comm.timers().wait_seconds - comm_wait_at_report) / std::max(1, steps_since_report);
-      r.comm_share = window > 0 ? (comm.timers().wait_seconds - comm_wait_at_report) / window : 0;
-      comm_wait_at_report = comm.timers().wait_seconds;
+          (comm_wait_seconds() - comm_wait_at_report) / std::max(1, steps_since_report);
+      r.comm_share = window > 0 ? (comm_wait_seconds() - comm_wait_at_report) / window : 0;
+      comm_wait_at_report = comm_wait_seconds();
       if (lead) {
         Json row = {{"step", r.step},
                     {"loss", r.loss},
@@ -570,7 +591,7 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
   outcome.final_val_loss = last_val;
   outcome.mean_tokens_per_s = run_seconds > 0 ? tokens_total_run / run_seconds : 0;
   outcome.world_size = world;
-  outcome.comm_wait_seconds = comm.timers().wait_seconds;
+  outcome.comm_wait_seconds = comm_wait_seconds();
   return outcome;
 }
 

@@ -14,6 +14,7 @@ expect_error "cuda.precision" "$BIN" train "${cfg[@]}" --set cuda.precision=fp16
   --set "run.out_dir=$WORK/bad1"
 expect_error "cuda.attention" "$BIN" train "${cfg[@]}" --set cuda.attention=sdpa \
   --set "run.out_dir=$WORK/bad2"
+expect_error "run.device" "$BIN" train "${cfg[@]}" --device gpu --set "run.out_dir=$WORK/bad3"
 
 has_gpu() { command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q '^GPU'; }
 
@@ -21,7 +22,7 @@ has_gpu() { command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep
 grep -q "train: device: cpu$" "$WORK/cpu.err" || { cat "$WORK/cpu.err"; fail "run.device=cpu not reported"; }
 
 if ! has_gpu; then
-  expect_error "run.device is 'cuda' but" "$BIN" train "${cfg[@]}" --set run.device=cuda \
+  expect_error "run.device is 'cuda' but" "$BIN" train "${cfg[@]}" --device cuda \
     --set "run.out_dir=$WORK/gpu"
   [ ! -e "$WORK/gpu/checkpoints/step_20" ] || fail "a refused cuda run wrote a checkpoint"
   "$BIN" train "${cfg[@]}" --set run.device=auto --set "run.out_dir=$WORK/auto" 2>"$WORK/auto.err"

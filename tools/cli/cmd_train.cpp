@@ -45,10 +45,14 @@ int train(int argc, char** argv, trainer::comm::Communicator& comm) {
               "continue from the newest valid checkpoint of the run (auto) or from DIR");
   args.option("stop-after", "N",
               "stop after step N with a checkpoint (resume later with --resume auto)");
+  args.option("device", "auto|cpu|cuda",
+              "compute backend (overrides run.device; auto takes a GPU when one is found)");
   args.flag("quiet", "no progress lines");
   if (!args.parse(argc, argv)) return 0;
 
-  trainer::Config config = trainer::load_config(args.require("config"), args.get_all("set"));
+  std::vector<std::string> overrides = args.get_all("set");
+  if (args.has("device")) overrides.push_back("run.device=" + args.get("device"));
+  trainer::Config config = trainer::load_config(args.require("config"), overrides);
   const bool quiet = args.get_flag("quiet");
   const bool lead = comm.rank() == 0;
   trainer::TrainHooks hooks;

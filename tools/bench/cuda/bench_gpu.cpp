@@ -104,8 +104,8 @@ AttentionRow bench_attention(int T, int tokens, cudaStream_t stream) {
   lengths.upload(std::vector<int32_t>(size_t(B), T), stream);
   for (bool deterministic : {true, false}) {
     const double ms = time_ms(stream, 2, 5, [&] {
-      cf::cuda::flash_attention_forward<bf16>(out.get(), lse.get(), qkv.get(), lengths.get(), B,
-                                              T, C, NH, stream);
+      cf::cuda::flash_attention_forward<bf16>(out.get(), lse.get(), qkv.get(), lengths.get(), B, T,
+                                              C, NH, stream);
       cf::cuda::flash_attention_backward<bf16>(dqkv.get(), scratch.get(), dout.get(), out.get(),
                                                qkv.get(), lse.get(), lengths.get(), B, T, C, NH,
                                                deterministic, stream);
@@ -196,7 +196,8 @@ int main(int argc, char** argv) {
   try {
     cf::cli::ArgParser args("bench_gpu", "GEMM rate, attention kernels and training speed on GPU");
     args.option("beauty-config", "PATH", "the Beauty model config", "configs/pretrain/beauty.yaml");
-    args.option("beauty-items", "N", "item vocabulary of the Beauty corpus (with padding)", "54544");
+    args.option("beauty-items", "N", "item vocabulary of the Beauty corpus (with padding)",
+                "54544");
     args.option("gpt2-batch", "N", "sequences per step of the GPT-2-small config", "16");
     args.option("gpt2-items", "N", "item vocabulary of the GPT-2-small config", "50000");
     args.option("steps", "N", "timed training steps per config", "10");
@@ -210,14 +211,15 @@ int main(int argc, char** argv) {
     cf::cuda::use_cuda_device(0);
     cudaStream_t stream;
     CF_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-    std::printf("GPU: %s (sm_%d%d, %zu GiB, %d SMs)\n\n", info.name.c_str(), info.major,
-                info.minor, info.memory_bytes >> 30, info.multiprocessors);
+    std::printf("GPU: %s (sm_%d%d, %zu GiB, %d SMs)\n\n", info.name.c_str(), info.major, info.minor,
+                info.memory_bytes >> 30, info.multiprocessors);
 
     const double peak = bf16_gemm_tflops(stream);
     std::printf("bf16 GEMM 8192^3 (cuBLASLt): %.1f TFLOP/s\n\n", peak);
 
-    std::printf("| attention fwd+bwd, bf16, 12 heads x 64 | B | flash (deterministic) ms | "
-                "flash (atomic dQ) ms | reference ms | cuDNN ms | flash / reference |\n");
+    std::printf(
+        "| attention fwd+bwd, bf16, 12 heads x 64 | B | flash (deterministic) ms | "
+        "flash (atomic dQ) ms | reference ms | cuDNN ms | flash / reference |\n");
     std::printf("|---|---|---|---|---|---|---|\n");
     for (int T : {200, 1024, 4096}) {
       const AttentionRow r = bench_attention(T, quick ? 2048 : 16384, stream);
@@ -247,18 +249,19 @@ int main(int argc, char** argv) {
     std::vector<TrainRow> rows;
     rows.push_back(bench_training("Beauty (configs/pretrain/beauty.yaml)", beauty.model,
                                   beauty_vocab, beauty.train.micro_batch, steps, peak));
-    rows.push_back(bench_training("GPT-2-small size (12 x 768, T = " +
-                                      std::to_string(gpt2.max_len) + ")",
-                                  gpt2, gpt2_vocab, int(args.get_int("gpt2-batch")), steps, peak));
+    rows.push_back(
+        bench_training("GPT-2-small size (12 x 768, T = " + std::to_string(gpt2.max_len) + ")",
+                       gpt2, gpt2_vocab, int(args.get_int("gpt2-batch")), steps, peak));
 
-    std::printf("| training step, bf16, flash attention | params | B x T | ms/step | tokens/s | "
-                "model TFLOP/s | MFU (vs %.0f TFLOP/s bf16 GEMM) |\n",
-                peak);
+    std::printf(
+        "| training step, bf16, flash attention | params | B x T | ms/step | tokens/s | "
+        "model TFLOP/s | MFU (vs %.0f TFLOP/s bf16 GEMM) |\n",
+        peak);
     std::printf("|---|---|---|---|---|---|---|\n");
     for (const TrainRow& r : rows)
       std::printf("| %s | %.1fM | %d x %d | %.1f | %.0f | %.1f | %.1f%% |\n", r.name.c_str(),
-                  double(r.params) / 1e6, r.B, r.T, r.ms_per_step, r.tokens_per_s,
-                  r.model_tflops, 100.0 * r.mfu);
+                  double(r.params) / 1e6, r.B, r.T, r.ms_per_step, r.tokens_per_s, r.model_tflops,
+                  100.0 * r.mfu);
     cudaStreamDestroy(stream);
     return 0;
   } catch (const std::exception& e) {
