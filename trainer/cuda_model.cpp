@@ -62,6 +62,18 @@ struct DeviceChannel {
   }
 };
 
+// The model's stream; created first and destroyed last, also when a constructor throws.
+struct OwnedStream {
+  OwnedStream() { CF_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking)); }
+  ~OwnedStream() {
+    cudaStreamSynchronize(stream);
+    cudaStreamDestroy(stream);
+  }
+  OwnedStream(const OwnedStream&) = delete;
+  OwnedStream& operator=(const OwnedStream&) = delete;
+  cudaStream_t stream = nullptr;
+};
+
 template <class T>
 struct BlockBuffers {
   DeviceArray<T> ln1, qkv, att_out, proj, res_mid, ln2, fc1, gelu, fc2;
@@ -102,14 +114,14 @@ class CudaModelImpl final : public CudaModel::Impl {
       : config_(config),
         vocab_(vocab),
         layout_(build_model_layout(config, vocab)),
-        options_(options) {
+        options_(options),
+        stream_(owned_stream_.stream) {
     const int hs = config.d_model / config.n_head;
     if (options.flash_attention && !cuda::flash_attention_supports(hs))
       throw UserError(
           "model: the flash attention kernel needs a head dim (d_model / n_head) of "
           "32, 64 or 128, this model has " +
           std::to_string(hs) + "; change the model or set cuda.attention: reference");
-    CF_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     const int64_t P = layout_.num_params;
     master_.resize(P);
     grads_.resize(P);
@@ -120,13 +132,6 @@ class CudaModelImpl final : public CudaModel::Impl {
     v_.zero(stream_);
     grads_.zero(stream_);
     partials_.resize(cuda::sum_of_squares_partials());
-  }
-
-  ~CudaModelImpl() override {
-    if (stream_) {
-      cudaStreamSynchronize(stream_);
-      cudaStreamDestroy(stream_);
-    }
   }
 
   int64_t num_params() const override { return layout_.num_params; }
@@ -399,8 +404,9 @@ class CudaModelImpl final : public CudaModel::Impl {
       cuda::residual_layernorm_forward<T>(nullptr, act.ln2.get(), act.ln2_mean.get(),
                                           act.ln2_rstd.get(), act.res_mid.get(), nullptr,
                                           p(w.ln2.weight), p(w.ln2.bias), N, C, stream_);
-      if constexpr (std::is_same_v<T, float>) {
-        // fp32 checks the CPU path exactly: bias epilogue, then the CPU's GELU formula.
+      // bf16 fuses GELU into the fc1 GEMM when cuBLASLt allows it (aux width a multiple of 8);
+      // fp32 checks the CPU path exactly: bias epilogue, then the CPU's GELU formula.
+      if (std::is_same_v<T, float> || F % 8 != 0) {
         matmul_.forward<T, T>(act.fc1.get(), act.ln2.get(), p(w.fc1.weight), p(w.fc1.bias), N, C, F,
                               cuda::Epilogue::bias, nullptr, stream_);
         cuda::gelu_forward<T>(act.gelu.get(), act.fc1.get(), int64_t(N) * F, stream_);
@@ -659,7 +665,8 @@ class CudaModelImpl final : public CudaModel::Impl {
   data::VocabSizes vocab_;
   ModelLayout layout_;
   CudaModelOptions options_;
-  cudaStream_t stream_ = nullptr;
+  OwnedStream owned_stream_;
+  cudaStream_t stream_;
   cuda::MatmulLt matmul_;
 
   DeviceArray<float> master_, grads_, m_, v_;

@@ -16,6 +16,9 @@ template <class T>
 constexpr T kGeluScale = T(0.7978845608028654);  // sqrt(2 / pi)
 template <class T>
 constexpr T kGeluCubic = T(0.044715);
+// Exponent -2u above which GELU's gradient is taken as exactly 0 (kernels/cuda/elementwise.cu
+// uses the same cut).
+constexpr float kGeluTailExponent = 80.0f;
 
 // Elements per parallel task: large enough to amortise scheduling, fixed so that vector and tail
 // elements fall in the same places whatever the thread count.
@@ -41,6 +44,9 @@ void gelu_backward_plain(T* dinp, const T* inp, const T* dout, int64_t begin, in
     const T x = inp[i];
     const T u = kGeluScale<T> * (x + kGeluCubic<T> * x * x * x);
     const T du = kGeluScale<T> * (T(1) + T(3) * kGeluCubic<T> * x * x);
+    // Deep in the negative tail (x below about -9.3) the gradient is below 1e-32: it is 0
+    // there, rather than inf * 0 = NaN once exp(-2u) overflows (kGeluTailExponent).
+    if (T(-2) * u > T(kGeluTailExponent)) continue;
     const T e = std::exp(T(-2) * u);
     const T s = T(1) / (T(1) + e);
     const T grad = s + T(2) * x * s * (e * s) * du;  // 1 - s = e s
@@ -81,8 +87,9 @@ __attribute__((target("avx2,fma"))) void gelu_backward_avx2(float* dinp, const f
     const __m256 s = _mm256_div_ps(one, _mm256_add_ps(one, e));
     const __m256 two_du = _mm256_mul_ps(two_scale, _mm256_fmadd_ps(cubic3, x2, one));
     // s + x s (e s) 2u'
-    const __m256 grad =
-        _mm256_fmadd_ps(_mm256_mul_ps(_mm256_mul_ps(x, s), _mm256_mul_ps(e, s)), two_du, s);
+    const __m256 tail = _mm256_cmp_ps(minus_2u, _mm256_set1_ps(kGeluTailExponent), _CMP_GT_OQ);
+    const __m256 grad = _mm256_andnot_ps(
+        tail, _mm256_fmadd_ps(_mm256_mul_ps(_mm256_mul_ps(x, s), _mm256_mul_ps(e, s)), two_du, s));
     _mm256_storeu_ps(dinp + i,
                      _mm256_fmadd_ps(grad, _mm256_loadu_ps(dout + i), _mm256_loadu_ps(dinp + i)));
   }

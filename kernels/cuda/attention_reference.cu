@@ -123,6 +123,7 @@ template <class T>
 void reference_attention_forward(T* out, float* att, const T* qkv, const int32_t* lengths, int B,
                                  int Tlen, int C, int NH, cudaStream_t stream) {
   CF_CHECK(NH > 0 && C % NH == 0, "attention: C must be a multiple of NH");
+  CF_CHECK(B <= 65535 && NH <= 65535, "reference attention: B and NH must fit the grid");
   if (B <= 0 || Tlen <= 0) return;
   reference_forward_kernel<<<dim3(Tlen, NH, B), kThreads, 0, stream>>>(out, att, qkv, lengths, Tlen,
                                                                        C, NH);
@@ -134,6 +135,7 @@ void reference_attention_backward(T* dqkv, const T* dout, const T* qkv, const fl
                                   const int32_t* lengths, int B, int Tlen, int C, int NH,
                                   cudaStream_t stream) {
   CF_CHECK(NH > 0 && C % NH == 0, "attention: C must be a multiple of NH");
+  CF_CHECK(B <= 65535 && NH <= 65535, "reference attention: B and NH must fit the grid");
   if (B <= 0 || Tlen <= 0) return;
   // The score gradients live as long as this call: stream-ordered allocation keeps it simple.
   float* dscore = nullptr;

@@ -43,7 +43,9 @@ __global__ void gelu_backward_kernel(T* dinp, const T* inp, const T* dout, int64
     const float du = kGeluScale * (1.0f + 3.0f * kGeluCubic * x * x);
     const float e = expf(-2.0f * u);
     const float s = 1.0f / (1.0f + e);
-    const float grad = s + 2.0f * x * s * (e * s) * du;
+    // As on the CPU: deep in the negative tail (exponent above 80, x below about -9.3) the
+    // gradient is taken as 0 instead of inf * 0 = NaN.
+    const float grad = -2.0f * u > 80.0f ? 0.0f : s + 2.0f * x * s * (e * s) * du;
     dinp[i] = from_float<T>(to_float(dinp[i]) + grad * to_float(dout[i]));
   }
 }

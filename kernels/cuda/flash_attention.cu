@@ -53,9 +53,9 @@ __global__ void __launch_bounds__(kThreads)
   constexpr int kDims = HS / kThreadsPerRow;
   __shared__ float k_tile[kTile][HS];
   __shared__ float v_tile[kTile][HS];
-  const int h = blockIdx.y % NH, b = blockIdx.y / NH;
+  const int h = blockIdx.x % NH, b = blockIdx.x / NH;
   const int sub = threadIdx.x % kThreadsPerRow;
-  const int t = blockIdx.x * kTile + threadIdx.x / kThreadsPerRow;
+  const int t = blockIdx.y * kTile + threadIdx.x / kThreadsPerRow;
   const int length = lengths[b];
   const int64_t row = 3 * int64_t(C);
   const T* base = qkv + int64_t(b) * Tlen * row + h * HS;
@@ -73,7 +73,7 @@ __global__ void __launch_bounds__(kThreads)
   float running_max = -INFINITY, running_sum = 0.0f;
 
   // Keys any row of this block can see.
-  const int block_keys = min(min(blockIdx.x * kTile + kTile, Tlen), length);
+  const int block_keys = min(min(blockIdx.y * kTile + kTile, Tlen), length);
   for (int k0 = 0; k0 < block_keys; k0 += kTile) {
     const int count = min(kTile, block_keys - k0);
     __syncthreads();  // the previous tile is no longer read
@@ -135,7 +135,7 @@ __global__ void flash_delta_kernel(float* delta, const T* dout, const T* out, in
   }
 }
 
-// Key-major pass: block (key tile, b*NH + h). dK, dV in registers; dQ through atomics into
+// Key-major pass: block (b*NH + h, key tile). dK, dV in registers; dQ through atomics into
 // dq_accum ([B, T, C] fp32) when it is non-null.
 template <int HS, class T>
 __global__ void __launch_bounds__(kThreads)
@@ -146,9 +146,9 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ float q_tile[kTile][HS];
   __shared__ float g_tile[kTile][HS];
   __shared__ float lse_tile[kTile], delta_tile[kTile];
-  const int h = blockIdx.y % NH, b = blockIdx.y / NH;
+  const int h = blockIdx.x % NH, b = blockIdx.x / NH;
   const int sub = threadIdx.x % kThreadsPerRow;
-  const int j = blockIdx.x * kTile + threadIdx.x / kThreadsPerRow;  // this row's key
+  const int j = blockIdx.y * kTile + threadIdx.x / kThreadsPerRow;  // this row's key
   const int length = lengths[b];
   const int64_t row = 3 * int64_t(C);
   const T* base = qkv + int64_t(b) * Tlen * row + h * HS;
@@ -167,7 +167,7 @@ __global__ void __launch_bounds__(kThreads)
   }
   // Queries that can see a key of this tile: t >= the tile's first key; none if the tile lies
   // past the sequence's length.
-  const int first_key = blockIdx.x * kTile;
+  const int first_key = blockIdx.y * kTile;
   const int q_begin = first_key < length ? first_key : Tlen;
   for (int t0 = q_begin; t0 < Tlen; t0 += kTile) {
     const int count = min(kTile, Tlen - t0);
@@ -218,7 +218,7 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-// Query-major pass for dQ: block (query tile, b*NH + h), keys streamed through shared memory in
+// Query-major pass for dQ: block (b*NH + h, query tile), keys streamed through shared memory in
 // ascending order, so every dQ element is summed in the same order every run.
 template <int HS, class T>
 __global__ void __launch_bounds__(kThreads)
@@ -227,9 +227,9 @@ __global__ void __launch_bounds__(kThreads)
   constexpr int kDims = HS / kThreadsPerRow;
   __shared__ float k_tile[kTile][HS];
   __shared__ float v_tile[kTile][HS];
-  const int h = blockIdx.y % NH, b = blockIdx.y / NH;
+  const int h = blockIdx.x % NH, b = blockIdx.x / NH;
   const int sub = threadIdx.x % kThreadsPerRow;
-  const int t = blockIdx.x * kTile + threadIdx.x / kThreadsPerRow;
+  const int t = blockIdx.y * kTile + threadIdx.x / kThreadsPerRow;
   const int length = lengths[b];
   const int64_t row = 3 * int64_t(C);
   const T* base = qkv + int64_t(b) * Tlen * row + h * HS;
@@ -248,7 +248,7 @@ __global__ void __launch_bounds__(kThreads)
     g[i] = real_row ? to_float(dout[(int64_t(b) * Tlen + t) * C + h * HS + d]) : 0.0f;
     dq[i] = 0.0f;
   }
-  const int block_keys = min(min(blockIdx.x * kTile + kTile, Tlen), length);
+  const int block_keys = min(min(blockIdx.y * kTile + kTile, Tlen), length);
   for (int k0 = 0; k0 < block_keys; k0 += kTile) {
     const int count = min(kTile, block_keys - k0);
     __syncthreads();
@@ -292,11 +292,11 @@ __global__ void add_dq_kernel(T* dqkv, const float* dq_accum, int64_t rows, int 
   }
 }
 
-template <class T>
 void check_shape(int B, int Tlen, int C, int NH) {
   CF_CHECK(NH > 0 && C % NH == 0, "flash attention: C must be a multiple of NH");
   CF_CHECK(flash_attention_supports(C / NH), "flash attention: head dim must be 32, 64 or 128");
-  CF_CHECK(int64_t(B) * NH <= 65535 * 1024, "flash attention: too many (batch, head) pairs");
+  CF_CHECK((int64_t(Tlen) + kTile - 1) / kTile <= 65535,
+           "flash attention: T too long for the grid");
 }
 
 // Calls f(std::integral_constant<int, HS>) for the supported head dims.
@@ -326,9 +326,9 @@ bool flash_attention_supports(int head_dim) {
 template <class T>
 void flash_attention_forward(T* out, float* lse, const T* qkv, const int32_t* lengths, int B,
                              int Tlen, int C, int NH, cudaStream_t stream) {
-  check_shape<T>(B, Tlen, C, NH);
+  check_shape(B, Tlen, C, NH);
   if (B <= 0 || Tlen <= 0) return;
-  const dim3 grid((Tlen + kTile - 1) / kTile, B * NH);
+  const dim3 grid(B * NH, (Tlen + kTile - 1) / kTile);  // x: up to 2^31 - 1 blocks
   with_head_dim(C / NH, [&](auto hs) {
     flash_forward_kernel<decltype(hs)::value, T>
         <<<grid, kThreads, 0, stream>>>(out, lse, qkv, lengths, Tlen, C, NH);
@@ -344,7 +344,7 @@ template <class T>
 void flash_attention_backward(T* dqkv, float* scratch, const T* dout, const T* out, const T* qkv,
                               const float* lse, const int32_t* lengths, int B, int Tlen, int C,
                               int NH, bool deterministic, cudaStream_t stream) {
-  check_shape<T>(B, Tlen, C, NH);
+  check_shape(B, Tlen, C, NH);
   if (B <= 0 || Tlen <= 0) return;
   float* delta = scratch;
   float* dq_accum = scratch + int64_t(B) * NH * Tlen;
@@ -353,7 +353,7 @@ void flash_attention_backward(T* dqkv, float* scratch, const T* dout, const T* o
   CF_CUDA_CHECK_LAUNCH();
   if (!deterministic)
     CF_CUDA_CHECK(cudaMemsetAsync(dq_accum, 0, sizeof(float) * int64_t(B) * Tlen * C, stream));
-  const dim3 grid((Tlen + kTile - 1) / kTile, B * NH);
+  const dim3 grid(B * NH, (Tlen + kTile - 1) / kTile);  // x: up to 2^31 - 1 blocks
   with_head_dim(C / NH, [&](auto hs) {
     constexpr int HS = decltype(hs)::value;
     flash_backward_kv_kernel<HS, T><<<grid, kThreads, 0, stream>>>(

@@ -3,6 +3,7 @@
 
 #include <cuda_bf16.h>
 
+#include <cstdint>
 #include <type_traits>
 
 #include "core/error.h"
@@ -36,6 +37,22 @@ struct LtCall {
     if (desc) cublasLtMatmulDescDestroy(desc);
   }
 };
+
+// The largest power of two (at most 256) dividing the address: cuBLASLt's heuristic assumes
+// 256-byte-aligned operands unless told otherwise, and tensors inside the flat parameter buffer
+// start wherever the previous one ended.
+uint32_t alignment_of(const void* p) {
+  const auto address = reinterpret_cast<uintptr_t>(p);
+  uint32_t alignment = 256;
+  while (alignment > 1 && address % alignment != 0) alignment /= 2;
+  return alignment;
+}
+
+template <class V>
+void set_pref(cublasLtMatmulPreference_t pref, cublasLtMatmulPreferenceAttributes_t attribute,
+              const V& value) {
+  CF_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref, attribute, &value, sizeof(value)));
+}
 
 template <class V>
 void set_desc(cublasLtMatmulDesc_t desc, cublasLtMatmulDescAttributes_t attribute, const V& value) {
@@ -86,6 +103,9 @@ void MatmulLt::gemm(D* d, const AB* a, const AB* b, int M, int N, int K, bool tr
     set_desc(call.desc, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, bias_type);
     if (epilogue == Epilogue::bias_gelu) {
       CF_CHECK(aux != nullptr, "MatmulLt::gemm: the GELU epilogue keeps its input in aux");
+      // cuBLASLt: the aux leading dimension must be a multiple of 8.
+      CF_CHECK(N % 8 == 0,
+               "MatmulLt::gemm: the GELU epilogue needs an output width divisible by 8");
       set_desc(call.desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, static_cast<void*>(aux));
       const int64_t aux_ld = N;
       set_desc(call.desc, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, aux_ld);
@@ -101,9 +121,12 @@ void MatmulLt::gemm(D* d, const AB* a, const AB* b, int M, int N, int K, bool tr
   CF_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&call.d, data_type<D>(), N, M, N));
 
   CF_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&call.preference));
-  CF_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(
-      call.preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace_bytes_,
-      sizeof(workspace_bytes_)));
+  set_pref(call.preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, workspace_bytes_);
+  // cuBLASLt's A is our b and its B our a (the operands are swapped above); C is D.
+  set_pref(call.preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, alignment_of(b));
+  set_pref(call.preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, alignment_of(a));
+  set_pref(call.preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, alignment_of(d));
+  set_pref(call.preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, alignment_of(d));
   cublasLtMatmulHeuristicResult_t heuristic{};
   int found = 0;
   CF_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(handle_, call.desc, call.a, call.b, call.d, call.d,

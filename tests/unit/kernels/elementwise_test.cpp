@@ -46,6 +46,22 @@ TEST(Gelu, GradientMatchesFiniteDifferencesAndAccumulates) {
   EXPECT_TRUE(all_close(twice, dinp, 1e-12));
 }
 
+// Far in the negative tail exp(-2u) overflows: the gradient must come out 0, not NaN (inf * 0),
+// in the vector body and the scalar tail alike (11 elements: 8 + 3), in float and double.
+TEST(Gelu, GradientIsZeroNotNanFarInTheNegativeTail) {
+  const std::vector<float> inp = {-12, -30, -200, -1e4f, -11, -50, -13, -99, -12, -300, -1e30f};
+  const std::vector<float> dout(inp.size(), 1.0f);
+  std::vector<float> dinp(inp.size(), 0.0f);
+  cf::ops::gelu_backward(dinp.data(), inp.data(), dout.data(), int64_t(inp.size()));
+  for (size_t i = 0; i < inp.size(); ++i)
+    EXPECT_NEAR(dinp[i], 0.0f, 1e-30f) << "x = " << inp[i] << " gives " << dinp[i];
+  const std::vector<double> inp_d(inp.begin(), inp.end()), dout_d(inp.size(), 1.0);
+  std::vector<double> dinp_d(inp.size(), 0.0);
+  cf::ops::gelu_backward(dinp_d.data(), inp_d.data(), dout_d.data(), int64_t(inp.size()));
+  for (size_t i = 0; i < inp.size(); ++i)
+    EXPECT_NEAR(dinp_d[i], 0.0, 1e-30) << "x = " << inp[i] << " gives " << dinp_d[i];
+}
+
 TEST(Residual, AddsElementwise) {
   const auto a = random_values<float>(77, 4), b = random_values<float>(77, 5);
   std::vector<float> out(77);
