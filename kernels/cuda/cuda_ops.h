@@ -37,15 +37,16 @@ void embedding_backward(float* dtable, const int32_t* unique_ids, const int32_t*
                         const int32_t* rows, int U, const T* dout, int C, cudaStream_t stream);
 
 // ---- layer norm (fused with the residual add) ---------------------------------------------
-// residual = a + b (skipped when b is null: residual = a, which may alias out's input), then
-// out = LayerNorm(residual) * weight + bias. mean/rstd: fp32 [N]. `residual` may be null when
-// b is null.
+// With b: residual = a + b (stored, rounded to T), then out = LayerNorm(residual) * weight +
+// bias. Without b (null): out = LayerNorm(a) * weight + bias, and `residual` is neither read
+// nor written (pass null). mean/rstd: fp32 [N], of the normalised input as stored.
 template <class T>
 void residual_layernorm_forward(T* residual, T* out, float* mean, float* rstd, const T* a,
                                 const T* b, const T* weight, const T* bias, int N, int C,
                                 cudaStream_t stream, float eps = 1e-5f);
 // dinp += d LayerNorm / d inp; dweight, dbias (fp32) += their gradients, summed over rows in a
-// fixed order through `scratch` (layernorm_backward_scratch_floats(N, C) floats).
+// fixed order through `scratch` (layernorm_backward_scratch_floats(N, C) floats; its contents
+// need no clearing: every scratch buffer here is written before it is read).
 int64_t layernorm_backward_scratch_floats(int N, int C);
 template <class T>
 void layernorm_backward(T* dinp, float* dweight, float* dbias, float* scratch, const T* dout,
@@ -59,8 +60,8 @@ template <class T>
 void gelu_backward(T* dinp, const T* inp, const T* dout, int64_t n, cudaStream_t stream);
 template <class T>
 void residual_forward(T* out, const T* a, const T* b, int64_t n, cudaStream_t stream);
-// The mask of ops::dropout_forward exactly (same counter hash): element i of the stream
-// `seed` is element i here too.
+// The mask of ops::dropout_forward exactly (same counter hash, kernels/dropout_mask.h):
+// element i of the stream `seed` is element i here too. out may equal inp.
 template <class T>
 void dropout_forward(T* out, const T* inp, float p, uint64_t seed, int64_t n, cudaStream_t stream);
 template <class T>
@@ -98,7 +99,8 @@ void dropout_rows_backward(T* dinp, const T* dout, float p, const uint64_t* mixe
 // keys s <= t with s < lengths[b] (device array). Scale 1/sqrt(C/NH).
 //
 // Flash attention: tiled, online softmax, no T x T matrix. Head dims 32, 64 and 128.
-// lse [B, NH, T] (fp32) keeps each query row's log-sum-exp of scaled scores for backward.
+// lse [B, NH, T] (fp32) keeps each query row's natural-log log-sum-exp of the scaled scores
+// for backward; -inf for a row with no visible key (length 0). Every row is written.
 bool flash_attention_supports(int head_dim);
 template <class T>
 void flash_attention_forward(T* out, float* lse, const T* qkv, const int32_t* lengths, int B,
@@ -123,10 +125,11 @@ void reference_attention_backward(T* dqkv, const T* dout, const T* qkv, const fl
                                   cudaStream_t stream);
 
 // ---- losses -------------------------------------------------------------------------------
-// One softmax cross-entropy chunk, after the logits GEMM: for each row n of logits [N, V]
-// (fp32; bias[V] of type T is added here when non-null) with targets[n] > 0, loss[n] = logsumexp -
-// logit[target] and dlogits[n, :] = grad_scale * (softmax - onehot) (T, the input of the gradient
-// GEMMs); rows with targets[n] <= 0 get loss 0 and zero gradient. counted[n] = 1 or 0.
+// One softmax cross-entropy chunk, after the logits GEMM. Unlike the backward ops, dlogits is
+// OVERWRITTEN (it is scratch feeding the gradient GEMMs, which accumulate): for each row n of
+// logits [N, V] (fp32; bias[V] of type T is added here when non-null) with targets[n] > 0, loss[n]
+// = logsumexp - logit[target] and dlogits[n, :] = grad_scale * (softmax - onehot) (T, the input of
+// the gradient GEMMs); rows with targets[n] <= 0 get loss 0 and zero gradient. counted[n] = 1 or 0.
 template <class T>
 void softmax_xent_rows(float* loss, int32_t* counted, T* dlogits, const float* logits,
                        const T* bias, const int32_t* targets, int N, int V, float grad_scale,

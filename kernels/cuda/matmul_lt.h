@@ -25,7 +25,8 @@ class MatmulLt {
   MatmulLt& operator=(const MatmulLt&) = delete;
 
   // out[N, OC] = epilogue(inp[N, C] @ weight[OC, C]^T (+ bias[OC])). Out is T, or float when
-  // OutT = float (the logits of the loss head).
+  // OutT = float (the logits of the loss head; no epilogue then: fused epilogues need the
+  // output in the input type). bias_gelu needs OC % 8 == 0 (cuBLASLt's aux leading dimension).
   template <class T, class OutT = T>
   void forward(OutT* out, const T* inp, const T* weight, const T* bias, int N, int C, int OC,
                Epilogue epilogue, T* pre_gelu, cudaStream_t stream);

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "cuda/device_buffer.h"
 #include "trainer/model.h"
 #include "trainer/optimizer.h"
