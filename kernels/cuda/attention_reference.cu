@@ -125,7 +125,7 @@ void reference_attention_forward(T* out, float* att, const T* qkv, const int32_t
   CF_CHECK(NH > 0 && C % NH == 0, "attention: C must be a multiple of NH");
   CF_CHECK(B <= 65535 && NH <= 65535, "reference attention: B and NH must fit the grid");
   if (B <= 0 || Tlen <= 0) return;
-  reference_forward_kernel<<<dim3(Tlen, NH, B), kThreads, 0, stream>>>(out, att, qkv, lengths, Tlen,
+  reference_forward_kernel<T><<<dim3(Tlen, NH, B), kThreads, 0, stream>>>(out, att, qkv, lengths, Tlen,
                                                                        C, NH);
   CF_CUDA_CHECK_LAUNCH();
 }
@@ -141,10 +141,10 @@ void reference_attention_backward(T* dqkv, const T* dout, const T* qkv, const fl
   float* dscore = nullptr;
   CF_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&dscore),
                                 sizeof(float) * int64_t(B) * NH * Tlen * Tlen, stream));
-  reference_backward_query_kernel<<<dim3(Tlen, NH, B), kThreads, 0, stream>>>(
+  reference_backward_query_kernel<T><<<dim3(Tlen, NH, B), kThreads, 0, stream>>>(
       dqkv, dscore, dout, qkv, att, lengths, Tlen, C, NH);
   CF_CUDA_CHECK_LAUNCH();
-  reference_backward_key_kernel<<<dim3(Tlen, NH, B), kThreads, 0, stream>>>(dqkv, dscore, dout, qkv,
+  reference_backward_key_kernel<T><<<dim3(Tlen, NH, B), kThreads, 0, stream>>>(dqkv, dscore, dout, qkv,
                                                                             att, Tlen, C, NH);
   CF_CUDA_CHECK_LAUNCH();
   CF_CUDA_CHECK(cudaFreeAsync(dscore, stream));

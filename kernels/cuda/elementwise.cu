@@ -105,28 +105,28 @@ __global__ void column_sums_kernel(float* dbias, const T* dout, int N, int C) {
 template <class To, class From>
 void convert(To* out, const From* inp, int64_t n, cudaStream_t stream) {
   if (n <= 0) return;
-  convert_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, inp, n);
+  convert_kernel<To, From><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, inp, n);
   CF_CUDA_CHECK_LAUNCH();
 }
 
 template <class T>
 void gelu_forward(T* out, const T* inp, int64_t n, cudaStream_t stream) {
   if (n <= 0) return;
-  gelu_forward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, inp, n);
+  gelu_forward_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, inp, n);
   CF_CUDA_CHECK_LAUNCH();
 }
 
 template <class T>
 void gelu_backward(T* dinp, const T* inp, const T* dout, int64_t n, cudaStream_t stream) {
   if (n <= 0) return;
-  gelu_backward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(dinp, inp, dout, n);
+  gelu_backward_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(dinp, inp, dout, n);
   CF_CUDA_CHECK_LAUNCH();
 }
 
 template <class T>
 void residual_forward(T* out, const T* a, const T* b, int64_t n, cudaStream_t stream) {
   if (n <= 0) return;
-  residual_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, a, b, n);
+  residual_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, a, b, n);
   CF_CUDA_CHECK_LAUNCH();
 }
 
@@ -139,7 +139,7 @@ void dropout_forward(T* out, const T* inp, float p, uint64_t seed, int64_t n, cu
     return;
   }
   const float scale = p >= 1.0f ? 0.0f : 1.0f / (1.0f - p);
-  dropout_forward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(
+  dropout_forward_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(
       out, inp, ops::mix64(seed), ops::keep_threshold(p), scale, n);
   CF_CUDA_CHECK_LAUNCH();
 }
@@ -149,10 +149,10 @@ void dropout_backward(T* dinp, const T* dout, float p, uint64_t seed, int64_t n,
                       cudaStream_t stream) {
   if (n <= 0) return;
   if (p <= 0.0f) {
-    add_into_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(dinp, dout, n);
+    add_into_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(dinp, dout, n);
   } else {
     const float scale = p >= 1.0f ? 0.0f : 1.0f / (1.0f - p);
-    dropout_backward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(
+    dropout_backward_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(
         dinp, dout, ops::mix64(seed), ops::keep_threshold(p), scale, n);
   }
   CF_CUDA_CHECK_LAUNCH();
@@ -161,7 +161,7 @@ void dropout_backward(T* dinp, const T* dout, float p, uint64_t seed, int64_t n,
 template <class T>
 void column_sums(float* dbias, const T* dout, int N, int C, cudaStream_t stream) {
   if (N <= 0 || C <= 0) return;
-  column_sums_kernel<<<(C + 31) / 32, 32 * kColumnWarps, 0, stream>>>(dbias, dout, N, C);
+  column_sums_kernel<T><<<(C + 31) / 32, 32 * kColumnWarps, 0, stream>>>(dbias, dout, N, C);
   CF_CUDA_CHECK_LAUNCH();
 }
 

@@ -42,7 +42,7 @@ template <class T>
 void embedding_forward(T* out, const int32_t* ids, const T* table, int N, int C,
                        cudaStream_t stream) {
   if (N <= 0 || C <= 0) return;
-  embedding_forward_kernel<<<N, kThreads, 0, stream>>>(out, ids, table, C);
+  embedding_forward_kernel<T><<<N, kThreads, 0, stream>>>(out, ids, table, C);
   CF_CUDA_CHECK_LAUNCH();
 }
 
@@ -50,7 +50,7 @@ template <class T>
 void embedding_backward(float* dtable, const int32_t* unique_ids, const int32_t* offsets,
                         const int32_t* rows, int U, const T* dout, int C, cudaStream_t stream) {
   if (U <= 0 || C <= 0) return;
-  embedding_backward_kernel<<<U, kThreads, 0, stream>>>(dtable, unique_ids, offsets, rows, dout, C);
+  embedding_backward_kernel<T><<<U, kThreads, 0, stream>>>(dtable, unique_ids, offsets, rows, dout, C);
   CF_CUDA_CHECK_LAUNCH();
 }
 

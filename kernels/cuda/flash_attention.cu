@@ -174,9 +174,9 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();
     load_tile<HS>(q_tile, base + int64_t(t0) * row, row, count);
     load_tile<HS>(g_tile, g_base + int64_t(t0) * C, C, count);
-    if (threadIdx.x < kTile) {
-      lse_tile[threadIdx.x] = threadIdx.x < count ? lse[stat_base + t0 + threadIdx.x] : 0.0f;
-      delta_tile[threadIdx.x] = threadIdx.x < count ? delta[stat_base + t0 + threadIdx.x] : 0.0f;
+    if (const int r = int(threadIdx.x); r < kTile) {
+      lse_tile[r] = r < count ? lse[stat_base + t0 + r] : 0.0f;
+      delta_tile[r] = r < count ? delta[stat_base + t0 + r] : 0.0f;
     }
     __syncthreads();
     for (int r = 0; r < count; ++r) {
@@ -349,7 +349,7 @@ void flash_attention_backward(T* dqkv, float* scratch, const T* dout, const T* o
   float* delta = scratch;
   float* dq_accum = scratch + int64_t(B) * NH * Tlen;
   const int64_t stats = int64_t(B) * NH * Tlen;
-  flash_delta_kernel<<<blocks_for(stats, 256), 256, 0, stream>>>(delta, dout, out, B, Tlen, C, NH);
+  flash_delta_kernel<T><<<blocks_for(stats, 256), 256, 0, stream>>>(delta, dout, out, B, Tlen, C, NH);
   CF_CUDA_CHECK_LAUNCH();
   if (!deterministic)
     CF_CUDA_CHECK(cudaMemsetAsync(dq_accum, 0, sizeof(float) * int64_t(B) * Tlen * C, stream));
@@ -367,7 +367,7 @@ void flash_attention_backward(T* dqkv, float* scratch, const T* dout, const T* o
   });
   if (!deterministic) {
     const int64_t n = int64_t(B) * Tlen * C;
-    add_dq_kernel<<<blocks_for(n, 256), 256, 0, stream>>>(dqkv, dq_accum, int64_t(B) * Tlen, C);
+    add_dq_kernel<T><<<blocks_for(n, 256), 256, 0, stream>>>(dqkv, dq_accum, int64_t(B) * Tlen, C);
     CF_CUDA_CHECK_LAUNCH();
   }
 }

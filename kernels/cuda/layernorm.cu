@@ -139,7 +139,7 @@ void residual_layernorm_forward(T* residual, T* out, float* mean, float* rstd, c
                                 cudaStream_t stream, float eps) {
   if (N <= 0) return;
   const int blocks = (N + kRowsPerBlock - 1) / kRowsPerBlock;
-  residual_layernorm_forward_kernel<<<blocks, 32 * kRowsPerBlock, 0, stream>>>(
+  residual_layernorm_forward_kernel<T><<<blocks, 32 * kRowsPerBlock, 0, stream>>>(
       residual, out, mean, rstd, a, b, weight, bias, N, C, eps);
   CF_CUDA_CHECK_LAUNCH();
 }
@@ -154,14 +154,14 @@ void layernorm_backward(T* dinp, float* dweight, float* dbias, float* scratch, c
                         int C, cudaStream_t stream) {
   if (N <= 0) return;
   const int blocks = (N + kRowsPerBlock - 1) / kRowsPerBlock;
-  layernorm_backward_input_kernel<<<blocks, 32 * kRowsPerBlock, 0, stream>>>(
+  layernorm_backward_input_kernel<T><<<blocks, 32 * kRowsPerBlock, 0, stream>>>(
       dinp, dout, inp, weight, mean, rstd, N, C);
   CF_CUDA_CHECK_LAUNCH();
   const int parts = partitions(N);
   const int rows_per_partition = (N + parts - 1) / parts;
   float* partial_dw = scratch;
   float* partial_db = scratch + int64_t(parts) * C;
-  layernorm_param_partials_kernel<<<dim3((C + 31) / 32, parts), 32 * kColumnWarps, 0, stream>>>(
+  layernorm_param_partials_kernel<T><<<dim3((C + 31) / 32, parts), 32 * kColumnWarps, 0, stream>>>(
       partial_dw, partial_db, dout, inp, mean, rstd, N, C, rows_per_partition);
   CF_CUDA_CHECK_LAUNCH();
   layernorm_param_finish_kernel<<<(C + 127) / 128, 128, 0, stream>>>(dweight, dbias, partial_dw,

@@ -73,7 +73,7 @@ void softmax_xent_rows(float* loss, int32_t* counted, T* dlogits, const float* l
                        const T* bias, const int32_t* targets, int N, int V, float grad_scale,
                        cudaStream_t stream) {
   if (N <= 0) return;
-  softmax_xent_rows_kernel<<<N, kXentThreads, 0, stream>>>(loss, counted, dlogits, logits, bias,
+  softmax_xent_rows_kernel<T><<<N, kXentThreads, 0, stream>>>(loss, counted, dlogits, logits, bias,
                                                            targets, V, grad_scale);
   CF_CUDA_CHECK_LAUNCH();
 }
@@ -82,7 +82,7 @@ template <class T>
 void bce_with_logits(float* loss, T* dlogits, const T* logits, const float* labels, int N,
                      float grad_scale, cudaStream_t stream) {
   if (N <= 0) return;
-  bce_kernel<<<(N + 255) / 256, 256, 0, stream>>>(loss, dlogits, logits, labels, N, grad_scale);
+  bce_kernel<T><<<(N + 255) / 256, 256, 0, stream>>>(loss, dlogits, logits, labels, N, grad_scale);
   CF_CUDA_CHECK_LAUNCH();
 }
 

@@ -60,7 +60,7 @@ void adamw_update(float* params, T* compute_copy, const float* grads, float* m, 
   // As on the CPU: bias corrections in double, then rounded to float.
   const float correction1 = float(1.0 - std::pow(double(beta1), double(step)));
   const float correction2 = float(1.0 - std::pow(double(beta2), double(step)));
-  adamw_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(
+  adamw_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(
       params, compute_copy, grads, m, v, n, lr, beta1, beta2, eps, weight_decay, correction1,
       correction2, grad_scale);
   CF_CUDA_CHECK_LAUNCH();

@@ -59,7 +59,7 @@ void dropout_rows(T* out, const T* inp, bool accumulate, float p, const uint64_t
   // p <= 0 keeps everything (threshold 0) at scale 1: a copy or an add.
   const uint32_t threshold = p <= 0.0f ? 0u : ops::keep_threshold(p);
   const float scale = p <= 0.0f ? 1.0f : (p >= 1.0f ? 0.0f : 1.0f / (1.0f - p));
-  dropout_rows_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(
+  dropout_rows_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(
       out, inp, accumulate, mixed_seeds, row_sequence, row_position, threshold, scale, rows, width);
   CF_CUDA_CHECK_LAUNCH();
 }
@@ -71,7 +71,7 @@ void gather_rows(T* out, const T* inp, const int32_t* index, int rows, int width
                  cudaStream_t stream) {
   const int64_t n = int64_t(rows) * width;
   if (n <= 0) return;
-  gather_rows_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, inp, index, rows,
+  gather_rows_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, inp, index, rows,
                                                                        width);
   CF_CUDA_CHECK_LAUNCH();
 }
@@ -81,7 +81,7 @@ void scatter_rows(T* out, const T* inp, const int32_t* index, int rows, int widt
                   cudaStream_t stream) {
   const int64_t n = int64_t(rows) * width;
   if (n <= 0) return;
-  scatter_rows_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, inp, index, rows,
+  scatter_rows_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, inp, index, rows,
                                                                         width, add);
   CF_CUDA_CHECK_LAUNCH();
 }

@@ -147,7 +147,7 @@ TEST(Config, StructuralErrors) {
             "configs/x.yaml: key 'train.lr' appears twice");
   EXPECT_EQ(parse_error("- a\n- b\n"),
             "configs/x.yaml: expected a map of sections (run, data, model, task, train, "
-            "checkpoint, comm) at the top level");
+            "checkpoint, comm, cuda) at the top level");
   std::string msg = parse_error("train:\n  lr: [1, 2\n");
   EXPECT_EQ(msg.rfind("configs/x.yaml:", 0), 0u) << msg;
   EXPECT_NE(msg.find("YAML syntax error"), std::string::npos) << msg;
