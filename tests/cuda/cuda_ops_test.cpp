@@ -1065,8 +1065,11 @@ double rms_of_values(const std::vector<float>& qkv, int C) {
 // Per element of dqkv, the l2 norm of the terms an attention backward sums into it (the
 // relative-to-row-norm scale of a sum over keys or queries), in the loops of
 // ops::attention_backward: dv_s = sum_t a_ts g_t, dq_t = sum_s ds_ts k_s, dk_s = sum_t ds_ts q_t,
-// where ds = a (datt - E) / sqrt(hs) is taken at the size of its operands, a (|datt| + |E|) /
-// sqrt(hs), because datt - E cancels. A sum of K terms of random signs is about this big;
+// where ds = a (datt - E) / sqrt(hs) is taken at the size of its operands' rounding,
+// a (sum_i |g_i v_i| + sum_s a_s sum_i |g_i v_si|) / sqrt(hs): datt - E cancels, and so can
+// each dot product datt = g . v, whose fp32 error is bounded by eps times the sum of its terms'
+// sizes, not by its (possibly tiny) value. (A length-1 sequence has datt == E exactly: its ds is
+// all rounding.) A sum of K terms of random signs is about this big;
 // fp32 summation errs by ~2^-24 sqrt(K / 2) of it (< 1e-6 for K <= 200), and the bf16 kernels'
 // rounding of P, dS and out (in D = dout . out) by ~2^-8 / sqrt(3) of it (random signs), both
 // well inside the tolerances. A per-tensor rms would not do: in a length-1 sequence all T query
@@ -1090,19 +1093,19 @@ std::vector<double> attention_grad_scales(const std::vector<double>& qkv,
         const double* q = &qkv[qrow];
         const double* g = &dout[(seq + t) * size_t(C) + head];
         const double* a = &att[((size_t(b) * NH + h) * T + t) * T];
-        double expected = 0;
+        double expected_size = 0;
         for (int s = 0; s < nvis; ++s) {
           const size_t vrow = (seq + s) * row + 2 * size_t(C) + head;
-          double dot = 0;
+          double dot_size = 0;
           for (int i = 0; i < hs; ++i) {
-            dot += g[i] * qkv[vrow + i];
+            dot_size += std::abs(g[i] * qkv[vrow + i]);
             squares[vrow + i] += (a[s] * g[i]) * (a[s] * g[i]);
           }
-          datt[size_t(s)] = dot;
-          expected += a[s] * dot;
+          datt[size_t(s)] = dot_size;
+          expected_size += a[s] * dot_size;
         }
         for (int s = 0; s < nvis; ++s) {
-          const double ds = a[s] * (std::abs(datt[size_t(s)]) + std::abs(expected)) * scale;
+          const double ds = a[s] * (datt[size_t(s)] + expected_size) * scale;
           const size_t krow = (seq + s) * row + size_t(C) + head;
           for (int i = 0; i < hs; ++i) {
             squares[qrow + i] += (ds * qkv[krow + i]) * (ds * qkv[krow + i]);

@@ -1,19 +1,23 @@
-// The CPU side of cuda_emulator.h: grid execution with one OS thread per CUDA thread, and the
-// parts of the CUDA runtime and cuBLASLt this project calls, on host memory. Streams are
-// synchronous (every call completes before it returns), which is a legal schedule of the
-// asynchronous API.
+// The CPU side of cuda_emulator.h: grid execution, and the parts of the CUDA runtime and
+// cuBLASLt this project calls, on host memory. Streams are synchronous (every call completes
+// before it returns), which is a legal schedule of the asynchronous API.
+//
+// The threads of a block are fibers (ucontext) on the calling OS thread: each runs until it
+// reaches a barrier or returns, then the next one runs. __syncthreads releases the block once
+// every live thread waits there; a warp shuffle releases a warp once its live threads have
+// all written their value. Threads that have returned no longer count, as on the GPU. Threads
+// waiting at different barriers with none able to move is a deadlock: reported, then abort.
 #include "cuda_emulator.h"
 
 #include <cublasLt.h>
 #include <cublas_api.h>
+#include <ucontext.h>
 
-#include <barrier>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
-#include <mutex>
-#include <thread>
 #include <vector>
 
 namespace cf_emu {
@@ -26,73 +30,139 @@ thread_local dim3 grid_dim;
 namespace {
 
 constexpr int kWarp = 32;
+constexpr size_t kFiberStack = size_t(256) << 10;
 
-// The barriers of the block being run. Each thread leaves (arrive_and_drop) when its kernel
-// body returns, so threads that exit early do not hold the others at a barrier.
-struct BlockState {
-  explicit BlockState(int threads) : block_barrier(threads) {
-    const int warps = (threads + kWarp - 1) / kWarp;
-    for (int w = 0; w < warps; ++w)
-      warp_barriers.push_back(
-          std::make_unique<std::barrier<>>(std::min(kWarp, threads - w * kWarp)));
-    exchange.assign(size_t(warps) * kWarp, 0.0);
-  }
-  std::barrier<> block_barrier;
-  std::vector<std::unique_ptr<std::barrier<>>> warp_barriers;
-  std::vector<double> exchange;  // one slot per thread for shuffles
+enum class Wait { none, block, warp };
+
+struct Fiber {
+  ucontext_t context;
+  std::unique_ptr<char[]> stack;
+  bool done = false;
+  Wait wait = Wait::none;
 };
 
-thread_local BlockState* current_block = nullptr;
-thread_local int linear_thread = 0;
+struct Grid {
+  std::vector<Fiber> fibers;
+  std::vector<double> exchange;  // shuffle slots, one per thread
+  ucontext_t scheduler;
+  const std::function<void()>* body = nullptr;
+  int current = 0;
+};
+Grid* active = nullptr;
+
+void fiber_main() {
+  (*active->body)();
+  active->fibers[size_t(active->current)].done = true;
+  swapcontext(&active->fibers[size_t(active->current)].context, &active->scheduler);
+}
+
+// Suspends the running thread until the scheduler releases the barrier it waits at.
+void wait_at(Wait barrier) {
+  Fiber& self = active->fibers[size_t(active->current)];
+  self.wait = barrier;
+  swapcontext(&self.context, &active->scheduler);
+}
+
+[[noreturn]] void deadlock(const char* why) {
+  std::fprintf(stderr, "cuda emulator: deadlock in block (%u, %u, %u): %s\n", block_idx.x,
+               block_idx.y, block_idx.z, why);
+  std::abort();
+}
+
+// Fresh contexts for the next block (kept out of run_grid: getcontext there would make GCC
+// warn that its locals might be clobbered).
+void reset_fibers(Grid& g) {
+  for (auto& f : g.fibers) {
+    f.done = false;
+    f.wait = Wait::none;
+    getcontext(&f.context);
+    f.context.uc_stack.ss_sp = f.stack.get();
+    f.context.uc_stack.ss_size = kFiberStack;
+    f.context.uc_link = nullptr;
+    makecontext(&f.context, fiber_main, 0);
+  }
+}
 
 }  // namespace
 
-void sync_threads() { current_block->block_barrier.arrive_and_wait(); }
+void sync_threads() { wait_at(Wait::block); }
 
 template <class V>
 V shuffle(V value, int lane_mask) {
-  BlockState& block = *current_block;
-  const int warp = linear_thread / kWarp, lane = linear_thread % kWarp;
-  std::barrier<>& barrier = *block.warp_barriers[size_t(warp)];
-  block.exchange[size_t(linear_thread)] = double(value);
-  barrier.arrive_and_wait();  // every lane has written
-  const V result = V(block.exchange[size_t(warp * kWarp + (lane ^ lane_mask))]);
-  barrier.arrive_and_wait();  // every lane has read before the slots are reused
+  const int t = active->current;
+  const int warp = t / kWarp, lane = t % kWarp;
+  active->exchange[size_t(t)] = double(value);
+  wait_at(Wait::warp);  // every lane has written
+  const V result = V(active->exchange[size_t(warp * kWarp + (lane ^ lane_mask))]);
+  wait_at(Wait::warp);  // every lane has read before the slots are reused
   return result;
 }
 float shuffle_xor(float value, int lane_mask) { return shuffle(value, lane_mask); }
 double shuffle_xor(double value, int lane_mask) { return shuffle(value, lane_mask); }
 
-// One OS thread per CUDA thread of a block, reused for every block of the grid in turn: after
-// a block, the threads meet at `block_done`, whose completion gives them fresh barriers.
 void run_grid(dim3 grid, dim3 block, const std::function<void()>& body) {
   const int threads = int(block.x * block.y * block.z);
   const int64_t blocks = int64_t(grid.x) * grid.y * grid.z;
   if (threads == 0 || blocks == 0) return;
-  auto state = std::make_unique<BlockState>(threads);
-  std::barrier block_done(threads,
-                          [&]() noexcept { state = std::make_unique<BlockState>(threads); });
-  std::vector<std::thread> workers;
-  workers.reserve(size_t(threads));
-  for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&, t] {
-      linear_thread = t;
-      thread_idx = {unsigned(t) % block.x, (unsigned(t) / block.x) % block.y,
-                    unsigned(t) / (block.x * block.y)};
-      block_dim = block;
-      grid_dim = grid;
-      for (int64_t b = 0; b < blocks; ++b) {
-        current_block = state.get();
-        block_idx = {unsigned(b % grid.x), unsigned((b / grid.x) % grid.y),
-                     unsigned(b / (int64_t(grid.x) * grid.y))};
-        body();
-        current_block->warp_barriers[size_t(t / kWarp)]->arrive_and_drop();
-        current_block->block_barrier.arrive_and_drop();
-        block_done.arrive_and_wait();
+  Grid g;
+  g.body = &body;
+  g.fibers.resize(size_t(threads));
+  for (auto& f : g.fibers) f.stack = std::make_unique<char[]>(kFiberStack);
+  g.exchange.assign(size_t(threads), 0.0);
+  Grid* outer = active;
+  active = &g;
+  block_dim = block;
+  grid_dim = grid;
+  const int warps = (threads + kWarp - 1) / kWarp;
+  for (int64_t b = 0; b < blocks; ++b) {
+    block_idx = {unsigned(b % grid.x), unsigned((b / grid.x) % grid.y),
+                 unsigned(b / (int64_t(grid.x) * grid.y))};
+    reset_fibers(g);
+    for (;;) {
+      // Run every thread that can move until it waits or returns.
+      for (int t = 0; t < threads; ++t) {
+        Fiber& f = g.fibers[size_t(t)];
+        if (f.done || f.wait != Wait::none) continue;
+        g.current = t;
+        thread_idx = {unsigned(t) % block.x, (unsigned(t) / block.x) % block.y,
+                      unsigned(t) / (block.x * block.y)};
+        swapcontext(&g.scheduler, &f.context);
       }
-    });
+      int live = 0, at_block = 0;
+      for (const auto& f : g.fibers) {
+        live += !f.done;
+        at_block += !f.done && f.wait == Wait::block;
+      }
+      if (live == 0) break;
+      bool released = false;
+      // A warp whose live threads all wait at a shuffle moves on.
+      for (int w = 0; w < warps; ++w) {
+        int warp_live = 0, warp_waiting = 0;
+        for (int t = w * kWarp; t < std::min(threads, (w + 1) * kWarp); ++t) {
+          warp_live += !g.fibers[size_t(t)].done;
+          warp_waiting += !g.fibers[size_t(t)].done && g.fibers[size_t(t)].wait == Wait::warp;
+        }
+        if (warp_waiting > 0 && warp_waiting == warp_live) {
+          for (int t = w * kWarp; t < std::min(threads, (w + 1) * kWarp); ++t)
+            g.fibers[size_t(t)].wait = Wait::none;
+          released = true;
+        } else if (warp_waiting > 0) {
+          // Some lanes of the warp are at a shuffle, others at __syncthreads: would hang.
+          bool others_blocked = true;
+          for (int t = w * kWarp; t < std::min(threads, (w + 1) * kWarp); ++t)
+            others_blocked &= g.fibers[size_t(t)].done || g.fibers[size_t(t)].wait != Wait::none;
+          if (others_blocked && at_block > 0)
+            deadlock("a warp's lanes wait at a shuffle and at __syncthreads");
+        }
+      }
+      if (!released && at_block == live) {
+        for (auto& f : g.fibers) f.wait = Wait::none;
+        released = true;
+      }
+      if (!released) deadlock("threads wait at different barriers");
+    }
   }
-  for (auto& w : workers) w.join();
+  active = outer;
 }
 
 }  // namespace cf_emu

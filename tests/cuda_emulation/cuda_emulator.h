@@ -4,10 +4,10 @@
 // Force-included (-include) into the kernel sources after tests/cuda_emulation/
 // emulate_launches.py has rewritten each `kernel<<<grid, block, shmem, stream>>>(args)` into
 // `cf_emu::launcher(grid, block, shmem, stream)(kernel, args)`. A launch runs its blocks one
-// after another; the threads of a block are real OS threads, so __syncthreads is a barrier,
-// __shfl_xor_sync an exchange between the 32 threads of a warp, and __shared__ memory (made
-// `static`) is shared by the block's threads. Threads that return early leave the barriers,
-// as exited threads do on the GPU. Device memory is host memory (cuda_emulator.cpp).
+// after another; the threads of a block are fibers switched at barriers, so __syncthreads is a
+// barrier, __shfl_xor_sync an exchange between the 32 threads of a warp, and __shared__ memory
+// (made `static`) is shared by the block's threads. Threads that return early leave the
+// barriers, as exited threads do on the GPU. Device memory is host memory (cuda_emulator.cpp).
 //
 // What this cannot show: speed, the GPU memory model beyond barrier ordering, bank conflicts,
 // register limits, or bugs that only appear under true parallel timing between blocks.
