@@ -19,7 +19,7 @@ root=$stage/usr
 mkdir -p "$root/include" "$root/lib/$arch/cmake" "$root/share/cmake" "$root/lib/$arch/hdf5/serial"
 
 need() { [ -e "$1" ] || { echo "gpu_bundle: missing $1 (install the -dev packages tools/setup.sh lists)" >&2; exit 1; }; }
-for p in /usr/include/hdf5/serial /usr/include/yaml-cpp /usr/include/nlohmann /usr/include/gtest \
+for p in /usr/include/zlib.h /usr/include/hdf5/serial /usr/include/yaml-cpp /usr/include/nlohmann /usr/include/gtest \
          /usr/lib/$arch/cmake/yaml-cpp /usr/lib/$arch/cmake/GTest /usr/share/cmake/nlohmann_json \
          /usr/include/$arch/openblas-openmp/cblas.h /usr/lib/$arch/openblas-openmp/libopenblas.so.0; do
   need "$p"
@@ -30,13 +30,14 @@ done
 mkdir -p "$root/include/hdf5" "$root/include/$arch"
 cp -a /usr/include/hdf5/serial "$root/include/hdf5/"
 cp -a /usr/include/yaml-cpp /usr/include/nlohmann /usr/include/gtest /usr/include/gmock "$root/include/" 2>/dev/null || true
+cp -a /usr/include/zlib.h /usr/include/zconf.h "$root/include/"
 cp -a /usr/include/$arch/openblas-openmp "$root/include/$arch/"
 cp -a /usr/lib/$arch/cmake/yaml-cpp /usr/lib/$arch/cmake/GTest "$root/lib/$arch/cmake/"
 cp -a /usr/share/cmake/nlohmann_json "$root/share/cmake/"
 cp -a /usr/lib/$arch/libgtest*.a /usr/lib/$arch/libgmock*.a "$root/lib/$arch/" 2>/dev/null || true
 
 # Shared libraries: the link-time names and every runtime dependency outside glibc, the C++
-# runtime and CUDA.
+# runtime and CUDA. (zlib: its library comes in below as HDF5's dependency; libz.so names it.)
 mkdir -p "$root/lib/$arch/openblas-openmp"
 cp -aL /usr/lib/$arch/openblas-openmp/libopenblas.so.0 "$root/lib/$arch/openblas-openmp/"
 ln -sf libopenblas.so.0 "$root/lib/$arch/openblas-openmp/libopenblas.so"
@@ -48,6 +49,7 @@ hdf5=$(readlink -f /usr/lib/$arch/hdf5/serial/libhdf5.so)
 cp -aL "$hdf5" "$root/lib/$arch/"
 ln -sf "../../$(basename "$hdf5")" "$root/lib/$arch/hdf5/serial/libhdf5.so"
 (cd "$root/lib/$arch" && ln -sf "$(basename "$hdf5")" libhdf5_serial.so.103)
+ln -sf libz.so.1 "$root/lib/$arch/libz.so"
 skip='linux-vdso|ld-linux|/libc\.so|/libm\.so|/libstdc\+\+|/libgcc_s|/libpthread|/libdl\.so|/librt\.so|/libresolv|cuda|cublas|nccl|cudnn'
 for lib in "$root/lib/$arch/openblas-openmp/libopenblas.so.0" "$root/lib/$arch/libyaml-cpp.so.0.7" \
            "$root/lib/$arch/$(basename "$hdf5")"; do
