@@ -36,6 +36,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | 
 
 cache=()
 if [ -n "$deps" ]; then
+  [ -f "$deps" ] || { echo "gpu_check: no dependency archive at $deps (make it with tools/gpu_bundle.sh)" >&2; exit 1; }
   unpacked=$(dirname "$build")/gpu-deps
   mkdir -p "$unpacked"
   tar -xJf "$deps" -C "$unpacked"
@@ -48,10 +49,12 @@ generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 
 say "configure and build for sm_$arch"
+mkdir -p "$build"
 cmake "${cache[@]}" -S . -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
-  -DCARTFORMER_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$arch" >"$build.configure.log" 2>&1 ||
-  { cat "$build.configure.log"; exit 1; }
-cmake --build "$build" -j "$(nproc)" --target cartformer test_cuda bench_gpu 2>&1 | tail -3
+  -DCARTFORMER_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$arch" >"$build/configure.log" 2>&1 ||
+  { tail -40 "$build/configure.log"; exit 1; }
+cmake --build "$build" -j "$(nproc)" --target cartformer test_cuda bench_gpu >"$build/build.log" 2>&1 ||
+  { grep -E 'error|Error' "$build/build.log" | head -30; tail -20 "$build/build.log"; exit 1; }
 
 failed=0
 say "CUDA tests (tests/cuda)"
