@@ -6,11 +6,7 @@
 #include <cmath>
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define CF_HOST_DEVICE __host__ __device__
-#else
-#define CF_HOST_DEVICE
-#endif
+#include "kernels/host_device.h"
 
 namespace cf::ops {
 
@@ -32,6 +28,12 @@ CF_HOST_DEVICE inline uint32_t dropout_bits(uint64_t mixed_seed, int64_t i) {
 // branch-free code (a float compare-and-branch mispredicts on every random mask bit).
 inline uint32_t keep_threshold(float p) {
   return uint32_t(std::min(std::ceil(double(p) * 16777216.0), 16777216.0));
+}
+
+// Scale of the kept values in inverted dropout, 1 / (1 - p); p >= 1 keeps nothing.
+template <class T>
+CF_HOST_DEVICE inline T keep_scale(float p) {
+  return p >= 1.0f ? T(0) : T(1) / (T(1) - T(p));
 }
 
 }  // namespace cf::ops

@@ -34,8 +34,8 @@ template <class T>
 void layernorm_forward(T* out, T* mean, T* rstd, const T* inp, const T* weight, const T* bias,
                        int N, int C, T eps = T(1e-5));
 template <class T>
-void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp,
-                        const T* weight, const T* mean, const T* rstd, int N, int C);
+void layernorm_backward(T* dinp, T* dweight, T* dbias, const T* dout, const T* inp, const T* weight,
+                        const T* mean, const T* rstd, int N, int C);
 
 // ---- linear -----------------------------------------------------------------------------
 // out[N, OC] = inp[N, C] @ weight[OC, C]^T + bias[OC] (bias may be null). BLAS on CPU.
@@ -75,11 +75,11 @@ float dropout_uniform(uint64_t seed, int64_t i);
 // att[B, NH, T, T] stores the softmax probabilities for backward (the CPU reference keeps
 // them; flash kernels recompute instead). out[B, T, C].
 template <class T>
-void attention_forward(T* out, T* att, const T* qkv, const int32_t* lengths, int B, int Tlen,
-                       int C, int NH);
+void attention_forward(T* out, T* att, const T* qkv, const int32_t* lengths, int B, int Tlen, int C,
+                       int NH);
 template <class T>
-void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att,
-                        const int32_t* lengths, int B, int Tlen, int C, int NH);
+void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, const int32_t* lengths,
+                        int B, int Tlen, int C, int NH);
 
 // ---- losses ------------------------------------------------------------------------------
 // Full softmax cross-entropy of hidden[N, C] against an item table weight[V, C] (+ bias[V],

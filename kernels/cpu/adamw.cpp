@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "core/error.h"
+#include "kernels/adamw_rule.h"
 #include "kernels/ops.h"
 
 namespace cf::ops {
@@ -15,17 +16,9 @@ void adamw_update(float* params, const float* grads, float* m, float* v, int64_t
   const float correction1 = float(1.0 - std::pow(double(beta1), double(step)));
   const float correction2 = float(1.0 - std::pow(double(beta2), double(step)));
 #pragma omp parallel for simd schedule(static) if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) {
-    const float g = grads[i] * grad_scale;
-    const float mi = beta1 * m[i] + (1.0f - beta1) * g;
-    const float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
-    m[i] = mi;
-    v[i] = vi;
-    const float m_hat = mi / correction1;
-    const float v_hat = vi / correction2;
-    // Decay acts on the parameter itself, not through the gradient (Loshchilov & Hutter).
-    params[i] -= lr * (m_hat / (std::sqrt(v_hat) + eps) + weight_decay * params[i]);
-  }
+  for (int64_t i = 0; i < n; ++i)
+    params[i] = adamw_element(params[i], grads[i] * grad_scale, m[i], v[i], lr, beta1, beta2, eps,
+                              weight_decay, correction1, correction2);
 }
 
 }  // namespace cf::ops

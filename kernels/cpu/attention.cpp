@@ -6,15 +6,13 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/attention_mask.h"
 #include "kernels/cpu/row_softmax.h"
 #include "kernels/ops.h"
 
 namespace cf::ops {
 
 namespace {
-
-// Keys visible to query t of a sequence with `length` real positions: s < min(t + 1, length).
-inline int visible_keys(int t, int length) { return std::min(t + 1, length); }
 
 void check_lengths(const int32_t* lengths, int B, int Tlen) {
   for (int b = 0; b < B; ++b)

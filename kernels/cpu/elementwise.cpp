@@ -6,19 +6,12 @@
 
 #include "kernels/cpu/fast_exp.h"
 #include "kernels/dropout_mask.h"
+#include "kernels/gelu_formula.h"
 #include "kernels/ops.h"
 
 namespace cf::ops {
 
 namespace {
-
-template <class T>
-constexpr T kGeluScale = T(0.7978845608028654);  // sqrt(2 / pi)
-template <class T>
-constexpr T kGeluCubic = T(0.044715);
-// Exponent -2u above which GELU's gradient is taken as exactly 0 (kernels/cuda/elementwise.cu
-// uses the same cut).
-constexpr float kGeluTailExponent = 80.0f;
 
 // Elements per parallel task: large enough to amortise scheduling, fixed so that vector and tail
 // elements fall in the same places whatever the thread count.
@@ -26,32 +19,15 @@ constexpr int64_t kElementwiseChunk = 8192;
 
 inline int64_t chunk_count(int64_t n) { return (n + kElementwiseChunk - 1) / kElementwiseChunk; }
 
-// GELU in the form x * sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3), which equals
-// 0.5 x (1 + tanh u) without its cancellation for negative x; the derivative is
-// s + 2 x s (1 - s) u' with s = sigmoid(2u).
+// Scalar paths (tails, double, machines without AVX2): the shared formula, gelu_formula.h.
 template <class T>
 void gelu_forward_plain(T* out, const T* inp, int64_t begin, int64_t end) {
-  for (int64_t i = begin; i < end; ++i) {
-    const T x = inp[i];
-    const T u = kGeluScale<T> * (x + kGeluCubic<T> * x * x * x);
-    out[i] = x / (T(1) + std::exp(T(-2) * u));
-  }
+  for (int64_t i = begin; i < end; ++i) out[i] = gelu_value(inp[i]);
 }
 
 template <class T>
 void gelu_backward_plain(T* dinp, const T* inp, const T* dout, int64_t begin, int64_t end) {
-  for (int64_t i = begin; i < end; ++i) {
-    const T x = inp[i];
-    const T u = kGeluScale<T> * (x + kGeluCubic<T> * x * x * x);
-    const T du = kGeluScale<T> * (T(1) + T(3) * kGeluCubic<T> * x * x);
-    // Deep in the negative tail (x below about -9.3) the gradient is below 1e-32: it is 0
-    // there, rather than inf * 0 = NaN once exp(-2u) overflows (kGeluTailExponent).
-    if (T(-2) * u > T(kGeluTailExponent)) continue;
-    const T e = std::exp(T(-2) * u);
-    const T s = T(1) / (T(1) + e);
-    const T grad = s + T(2) * x * s * (e * s) * du;  // 1 - s = e s
-    dinp[i] += grad * dout[i];
-  }
+  for (int64_t i = begin; i < end; ++i) dinp[i] += gelu_derivative(inp[i]) * dout[i];
 }
 
 __attribute__((target("avx2,fma"))) void gelu_forward_avx2(float* out, const float* inp,
@@ -94,12 +70,6 @@ __attribute__((target("avx2,fma"))) void gelu_backward_avx2(float* dinp, const f
                      _mm256_fmadd_ps(grad, _mm256_loadu_ps(dout + i), _mm256_loadu_ps(dinp + i)));
   }
   gelu_backward_plain(dinp, inp, dout, i, end);
-}
-
-// Scale of the kept values in inverted dropout; p >= 1 keeps nothing.
-template <class T>
-T keep_scale(float p) {
-  return p >= 1.0f ? T(0) : T(1) / (T(1) - T(p));
 }
 
 }  // namespace

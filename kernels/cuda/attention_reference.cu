@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "core/error.h"
+#include "kernels/attention_mask.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/cuda/device_math.cuh"
@@ -15,8 +16,6 @@ namespace {
 
 constexpr int kThreads = 128;
 
-__device__ __forceinline__ int visible_keys(int t, int length) { return min(t + 1, length); }
-
 // Block (b, h, t): scores, softmax into att, then out = att @ v.
 template <class T>
 __global__ void reference_forward_kernel(T* out, float* att, const T* qkv, const int32_t* lengths,
@@ -26,7 +25,7 @@ __global__ void reference_forward_kernel(T* out, float* att, const T* qkv, const
   const int hs = C / NH;
   const int64_t row = 3 * int64_t(C);
   const float scale = rsqrtf(float(hs));
-  const int nvis = visible_keys(t, lengths[b]);
+  const int nvis = ops::visible_keys(t, lengths[b]);
   const T* q = qkv + (int64_t(b) * Tlen + t) * row + h * hs;
   const T* keys = qkv + int64_t(b) * Tlen * row + C + h * hs;
   const T* values = keys + C;
@@ -66,7 +65,7 @@ __global__ void reference_backward_query_kernel(T* dqkv, float* dscore, const T*
   const int hs = C / NH;
   const int64_t row = 3 * int64_t(C);
   const float scale = rsqrtf(float(hs));
-  const int nvis = visible_keys(t, lengths[b]);
+  const int nvis = ops::visible_keys(t, lengths[b]);
   const T* keys = qkv + int64_t(b) * Tlen * row + C + h * hs;
   const T* values = keys + C;
   const T* g = dout + (int64_t(b) * Tlen + t) * C + h * hs;
@@ -125,8 +124,8 @@ void reference_attention_forward(T* out, float* att, const T* qkv, const int32_t
   CF_CHECK(NH > 0 && C % NH == 0, "attention: C must be a multiple of NH");
   CF_CHECK(B <= 65535 && NH <= 65535, "reference attention: B and NH must fit the grid");
   if (B <= 0 || Tlen <= 0) return;
-  reference_forward_kernel<T><<<dim3(Tlen, NH, B), kThreads, 0, stream>>>(out, att, qkv, lengths, Tlen,
-                                                                       C, NH);
+  reference_forward_kernel<T>
+      <<<dim3(Tlen, NH, B), kThreads, 0, stream>>>(out, att, qkv, lengths, Tlen, C, NH);
   CF_CUDA_CHECK_LAUNCH();
 }
 
@@ -144,8 +143,8 @@ void reference_attention_backward(T* dqkv, const T* dout, const T* qkv, const fl
   reference_backward_query_kernel<T><<<dim3(Tlen, NH, B), kThreads, 0, stream>>>(
       dqkv, dscore, dout, qkv, att, lengths, Tlen, C, NH);
   CF_CUDA_CHECK_LAUNCH();
-  reference_backward_key_kernel<T><<<dim3(Tlen, NH, B), kThreads, 0, stream>>>(dqkv, dscore, dout, qkv,
-                                                                            att, Tlen, C, NH);
+  reference_backward_key_kernel<T>
+      <<<dim3(Tlen, NH, B), kThreads, 0, stream>>>(dqkv, dscore, dout, qkv, att, Tlen, C, NH);
   CF_CUDA_CHECK_LAUNCH();
   CF_CUDA_CHECK(cudaFreeAsync(dscore, stream));
 }

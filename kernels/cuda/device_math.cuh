@@ -65,6 +65,11 @@ __device__ __forceinline__ float block_max(float x, float* shared) {
   return warp_max(total);
 }
 
+// Grid-stride loop over [0, n): any n, any grid size.
+#define CF_FOR_EACH_ELEMENT(i, n)                                           \
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
+       i += int64_t(gridDim.x) * blockDim.x)
+
 inline int blocks_for(int64_t n, int threads) {
   const int64_t blocks = (n + threads - 1) / threads;
   return int(blocks < 65535 * 32 ? blocks : 65535 * 32);

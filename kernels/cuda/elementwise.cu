@@ -5,6 +5,7 @@
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/cuda/device_math.cuh"
 #include "kernels/dropout_mask.h"
+#include "kernels/gelu_formula.h"
 
 namespace cf::cuda {
 
@@ -12,40 +13,21 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// Grid-stride loops: any n, any grid size.
-#define CF_FOR_EACH_ELEMENT(i, n)                                           \
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
-       i += int64_t(gridDim.x) * blockDim.x)
-
 template <class To, class From>
 __global__ void convert_kernel(To* out, const From* inp, int64_t n) {
   CF_FOR_EACH_ELEMENT(i, n) out[i] = from_float<To>(to_float(inp[i]));
 }
 
-// GELU as the CPU computes it: x * sigmoid(2u), u = sqrt(2/pi) (x + 0.044715 x^3).
-constexpr float kGeluScale = 0.7978845608028654f;
-constexpr float kGeluCubic = 0.044715f;
-
+// GELU as the CPU computes it (gelu_formula.h), in fp32.
 template <class T>
 __global__ void gelu_forward_kernel(T* out, const T* inp, int64_t n) {
-  CF_FOR_EACH_ELEMENT(i, n) {
-    const float x = to_float(inp[i]);
-    const float u = kGeluScale * (x + kGeluCubic * x * x * x);
-    out[i] = from_float<T>(x / (1.0f + expf(-2.0f * u)));
-  }
+  CF_FOR_EACH_ELEMENT(i, n) out[i] = from_float<T>(ops::gelu_value(to_float(inp[i])));
 }
 
 template <class T>
 __global__ void gelu_backward_kernel(T* dinp, const T* inp, const T* dout, int64_t n) {
   CF_FOR_EACH_ELEMENT(i, n) {
-    const float x = to_float(inp[i]);
-    const float u = kGeluScale * (x + kGeluCubic * x * x * x);
-    const float du = kGeluScale * (1.0f + 3.0f * kGeluCubic * x * x);
-    const float e = expf(-2.0f * u);
-    const float s = 1.0f / (1.0f + e);
-    // As on the CPU: deep in the negative tail (exponent above 80, x below about -9.3) the
-    // gradient is taken as 0 instead of inf * 0 = NaN.
-    const float grad = -2.0f * u > 80.0f ? 0.0f : s + 2.0f * x * s * (e * s) * du;
+    const float grad = ops::gelu_derivative(to_float(inp[i]));
     dinp[i] = from_float<T>(to_float(dinp[i]) + grad * to_float(dout[i]));
   }
 }
@@ -138,7 +120,7 @@ void dropout_forward(T* out, const T* inp, float p, uint64_t seed, int64_t n, cu
       CF_CUDA_CHECK(cudaMemcpyAsync(out, inp, sizeof(T) * n, cudaMemcpyDeviceToDevice, stream));
     return;
   }
-  const float scale = p >= 1.0f ? 0.0f : 1.0f / (1.0f - p);
+  const float scale = ops::keep_scale<float>(p);
   dropout_forward_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(
       out, inp, ops::mix64(seed), ops::keep_threshold(p), scale, n);
   CF_CUDA_CHECK_LAUNCH();
@@ -151,7 +133,7 @@ void dropout_backward(T* dinp, const T* dout, float p, uint64_t seed, int64_t n,
   if (p <= 0.0f) {
     add_into_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(dinp, dout, n);
   } else {
-    const float scale = p >= 1.0f ? 0.0f : 1.0f / (1.0f - p);
+    const float scale = ops::keep_scale<float>(p);
     dropout_backward_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(
         dinp, dout, ops::mix64(seed), ops::keep_threshold(p), scale, n);
   }

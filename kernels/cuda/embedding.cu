@@ -50,7 +50,8 @@ template <class T>
 void embedding_backward(float* dtable, const int32_t* unique_ids, const int32_t* offsets,
                         const int32_t* rows, int U, const T* dout, int C, cudaStream_t stream) {
   if (U <= 0 || C <= 0) return;
-  embedding_backward_kernel<T><<<U, kThreads, 0, stream>>>(dtable, unique_ids, offsets, rows, dout, C);
+  embedding_backward_kernel<T>
+      <<<U, kThreads, 0, stream>>>(dtable, unique_ids, offsets, rows, dout, C);
   CF_CUDA_CHECK_LAUNCH();
 }
 

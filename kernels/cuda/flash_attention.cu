@@ -15,6 +15,7 @@
 #include <type_traits>
 
 #include "core/error.h"
+#include "kernels/attention_mask.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/cuda/device_math.cuh"
@@ -69,7 +70,7 @@ __global__ void __launch_bounds__(kThreads)
     q[i] = real_row ? to_float(base[int64_t(t) * row + sub + kThreadsPerRow * i]) * scale2 : 0.0f;
     o[i] = 0.0f;
   }
-  const int visible = real_row ? min(t + 1, length) : 0;
+  const int visible = real_row ? ops::visible_keys(t, length) : 0;
   float running_max = -INFINITY, running_sum = 0.0f;
 
   // Keys any row of this block can see.
@@ -122,8 +123,7 @@ template <class T>
 __global__ void flash_delta_kernel(float* delta, const T* dout, const T* out, int B, int Tlen,
                                    int C, int NH) {
   const int64_t total = int64_t(B) * NH * Tlen;
-  for (int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < total;
-       idx += int64_t(gridDim.x) * blockDim.x) {
+  CF_FOR_EACH_ELEMENT(idx, total) {
     const int t = int(idx % Tlen);
     const int h = int((idx / Tlen) % NH);
     const int b = int(idx / (int64_t(Tlen) * NH));
@@ -238,7 +238,7 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t stat = (int64_t(b) * NH + h) * Tlen + t;
   const float row_lse = real_row ? lse[stat] : 0.0f;
   const float row_delta = real_row ? delta[stat] : 0.0f;
-  const int visible = real_row ? min(t + 1, length) : 0;
+  const int visible = real_row ? ops::visible_keys(t, length) : 0;
 
   float q[kDims], g[kDims], dq[kDims];
 #pragma unroll
@@ -283,8 +283,7 @@ __global__ void __launch_bounds__(kThreads)
 // dqkv's q part += dq_accum (after the atomic pass).
 template <class T>
 __global__ void add_dq_kernel(T* dqkv, const float* dq_accum, int64_t rows, int C) {
-  for (int64_t idx = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; idx < rows * C;
-       idx += int64_t(gridDim.x) * blockDim.x) {
+  CF_FOR_EACH_ELEMENT(idx, rows * C) {
     const int64_t r = idx / C;
     const int c = int(idx % C);
     T* dst = dqkv + r * 3 * C + c;
@@ -349,7 +348,8 @@ void flash_attention_backward(T* dqkv, float* scratch, const T* dout, const T* o
   float* delta = scratch;
   float* dq_accum = scratch + int64_t(B) * NH * Tlen;
   const int64_t stats = int64_t(B) * NH * Tlen;
-  flash_delta_kernel<T><<<blocks_for(stats, 256), 256, 0, stream>>>(delta, dout, out, B, Tlen, C, NH);
+  flash_delta_kernel<T>
+      <<<blocks_for(stats, 256), 256, 0, stream>>>(delta, dout, out, B, Tlen, C, NH);
   CF_CUDA_CHECK_LAUNCH();
   if (!deterministic)
     CF_CUDA_CHECK(cudaMemsetAsync(dq_accum, 0, sizeof(float) * int64_t(B) * Tlen * C, stream));

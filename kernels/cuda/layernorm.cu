@@ -154,8 +154,8 @@ void layernorm_backward(T* dinp, float* dweight, float* dbias, float* scratch, c
                         int C, cudaStream_t stream) {
   if (N <= 0) return;
   const int blocks = (N + kRowsPerBlock - 1) / kRowsPerBlock;
-  layernorm_backward_input_kernel<T><<<blocks, 32 * kRowsPerBlock, 0, stream>>>(
-      dinp, dout, inp, weight, mean, rstd, N, C);
+  layernorm_backward_input_kernel<T>
+      <<<blocks, 32 * kRowsPerBlock, 0, stream>>>(dinp, dout, inp, weight, mean, rstd, N, C);
   CF_CUDA_CHECK_LAUNCH();
   const int parts = partitions(N);
   const int rows_per_partition = (N + parts - 1) / parts;

@@ -74,7 +74,7 @@ void softmax_xent_rows(float* loss, int32_t* counted, T* dlogits, const float* l
                        cudaStream_t stream) {
   if (N <= 0) return;
   softmax_xent_rows_kernel<T><<<N, kXentThreads, 0, stream>>>(loss, counted, dlogits, logits, bias,
-                                                           targets, V, grad_scale);
+                                                              targets, V, grad_scale);
   CF_CUDA_CHECK_LAUNCH();
 }
 

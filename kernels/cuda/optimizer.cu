@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/adamw_rule.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/cuda/device_math.cuh"
@@ -22,16 +23,12 @@ __global__ void adamw_kernel(float* params, T* compute_copy, const float* grads,
                              int64_t n, float lr, float beta1, float beta2, float eps,
                              float weight_decay, float correction1, float correction2,
                              float grad_scale) {
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x) {
-    const float g = grads[i] * grad_scale;
-    const float mi = beta1 * m[i] + (1.0f - beta1) * g;
-    const float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
+  CF_FOR_EACH_ELEMENT(i, n) {
+    float mi = m[i], vi = v[i];
+    const float p = ops::adamw_element(params[i], grads[i] * grad_scale, mi, vi, lr, beta1, beta2,
+                                       eps, weight_decay, correction1, correction2);
     m[i] = mi;
     v[i] = vi;
-    const float m_hat = mi / correction1;
-    const float v_hat = vi / correction2;
-    const float p = params[i] - lr * (m_hat / (sqrtf(v_hat) + eps) + weight_decay * params[i]);
     params[i] = p;
     if (compute_copy) compute_copy[i] = from_float<T>(p);
   }
@@ -42,9 +39,7 @@ __global__ void adamw_kernel(float* params, T* compute_copy, const float* grads,
 __global__ void sum_of_squares_kernel(double* partials, const float* x, int64_t n) {
   __shared__ double shared[32];
   double s = 0.0;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
-       i += int64_t(gridDim.x) * blockDim.x)
-    s += double(x[i]) * double(x[i]);
+  CF_FOR_EACH_ELEMENT(i, n) s += double(x[i]) * double(x[i]);
   const double total = block_sum(s, shared);
   if (threadIdx.x == 0) partials[blockIdx.x] = total;
 }

@@ -13,10 +13,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-#define CF_FOR_EACH_ELEMENT(i, n)                                           \
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
-       i += int64_t(gridDim.x) * blockDim.x)
-
 template <class T>
 __global__ void gather_rows_kernel(T* out, const T* inp, const int32_t* index, int rows,
                                    int width) {
@@ -58,7 +54,7 @@ void dropout_rows(T* out, const T* inp, bool accumulate, float p, const uint64_t
   if (n <= 0) return;
   // p <= 0 keeps everything (threshold 0) at scale 1: a copy or an add.
   const uint32_t threshold = p <= 0.0f ? 0u : ops::keep_threshold(p);
-  const float scale = p <= 0.0f ? 1.0f : (p >= 1.0f ? 0.0f : 1.0f / (1.0f - p));
+  const float scale = p <= 0.0f ? 1.0f : ops::keep_scale<float>(p);
   dropout_rows_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(
       out, inp, accumulate, mixed_seeds, row_sequence, row_position, threshold, scale, rows, width);
   CF_CUDA_CHECK_LAUNCH();
@@ -71,8 +67,8 @@ void gather_rows(T* out, const T* inp, const int32_t* index, int rows, int width
                  cudaStream_t stream) {
   const int64_t n = int64_t(rows) * width;
   if (n <= 0) return;
-  gather_rows_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, inp, index, rows,
-                                                                       width);
+  gather_rows_kernel<T>
+      <<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, inp, index, rows, width);
   CF_CUDA_CHECK_LAUNCH();
 }
 
@@ -81,8 +77,8 @@ void scatter_rows(T* out, const T* inp, const int32_t* index, int rows, int widt
                   cudaStream_t stream) {
   const int64_t n = int64_t(rows) * width;
   if (n <= 0) return;
-  scatter_rows_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, inp, index, rows,
-                                                                        width, add);
+  scatter_rows_kernel<T>
+      <<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, inp, index, rows, width, add);
   CF_CUDA_CHECK_LAUNCH();
 }
 

@@ -18,20 +18,15 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/cuda/device_info.h"
+
 namespace cf::cuda_test {
 
 // Why the GPU tests cannot run here, or "" when a device is visible. `who` names the tests in
 // the message ("NcclComm tests" -> "...; NcclComm tests need a GPU").
 inline std::string no_gpu_reason(const std::string& who = "these tests") {
-  int count = 0;
-  const cudaError_t err = cudaGetDeviceCount(&count);
-  if (err != cudaSuccess) {
-    cudaGetLastError();  // clear the error so later calls start clean
-    return std::string("no usable CUDA device (cudaGetDeviceCount: ") + cudaGetErrorName(err) +
-           ": " + cudaGetErrorString(err) + "); " + who + " need a GPU";
-  }
-  if (count == 0) return "no CUDA device visible; " + who + " need a GPU";
-  return "";
+  const cuda::CudaDeviceInfo info = cuda::query_cuda_device(0);
+  return info.count > 0 ? "" : info.unavailable + "; " + who + " need a GPU";
 }
 
 // In a test body or SetUp: skips the test (with the reason) when no GPU is visible.
