@@ -368,7 +368,9 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
   std::vector<float> grad_shard(zero1 ? size_t(optimizer.shard_end() - optimizer.shard_begin())
                                       : 0);
 
-  std::vector<float> earlier(accum > 1 ? size_t(num_params) : 0);
+  // The running sum of a step's earlier micro-batches (CPU only: the GPU model accumulates in
+  // place).
+  std::vector<float> earlier(accum > 1 && !device.cuda ? size_t(num_params) : 0);
   std::vector<data::Batch> micro(accum);
   data::Sequence seq;
   auto wall_start = std::chrono::steady_clock::now();
