@@ -76,6 +76,12 @@ class CorpusReader {
   virtual std::vector<std::string> user_keys() const = 0;
   // Occurrences of each item token in the training part of the data (index = token id).
   virtual const std::vector<int64_t>& item_counts() const = 0;
+  // Mean price of each item token (NaN where the source had none); empty when the corpus
+  // records no prices (sources without prices, or a corpus from an older prep).
+  virtual const std::vector<double>& item_prices() const {
+    static const std::vector<double> none;
+    return none;
+  }
   // Raw id of each item token (index = token id; entry 0 is "<pad>").
   virtual std::vector<std::string> item_raw_ids() const = 0;
   virtual std::vector<std::string> category_raw_ids() const = 0;

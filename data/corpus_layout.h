@@ -29,6 +29,8 @@ inline constexpr const char* kVocabAction = "/vocab/action_names";
 inline constexpr const char* kPadToken = "<pad>";
 
 inline constexpr const char* kStatsItemCount = "/stats/item_count";
+// Optional (corpora from before it was added lack it): mean price per item token, NaN unknown.
+inline constexpr const char* kStatsItemPrice = "/stats/item_price";
 
 // Hex characters of a stored user key: HMAC-SHA256 truncated to 128 bits.
 inline constexpr int kUserKeyHexChars = 32;

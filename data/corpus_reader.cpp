@@ -35,6 +35,7 @@ class HdfCorpusReader final : public CorpusReader {
   const std::vector<int8_t>& time_split_purchase_labels() const override { return label_time_; }
   std::vector<std::string> user_keys() const override { return user_key_.read_strings(); }
   const std::vector<int64_t>& item_counts() const override { return item_count_; }
+  const std::vector<double>& item_prices() const override { return item_price_; }
   std::vector<std::string> item_raw_ids() const override { return strings(layout::kVocabItem); }
   std::vector<std::string> category_raw_ids() const override {
     return strings(layout::kVocabCategory);
@@ -73,6 +74,7 @@ class HdfCorpusReader final : public CorpusReader {
   std::vector<int8_t> label_loo_, label_time_;
   std::vector<int32_t> time_train_length_;
   std::vector<int64_t> item_count_;
+  std::vector<double> item_price_;
   VocabSizes vocab_sizes_;
   std::string fingerprint_;
   int64_t time_split_cutoff_ = 0;
@@ -156,6 +158,17 @@ HdfCorpusReader::HdfCorpusReader(const std::string& path)
   vocab_sizes_.actions = vocab_size(layout::kVocabAction);
   vocab_sizes_.time_gaps = kNumTimeGapBuckets;
   item_count_ = open_checked(layout::kStatsItemCount, 8, vocab_sizes_.items).read_all<int64_t>();
+  if (file_.has_link(layout::kStatsItemPrice)) {
+    h5::Dataset prices = file_.open_dataset(layout::kStatsItemPrice);
+    if (prices.dims().size() != 1 || !prices.is_float()) {
+      foreign(std::string(layout::kStatsItemPrice) + " is not a one-dimensional float dataset");
+    }
+    if (prices.length() != vocab_sizes_.items) {
+      corrupt(std::string(layout::kStatsItemPrice) + " has " + std::to_string(prices.length()) +
+              " entries, expected " + std::to_string(vocab_sizes_.items));
+    }
+    item_price_ = prices.read_all<double>();
+  }
 
   for (const char* name : {"vocab_fingerprint", "time_split_cutoff"}) {
     if (!file_.has_attribute(name)) foreign(std::string("missing attribute ") + name);

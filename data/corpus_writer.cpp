@@ -25,6 +25,8 @@ void check_consistent(const CorpusContents& c) {
   CF_CHECK(c.label_loo.size() == sequences && c.label_time.size() == sequences &&
                c.time_train_length.size() == sequences,
            "per-sequence datasets differ in length");
+  CF_CHECK(c.item_price.empty() || c.item_price.size() == c.item_raw.size(),
+           "item_price must have one entry per item token");
   for (const auto* vocab : {&c.item_raw, &c.category_raw, &c.activity_raw, &c.action_names}) {
     CF_CHECK(!vocab->empty() && vocab->front() == layout::kPadToken,
              "vocabularies must start with <pad>");
@@ -107,6 +109,10 @@ void write_corpus(const std::string& path, const CorpusContents& c) {
   file.write_strings(layout::kVocabAction, c.action_names, table_layout);
   file.write_dataset(layout::kStatsItemCount, c.item_count.data(),
                      static_cast<int64_t>(c.item_count.size()), table_layout);
+  if (!c.item_price.empty()) {
+    file.write_dataset(layout::kStatsItemPrice, c.item_price.data(),
+                       static_cast<int64_t>(c.item_price.size()), table_layout);
+  }
 
   write_provenance(file, c);
   file.close();

@@ -38,6 +38,8 @@ struct CorpusContents {
   std::vector<std::string> item_raw, category_raw, activity_raw, action_names;
   // Training-part item occurrences (index = token id).
   std::vector<int64_t> item_count;
+  // Mean price per item token where the source has prices (NaN elsewhere); may be empty.
+  std::vector<double> item_price;
   CorpusProvenance provenance;
 
   int64_t num_events() const { return static_cast<int64_t>(item.size()); }

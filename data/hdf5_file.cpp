@@ -149,6 +149,11 @@ bool Dataset::is_integer_of_size(size_t bytes) const {
          H5Tget_size(type.get()) == bytes;
 }
 
+bool Dataset::is_float() const {
+  Handle type(H5Dget_type(handle_.get()), H5Tclose);
+  return type.valid() && H5Tget_class(type.get()) == H5T_FLOAT;
+}
+
 template <class T>
 void Dataset::read(int64_t offset, int64_t count, T* out) const {
   if (count == 0) return;

@@ -62,6 +62,7 @@ class Dataset {
   bool is_string() const;
   // Storage class check: integer datasets must be stored as integers of exactly `bytes` width.
   bool is_integer_of_size(size_t bytes) const;
+  bool is_float() const;  // any floating-point width (read_all<double> converts)
 
   // Reads elements [offset, offset + count) of a 1-D dataset (one hyperslab read).
   template <class T>

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <numeric>
 
 #include "core/error.h"
@@ -156,6 +157,20 @@ void assign_tokens(const std::vector<int32_t>& provisional_ids, const StringInte
   for (size_t t = 0; t < used.size(); ++t) {
     token_of[used[t] + 1] = static_cast<int32_t>(t + 1);
     raw_by_token.emplace_back(interner.at(used[t]));
+  }
+}
+
+// Mean price of each item token over the rows that carried one (NaN where none did): what
+// order values and coupon economics are computed from later.
+void mean_item_prices(const ReadResult& read, const std::vector<int32_t>& token_of,
+                      CorpusContents& c) {
+  c.item_price.assign(c.item_raw.size(), std::numeric_limits<double>::quiet_NaN());
+  for (size_t id = 0; id < read.item_price_count.size(); ++id) {
+    const int32_t token = token_of[id + 1];
+    if (token > 0 && read.item_price_count[id] > 0) {
+      c.item_price[static_cast<size_t>(token)] =
+          read.item_price_sum[id] / static_cast<double>(read.item_price_count[id]);
+    }
   }
 }
 
@@ -350,6 +365,7 @@ PrepReport run_prep_with(const PrepOptions& options, const RawLogOpener& open,
   std::vector<int32_t> token_of;
   assign_tokens(c.item, read.items, token_of, c.item_raw);
   remap_in_place(c.item, token_of);
+  mean_item_prices(read, token_of, c);
   assign_tokens(c.category, read.categories, token_of, c.category_raw);
   remap_in_place(c.category, token_of);
   assign_tokens(c.activity, read.activities, token_of, c.activity_raw);

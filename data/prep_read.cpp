@@ -1,5 +1,6 @@
 #include "data/prep_read.h"
 
+#include <cmath>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -19,6 +20,7 @@ struct RowBatch {
   std::vector<uint32_t> ends;  // 4 per row: end offsets of user, item, category, activity
   std::vector<int8_t> action, purchase;
   std::vector<int64_t> timestamp;
+  std::vector<double> price;  // NaN when the source has none
   int64_t expected_rows = 0;  // estimate of all rows of all sources, from bytes per row so far
 
   size_t rows() const { return action.size(); }
@@ -29,6 +31,7 @@ struct RowBatch {
     action.clear();
     purchase.clear();
     timestamp.clear();
+    price.clear();
   }
   void add(const RawEvent& e, int8_t action_id, int8_t purchase_flag) {
     for (const std::string* field : {&e.user, &e.item, &e.category, &e.activity}) {
@@ -38,6 +41,7 @@ struct RowBatch {
     action.push_back(action_id);
     purchase.push_back(purchase_flag);
     timestamp.push_back(e.timestamp);
+    price.push_back(e.price);
   }
   std::string_view field(size_t row, int k) const {
     const size_t i = row * 4 + k;
@@ -245,6 +249,15 @@ void read_sources(const PrepOptions& options, const RawLogOpener& open,
       c.item.push_back(item);
       c.category.push_back(known);
       c.activity.push_back(activity.empty() ? -1 : result.activities.intern(activity));
+      const double price = batch->price[i];
+      if (std::isfinite(price)) {
+        if (static_cast<size_t>(item) >= result.item_price_count.size()) {
+          result.item_price_count.resize(static_cast<size_t>(item) + 1, 0);
+          result.item_price_sum.resize(static_cast<size_t>(item) + 1, 0.0);
+        }
+        ++result.item_price_count[item];
+        result.item_price_sum[item] += price;
+      }
     }
     c.action.insert(c.action.end(), batch->action.begin(), batch->action.end());
     c.purchase.insert(c.purchase.end(), batch->purchase.begin(), batch->purchase.end());

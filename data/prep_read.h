@@ -62,6 +62,9 @@ struct ReadResult {
   StringInterner users, items, categories, activities;
   int64_t rows_read = 0;
   std::vector<std::string> source_files;
+  // Prices seen per provisional item id (rows with a price only): the corpus keeps the mean.
+  std::vector<double> item_price_sum;
+  std::vector<int64_t> item_price_count;
 };
 
 // Opens every source (rejects reported meanwhile are side-table rejects), then reads all
