@@ -41,6 +41,10 @@ constexpr double kMeanCartProb = 0.075;
 constexpr double kMeanBuyProb = 0.40;
 constexpr double kMeanFavProb = 0.03;
 constexpr double kBuyProbCap = 0.95;
+// A third of the categories are deal-driven: their main shoppers are 2x as coupon-sensitive as
+// the average, the others' 0.5x (mean 1 over categories).
+constexpr double kDealCategoryFraction = 1.0 / 3.0;
+constexpr double kDealAffinity = 2.0, kOtherAffinity = 0.5;
 constexpr double kMedianViewGapSeconds = 40.0;
 
 // ---- random numbers: xoshiro256** (core/random.h); every distribution below is our own, so
@@ -145,6 +149,9 @@ struct Category {
   double median_price = 0;
   bool consumable = false;
   double repurchase_days = 0;
+  // Multiplies the coupon sensitivity of users whose main taste this category is: shoppers of
+  // some categories hunt for deals (so coupon response can be read from what a user browses).
+  double deal_affinity = 1.0;
 };
 
 struct Catalog {
@@ -179,7 +186,8 @@ Catalog build_catalog(const SynthOptions& options) {
     catalog.categories[c].items.push_back(static_cast<int32_t>(i));
   }
   // Popularity: Zipf over a random rank order within each category.
-  for (auto& category : catalog.categories) {
+  for (size_t c = 0; c < catalog.categories.size(); ++c) {
+    Category& category = catalog.categories[c];
     auto& items = category.items;
     for (int64_t k = static_cast<int64_t>(items.size()) - 1; k > 0; --k) {
       std::swap(items[k], items[rng.below(k + 1)]);
@@ -195,6 +203,11 @@ Catalog build_catalog(const SynthOptions& options) {
     category.median_price = std::exp(3.2 + 0.9 * rng.normal());
     category.consumable = rng.chance(kConsumableCategoryFraction);
     category.repurchase_days = category.consumable ? static_cast<double>(10 + rng.below(35)) : 0.0;
+    // From a hash, not the catalog stream, so every other catalog draw stays as it was.
+    const uint64_t bits = splitmix64_mix(options.seed * kGoldenGamma + 0xDEA1ull + static_cast<uint64_t>(c));
+    category.deal_affinity = static_cast<double>(bits >> 11) * 0x1.0p-53 < kDealCategoryFraction
+                                 ? kDealAffinity
+                                 : kOtherAffinity;
   }
   // Prices: lognormal around the category's median; whole cents, at least 0.50.
   catalog.price_cents.resize(num_items);
@@ -503,7 +516,18 @@ class Generator {
     u.fav_prob = std::clamp(kMeanFavProb * rng.lognormal_unit_mean(0.8), 0.0, 0.3);
     // Price-sensitive users both prefer cheaper items and respond more to coupons, so the
     // response is partly predictable from behaviour (what an uplift model should find).
-    u.coupon_sensitivity = rng.lognormal_unit_mean(0.6);
+    // The main taste is the category with the largest weight.
+    size_t main = 0;
+    double main_weight = u.taste_cdf[0];
+    for (size_t k = 1; k < u.taste_cdf.size(); ++k) {
+      const double weight = u.taste_cdf[k] - u.taste_cdf[k - 1];
+      if (weight > main_weight) {
+        main = k;
+        main_weight = weight;
+      }
+    }
+    u.coupon_sensitivity = catalog_.categories[static_cast<size_t>(u.taste_categories[main])].deal_affinity *
+                           rng.lognormal_unit_mean(0.45);
     u.price_elasticity = 0.8 * u.coupon_sensitivity;
     u.experiment = rng.chance(options_.randomized_fraction);
     // In the experiment exposure is a coin flip; outside it, marketing targets heavy buyers
@@ -831,8 +855,9 @@ Json ground_truth_json(const SynthOptions& options, const Catalog& catalog,
   for (int32_t k = 0; k < catalog.successors_per_item; ++k) {
     successor_weights.push_back(rounded((catalog.successors_per_item - k) / total));
   }
-  Json consumables = Json::array();
+  Json consumables = Json::array(), deal_categories = Json::array();
   for (size_t c = 0; c < catalog.categories.size(); ++c) {
+    if (catalog.categories[c].deal_affinity == kDealAffinity) deal_categories.push_back("c" + std::to_string(c + 1));
     if (!catalog.categories[c].consumable) continue;
     consumables.push_back({{"category", "c" + std::to_string(c + 1)},
                            {"repurchase_days", catalog.categories[c].repurchase_days}});
@@ -847,6 +872,11 @@ Json ground_truth_json(const SynthOptions& options, const Catalog& catalog,
       {"revisit_avoidance", kRevisitAvoidance},
       {"taste_drift_per_session", kTasteDriftPerSession},
       {"consumable_categories", consumables},
+      {"deal_categories", deal_categories},
+      {"coupon_sensitivity",
+       "deal_affinity(main taste) x lognormal(mean 1, sigma 0.45); deal_affinity is " +
+           std::to_string(kDealAffinity).substr(0, 3) + " for deal_categories, " +
+           std::to_string(kOtherAffinity).substr(0, 3) + " for the others"},
       {"last_event_item_seen_before_fraction",
        ratio(static_cast<double>(gen.repeat_last_users()), static_cast<double>(options.users))}};
 
