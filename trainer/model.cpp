@@ -49,6 +49,9 @@ void Model::item_scores(const float* hidden, int B, float* out) const {
 void Model::propensity_logits(const float* hidden, int B, float* out) const {
   impl_->core.propensity_logits(hidden, B, out);
 }
+void Model::action_logits(const float* hidden, int B, float* out) const {
+  impl_->core.action_logits(hidden, B, out);
+}
 double Model::flops_per_token(int seq_len) const { return impl_->core.flops_per_token(seq_len); }
 
 namespace {

@@ -102,6 +102,9 @@ class Model {
   void item_scores(const float* hidden, int B, float* out) const;
   // Purchase propensity logits for hidden[B, d] (needs propensity_head). out [B].
   void propensity_logits(const float* hidden, int B, float* out) const;
+  // Next-action logits for hidden[B, d] (needs action_head): out [B, actions] (index = action
+  // token; column 0 is padding and is set to -inf).
+  void action_logits(const float* hidden, int B, float* out) const;
 
   // Incremental decoding with a key/value cache, for multi-step generation: feed one event at
   // a time (position = number of events fed so far), get the final hidden state of that event.

@@ -452,6 +452,16 @@ void ModelCore<T>::propensity_logits(const T* hidden, int B, T* out) const {
                       param(layout_.propensity_head.bias), B, config_.d_model, 1);
 }
 
+template <class T>
+void ModelCore<T>::action_logits(const T* hidden, int B, T* out) const {
+  if (layout_.action_head.weight == kAbsent)
+    throw UserError("model: next-action logits need model.action_head: true");
+  const int A = vocab_.actions;
+  ops::matmul_forward(out, hidden, param(layout_.action_head.weight),
+                      param(layout_.action_head.bias), B, config_.d_model, A);
+  for (int b = 0; b < B; ++b) out[int64_t(b) * A] = -std::numeric_limits<T>::infinity();
+}
+
 // FLOPs of one training step (forward + backward) per real token, counting multiply-adds as 2:
 //   forward per token = 2 * (matrix weights used per token) + attention
 //     matrix weights per block: qkv 3C^2 + proj C^2 + fc1 C*F + fc2 F*C

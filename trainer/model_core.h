@@ -37,6 +37,7 @@ class ModelCore {
   void last_hidden(const data::Batch& batch, std::vector<T>& out);
   void item_scores(const T* hidden, int B, T* out) const;
   void propensity_logits(const T* hidden, int B, T* out) const;
+  void action_logits(const T* hidden, int B, T* out) const;
   double flops_per_token(int seq_len) const;
 
   // Called during backward each time the gradients of every element at offset >= the argument

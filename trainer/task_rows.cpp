@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/random.h"
+
 namespace cf::trainer {
 
 namespace {
@@ -17,14 +19,25 @@ ModelConfig model_config_for_task(const Config& config) {
   return mc;
 }
 
-RowPlan plan_training_row(const Config& config, const data::Sequence& seq) {
+uint64_t training_row_draw(uint64_t seed, int64_t step, int64_t row) {
+  return splitmix64_mix(splitmix64_mix(seed ^ 0x70726f70656e73ull) ^
+                        splitmix64_mix(uint64_t(step) * 0x100000001b3ull + uint64_t(row)));
+}
+
+RowPlan plan_training_row(const Config& config, const data::Sequence& seq, uint64_t row_draw) {
   RowPlan plan;
   int32_t train_len = data::visible_length(seq.length(), data::Split::kTrain);
   if (config.task.kind == TaskKind::kPropensity) {
-    // Predict whether the last training event is a purchase from the events before it, so
-    // neither the validation nor the test event is ever seen.
-    plan.visible = train_len - 1;
-    plan.label = train_len >= 2 ? float(seq.purchase[train_len - 1]) : -1.f;
+    // Predict whether the event at a cut inside the training part is a purchase from the
+    // events before it, so neither the validation nor the test event is ever seen.
+    if (train_len < 2) {
+      plan.visible = train_len;
+      plan.label = -1.f;
+      return plan;
+    }
+    const int32_t cut = 1 + int32_t(row_draw % uint64_t(train_len - 1));  // in [1, train_len)
+    plan.visible = cut;
+    plan.label = float(seq.purchase[size_t(cut)]);
   } else {
     plan.visible = train_len;
   }

@@ -21,7 +21,14 @@ struct RowPlan {
   int32_t visible = 0;  // events fed to the model
   float label = -1.f;   // propensity label (< 0: none)
 };
-RowPlan plan_training_row(const Config& config, const data::Sequence& seq);
+// `row_draw`: random bits fixed by (run seed, step, row of the global batch), so the plan is the
+// same at any world size and on resume. The propensity task uses them to pick a cut point: the
+// input is the events before it, the label whether the event at the cut is a purchase. Every
+// prefix of every user's training part is a possible example, not only the whole of it (one
+// example per user per epoch leaves a few dozen positives on small logs: too few to learn from).
+RowPlan plan_training_row(const Config& config, const data::Sequence& seq, uint64_t row_draw);
+// The row_draw of global-batch row `row` at `step` (a pure function of its arguments).
+uint64_t training_row_draw(uint64_t seed, int64_t step, int64_t row);
 // Clears the targets of row b the task does not train (all for propensity; non-purchases for
 // next-purchase).
 void restrict_targets(const Config& config, data::Batch& batch, int b);

@@ -9,6 +9,10 @@
 #include <optional>
 #include <vector>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/json.h"
@@ -158,6 +162,45 @@ TrainState state_from_json(const Json& j) {
   return s;
 }
 
+
+// "AMD EPYC 7B13 (2 logical CPUs)" from /proc/cpuinfo; "unknown" where it is not readable.
+std::string host_cpu_model() {
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line, model = "unknown";
+  int logical = 0;
+  while (std::getline(cpuinfo, line)) {
+    if (line.rfind("processor", 0) == 0) ++logical;
+    if (model == "unknown" && line.rfind("model name", 0) == 0) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos) model = line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  }
+  return model + " (" + std::to_string(logical) + " logical CPUs)";
+}
+
+// A fresh propensity head starts at the base rate instead of p = 0.5: purchases are rare, and
+// at fine-tuning learning rates the bias would need thousands of steps to walk there alone.
+// The prior is the share of users whose last event is a purchase (cheap: read at open).
+double start_propensity_at_prior(Model& model, const std::vector<int8_t>& purchase_labels) {
+  double positives = 0;
+  for (int8_t label : purchase_labels) positives += label > 0 ? 1 : 0;
+  const double rate = std::clamp(positives / double(std::max<size_t>(1, purchase_labels.size())),
+                                 1e-4, 1 - 1e-4);
+  const double logit = std::log(rate / (1 - rate));
+  for (const ParamTensor& t : model.tensors()) {
+    if (t.name == "propensity_head.bias") model.params()[size_t(t.offset)] = float(logit);
+  }
+  return logit;
+}
+
+int threads_per_rank() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
 }  // namespace
 
 TrainOutcome run_training(const Config& config, const std::string& resume, const TrainHooks& hooks,
@@ -281,6 +324,10 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
         for (const auto& m : missing) note += " " + m;
         note += ")";
       }
+      if (std::find(missing.begin(), missing.end(), "propensity_head.bias") != missing.end()) {
+        note += "; propensity bias at the corpus purchase rate (logit " +
+                std::to_string(start_propensity_at_prior(model, corpus->purchase_labels())) + ")";
+      }
       say(note);
     }
   });
@@ -335,6 +382,14 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
 
   on_rank0(comm, [&] {
     write_file_atomically((fs::path(out_dir) / "config.resolved.yaml").string(), to_yaml(config));
+    // Where the run ran, for reports (metrics.jsonl has the when and how fast).
+    const Json run_info = {{"world_size", world},
+                           {"device", device.cuda ? "cuda" : "cpu"},
+                           {"device_description", device.description},
+                           {"host_cpu", host_cpu_model()},
+                           {"threads_per_rank", threads_per_rank()},
+                           {"resumed", !resume.empty() && resume != "none"}};
+    write_file_atomically((fs::path(out_dir) / "run.json").string(), run_info.dump(2) + "\n");
   });
   const std::string metrics_path = (fs::path(out_dir) / "metrics.jsonl").string();
 
@@ -418,8 +473,9 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
       data::Batch& batch = micro[m];
       batch.resize(mb, T);
       for (int b = 0; b < mb; ++b) {
-        corpus->read_sequence(ids[size_t(first_row + int64_t(m) * mb + b)], seq);
-        RowPlan plan = plan_training_row(config, seq);
+        const int64_t row = first_row + int64_t(m) * mb + b;
+        corpus->read_sequence(ids[size_t(row)], seq);
+        RowPlan plan = plan_training_row(config, seq, training_row_draw(config.run.seed, step, row));
         data::fill_batch_row(batch, b, seq, plan.visible, true);
         batch.label[b] = plan.label;
         restrict_targets(config, batch, b);
