@@ -10,6 +10,7 @@
 #include "data/corpus.h"
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
+#include "tools/eval/eval_users.h"
 #include "tools/eval/evaluator.h"
 #include "trainer/checkpoint.h"
 #include "trainer/model.h"
@@ -33,12 +34,13 @@ int run_eval(int argc, char** argv) {
       "for full ranking with the history filtered out (main protocol), full ranking unfiltered,\n"
       "and 1 target + N sampled negatives (uniform, popularity); AUC, log loss and ECE of the\n"
       "propensity head when the checkpoint has one; the same for the most-popular and\n"
-      "co-occurrence baselines on the same users. Writes eval.json and eval.md.");
+      "co-occurrence baselines on the same users. Writes eval.json, eval.md and eval_users.csv\n"
+      "(per-user ranks and propensity logits, what `cartformer report` reads).");
   args.option("checkpoint", "DIR",
               "checkpoint step_N directory, or a run directory / checkpoints root (newest valid)");
   args.option("corpus", "FILE", "corpus .h5 (same vocabulary as the checkpoint)");
   args.option("split", "NAME", "test (target = last event) or validation (second-to-last)", "test");
-  args.option("out-dir", "DIR", "where eval.json and eval.md go (default: <checkpoint>/eval, or "
+  args.option("out-dir", "DIR", "where the eval files go (default: <checkpoint>/eval, or "
                                 "./eval without a checkpoint)");
   args.option("max-users", "N", "evaluate only the first N eligible users (0 = all)", "0");
   args.option("seed", "S", "seed of the sampled negatives", "42");
@@ -105,13 +107,16 @@ int run_eval(int argc, char** argv) {
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
   if (ec) throw UserError(out_dir + ": cannot create output directory: " + ec.message());
-  const std::string json_path = (std::filesystem::path(out_dir) / "eval.json").string();
-  const std::string md_path = (std::filesystem::path(out_dir) / "eval.md").string();
-  write_file_atomically(json_path, report.json.dump(2) + "\n");
+  const std::string json_path = (std::filesystem::path(out_dir) / eval::kEvalJsonFile).string();
+  const std::string md_path = (std::filesystem::path(out_dir) / eval::kEvalMarkdownFile).string();
+  const std::string users_path = (std::filesystem::path(out_dir) / eval::kEvalUsersFile).string();
+  write_file_atomically(users_path, eval::eval_users_csv(report.scorers, report.users));
   write_file_atomically(md_path, report.markdown);
+  write_file_atomically(json_path, report.json.dump(2) + "\n");
 
   std::fputs(report.markdown.c_str(), stdout);
-  std::printf("\neval.json: %s\neval.md: %s\n", json_path.c_str(), md_path.c_str());
+  std::printf("\neval.json: %s\neval.md: %s\neval_users.csv: %s\n", json_path.c_str(),
+              md_path.c_str(), users_path.c_str());
   return 0;
 }
 

@@ -27,6 +27,7 @@ struct UserCase {
   int32_t visible = 0;  // input = events [0, visible); target = event `visible`
   int32_t target = 0;
   int8_t label = -1;    // held-out purchase flag of the target event (-1 unknown)
+  double propensity_logit = std::numeric_limits<double>::quiet_NaN();
   std::vector<int32_t> uniform_negatives, popularity_negatives;
 };
 
@@ -147,6 +148,7 @@ EvalReport Evaluator::run(trainer::Model* model, const EvalProgress& progress) {
   const int batch_rows = static_cast<int>(std::max<int64_t>(
       1, std::min<int64_t>(options_.max_batch_rows, kMaxScoreFloats / num_items)));
   std::vector<float> model_scores, hidden, logits;
+  std::vector<UserOutcome> outcomes;
   data::Batch batch;
   int64_t users_done = 0, targets_skipped = 0;
 
@@ -186,6 +188,7 @@ EvalReport Evaluator::run(trainer::Model* model, const EvalProgress& progress) {
         logits.resize(static_cast<size_t>(B));
         model->propensity_logits(hidden.data(), B, logits.data());
         for (int b = 0; b < B; ++b) {
+          users[static_cast<size_t>(b)].propensity_logit = logits[static_cast<size_t>(b)];
           const int8_t label = users[static_cast<size_t>(b)].label;
           if (label < 0) continue;
           propensity_logits_all.push_back(logits[static_cast<size_t>(b)]);
@@ -219,11 +222,22 @@ EvalReport Evaluator::run(trainer::Model* model, const EvalProgress& progress) {
     }
     // Accumulate in user order so the sums (and the JSON) do not depend on thread timing.
     for (int b = 0; b < B; ++b) {
+      const UserCase& user = users[static_cast<size_t>(b)];
+      UserOutcome outcome;
+      outcome.sequence = user.sequence.index;
+      outcome.history_length = user.visible;
+      outcome.target_item = user.target;
+      outcome.target_category = user.sequence.category[static_cast<size_t>(user.visible)];
+      outcome.last_action = user.sequence.action[static_cast<size_t>(user.visible - 1)];
+      outcome.propensity_logit = user.propensity_logit;
+      outcome.label = user.label;
       for (int s = 0; s < num_scorers; ++s) {
         const ProtocolRanks& r =
             ranks[static_cast<size_t>(b) * static_cast<size_t>(num_scorers) + static_cast<size_t>(s)];
         for (int p = 0; p < kNumProtocols; ++p) accumulators[s][p].add(r.rank[p]);
+        outcome.ranks.push_back(r.rank[0]);
       }
+      outcomes.push_back(std::move(outcome));
     }
     users_done += B;
     users.clear();
@@ -337,6 +351,9 @@ EvalReport Evaluator::run(trainer::Model* model, const EvalProgress& progress) {
   report["protocol"] = std::move(protocol);
 
   EvalReport out;
+  if (model) out.scorers.push_back("model");
+  for (const HistoryScorer* baseline : baselines) out.scorers.push_back(baseline->name());
+  out.users = std::move(outcomes);
   out.markdown = render_markdown_summary(report);
   out.json = std::move(report);
   return out;

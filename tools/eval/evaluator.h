@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -42,9 +43,24 @@ struct EvalOptions {
 // sequences) or "scoring" (done/total in users). Libraries never print progress themselves.
 using EvalProgress = std::function<void(const std::string& stage, int64_t done, int64_t total)>;
 
+// One evaluated user, kept so that reports can put bootstrap intervals on every metric, break
+// results down, and compare two models user by user (`cartformer eval` writes eval_users.csv).
+struct UserOutcome {
+  int64_t sequence = 0;        // sequence index in the corpus
+  int32_t history_length = 0;  // events before the target
+  int32_t target_item = 0;     // tokens
+  int32_t target_category = 0;
+  int32_t last_action = 0;     // action of the last input event
+  std::vector<int64_t> ranks;  // main-protocol rank per scorer, in EvalReport::scorers order
+  double propensity_logit = std::numeric_limits<double>::quiet_NaN();  // NaN without the head
+  int8_t label = -1;           // held-out purchase flag of the target event (-1 unknown)
+};
+
 struct EvalReport {
   Json json;             // the eval.json document
   std::string markdown;  // the eval.md summary
+  std::vector<std::string> scorers;  // "model" (when evaluated) then the baselines
+  std::vector<UserOutcome> users;    // in corpus order
 };
 
 // Leave-one-out details (see data::visible_length): for the chosen split, the target is the
