@@ -11,5 +11,7 @@ int run_train(int argc, char** argv);     // tools/cli/cmd_train.cpp
 int run_eval(int argc, char** argv);      // tools/cli/cmd_eval.cpp
 int run_generate(int argc, char** argv);  // tools/cli/cmd_generate.cpp
 int run_inspect(int argc, char** argv);   // tools/cli/cmd_inspect.cpp
+int run_report(int argc, char** argv);    // tools/cli/cmd_report.cpp
+int run_target(int argc, char** argv);    // tools/cli/cmd_target.cpp
 
 }  // namespace cf::cli

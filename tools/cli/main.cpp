@@ -21,6 +21,8 @@ const Command kCommands[] = {
     {"train", cf::cli::run_train, "pretrain or fine-tune a model on a corpus (checkpoints, metrics)"},
     {"eval", cf::cli::run_eval, "offline next-item and propensity metrics beside baselines -> eval.json"},
     {"generate", cf::cli::run_generate, "top-K next-item recommendations from a checkpoint"},
+    {"report", cf::cli::run_report, "offline evaluation as a self-contained HTML report; --compare A B"},
+    {"target", cf::cli::run_target, "rank users for a category or campaign; allocate coupons under a budget"},
     {"inspect", cf::cli::run_inspect, "describe a corpus file or a checkpoint"},
 };
 
