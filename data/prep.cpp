@@ -164,6 +164,7 @@ void assign_tokens(const std::vector<int32_t>& provisional_ids, const StringInte
 // order values and coupon economics are computed from later.
 void mean_item_prices(const ReadResult& read, const std::vector<int32_t>& token_of,
                       CorpusContents& c) {
+  if (read.item_price_count.empty()) return;  // a source without prices: no table at all
   c.item_price.assign(c.item_raw.size(), std::numeric_limits<double>::quiet_NaN());
   for (size_t id = 0; id < read.item_price_count.size(); ++id) {
     const int32_t token = token_of[id + 1];

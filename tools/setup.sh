@@ -12,6 +12,7 @@ packages=(
   libgtest-dev                      # unit tests
   libopenmpi-dev openmpi-bin        # multi-rank training (mpirun)
   python3                           # optional format cross-checks in tests (h5py, safetensors)
+  chromium fonts-dejavu-core        # headless rendering check of the HTML reports (tests)
 )
 
 missing=()

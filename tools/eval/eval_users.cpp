@@ -1,5 +1,6 @@
 #include "tools/eval/eval_users.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -159,9 +160,17 @@ EvalOutput read_eval_output(const std::string& dir) {
                     " users but eval.json reports " + protocol["n_users"].dump() +
                     " (files from different evaluations?)");
   }
-  const bool json_has_model = out.json.contains("model") && out.json["model"].is_object();
-  const bool csv_has_model = !out.scorers.empty() && out.scorers.front() == "model";
-  if (json_has_model != csv_has_model) {
+  std::vector<std::string> json_scorers;
+  if (out.json.contains("model") && out.json["model"].is_object()) json_scorers.push_back("model");
+  if (out.json["baselines"].is_object()) {
+    for (const auto& [name, metrics] : out.json["baselines"].items()) json_scorers.push_back(name);
+  }
+  std::vector<std::string> csv_scorers = out.scorers;
+  std::sort(json_scorers.begin(), json_scorers.end());
+  std::sort(csv_scorers.begin(), csv_scorers.end());
+  const bool model_first = out.scorers.empty() || out.scorers.front() == "model" ||
+                           std::find(out.scorers.begin(), out.scorers.end(), "model") == out.scorers.end();
+  if (json_scorers != csv_scorers || !model_first) {
     throw UserError(users_path + ": its scorers disagree with eval.json (files from different "
                                  "evaluations?)");
   }

@@ -26,6 +26,10 @@ AllocationResult allocate_by_score(const std::vector<double>& score, int32_t cou
     return sa > sb;
   });
   const CouponType& type = coupons[static_cast<size_t>(coupon)];
+  if (!(type.face_value > 0) || !std::isfinite(type.face_value)) {
+    throw UserError("coupon " + type.name + ": face value must be a finite number > 0 (got " +
+                    std::to_string(type.face_value) + ")");
+  }
   const double unit = options.budget_kind == BudgetKind::kCoupons ? 1.0 : type.face_value;
   const double limit = options.budget_kind == BudgetKind::kCoupons ? std::floor(options.budget)
                                                                     : options.budget * (1 + 1e-9);

@@ -17,7 +17,8 @@ double ratio(double numerator, double denominator) {
 
 Json number_or_null(double value) { return std::isfinite(value) ? Json(value) : Json(nullptr); }
 
-// Value at quantile q of sorted values (nearest rank).
+// Value at quantile q of sorted values: the element at index floor(q * n) (so the median of an
+// even count is the upper middle value).
 double quantile(const std::vector<int64_t>& sorted, double q) {
   if (sorted.empty()) return std::nan("");
   const size_t k = std::min(sorted.size() - 1, static_cast<size_t>(q * double(sorted.size())));
@@ -103,6 +104,9 @@ Json profile_corpus(const data::CorpusReader& corpus) {
   out["items"] = vocab.items - 1;
   out["categories"] = vocab.categories - 1;
   out["activities"] = vocab.activities - 1;
+  const Json provenance = Json::parse(corpus.provenance_json(), nullptr, false);
+  out["time_source"] = provenance.is_object() ? provenance.value("time_source", std::string("unknown"))
+                                              : std::string("unknown");
   Json actions = Json::object();
   for (int32_t a = 1; a < num_actions; ++a) actions[action_names[static_cast<size_t>(a)]] = action_events[static_cast<size_t>(a)];
   out["actions"] = actions;

@@ -12,7 +12,7 @@ namespace cf::report {
 //   funnel: [{stage, events, users}] for view, cart, buy (users = users with at least one);
 //   rates: cart_per_view (click-through proxy), buy_per_cart (conversion), buy_per_view, and the
 //          same per user (users_carting_per_viewing, users_buying_per_carting);
-//   order_value: {priced_purchases, purchases, mean, median, total} from /stats/item_price, or
+//   order_value: {priced_purchases, purchases, mean, median (upper middle), total} from /stats/item_price, or
 //                {"available": false, "reason": ...};
 //   repurchase: {buyers, repeat_buyers (2+ purchases), same_item_repeat_buyers, rate, same_item_rate};
 //   events_per_user: {mean, p10, p50, p90, p99, max, histogram: [{lower, upper, users}]} with
