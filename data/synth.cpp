@@ -41,8 +41,8 @@ constexpr double kMeanCartProb = 0.075;
 constexpr double kMeanBuyProb = 0.40;
 constexpr double kMeanFavProb = 0.03;
 constexpr double kBuyProbCap = 0.95;
-// A third of the categories are deal-driven: their main shoppers are 2x as coupon-sensitive as
-// the average, the others' 0.5x (mean 1 over categories).
+// A third of the categories are deal-driven: a coupon's effect on a cart of their items is 2x
+// what the user's sensitivity alone gives, on the others 0.5x (mean 1 over categories).
 constexpr double kDealCategoryFraction = 1.0 / 3.0;
 constexpr double kDealAffinity = 2.0, kOtherAffinity = 0.5;
 constexpr double kMedianViewGapSeconds = 40.0;
@@ -149,8 +149,8 @@ struct Category {
   double median_price = 0;
   bool consumable = false;
   double repurchase_days = 0;
-  // Multiplies the coupon sensitivity of users whose main taste this category is: shoppers of
-  // some categories hunt for deals (so coupon response can be read from what a user browses).
+  // Multiplies a coupon's effect on carts of this category's items: coupons move purchases of
+  // some categories (deal-driven ones) far more than of others.
   double deal_affinity = 1.0;
 };
 
@@ -516,18 +516,7 @@ class Generator {
     u.fav_prob = std::clamp(kMeanFavProb * rng.lognormal_unit_mean(0.8), 0.0, 0.3);
     // Price-sensitive users both prefer cheaper items and respond more to coupons, so the
     // response is partly predictable from behaviour (what an uplift model should find).
-    // The main taste is the category with the largest weight.
-    size_t main = 0;
-    double main_weight = u.taste_cdf[0];
-    for (size_t k = 1; k < u.taste_cdf.size(); ++k) {
-      const double weight = u.taste_cdf[k] - u.taste_cdf[k - 1];
-      if (weight > main_weight) {
-        main = k;
-        main_weight = weight;
-      }
-    }
-    u.coupon_sensitivity = catalog_.categories[static_cast<size_t>(u.taste_categories[main])].deal_affinity *
-                           rng.lognormal_unit_mean(0.45);
+    u.coupon_sensitivity = rng.lognormal_unit_mean(0.6);
     u.price_elasticity = 0.8 * u.coupon_sensitivity;
     u.experiment = rng.chance(options_.randomized_fraction);
     // In the experiment exposure is a coin flip; outside it, marketing targets heavy buyers
@@ -644,7 +633,10 @@ class Generator {
     const double prob_without = u.buy_prob;
     double prob = prob_without;
     if (tag >= 0) {
-      double factor = 1.0 + (activities_[tag].factor - 1.0) * u.coupon_sensitivity;
+      // The response also depends on what is in the cart: coupons move deal-driven categories
+      // more (the part of the effect a model sees at the decision itself).
+      const double affinity = catalog_.categories[static_cast<size_t>(items_[item].category)].deal_affinity;
+      double factor = 1.0 + (activities_[tag].factor - 1.0) * u.coupon_sensitivity * affinity;
       prob = std::min(kBuyProbCap, prob_without * factor);
     }
     bool buy = rng.chance(prob);
@@ -873,10 +865,8 @@ Json ground_truth_json(const SynthOptions& options, const Catalog& catalog,
       {"taste_drift_per_session", kTasteDriftPerSession},
       {"consumable_categories", consumables},
       {"deal_categories", deal_categories},
-      {"coupon_sensitivity",
-       "deal_affinity(main taste) x lognormal(mean 1, sigma 0.45); deal_affinity is " +
-           std::to_string(kDealAffinity).substr(0, 3) + " for deal_categories, " +
-           std::to_string(kOtherAffinity).substr(0, 3) + " for the others"},
+      {"deal_affinity",
+       {{"deal_categories", kDealAffinity}, {"other_categories", kOtherAffinity}}},
       {"last_event_item_seen_before_fraction",
        ratio(static_cast<double>(gen.repeat_last_users()), static_cast<double>(options.users))}};
 
@@ -906,10 +896,11 @@ Json ground_truth_json(const SynthOptions& options, const Catalog& catalog,
   }
   j["coupon_effect"] = {
       {"effect",
-       "P(buy | cart) = min(cap, buy_prob * (1 + (factor - 1) * coupon_sensitivity)) "
-       "while the event lies in the user's activity window; buy_prob and "
+       "P(buy | cart) = min(cap, buy_prob * (1 + (factor - 1) * coupon_sensitivity * "
+       "deal_affinity)) while the event lies in the user's activity window; buy_prob and "
        "coupon_sensitivity per user are in " +
-           std::string(kSynthUserTruthFile)},
+           std::string(kSynthUserTruthFile) +
+           ", deal_affinity of the carted item's category in behaviour_model"},
       {"buy_prob_cap", kBuyProbCap},
       {"exposure_fraction", options.exposure_fraction},
       {"randomized_fraction", options.randomized_fraction},
