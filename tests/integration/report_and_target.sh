@@ -50,7 +50,10 @@ print("report.json ok")
 PY
 bash "$SRC/tests/integration/support/check_html_in_chromium.sh" "$WORK/report/report.html" \
   "$WORK/report/report.png" 12
-[ -n "${CARTFORMER_SCREENSHOT_DIR:-}" ] && cp "$WORK/report/report.png" "$CARTFORMER_SCREENSHOT_DIR/"
+# The screenshots and pages outlive the scratch dir: in the test's working directory (the build
+# tree under ctest) unless CARTFORMER_SCREENSHOT_DIR says where.
+shots=${CARTFORMER_SCREENSHOT_DIR:-$PWD/report_screenshots}
+mkdir -p "$shots" && cp "$WORK/report/report.png" "$WORK/report/report.html" "$shots/"
 
 # ---- comparison: the next-item model against its pretrained start -------------------------
 "$BIN" report --corpus "$WORK/corpus.h5" --compare "$WORK/eval_pre" "$WORK/eval_ni" \
@@ -69,6 +72,8 @@ print("comparison.json ok")
 PY
 bash "$SRC/tests/integration/support/check_html_in_chromium.sh" "$WORK/cmp/comparison.html" \
   "$WORK/cmp/comparison.png" 1
+cp "$WORK/cmp/comparison.png" "$WORK/cmp/comparison.html" "$shots/"
+echo "screenshots: $shots"
 
 # A checkpoint evaluated on the spot gives the same comparison as its eval folder.
 "$BIN" report --corpus "$WORK/corpus.h5" --compare "$WORK/pre" "$WORK/eval_ni" --bootstrap 200 \
