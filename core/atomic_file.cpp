@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "core/error.h"
@@ -29,16 +30,31 @@ static std::string parent_or_dot(const std::string& path) {
   return parent.empty() ? std::string(".") : parent.string();
 }
 
+namespace {
+
+void write_temporary(const PendingOutput& out, const std::string& content) {
+  std::ofstream f(out.temp_path(), std::ios::binary | std::ios::trunc);
+  if (!f) throw UserError(out.final_path() + ": cannot create " + out.temp_path());
+  f.write(content.data(), static_cast<std::streamsize>(content.size()));
+  f.flush();
+  if (!f) throw UserError(out.final_path() + ": write failed (disk full?)");
+}
+
+}  // namespace
+
 void write_file_atomically(const std::string& path, const std::string& content) {
   PendingOutput out(path);
-  {
-    std::ofstream f(out.temp_path(), std::ios::binary | std::ios::trunc);
-    if (!f) throw UserError(path + ": cannot create " + out.temp_path());
-    f.write(content.data(), static_cast<std::streamsize>(content.size()));
-    f.flush();
-    if (!f) throw UserError(path + ": write failed (disk full?)");
-  }
+  write_temporary(out, content);
   out.commit();
+}
+
+void write_files_atomically(const std::vector<std::pair<std::string, std::string>>& path_and_content) {
+  std::vector<std::unique_ptr<PendingOutput>> outputs;
+  for (const auto& [path, content] : path_and_content) {
+    outputs.push_back(std::make_unique<PendingOutput>(path));
+    write_temporary(*outputs.back(), content);
+  }
+  for (auto& out : outputs) out->commit();
 }
 
 std::string read_text_file(const std::string& path) {

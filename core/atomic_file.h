@@ -1,6 +1,8 @@
 // Atomic outputs: write under a temporary name, fsync, rename into place; never half-written.
 #pragma once
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace cf {
 
@@ -10,6 +12,9 @@ void fsync_path(const std::string& path);
 // Writes `content` to `path` via "<path>.tmp.<pid>", fsync, rename, fsync of the parent dir.
 void write_file_atomically(const std::string& path, const std::string& content);
 
+// Several files that belong together (a CSV and its summary, an HTML page and its JSON): every
+// temporary is written before any is renamed into place, so a failed write replaces none.
+void write_files_atomically(const std::vector<std::pair<std::string, std::string>>& path_and_content);
 // Reads a whole (small) file; throws UserError naming it if it cannot be read.
 std::string read_text_file(const std::string& path);
 

@@ -180,12 +180,25 @@ std::string host_cpu_model() {
 
 // A fresh propensity head starts at the base rate instead of p = 0.5: purchases are rare, and
 // at fine-tuning learning rates the bias would need thousands of steps to walk there alone.
-// The prior is the share of users whose last event is a purchase (cheap: read at open).
-double start_propensity_at_prior(Model& model, const std::vector<int8_t>& purchase_labels) {
-  double positives = 0;
-  for (int8_t label : purchase_labels) positives += label > 0 ? 1 : 0;
-  const double rate = std::clamp(positives / double(std::max<size_t>(1, purchase_labels.size())),
-                                 1e-4, 1 - 1e-4);
+// The prior is the rate of the training labels (purchase flags at the cut points of the
+// training part, see plan_training_row), from up to the first 10,000 sequences: never the
+// validation or test events.
+double start_propensity_at_prior(Model& model, const data::CorpusReader& corpus) {
+  constexpr int64_t kSequences = 10000;
+  double positives = 0, events = 0;
+  std::vector<data::Sequence> chunk;
+  const int64_t n = std::min(kSequences, corpus.num_sequences());
+  for (int64_t first = 0; first < n; first += 1024) {
+    corpus.read_sequences(first, std::min<int64_t>(1024, n - first), chunk);
+    for (const data::Sequence& s : chunk) {
+      const int32_t train = data::visible_length(s.length(), data::Split::kTrain);
+      for (int32_t e = 1; e < train; ++e) {
+        positives += s.purchase[size_t(e)] > 0 ? 1 : 0;
+        events += 1;
+      }
+    }
+  }
+  const double rate = std::clamp(positives / std::max(1.0, events), 1e-4, 1 - 1e-4);
   const double logit = std::log(rate / (1 - rate));
   for (const ParamTensor& t : model.tensors()) {
     if (t.name == "propensity_head.bias") model.params()[size_t(t.offset)] = float(logit);
@@ -325,8 +338,8 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
         note += ")";
       }
       if (std::find(missing.begin(), missing.end(), "propensity_head.bias") != missing.end()) {
-        note += "; propensity bias at the corpus purchase rate (logit " +
-                std::to_string(start_propensity_at_prior(model, corpus->purchase_labels())) + ")";
+        note += "; propensity bias at the training purchase rate (logit " +
+                std::to_string(start_propensity_at_prior(model, *corpus)) + ")";
       }
       say(note);
     }
@@ -388,7 +401,7 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
                            {"device_description", device.description},
                            {"host_cpu", host_cpu_model()},
                            {"threads_per_rank", threads_per_rank()},
-                           {"resumed", !resume.empty() && resume != "none"}};
+                           {"resumed_at_step", outcome.resumed ? state.step : int64_t{0}}};
     write_file_atomically((fs::path(out_dir) / "run.json").string(), run_info.dump(2) + "\n");
   });
   const std::string metrics_path = (fs::path(out_dir) / "metrics.jsonl").string();

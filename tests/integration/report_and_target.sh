@@ -103,8 +103,8 @@ PY
 # Coupons: declared randomised -> uplift allocation; not declared -> propensity ranking + caveat.
 "$BIN" target --checkpoint "$WORK/prop" --corpus "$WORK/corpus.h5" --coupon a1:5 --coupon a3:10:4 \
   --budget-value 100 --exposure-randomized --out "$WORK/coupons.csv" --quiet > "$WORK/coupons.out"
-"$BIN" target --checkpoint "$WORK/prop" --corpus "$WORK/corpus.h5" --coupon a1:5 --budget-coupons 7 \
-  --out "$WORK/coupons_obs.csv" --quiet > "$WORK/coupons_obs.out" 2> "$WORK/coupons_obs.err"
+"$BIN" target --checkpoint "$WORK/prop" --corpus "$WORK/corpus.h5" --coupon a1:5 --coupon a3:10 \
+  --budget-coupons 7 --out "$WORK/coupons_obs.csv" --quiet > "$WORK/coupons_obs.out" 2> "$WORK/coupons_obs.err"
 grep -q "uplift is not identified" "$WORK/coupons_obs.err" || fail "no causality caveat on stderr"
 python3 - "$WORK/coupons.csv" "$WORK/coupons_summary.json" "$WORK/coupons_obs.csv" "$WORK/coupons_obs_summary.json" <<'PY'
 import csv, json, sys
@@ -121,6 +121,8 @@ for r in rows:                                                       # net = val
 assert abs(s["expected_extra_purchases"] - sum(float(r["expected_uplift"]) for r in rows)) < 1e-3
 obs = list(csv.DictReader(open(sys.argv[3]))); so = json.load(open(sys.argv[4]))
 assert len(obs) == 7 and so["method"].startswith("propensity") and "not identified" in so["caveat"]
+assert {r["coupon"] for r in obs} == {"a1"}                           # the first coupon listed
+assert "expected_extra_purchases" not in so and "model_estimates_unidentified" in so
 p = [float(r["purchase_prob_without"]) for r in obs]
 assert p == sorted(p, reverse=True)                                  # most likely buyers first
 print("coupons ok:", len(rows), "uplift allocations,", len(obs), "propensity allocations")
@@ -132,6 +134,10 @@ expect_error "budget must be > 0" "$BIN" target --checkpoint "$WORK/prop" --corp
   --coupon a1:5 --budget-coupons 0 --out "$WORK/bad.csv"
 expect_error "budget must be > 0" "$BIN" target --checkpoint "$WORK/prop" --corpus "$WORK/corpus.h5" \
   --coupon a1:5 --budget-value -3 --out "$WORK/bad.csv"
+expect_error "at least one coupon" "$BIN" target --checkpoint "$WORK/prop" --corpus "$WORK/corpus.h5" \
+  --coupon a1:5 --budget-coupons 0.5 --out "$WORK/bad.csv"
+expect_error "given twice" "$BIN" target --checkpoint "$WORK/prop" --corpus "$WORK/corpus.h5" \
+  --coupon a1:5 --coupon a1:10 --budget-coupons 3 --out "$WORK/bad.csv"
 expect_error "'nosuch': not a category of" "$BIN" target --checkpoint "$WORK/ni" \
   --corpus "$WORK/corpus.h5" --category nosuch --top 5 --out "$WORK/bad.csv"
 expect_error "'zz': not a campaign" "$BIN" target --checkpoint "$WORK/prop" \

@@ -74,12 +74,13 @@ int run_report(int argc, char** argv) {
 
   const std::string corpus_path = args.require("corpus");
   report::ReportOptions options;
-  options.bootstrap.resamples = static_cast<int>(args.get_int("bootstrap"));
+  const int64_t resamples = args.get_int("bootstrap");
+  if (resamples < 10 || resamples > 1000000) throw UserError("--bootstrap: must be between 10 and 1000000");
+  options.bootstrap.resamples = static_cast<int>(resamples);
   options.bootstrap.seed = static_cast<uint64_t>(args.get_int("seed"));
   eval::EvalOptions eval_options;
   eval_options.max_users = args.get_int("max-users");
   if (eval_options.max_users < 0) throw UserError("--max-users: must be >= 0");
-  if (options.bootstrap.resamples < 10) throw UserError("--bootstrap: must be at least 10");
   if (compare.empty() && !args.has("checkpoint")) {
     throw UserError("--checkpoint: required (or --compare A B)");
   }
@@ -139,8 +140,9 @@ int run_report(int argc, char** argv) {
   if (ec) throw UserError(out_dir + ": cannot create output directory: " + ec.message());
   const std::string json_path = (std::filesystem::path(out_dir) / (stem + ".json")).string();
   const std::string html_path = (std::filesystem::path(out_dir) / (stem + ".html")).string();
-  write_file_atomically(json_path, document.dump(2) + "\n");
-  write_file_atomically(html_path, html);
+  // Raw ids that are not valid UTF-8 (prep keeps them as they were) are replaced, not fatal.
+  write_files_atomically({{json_path, document.dump(2, ' ', false, Json::error_handler_t::replace) + "\n"},
+                          {html_path, html}});
   std::printf("%s.html: %s\n%s.json: %s\n", stem.c_str(), html_path.c_str(), stem.c_str(),
               json_path.c_str());
   return 0;

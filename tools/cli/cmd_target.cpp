@@ -163,7 +163,14 @@ int run_target(int argc, char** argv) {
 
   // Cheap argument checks first, before anything heavy is loaded.
   std::vector<marketing::CouponType> coupons;
-  for (const auto& spec : coupon_specs) coupons.push_back(marketing::parse_coupon_spec(spec));
+  for (const auto& spec : coupon_specs) {
+    coupons.push_back(marketing::parse_coupon_spec(spec));
+    for (size_t c = 0; c + 1 < coupons.size(); ++c) {
+      if (coupons[c].name == coupons.back().name) {
+        throw UserError("--coupon '" + spec + "': coupon " + coupons.back().name + " is given twice");
+      }
+    }
+  }
   marketing::AllocationOptions allocation;
   if (!coupons.empty()) {
     const bool by_count = args.has("budget-coupons"), by_value = args.has("budget-value");
@@ -173,6 +180,9 @@ int run_target(int argc, char** argv) {
     if (!(allocation.budget > 0) || !std::isfinite(allocation.budget)) {
       throw UserError(std::string(by_count ? "--budget-coupons" : "--budget-value") +
                       ": the budget must be > 0 (got " + args.get(by_count ? "budget-coupons" : "budget-value") + ")");
+    }
+    if (by_count && allocation.budget < 1) {
+      throw UserError("--budget-coupons: the budget must be at least one coupon (got " + args.get("budget-coupons") + ")");
     }
   } else if (args.has("top") == args.has("threshold")) {
     throw UserError("give exactly one of --top N or --threshold X");
@@ -222,17 +232,23 @@ int run_target(int argc, char** argv) {
     }
     std::vector<int64_t> order(score.size());
     std::iota(order.begin(), order.end(), int64_t{0});
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return score[static_cast<size_t>(a)] > score[static_cast<size_t>(b)]; });
+    // Highest first; a NaN score (a model that produced one) sorts last and is never kept.
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+      const double sa = score[static_cast<size_t>(a)], sb = score[static_cast<size_t>(b)];
+      if (std::isnan(sb)) return !std::isnan(sa);
+      return sa > sb;
+    });
+    const size_t scored = static_cast<size_t>(std::count_if(score.begin(), score.end(), [](double v) { return !std::isnan(v); }));
     size_t keep = order.size();
     if (args.has("top")) {
       const int64_t top = args.get_int("top");
       if (top <= 0) throw UserError("--top: must be > 0 (got " + std::to_string(top) + ")");
-      keep = std::min(order.size(), static_cast<size_t>(top));
+      keep = std::min(scored, static_cast<size_t>(top));
     } else {
       const double threshold = args.get_double("threshold");
       if (!std::isfinite(threshold)) throw UserError("--threshold: must be a number");
       keep = 0;
-      while (keep < order.size() && score[static_cast<size_t>(order[keep])] >= threshold) ++keep;
+      while (keep < scored && score[static_cast<size_t>(order[keep])] >= threshold) ++keep;
     }
     std::string csv = "rank,user_key,score\n";
     for (size_t r = 0; r < keep; ++r) {
@@ -294,7 +310,9 @@ int run_target(int argc, char** argv) {
       model, *corpus, head, marketing::Exposure::kNone, 0, scoring, progress_for("scoring without coupon"));
   const size_t users = without.size();
   std::vector<marketing::CouponEffect> effects(users * coupons.size());
-  for (size_t c = 0; c < coupons.size(); ++c) {
+  // Without identified uplift only the first coupon is given (by propensity), so only it is scored.
+  const size_t scored_coupons = randomized ? coupons.size() : 1;
+  for (size_t c = 0; c < scored_coupons; ++c) {
     const std::vector<double> with = marketing::purchase_probability(
         model, *corpus, head, marketing::Exposure::kActivity, coupon_tokens[c], scoring,
         progress_for("scoring with " + coupons[c].name));
@@ -305,15 +323,15 @@ int run_target(int argc, char** argv) {
                    "estimate of the causal effect only if coupon exposure really was random"
                  : "uplift is not identified: coupon exposure in these logs was not declared "
                    "randomised, so a model of them confounds the coupon's effect with who was "
-                   "chosen to receive it; coupons go to the users most likely to buy (propensity "
-                   "ranking), and the uplift columns are the model's unvalidated estimates. Pass "
-                   "--exposure-randomized if exposure was a randomised experiment.";
+                   "chosen to receive it. The first coupon listed (" + coupons[0].name +
+                       ") goes to the users most likely to buy (propensity ranking); the uplift, "
+                       "cost and net columns are the model's unvalidated estimates. Pass "
+                       "--exposure-randomized if exposure was a randomised experiment.";
   marketing::AllocationResult result;
   if (randomized) {
     result = marketing::allocate_coupons(static_cast<int64_t>(users), coupons, effects, allocation);
   } else {
     std::fprintf(stderr, "target: note: %s\n", caveat.c_str());
-    // The first coupon type listed, to the users most likely to buy.
     result = marketing::allocate_by_score(without, 0, coupons, &effects, allocation);
   }
 
@@ -326,14 +344,19 @@ int run_target(int argc, char** argv) {
   }
   const std::string out = args.has("out") ? args.get("out") : "coupons.csv";
   Json coupon_json = Json::array();
-  for (const auto& c : coupons) {
+  for (size_t c = 0; c < coupons.size(); ++c) {
     int64_t issued = 0;
-    for (const auto& a : result.assignments) issued += coupons[static_cast<size_t>(a.coupon)].name == c.name ? 1 : 0;
-    coupon_json.push_back({{"name", c.name}, {"face_value", c.face_value}, {"cost_per_redemption", c.cost_per_redemption}, {"issued", issued}});
+    for (const auto& a : result.assignments) issued += static_cast<size_t>(a.coupon) == c ? 1 : 0;
+    coupon_json.push_back({{"name", coupons[c].name}, {"face_value", coupons[c].face_value},
+                           {"cost_per_redemption", coupons[c].cost_per_redemption}, {"issued", issued}});
   }
   auto nullable = [](double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); };
   const double return_on_spend = result.expected_cost > 0 ? allocation.value_per_purchase * result.expected_incremental_purchases / result.expected_cost : std::nan("");
-  const Json summary = {
+  const Json estimates = {{"expected_extra_purchases", nullable(result.expected_incremental_purchases)},
+                          {"expected_spend", nullable(result.expected_cost)},
+                          {"expected_net_value", nullable(result.net_value)},
+                          {"expected_return_on_spend", nullable(return_on_spend)}};
+  Json summary = {
       {"checkpoint", checkpoint_dir},
       {"corpus", corpus_path},
       {"method", randomized ? "uplift" : "propensity ranking (uplift not identified)"},
@@ -344,21 +367,29 @@ int run_target(int argc, char** argv) {
       {"coupons", coupon_json},
       {"coupons_issued", static_cast<int64_t>(result.assignments.size())},
       {"face_value_issued", result.face_value_issued},
-      {"expected_extra_purchases", nullable(result.expected_incremental_purchases)},
-      {"expected_spend", nullable(result.expected_cost)},
-      {"expected_net_value", nullable(result.net_value)},
-      {"expected_return_on_spend", nullable(return_on_spend)},
       {"purchase_head", marketing::purchase_head_name(head)},
       {"uplift_definition", "P(next event is a purchase | coupon live in the current session) - P(... | no activity)"}};
+  // Expected effects are claimed only where they are identified; otherwise the model's numbers
+  // are kept apart, under a name that says what they are.
+  if (randomized) {
+    summary.update(estimates);
+  } else {
+    summary["model_estimates_unidentified"] = estimates;
+  }
   const std::string summary_path = summary_path_for(out);
-  write_file_atomically(out, csv);
-  write_file_atomically(summary_path, summary.dump(2) + "\n");
-  std::printf("coupons: %s: %zu coupons to %zu candidates, face value %s; expected extra purchases %s, "
-              "expected spend %s, return on spend %s\n",
-              randomized ? "uplift" : "propensity ranking", result.assignments.size(), users,
-              format_number(result.face_value_issued, 2).c_str(),
-              format_number(result.expected_incremental_purchases, 2).c_str(),
-              format_number(result.expected_cost, 2).c_str(), format_number(return_on_spend, 2).c_str());
+  write_files_atomically({{out, csv}, {summary_path, summary.dump(2, ' ', false, Json::error_handler_t::replace) + "\n"}});
+  if (randomized) {
+    std::printf("coupons: uplift: %zu coupons to %zu candidates, face value %s; expected extra purchases %s, "
+                "expected spend %s, return on spend %s\n",
+                result.assignments.size(), users, format_number(result.face_value_issued, 2).c_str(),
+                format_number(result.expected_incremental_purchases, 2).c_str(),
+                format_number(result.expected_cost, 2).c_str(), format_number(return_on_spend, 2).c_str());
+  } else {
+    std::printf("coupons: propensity ranking (uplift not identified): %zu coupons of %s to %zu candidates, "
+                "face value %s\n",
+                result.assignments.size(), coupons[0].name.c_str(), users,
+                format_number(result.face_value_issued, 2).c_str());
+  }
   std::printf("coupons: %s\nsummary: %s\n", out.c_str(), summary_path.c_str());
   return 0;
 }

@@ -442,11 +442,12 @@ Json build_report(const ReportInputs& inputs, const ReportOptions& options) {
                                         {"level", options.bootstrap.level},
                                         {"seed", options.bootstrap.seed}}}};
 
-  // Purchase propensity: the next-item model's head if it has one, else the second model's.
-  const eval::EvalOutput* with_logits = has_logits(next) ? &next
-                                        : inputs.propensity && has_logits(*inputs.propensity)
+  // Purchase propensity: the model given for it (--propensity) if it has the head, else the
+  // next-item model's own head if it has one.
+  const eval::EvalOutput* with_logits = inputs.propensity && has_logits(*inputs.propensity)
                                             ? inputs.propensity
-                                            : nullptr;
+                                        : has_logits(next) ? &next
+                                                           : nullptr;
   report["propensity"] =
       with_logits ? propensity_json(*with_logits, profile, corpus, options) : Json(nullptr);
   report["data_profile"] = profile;

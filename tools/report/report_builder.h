@@ -23,7 +23,7 @@ struct ReportOptions {
 struct ReportInputs {
   const data::CorpusReader* corpus = nullptr;
   const eval::EvalOutput* next_item = nullptr;   // required
-  const eval::EvalOutput* propensity = nullptr;  // optional: a second model's propensity head
+  const eval::EvalOutput* propensity = nullptr;  // optional: the model whose propensity head is shown
   std::vector<std::string> run_dirs;             // training runs whose metrics.jsonl is charted
 };
 

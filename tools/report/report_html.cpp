@@ -306,7 +306,7 @@ void propensity_section(HtmlPage& page, const Json& report) {
   }
   page.subheading("Precision and recall among the highest-scored users");
   page.table({"targeted", "users", "precision", "recall", "lift", "baseline precision", "baseline recall", "baseline lift"},
-             rows);
+             rows, "Users with equal scores are taken in corpus order (the baseline has one score per last action, so its ties are large).");
   page.end_section();
 }
 

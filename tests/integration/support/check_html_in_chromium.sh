@@ -35,11 +35,17 @@ import re, sys
 text = open(sys.argv[1], encoding="utf-8", errors="replace").read()
 # The SVG namespace is an identifier, not a fetch: the only URL allowed.
 scrubbed = text.replace('xmlns="http://www.w3.org/2000/svg"', "")
+# What would fetch something: a reference in a markup attribute, or in CSS (<style> blocks and
+# style= attributes). A URL written as text (a path or an id in a table) fetches nothing.
+css = " ".join(re.findall(r"<style\b[^>]*>(.*?)</style>", scrubbed, re.IGNORECASE | re.DOTALL) +
+               re.findall(r"\sstyle\s*=\s*\"([^\"]*)\"", scrubbed, re.IGNORECASE))
 rules = [
-    (r"https?://", "an http(s) URL"),
+    (r"<[^>]*\s(href|xlink:href|action|poster|data)\s*=\s*[\"']?\s*(https?:)?//", "a reference to another host"),
     (r"<script\b", "a <script> element"),
     (r"<link\b", "a <link> element"),
     (r"<[^>]*\ssrc(set)?\s*=", "a src= attribute"),
+]
+css_rules = [
     (r"@import\b", "a CSS @import"),
     (r"url\(\s*['\"]?(?!#|data:)", "a CSS url() of another file"),
 ]
@@ -50,6 +56,10 @@ for pattern, what in rules:
         line = scrubbed.count("\n", 0, match.start()) + 1
         snippet = scrubbed[match.start():match.start() + 60].split("\n")[0]
         problems.append(f"{what} at line {line}: {snippet!r}")
+for pattern, what in css_rules:
+    match = re.search(pattern, css, re.IGNORECASE)
+    if match:
+        problems.append(f"{what} in the CSS: {css[match.start():match.start() + 60]!r}")
 if problems:
     print("; ".join(problems))
     sys.exit(1)
