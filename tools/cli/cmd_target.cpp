@@ -20,6 +20,7 @@
 #include "tools/marketing/coupon_allocation.h"
 #include "tools/marketing/ranked_allocation.h"
 #include "tools/marketing/user_scores.h"
+#include "tools/report/data_profile.h"
 #include "trainer/checkpoint.h"
 #include "trainer/model.h"
 
@@ -230,14 +231,8 @@ int run_target(int argc, char** argv) {
       }
       score = marketing::next_item_mass(model, *corpus, in_set, scoring, progress_for("scoring"));
     }
-    std::vector<int64_t> order(score.size());
-    std::iota(order.begin(), order.end(), int64_t{0});
     // Highest first; a NaN score (a model that produced one) sorts last and is never kept.
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-      const double sa = score[static_cast<size_t>(a)], sb = score[static_cast<size_t>(b)];
-      if (std::isnan(sb)) return !std::isnan(sa);
-      return sa > sb;
-    });
+    const std::vector<int64_t> order = marketing::users_by_score(score);
     const size_t scored = static_cast<size_t>(std::count_if(score.begin(), score.end(), [](double v) { return !std::isnan(v); }));
     size_t keep = order.size();
     if (args.has("top")) {
@@ -281,28 +276,13 @@ int run_target(int argc, char** argv) {
       throw UserError("--value-per-purchase: must be > 0 (got " + args.get("value-per-purchase") + ")");
     }
   } else {
-    // The corpus's average order value: mean price of the purchased items.
-    const std::vector<double>& prices = corpus->item_prices();
-    double total = 0;
-    int64_t priced = 0;
-    std::vector<data::Sequence> chunk;
-    for (int64_t first = 0; first < corpus->num_sequences() && !prices.empty(); first += 1024) {
-      corpus->read_sequences(first, std::min<int64_t>(1024, corpus->num_sequences() - first), chunk);
-      for (const auto& s : chunk) {
-        for (int32_t e = 0; e < s.length(); ++e) {
-          const int32_t item = s.item[static_cast<size_t>(e)];
-          if (s.purchase[static_cast<size_t>(e)] && std::isfinite(prices[static_cast<size_t>(item)])) {
-            total += prices[static_cast<size_t>(item)];
-            ++priced;
-          }
-        }
-      }
-    }
-    if (priced == 0) {
+    // The corpus's average order value, as the report's data profile defines it.
+    const Json order_value = report::profile_corpus(*corpus)["order_value"];
+    if (!order_value.value("available", false)) {
       throw UserError("--value-per-purchase: required (" + corpus_path +
                       " has no purchase prices to take the average order value from)");
     }
-    allocation.value_per_purchase = total / double(priced);
+    allocation.value_per_purchase = order_value["mean"].get<double>();
   }
 
   const bool randomized = args.get_flag("exposure-randomized");
@@ -350,12 +330,11 @@ int run_target(int argc, char** argv) {
     coupon_json.push_back({{"name", coupons[c].name}, {"face_value", coupons[c].face_value},
                            {"cost_per_redemption", coupons[c].cost_per_redemption}, {"issued", issued}});
   }
-  auto nullable = [](double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); };
   const double return_on_spend = result.expected_cost > 0 ? allocation.value_per_purchase * result.expected_incremental_purchases / result.expected_cost : std::nan("");
-  const Json estimates = {{"expected_extra_purchases", nullable(result.expected_incremental_purchases)},
-                          {"expected_spend", nullable(result.expected_cost)},
-                          {"expected_net_value", nullable(result.net_value)},
-                          {"expected_return_on_spend", nullable(return_on_spend)}};
+  const Json estimates = {{"expected_extra_purchases", json_number_or_null(result.expected_incremental_purchases)},
+                          {"expected_spend", json_number_or_null(result.expected_cost)},
+                          {"expected_net_value", json_number_or_null(result.net_value)},
+                          {"expected_return_on_spend", json_number_or_null(return_on_spend)}};
   Json summary = {
       {"checkpoint", checkpoint_dir},
       {"corpus", corpus_path},

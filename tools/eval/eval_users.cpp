@@ -5,9 +5,9 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <sstream>
 
+#include "core/atomic_file.h"
 #include "core/error.h"
 
 namespace cf::eval {
@@ -47,14 +47,6 @@ bool parse_logit(std::string_view text, double& out) {
   return !copy.empty() && end == copy.c_str() + copy.size() && std::isfinite(out);
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UserError(path + ": cannot open for reading");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 }  // namespace
 
 std::string eval_users_csv(const std::vector<std::string>& scorers,
@@ -90,7 +82,7 @@ EvalOutput read_eval_output(const std::string& dir) {
   out.dir = dir;
   const std::string json_path = (std::filesystem::path(dir) / kEvalJsonFile).string();
   const std::string users_path = (std::filesystem::path(dir) / kEvalUsersFile).string();
-  out.json = Json::parse(read_text(json_path), nullptr, /*allow_exceptions=*/false);
+  out.json = Json::parse(read_text_file(json_path), nullptr, /*allow_exceptions=*/false);
   if (out.json.is_discarded() || !out.json.is_object() || !out.json.contains("protocol") ||
       !out.json.contains("baselines")) {
     throw UserError(json_path + ": not an eval.json written by cartformer eval");
@@ -100,7 +92,7 @@ EvalOutput read_eval_output(const std::string& dir) {
     throw UserError(users_path + ": missing (per-user outcomes; rerun cartformer eval, which "
                                  "writes it beside eval.json)");
   }
-  const std::string text = read_text(users_path);
+  const std::string text = read_text_file(users_path);
   std::istringstream lines(text);
   std::string line;
   int64_t number = 0;

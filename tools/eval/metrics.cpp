@@ -12,7 +12,6 @@ namespace cf::eval {
 namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-Json number_or_null(double value) { return std::isfinite(value) ? Json(value) : Json(nullptr); }
 }  // namespace
 
 int64_t full_rank(const float* scores, int32_t num_items, int32_t target,
@@ -171,11 +170,11 @@ Json binary_metrics_json(const std::vector<double>& logits, const std::vector<in
   }
   const double n = static_cast<double>(logits.size());
   Json out = Json::object();
-  out["auc"] = number_or_null(roc_auc(logits, labels));
-  out["log_loss"] = number_or_null(log_loss_from_logits(logits, labels));
-  out["ece"] = number_or_null(expected_calibration_error(probabilities, labels, calibration_bins));
-  out["positive_rate"] = number_or_null(n > 0 ? positives / n : kNaN);
-  out["mean_prediction"] = number_or_null(n > 0 ? prediction_sum / n : kNaN);
+  out["auc"] = json_number_or_null(roc_auc(logits, labels));
+  out["log_loss"] = json_number_or_null(log_loss_from_logits(logits, labels));
+  out["ece"] = json_number_or_null(expected_calibration_error(probabilities, labels, calibration_bins));
+  out["positive_rate"] = json_number_or_null(n > 0 ? positives / n : kNaN);
+  out["mean_prediction"] = json_number_or_null(n > 0 ? prediction_sum / n : kNaN);
   out["n"] = static_cast<int64_t>(logits.size());
   return out;
 }

@@ -8,6 +8,17 @@
 
 namespace cf::marketing {
 
+std::vector<int64_t> users_by_score(const std::vector<double>& score) {
+  std::vector<int64_t> order(score.size());
+  std::iota(order.begin(), order.end(), int64_t{0});
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+    const double sa = score[static_cast<size_t>(a)], sb = score[static_cast<size_t>(b)];
+    if (std::isnan(sb)) return !std::isnan(sa);
+    return sa > sb;
+  });
+  return order;
+}
+
 AllocationResult allocate_by_score(const std::vector<double>& score, int32_t coupon,
                                    const std::vector<CouponType>& coupons,
                                    const std::vector<CouponEffect>* effects,
@@ -18,13 +29,7 @@ AllocationResult allocate_by_score(const std::vector<double>& score, int32_t cou
   }
   const size_t n = score.size();
   CF_CHECK(!effects || effects->size() == n * coupons.size(), "effects must be users x coupons");
-  std::vector<int64_t> order(n);
-  std::iota(order.begin(), order.end(), int64_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-    const double sa = score[static_cast<size_t>(a)], sb = score[static_cast<size_t>(b)];
-    if (std::isnan(sb)) return !std::isnan(sa);
-    return sa > sb;
-  });
+  const std::vector<int64_t> order = users_by_score(score);
   const CouponType& type = coupons[static_cast<size_t>(coupon)];
   if (!(type.face_value > 0) || !std::isfinite(type.face_value)) {
     throw UserError("coupon " + type.name + ": face value must be a finite number > 0 (got " +

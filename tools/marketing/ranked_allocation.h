@@ -9,6 +9,9 @@
 
 namespace cf::marketing {
 
+// User indices by decreasing score; ties keep the lower index first and NaN scores come last.
+std::vector<int64_t> users_by_score(const std::vector<double>& score);
+
 // Gives coupon type `coupon` to users in decreasing `score` order (ties to the lower user
 // index) while the budget allows: floor(budget) users for kCoupons, face values up to the
 // budget for kFaceValue. Users with a NaN score are never chosen. Uplift, cost and net of each

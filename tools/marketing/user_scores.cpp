@@ -6,6 +6,8 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "data/batch.h"
+#include "tools/eval/metrics.h"
+#include "tools/eval/recommender.h"
 #include "trainer/model.h"
 
 namespace cf::marketing {
@@ -116,15 +118,12 @@ std::vector<double> next_item_mass(trainer::Model& model, const data::CorpusRead
                    for (int b = 0; b < B; ++b) {
                      const float* row = scores.data() + static_cast<size_t>(b) * static_cast<size_t>(items);
                      // Softmax over real items (token 0 is padding, never a next item).
-                     float top = row[1];
-                     for (int32_t i = 2; i < items; ++i) top = std::max(top, row[i]);
-                     double all = 0, selected = 0;
+                     const double log_z = eval::log_sum_exp_over_items(row, items);
+                     double selected = 0;
                      for (int32_t i = 1; i < items; ++i) {
-                       const double p = std::exp(double(row[i]) - double(top));
-                       all += p;
-                       if (in_set[static_cast<size_t>(i)]) selected += p;
+                       if (in_set[static_cast<size_t>(i)]) selected += std::exp(double(row[i]) - log_z);
                      }
-                     mass[static_cast<size_t>(first + b)] = selected / all;
+                     mass[static_cast<size_t>(first + b)] = selected;
                    }
                  });
   return mass;
@@ -164,7 +163,7 @@ std::vector<double> purchase_probability(trainer::Model& model, const data::Corp
                      logits.resize(static_cast<size_t>(B));
                      model.propensity_logits(hidden.data(), B, logits.data());
                      for (int b = 0; b < B; ++b) {
-                       out[static_cast<size_t>(first + b)] = 1.0 / (1.0 + std::exp(-double(logits[static_cast<size_t>(b)])));
+                       out[static_cast<size_t>(first + b)] = eval::sigmoid(logits[static_cast<size_t>(b)]);
                      }
                      return;
                    }

@@ -15,7 +15,6 @@ double ratio(double numerator, double denominator) {
   return denominator > 0 ? numerator / denominator : std::nan("");
 }
 
-Json number_or_null(double value) { return std::isfinite(value) ? Json(value) : Json(nullptr); }
 
 // Value at quantile q of sorted values: the element at index floor(q * n) (so the median of an
 // even count is the upper middle value).
@@ -120,11 +119,11 @@ Json profile_corpus(const data::CorpusReader& corpus) {
   }
   out["funnel"] = funnel;
   out["rates"] = {
-      {"cart_per_view", number_or_null(ratio(events_of(cart), events_of(view)))},
-      {"buy_per_cart", number_or_null(ratio(events_of(buy), events_of(cart)))},
-      {"buy_per_view", number_or_null(ratio(events_of(buy), events_of(view)))},
-      {"users_carting_per_viewing", number_or_null(ratio(double(viewers_who_cart), users_of(view)))},
-      {"users_buying_per_carting", number_or_null(ratio(double(carters_who_buy), users_of(cart)))}};
+      {"cart_per_view", json_number_or_null(ratio(events_of(cart), events_of(view)))},
+      {"buy_per_cart", json_number_or_null(ratio(events_of(buy), events_of(cart)))},
+      {"buy_per_view", json_number_or_null(ratio(events_of(buy), events_of(view)))},
+      {"users_carting_per_viewing", json_number_or_null(ratio(double(viewers_who_cart), users_of(view)))},
+      {"users_buying_per_carting", json_number_or_null(ratio(double(carters_who_buy), users_of(cart)))}};
 
   if (order_values.empty()) {
     out["order_value"] = {{"available", false},
@@ -146,8 +145,8 @@ Json profile_corpus(const data::CorpusReader& corpus) {
   out["repurchase"] = {{"buyers", buyers},
                        {"repeat_buyers", repeat_buyers},
                        {"same_item_repeat_buyers", same_item_repeat_buyers},
-                       {"rate", number_or_null(ratio(double(repeat_buyers), double(buyers)))},
-                       {"same_item_rate", number_or_null(ratio(double(same_item_repeat_buyers), double(buyers)))}};
+                       {"rate", json_number_or_null(ratio(double(repeat_buyers), double(buyers)))},
+                       {"same_item_rate", json_number_or_null(ratio(double(same_item_repeat_buyers), double(buyers)))}};
 
   std::vector<int64_t> sorted_lengths = lengths;
   std::sort(sorted_lengths.begin(), sorted_lengths.end());
@@ -163,16 +162,16 @@ Json profile_corpus(const data::CorpusReader& corpus) {
       histogram.push_back({{"lower", lower}, {"upper", upper}, {"users", static_cast<int64_t>(end - begin)}});
     }
   }
-  out["events_per_user"] = {{"mean", number_or_null(mean_length)},
-                            {"p10", number_or_null(quantile(sorted_lengths, 0.10))},
-                            {"p50", number_or_null(quantile(sorted_lengths, 0.50))},
-                            {"p90", number_or_null(quantile(sorted_lengths, 0.90))},
-                            {"p99", number_or_null(quantile(sorted_lengths, 0.99))},
+  out["events_per_user"] = {{"mean", json_number_or_null(mean_length)},
+                            {"p10", json_number_or_null(quantile(sorted_lengths, 0.10))},
+                            {"p50", json_number_or_null(quantile(sorted_lengths, 0.50))},
+                            {"p90", json_number_or_null(quantile(sorted_lengths, 0.90))},
+                            {"p99", json_number_or_null(quantile(sorted_lengths, 0.99))},
                             {"max", sorted_lengths.empty() ? Json(nullptr) : Json(sorted_lengths.back())},
                             {"histogram", histogram}};
   Json next_rate = Json::object();
   for (int32_t a = 1; a < num_actions; ++a) {
-    next_rate[action_names[static_cast<size_t>(a)]] = number_or_null(
+    next_rate[action_names[static_cast<size_t>(a)]] = json_number_or_null(
         ratio(double(followed_by_purchase[static_cast<size_t>(a)]), double(followers[static_cast<size_t>(a)])));
   }
   out["next_purchase_rate_by_last_action"] = next_rate;

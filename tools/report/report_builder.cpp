@@ -23,12 +23,11 @@ namespace {
 
 constexpr size_t kMaxCurvePoints = 300;
 
-Json number_or_null(double value) { return std::isfinite(value) ? Json(value) : Json(nullptr); }
 
 Json interval_json(const Interval& interval) {
-  return {{"estimate", number_or_null(interval.estimate)},
-          {"lower", number_or_null(interval.lower)},
-          {"upper", number_or_null(interval.upper)}};
+  return {{"estimate", json_number_or_null(interval.estimate)},
+          {"lower", json_number_or_null(interval.lower)},
+          {"upper", json_number_or_null(interval.upper)}};
 }
 
 // ---- next-item metrics per user -----------------------------------------------------------
@@ -200,28 +199,28 @@ Json classifier_json(const std::vector<double>& probabilities, const std::vector
   Json reliability = Json::array();
   for (const auto& b : bins) {
     reliability.push_back({{"lower", b.lower}, {"upper", b.upper}, {"n", b.count},
-                           {"mean_prediction", number_or_null(b.mean_prediction)},
-                           {"positive_rate", number_or_null(b.positive_rate)}});
+                           {"mean_prediction", json_number_or_null(b.mean_prediction)},
+                           {"positive_rate", json_number_or_null(b.positive_rate)}});
   }
   Json gain = Json::array();
   for (const auto& g : cumulative_gain(probabilities, labels, 50)) {
     gain.push_back({{"fraction_targeted", g.fraction_targeted},
-                    {"fraction_of_positives", number_or_null(g.fraction_of_positives)},
-                    {"lift", number_or_null(g.lift)}});
+                    {"fraction_of_positives", json_number_or_null(g.fraction_of_positives)},
+                    {"lift", json_number_or_null(g.lift)}});
   }
   Json top = Json::array();
   for (const auto& t : top_fraction_metrics(probabilities, labels)) {
     top.push_back({{"fraction", t.fraction}, {"selected", t.selected}, {"positives", t.positives},
-                   {"precision", number_or_null(t.precision)}, {"recall", number_or_null(t.recall)},
-                   {"lift", number_or_null(t.lift)}});
+                   {"precision", json_number_or_null(t.precision)}, {"recall", json_number_or_null(t.recall)},
+                   {"lift", json_number_or_null(t.lift)}});
   }
   int64_t positives = 0;
   for (int8_t l : labels) positives += l;
   return {{"n", n},
           {"positives", positives},
           {"auc", interval_json(auc[0])},
-          {"log_loss", number_or_null(eval::log_loss_from_logits(logits, labels))},
-          {"ece", number_or_null(calibration_error(bins))},
+          {"log_loss", json_number_or_null(eval::log_loss_from_logits(logits, labels))},
+          {"ece", json_number_or_null(calibration_error(bins))},
           {"roc", thinned_roc(roc_curve(probabilities, labels))},
           {"reliability", reliability},
           {"gain", gain},
@@ -286,9 +285,9 @@ Json training_curves(const std::string& run_dir) {
       return j.contains(key) && j[key].is_number() ? j[key].get<double>() : std::nan("");
     };
     step.push_back(j["step"]);
-    loss.push_back(number_or_null(value("loss")));
-    lr.push_back(number_or_null(value("lr")));
-    tokens_per_s.push_back(number_or_null(value("tokens_per_s")));
+    loss.push_back(json_number_or_null(value("loss")));
+    lr.push_back(json_number_or_null(value("lr")));
+    tokens_per_s.push_back(json_number_or_null(value("tokens_per_s")));
     if (std::isfinite(value("val_loss"))) {
       val_step.push_back(j["step"]);
       val_loss.push_back(value("val_loss"));
@@ -487,11 +486,11 @@ Json build_comparison(const ComparisonInputs& inputs, const ReportOptions& optio
   Json metrics = Json::array();
   auto difference_json = [](const std::string& name, const PairedDifference& d) {
     return Json{{"metric", name},
-                {"a", number_or_null(d.a)},
-                {"b", number_or_null(d.b)},
-                {"difference", number_or_null(d.difference)},
-                {"lower", number_or_null(d.lower)},
-                {"upper", number_or_null(d.upper)},
+                {"a", json_number_or_null(d.a)},
+                {"b", json_number_or_null(d.b)},
+                {"difference", json_number_or_null(d.difference)},
+                {"lower", json_number_or_null(d.lower)},
+                {"upper", json_number_or_null(d.upper)},
                 {"significant", d.significant}};
   };
   for (size_t m = 0; m < names.size(); ++m) metrics.push_back(difference_json(names[m], diffs[m]));
