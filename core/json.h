@@ -1,7 +1,6 @@
 // JSON: the project uses nlohmann::json (Debian's nlohmann-json3-dev) for manifests and reports.
 #pragma once
 #include <cmath>
-
 #include <nlohmann/json.hpp>
 
 namespace cf {
