@@ -23,9 +23,8 @@ cleanup() {
     ip netns del "$ns" 2>/dev/null || true   # takes its end of the veth pair with it
   done
   ip link del "$vethA" 2>/dev/null || true     # if it never reached a namespace
-  rm -rf "$WORK"
 }
-trap cleanup EXIT
+on_exit cleanup
 
 ip netns add "$nsA" 2>/dev/null || skip "ip netns add failed (no CAP_SYS_ADMIN or no netns support)"
 ip netns add "$nsB" || fail "ip netns add $nsB"
@@ -65,8 +64,12 @@ EOF
 chmod +x "$agent"
 printf '%s slots=1\n%s slots=1\n' "$ipA" "$ipB" > "$WORK/hosts"
 
+# The corpus first: building it measures this machine's PACE, which scales the hang guard below.
+make_tiny_corpus
+# A rank that cannot reach its peer makes mpirun hang rather than fail: end it after 60 s on the
+# development machine, longer on a slower one.
 # shellcheck disable=SC2054  # commas inside MCA values, not between array elements
-mpi=(timeout -k 5 60 ip netns exec "$nsA" mpirun --allow-run-as-root -np 2 --hostfile "$WORK/hosts"
+mpi=(timeout -k 5 "$(scaled_seconds 60)" ip netns exec "$nsA" mpirun --allow-run-as-root -np 2 --hostfile "$WORK/hosts"
      --mca plm_rsh_agent "$agent" --mca plm_rsh_no_tree_spawn 1
      --mca pml ob1 --mca btl tcp,self
      --mca btl_tcp_if_include "$net.0/24" --mca oob_tcp_if_include "$net.0/24"
@@ -85,7 +88,6 @@ grep -qx "$ipB -> $nsB" "$WORK/agent.log" || fail "the rsh agent was not used to
 echo "ok: rank 0 in $nsA ($ipA), rank 1 in $nsB ($ipB), daemon started through the rsh agent"
 
 # 2. Data-parallel training across the two namespaces.
-make_tiny_corpus
 "${mpi[@]}" "$BIN" train --config "$SRC/configs/demo/pretrain.yaml" --set "data.corpus=$WORK/corpus.h5" \
   "${TINY[@]}" --set train.steps=6 --set checkpoint.every=100 --set "run.out_dir=$WORK/run" --quiet \
   > "$WORK/train.out" 2> "$WORK/train.err" \

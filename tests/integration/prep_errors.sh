@@ -7,8 +7,7 @@ set -u
 
 BIN=${CARTFORMER_BIN:?set CARTFORMER_BIN to the cartformer binary}
 FIXTURES=${CARTFORMER_FIXTURES:-}
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+source "$(dirname "$0")/support/scratch_dir.bash"
 cd "$WORK"
 export CARTFORMER_USER_KEY="integration-test-key-0123456789"
 failures=0

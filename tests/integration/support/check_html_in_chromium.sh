@@ -21,8 +21,8 @@ command -v python3 >/dev/null 2>&1 || fail "python3 not found (needed to parse t
 [ -f "$REPORT" ] || fail "no such file"
 [[ $MIN_CHARTS =~ ^[0-9]+$ ]] || fail "MIN_CHARTS must be a whole number, got '$MIN_CHARTS'"
 
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/cf-chromium-check.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+SCRATCH_PREFIX=cf-chromium-check
+source "$(dirname "${BASH_SOURCE[0]}")/scratch_dir.bash"
 
 REPORT_ABS=$(cd "$(dirname "$REPORT")" && pwd)/$(basename "$REPORT")
 mkdir -p "$(dirname "$SCREENSHOT")"

@@ -3,17 +3,25 @@ set -euo pipefail
 : "${CARTFORMER_BIN:?set by ctest}" "${CARTFORMER_SOURCE:?set by ctest}"
 BIN=$CARTFORMER_BIN
 SRC=$CARTFORMER_SOURCE
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/cartformer-it.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+source "$(dirname "${BASH_SOURCE[0]}")/scratch_dir.bash"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} OMP_WAIT_POLICY=passive
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
+# PACE: how much slower this machine is than the development machine (>= 1), measured by
+# make_tiny_corpus on a fixed amount of work. Waits for a job to react scale with it, so a busy or
+# throttled machine gets proportionally longer instead of failing on a fixed guess.
+PACE=1
+scaled_seconds() { echo $(( $1 * PACE )); }
+
 # A small synthetic corpus at $WORK/corpus.h5 (seconds to build).
+# Also sets PACE from its duration (about 0.25 s on the 2-core development machine).
 make_tiny_corpus() {
+  local start=$EPOCHREALTIME
   "$BIN" synth --out "$WORK/logs" --users 300 --items 200 --categories 8 --seed 11 >/dev/null
   head -c 32 /dev/urandom > "$WORK/key"
   "$BIN" prep --format trio --input "$WORK/logs" --out "$WORK/corpus.h5" --key-file "$WORK/key" >/dev/null
+  PACE=$(awk -v s="$start" -v e="$EPOCHREALTIME" 'BEGIN { p = int((e - s) / 0.25 + 0.999); print (p < 1 ? 1 : p) }')
 }
 
 # Tiny model settings for fast runs, on top of a demo config.
