@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "data/prep.h"
+#include "data/prep_types.h"
 
 namespace cf::data {
 

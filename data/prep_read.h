@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "data/prep.h"
+#include "data/prep_types.h"
 #include "data/string_interner.h"
 
 namespace cf::data::prep_detail {

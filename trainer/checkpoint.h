@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "trainer/config.h"
-#include "trainer/model.h"
+#include "trainer/model/model.h"
 
 namespace cf::trainer {
 

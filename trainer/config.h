@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "trainer/model.h"
+#include "trainer/model/model_types.h"
 
 namespace cf::trainer {
 

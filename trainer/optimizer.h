@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "trainer/config.h"
-#include "trainer/model.h"
+#include "trainer/model/model_types.h"
 
 namespace cf::trainer {
 
@@ -17,7 +17,7 @@ struct AdamWHyperparams {
 };
 AdamWHyperparams adamw_hyperparams(const TrainSection& train);
 
-// Parameter groups, decided from the names build_model_layout gives (trainer/model_layout.cpp):
+// Parameter groups, decided from the names build_model_layout gives (trainer/model/model_layout.cpp):
 // input embedding tables are "<channel>_emb.weight"; heads are "<head>_head.{weight,bias}".
 bool is_embedding_tensor(const ParamTensor& t);
 // The head(s) a task trains: pretrain -> item_head and action_head, next_item -> item_head,

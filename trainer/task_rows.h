@@ -9,7 +9,7 @@
 #include "data/corpus.h"
 #include "trainer/comm/communicator.h"
 #include "trainer/config.h"
-#include "trainer/model.h"
+#include "trainer/model/model.h"
 
 namespace cf::trainer {
 

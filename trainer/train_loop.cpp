@@ -24,13 +24,13 @@
 #include "trainer/device.h"
 #include "trainer/grad_sync.h"
 #include "trainer/lr_schedule.h"
-#include "trainer/model.h"
-#include "trainer/model_random.h"
+#include "trainer/model/model.h"
+#include "trainer/model/model_random.h"
 #include "trainer/optimizer.h"
 #include "trainer/task_rows.h"
 #if CARTFORMER_HAVE_CUDA
 #include "trainer/comm/nccl_comm.h"
-#include "trainer/cuda_model.h"
+#include "trainer/model/cuda_model.h"
 #endif
 
 namespace cf::trainer {

@@ -80,7 +80,7 @@ void gather_rows(T* out, const T* inp, const int32_t* index, int rows, int width
 template <class T>
 void scatter_rows(T* out, const T* inp, const int32_t* index, int rows, int width, bool add,
                   cudaStream_t stream);
-// Dropout over packed rows with one mask stream per sequence, as trainer/model_core.cpp draws
+// Dropout over packed rows with one mask stream per sequence, as trainer/model/model_core.cpp draws
 // it on the CPU: row r belongs to sequence row_sequence[r] at position row_position[r], and its
 // element c is element row_position[r] * width + c of the stream whose mixed seed
 // (ops::mix64 of the sequence's seed) is mixed_seeds[row_sequence[r]]. p <= 0 copies (forward)

@@ -1,7 +1,7 @@
 // The whole model on the GPU against the CPU model: one training step (loss and every gradient
 // tensor) in fp32 and bf16, with dropout on (the masks must be the CPU's), and 20 AdamW steps
 // whose loss trajectory must follow the CPU run.
-#include "trainer/cuda_model.h"
+#include "trainer/model/cuda_model.h"
 
 #include <gtest/gtest.h>
 
@@ -13,7 +13,7 @@
 
 #include "core/error.h"
 #include "cuda/device_buffer.h"
-#include "trainer/model.h"
+#include "trainer/model/model.h"
 #include "trainer/optimizer.h"
 #include "unit/model/tiny_model_fixture.h"
 

@@ -10,10 +10,10 @@
 #include "data/corpus.h"
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
-#include "tools/eval/eval_users.h"
-#include "tools/eval/evaluator.h"
+#include "eval/eval_users.h"
+#include "eval/evaluator.h"
 #include "trainer/checkpoint.h"
-#include "trainer/model.h"
+#include "trainer/model/model.h"
 
 namespace cf::cli {
 

@@ -11,10 +11,10 @@
 #include "data/corpus.h"
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
-#include "tools/eval/history_input.h"
-#include "tools/eval/recommender.h"
+#include "eval/history_input.h"
+#include "eval/recommender.h"
 #include "trainer/checkpoint.h"
-#include "trainer/model.h"
+#include "trainer/model/model.h"
 
 namespace cf::cli {
 

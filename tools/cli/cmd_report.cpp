@@ -13,9 +13,9 @@
 #include "data/corpus.h"
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
-#include "tools/report/eval_source.h"
-#include "tools/report/report_builder.h"
-#include "tools/report/report_html.h"
+#include "report/eval_source.h"
+#include "report/report_builder.h"
+#include "report/report_html.h"
 
 namespace cf::cli {
 

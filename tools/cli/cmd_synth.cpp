@@ -5,7 +5,7 @@
 
 #include "core/error.h"
 #include "core/progress.h"
-#include "data/synth.h"
+#include "data/synth/synth.h"
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
 

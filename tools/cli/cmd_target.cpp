@@ -17,12 +17,12 @@
 #include "data/corpus.h"
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
-#include "tools/marketing/coupon_allocation.h"
-#include "tools/marketing/ranked_allocation.h"
-#include "tools/marketing/user_scores.h"
-#include "tools/report/data_profile.h"
+#include "marketing/coupon_allocation.h"
+#include "marketing/ranked_allocation.h"
+#include "marketing/user_scores.h"
+#include "report/data_profile.h"
 #include "trainer/checkpoint.h"
-#include "trainer/model.h"
+#include "trainer/model/model.h"
 
 namespace cf::cli {
 

@@ -1,12 +1,12 @@
 // Popularity and co-occurrence baselines on hand-made sequences with hand-computed scores.
-#include "tools/eval/baselines.h"
+#include "eval/baselines.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <vector>
 
-#include "tools/eval/metrics.h"
+#include "eval/metrics.h"
 
 namespace cf::eval {
 namespace {

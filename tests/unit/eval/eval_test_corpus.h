@@ -11,7 +11,7 @@
 #include "data/corpus.h"
 #include "data/corpus_writer.h"
 #include "data/raw_event.h"
-#include "trainer/model.h"
+#include "trainer/model/model.h"
 
 namespace cf::eval::testing {
 

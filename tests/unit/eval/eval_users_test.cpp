@@ -1,7 +1,7 @@
 // eval_users.csv: the exact format, a round trip of every UserOutcome field, the error messages of
 // read_eval_output (file and line), and the per-user outcomes of a real Evaluator run checked
 // against the corpus and against the evaluator's own eval.json metrics.
-#include "tools/eval/eval_users.h"
+#include "eval/eval_users.h"
 
 #include <gtest/gtest.h>
 
@@ -14,8 +14,8 @@
 
 #include "core/error.h"
 #include "data/corpus.h"
-#include "tools/eval/evaluator.h"
-#include "trainer/model.h"
+#include "eval/evaluator.h"
+#include "trainer/model/model.h"
 #include "unit/eval/eval_test_corpus.h"
 #include "unit/user_error_of.h"
 

@@ -1,6 +1,6 @@
 // End-to-end Evaluator runs on a small corpus written with the corpus writer, checked against a
 // naive per-user recomputation (one model call per user, brute-force ranks and baselines).
-#include "tools/eval/evaluator.h"
+#include "eval/evaluator.h"
 
 #include <gtest/gtest.h>
 
@@ -12,7 +12,7 @@
 #include "core/error.h"
 #include "data/batch.h"
 #include "unit/eval/eval_test_corpus.h"
-#include "trainer/model.h"
+#include "trainer/model/model.h"
 
 namespace cf::eval {
 namespace {

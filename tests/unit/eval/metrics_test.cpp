@@ -1,5 +1,5 @@
 // Ranking, AUC, log-loss and calibration metrics against hand-computed values and brute force.
-#include "tools/eval/metrics.h"
+#include "eval/metrics.h"
 
 #include <gtest/gtest.h>
 

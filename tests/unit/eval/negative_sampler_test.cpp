@@ -1,5 +1,5 @@
 // Sampled negatives: exclusions, distinctness, determinism per (seed, stream), distribution.
-#include "tools/eval/negative_sampler.h"
+#include "eval/negative_sampler.h"
 
 #include <gtest/gtest.h>
 

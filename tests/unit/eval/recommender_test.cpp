@@ -1,6 +1,6 @@
 // Top-K generation: selection and scores by hand, exclusions, the KV-cache multi-step path
 // against full forwards, output formats and history parsing errors.
-#include "tools/eval/recommender.h"
+#include "eval/recommender.h"
 
 #include <gtest/gtest.h>
 
@@ -11,8 +11,8 @@
 
 #include "core/error.h"
 #include "core/json.h"
-#include "tools/eval/history_input.h"
-#include "trainer/model.h"
+#include "eval/history_input.h"
+#include "trainer/model/model.h"
 #include "unit/eval/eval_test_corpus.h"
 #include "unit/user_error_of.h"
 

@@ -1,6 +1,6 @@
 // Coupon allocation against brute-force enumeration, hand-made instances and the error messages;
 // the coupon spec parser.
-#include "tools/marketing/coupon_allocation.h"
+#include "marketing/coupon_allocation.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Allocation by score: order (ties, NaN), coupon and face-value budgets, totals from effects.
-#include "tools/marketing/ranked_allocation.h"
+#include "marketing/ranked_allocation.h"
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
 // probabilities of a tiny random model, checked against an independent per-user computation
 // (the model's incremental decoder plus a softmax written here) and against corpora whose
 // activity channel was edited by hand.
-#include "tools/marketing/user_scores.h"
+#include "marketing/user_scores.h"
 
 #include <gtest/gtest.h>
 
@@ -15,7 +15,7 @@
 
 #include "data/corpus.h"
 #include "data/corpus_writer.h"
-#include "trainer/model.h"
+#include "trainer/model/model.h"
 #include "unit/eval/eval_test_corpus.h"
 
 namespace cf::marketing {

@@ -10,7 +10,7 @@
 
 #include "core/error.h"
 #include "tiny_model_fixture.h"
-#include "trainer/model.h"
+#include "trainer/model/model.h"
 
 namespace cf::trainer {
 namespace {

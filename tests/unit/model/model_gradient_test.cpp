@@ -8,7 +8,7 @@
 #include <string>
 
 #include "tiny_model_fixture.h"
-#include "trainer/model_core.h"
+#include "trainer/model/model_core.h"
 
 namespace cf::trainer {
 namespace {

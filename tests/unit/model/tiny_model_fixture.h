@@ -5,8 +5,8 @@
 
 #include "data/batch.h"
 #include "data/corpus.h"
-#include "trainer/model.h"
-#include "trainer/model_random.h"
+#include "trainer/model/model.h"
+#include "trainer/model/model_random.h"
 
 namespace cf::trainer::testing {
 

@@ -1,6 +1,6 @@
 // Bootstrap intervals: estimates, 1/sqrt(n) widths, the normal approximation, determinism,
 // pairing, the generic statistic form and the option errors.
-#include "tools/report/bootstrap.h"
+#include "report/bootstrap.h"
 
 #include <gtest/gtest.h>
 #include <omp.h>
@@ -12,7 +12,7 @@
 
 #include "core/error.h"
 #include "core/random.h"
-#include "tools/eval/metrics.h"
+#include "eval/metrics.h"
 #include "unit/user_error_of.h"
 
 namespace cf::report {

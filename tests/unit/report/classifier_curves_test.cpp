@@ -1,5 +1,5 @@
-// ROC, reliability, gain and top-fraction curves against hand-computed values and tools/eval.
-#include "tools/report/classifier_curves.h"
+// ROC, reliability, gain and top-fraction curves against hand-computed values and eval/.
+#include "report/classifier_curves.h"
 
 #include <gtest/gtest.h>
 
@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "core/random.h"
-#include "tools/eval/metrics.h"
+#include "eval/metrics.h"
 #include "unit/user_error_of.h"
 
 namespace cf::report {

@@ -1,5 +1,5 @@
 // Data profile of a hand-written five-user corpus: every number of the JSON computed by hand.
-#include "tools/report/data_profile.h"
+#include "report/data_profile.h"
 
 #include <gtest/gtest.h>
 

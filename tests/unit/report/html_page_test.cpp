@@ -1,6 +1,6 @@
 // HtmlPage: document skeleton, table of contents, escaping, table highlights, grids, and that
 // the page stays self-contained (no scripts, no URLs).
-#include "tools/report/html_page.h"
+#include "report/html_page.h"
 
 #include <gtest/gtest.h>
 

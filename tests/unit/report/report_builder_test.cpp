@@ -1,7 +1,7 @@
 // Report and comparison documents built from hand-made evaluations over a small written corpus:
 // metrics against hand-computed values, breakdown group sizes, the propensity section, paired
 // comparisons, the error messages, and run_dir_of_checkpoint.
-#include "tools/report/report_builder.h"
+#include "report/report_builder.h"
 
 #include <gtest/gtest.h>
 
@@ -13,7 +13,7 @@
 #include "core/error.h"
 #include "data/corpus.h"
 #include "data/corpus_writer.h"
-#include "tools/eval/metrics.h"
+#include "eval/metrics.h"
 #include "unit/eval/eval_test_corpus.h"
 #include "unit/user_error_of.h"
 

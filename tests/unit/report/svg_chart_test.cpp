@@ -1,6 +1,6 @@
 // SVG charts: nice ticks, data-to-pixel mapping, gaps, log axes, escaping, bars, error bars,
 // empty data, and self-containment of the output.
-#include "tools/report/svg_chart.h"
+#include "report/svg_chart.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Synthetic log generator: determinism, file contract, funnel, coupon effect, sequential signal.
-#include "data/synth.h"
+#include "data/synth/synth.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

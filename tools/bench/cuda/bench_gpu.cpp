@@ -29,8 +29,8 @@
 #include "kernels/cuda/matmul_lt.h"
 #include "tools/cli/args.h"
 #include "trainer/config.h"
-#include "trainer/cuda_model.h"
-#include "trainer/model.h"
+#include "trainer/model/cuda_model.h"
+#include "trainer/model/model.h"
 #include "trainer/optimizer.h"
 
 namespace {

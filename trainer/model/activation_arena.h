@@ -1,0 +1,138 @@
+// ActivationArena: every activation and scratch gradient of one (B, T) shape, carved out of a
+// single allocation that is made once per shape and reused by every step.
+//
+// Row-wise activations are PACKED: only the real (non-padding) positions of the batch, in
+// order, as rows [0, rows). Only attention needs the padded [B, T] layout; its inputs and
+// outputs are scattered/gathered around the op. Buffers are sized for the worst case B*T rows.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "trainer/model/model_types.h"
+
+namespace cf::trainer {
+
+template <class T>
+struct BlockActivations {
+  T *ln1, *ln1_mean, *ln1_rstd;  // [N, C], [N], [N]
+  T* qkv;                        // [B*T, 3C] padded layout (padding rows zero), as attention wants
+  T* att;                        // [B, NH, T, T] softmax probabilities
+  T* att_out;                    // [N, C] attention output before the projection (packed)
+  T* proj;                       // [N, C] projection output before dropout
+  T* res_mid;                    // [N, C] residual stream between attention and MLP
+  T *ln2, *ln2_mean, *ln2_rstd;
+  T* fc1;   // [N, F] before GELU
+  T* gelu;  // [N, F]
+  T* fc2;   // [N, C] before dropout
+};
+
+template <class T>
+class ActivationArena {
+ public:
+  // Carves the arena for shape (B, T): a no-op for the shape it already has; memory only ever
+  // grows, so alternating training and evaluation shapes does not reallocate every time.
+  void ensure(const ModelConfig& c, int B, int Tlen) {
+    if (B == B_ && Tlen == T_) return;
+    B_ = B;
+    T_ = Tlen;
+    // Pass 1 counts, pass 2 hands out pointers: one allocation, no size arithmetic to drift.
+    int64_t total = 0;
+    carve(c, [&total](int64_t n) -> T* {
+      total += n;
+      return nullptr;
+    });
+    if (static_cast<size_t>(total) > storage_.size()) {
+      storage_.clear();
+      storage_.shrink_to_fit();
+      storage_.resize(static_cast<size_t>(total));
+    }
+    T* cursor = storage_.data();
+    carve(c, [&cursor](int64_t n) {
+      T* p = cursor;
+      cursor += n;
+      return p;
+    });
+    const auto N = static_cast<size_t>(int64_t(B) * Tlen);
+    for (auto* ids : {&packed_item, &packed_action, &packed_category, &packed_time_gap,
+                      &packed_activity, &packed_position, &packed_origin, &row_index, &row_target})
+      if (ids->size() < N) ids->resize(N);
+    if (sequence_start.size() < size_t(B)) sequence_start.resize(B);
+    if (row_logit.size() < size_t(B)) row_logit.resize(B);
+    if (row_d_logit.size() < size_t(B)) row_d_logit.resize(B);
+    if (row_label.size() < size_t(B)) row_label.resize(B);
+  }
+
+  int batch_size() const { return B_; }
+  int seq_len() const { return T_; }
+
+  // Packing of the current batch: packed row r is position packed_origin[r] = b*T + t.
+  int rows = 0;
+  std::vector<int32_t> packed_item, packed_action, packed_category, packed_time_gap;
+  std::vector<int32_t> packed_activity, packed_position, packed_origin;
+  std::vector<int32_t> sequence_start;  // [B] packed row of each sequence's first event
+
+  T* encoded = nullptr;      // [N, C] sum of embeddings before dropout
+  std::vector<T*> residual;  // n_layer + 1 x [N, C]: input of block l; last -> ln_f
+  std::vector<BlockActivations<T>> blocks;
+  T *hidden = nullptr, *hidden_mean = nullptr, *hidden_rstd = nullptr;  // ln_f output [N, C]
+  T* dropout_out = nullptr;  // [N, C] dropout(branch) before the residual add
+  // Attention's padded-layout scratch: qkv rows before the scatter, output before the gather.
+  T *packed_qkv = nullptr, *padded_att_out = nullptr;
+  T *d_padded_att_out = nullptr, *d_padded_qkv = nullptr;
+  // Backward scratch; every backward op accumulates, so each is zeroed before use.
+  T *d_residual = nullptr, *d_hidden = nullptr, *d_ln = nullptr, *d_branch = nullptr;
+  T *d_qkv = nullptr, *d_fc1 = nullptr, *d_gelu = nullptr;
+  // Loss heads work on compacted rows (only positions with a target), gathered here.
+  T *gathered = nullptr, *d_gathered = nullptr;
+  std::vector<int32_t> row_index, row_target, negatives;
+  std::vector<T> row_logit, row_d_logit;
+  std::vector<float> row_label;
+
+ private:
+  template <class Take>
+  void carve(const ModelConfig& c, Take take) {
+    const int64_t N = int64_t(B_) * T_, C = c.d_model, F = c.d_ff;
+    encoded = take(N * C);
+    residual.assign(c.n_layer + 1, nullptr);
+    for (auto& r : residual) r = take(N * C);
+    blocks.assign(c.n_layer, {});
+    for (auto& l : blocks) {
+      l.ln1 = take(N * C);
+      l.ln1_mean = take(N);
+      l.ln1_rstd = take(N);
+      l.qkv = take(3 * N * C);
+      l.att = take(int64_t(B_) * c.n_head * T_ * T_);
+      l.att_out = take(N * C);
+      l.proj = take(N * C);
+      l.res_mid = take(N * C);
+      l.ln2 = take(N * C);
+      l.ln2_mean = take(N);
+      l.ln2_rstd = take(N);
+      l.fc1 = take(N * F);
+      l.gelu = take(N * F);
+      l.fc2 = take(N * C);
+    }
+    hidden = take(N * C);
+    hidden_mean = take(N);
+    hidden_rstd = take(N);
+    dropout_out = take(N * C);
+    packed_qkv = take(3 * N * C);
+    padded_att_out = take(N * C);
+    d_padded_att_out = take(N * C);
+    d_padded_qkv = take(3 * N * C);
+    d_residual = take(N * C);
+    d_hidden = take(N * C);
+    d_ln = take(N * C);
+    d_branch = take(N * C);
+    d_qkv = take(3 * N * C);
+    d_fc1 = take(N * F);
+    d_gelu = take(N * F);
+    gathered = take(N * C);
+    d_gathered = take(N * C);
+  }
+
+  int B_ = -1, T_ = -1;
+  std::vector<T> storage_;
+};
+
+}  // namespace cf::trainer

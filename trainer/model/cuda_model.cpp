@@ -1,0 +1,741 @@
+// CudaModel: trainer/model/model_core.cpp's forward, losses and backward on the GPU.
+//
+// The structure follows ModelCore line for line so the two can be read side by side: the same
+// packed rows (only real positions), the same padded layout around attention, the same
+// per-sequence dropout streams and the same loss-head row selection. What differs is where
+// numbers live (device buffers, T = bf16 or float for activations and the weight copy, fp32
+// for gradients, statistics and losses) and which kernels compute them (kernels/cuda/).
+#include "trainer/model/cuda_model.h"
+
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cmath>
+#include <type_traits>
+
+#include "core/error.h"
+#include "kernels/cuda/cuda_check.h"
+#include "kernels/cuda/cuda_ops.h"
+#include "kernels/cuda/device_array.h"
+#include "kernels/cuda/embedding_grad_plan.h"
+#include "kernels/cuda/matmul_lt.h"
+#include "kernels/dropout_mask.h"
+#include "kernels/ops.h"
+#include "trainer/model/model_layout.h"
+#include "trainer/model/model_random.h"
+
+namespace cf::trainer {
+
+namespace {
+
+using cuda::DeviceArray;
+
+// Logits held at once by the item softmax: rows per chunk = this / V (fp32 logits + T grads).
+constexpr int64_t kLogitsPerChunk = int64_t(32) << 20;
+
+// Dropout sites as in model_core.cpp: 0 = embedding sum, then (attention, MLP) per block.
+int attention_site(int layer) { return 1 + 2 * layer; }
+int mlp_site(int layer) { return 2 + 2 * layer; }
+
+uint64_t sequence_key(const data::Batch& batch, int b) {
+  return batch.sequence_index.size() == size_t(batch.B) ? uint64_t(batch.sequence_index[b])
+                                                        : uint64_t(b);
+}
+
+// An input channel's packed ids on the device and its embedding-gradient plan.
+struct DeviceChannel {
+  std::vector<int32_t> host;  // packed ids of the current batch
+  DeviceArray<int32_t> ids, unique_ids, offsets, rows;
+  int unique = 0;
+
+  void upload(cudaStream_t stream, bool with_plan) {
+    ids.upload(host, stream);
+    if (!with_plan) return;
+    const cuda::EmbeddingGradPlan plan =
+        cuda::make_embedding_grad_plan(host.data(), int(host.size()));
+    unique = int(plan.unique_ids.size());
+    unique_ids.upload(plan.unique_ids, stream);
+    offsets.upload(plan.offsets, stream);
+    rows.upload(plan.rows, stream);
+    // The plan's vectors die here: wait until the copies have left them.
+    CF_CUDA_CHECK(cudaStreamSynchronize(stream));
+  }
+};
+
+// The model's stream; created first and destroyed last, also when a constructor throws.
+struct OwnedStream {
+  OwnedStream() { CF_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking)); }
+  ~OwnedStream() {
+    cudaStreamSynchronize(stream);
+    cudaStreamDestroy(stream);
+  }
+  OwnedStream(const OwnedStream&) = delete;
+  OwnedStream& operator=(const OwnedStream&) = delete;
+  cudaStream_t stream = nullptr;
+};
+
+template <class T>
+struct BlockBuffers {
+  DeviceArray<T> ln1, qkv, att_out, proj, res_mid, ln2, fc1, gelu, fc2;
+  DeviceArray<float> ln1_mean, ln1_rstd, ln2_mean, ln2_rstd;
+  DeviceArray<float> lse;  // flash: [B, NH, T]
+  DeviceArray<float> att;  // reference: [B, NH, T, T]
+};
+
+}  // namespace
+
+struct CudaModel::Impl {
+  virtual ~Impl() = default;
+  virtual int64_t num_params() const = 0;
+  virtual void upload_params(const std::vector<float>& host) = 0;
+  virtual void download_params(std::vector<float>& host) const = 0;
+  virtual void zero_grads() = 0;
+  virtual void download_grads(std::vector<float>& host) const = 0;
+  virtual void upload_grads(const std::vector<float>& host) = 0;
+  virtual float* device_grads() = 0;
+  virtual cudaStream_t stream() const = 0;
+  std::function<void(int64_t)> grads_ready;
+  virtual LossSums forward_backward(const data::Batch& batch, const LossOptions& loss,
+                                    uint64_t dropout_seed) = 0;
+  virtual LossSums evaluate_loss(const data::Batch& batch, const LossOptions& loss) = 0;
+  virtual void upload_optimizer_state(const std::vector<float>& m, const std::vector<float>& v) = 0;
+  virtual void download_optimizer_state(std::vector<float>& m, std::vector<float>& v) const = 0;
+  virtual double grad_sum_of_squares(const AdamW& optimizer) = 0;
+  virtual void adamw_step(AdamW& optimizer, float lr, float grad_scale) = 0;
+};
+
+namespace {
+
+template <class T>
+class CudaModelImpl final : public CudaModel::Impl {
+ public:
+  CudaModelImpl(const ModelConfig& config, const data::VocabSizes& vocab,
+                const CudaModelOptions& options)
+      : config_(config),
+        vocab_(vocab),
+        layout_(build_model_layout(config, vocab)),
+        options_(options),
+        stream_(owned_stream_.stream) {
+    const int hs = config.d_model / config.n_head;
+    if (options.flash_attention && !cuda::flash_attention_supports(hs))
+      throw UserError(
+          "model: the flash attention kernel needs a head dim (d_model / n_head) of "
+          "32, 64 or 128, this model has " +
+          std::to_string(hs) + "; change the model or set cuda.attention: reference");
+    const int64_t P = layout_.num_params;
+    master_.resize(P);
+    grads_.resize(P);
+    if constexpr (!std::is_same_v<T, float>) compute_.resize(P);
+    m_.resize(P);
+    v_.resize(P);
+    m_.zero(stream_);
+    v_.zero(stream_);
+    grads_.zero(stream_);
+    partials_.resize(cuda::sum_of_squares_partials());
+  }
+
+  int64_t num_params() const override { return layout_.num_params; }
+
+  void upload_params(const std::vector<float>& host) override {
+    CF_CHECK(int64_t(host.size()) == layout_.num_params, "CudaModel: parameter count differs");
+    master_.upload(host.data(), layout_.num_params, stream_);
+    refresh_compute_copy();
+    CF_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+  void download_params(std::vector<float>& host) const override {
+    host.resize(size_t(layout_.num_params));
+    master_.download(host.data(), layout_.num_params, stream_);
+  }
+  void zero_grads() override { grads_.zero(stream_); }
+  void download_grads(std::vector<float>& host) const override {
+    host.resize(size_t(layout_.num_params));
+    grads_.download(host.data(), layout_.num_params, stream_);
+  }
+  void upload_grads(const std::vector<float>& host) override {
+    CF_CHECK(int64_t(host.size()) == layout_.num_params, "CudaModel: gradient count differs");
+    grads_.upload(host.data(), layout_.num_params, stream_);
+    CF_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+
+  float* device_grads() override { return grads_.get(); }
+  cudaStream_t stream() const override { return stream_; }
+
+  LossSums forward_backward(const data::Batch& batch, const LossOptions& loss,
+                            uint64_t dropout_seed) override {
+    validate_batch(config_, layout_, vocab_, batch, &loss);
+    if (loss.item_loss && loss.sampled_negatives > 0)
+      throw UserError(
+          "task.sampled_negatives: the sampled softmax has no CUDA kernel yet; use "
+          "the full softmax (task.sampled_negatives: 0) or run.device: cpu");
+    forward(batch, config_.dropout, dropout_seed, /*with_backward_plans=*/true);
+    LossSums sums = losses(batch, loss, /*with_grad=*/true);
+    backward(batch, config_.dropout);
+    CF_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    return sums;
+  }
+
+  LossSums evaluate_loss(const data::Batch& batch, const LossOptions& loss) override {
+    validate_batch(config_, layout_, vocab_, batch, &loss);
+    LossOptions full = loss;
+    full.sampled_negatives = 0;
+    forward(batch, 0.f, 0, /*with_backward_plans=*/false);
+    LossSums sums = losses(batch, full, /*with_grad=*/false);
+    CF_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    return sums;
+  }
+
+  void upload_optimizer_state(const std::vector<float>& m, const std::vector<float>& v) override {
+    CF_CHECK(int64_t(m.size()) == layout_.num_params && m.size() == v.size(),
+             "CudaModel: optimizer state size differs from the parameters");
+    m_.upload(m.data(), layout_.num_params, stream_);
+    v_.upload(v.data(), layout_.num_params, stream_);
+    CF_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+  void download_optimizer_state(std::vector<float>& m, std::vector<float>& v) const override {
+    m.resize(size_t(layout_.num_params));
+    v.resize(size_t(layout_.num_params));
+    m_.download(m.data(), layout_.num_params, stream_);
+    v_.download(v.data(), layout_.num_params, stream_);
+  }
+
+  double grad_sum_of_squares(const AdamW& optimizer) override {
+    double sum = 0;
+    for (const AdamW::Range& r : optimizer.update_ranges())
+      if (!r.rule.frozen && r.count > 0)
+        sum += cuda::sum_of_squares(grads_.get() + r.begin, r.count, partials_.get(), stream_);
+    return sum;
+  }
+
+  void adamw_step(AdamW& optimizer, float lr, float grad_scale) override {
+    const int64_t step = optimizer.count_external_step();
+    const AdamWHyperparams& h = optimizer.hyperparams();
+    for (const AdamW::Range& r : optimizer.update_ranges()) {
+      if (r.rule.frozen || r.count <= 0) continue;
+      T* copy = compute_copy_or_null(r.begin);
+      cuda::adamw_update<T>(master_.get() + r.begin, copy, grads_.get() + r.begin,
+                            m_.get() + r.begin, v_.get() + r.begin, r.count, lr * r.rule.lr_scale,
+                            h.beta1, h.beta2, h.eps, r.rule.weight_decay, step, grad_scale,
+                            stream_);
+    }
+    CF_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+
+ private:
+  // ---- parameters -------------------------------------------------------------------------
+  // The weights kernels read: the bf16 copy, or the fp32 master itself in fp32 mode.
+  const T* p(int64_t offset) const {
+    if (offset == kAbsent) return nullptr;
+    if constexpr (std::is_same_v<T, float>)
+      return master_.get() + offset;
+    else
+      return compute_.get() + offset;
+  }
+  float* g(int64_t offset) { return offset == kAbsent ? nullptr : grads_.get() + offset; }
+  T* compute_copy_or_null(int64_t offset) {
+    if constexpr (std::is_same_v<T, float>)
+      return nullptr;  // the master is the copy
+    else
+      return compute_.get() + offset;
+  }
+  void refresh_compute_copy() {
+    if constexpr (!std::is_same_v<T, float>)
+      cuda::convert<T, float>(compute_.get(), master_.get(), layout_.num_params, stream_);
+  }
+
+  // ---- activations ------------------------------------------------------------------------
+  // Sizes every buffer for at least B sequences of T positions; grows only.
+  void ensure(int B, int Tlen) {
+    if (B <= cap_B_ && Tlen <= cap_T_) return;
+    cap_B_ = std::max(cap_B_, B);
+    cap_T_ = std::max(cap_T_, Tlen);
+    const int64_t N = int64_t(cap_B_) * cap_T_, C = config_.d_model, F = config_.d_ff;
+    const int64_t NH = config_.n_head;
+    encoded_.resize(N * C);
+    residual_.resize(size_t(config_.n_layer) + 1);
+    for (auto& r : residual_) r.resize(N * C);
+    blocks_.resize(size_t(config_.n_layer));
+    for (auto& l : blocks_) {
+      for (auto* a : {&l.ln1, &l.att_out, &l.proj, &l.res_mid, &l.ln2, &l.fc2}) a->resize(N * C);
+      l.qkv.resize(3 * N * C);
+      l.fc1.resize(N * F);
+      l.gelu.resize(N * F);
+      for (auto* s : {&l.ln1_mean, &l.ln1_rstd, &l.ln2_mean, &l.ln2_rstd}) s->resize(N);
+      if (options_.flash_attention)
+        l.lse.resize(int64_t(cap_B_) * NH * cap_T_);
+      else
+        l.att.resize(int64_t(cap_B_) * NH * cap_T_ * cap_T_);
+    }
+    for (auto* a : {&hidden_, &dropout_out_, &padded_att_out_, &d_padded_att_out_, &d_residual_,
+                    &d_hidden_, &d_ln_, &d_branch_, &gathered_, &d_gathered_})
+      a->resize(N * C);
+    for (auto* a : {&packed_qkv_, &d_padded_qkv_, &d_qkv_}) a->resize(3 * N * C);
+    d_fc1_.resize(N * F);
+    d_gelu_.resize(N * F);
+    hidden_mean_.resize(N);
+    hidden_rstd_.resize(N);
+    attention_scratch_.resize(
+        cuda::flash_attention_backward_scratch_floats(cap_B_, cap_T_, int(C), int(NH)));
+    layernorm_scratch_.resize(cuda::layernorm_backward_scratch_floats(int(N), int(C)));
+    for (auto* a : {&packed_origin_, &row_sequence_, &row_index_, &row_target_}) a->resize(N);
+    row_loss_.resize(N);
+    row_counted_.resize(N);
+    lengths_.resize(cap_B_);
+    dropout_seeds_.resize(int64_t(1 + 2 * config_.n_layer) * cap_B_);
+  }
+
+  // ---- packing (as ModelCore::pack) ---------------------------------------------------------
+  void pack(const data::Batch& batch, bool with_backward_plans) {
+    const ModelLayout& L = layout_;
+    sequence_start_.assign(size_t(batch.B), 0);
+    host_origin_.clear();
+    host_row_sequence_.clear();
+    for (auto* ch : {&item_, &action_, &category_, &time_gap_, &activity_, &position_})
+      ch->host.clear();
+    for (int b = 0; b < batch.B; ++b) {
+      sequence_start_[size_t(b)] = int(host_origin_.size());
+      for (int t = 0; t < batch.length[size_t(b)]; ++t) {
+        const int n = b * batch.T + t;
+        host_origin_.push_back(n);
+        host_row_sequence_.push_back(b);
+        position_.host.push_back(t);
+        item_.host.push_back(batch.item[size_t(n)]);
+        if (L.action_emb != kAbsent) action_.host.push_back(batch.action[size_t(n)]);
+        if (L.category_emb != kAbsent) category_.host.push_back(batch.category[size_t(n)]);
+        if (L.time_gap_emb != kAbsent) time_gap_.host.push_back(batch.time_gap[size_t(n)]);
+        if (L.activity_emb != kAbsent) activity_.host.push_back(batch.activity[size_t(n)]);
+      }
+    }
+    rows_ = int(host_origin_.size());
+    packed_origin_.upload(host_origin_, stream_);
+    row_sequence_.upload(host_row_sequence_, stream_);
+    lengths_.upload(batch.length, stream_);
+    for (auto* ch : {&item_, &action_, &category_, &time_gap_, &activity_, &position_})
+      if (!ch->host.empty()) ch->upload(stream_, with_backward_plans);
+    CF_CUDA_CHECK(cudaStreamSynchronize(stream_));  // host vectors may change after this
+  }
+
+  // Mixed seeds of every (site, sequence) dropout stream, as model_core.cpp derives them.
+  void upload_dropout_seeds(const data::Batch& batch, uint64_t dropout_seed) {
+    const int sites = 1 + 2 * config_.n_layer;
+    host_seeds_.assign(size_t(sites) * batch.B, 0);
+    for (int site = 0; site < sites; ++site) {
+      const uint64_t site_seed = derive_seed(dropout_seed, uint64_t(site));
+      for (int b = 0; b < batch.B; ++b)
+        host_seeds_[size_t(site) * batch.B + b] =
+            ops::mix64(derive_seed(site_seed, sequence_key(batch, b)));
+    }
+    dropout_seeds_.upload(host_seeds_.data(), int64_t(host_seeds_.size()), stream_);
+    CF_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+  const uint64_t* site_seeds(int site, int B) const {
+    return dropout_seeds_.get() + int64_t(site) * B;
+  }
+
+  void dropout_forward(T* out, const T* inp, float p, int site, int B) {
+    cuda::dropout_rows_forward<T>(out, inp, p, site_seeds(site, B), row_sequence_.get(),
+                                  position_.ids.get(), rows_, config_.d_model, stream_);
+  }
+  void dropout_backward(T* dinp, const T* dout, float p, int site, int B) {
+    cuda::dropout_rows_backward<T>(dinp, dout, p, site_seeds(site, B), row_sequence_.get(),
+                                   position_.ids.get(), rows_, config_.d_model, stream_);
+  }
+
+  // Packed rows <-> padded [B, T, width]; padding rows of the padded buffer are zero.
+  void scatter_to_padded(T* padded, const T* packed, int width, int B, int Tlen) {
+    CF_CUDA_CHECK(cudaMemsetAsync(padded, 0, sizeof(T) * int64_t(B) * Tlen * width, stream_));
+    cuda::scatter_rows<T>(padded, packed, packed_origin_.get(), rows_, width, false, stream_);
+  }
+  void gather_from_padded(T* packed, const T* padded, int width) {
+    cuda::gather_rows<T>(packed, padded, packed_origin_.get(), rows_, width, stream_);
+  }
+
+  void zero(DeviceArray<T>& a, int64_t n) {
+    CF_CUDA_CHECK(cudaMemsetAsync(a.get(), 0, sizeof(T) * n, stream_));
+  }
+
+  // ---- forward (as ModelCore::forward) ------------------------------------------------------
+  void forward(const data::Batch& batch, float dropout, uint64_t dropout_seed,
+               bool with_backward_plans) {
+    const int B = batch.B, Tlen = batch.T, C = config_.d_model, F = config_.d_ff;
+    const int NH = config_.n_head;
+    ensure(B, Tlen);
+    pack(batch, with_backward_plans);
+    upload_dropout_seeds(batch, dropout_seed);
+    const ModelLayout& L = layout_;
+    const int N = rows_;
+    const int64_t NC = int64_t(N) * C;
+    if (N == 0) return;
+
+    zero(encoded_, NC);
+    auto embed = [&](DeviceChannel& ch, int64_t table) {
+      if (table != kAbsent)
+        cuda::embedding_forward<T>(encoded_.get(), ch.ids.get(), p(table), N, C, stream_);
+    };
+    embed(item_, L.item_emb);
+    embed(action_, L.action_emb);
+    embed(category_, L.category_emb);
+    embed(time_gap_, L.time_gap_emb);
+    embed(activity_, L.activity_emb);
+    embed(position_, L.pos_emb);
+    dropout_forward(residual_[0].get(), encoded_.get(), dropout, 0, B);
+
+    for (int l = 0; l < config_.n_layer; ++l) {
+      const BlockOffsets& w = L.blocks[size_t(l)];
+      BlockBuffers<T>& act = blocks_[size_t(l)];
+      const T* x = residual_[size_t(l)].get();
+      cuda::residual_layernorm_forward<T>(nullptr, act.ln1.get(), act.ln1_mean.get(),
+                                          act.ln1_rstd.get(), x, nullptr, p(w.ln1.weight),
+                                          p(w.ln1.bias), N, C, stream_);
+      matmul_.forward<T, T>(packed_qkv_.get(), act.ln1.get(), p(w.qkv.weight), p(w.qkv.bias), N, C,
+                            3 * C, cuda::Epilogue::bias, nullptr, stream_);
+      scatter_to_padded(act.qkv.get(), packed_qkv_.get(), 3 * C, B, Tlen);
+      if (options_.flash_attention)
+        cuda::flash_attention_forward<T>(padded_att_out_.get(), act.lse.get(), act.qkv.get(),
+                                         lengths_.get(), B, Tlen, C, NH, stream_);
+      else
+        cuda::reference_attention_forward<T>(padded_att_out_.get(), act.att.get(), act.qkv.get(),
+                                             lengths_.get(), B, Tlen, C, NH, stream_);
+      gather_from_padded(act.att_out.get(), padded_att_out_.get(), C);
+      matmul_.forward<T, T>(act.proj.get(), act.att_out.get(), p(w.proj.weight), p(w.proj.bias), N,
+                            C, C, cuda::Epilogue::bias, nullptr, stream_);
+      dropout_forward(dropout_out_.get(), act.proj.get(), dropout, attention_site(l), B);
+      cuda::residual_forward<T>(act.res_mid.get(), x, dropout_out_.get(), NC, stream_);
+
+      cuda::residual_layernorm_forward<T>(nullptr, act.ln2.get(), act.ln2_mean.get(),
+                                          act.ln2_rstd.get(), act.res_mid.get(), nullptr,
+                                          p(w.ln2.weight), p(w.ln2.bias), N, C, stream_);
+      // bf16 fuses GELU into the fc1 GEMM when cuBLASLt allows it (aux width a multiple of 8);
+      // fp32 checks the CPU path exactly: bias epilogue, then the CPU's GELU formula.
+      if (std::is_same_v<T, float> || F % 8 != 0) {
+        matmul_.forward<T, T>(act.fc1.get(), act.ln2.get(), p(w.fc1.weight), p(w.fc1.bias), N, C, F,
+                              cuda::Epilogue::bias, nullptr, stream_);
+        cuda::gelu_forward<T>(act.gelu.get(), act.fc1.get(), int64_t(N) * F, stream_);
+      } else {
+        matmul_.forward<T, T>(act.gelu.get(), act.ln2.get(), p(w.fc1.weight), p(w.fc1.bias), N, C,
+                              F, cuda::Epilogue::bias_gelu, act.fc1.get(), stream_);
+      }
+      matmul_.forward<T, T>(act.fc2.get(), act.gelu.get(), p(w.fc2.weight), p(w.fc2.bias), N, F, C,
+                            cuda::Epilogue::bias, nullptr, stream_);
+      dropout_forward(dropout_out_.get(), act.fc2.get(), dropout, mlp_site(l), B);
+      cuda::residual_forward<T>(residual_[size_t(l) + 1].get(), act.res_mid.get(),
+                                dropout_out_.get(), NC, stream_);
+    }
+    cuda::residual_layernorm_forward<T>(nullptr, hidden_.get(), hidden_mean_.get(),
+                                        hidden_rstd_.get(), residual_.back().get(), nullptr,
+                                        p(L.ln_f.weight), p(L.ln_f.bias), N, C, stream_);
+  }
+
+  // ---- losses (as ModelCore::losses) ----------------------------------------------------------
+  // Gathers the packed rows whose target is positive into gathered_ (and their targets into
+  // row_target_); returns how many.
+  int gather_targets(const std::vector<int32_t>& targets, bool with_grad) {
+    host_row_index_.clear();
+    host_row_target_.clear();
+    for (int r = 0; r < rows_; ++r) {
+      const int32_t target = targets[size_t(host_origin_[size_t(r)])];
+      if (target <= 0) continue;
+      host_row_index_.push_back(r);
+      host_row_target_.push_back(target);
+    }
+    const int rows = int(host_row_index_.size());
+    if (rows == 0) return 0;
+    const int C = config_.d_model;
+    row_index_.upload(host_row_index_.data(), rows, stream_);
+    row_target_.upload(host_row_target_.data(), rows, stream_);
+    CF_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    cuda::gather_rows<T>(gathered_.get(), hidden_.get(), row_index_.get(), rows, C, stream_);
+    if (with_grad) zero(d_gathered_, int64_t(rows) * C);
+    return rows;
+  }
+
+  // Full softmax cross-entropy of gathered_[0, rows) against table [V, C] (+ bias), in chunks
+  // of rows so at most kLogitsPerChunk logits exist. Returns the summed loss; counted rows in
+  // `counted`. With grad: d_gathered_ and the table's gradients (fp32) accumulate.
+  double softmax_xent(int rows, int64_t table, int64_t bias, int V, float grad_scale,
+                      bool with_grad, int64_t* counted) {
+    const int C = config_.d_model;
+    const int chunk = int(std::clamp<int64_t>(kLogitsPerChunk / std::max(V, 1), 1, rows));
+    logits_.reserve(int64_t(chunk) * V);
+    dlogits_.reserve(int64_t(chunk) * V);
+    for (int r0 = 0; r0 < rows; r0 += chunk) {
+      const int n = std::min(chunk, rows - r0);
+      const T* hidden = gathered_.get() + int64_t(r0) * C;
+      matmul_.forward<T, float>(logits_.get(), hidden, p(table), nullptr, n, C, V,
+                                cuda::Epilogue::none, nullptr, stream_);
+      cuda::softmax_xent_rows<T>(row_loss_.get() + r0, row_counted_.get() + r0, dlogits_.get(),
+                                 logits_.get(), p(bias), row_target_.get() + r0, n, V, grad_scale,
+                                 stream_);
+      if (with_grad)
+        matmul_.backward<T>(d_gathered_.get() + int64_t(r0) * C, g(table), g(bias), dlogits_.get(),
+                            hidden, p(table), n, C, V, stream_);
+    }
+    // Per-row losses summed on the host in row order, in double (as the CPU path sums).
+    host_loss_.resize(size_t(rows));
+    host_counted_.resize(size_t(rows));
+    row_loss_.download(host_loss_.data(), rows, stream_);
+    row_counted_.download(host_counted_.data(), rows, stream_);
+    double sum = 0;
+    int64_t count = 0;
+    for (int i = 0; i < rows; ++i) {
+      sum += double(host_loss_[size_t(i)]);
+      count += host_counted_[size_t(i)];
+    }
+    *counted = count;
+    return sum;
+  }
+
+  void scatter_grad(int rows) {
+    cuda::scatter_rows<T>(d_hidden_.get(), d_gathered_.get(), row_index_.get(), rows,
+                          config_.d_model, /*add=*/true, stream_);
+  }
+
+  LossSums losses(const data::Batch& batch, const LossOptions& loss, bool with_grad) {
+    const int C = config_.d_model;
+    const ModelLayout& L = layout_;
+    LossSums sums;
+    if (with_grad) zero(d_hidden_, int64_t(rows_) * C);
+    if (rows_ == 0) return sums;
+
+    if (loss.item_loss) {
+      const int rows = gather_targets(batch.target_item, with_grad);
+      if (rows > 0) {
+        sums.item = softmax_xent(rows, L.item_head_weight, L.item_head_bias, vocab_.items,
+                                 loss.item_grad_scale, with_grad, &sums.item_count);
+        if (with_grad) scatter_grad(rows);
+      }
+    }
+    if (loss.action_loss) {
+      const int rows = gather_targets(batch.target_action, with_grad);
+      if (rows > 0) {
+        sums.action = softmax_xent(rows, L.action_head.weight, L.action_head.bias, vocab_.actions,
+                                   loss.action_grad_scale, with_grad, &sums.action_count);
+        if (with_grad) scatter_grad(rows);
+      }
+    }
+    if (loss.propensity_loss) sums.propensity = propensity_loss(batch, loss, with_grad, &sums);
+    return sums;
+  }
+
+  // The propensity head is one dot product per sequence: its few rows go to the host and the
+  // CPU ops compute logits, loss and gradients, which come back to the device.
+  double propensity_loss(const data::Batch& batch, const LossOptions& loss, bool with_grad,
+                         LossSums* sums) {
+    const int C = config_.d_model;
+    const LinearOffsets& head = layout_.propensity_head;
+    host_row_index_.clear();
+    std::vector<float> labels;
+    for (int b = 0; b < batch.B; ++b) {
+      if (batch.length[size_t(b)] <= 0 || !(batch.label[size_t(b)] >= 0.f)) continue;
+      host_row_index_.push_back(sequence_start_[size_t(b)] + batch.length[size_t(b)] - 1);
+      labels.push_back(batch.label[size_t(b)]);
+    }
+    const int rows = int(host_row_index_.size());
+    if (rows == 0) return 0;
+    row_index_.upload(host_row_index_.data(), rows, stream_);
+    CF_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    cuda::gather_rows<T>(gathered_.get(), hidden_.get(), row_index_.get(), rows, C, stream_);
+    std::vector<T> device_rows(size_t(rows) * C);
+    gathered_.download(device_rows.data(), int64_t(rows) * C, stream_);
+    std::vector<float> x(device_rows.size()), w(size_t(C) + 1);
+    for (size_t i = 0; i < x.size(); ++i) x[i] = to_host_float(device_rows[i]);
+    master_.download(w.data(), C, stream_, head.weight);
+    master_.download(w.data() + C, 1, stream_, head.bias);
+    std::vector<float> logit(static_cast<size_t>(rows)), d_logit(static_cast<size_t>(rows), 0.f);
+    ops::matmul_forward(logit.data(), x.data(), w.data(), w.data() + C, rows, C, 1);
+    const double total =
+        ops::bce_with_logits_forward_backward(d_logit.data(), &sums->propensity_count, logit.data(),
+                                              labels.data(), rows, loss.propensity_grad_scale);
+    if (with_grad) {
+      std::vector<float> dx(x.size(), 0.f), dw(size_t(C) + 1, 0.f);
+      ops::matmul_backward(dx.data(), dw.data(), dw.data() + C, d_logit.data(), x.data(), w.data(),
+                           rows, C, 1);
+      std::vector<T> dx_device(dx.size());
+      for (size_t i = 0; i < dx.size(); ++i) dx_device[i] = from_host_float(dx[i]);
+      d_gathered_.upload(dx_device.data(), int64_t(dx_device.size()), stream_);
+      // Head gradients: add on the host to what the device holds (C + 1 values).
+      std::vector<float> held(size_t(C) + 1);
+      grads_.download(held.data(), C, stream_, head.weight);
+      grads_.download(held.data() + C, 1, stream_, head.bias);
+      for (size_t i = 0; i < held.size(); ++i) held[i] += dw[i];
+      grads_.upload(held.data(), C, stream_, head.weight);
+      grads_.upload(held.data() + C, 1, stream_, head.bias);
+      scatter_grad(rows);
+      CF_CUDA_CHECK(cudaStreamSynchronize(stream_));  // before the host vectors go
+    }
+    return total;
+  }
+
+  static float to_host_float(T x) {
+    if constexpr (std::is_same_v<T, float>)
+      return x;
+    else
+      return __bfloat162float(x);
+  }
+  static T from_host_float(float x) {
+    if constexpr (std::is_same_v<T, float>)
+      return x;
+    else
+      return __float2bfloat16(x);
+  }
+
+  // ---- backward (as ModelCore::backward) ------------------------------------------------------
+  void backward(const data::Batch& batch, float dropout) {
+    const int B = batch.B, Tlen = batch.T, C = config_.d_model, F = config_.d_ff;
+    const int NH = config_.n_head;
+    const int N = rows_;
+    const int64_t NC = int64_t(N) * C, NF = int64_t(N) * F;
+    const ModelLayout& L = layout_;
+    auto ready = [&](int64_t first_final) {
+      if (grads_ready) grads_ready(first_final);
+    };
+    if (N == 0) return ready(0);
+
+    zero(d_residual_, NC);
+    cuda::layernorm_backward<T>(d_residual_.get(), g(L.ln_f.weight), g(L.ln_f.bias),
+                                layernorm_scratch_.get(), d_hidden_.get(), residual_.back().get(),
+                                p(L.ln_f.weight), hidden_mean_.get(), hidden_rstd_.get(), N, C,
+                                stream_);
+    for (int l = config_.n_layer - 1; l >= 0; --l) {
+      const BlockOffsets& w = L.blocks[size_t(l)];
+      BlockBuffers<T>& act = blocks_[size_t(l)];
+
+      zero(d_branch_, NC);
+      dropout_backward(d_branch_.get(), d_residual_.get(), dropout, mlp_site(l), B);
+      zero(d_gelu_, NF);
+      matmul_.backward<T>(d_gelu_.get(), g(w.fc2.weight), g(w.fc2.bias), d_branch_.get(),
+                          act.gelu.get(), p(w.fc2.weight), N, F, C, stream_);
+      zero(d_fc1_, NF);
+      cuda::gelu_backward<T>(d_fc1_.get(), act.fc1.get(), d_gelu_.get(), NF, stream_);
+      zero(d_ln_, NC);
+      matmul_.backward<T>(d_ln_.get(), g(w.fc1.weight), g(w.fc1.bias), d_fc1_.get(), act.ln2.get(),
+                          p(w.fc1.weight), N, C, F, stream_);
+      cuda::layernorm_backward<T>(d_residual_.get(), g(w.ln2.weight), g(w.ln2.bias),
+                                  layernorm_scratch_.get(), d_ln_.get(), act.res_mid.get(),
+                                  p(w.ln2.weight), act.ln2_mean.get(), act.ln2_rstd.get(), N, C,
+                                  stream_);
+
+      zero(d_branch_, NC);
+      dropout_backward(d_branch_.get(), d_residual_.get(), dropout, attention_site(l), B);
+      zero(d_ln_, NC);  // reused as d(attention output), packed
+      matmul_.backward<T>(d_ln_.get(), g(w.proj.weight), g(w.proj.bias), d_branch_.get(),
+                          act.att_out.get(), p(w.proj.weight), N, C, C, stream_);
+      scatter_to_padded(d_padded_att_out_.get(), d_ln_.get(), C, B, Tlen);
+      CF_CUDA_CHECK(
+          cudaMemsetAsync(d_padded_qkv_.get(), 0, sizeof(T) * 3 * int64_t(B) * Tlen * C, stream_));
+      if (options_.flash_attention) {
+        // The forward output, padded again (rows past a sequence's length are zero there,
+        // which backward does not need: their output gradient is zero).
+        scatter_to_padded(padded_att_out_.get(), act.att_out.get(), C, B, Tlen);
+        cuda::flash_attention_backward<T>(d_padded_qkv_.get(), attention_scratch_.get(),
+                                          d_padded_att_out_.get(), padded_att_out_.get(),
+                                          act.qkv.get(), act.lse.get(), lengths_.get(), B, Tlen, C,
+                                          NH, options_.deterministic, stream_);
+      } else {
+        cuda::reference_attention_backward<T>(d_padded_qkv_.get(), d_padded_att_out_.get(),
+                                              act.qkv.get(), act.att.get(), lengths_.get(), B, Tlen,
+                                              C, NH, stream_);
+      }
+      gather_from_padded(d_qkv_.get(), d_padded_qkv_.get(), 3 * C);
+      zero(d_branch_, NC);  // reused as d(ln1 output)
+      matmul_.backward<T>(d_branch_.get(), g(w.qkv.weight), g(w.qkv.bias), d_qkv_.get(),
+                          act.ln1.get(), p(w.qkv.weight), N, C, 3 * C, stream_);
+      cuda::layernorm_backward<T>(d_residual_.get(), g(w.ln1.weight), g(w.ln1.bias),
+                                  layernorm_scratch_.get(), d_branch_.get(),
+                                  residual_[size_t(l)].get(), p(w.ln1.weight), act.ln1_mean.get(),
+                                  act.ln1_rstd.get(), N, C, stream_);
+    }
+
+    zero(d_branch_, NC);
+    dropout_backward(d_branch_.get(), d_residual_.get(), dropout, 0, B);
+    auto embed_backward = [&](DeviceChannel& ch, int64_t table) {
+      if (table == kAbsent) return;
+      cuda::embedding_backward<T>(g(table), ch.unique_ids.get(), ch.offsets.get(), ch.rows.get(),
+                                  ch.unique, d_branch_.get(), C, stream_);
+    };
+    embed_backward(item_, L.item_emb);
+    embed_backward(action_, L.action_emb);
+    embed_backward(category_, L.category_emb);
+    embed_backward(time_gap_, L.time_gap_emb);
+    embed_backward(activity_, L.activity_emb);
+    embed_backward(position_, L.pos_emb);
+    ready(0);
+  }
+
+  ModelConfig config_;
+  data::VocabSizes vocab_;
+  ModelLayout layout_;
+  CudaModelOptions options_;
+  OwnedStream owned_stream_;
+  cudaStream_t stream_;
+  cuda::MatmulLt matmul_;
+
+  DeviceArray<float> master_, grads_, m_, v_;
+  DeviceArray<T> compute_;  // bf16 only
+  DeviceArray<double> partials_;
+
+  int cap_B_ = 0, cap_T_ = 0, rows_ = 0;
+  DeviceArray<T> encoded_, hidden_, dropout_out_, packed_qkv_, padded_att_out_;
+  std::vector<DeviceArray<T>> residual_;
+  std::vector<BlockBuffers<T>> blocks_;
+  DeviceArray<float> hidden_mean_, hidden_rstd_;
+  DeviceArray<T> d_padded_att_out_, d_padded_qkv_, d_residual_, d_hidden_, d_ln_, d_branch_;
+  DeviceArray<T> d_qkv_, d_fc1_, d_gelu_, gathered_, d_gathered_;
+  DeviceArray<float> attention_scratch_, layernorm_scratch_;
+  DeviceArray<float> logits_;
+  DeviceArray<T> dlogits_;
+  DeviceArray<float> row_loss_;
+  DeviceArray<int32_t> row_counted_, packed_origin_, row_sequence_, row_index_, row_target_;
+  DeviceArray<int32_t> lengths_;
+  DeviceArray<uint64_t> dropout_seeds_;
+  DeviceChannel item_, action_, category_, time_gap_, activity_, position_;
+
+  std::vector<int> sequence_start_;
+  std::vector<int32_t> host_origin_, host_row_sequence_, host_row_index_, host_row_target_;
+  std::vector<uint64_t> host_seeds_;
+  std::vector<float> host_loss_;
+  std::vector<int32_t> host_counted_;
+};
+
+}  // namespace
+
+CudaModel::CudaModel(const ModelConfig& config, const data::VocabSizes& vocab,
+                     const CudaModelOptions& options) {
+  if (options.bf16)
+    impl_ = std::make_unique<CudaModelImpl<cuda::bf16>>(config, vocab, options);
+  else
+    impl_ = std::make_unique<CudaModelImpl<float>>(config, vocab, options);
+}
+CudaModel::~CudaModel() = default;
+
+int64_t CudaModel::num_params() const { return impl_->num_params(); }
+void CudaModel::upload_params(const std::vector<float>& host) { impl_->upload_params(host); }
+void CudaModel::download_params(std::vector<float>& host) const { impl_->download_params(host); }
+void CudaModel::zero_grads() { impl_->zero_grads(); }
+void CudaModel::download_grads(std::vector<float>& host) const { impl_->download_grads(host); }
+void CudaModel::upload_grads(const std::vector<float>& host) { impl_->upload_grads(host); }
+float* CudaModel::device_grads() { return impl_->device_grads(); }
+cudaStream_t CudaModel::stream() const { return impl_->stream(); }
+void CudaModel::set_grads_ready_hook(std::function<void(int64_t)> hook) {
+  impl_->grads_ready = std::move(hook);
+}
+LossSums CudaModel::forward_backward(const data::Batch& batch, const LossOptions& loss,
+                                     uint64_t dropout_seed) {
+  return impl_->forward_backward(batch, loss, dropout_seed);
+}
+LossSums CudaModel::evaluate_loss(const data::Batch& batch, const LossOptions& loss) {
+  return impl_->evaluate_loss(batch, loss);
+}
+void CudaModel::upload_optimizer_state(const std::vector<float>& m, const std::vector<float>& v) {
+  impl_->upload_optimizer_state(m, v);
+}
+void CudaModel::download_optimizer_state(std::vector<float>& m, std::vector<float>& v) const {
+  impl_->download_optimizer_state(m, v);
+}
+double CudaModel::grad_sum_of_squares(const AdamW& optimizer) {
+  return impl_->grad_sum_of_squares(optimizer);
+}
+void CudaModel::adamw_step(AdamW& optimizer, float lr, float grad_scale) {
+  impl_->adamw_step(optimizer, lr, grad_scale);
+}
+
+}  // namespace cf::trainer

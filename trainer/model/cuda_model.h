@@ -1,0 +1,72 @@
+// CudaModel: the decoder of trainer/model/model_core.cpp on an NVIDIA GPU — the same parameter layout,
+// packing, dropout masks and losses, computed by kernels/cuda/ in bf16 (or fp32) with fp32
+// master weights, gradients and AdamW state on the device.
+//
+// The host Model stays the owner of record (initialisation, checkpoints, inference tools): the
+// training loop uploads its parameters once, trains here, and downloads parameters and
+// optimizer state whenever it writes a checkpoint.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "data/batch.h"
+#include "data/corpus.h"
+#include "trainer/model/model_types.h"
+#include "trainer/optimizer.h"
+
+namespace cf::trainer {
+
+struct CudaModelOptions {
+  bool bf16 = true;             // false: fp32 compute (for checking against the CPU)
+  bool flash_attention = true;  // false: the reference attention kernel (materialises T x T)
+  bool deterministic = true;    // attention backward in a fixed summation order
+};
+
+class CudaModel {
+ public:
+  // Builds the layout and allocates parameters, gradients and optimizer state on the current
+  // CUDA device (see trainer/device.h). Throws UserError for settings the GPU path lacks.
+  CudaModel(const ModelConfig& config, const data::VocabSizes& vocab,
+            const CudaModelOptions& options);
+  ~CudaModel();
+  CudaModel(const CudaModel&) = delete;
+  CudaModel& operator=(const CudaModel&) = delete;
+
+  int64_t num_params() const;
+  void upload_params(const std::vector<float>& host);
+  void download_params(std::vector<float>& host) const;
+  void zero_grads();
+  void download_grads(std::vector<float>& host) const;
+  void upload_grads(const std::vector<float>& host);
+  // The fp32 gradient buffer on the device (for NCCL), valid after forward_backward returns.
+  float* device_grads();
+  // The stream every kernel of this model runs on (NCCL orders its collectives after it).
+  cudaStream_t stream() const;
+  // As Model::set_grads_ready_hook: during backward, hook(first) once the kernels that finish
+  // every gradient at offset >= first have been enqueued on stream(), so a data-parallel job
+  // can start reducing them (ordered after those kernels) while backward goes on.
+  void set_grads_ready_hook(std::function<void(int64_t first_final_offset)> hook);
+
+  // As Model::forward_backward: gradients ACCUMULATE into the device gradient buffer.
+  LossSums forward_backward(const data::Batch& batch, const LossOptions& loss,
+                            uint64_t dropout_seed);
+  LossSums evaluate_loss(const data::Batch& batch, const LossOptions& loss);
+
+  // AdamW on the device, applying `optimizer`'s per-tensor rules and hyperparameters; the host
+  // optimizer's step counter advances (its m/v are refreshed by download_optimizer_state).
+  void upload_optimizer_state(const std::vector<float>& m, const std::vector<float>& v);
+  void download_optimizer_state(std::vector<float>& m, std::vector<float>& v) const;
+  double grad_sum_of_squares(const AdamW& optimizer);
+  void adamw_step(AdamW& optimizer, float lr, float grad_scale);
+
+  struct Impl;  // defined in cuda_model.cpp, one implementation per compute type
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace cf::trainer

@@ -1,0 +1,487 @@
+#include "trainer/model/model_core.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "core/error.h"
+#include "kernels/ops.h"
+#include "trainer/model/model_random.h"
+
+namespace cf::trainer {
+
+// Rows of the item softmax computed per chunk: 256 x V logits (56 MB at V = 54k) was the
+// fastest of 64/128/256 in bench_kernels, and stays far below the full positions x V matrix.
+constexpr int kItemSoftmaxChunkRows = 256;
+
+namespace {
+
+// Dropout sites: 0 = embedding sum, then (attention, MLP) residual branches of each block.
+// The mask of one sequence at one site is a pure function of (step seed, site, sequence id),
+// never of the other sequences in the micro-batch: a global batch then trains identically
+// however it is cut into micro-batches and ranks, and a resumed run replays it exactly.
+uint64_t dropout_site_seed(uint64_t dropout_seed, int site) {
+  return derive_seed(dropout_seed, static_cast<uint64_t>(site));
+}
+int attention_site(int layer) { return 1 + 2 * layer; }
+int mlp_site(int layer) { return 2 + 2 * layer; }
+
+template <class T>
+void zero(T* x, int64_t n) {
+  std::memset(x, 0, static_cast<size_t>(n) * sizeof(T));
+}
+
+}  // namespace
+
+template <class T>
+ModelCore<T>::ModelCore(const ModelConfig& config, const data::VocabSizes& vocab)
+    : config_(config), vocab_(vocab), layout_(build_model_layout(config, vocab)) {
+  params_.assign(static_cast<size_t>(layout_.num_params), T(0));
+  grads_.assign(static_cast<size_t>(layout_.num_params), T(0));
+}
+
+template <class T>
+const ParamTensor& ModelCore<T>::tensor(const std::string& name) const {
+  for (const auto& t : layout_.tensors)
+    if (t.name == name) return t;
+  throw UserError("model: no parameter tensor named '" + name + "'");
+}
+
+template <class T>
+void ModelCore<T>::init_weights(uint64_t seed) {
+  // GPT-2: residual-branch output projections are scaled down so the residual stream's
+  // variance does not grow with depth.
+  const double residual_scale = 1.0 / std::sqrt(2.0 * config_.n_layer);
+  for (const auto& t : layout_.tensors) {
+    T* w = p(t.offset);
+    const int64_t n = t.numel();
+    const bool is_bias = t.name.ends_with(".bias");
+    const bool is_layer_norm = !t.is_matrix_weight && !is_bias;  // ln*.weight
+    if (is_bias) {
+      std::fill(w, w + n, T(0));
+    } else if (is_layer_norm) {
+      std::fill(w, w + n, T(1));
+    } else {
+      const bool residual_projection =
+          t.name.ends_with(".attn.proj.weight") || t.name.ends_with(".mlp.fc2.weight");
+      const double stddev = 0.02 * (residual_projection ? residual_scale : 1.0);
+      SplitMix64 rng(derive_seed(seed, fnv1a_hash(t.name)));
+      for (int64_t i = 0; i < n; ++i) w[i] = static_cast<T>(stddev * rng.normal());
+    }
+  }
+}
+
+template <class T>
+void ModelCore<T>::validate(const data::Batch& batch, const LossOptions* loss) const {
+  validate_batch(config_, layout_, vocab_, batch, loss);
+}
+
+template <class T>
+void ModelCore<T>::pack(const data::Batch& batch) {
+  auto& a = arena_;
+  const ModelLayout& L = layout_;
+  int r = 0;
+  for (int b = 0; b < batch.B; ++b) {
+    a.sequence_start[b] = r;
+    for (int t = 0; t < batch.length[b]; ++t, ++r) {
+      const int n = b * batch.T + t;
+      a.packed_origin[r] = n;
+      a.packed_position[r] = t;
+      a.packed_item[r] = batch.item[n];
+      if (L.action_emb != kAbsent) a.packed_action[r] = batch.action[n];
+      if (L.category_emb != kAbsent) a.packed_category[r] = batch.category[n];
+      if (L.time_gap_emb != kAbsent) a.packed_time_gap[r] = batch.time_gap[n];
+      if (L.activity_emb != kAbsent) a.packed_activity[r] = batch.activity[n];
+    }
+  }
+  a.rows = r;
+}
+
+// Packed rows -> padded [B, T, width] layout. Padding rows are zeroed so the attention op's
+// input is a pure function of this batch (it masks them anyway).
+template <class T>
+void ModelCore<T>::scatter_to_padded(T* padded, const T* packed, int width,
+                                     const data::Batch& batch) const {
+  const auto& a = arena_;
+  for (int b = 0; b < batch.B; ++b) {
+    const int len = batch.length[b];
+    T* dst = padded + int64_t(b) * batch.T * width;
+    std::copy_n(packed + int64_t(a.sequence_start[b]) * width, int64_t(len) * width, dst);
+    zero(dst + int64_t(len) * width, int64_t(batch.T - len) * width);
+  }
+}
+
+template <class T>
+void ModelCore<T>::gather_from_padded(T* packed, const T* padded, int width,
+                                      const data::Batch& batch) const {
+  const auto& a = arena_;
+  for (int b = 0; b < batch.B; ++b)
+    std::copy_n(padded + int64_t(b) * batch.T * width, int64_t(batch.length[b]) * width,
+                packed + int64_t(a.sequence_start[b]) * width);
+}
+
+template <class T>
+uint64_t ModelCore<T>::sequence_key(const data::Batch& batch, int b) {
+  return batch.sequence_index.size() == size_t(batch.B)
+             ? static_cast<uint64_t>(batch.sequence_index[b])
+             : static_cast<uint64_t>(b);
+}
+
+template <class T>
+void ModelCore<T>::dropout_forward(T* out, const T* inp, float p, uint64_t site_seed,
+                                   const data::Batch& batch) const {
+  const int C = config_.d_model;
+  if (p <= 0.f) {
+    ops::dropout_forward(out, inp, p, site_seed, int64_t(arena_.rows) * C);  // a copy
+    return;
+  }
+  for (int b = 0; b < batch.B; ++b) {
+    const int64_t offset = int64_t(arena_.sequence_start[b]) * C;
+    ops::dropout_forward(out + offset, inp + offset, p,
+                         derive_seed(site_seed, sequence_key(batch, b)),
+                         int64_t(batch.length[b]) * C);
+  }
+}
+
+template <class T>
+void ModelCore<T>::dropout_backward(T* dinp, const T* dout, float p, uint64_t site_seed,
+                                    const data::Batch& batch) const {
+  const int C = config_.d_model;
+  if (p <= 0.f) {
+    ops::dropout_backward(dinp, dout, p, site_seed, int64_t(arena_.rows) * C);
+    return;
+  }
+  for (int b = 0; b < batch.B; ++b) {
+    const int64_t offset = int64_t(arena_.sequence_start[b]) * C;
+    ops::dropout_backward(dinp + offset, dout + offset, p,
+                          derive_seed(site_seed, sequence_key(batch, b)),
+                          int64_t(batch.length[b]) * C);
+  }
+}
+
+template <class T>
+void ModelCore<T>::forward(const data::Batch& batch, float dropout, uint64_t dropout_seed) {
+  const int B = batch.B, Tlen = batch.T, C = config_.d_model, F = config_.d_ff;
+  const int NH = config_.n_head;
+  arena_.ensure(config_, B, Tlen);
+  pack(batch);
+  auto& a = arena_;
+  const ModelLayout& L = layout_;
+  const int N = a.rows;  // real positions only: padding costs nothing outside attention
+  const int64_t NC = int64_t(N) * C;
+  if (N == 0) return;
+
+  zero(a.encoded, NC);
+  ops::embedding_forward(a.encoded, a.packed_item.data(), p(L.item_emb), N, C);
+  if (L.action_emb != kAbsent)
+    ops::embedding_forward(a.encoded, a.packed_action.data(), p(L.action_emb), N, C);
+  if (L.category_emb != kAbsent)
+    ops::embedding_forward(a.encoded, a.packed_category.data(), p(L.category_emb), N, C);
+  if (L.time_gap_emb != kAbsent)
+    ops::embedding_forward(a.encoded, a.packed_time_gap.data(), p(L.time_gap_emb), N, C);
+  if (L.activity_emb != kAbsent)
+    ops::embedding_forward(a.encoded, a.packed_activity.data(), p(L.activity_emb), N, C);
+  // The position table is looked up like any other channel (ids = t), which suits packed rows.
+  ops::embedding_forward(a.encoded, a.packed_position.data(), p(L.pos_emb), N, C);
+  dropout_forward(a.residual[0], a.encoded, dropout, dropout_site_seed(dropout_seed, 0), batch);
+
+  for (int l = 0; l < config_.n_layer; ++l) {
+    const BlockOffsets& w = L.blocks[l];
+    BlockActivations<T>& act = a.blocks[l];
+    const T* x = a.residual[l];
+    ops::layernorm_forward(act.ln1, act.ln1_mean, act.ln1_rstd, x, p(w.ln1.weight), p(w.ln1.bias),
+                           N, C);
+    ops::matmul_forward(a.packed_qkv, act.ln1, p(w.qkv.weight), p(w.qkv.bias), N, C, 3 * C);
+    scatter_to_padded(act.qkv, a.packed_qkv, 3 * C, batch);
+    ops::attention_forward(a.padded_att_out, act.att, act.qkv, batch.length.data(), B, Tlen, C, NH);
+    gather_from_padded(act.att_out, a.padded_att_out, C, batch);
+    ops::matmul_forward(act.proj, act.att_out, p(w.proj.weight), p(w.proj.bias), N, C, C);
+    dropout_forward(a.dropout_out, act.proj, dropout,
+                    dropout_site_seed(dropout_seed, attention_site(l)), batch);
+    ops::residual_forward(act.res_mid, x, a.dropout_out, NC);
+
+    ops::layernorm_forward(act.ln2, act.ln2_mean, act.ln2_rstd, act.res_mid, p(w.ln2.weight),
+                           p(w.ln2.bias), N, C);
+    ops::matmul_forward(act.fc1, act.ln2, p(w.fc1.weight), p(w.fc1.bias), N, C, F);
+    ops::gelu_forward(act.gelu, act.fc1, int64_t(N) * F);
+    ops::matmul_forward(act.fc2, act.gelu, p(w.fc2.weight), p(w.fc2.bias), N, F, C);
+    dropout_forward(a.dropout_out, act.fc2, dropout, dropout_site_seed(dropout_seed, mlp_site(l)),
+                    batch);
+    ops::residual_forward(a.residual[l + 1], act.res_mid, a.dropout_out, NC);
+  }
+  ops::layernorm_forward(a.hidden, a.hidden_mean, a.hidden_rstd, a.residual[config_.n_layer],
+                         p(L.ln_f.weight), p(L.ln_f.bias), N, C);
+}
+
+template <class T>
+LossSums ModelCore<T>::losses(const data::Batch& batch, const LossOptions& loss, bool with_grad) {
+  const int B = batch.B, C = config_.d_model;
+  auto& a = arena_;
+  const int N = a.rows;
+  const ModelLayout& L = layout_;
+  LossSums sums;
+  if (with_grad) zero(a.d_hidden, int64_t(N) * C);
+
+  // Gathers the hidden rows whose target is positive; the heads only ever see those rows,
+  // so target-less positions cost nothing in the (dominant) item softmax.
+  auto gather = [&](const std::vector<int32_t>& targets) {
+    int rows = 0;
+    for (int r = 0; r < N; ++r) {
+      const int32_t target = targets[a.packed_origin[r]];
+      if (target <= 0) continue;
+      a.row_index[rows] = r;
+      a.row_target[rows] = target;
+      std::copy_n(a.hidden + int64_t(r) * C, C, a.gathered + int64_t(rows) * C);
+      ++rows;
+    }
+    if (with_grad) zero(a.d_gathered, int64_t(rows) * C);
+    return rows;
+  };
+  auto scatter_grad = [&](int rows) {
+    for (int i = 0; i < rows; ++i) {
+      T* dst = a.d_hidden + int64_t(a.row_index[i]) * C;
+      const T* src = a.d_gathered + int64_t(i) * C;
+      for (int c = 0; c < C; ++c) dst[c] += src[c];
+    }
+  };
+
+  if (loss.item_loss) {
+    const int rows = gather(batch.target_item);
+    if (rows > 0) {
+      T* dh = with_grad ? a.d_gathered : nullptr;
+      T* dw = with_grad ? g(L.item_head_weight) : nullptr;
+      T* db = with_grad ? g(L.item_head_bias) : nullptr;
+      const T scale = static_cast<T>(loss.item_grad_scale);
+      int64_t counted = 0;
+      if (loss.sampled_negatives == 0) {
+        sums.item = ops::softmax_xent_forward_backward(
+            dh, dw, db, &counted, a.gathered, p(L.item_head_weight), p(L.item_head_bias),
+            a.row_target.data(), rows, C, vocab_.items, scale, kItemSoftmaxChunkRows);
+      } else {
+        // Negatives of position t of a sequence are a pure function of (negative_seed,
+        // sequence id, t, k), like the dropout masks: independent of the micro-batch cut.
+        const int K = loss.sampled_negatives;
+        a.negatives.resize(static_cast<size_t>(rows) * K);
+        for (int i = 0; i < rows; ++i) {
+          const int origin = a.packed_origin[a.row_index[i]];
+          const int b = origin / batch.T, t = origin % batch.T;
+          const uint64_t stream =
+              derive_seed(derive_seed(loss.negative_seed, sequence_key(batch, b)), uint64_t(t));
+          for (int k = 0; k < K; ++k)
+            a.negatives[size_t(i) * K + k] = uniform_item(stream, uint64_t(k), vocab_.items);
+        }
+        sums.item = ops::sampled_softmax_xent_forward_backward(
+            dh, dw, db, &counted, a.gathered, p(L.item_head_weight), p(L.item_head_bias),
+            a.row_target.data(), a.negatives.data(), rows, C, K, scale);
+      }
+      sums.item_count = counted;
+      if (with_grad) scatter_grad(rows);
+    }
+  }
+
+  if (loss.action_loss) {
+    const int rows = gather(batch.target_action);
+    if (rows > 0) {
+      const LinearOffsets& head = L.action_head;
+      int64_t counted = 0;
+      sums.action = ops::softmax_xent_forward_backward(
+          with_grad ? a.d_gathered : nullptr, with_grad ? g(head.weight) : nullptr,
+          with_grad ? g(head.bias) : nullptr, &counted, a.gathered, p(head.weight), p(head.bias),
+          a.row_target.data(), rows, C, vocab_.actions, static_cast<T>(loss.action_grad_scale));
+      sums.action_count = counted;
+      if (with_grad) scatter_grad(rows);
+    }
+  }
+
+  if (loss.propensity_loss) {
+    // One row per sequence with a known label: the hidden state of its last real event.
+    int rows = 0;
+    for (int b = 0; b < B; ++b) {
+      if (batch.length[b] <= 0 || !(batch.label[b] >= 0.f)) continue;
+      const int r = a.sequence_start[b] + batch.length[b] - 1;
+      a.row_index[rows] = r;
+      a.row_label[rows] = batch.label[b];
+      std::copy_n(a.hidden + int64_t(r) * C, C, a.gathered + int64_t(rows) * C);
+      ++rows;
+    }
+    if (rows > 0) {
+      const LinearOffsets& head = L.propensity_head;
+      ops::matmul_forward(a.row_logit.data(), a.gathered, p(head.weight), p(head.bias), rows, C, 1);
+      zero(a.row_d_logit.data(), rows);
+      int64_t counted = 0;
+      sums.propensity = ops::bce_with_logits_forward_backward(
+          a.row_d_logit.data(), &counted, a.row_logit.data(), a.row_label.data(), rows,
+          static_cast<T>(loss.propensity_grad_scale));
+      sums.propensity_count = counted;
+      if (with_grad) {
+        zero(a.d_gathered, int64_t(rows) * C);
+        ops::matmul_backward(a.d_gathered, g(head.weight), g(head.bias), a.row_d_logit.data(),
+                             a.gathered, p(head.weight), rows, C, 1);
+        scatter_grad(rows);
+      }
+    }
+  }
+  return sums;
+}
+
+template <class T>
+void ModelCore<T>::backward(const data::Batch& batch, float dropout, uint64_t dropout_seed) {
+  const int B = batch.B, Tlen = batch.T, C = config_.d_model, F = config_.d_ff;
+  const int NH = config_.n_head;
+  auto& a = arena_;
+  const int N = a.rows;
+  const int64_t NC = int64_t(N) * C, NF = int64_t(N) * F;
+  const ModelLayout& L = layout_;
+  auto grads_ready = [&](int64_t first_final) {
+    if (grads_ready_) grads_ready_(first_final);
+  };
+  if (N == 0) return grads_ready(0);
+
+  // d_residual carries dLoss/d(residual stream) downwards; each LayerNorm backward adds its
+  // branch's contribution straight into it (the ops accumulate).
+  zero(a.d_residual, NC);
+  ops::layernorm_backward(a.d_residual, g(L.ln_f.weight), g(L.ln_f.bias), a.d_hidden,
+                          a.residual[config_.n_layer], p(L.ln_f.weight), a.hidden_mean,
+                          a.hidden_rstd, N, C);
+  grads_ready(L.ln_f.weight);  // ln_f and the heads (their gradients came from losses())
+  for (int l = config_.n_layer - 1; l >= 0; --l) {
+    const BlockOffsets& w = L.blocks[l];
+    const BlockActivations<T>& act = a.blocks[l];
+
+    zero(a.d_branch, NC);
+    dropout_backward(a.d_branch, a.d_residual, dropout,
+                     dropout_site_seed(dropout_seed, mlp_site(l)), batch);
+    zero(a.d_gelu, NF);
+    ops::matmul_backward(a.d_gelu, g(w.fc2.weight), g(w.fc2.bias), a.d_branch, act.gelu,
+                         p(w.fc2.weight), N, F, C);
+    zero(a.d_fc1, NF);
+    ops::gelu_backward(a.d_fc1, act.fc1, a.d_gelu, NF);
+    zero(a.d_ln, NC);
+    ops::matmul_backward(a.d_ln, g(w.fc1.weight), g(w.fc1.bias), a.d_fc1, act.ln2, p(w.fc1.weight),
+                         N, C, F);
+    ops::layernorm_backward(a.d_residual, g(w.ln2.weight), g(w.ln2.bias), a.d_ln, act.res_mid,
+                            p(w.ln2.weight), act.ln2_mean, act.ln2_rstd, N, C);
+
+    zero(a.d_branch, NC);
+    dropout_backward(a.d_branch, a.d_residual, dropout,
+                     dropout_site_seed(dropout_seed, attention_site(l)), batch);
+    zero(a.d_ln, NC);  // reused as d(attention output), packed
+    ops::matmul_backward(a.d_ln, g(w.proj.weight), g(w.proj.bias), a.d_branch, act.att_out,
+                         p(w.proj.weight), N, C, C);
+    scatter_to_padded(a.d_padded_att_out, a.d_ln, C, batch);
+    zero(a.d_padded_qkv, 3 * int64_t(B) * Tlen * C);
+    ops::attention_backward(a.d_padded_qkv, a.d_padded_att_out, act.qkv, act.att,
+                            batch.length.data(), B, Tlen, C, NH);
+    gather_from_padded(a.d_qkv, a.d_padded_qkv, 3 * C, batch);
+    zero(a.d_branch, NC);  // reused as d(ln1 output)
+    ops::matmul_backward(a.d_branch, g(w.qkv.weight), g(w.qkv.bias), a.d_qkv, act.ln1,
+                         p(w.qkv.weight), N, C, 3 * C);
+    ops::layernorm_backward(a.d_residual, g(w.ln1.weight), g(w.ln1.bias), a.d_branch, a.residual[l],
+                            p(w.ln1.weight), act.ln1_mean, act.ln1_rstd, N, C);
+    grads_ready(w.ln1.weight);  // the block's first tensor
+  }
+
+  zero(a.d_branch, NC);
+  dropout_backward(a.d_branch, a.d_residual, dropout, dropout_site_seed(dropout_seed, 0), batch);
+  ops::embedding_backward(g(L.item_emb), a.packed_item.data(), a.d_branch, N, C);
+  if (L.action_emb != kAbsent)
+    ops::embedding_backward(g(L.action_emb), a.packed_action.data(), a.d_branch, N, C);
+  if (L.category_emb != kAbsent)
+    ops::embedding_backward(g(L.category_emb), a.packed_category.data(), a.d_branch, N, C);
+  if (L.time_gap_emb != kAbsent)
+    ops::embedding_backward(g(L.time_gap_emb), a.packed_time_gap.data(), a.d_branch, N, C);
+  if (L.activity_emb != kAbsent)
+    ops::embedding_backward(g(L.activity_emb), a.packed_activity.data(), a.d_branch, N, C);
+  ops::embedding_backward(g(L.pos_emb), a.packed_position.data(), a.d_branch, N, C);
+  grads_ready(0);
+}
+
+template <class T>
+LossSums ModelCore<T>::forward_backward(const data::Batch& batch, const LossOptions& loss,
+                                        uint64_t dropout_seed) {
+  validate(batch, &loss);
+  forward(batch, config_.dropout, dropout_seed);
+  LossSums sums = losses(batch, loss, /*with_grad=*/true);
+  backward(batch, config_.dropout, dropout_seed);
+  return sums;
+}
+
+template <class T>
+LossSums ModelCore<T>::evaluate_loss(const data::Batch& batch, const LossOptions& loss) {
+  validate(batch, &loss);
+  forward(batch, 0.f, 0);
+  return losses(batch, loss, /*with_grad=*/false);
+}
+
+template <class T>
+void ModelCore<T>::hidden_states(const data::Batch& batch, std::vector<T>& out) {
+  validate(batch, nullptr);
+  forward(batch, 0.f, 0);
+  const int C = config_.d_model;
+  out.assign(size_t(batch.B) * batch.T * C, T(0));
+  if (arena_.rows > 0) scatter_to_padded(out.data(), arena_.hidden, C, batch);
+}
+
+template <class T>
+void ModelCore<T>::last_hidden(const data::Batch& batch, std::vector<T>& out) {
+  validate(batch, nullptr);
+  forward(batch, 0.f, 0);
+  const int C = config_.d_model;
+  out.assign(size_t(batch.B) * C, T(0));
+  for (int b = 0; b < batch.B; ++b) {
+    if (batch.length[b] <= 0) continue;  // empty history: zeros
+    const int64_t r = arena_.sequence_start[b] + batch.length[b] - 1;
+    std::copy_n(arena_.hidden + r * C, C, out.data() + int64_t(b) * C);
+  }
+}
+
+template <class T>
+void ModelCore<T>::item_scores(const T* hidden, int B, T* out) const {
+  const int V = vocab_.items;
+  ops::matmul_forward(out, hidden, param(layout_.item_head_weight), param(layout_.item_head_bias),
+                      B, config_.d_model, V);
+  for (int b = 0; b < B; ++b) out[int64_t(b) * V] = -std::numeric_limits<T>::infinity();
+}
+
+template <class T>
+void ModelCore<T>::propensity_logits(const T* hidden, int B, T* out) const {
+  if (layout_.propensity_head.weight == kAbsent)
+    throw UserError("model: propensity logits need model.propensity_head: true");
+  ops::matmul_forward(out, hidden, param(layout_.propensity_head.weight),
+                      param(layout_.propensity_head.bias), B, config_.d_model, 1);
+}
+
+template <class T>
+void ModelCore<T>::action_logits(const T* hidden, int B, T* out) const {
+  if (layout_.action_head.weight == kAbsent)
+    throw UserError("model: next-action logits need model.action_head: true");
+  const int A = vocab_.actions;
+  ops::matmul_forward(out, hidden, param(layout_.action_head.weight),
+                      param(layout_.action_head.bias), B, config_.d_model, A);
+  for (int b = 0; b < B; ++b) out[int64_t(b) * A] = -std::numeric_limits<T>::infinity();
+}
+
+// FLOPs of one training step (forward + backward) per real token, counting multiply-adds as 2:
+//   forward per token = 2 * (matrix weights used per token) + attention
+//     matrix weights per block: qkv 3C^2 + proj C^2 + fc1 C*F + fc2 F*C
+//     attention per block: QK^T and PV over on average (T+1)/2 visible keys: 2 * 2 * C * (T+1)/2
+//     heads: next-item logits over all V items: 2*V*C (full softmax; sampled softmax is cheaper,
+//     so this overstates its work), next-action 2*A*C, propensity negligible
+//   backward = 2 x forward (gradients of inputs and of weights), so total = 3 x forward.
+// Embedding lookups, LayerNorm, GELU and softmax elementwise work are ignored (O(C) per token).
+template <class T>
+double ModelCore<T>::flops_per_token(int seq_len) const {
+  const double C = config_.d_model, F = config_.d_ff;
+  const double block_weights = 4.0 * C * C + 2.0 * C * F;
+  const double attention = 2.0 * C * (seq_len + 1.0);
+  double forward = config_.n_layer * (2.0 * block_weights + attention);
+  forward += 2.0 * vocab_.items * C;
+  if (config_.action_head) forward += 2.0 * vocab_.actions * C;
+  return 3.0 * forward;
+}
+
+template class ModelCore<float>;
+template class ModelCore<double>;
+
+}  // namespace cf::trainer

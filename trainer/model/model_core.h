@@ -1,0 +1,85 @@
+// ModelCore<T>: the decoder's forward, backward and heads, templated over the float type so
+// the same code trains in float and is gradient-checked in double. Model wraps ModelCore<float>.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "data/batch.h"
+#include "trainer/model/activation_arena.h"
+#include "trainer/model/model_types.h"
+#include "trainer/model/model_layout.h"
+
+namespace cf::trainer {
+
+template <class T>
+class ModelCore {
+ public:
+  ModelCore(const ModelConfig& config, const data::VocabSizes& vocab);
+
+  const ModelConfig& config() const { return config_; }
+  const data::VocabSizes& vocab() const { return vocab_; }
+  const ModelLayout& layout() const { return layout_; }
+
+  void init_weights(uint64_t seed);
+  std::vector<T>& params() { return params_; }
+  std::vector<T>& grads() { return grads_; }
+  const std::vector<T>& params() const { return params_; }
+  const std::vector<T>& grads() const { return grads_; }
+  const ParamTensor& tensor(const std::string& name) const;
+
+  LossSums forward_backward(const data::Batch& batch, const LossOptions& loss,
+                            uint64_t dropout_seed);
+  LossSums evaluate_loss(const data::Batch& batch, const LossOptions& loss);
+  // Forward without dropout; final-LN hidden states [B*T, C], zero at padding positions.
+  void hidden_states(const data::Batch& batch, std::vector<T>& out);
+  void last_hidden(const data::Batch& batch, std::vector<T>& out);
+  void item_scores(const T* hidden, int B, T* out) const;
+  void propensity_logits(const T* hidden, int B, T* out) const;
+  void action_logits(const T* hidden, int B, T* out) const;
+  double flops_per_token(int seq_len) const;
+
+  // Called during backward each time the gradients of every element at offset >= the argument
+  // are final for this micro-batch (heads, then each block from the last, then embeddings), so
+  // data-parallel training can start reducing them while backward continues.
+  void set_grads_ready_hook(std::function<void(int64_t)> hook) { grads_ready_ = std::move(hook); }
+
+  // Parameter pointer by layout offset (the decoder reads weights through this).
+  const T* param(int64_t offset) const { return params_.data() + offset; }
+
+ private:
+  void validate(const data::Batch& batch, const LossOptions* loss) const;
+  // Collects the real positions of `batch` into the arena's packed rows.
+  void pack(const data::Batch& batch);
+  void scatter_to_padded(T* padded, const T* packed, int width, const data::Batch& batch) const;
+  void gather_from_padded(T* packed, const T* padded, int width, const data::Batch& batch) const;
+  // Identity of row b for dropout masks and negatives: its corpus sequence id when the batch
+  // carries them, else b.
+  static uint64_t sequence_key(const data::Batch& batch, int b);
+  // Dropout over the packed rows, one mask stream per sequence (see model_core.cpp).
+  void dropout_forward(T* out, const T* inp, float p, uint64_t site_seed,
+                       const data::Batch& batch) const;
+  void dropout_backward(T* dinp, const T* dout, float p, uint64_t site_seed,
+                        const data::Batch& batch) const;
+  void forward(const data::Batch& batch, float dropout, uint64_t dropout_seed);
+  // Loss heads on the final hidden states; with `with_grad` they also fill arena.d_hidden
+  // and accumulate head parameter gradients.
+  LossSums losses(const data::Batch& batch, const LossOptions& loss, bool with_grad);
+  void backward(const data::Batch& batch, float dropout, uint64_t dropout_seed);
+
+  T* p(int64_t offset) { return params_.data() + offset; }
+  T* g(int64_t offset) { return grads_.data() + offset; }
+
+  ModelConfig config_;
+  data::VocabSizes vocab_;
+  ModelLayout layout_;
+  std::vector<T> params_, grads_;
+  ActivationArena<T> arena_;
+  std::function<void(int64_t)> grads_ready_;
+};
+
+extern template class ModelCore<float>;
+extern template class ModelCore<double>;
+
+}  // namespace cf::trainer

@@ -1,0 +1,37 @@
+// KvDecoder<T>: one-event-at-a-time inference over a ModelCore with a per-layer key/value cache.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "trainer/model/model_core.h"
+
+namespace cf::trainer {
+
+// Keeps K and V of every fed position for every block, so appending event t costs one
+// position's matmuls plus attention over t+1 cached keys. Its hidden state equals the full
+// forward's at that position (tested). Reads the model's parameters: the model must outlive it.
+template <class T>
+class KvDecoder {
+ public:
+  explicit KvDecoder(const ModelCore<T>& model);
+  void reset() { length_ = 0; }
+  // Appends one event and returns its final-LayerNorm hidden state [d_model].
+  // Throws UserError once max_len events have been fed, or for an out-of-vocabulary token.
+  const std::vector<T>& append(int32_t item, int32_t action, int32_t category, int32_t time_gap,
+                               int32_t activity);
+  int length() const { return length_; }
+
+ private:
+  void attend(int layer);  // fills att_out_ from qkv_ (this position) and the cache
+
+  const ModelCore<T>& model_;
+  int length_ = 0;
+  std::vector<std::vector<T>> keys_, values_;  // per layer [max_len, C]
+  std::vector<T> x_, ln_, qkv_, att_out_, branch_, fc1_, gelu_, scores_, hidden_;
+  T mean_[1], rstd_[1];
+};
+
+extern template class KvDecoder<float>;
+extern template class KvDecoder<double>;
+
+}  // namespace cf::trainer

@@ -1,0 +1,54 @@
+// ModelLayout: where every named parameter tensor of the model lives in the flat buffer.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "data/batch.h"
+#include "data/corpus.h"
+#include "trainer/model/model_types.h"
+
+namespace cf::trainer {
+
+inline constexpr int64_t kAbsent = -1;  // offset of a tensor the configuration leaves out
+
+struct LinearOffsets {
+  int64_t weight = kAbsent, bias = kAbsent;
+};
+struct LayerNormOffsets {
+  int64_t weight = kAbsent, bias = kAbsent;
+};
+struct BlockOffsets {
+  LayerNormOffsets ln1;
+  LinearOffsets qkv, proj;
+  LayerNormOffsets ln2;
+  LinearOffsets fc1, fc2;
+};
+
+// Offsets (in elements) of every tensor, plus the ParamTensor list the outside world sees.
+// Tensors are packed back to back in this order: input embeddings, blocks, ln_f, heads.
+struct ModelLayout {
+  std::vector<ParamTensor> tensors;
+  int64_t num_params = 0;
+
+  int64_t item_emb = kAbsent, action_emb = kAbsent, category_emb = kAbsent;
+  int64_t time_gap_emb = kAbsent, activity_emb = kAbsent, pos_emb = kAbsent;
+  std::vector<BlockOffsets> blocks;
+  LayerNormOffsets ln_f;
+  int64_t item_head_weight = kAbsent;  // == item_emb when the head is tied
+  int64_t item_head_bias = kAbsent;
+  LinearOffsets action_head, propensity_head;
+};
+
+// Validates the configuration against the vocabulary (UserError naming the bad key) and lays
+// out the tensors. A channel is embedded when its use_* flag is on and its vocabulary is
+// non-empty; row 0 (padding) of every table is an ordinary trainable row.
+ModelLayout build_model_layout(const ModelConfig& config, const data::VocabSizes& vocab);
+
+// Checks a batch against the model before any backend computes on it: shapes, lengths within
+// [0, T], every token id inside its vocabulary, and the heads the losses need (UserError
+// naming the problem). `loss` may be null (inference).
+void validate_batch(const ModelConfig& config, const ModelLayout& layout,
+                    const data::VocabSizes& vocab, const data::Batch& batch,
+                    const LossOptions* loss);
+
+}  // namespace cf::trainer
