@@ -27,6 +27,8 @@ class ProgressMeter {
 
 // "1.23M", "456k", "12" — compact human counts for progress lines.
 std::string human_count(double value);
+// "1.5 GiB", "12.0 MiB", "512 B" — binary units, for memory sizes in messages.
+std::string human_bytes(double bytes);
 // "3h02m", "4m05s", "12.3s"
 std::string human_duration(double seconds);
 

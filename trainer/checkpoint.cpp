@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -180,11 +181,22 @@ std::string write_checkpoint(const std::string& checkpoints_root,
   CF_CHECK(adam_m.size() == adam_v.size(), "optimizer m and v differ in size");
   CF_CHECK(adam_m.empty() || adam_m.size() == params.size(),
            "optimizer state laid out unlike the parameters");
+  const std::string final_dir = join(checkpoints_root, "step_" + std::to_string(state.step));
+  // A checkpoint is something to resume or evaluate from: weights that are NaN or infinite
+  // are neither, and would only hide the good checkpoint before them.
+  for (const ParamTensor& t : tensors) {
+    const float* values = params.data() + t.offset;
+    for (int64_t i = 0; i < t.numel(); ++i) {
+      if (!std::isfinite(values[i])) {
+        throw UserError(final_dir + ": not written: tensor " + t.name +
+                        " holds non-finite values (the training diverged)");
+      }
+    }
+  }
   std::error_code ec;
   fs::create_directories(checkpoints_root, ec);
   if (ec) throw UserError(checkpoints_root + ": cannot create directory: " + ec.message());
 
-  const std::string final_dir = join(checkpoints_root, "step_" + std::to_string(state.step));
   PendingOutput out(final_dir, /*is_directory=*/true);
   const std::map<std::string, std::string> metadata = {
       {"format", "pt"}, {"producer", "cartformer"}, {"step", std::to_string(state.step)}};
@@ -322,6 +334,10 @@ std::optional<std::string> find_latest_valid_checkpoint(const std::string& check
     if (verify_scanned(step, dir, /*warn=*/true)) return dir;
   }
   return std::nullopt;
+}
+
+int64_t count_checkpoint_directories(const std::string& checkpoints_root) {
+  return int64_t(step_directories(checkpoints_root).size());
 }
 
 std::string resolve_checkpoint_dir(const std::string& path) {

@@ -42,7 +42,8 @@ struct LoadedCheckpoint {
 //          <dir>/manifest.json          format version, state, config YAML, vocab sizes and
 //                                       fingerprint, {"files": {name: sha256}}
 // Written into "<checkpoints_root>/step_<N>.tmp/", each file fsynced, then renamed to
-// "step_<N>/" and the parent fsynced. Returns the final directory.
+// "step_<N>/" and the parent fsynced. Returns the final directory. Refuses (UserError, nothing
+// written) weights that are not all finite.
 std::string write_checkpoint(const std::string& checkpoints_root, const Model& model,
                              const std::vector<float>& adam_m, const std::vector<float>& adam_v,
                              const Config& config, const TrainState& state,
@@ -70,6 +71,9 @@ std::string resolve_checkpoint_dir(const std::string& path);
 // Newest "step_N" under `checkpoints_root` that verifies; corrupt ones are skipped with a
 // warning on stderr. nullopt when none is valid.
 std::optional<std::string> find_latest_valid_checkpoint(const std::string& checkpoints_root);
+
+// Number of step_N directories under `checkpoints_root`, valid or not.
+int64_t count_checkpoint_directories(const std::string& checkpoints_root);
 
 // Deletes all but the newest `keep_last` verified checkpoints; never deletes the newest valid
 // one and never deletes anything when fewer than two valid checkpoints exist.

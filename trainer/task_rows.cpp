@@ -11,11 +11,19 @@ constexpr int32_t kBuyAction = 4;  // data::canonical_actions(): <pad>, view, fa
 
 }  // namespace
 
-ModelConfig model_config_for_task(const Config& config) {
-  ModelConfig mc = config.model;
-  if (config.task.kind == TaskKind::kPretrain && config.task.action_loss_weight > 0)
-    mc.action_head = true;
-  if (config.task.kind == TaskKind::kPropensity) mc.propensity_head = true;
+TaskSpec task_spec(const TaskSection& task) {
+  TaskSpec spec;
+  spec.kind = task.kind;
+  spec.purchases_only = task.purchases_only;
+  spec.action_loss_weight = task.action_loss_weight;
+  spec.sampled_negatives = task.sampled_negatives;
+  return spec;
+}
+
+ModelConfig model_config_for_task(const ModelConfig& model, const TaskSpec& task) {
+  ModelConfig mc = model;
+  if (task.kind == TaskKind::kPretrain && task.action_loss_weight > 0) mc.action_head = true;
+  if (task.kind == TaskKind::kPropensity) mc.propensity_head = true;
   return mc;
 }
 
@@ -24,10 +32,10 @@ uint64_t training_row_draw(uint64_t seed, int64_t step, int64_t row) {
                         splitmix64_mix(uint64_t(step) * 0x100000001b3ull + uint64_t(row)));
 }
 
-RowPlan plan_training_row(const Config& config, const data::Sequence& seq, uint64_t row_draw) {
+RowPlan plan_training_row(const TaskSpec& task, const data::Sequence& seq, uint64_t row_draw) {
   RowPlan plan;
   int32_t train_len = data::visible_length(seq.length(), data::Split::kTrain);
-  if (config.task.kind == TaskKind::kPropensity) {
+  if (task.kind == TaskKind::kPropensity) {
     // Predict whether the event at a cut inside the training part is a purchase from the
     // events before it, so neither the validation nor the test event is ever seen.
     if (train_len < 2) {
@@ -44,12 +52,12 @@ RowPlan plan_training_row(const Config& config, const data::Sequence& seq, uint6
   return plan;
 }
 
-void restrict_targets(const Config& config, data::Batch& batch, int b) {
-  if (config.task.kind == TaskKind::kPropensity) {
+void restrict_targets(const TaskSpec& task, data::Batch& batch, int b) {
+  if (task.kind == TaskKind::kPropensity) {
     // The propensity task trains only its head's loss; no next-item targets.
     std::fill_n(batch.target_item.begin() + int64_t(b) * batch.T, batch.T, 0);
     std::fill_n(batch.target_action.begin() + int64_t(b) * batch.T, batch.T, 0);
-  } else if (config.task.kind == TaskKind::kNextItem && config.task.purchases_only) {
+  } else if (task.kind == TaskKind::kNextItem && task.purchases_only) {
     for (int t = 0; t < batch.T; ++t) {
       int64_t i = int64_t(b) * batch.T + t;
       if (batch.target_action[i] != kBuyAction) batch.target_item[i] = 0;
@@ -57,13 +65,13 @@ void restrict_targets(const Config& config, data::Batch& batch, int b) {
   }
 }
 
-LossOptions loss_options_for_task(const Config& config) {
+LossOptions loss_options_for_task(const TaskSpec& task) {
   LossOptions lo;
-  lo.sampled_negatives = config.task.sampled_negatives;
-  switch (config.task.kind) {
+  lo.sampled_negatives = task.sampled_negatives;
+  switch (task.kind) {
     case TaskKind::kPretrain:
       lo.item_loss = true;
-      lo.action_loss = config.task.action_loss_weight > 0;
+      lo.action_loss = task.action_loss_weight > 0;
       break;
     case TaskKind::kNextItem:
       lo.item_loss = true;
@@ -76,12 +84,12 @@ LossOptions loss_options_for_task(const Config& config) {
   return lo;
 }
 
-double task_loss(const Config& config, const LossSums& s) {
+double task_loss(const TaskSpec& task, const LossSums& s) {
   auto mean = [](double sum, int64_t n) { return n > 0 ? sum / double(n) : 0.0; };
-  if (config.task.kind == TaskKind::kPropensity) return mean(s.propensity, s.propensity_count);
+  if (task.kind == TaskKind::kPropensity) return mean(s.propensity, s.propensity_count);
   double loss = mean(s.item, s.item_count);
-  if (config.task.kind == TaskKind::kPretrain && config.task.action_loss_weight > 0)
-    loss += config.task.action_loss_weight * mean(s.action, s.action_count);
+  if (task.kind == TaskKind::kPretrain && task.action_loss_weight > 0)
+    loss += task.action_loss_weight * mean(s.action, s.action_count);
   return loss;
 }
 
@@ -92,6 +100,42 @@ void add_sums(LossSums& into, const LossSums& s) {
   into.item_count += s.item_count;
   into.action_count += s.action_count;
   into.propensity_count += s.propensity_count;
+}
+
+StepTargetCounts fill_micro_batches(const TaskSpec& task, const data::CorpusReader& corpus,
+                                    const std::vector<int64_t>& global_ids, int64_t first_row,
+                                    uint64_t seed, int64_t step, int micro_batch, int max_len,
+                                    std::vector<data::Batch>& micro) {
+  StepTargetCounts counts;
+  data::Sequence seq;
+  for (size_t m = 0; m < micro.size(); ++m) {
+    data::Batch& batch = micro[m];
+    batch.resize(micro_batch, max_len);
+    for (int b = 0; b < micro_batch; ++b) {
+      const int64_t row = first_row + int64_t(m) * micro_batch + b;
+      corpus.read_sequence(global_ids[size_t(row)], seq);
+      const RowPlan plan = plan_training_row(task, seq, training_row_draw(seed, step, row));
+      data::fill_batch_row(batch, b, seq, plan.visible, true);
+      batch.label[b] = plan.label;
+      restrict_targets(task, batch, b);
+      counts.tokens += batch.length[b];
+      counts.labels += plan.label >= 0 ? 1 : 0;
+    }
+    counts.items += batch.num_targets();
+    for (int32_t a : batch.target_action) counts.actions += a > 0 ? 1 : 0;
+  }
+  return counts;
+}
+
+LossOptions step_loss_options(const TaskSpec& task, const StepTargetCounts& global,
+                              uint64_t negative_seed) {
+  LossOptions lo = loss_options_for_task(task);
+  lo.item_grad_scale = global.items > 0 ? 1.f / float(global.items) : 0.f;
+  lo.action_grad_scale =
+      global.actions > 0 ? task.action_loss_weight / float(global.actions) : 0.f;
+  lo.propensity_grad_scale = global.labels > 0 ? 1.f / float(global.labels) : 0.f;
+  lo.negative_seed = negative_seed;
+  return lo;
 }
 
 std::vector<int64_t> eligible_sequences(const data::CorpusReader& corpus) {
@@ -122,7 +166,9 @@ void all_reduce_sums(comm::Communicator& comm, LossSums& s) {
   s.propensity_count = int64_t(v[5]);
 }
 
-ValidationSet::ValidationSet(const data::CorpusReader& corpus, int rows_wanted) {
+ValidationSet::ValidationSet(const data::CorpusReader& corpus, int rows_wanted,
+                             const TaskSpec& task, int micro_batch, int max_len)
+    : task_(task), micro_batch_(micro_batch), max_len_(max_len) {
   const auto& offsets = corpus.offsets();
   std::vector<int64_t> candidates;
   for (int64_t i = 0; i + 1 < int64_t(offsets.size()); ++i) {
@@ -133,24 +179,14 @@ ValidationSet::ValidationSet(const data::CorpusReader& corpus, int rows_wanted) 
   for (int k = 0; k < n; ++k) ids_.push_back(candidates[int64_t(k) * candidates.size() / n]);
 }
 
-double ValidationSet::loss(const Config& config, const data::CorpusReader& corpus, Model& model,
+double ValidationSet::loss(const data::CorpusReader& corpus, const Evaluate& evaluate,
                            comm::Communicator& comm) const {
-  return loss(
-      config, corpus,
-      [&model](const data::Batch& batch, const LossOptions& lo) {
-        return model.evaluate_loss(batch, lo);
-      },
-      comm);
-}
-
-double ValidationSet::loss(const Config& config, const data::CorpusReader& corpus,
-                           const Evaluate& evaluate, comm::Communicator& comm) const {
   // This rank's share: rows rank, rank + world, ...
   std::vector<int64_t> mine;
   for (size_t i = size_t(comm.rank()); i < ids_.size(); i += size_t(comm.world_size()))
     mine.push_back(ids_[i]);
-  const int mb = config.train.micro_batch, T = config.model.max_len;
-  LossOptions lo = loss_options_for_task(config);
+  const int mb = micro_batch_, T = max_len_;
+  LossOptions lo = loss_options_for_task(task_);
   lo.sampled_negatives = 0;  // validation always scores the full softmax
   lo.action_loss = false;
   LossSums total;
@@ -162,7 +198,7 @@ double ValidationSet::loss(const Config& config, const data::CorpusReader& corpu
     for (int b = 0; b < rows; ++b) {
       corpus.read_sequence(mine[first + b], seq);
       int32_t visible = data::visible_length(seq.length(), data::Split::kValidation);
-      if (config.task.kind == TaskKind::kPropensity) {
+      if (task_.kind == TaskKind::kPropensity) {
         data::fill_batch_row(batch, b, seq, visible, false);
         batch.label[b] = float(seq.purchase[visible]);
       } else {
@@ -183,7 +219,7 @@ double ValidationSet::loss(const Config& config, const data::CorpusReader& corpu
     add_sums(total, evaluate(batch, lo));
   }
   all_reduce_sums(comm, total);
-  return task_loss(config, total);
+  return task_loss(task_, total);
 }
 
 }  // namespace cf::trainer

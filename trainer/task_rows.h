@@ -1,5 +1,6 @@
 // Task rows: how a corpus sequence becomes a training or validation row for each task
 // (pretrain, next_item, propensity), which positions are targets, and how losses combine.
+// They see only the task's few settings (TaskSpec), never the whole Config.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -9,13 +10,22 @@
 #include "data/corpus.h"
 #include "trainer/comm/communicator.h"
 #include "trainer/config.h"
-#include "trainer/model/model.h"
+#include "trainer/model/model_types.h"
 
 namespace cf::trainer {
 
+// What rows, targets and losses depend on: the task and its loss settings.
+struct TaskSpec {
+  TaskKind kind = TaskKind::kPretrain;
+  bool purchases_only = false;      // next_item: only "buy" events are targets
+  float action_loss_weight = 0.0f;  // pretrain: weight of the next-action loss (0 = off)
+  int sampled_negatives = 0;        // 0 = full softmax
+};
+TaskSpec task_spec(const TaskSection& task);
+
 // The model the task trains: pretraining with an action loss adds the action head, the
 // propensity task the propensity head.
-ModelConfig model_config_for_task(const Config& config);
+ModelConfig model_config_for_task(const ModelConfig& model, const TaskSpec& task);
 
 struct RowPlan {
   int32_t visible = 0;  // events fed to the model
@@ -26,18 +36,38 @@ struct RowPlan {
 // input is the events before it, the label whether the event at the cut is a purchase. Every
 // prefix of every user's training part is a possible example, not only the whole of it (one
 // example per user per epoch leaves a few dozen positives on small logs: too few to learn from).
-RowPlan plan_training_row(const Config& config, const data::Sequence& seq, uint64_t row_draw);
+RowPlan plan_training_row(const TaskSpec& task, const data::Sequence& seq, uint64_t row_draw);
 // The row_draw of global-batch row `row` at `step` (a pure function of its arguments).
 uint64_t training_row_draw(uint64_t seed, int64_t step, int64_t row);
 // Clears the targets of row b the task does not train (all for propensity; non-purchases for
 // next-purchase).
-void restrict_targets(const Config& config, data::Batch& batch, int b);
-LossOptions loss_options_for_task(const Config& config);
+void restrict_targets(const TaskSpec& task, data::Batch& batch, int b);
+LossOptions loss_options_for_task(const TaskSpec& task);
 // The reported task loss: means of the summed losses over their counts.
-double task_loss(const Config& config, const LossSums& sums);
+double task_loss(const TaskSpec& task, const LossSums& sums);
 void add_sums(LossSums& into, const LossSums& s);
 // Sums every field of `sums` over the ranks of `comm`.
 void all_reduce_sums(comm::Communicator& comm, LossSums& sums);
+
+// Global target counts of a step (over every rank's rows), so each loss is averaged over the
+// whole global batch whatever its split into micro-batches and ranks.
+struct StepTargetCounts {
+  int64_t items = 0;    // next-item targets
+  int64_t actions = 0;  // next-action targets
+  int64_t labels = 0;   // propensity labels
+  int64_t tokens = 0;   // real (non-padding) input positions
+};
+// Fills `micro` (this rank's micro-batches, `micro_batch` x `max_len` each) with the global
+// batch rows [first_row, first_row + micro.size() * micro_batch) of `global_ids`, cut and
+// restricted for the task; returns this rank's share of the counts.
+StepTargetCounts fill_micro_batches(const TaskSpec& task, const data::CorpusReader& corpus,
+                                    const std::vector<int64_t>& global_ids, int64_t first_row,
+                                    uint64_t seed, int64_t step, int micro_batch, int max_len,
+                                    std::vector<data::Batch>& micro);
+// The loss options of one step: the task's, with every gradient scale set to 1 / its global
+// count, and the step's negative-sampling seed.
+LossOptions step_loss_options(const TaskSpec& task, const StepTargetCounts& global_counts,
+                              uint64_t negative_seed);
 
 // Sequences with at least two training events (one input and one target or label): the ids
 // the BatchSampler draws from.
@@ -49,17 +79,19 @@ std::vector<int64_t> eligible_sequences(const data::CorpusReader& corpus);
 // the same at any world size.
 class ValidationSet {
  public:
-  ValidationSet(const data::CorpusReader& corpus, int rows_wanted);
+  // Rows are scored `micro_batch` at a time, `max_len` positions each.
+  ValidationSet(const data::CorpusReader& corpus, int rows_wanted, const TaskSpec& task,
+                int micro_batch, int max_len);
   bool empty() const { return ids_.empty(); }
-  // `evaluate` scores one batch without dropout (Model::evaluate_loss, or the GPU model's).
+  // `evaluate` scores one batch without dropout (a training backend's evaluate_loss).
   using Evaluate = std::function<LossSums(const data::Batch&, const LossOptions&)>;
-  double loss(const Config& config, const data::CorpusReader& corpus, const Evaluate& evaluate,
-              comm::Communicator& comm) const;
-  double loss(const Config& config, const data::CorpusReader& corpus, Model& model,
+  double loss(const data::CorpusReader& corpus, const Evaluate& evaluate,
               comm::Communicator& comm) const;
 
  private:
   std::vector<int64_t> ids_;
+  TaskSpec task_;
+  int micro_batch_, max_len_;
 };
 
 }  // namespace cf::trainer

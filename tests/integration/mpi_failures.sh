@@ -139,7 +139,9 @@ if mount -t tmpfs -o size=200k cartformer-test "$WORK/small" 2>/dev/null; then
     --set comm.timeout_s=60 --set "run.out_dir=$WORK/small/run" --quiet
   "$BIN" inspect "$WORK/small/run/checkpoints/step_20" >/dev/null || fail "step_20 no longer valid"
   ls "$WORK/small/run/checkpoints" | grep -q "step_40" && fail "a partial step_40 was left"
-  echo "ok: disk full on rank 0 ends every rank; step_20 intact"
+  last_logged=$(grep -o '"step":[0-9]*' "$WORK/small/run/metrics.jsonl" | cut -d: -f2 | tail -1)
+  [ "$last_logged" -le 20 ] || fail "metrics.jsonl logs step $last_logged, past the last checkpoint (20)"
+  echo "ok: disk full on rank 0 ends every rank; step_20 intact, metrics.jsonl ends at step $last_logged"
 else
   echo "SKIP (part 5): cannot mount a small tmpfs here (needs root and CAP_SYS_ADMIN)"
 fi

@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "trainer/grad_sync.h"
+#include "trainer/backend/grad_sync.h"
 
 namespace cf::trainer::comm {
 namespace {

@@ -1,6 +1,8 @@
 #include "tools/cli/args.h"
 
+#include <cmath>
 #include <cstdio>
+#include <sstream>
 #include <stdexcept>
 
 #include "core/error.h"
@@ -92,28 +94,54 @@ std::vector<std::string> ArgParser::get_all(const std::string& name) const {
   return v == values_.end() ? std::vector<std::string>{} : v->second;
 }
 
-int64_t ArgParser::get_int(const std::string& name) const {
-  std::string v = get(name);
+namespace {
+// "must be >= 1", "must be between 0 and 1": the bounds a caller set (the type's limits are no
+// bound).
+template <class Number>
+std::string range_text(Number min, Number max, Number lowest, Number highest) {
+  auto text = [](Number x) {
+    std::ostringstream out;
+    out << x;
+    return out.str();
+  };
+  if (min != lowest && max != highest) return "between " + text(min) + " and " + text(max);
+  if (min != lowest) return ">= " + text(min);
+  return "<= " + text(max);
+}
+}  // namespace
+
+int64_t ArgParser::get_int(const std::string& name, int64_t min, int64_t max) const {
+  const std::string v = get(name);
+  int64_t x = 0;
   try {
     size_t used = 0;
-    int64_t x = std::stoll(v, &used);
+    x = std::stoll(v, &used);
     if (used != v.size()) throw std::invalid_argument(v);
-    return x;
   } catch (const std::exception&) {
     throw UserError("--" + name + " expects an integer, got '" + v + "'");
   }
+  if (x < min || x > max) {
+    throw UserError("--" + name + " must be " + range_text(min, max, INT64_MIN, INT64_MAX) +
+                    ", got " + v);
+  }
+  return x;
 }
 
-double ArgParser::get_double(const std::string& name) const {
-  std::string v = get(name);
+double ArgParser::get_double(const std::string& name, double min, double max) const {
+  const std::string v = get(name);
+  double x = 0;
   try {
     size_t used = 0;
-    double x = std::stod(v, &used);
+    x = std::stod(v, &used);
     if (used != v.size()) throw std::invalid_argument(v);
-    return x;
   } catch (const std::exception&) {
     throw UserError("--" + name + " expects a number, got '" + v + "'");
   }
+  if (!std::isfinite(x)) throw UserError("--" + name + " expects a finite number, got '" + v + "'");
+  if (x < min || x > max) {
+    throw UserError("--" + name + " must be " + range_text(min, max, -DBL_MAX, DBL_MAX) + ", got " + v);
+  }
+  return x;
 }
 
 bool ArgParser::get_flag(const std::string& name) const { return values_.count(name) > 0; }

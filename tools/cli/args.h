@@ -1,5 +1,6 @@
 // ArgParser: the small flag parser every subcommand uses (--name value, --flag, --help).
 #pragma once
+#include <cfloat>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -21,8 +22,10 @@ class ArgParser {
   bool has(const std::string& name) const;  // given on the command line (or has a default)
   std::string get(const std::string& name) const;
   std::vector<std::string> get_all(const std::string& name) const;
-  int64_t get_int(const std::string& name) const;
-  double get_double(const std::string& name) const;
+  // Typed values, each a UserError naming the flag unless it parses whole and lies within
+  // [min, max]; numbers must also be finite (no nan, no inf).
+  int64_t get_int(const std::string& name, int64_t min = INT64_MIN, int64_t max = INT64_MAX) const;
+  double get_double(const std::string& name, double min = -DBL_MAX, double max = DBL_MAX) const;
   bool get_flag(const std::string& name) const;
   std::string require(const std::string& name) const;  // UserError if absent
   std::string help_text() const;

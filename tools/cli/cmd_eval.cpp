@@ -56,9 +56,9 @@ int run_eval(int argc, char** argv) {
   }
   eval::EvalOptions options;
   options.split = parse_split(args.get("split"));
-  options.max_users = args.get_int("max-users");
+  options.max_users = args.get_int("max-users", 0);
   options.seed = static_cast<uint64_t>(args.get_int("seed"));
-  options.num_negatives = static_cast<int>(args.get_int("negatives"));
+  options.num_negatives = static_cast<int>(args.get_int("negatives", 1, 1000000));
   if (options.max_users < 0) throw UserError("--max-users: must be >= 0");
   if (options.num_negatives < 1) throw UserError("--negatives: must be >= 1");
 

@@ -88,8 +88,8 @@ int run_generate(int argc, char** argv) {
     throw UserError("--limit: applies to --all-users only");
   }
   eval::GenerateOptions options;
-  options.k = static_cast<int>(args.get_int("k"));
-  options.steps = static_cast<int>(args.get_int("steps"));
+  options.k = static_cast<int>(args.get_int("k", 1, 1000000));
+  options.steps = static_cast<int>(args.get_int("steps", 1, 1000000));
   options.exclude_bought = args.get_flag("exclude-bought");
   options.exclude_seen = args.get_flag("exclude-seen");
   const std::string format_name = args.get("format");
@@ -141,7 +141,7 @@ int run_generate(int argc, char** argv) {
   } else {
     int64_t limit = corpus->num_sequences();
     if (args.has("limit")) {
-      limit = args.get_int("limit");
+      limit = args.get_int("limit", 1);
       if (limit < 1) throw UserError("--limit: must be >= 1");
       limit = std::min(limit, corpus->num_sequences());
     }

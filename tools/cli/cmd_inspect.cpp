@@ -239,22 +239,26 @@ int run_inspect(int argc, char** argv) {
   const std::string path = args.has("path") ? args.get("path") : positional;
   if (path.empty()) throw UserError("--path: missing (give a corpus file or checkpoint directory)");
 
+  if (args.has("tolerance") && !args.has("compare"))
+    throw UserError("--tolerance: only meaningful with --compare DIR");
   if (args.has("compare")) {
     compare_checkpoints(path, args.get("compare"),
-                        args.has("tolerance") ? args.get_double("tolerance") : -1.0);
+                        args.has("tolerance") ? args.get_double("tolerance", 0) : -1.0);
     return 0;
   }
   if (fs::is_directory(path)) {
     const std::string manifest = (fs::path(path) / "manifest.json").string();
     if (!fs::exists(manifest))
       throw UserError(path + ": not a checkpoint directory (no manifest.json)");
-    Json parsed = Json::parse(read_text_file(manifest), nullptr, /*allow_exceptions=*/false);
-    if (parsed.is_discarded()) throw UserError(manifest + ": not valid JSON");
-    std::printf("%s\n", parsed.dump(2).c_str());
+    // What is shown must be what eval or a resume would load: a manifest or tensor file that
+    // does not match its checksum is an error here too, never printed as if it were valid.
+    trainer::verify_checkpoint(path);
+    std::printf("%s\n", Json::parse(read_text_file(manifest)).dump(2).c_str());
+    std::printf("verified: manifest and every file it lists match their sha256\n");
     return 0;
   }
   auto corpus = data::CorpusReader::open(path);
-  Json summary = corpus_summary(*corpus, static_cast<int>(args.get_int("top-items")));
+  Json summary = corpus_summary(*corpus, static_cast<int>(args.get_int("top-items", 0, 1000000)));
   if (args.get_flag("json"))
     std::printf("%s\n", summary.dump(2).c_str());
   else

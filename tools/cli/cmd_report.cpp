@@ -74,12 +74,10 @@ int run_report(int argc, char** argv) {
 
   const std::string corpus_path = args.require("corpus");
   report::ReportOptions options;
-  const int64_t resamples = args.get_int("bootstrap");
-  if (resamples < 10 || resamples > 1000000) throw UserError("--bootstrap: must be between 10 and 1000000");
-  options.bootstrap.resamples = static_cast<int>(resamples);
+  options.bootstrap.resamples = static_cast<int>(args.get_int("bootstrap", 10, 1000000));
   options.bootstrap.seed = static_cast<uint64_t>(args.get_int("seed"));
   eval::EvalOptions eval_options;
-  eval_options.max_users = args.get_int("max-users");
+  eval_options.max_users = args.get_int("max-users", 0);
   if (eval_options.max_users < 0) throw UserError("--max-users: must be >= 0");
   if (compare.empty() && !args.has("checkpoint")) {
     throw UserError("--checkpoint: required (or --compare A B)");

@@ -157,8 +157,8 @@ int run_target(int argc, char** argv) {
                     std::to_string(modes) + ")");
   }
   marketing::ScoringOptions scoring;
-  scoring.max_users = args.get_int("max-users");
-  scoring.session_gap_seconds = args.get_int("session-gap");
+  scoring.max_users = args.get_int("max-users", 0);
+  scoring.session_gap_seconds = args.get_int("session-gap", 0);
   if (scoring.max_users < 0) throw UserError("--max-users: must be >= 0");
   if (scoring.session_gap_seconds < 0) throw UserError("--session-gap: must be >= 0");
 
@@ -177,7 +177,7 @@ int run_target(int argc, char** argv) {
     const bool by_count = args.has("budget-coupons"), by_value = args.has("budget-value");
     if (by_count == by_value) throw UserError("--coupon: give exactly one of --budget-coupons or --budget-value");
     allocation.budget_kind = by_count ? marketing::BudgetKind::kCoupons : marketing::BudgetKind::kFaceValue;
-    allocation.budget = by_count ? args.get_double("budget-coupons") : args.get_double("budget-value");
+    allocation.budget = by_count ? args.get_double("budget-coupons", 0) : args.get_double("budget-value", 0);
     if (!(allocation.budget > 0) || !std::isfinite(allocation.budget)) {
       throw UserError(std::string(by_count ? "--budget-coupons" : "--budget-value") +
                       ": the budget must be > 0 (got " + args.get(by_count ? "budget-coupons" : "budget-value") + ")");
@@ -236,7 +236,7 @@ int run_target(int argc, char** argv) {
     const size_t scored = static_cast<size_t>(std::count_if(score.begin(), score.end(), [](double v) { return !std::isnan(v); }));
     size_t keep = order.size();
     if (args.has("top")) {
-      const int64_t top = args.get_int("top");
+      const int64_t top = args.get_int("top", 1);
       if (top <= 0) throw UserError("--top: must be > 0 (got " + std::to_string(top) + ")");
       keep = std::min(scored, static_cast<size_t>(top));
     } else {
@@ -271,7 +271,7 @@ int run_target(int argc, char** argv) {
                                         "an activity (coupon or campaign)", corpus_path));
   }
   if (args.has("value-per-purchase")) {
-    allocation.value_per_purchase = args.get_double("value-per-purchase");
+    allocation.value_per_purchase = args.get_double("value-per-purchase", 0);
     if (!(allocation.value_per_purchase > 0) || !std::isfinite(allocation.value_per_purchase)) {
       throw UserError("--value-per-purchase: must be > 0 (got " + args.get("value-per-purchase") + ")");
     }

@@ -41,8 +41,9 @@ int train(int argc, char** argv, trainer::comm::Communicator& comm) {
       "config.resolved.yaml. Config keys: docs/configs.md.");
   args.option("config", "FILE", "YAML config (configs/...)");
   args.option("set", "KEY=VALUE", "override a config key, e.g. --set train.steps=200", "", true);
-  args.option("resume", "auto|DIR",
-              "continue from the newest valid checkpoint of the run (auto) or from DIR");
+  args.option("resume", "auto|fresh|DIR",
+              "continue from the newest valid checkpoint of the run (auto) or from DIR; fresh\n"
+              "starts over, moving earlier checkpoints aside");
   args.option("stop-after", "N",
               "stop after step N with a checkpoint (resume later with --resume auto)");
   args.option("device", "auto|cpu|cuda",
@@ -57,7 +58,7 @@ int train(int argc, char** argv, trainer::comm::Communicator& comm) {
   const bool lead = comm.rank() == 0;
   trainer::TrainHooks hooks;
   hooks.on_message = [](const std::string& m) { std::fprintf(stderr, "train: %s\n", m.c_str()); };
-  if (args.has("stop-after")) hooks.stop_at_step = args.get_int("stop-after");
+  if (args.has("stop-after")) hooks.stop_at_step = args.get_int("stop-after", 1);
   hooks.stop_requested = [] { return g_stop_signal.load() != 0; };
   if (!quiet) {
     hooks.on_progress = [](const trainer::StepReport& r) {

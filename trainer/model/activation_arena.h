@@ -37,7 +37,7 @@ class ActivationArena {
     T_ = Tlen;
     // Pass 1 counts, pass 2 hands out pointers: one allocation, no size arithmetic to drift.
     int64_t total = 0;
-    carve(c, [&total](int64_t n) -> T* {
+    carve(c, int64_t(B), int64_t(Tlen), [&total](int64_t n) -> T* {
       total += n;
       return nullptr;
     });
@@ -47,7 +47,7 @@ class ActivationArena {
       storage_.resize(static_cast<size_t>(total));
     }
     T* cursor = storage_.data();
-    carve(c, [&cursor](int64_t n) {
+    carve(c, int64_t(B), int64_t(Tlen), [&cursor](int64_t n) {
       T* p = cursor;
       cursor += n;
       return p;
@@ -60,6 +60,28 @@ class ActivationArena {
     if (row_logit.size() < size_t(B)) row_logit.resize(B);
     if (row_d_logit.size() < size_t(B)) row_d_logit.resize(B);
     if (row_label.size() < size_t(B)) row_label.resize(B);
+  }
+
+  // Bytes ensure(c, B, Tlen) allocates, counted in double so that absurd shapes (a config
+  // asking for petabytes) are measured instead of overflowing: for refusing them up front.
+  // Linear in n_layer, so it is measured at one and two layers and extrapolated: no pointer
+  // tables for a billion layers either.
+  static double bytes_needed(const ModelConfig& c, double B, double Tlen) {
+    auto elements_at = [&](int layers) {
+      ModelConfig shallow = c;
+      shallow.n_layer = layers;
+      ActivationArena counter;
+      double elements = 0;
+      counter.carve(shallow, B, Tlen, [&elements](double n) -> T* {
+        elements += n;
+        return nullptr;
+      });
+      return elements;
+    };
+    const double one = elements_at(1), per_layer = elements_at(2) - one;
+    const double elements = one + per_layer * double(c.n_layer - 1);
+    constexpr double kIdVectors = 9;  // packed_* ids, row_index, row_target: int32 per position
+    return elements * double(sizeof(T)) + kIdVectors * B * Tlen * double(sizeof(int32_t));
   }
 
   int batch_size() const { return B_; }
@@ -89,9 +111,10 @@ class ActivationArena {
   std::vector<float> row_label;
 
  private:
-  template <class Take>
-  void carve(const ModelConfig& c, Take take) {
-    const int64_t N = int64_t(B_) * T_, C = c.d_model, F = c.d_ff;
+  // Size: int64_t to carve, double to measure any shape without overflow.
+  template <class Size, class Take>
+  void carve(const ModelConfig& c, Size B, Size Tlen, Take take) {
+    const Size N = B * Tlen, C = c.d_model, F = c.d_ff;
     encoded = take(N * C);
     residual.assign(c.n_layer + 1, nullptr);
     for (auto& r : residual) r = take(N * C);
@@ -101,7 +124,7 @@ class ActivationArena {
       l.ln1_mean = take(N);
       l.ln1_rstd = take(N);
       l.qkv = take(3 * N * C);
-      l.att = take(int64_t(B_) * c.n_head * T_ * T_);
+      l.att = take(B * c.n_head * Tlen * Tlen);
       l.att_out = take(N * C);
       l.proj = take(N * C);
       l.res_mid = take(N * C);

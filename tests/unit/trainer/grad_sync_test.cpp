@@ -1,6 +1,6 @@
 // GradientSync on one rank (LocalComm): buckets and the accumulation order. The multi-rank
 // sums run under mpirun in tests/mpi/.
-#include "trainer/grad_sync.h"
+#include "trainer/backend/grad_sync.h"
 
 #include <gtest/gtest.h>
 

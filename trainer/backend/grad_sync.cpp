@@ -1,4 +1,4 @@
-#include "trainer/grad_sync.h"
+#include "trainer/backend/grad_sync.h"
 
 #include <algorithm>
 

@@ -1,0 +1,121 @@
+#include "trainer/backend/cpu_backend.h"
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+#include <vector>
+
+#include "trainer/backend/grad_sync.h"
+#include "trainer/task_rows.h"
+
+namespace cf::trainer {
+namespace {
+
+class CpuBackend final : public TrainingBackend {
+ public:
+  CpuBackend(const BackendOptions& options, Model& model, AdamW& optimizer,
+             comm::Communicator& comm)
+      : model_(model),
+        optimizer_(optimizer),
+        comm_(comm),
+        num_params_(int64_t(model.params().size())),
+        accum_(options.micro_batches),
+        zero1_(options.zero1 && comm.world_size() > 1),
+        overlap_(comm.world_size() > 1 && !zero1_),
+        shard_counts_(comm::even_shard_counts(num_params_, zero1_ ? comm.world_size() : 1)),
+        grad_sync_(comm, num_params_, options.bucket_elements) {
+    if (zero1_) {
+      // This rank keeps (and updates) only its shard of the optimizer state: the full state it
+      // was given (fresh or from a checkpoint) is cut down to that shard.
+      std::vector<float> m = optimizer_.m(), v = optimizer_.v();
+      const int64_t steps = optimizer_.steps_taken();
+      int64_t begin = 0;
+      for (int r = 0; r < comm.rank(); ++r) begin += shard_counts_[size_t(r)];
+      optimizer_.set_shard(begin, begin + shard_counts_[size_t(comm.rank())]);
+      optimizer_.load_state(std::move(m), std::move(v), steps);
+      grad_shard_.resize(size_t(optimizer_.shard_end() - optimizer_.shard_begin()));
+    }
+    if (overlap_) {
+      model_.set_grads_ready_hook(
+          [this](int64_t first_final) { grad_sync_.grads_ready(first_final); });
+    }
+    // The running sum of a step's earlier micro-batches (see add_gradients).
+    if (accum_ > 1) earlier_.resize(size_t(num_params_));
+  }
+
+  std::string description() const override { return ""; }
+
+  LossSums forward_backward(const std::vector<data::Batch>& micro, const LossOptions& loss,
+                            uint64_t dropout_seed) override {
+    LossSums sums;
+    for (int m = 0; m < accum_; ++m) {
+      // Each micro-batch's gradients start from zero and are then added to the earlier ones
+      // (add_gradients says why); `earlier_` holds that running sum.
+      if (m > 0) earlier_.swap(model_.grads());
+      std::fill(model_.grads().begin(), model_.grads().end(), 0.f);
+      const float* prior = m > 0 ? earlier_.data() : nullptr;
+      const bool last = m == accum_ - 1;
+      if (overlap_ && last) grad_sync_.arm(model_.grads().data(), prior);
+      add_sums(sums, model_.forward_backward(micro[size_t(m)], loss, dropout_seed));
+      if (prior && !(overlap_ && last)) add_gradients(model_.grads().data(), prior, num_params_);
+    }
+    return sums;
+  }
+
+  double update(float lr, float grad_clip) override {
+    if (zero1_) {
+      // Reduce-scatter: each rank gets the summed gradient of its shard, updates that part of
+      // the parameters, and the ranks all-gather the result.
+      comm_.reduce_scatter_sum(model_.grads().data(), grad_shard_.data(), shard_counts_);
+      double sum_sq = optimizer_.grad_sum_of_squares(grad_shard_.data());
+      comm_.all_reduce_sum(&sum_sq, 1);
+      const double norm = std::sqrt(sum_sq);
+      optimizer_.step_shard(model_.params().data(), grad_shard_.data(), lr,
+                            clip_factor(norm, grad_clip));
+      comm_.all_gather(model_.params().data() + optimizer_.shard_begin(), model_.params().data(),
+                       shard_counts_);
+      return norm;
+    }
+    if (comm_.world_size() > 1) grad_sync_.finish();
+    const double norm = optimizer_.grad_norm(model_.grads());
+    optimizer_.step(model_.params(), model_.grads(), lr, clip_factor(norm, grad_clip));
+    return norm;
+  }
+
+  LossSums evaluate_loss(const data::Batch& batch, const LossOptions& loss) override {
+    return model_.evaluate_loss(batch, loss);
+  }
+
+  CheckpointTensors checkpoint_tensors() override {
+    if (!zero1_) return {model_, optimizer_.m(), optimizer_.v()};
+    // Reassemble the whole optimizer state, so the checkpoint is the same at any world size
+    // (and resumes with or without sharding).
+    gathered_m_.resize(size_t(num_params_));
+    gathered_v_.resize(size_t(num_params_));
+    comm_.all_gather(optimizer_.m().data(), gathered_m_.data(), shard_counts_);
+    comm_.all_gather(optimizer_.v().data(), gathered_v_.data(), shard_counts_);
+    return {model_, gathered_m_, gathered_v_};
+  }
+
+  double comm_wait_seconds() const override { return comm_.timers().wait_seconds; }
+
+ private:
+  Model& model_;
+  AdamW& optimizer_;
+  comm::Communicator& comm_;
+  const int64_t num_params_;
+  const int accum_;
+  const bool zero1_, overlap_;
+  const std::vector<int64_t> shard_counts_;
+  GradientSync grad_sync_;
+  std::vector<float> earlier_, grad_shard_, gathered_m_, gathered_v_;
+};
+
+}  // namespace
+
+std::unique_ptr<TrainingBackend> make_cpu_backend(const BackendOptions& options, Model& model,
+                                                  AdamW& optimizer, comm::Communicator& comm) {
+  return std::make_unique<CpuBackend>(options, model, optimizer, comm);
+}
+
+}  // namespace cf::trainer

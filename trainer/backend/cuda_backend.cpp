@@ -1,0 +1,105 @@
+#include "trainer/backend/cuda_backend.h"
+
+#include <cmath>
+#include <utility>
+#include <vector>
+
+#include "core/error.h"
+#include "trainer/backend/grad_sync.h"
+#include "trainer/comm/nccl_comm.h"
+#include "trainer/model/cuda_model.h"
+#include "trainer/task_rows.h"
+
+namespace cf::trainer {
+namespace {
+
+// The GPU trains a device copy of the model; the host Model and AdamW are brought up to date
+// whenever a checkpoint is written. Gradients are summed across ranks by NCCL, bucket by bucket
+// as the device backward finishes them; micro-batches accumulate in place on the device.
+class CudaBackend final : public TrainingBackend {
+ public:
+  CudaBackend(const DeviceChoice& device, const BackendOptions& options, Model& model,
+              AdamW& optimizer, comm::Communicator& comm)
+      : model_(model), optimizer_(optimizer), comm_(comm), options_(options) {
+    if (options.zero1) {
+      throw UserError(options.config_path +
+                      ": comm.zero1 is not available on the CUDA backend yet; "
+                      "set comm.zero1: false or run.device: cpu");
+    }
+    CudaModelOptions gpu_options;
+    gpu_options.bf16 = options.cuda.precision == "bf16";
+    gpu_options.flash_attention = options.cuda.attention == "flash";
+    gpu_options.deterministic = options.cuda.deterministic;
+    gpu_ = std::make_unique<CudaModel>(model.config(), model.vocab(), gpu_options);
+    gpu_->upload_params(model.params());
+    if (optimizer.steps_taken() > 0) gpu_->upload_optimizer_state(optimizer.m(), optimizer.v());
+    if (comm.world_size() > 1) {
+      nccl_ = std::make_unique<comm::NcclComm>(comm, device.gpu);
+      nccl_->set_timeout(options.comm_timeout_s);
+      nccl_->set_compute_stream(gpu_->stream());
+      sync_ = std::make_unique<GradientSync>(*nccl_, int64_t(model.params().size()),
+                                             options.bucket_elements);
+      gpu_->set_grads_ready_hook([this](int64_t first_final) { sync_->grads_ready(first_final); });
+    }
+  }
+
+  std::string description() const override {
+    const CudaSection& c = options_.cuda;
+    return "cuda: " + c.precision + ", " + c.attention + " attention" +
+           (c.deterministic ? ", deterministic" : "") +
+           (nccl_ ? ", gradients all-reduced with NCCL during backward" : "");
+  }
+
+  LossSums forward_backward(const std::vector<data::Batch>& micro, const LossOptions& loss,
+                            uint64_t dropout_seed) override {
+    LossSums sums;
+    gpu_->zero_grads();
+    for (size_t m = 0; m < micro.size(); ++m) {
+      if (sync_ && m + 1 == micro.size()) sync_->arm(gpu_->device_grads(), nullptr);
+      add_sums(sums, gpu_->forward_backward(micro[m], loss, dropout_seed));
+    }
+    return sums;
+  }
+
+  double update(float lr, float grad_clip) override {
+    if (sync_) sync_->finish();
+    const double norm = std::sqrt(gpu_->grad_sum_of_squares(optimizer_));
+    gpu_->adamw_step(optimizer_, lr, clip_factor(norm, grad_clip));
+    return norm;
+  }
+
+  LossSums evaluate_loss(const data::Batch& batch, const LossOptions& loss) override {
+    return gpu_->evaluate_loss(batch, loss);
+  }
+
+  CheckpointTensors checkpoint_tensors() override {
+    gpu_->download_params(model_.params());
+    std::vector<float> m, v;
+    gpu_->download_optimizer_state(m, v);
+    optimizer_.load_state(std::move(m), std::move(v), optimizer_.steps_taken());
+    return {model_, optimizer_.m(), optimizer_.v()};
+  }
+
+  double comm_wait_seconds() const override {
+    return comm_.timers().wait_seconds + (nccl_ ? nccl_->timers().wait_seconds : 0.0);
+  }
+
+ private:
+  Model& model_;
+  AdamW& optimizer_;
+  comm::Communicator& comm_;
+  BackendOptions options_;
+  std::unique_ptr<CudaModel> gpu_;
+  std::unique_ptr<comm::NcclComm> nccl_;
+  std::unique_ptr<GradientSync> sync_;
+};
+
+}  // namespace
+
+std::unique_ptr<TrainingBackend> make_cuda_backend(const DeviceChoice& device,
+                                                   const BackendOptions& options, Model& model,
+                                                   AdamW& optimizer, comm::Communicator& comm) {
+  return std::make_unique<CudaBackend>(device, options, model, optimizer, comm);
+}
+
+}  // namespace cf::trainer

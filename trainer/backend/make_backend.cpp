@@ -1,0 +1,38 @@
+// The choice between the training backends: the one place that knows which this build has.
+#include <algorithm>
+
+#include "core/error.h"
+#include "trainer/backend/cpu_backend.h"
+#include "trainer/backend/training_backend.h"
+#if CARTFORMER_HAVE_CUDA
+#include "trainer/backend/cuda_backend.h"
+#endif
+
+namespace cf::trainer {
+
+BackendOptions backend_options(const Config& config, int micro_batches, int world_size) {
+  BackendOptions options;
+  options.micro_batches = micro_batches;
+  options.zero1 = config.comm.zero1 && world_size > 1;
+  options.bucket_elements = std::max<int64_t>(1, int64_t(config.comm.bucket_mb * (1 << 20) / 4));
+  options.comm_timeout_s = config.comm.timeout_s;
+  options.cuda = config.cuda;
+  options.config_path = config.source_path;
+  return options;
+}
+
+std::unique_ptr<TrainingBackend> make_training_backend(const DeviceChoice& device,
+                                                       const BackendOptions& options,
+                                                       Model& model, AdamW& optimizer,
+                                                       comm::Communicator& comm) {
+  if (!device.cuda) return make_cpu_backend(options, model, optimizer, comm);
+#if CARTFORMER_HAVE_CUDA
+  return make_cuda_backend(device, options, model, optimizer, comm);
+#else
+  // choose_device never picks CUDA in a build without it.
+  CF_CHECK(false, "CUDA device chosen in a build without the CUDA backend");
+  return nullptr;
+#endif
+}
+
+}  // namespace cf::trainer
