@@ -322,6 +322,15 @@ LoadedCheckpoint load_checkpoint(const std::string& dir, bool load_optimizer) {
     }
   };
   fill(kModelFile, "", ckpt.params);
+  // Written before non-finite weights were refused (or by another tool): scores from them
+  // would be NaN, so they are not loaded at all.
+  for (const auto& t : ckpt.tensors) {
+    const auto first = ckpt.params.begin() + t.offset;
+    if (!std::all_of(first, first + t.numel(), [](float x) { return std::isfinite(x); })) {
+      throw UserError(join(dir, kModelFile) + ": tensor '" + t.name +
+                      "' holds non-finite values (the run that wrote it diverged)");
+    }
+  }
   if (load_optimizer && manifest.at("files").contains(kOptimizerFile)) {
     fill(kOptimizerFile, "m.", ckpt.adam_m);
     fill(kOptimizerFile, "v.", ckpt.adam_v);

@@ -12,6 +12,9 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/json.h"
+#include "core/sha256.h"
+#include "trainer/safetensors.h"
 #include "unit/user_error_of.h"
 
 namespace cf::trainer {
@@ -202,6 +205,42 @@ TEST_F(CheckpointTest, FlippedByteInOptimizerOrManifestIsDetected) {
   std::string warnings = ::testing::internal::GetCapturedStderr();
   EXPECT_NE(warnings.find(dir(1)), std::string::npos);
   EXPECT_NE(warnings.find(dir(2)), std::string::npos);
+}
+
+TEST_F(CheckpointTest, NonFiniteWeightsAreNeverWritten) {
+  Model model = make_model(5);
+  write_step(model, 1);
+  model.params()[3] = std::numeric_limits<float>::quiet_NaN();
+  const std::string error = user_error_of([&] { write_step(model, 2); });
+  EXPECT_NE(error.find("step_2: not written: tensor "), std::string::npos) << error;
+  EXPECT_NE(error.find("non-finite"), std::string::npos) << error;
+  EXPECT_FALSE(fs::exists(root_ + "/step_2"));
+  EXPECT_EQ(find_latest_valid_checkpoint(root_), root_ + "/step_1");
+}
+
+// A checkpoint with consistent checksums but an infinite weight (as another tool, or a version
+// before the write check, could leave) is refused when loaded, naming the tensor.
+TEST_F(CheckpointTest, NonFiniteWeightsAreNotLoaded) {
+  Model model = make_model(5);
+  const std::string dir = write_step(model, 1);
+  const std::string model_path = dir + "/model.safetensors";
+  SafetensorsFile st = read_safetensors(model_path);
+  std::vector<SafetensorsTensorView> views;
+  for (SafetensorsTensor& t : st.tensors) {
+    if (t.name == model.tensors()[1].name) t.data[0] = std::numeric_limits<float>::infinity();
+    views.push_back({t.name, t.shape, t.data.data()});
+  }
+  write_safetensors(model_path, views, {});
+  Json manifest = Json::parse(std::ifstream(dir + "/manifest.json"));
+  manifest["files"]["model.safetensors"] = sha256_file_hex(model_path);
+  manifest.erase("manifest_sha256");
+  manifest["manifest_sha256"] = sha256_hex(manifest.dump());
+  std::ofstream(dir + "/manifest.json") << manifest.dump(2);
+  const std::string error = user_error_of([&] { load_checkpoint(dir); });
+  EXPECT_NE(error.find("model.safetensors: tensor '" + model.tensors()[1].name +
+                       "' holds non-finite values"),
+            std::string::npos)
+      << error;
 }
 
 TEST_F(CheckpointTest, MissingFilesAreNamed) {
