@@ -94,14 +94,16 @@ cp good.csv foreign.h5
 expect_error "foreign file to inspect" \
   '^cartformer inspect: error: foreign\.h5: not a Cartformer corpus' - -- "$BIN" inspect foreign.h5
 
-# ---- inspect on directories: a checkpoint's manifest is printed, anything else refused ------
+# ---- inspect on directories: only a verified checkpoint's manifest is printed ----------------
 mkdir -p not_a_checkpoint ckpt
 expect_error "directory without manifest.json" \
   '^cartformer inspect: error: not_a_checkpoint: not a checkpoint directory' - -- \
   "$BIN" inspect not_a_checkpoint
+# A manifest without its checksum is not shown as if it described a valid checkpoint.
 echo '{"step": 12, "files": {}}' >ckpt/manifest.json
-"$BIN" inspect ckpt > inspect.txt  # not piped into grep -q: SIGPIPE under pipefail
-if ! grep -q '"step": 12' inspect.txt; then fail "inspect did not print the manifest"; fi
+expect_error "manifest without its checksum" \
+  '^cartformer inspect: error: ckpt/manifest\.json: malformed manifest \(no manifest_sha256\)$' - -- \
+  "$BIN" inspect ckpt
 expect_error "missing path to inspect" '^cartformer inspect: error: nowhere\.h5: cannot open' - -- \
   "$BIN" inspect nowhere.h5
 
