@@ -4,7 +4,7 @@
 #include <functional>
 #include <string>
 
-namespace cf::data {
+namespace cf::synth {
 
 // What to generate. The defaults are the demo's embedded data set (~200k events); the knobs
 // below the first block shape the behaviour model described in docs/synthetic-data.md.
@@ -71,4 +71,4 @@ using SynthProgress = std::function<void(int64_t users_done, int64_t events_done
 SynthSummary generate_synthetic_logs(const SynthOptions& options, const std::string& output_dir,
                                      const SynthProgress& progress = {});
 
-}  // namespace cf::data
+}  // namespace cf::synth

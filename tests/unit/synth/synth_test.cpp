@@ -22,7 +22,7 @@
 #include "core/json.h"
 #include "data/raw_event.h"
 
-namespace cf::data {
+namespace cf::synth {
 namespace {
 
 namespace fs = std::filesystem;
@@ -239,12 +239,12 @@ TEST(Synth, TrioReaderReadsEveryRow) {
   ScratchDir scratch;
   const std::string dir = scratch.sub("out");
   const SynthSummary summary = generate_synthetic_logs(small_options(100), dir);
-  std::vector<RowReject> rejects;
-  RawSourceSpec spec;
-  spec.format = RawFormat::kTrio;
+  std::vector<data::RowReject> rejects;
+  data::RawSourceSpec spec;
+  spec.format = data::RawFormat::kTrio;
   spec.path = dir;
-  auto reader = open_raw_log(spec, [&](const RowReject& r) { rejects.push_back(r); });
-  RawEvent event;
+  auto reader = data::open_raw_log(spec, [&](const data::RowReject& r) { rejects.push_back(r); });
+  data::RawEvent event;
   int64_t events = 0, buys = 0, priced = 0;
   while (reader->next(event)) {
     ++events;
@@ -519,4 +519,4 @@ TEST(Synth, ReplacesOnlyAPreviousSynthOutput) {
 }
 
 }  // namespace
-}  // namespace cf::data
+}  // namespace cf::synth
