@@ -13,21 +13,40 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Refuses to replace a directory that holds anything but a previous synth output, so a typo in
-// --out can never wipe unrelated data.
+// What the marker file holds: a later run recognises its own output by it.
+constexpr std::string_view kMarkerText =
+    "Written by cartformer synth. A later `cartformer synth --out` to this folder replaces it.\n";
+
+bool carries_marker(const std::string& output_dir) {
+  const std::string marker = (fs::path(output_dir) / kSynthMarkerFile).string();
+  std::error_code ec;
+  return fs::is_regular_file(marker, ec) && read_text_file(marker) == kMarkerText;
+}
+
+// The replace rule of OutputDirectory: neither a typo in --out nor an --out naming a folder of
+// real logs in the same format (same file names) may ever wipe data synth did not write.
 void check_replaceable(const std::string& output_dir) {
   std::error_code ec;
   if (!fs::exists(output_dir, ec)) return;
   if (!fs::is_directory(output_dir, ec))
     throw UserError(output_dir + ": exists and is not a directory");
-  const std::string_view ours[] = {kSynthBehaviorFile, kSynthItemFile, kSynthActivityFile,
-                                   kSynthGroundTruthFile, kSynthUserTruthFile};
-  for (const auto& entry : fs::directory_iterator(output_dir)) {
-    std::string name = entry.path().filename().string();
+  const std::string_view ours[] = {kSynthBehaviorFile,    kSynthItemFile,      kSynthActivityFile,
+                                   kSynthGroundTruthFile, kSynthUserTruthFile, kSynthMarkerFile};
+  fs::directory_iterator entries(output_dir, ec);
+  if (ec) throw UserError(output_dir + ": cannot list: " + ec.message());
+  bool empty = true;
+  for (const auto& entry : entries) {
+    empty = false;
+    const std::string name = entry.path().filename().string();
     if (std::find(std::begin(ours), std::end(ours), name) == std::end(ours)) {
       throw UserError(output_dir + ": exists and holds '" + name +
                       "', which is not a synth output; refusing to replace it");
     }
+  }
+  if (!empty && !carries_marker(output_dir)) {
+    throw UserError(output_dir + ": exists, is not empty and has no " + kSynthMarkerFile +
+                    " marker, so its files were not written by cartformer synth; refusing to "
+                    "replace them");
   }
 }
 
@@ -105,6 +124,7 @@ void write_text_file(const std::string& path, const std::string& text) {
 OutputDirectory::OutputDirectory(const std::string& output_dir) {
   check_replaceable(output_dir);
   pending_.emplace(output_dir, /*is_directory=*/true);
+  write_text_file(path_of(kSynthMarkerFile), std::string(kMarkerText));
 }
 
 std::string OutputDirectory::path_of(std::string_view name) const {

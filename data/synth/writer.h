@@ -79,9 +79,11 @@ void write_activities(const std::vector<Activity>& activities, const std::string
 // A small file inside the output directory being built (committed with the directory).
 void write_text_file(const std::string& path, const std::string& text);
 
-// The output directory while it is being written. An existing `output_dir` is replaced only if
-// it holds nothing but files synth writes. The files go to a temporary sibling; commit()
-// renames it onto `output_dir`, and without commit() it is removed.
+// The output directory while it is being written. Synth never replaces files it did not write:
+// an existing `output_dir` must be empty, or carry synth's marker file (kSynthMarkerFile) and
+// hold nothing else than what synth writes. The files go to a temporary sibling that holds the
+// marker from the start; commit() renames it onto `output_dir`, and without commit() it is
+// removed.
 class OutputDirectory {
  public:
   // Throws UserError naming `output_dir` (and the offending entry) if it may not be replaced.

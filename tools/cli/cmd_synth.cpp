@@ -19,7 +19,9 @@ int run_synth(int argc, char** argv) {
       "(behavior_data.csv, item_data.csv, activity_data.csv) plus ground_truth.json and\n"
       "ground_truth_users.csv. Same options and seed -> identical files.\n"
       "What is modelled: docs/synthetic-data.md.");
-  args.option("out", "DIR", "output directory (created; replaced only if it is a synth output)");
+  args.option("out", "DIR",
+              "output directory (created; an existing one is replaced only if it is empty or an "
+              "earlier synth output)");
   args.option("users", "N", "number of users", std::to_string(defaults.users));
   args.option("items", "N", "number of items in the catalog", std::to_string(defaults.items));
   args.option("categories", "N", "number of item categories", std::to_string(defaults.categories));
