@@ -4,7 +4,7 @@
 #include <functional>
 #include <string>
 
-namespace cf::data {
+namespace cf::synth {
 
 // What to generate. The defaults are the demo's embedded data set (~200k events); the knobs
 // below the first block shape the behaviour model described in docs/synthetic-data.md.
@@ -46,6 +46,8 @@ inline constexpr const char* kSynthItemFile = "item_data.csv";
 inline constexpr const char* kSynthActivityFile = "activity_data.csv";
 inline constexpr const char* kSynthGroundTruthFile = "ground_truth.json";
 inline constexpr const char* kSynthUserTruthFile = "ground_truth_users.csv";
+// Marks a folder as written by synth: only a folder carrying it (or an empty one) is replaced.
+inline constexpr const char* kSynthMarkerFile = ".cartformer-synth";
 
 struct SynthSummary {
   std::string output_dir;
@@ -66,9 +68,10 @@ using SynthProgress = std::function<void(int64_t users_done, int64_t events_done
 // Generates the log into `output_dir` (a directory holding the files named above). Users are
 // generated one at a time and rows are streamed through a fixed-size buffer, so memory depends
 // on the catalog size, never on the number of events. The directory appears only when complete
-// (written under a temporary name, then renamed); an existing directory is replaced only if it
-// holds nothing but a previous synth output. Same options (seed included) -> identical bytes.
+// (written under a temporary name, then renamed). An existing directory is replaced only if it
+// is empty, or carries kSynthMarkerFile and holds nothing else than the files named above;
+// anything else throws UserError naming it. Same options (seed included) -> identical bytes.
 SynthSummary generate_synthetic_logs(const SynthOptions& options, const std::string& output_dir,
                                      const SynthProgress& progress = {});
 
-}  // namespace cf::data
+}  // namespace cf::synth

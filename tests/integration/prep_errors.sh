@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Bad inputs to `cartformer prep` and `cartformer inspect`: each must exit non-zero with exactly
-# one error line naming the file, and leave no output (nor damage an existing corpus).
+# Bad inputs to `cartformer prep` and `cartformer inspect`, and a `cartformer synth --out` onto
+# the user's own raw logs: each must exit non-zero with exactly one error line naming the file or
+# folder, and leave no output (nor damage an existing corpus or log).
 # Uses $CARTFORMER_BIN and $CARTFORMER_FIXTURES; only the trio-fixture parts are skipped when
 # that fixture is absent.
 set -u
@@ -106,6 +107,25 @@ expect_error "manifest without its checksum" \
   "$BIN" inspect ckpt
 expect_error "missing path to inspect" '^cartformer inspect: error: nowhere\.h5: cannot open' - -- \
   "$BIN" inspect nowhere.h5
+
+# ---- synth never overwrites raw logs it did not write (defect 9) ------------------------------
+# A folder of the user's own trio CSVs has the file names synth writes but not synth's marker.
+mkdir -p real_logs
+printf 'user_id,item_id,activity_id,behavior,timestamp,purchase\nu7,3301,,view,1700000000,0\nu7,3301,spring,buy,1700000200,1\n' \
+  >real_logs/behavior_data.csv
+printf 'item_id,category,price\n3301,shoes,59.90\n' >real_logs/item_data.csv
+printf 'activity_id,type,discount\nspring,coupon,0.15\n' >real_logs/activity_data.csv
+cp -a real_logs real_logs.reference
+expect_error "synth onto a folder of real trio logs" \
+  '^cartformer synth: error: real_logs: .*marker' - -- "$BIN" synth --out real_logs --users 20 --seed 1
+diff -r real_logs.reference real_logs >/dev/null || fail "synth changed the user's files in real_logs"
+# Its own earlier output is replaced on a re-run.
+if "$BIN" synth --out synth_logs --users 20 --seed 1 >/dev/null 2>"$WORK/stderr" &&
+   "$BIN" synth --out synth_logs --users 30 --seed 2 >/dev/null 2>"$WORK/stderr"; then
+  grep -q '"seed": 2' synth_logs/ground_truth.json || fail "synth did not replace its own output"
+else
+  fail "synth onto its own earlier output failed: $(cat "$WORK/stderr")"
+fi
 
 # ---- the trio fixture: its deliberately broken rows exceed the default limit -----------------
 if [ -n "$FIXTURES" ] && [ -f "$FIXTURES/trio/behavior_data.csv" ]; then

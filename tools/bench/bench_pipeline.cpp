@@ -45,10 +45,10 @@ PrepResult bench_prep(int64_t events, const std::string& scratch) {
   fs::create_directories(scratch);
   const std::string logs = scratch + "/logs", corpus = scratch + "/corpus.h5";
   fs::remove_all(logs);
-  cf::data::SynthOptions synth;
-  cf::data::apply_event_target(synth, events, /*keep_users=*/false);
+  cf::synth::SynthOptions synth;
+  cf::synth::apply_event_target(synth, events, /*keep_users=*/false);
   auto t0 = Clock::now();
-  auto summary = cf::data::generate_synthetic_logs(synth, logs);
+  auto summary = cf::synth::generate_synthetic_logs(synth, logs);
   PrepResult r;
   r.synth_s = seconds_since(t0);
   int pipe_fd[2];

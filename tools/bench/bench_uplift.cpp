@@ -105,14 +105,14 @@ int main(int argc, char** argv) {
     fs::create_directories(work);
     const auto t0 = Clock::now();
 
-    cf::data::SynthOptions synth;
+    cf::synth::SynthOptions synth;
     synth.users = args.get_int("users");
     synth.seed = static_cast<uint64_t>(args.get_int("seed"));
     synth.randomized_fraction = 1.0;  // exposure is a coin flip for everyone: uplift identified
     synth.exposure_fraction = args.get_double("exposure");
     synth.campaigns = static_cast<int32_t>(args.get_int("activities"));
     const std::string logs = work + "/logs";
-    const cf::data::SynthSummary summary = cf::data::generate_synthetic_logs(synth, logs);
+    const cf::synth::SynthSummary summary = cf::synth::generate_synthetic_logs(synth, logs);
 
     cf::data::PrepOptions prep;
     cf::data::RawSourceSpec source;
@@ -165,7 +165,7 @@ int main(int argc, char** argv) {
     const size_t n = action.without.size();
 
     // Ground truth per corpus user.
-    std::ifstream truth_json_file(logs + "/" + cf::data::kSynthGroundTruthFile);
+    std::ifstream truth_json_file(logs + "/" + cf::synth::kSynthGroundTruthFile);
     const cf::Json truth_json = cf::Json::parse(truth_json_file);
     const cf::Json& effect = truth_json["coupon_effect"];
     double factor = 0;
@@ -178,7 +178,7 @@ int main(int argc, char** argv) {
     const double deal_affinity = model_truth["deal_affinity"]["deal_categories"].get<double>();
     const double other_affinity = model_truth["deal_affinity"]["other_categories"].get<double>();
     const std::vector<std::string> categories = corpus->category_raw_ids();
-    const auto users = read_user_truth(logs + "/" + cf::data::kSynthUserTruthFile);
+    const auto users = read_user_truth(logs + "/" + cf::synth::kSynthUserTruthFile);
     std::unordered_map<std::string, UserTruth> by_key;
     const cf::data::UserPseudonymizer pseudonym(cf::data::kDemoUserKey);
     for (const auto& [raw, t] : users) by_key[pseudonym(raw)] = t;

@@ -12,14 +12,16 @@
 namespace cf::cli {
 
 int run_synth(int argc, char** argv) {
-  const data::SynthOptions defaults;
+  const synth::SynthOptions defaults;
   ArgParser args(
       "synth",
       "Generate a seeded synthetic e-commerce behaviour log in the trio format\n"
       "(behavior_data.csv, item_data.csv, activity_data.csv) plus ground_truth.json and\n"
       "ground_truth_users.csv. Same options and seed -> identical files.\n"
       "What is modelled: docs/synthetic-data.md.");
-  args.option("out", "DIR", "output directory (created; replaced only if it is a synth output)");
+  args.option("out", "DIR",
+              "output directory (created; an existing one is replaced only if it is empty or an "
+              "earlier synth output)");
   args.option("users", "N", "number of users", std::to_string(defaults.users));
   args.option("items", "N", "number of items in the catalog", std::to_string(defaults.items));
   args.option("categories", "N", "number of item categories", std::to_string(defaults.categories));
@@ -31,7 +33,7 @@ int run_synth(int argc, char** argv) {
   args.option("seed", "S", "random seed", std::to_string(defaults.seed));
   if (!args.parse(argc, argv)) return 0;
 
-  data::SynthOptions options;
+  synth::SynthOptions options;
   const std::string out = args.require("out");
   options.users = args.get_int("users");
   options.items = args.get_int("items");
@@ -55,17 +57,17 @@ int run_synth(int argc, char** argv) {
   const int64_t target_events = events_given ? args.get_int("events") : 0;
   try {
     if (events_given) {
-      data::apply_event_target(options, target_events,
-                               /*keep_users=*/!args.get_all("users").empty());
+      synth::apply_event_target(options, target_events,
+                                /*keep_users=*/!args.get_all("users").empty());
     }
-    data::validate_synth_options(options);
+    synth::validate_synth_options(options);
   } catch (const UserError& e) {
     throw UserError(std::string("--") + e.what());  // the library names the option without dashes
   }
 
   const double expected_events = static_cast<double>(options.users) * options.events_per_user_mean;
   ProgressMeter meter("synth", expected_events, "events");
-  data::SynthSummary summary = data::generate_synthetic_logs(
+  synth::SynthSummary summary = synth::generate_synthetic_logs(
       options, out, [&](int64_t, int64_t events) { meter.update(static_cast<double>(events)); });
   meter.finish(static_cast<double>(summary.events));
 

@@ -22,7 +22,7 @@
 #include "core/json.h"
 #include "data/raw_event.h"
 
-namespace cf::data {
+namespace cf::synth {
 namespace {
 
 namespace fs = std::filesystem;
@@ -102,7 +102,7 @@ TEST(Synth, SameSeedGivesIdenticalBytesOtherSeedDiffers) {
   generate_synthetic_logs(o, scratch.sub("a"));
   generate_synthetic_logs(o, scratch.sub("b"));
   for (const char* name : {kSynthBehaviorFile, kSynthItemFile, kSynthActivityFile,
-                           kSynthGroundTruthFile, kSynthUserTruthFile}) {
+                           kSynthGroundTruthFile, kSynthUserTruthFile, kSynthMarkerFile}) {
     EXPECT_EQ(read_text_file(scratch.sub("a") + "/" + name),
               read_text_file(scratch.sub("b") + "/" + name))
         << name;
@@ -239,12 +239,12 @@ TEST(Synth, TrioReaderReadsEveryRow) {
   ScratchDir scratch;
   const std::string dir = scratch.sub("out");
   const SynthSummary summary = generate_synthetic_logs(small_options(100), dir);
-  std::vector<RowReject> rejects;
-  RawSourceSpec spec;
-  spec.format = RawFormat::kTrio;
+  std::vector<data::RowReject> rejects;
+  data::RawSourceSpec spec;
+  spec.format = data::RawFormat::kTrio;
   spec.path = dir;
-  auto reader = open_raw_log(spec, [&](const RowReject& r) { rejects.push_back(r); });
-  RawEvent event;
+  auto reader = data::open_raw_log(spec, [&](const data::RowReject& r) { rejects.push_back(r); });
+  data::RawEvent event;
   int64_t events = 0, buys = 0, priced = 0;
   while (reader->next(event)) {
     ++events;
@@ -511,12 +511,73 @@ TEST(Synth, ReplacesOnlyAPreviousSynthOutput) {
   const SynthSummary s = generate_synthetic_logs(other, out);
   EXPECT_EQ(Json::parse(read_text_file(out + "/ground_truth.json"))["seed"].get<uint64_t>(), 7u);
   EXPECT_EQ(static_cast<int64_t>(read_behavior(out).size()), s.events);
-  // Nothing temporary is left beside the output.
+  std::set<std::string> names;
+  for (const auto& entry : fs::directory_iterator(out)) {
+    names.insert(entry.path().filename().string());
+  }
+  EXPECT_EQ(names,
+            (std::set<std::string>{kSynthBehaviorFile, kSynthItemFile, kSynthActivityFile,
+                                   kSynthGroundTruthFile, kSynthUserTruthFile, kSynthMarkerFile}));
+
+  // A file the user added to an earlier output keeps the whole folder from being replaced.
+  std::ofstream(out + "/notes.txt") << "keep me";
+  EXPECT_THROW(generate_synthetic_logs(small_options(20), out), UserError);
+  EXPECT_EQ(read_text_file(out + "/notes.txt"), "keep me");
+  EXPECT_EQ(Json::parse(read_text_file(out + "/ground_truth.json"))["seed"].get<uint64_t>(), 7u);
+
+  // Nothing temporary is left beside the outputs.
   for (const auto& entry : fs::directory_iterator(scratch.sub(""))) {
     std::string name = entry.path().filename().string();
     EXPECT_TRUE(name == "foreign" || name == "out") << name;
   }
 }
 
+// Defect 9: a folder of the user's own trio CSVs (the file names synth writes) was replaced,
+// because only names were checked. Synth replaces only a folder carrying its own marker.
+TEST(Synth, NeverReplacesRealTrioFilesWithoutItsMarker) {
+  ScratchDir scratch;
+  const std::string real = scratch.sub("real_logs");
+  fs::create_directories(real);
+  const std::map<std::string, std::string> user_files = {
+      {kSynthBehaviorFile,
+       "user_id,item_id,activity_id,behavior,timestamp,purchase\n"
+       "u81,3301,,view,1700000000,0\nu81,3301,spring,cart,1700000060,0\n"
+       "u81,3301,spring,buy,1700000200,2\n"},
+      {kSynthItemFile, "item_id,category,price\n3301,shoes,59.90\n"},
+      {kSynthActivityFile, "activity_id,type,discount\nspring,coupon,0.15\n"}};
+  for (const auto& [name, content] : user_files) {
+    std::ofstream(real + "/" + name, std::ios::binary) << content;
+  }
+  try {
+    generate_synthetic_logs(small_options(20), real);
+    ADD_FAILURE() << "replaced a folder of real trio files";
+  } catch (const UserError& e) {
+    const std::string message = e.what();
+    EXPECT_EQ(message.rfind(real + ": ", 0), 0u) << message;  // names the folder
+    EXPECT_NE(message.find("marker"), std::string::npos) << message;
+  }
+  std::set<std::string> names;
+  for (const auto& entry : fs::directory_iterator(real)) {
+    names.insert(entry.path().filename().string());
+  }
+  EXPECT_EQ(names, (std::set<std::string>{kSynthBehaviorFile, kSynthItemFile, kSynthActivityFile}));
+  for (const auto& [name, content] : user_files) {
+    EXPECT_TRUE(read_text_file(real + "/" + name) == content) << name << " was changed";
+  }
+  // Nothing temporary is left beside it.
+  for (const auto& entry : fs::directory_iterator(scratch.sub(""))) {
+    EXPECT_EQ(entry.path().filename().string(), "real_logs");
+  }
+}
+
+// An empty folder (made by the user for the output) is written into.
+TEST(Synth, WritesIntoAnEmptyFolder) {
+  ScratchDir scratch;
+  const std::string out = scratch.sub("empty");
+  fs::create_directories(out);
+  const SynthSummary s = generate_synthetic_logs(small_options(20), out);
+  EXPECT_EQ(static_cast<int64_t>(read_behavior(out).size()), s.events);
+}
+
 }  // namespace
-}  // namespace cf::data
+}  // namespace cf::synth
