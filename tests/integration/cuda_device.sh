@@ -16,7 +16,7 @@ expect_error "cuda.attention" "$BIN" train "${cfg[@]}" --set cuda.attention=sdpa
   --set "run.out_dir=$WORK/bad2"
 expect_error "run.device" "$BIN" train "${cfg[@]}" --device gpu --set "run.out_dir=$WORK/bad3"
 
-has_gpu() { command -v nvidia-smi >/dev/null && nvidia-smi -L 2>/dev/null | grep -q '^GPU'; }
+has_gpu() { command -v nvidia-smi >/dev/null && [[ $(nvidia-smi -L 2>/dev/null) == GPU* ]]; }
 
 "$BIN" train "${cfg[@]}" --set run.device=cpu --set "run.out_dir=$WORK/cpu" 2>"$WORK/cpu.err"
 grep -q "train: device: cpu$" "$WORK/cpu.err" || { cat "$WORK/cpu.err"; fail "run.device=cpu not reported"; }

@@ -14,18 +14,18 @@ TIMEOUT=5  # comm.timeout_s for these runs
 rank_pid() {
   local pid
   for pid in $(pgrep -f -- "run.out_dir=$1" || true); do
-    if tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then
+    # grep -z reads the NUL-separated environment itself: no pipe, so no SIGPIPE race under
+    # pipefail (`tr | grep -q` failed now and then when grep matched before tr was done).
+    if grep -qxz "OMPI_COMM_WORLD_RANK=$2" "/proc/$pid/environ" 2>/dev/null; then
       echo "$pid"; return 0
     fi
   done
   return 1
 }
-# True once the run writing to $1 has a complete checkpoint. Any one will do: with
-# checkpoint.keep_last=2 a given step_N is pruned soon after it appears (within a fraction of a
-# second on a fast machine), so waiting for one named step can miss it entirely.
-has_checkpoint() {
-  compgen -G "$1/checkpoints/step_*" | grep -qE '/step_[0-9]+$'
-}
+# The run writing to $1 has a complete checkpoint. Any one will do: with checkpoint.keep_last=2 a
+# given step_N is pruned soon after it appears (within a fraction of a second on a fast machine),
+# so waiting for one named step can miss it entirely.
+has_checkpoint() { has_checkpoint_in "$1/checkpoints"; }
 # Starts a long 2-rank run on $1 in the background (its mpirun pid in JOB) and waits until it
 # has written a checkpoint. No time limit of its own: the run either checkpoints or ends (a
 # collective that stalls times out after comm.timeout_s), and either ends the wait.
@@ -62,7 +62,8 @@ wait_job() {
 
 # 1. A rank dies (SIGKILL): the job ends, naming rank 1; resume continues.
 start_long_run "$WORK/killed"
-kill -9 "$(rank_pid "$WORK/killed" 1)"
+victim=$(rank_pid "$WORK/killed" 1) || fail "no process found for rank 1"
+kill -9 "$victim"
 wait_job $((TIMEOUT + 30))
 [ "$RC" -ne 0 ] || fail "job with a killed rank exited 0"
 grep -q "rank 1" "$WORK/killed.err" || { cat "$WORK/killed.err"; fail "message does not name rank 1"; }
@@ -76,7 +77,7 @@ echo "ok: killed rank ends the job (exit $RC); resumed from step $last"
 
 # 2. A rank stops answering (SIGSTOP): the collective times out and rank 0 names rank 1.
 start_long_run "$WORK/stuck"
-stuck=$(rank_pid "$WORK/stuck" 1)
+stuck=$(rank_pid "$WORK/stuck" 1) || fail "no process found for rank 1"
 kill -STOP "$stuck"
 wait_job $((TIMEOUT + 30))
 kill -9 "$stuck" 2>/dev/null || true
@@ -99,7 +100,7 @@ kill -USR1 "$JOB"
 wait_job 60
 [ "$RC" -eq 75 ] || { cat "$WORK/usr1.err"; fail "SIGUSR1: exit code $RC, expected 75"; }
 grep -q "stopped by a stop signal" "$WORK/usr1.err" || fail "no stop message"
-ls "$WORK/usr1/checkpoints" | grep -qE '^step_[0-9]+$' || fail "no checkpoint after SIGUSR1"
+has_checkpoint "$WORK/usr1" || fail "no checkpoint after SIGUSR1"
 "${MPIRUN[@]}" -np 2 "$BIN" train "${cfg[@]}" "${steps[@]}" --set train.micro_batch=4 \
   --set "run.out_dir=$WORK/usr1" --resume auto >/dev/null 2>&1 || fail "resume after SIGUSR1 failed"
 "$BIN" inspect "$WORK/usr1/checkpoints/step_400" --compare "$WORK/straight/checkpoints/step_400" \
@@ -114,7 +115,7 @@ wait_for_progress "$WORK/lterm.err"
 kill -TERM "$JOB"
 wait_job 60
 [ "$RC" -eq 75 ] || { cat "$WORK/lterm.err"; fail "SIGTERM to local.sh: exit code $RC, expected 75"; }
-ls "$WORK/lterm/checkpoints" | grep -qE '^step_[0-9]+$' || fail "no checkpoint after SIGTERM to local.sh"
+has_checkpoint "$WORK/lterm" || fail "no checkpoint after SIGTERM to local.sh"
 echo "ok: SIGTERM to launch/local.sh -> checkpoint, exit 75"
 
 # 4. SIGTERM to a single-process run: the same.
@@ -138,7 +139,7 @@ if mount -t tmpfs -o size=200k cartformer-test "$WORK/small" 2>/dev/null; then
   expect_error "step_40" "${MPIRUN[@]}" -np 2 "$BIN" train "${cfg[@]}" --set train.steps=60 \
     --set comm.timeout_s=60 --set "run.out_dir=$WORK/small/run" --quiet
   "$BIN" inspect "$WORK/small/run/checkpoints/step_20" >/dev/null || fail "step_20 no longer valid"
-  ls "$WORK/small/run/checkpoints" | grep -q "step_40" && fail "a partial step_40 was left"
+  ! compgen -G "$WORK/small/run/checkpoints/step_40*" >/dev/null || fail "a partial step_40 was left"
   last_logged=$(grep -o '"step":[0-9]*' "$WORK/small/run/metrics.jsonl" | cut -d: -f2 | tail -1)
   [ "$last_logged" -le 20 ] || fail "metrics.jsonl logs step $last_logged, past the last checkpoint (20)"
   echo "ok: disk full on rank 0 ends every rank; step_20 intact, metrics.jsonl ends at step $last_logged"

@@ -66,7 +66,8 @@ cp -r "$ck" "$WORK/edited"
 sed -i 's/"step": 5,/"step": 50,/' "$WORK/edited/manifest.json"
 grep -q '"step": 50,' "$WORK/edited/manifest.json" || fail "test setup: manifest not edited"
 expect_error "edited/manifest.json: checksum mismatch" "$BIN" inspect "$WORK/edited"
-"$BIN" inspect "$ck" | grep -q "^verified:" || fail "inspect of a good checkpoint"
+"$BIN" inspect "$ck" >"$WORK/inspect.txt" || fail "inspect of a good checkpoint failed"
+grep -q "^verified:" "$WORK/inspect.txt" || fail "inspect of a good checkpoint: not verified"
 
 # 6. Flags out of range are errors naming the flag.
 expect_error "\-\-tolerance must be >= 0" "$BIN" inspect "$ck" --compare "$ck" --tolerance -1

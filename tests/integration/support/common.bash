@@ -42,6 +42,16 @@ expect_error() {
   echo "ok: $(grep 'error:' "$err")"
 }
 
+# True when checkpoints root $1 holds a complete checkpoint (step_<digits>, not *.tmp*). A glob,
+# not `ls | grep -q`: under pipefail that pipeline fails whenever grep exits before ls is done.
+has_checkpoint_in() {
+  local dir
+  for dir in "$1"/step_*; do
+    [[ -d $dir && ${dir##*/} =~ ^step_[0-9]+$ ]] && return 0
+  done
+  return 1
+}
+
 # mpirun with what these tests need on any machine: root allowed, more ranks than cores,
 # OpenMP threads not pinned to the rank's core, one thread per rank.
 MPIRUN=(mpirun --allow-run-as-root --oversubscribe --bind-to none -x OMP_NUM_THREADS=1
