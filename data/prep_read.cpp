@@ -135,9 +135,9 @@ void produce(const PrepOptions& options, std::vector<std::unique_ptr<RawLogReade
         problem = "unknown_action";
       if (problem) {
         const auto files = reader.source_files();
-        tally.add(RowReject{problem, files.empty() ? options.sources[r].path : files[0], event.line,
-                            event.user + "," + event.item + "," + event.action},
-                  false);
+        tally.add(
+            RowReject{problem, files.empty() ? options.sources[r].path : files[0], event.line},
+            false);
         continue;
       }
       batch->add(event, action, action == kBuyToken || event.purchase_label > 0 ? 1 : 0);

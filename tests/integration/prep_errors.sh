@@ -81,6 +81,39 @@ expect_error "config with an unknown key" "bad\.yaml: unknown key 'min_seq_lengt
 expect_error "missing input file" 'nowhere\.csv' out.h5 -- \
   "$BIN" prep --format taobao --input nowhere.csv --out out.h5
 
+# ---- rejected rows are named by file, line and reason, never by their contents ---------------
+# A trio log with a personal column and one row of an unknown behaviour (line 11): neither its
+# user id nor any personal value may reach what prep prints or writes.
+mkdir -p personal
+printf 'item_id,category,price\n100,c1,1.5\n101,c2,2.5\n' >personal/item_data.csv
+printf 'activity_id,type\n' >personal/activity_data.csv
+{
+  echo "user_id,item_id,activity_id,behavior,timestamp,purchase,email"
+  for u in 1 2 3; do
+    for e in 0 1 2; do echo "u$u,$((100 + e % 2)),,view,$((1511540000 + e)),0,u$u@example.com"; done
+  done
+  echo "secret-user-4711,100,,teleport,1511540009,0,alice@example.com"
+} >personal/behavior_data.csv
+if "$BIN" prep --format trio --input personal --out personal.h5 --personal-columns email \
+  --max-reject-fraction 1 >personal.txt 2>&1; then
+  grep -q '^  e\.g\. personal/behavior_data\.csv:11 unknown_action$' personal.txt ||
+    fail "personal log: the reject example is not 'file:line reason': $(grep 'e\.g\.' personal.txt)"
+  "$BIN" inspect personal.h5 >>personal.txt 2>&1 || fail "inspect of personal.h5 failed"
+  if grep -a -q -e 'secret-user-4711' -e '@example\.com' personal.txt personal.h5; then
+    fail "a raw user id or personal value reached prep's output or the corpus"
+  fi
+  echo "ok: rejected personal row named by file, line and reason only"
+else
+  fail "prep of the personal log failed: $(cat personal.txt)"
+fi
+expect_error "personal row beyond the reject limit" \
+  'personal: [0-9.]+% of rows rejected .*first: personal/behavior_data\.csv:11 unknown_action\)?$' \
+  personal2.h5 -- "$BIN" prep --format trio --input personal --out personal2.h5 --personal-columns email
+if grep -q -e 'secret-user-4711' -e '@example\.com' "$WORK/stdout" "$WORK/stderr"; then
+  fail "a raw user id or personal value reached the error output"
+fi
+echo "ok: no personal value in the error output"
+
 # ---- truncated or foreign HDF5 given to inspect ----------------------------------------------
 if [ -f keep.h5 ]; then
   size=$(stat -c %s keep.h5)
