@@ -81,6 +81,10 @@ expect_error "config with an unknown key" "bad\.yaml: unknown key 'min_seq_lengt
 expect_error "missing input file" 'nowhere\.csv' out.h5 -- \
   "$BIN" prep --format taobao --input nowhere.csv --out out.h5
 
+# ---- a line break in a file name cannot split the error line ---------------------------------
+expect_error "input path with a line break" '^cartformer prep: error: no\\nwhere\.csv: no such file$' \
+  out.h5 -- "$BIN" prep --format taobao --input $'no\nwhere.csv' --out out.h5
+
 # ---- rejected rows are named by file, line and reason, never by their contents ---------------
 # A trio log with a personal column and one row of an unknown behaviour (line 11): neither its
 # user id nor any personal value may reach what prep prints or writes.
@@ -113,6 +117,20 @@ if grep -q -e 'secret-user-4711' -e '@example\.com' "$WORK/stdout" "$WORK/stderr
   fail "a raw user id or personal value reached the error output"
 fi
 echo "ok: no personal value in the error output"
+
+# ---- a full disk: one error line naming the output, nothing left behind ----------------------
+mkdir -p full
+if mount -t tmpfs -o size=64k tmpfs full 2>/dev/null; then
+  on_exit "! mountpoint -q '$WORK/full' || umount '$WORK/full'"
+  "$BIN" synth --out bulky --users 2000 --items 500 --seed 2 >/dev/null
+  expect_error "full disk" \
+    '^cartformer prep: error: full/out\.h5: cannot (write|close|flush|create).*\(No space left on device\)$' \
+    - -- "$BIN" prep --format trio --input bulky --out full/out.h5
+  [ -z "$(ls -A full)" ] || fail "full disk: left behind: $(ls -A full)"
+  umount full
+else
+  echo "skip: cannot mount a tmpfs here (needs root): the full-disk case is not run"
+fi
 
 # ---- truncated or foreign HDF5 given to inspect ----------------------------------------------
 if [ -f keep.h5 ]; then
