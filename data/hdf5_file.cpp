@@ -8,6 +8,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "core/utf8.h"
 
 namespace cf::data::h5 {
 namespace {
@@ -464,7 +465,8 @@ void File::set_attribute(const std::string& name, const std::string& value) {
       H5Acreate2(handle_.get(), name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
       H5Aclose);
   if (!attribute.valid()) fail("cannot create attribute " + name);
-  const char* text = value.c_str();
+  const std::string valid = with_invalid_utf8_replaced(value);
+  const char* text = valid.c_str();
   if (H5Awrite(attribute.get(), type.get(), &text) < 0) fail("cannot write attribute " + name);
 }
 

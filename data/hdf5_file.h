@@ -112,7 +112,8 @@ class File {
   void write_strings(const std::string& name, const std::vector<std::string>& values,
                      const DatasetLayout& layout);
 
-  // Root attributes: strings are variable-length UTF-8 (no size limit), numbers scalars.
+  // Root attributes: strings are variable-length UTF-8 (no size limit; bytes that are not UTF-8
+  // are stored as U+FFFD, so that every reader can decode them), numbers scalars.
   void set_attribute(const std::string& name, const std::string& value);
   void set_attribute(const std::string& name, const char* value) {
     set_attribute(name, std::string(value));

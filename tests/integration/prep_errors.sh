@@ -118,6 +118,66 @@ if grep -q -e 'secret-user-4711' -e '@example\.com' "$WORK/stdout" "$WORK/stderr
 fi
 echo "ok: no personal value in the error output"
 
+# ---- ids the corpus cannot store and absurd times: rejects naming file and line --------------
+# Lines 13-16 (after good_log's 12): an item id in Latin-1 (not UTF-8), a 10 MB item id, and the
+# int64 extremes as times; user 5 then has clean events, so the corpus keeps two users.
+long_id=$(head -c 10000000 /dev/zero | tr '\0' x)
+{
+  good_log
+  printf '4,caf\xe9,7,pv,1511540001\n'
+  printf '4,%s,7,pv,1511540002\n' "$long_id"
+  echo "4,100,7,pv,-9223372036854775808"
+  echo "4,101,7,pv,9223372036854775807"
+  for e in 0 1 2; do echo "5,10$e,7,pv,$((1511540000 + e))"; done
+} >hostile.csv
+if "$BIN" prep --format taobao --input hostile.csv --out hostile.h5 --max-reject-fraction 1 \
+  >hostile.txt 2>&1; then
+  for expected in 'timestamp_out_of_range 2' 'item_not_utf8 1' 'item_too_long 1'; do
+    grep -q "^rows rejected .*$expected" hostile.txt || fail "hostile log: no '$expected' reject"
+  done
+  for example in 13:item_not_utf8 14:item_too_long 15:timestamp_out_of_range \
+    16:timestamp_out_of_range; do
+    grep -q "^  e\.g\. hostile\.csv:${example%%:*} ${example#*:}$" hostile.txt ||
+      fail "hostile log: no reject example hostile.csv:${example%%:*} ${example#*:}"
+  done
+  [ "$(wc -c <hostile.txt)" -lt 10000 ] || fail "prep echoed the 10 MB id"
+  echo "ok: unstorable ids and absurd times are rejects naming file and line"
+  if python3 -c 'import h5py' 2>/dev/null; then
+    python3 - hostile.h5 <<'PY' || fail "h5py cannot decode every string of hostile.h5"
+import sys
+import h5py
+with h5py.File(sys.argv[1], "r") as f:
+    def decode(name, obj):
+        if isinstance(obj, h5py.Dataset) and h5py.check_string_dtype(obj.dtype):
+            obj.asstr()[:]
+    f.visititems(decode)
+    dict(f.attrs)
+    items = list(f["vocab/item_raw"].asstr()[:])
+    assert sorted(items) == ["100", "101", "102", "103", "104", "<pad>"], items
+print("ok: h5py decodes every string of the corpus")
+PY
+  else
+    echo "skip: h5py not installed (pip install h5py): the corpus is checked through cartformer only"
+  fi
+  # generate --format jsonl, ranking every item of the vocabulary.
+  "$BIN" train --config "${CARTFORMER_SOURCE:?set by ctest}/configs/demo/pretrain.yaml" --quiet \
+    --set "data.corpus=$WORK/hostile.h5" --set "run.out_dir=$WORK/hostile_run" \
+    --set model.d_model=16 --set model.n_head=2 --set model.d_ff=32 --set model.max_len=20 \
+    --set train.micro_batch=8 --set train.eval_every=0 --set train.eval_batches=2 \
+    --set train.warmup_steps=1 --set train.steps=2 >/dev/null 2>&1 ||
+    fail "training on hostile.h5 failed"
+  if "$BIN" generate --checkpoint hostile_run --corpus hostile.h5 --all-users --k 5 \
+    --format jsonl --out recs.jsonl >/dev/null 2>"$WORK/stderr"; then
+    python3 -c 'import json, sys; [json.loads(line) for line in open(sys.argv[1])]' recs.jsonl ||
+      fail "generate --format jsonl wrote lines that are not JSON"
+    echo "ok: generate --format jsonl on the corpus"
+  else
+    fail "generate --format jsonl on hostile.h5 failed: $(cat "$WORK/stderr")"
+  fi
+else
+  fail "prep of the hostile log failed: $(head -c 2000 hostile.txt)"
+fi
+
 # ---- a full disk: one error line naming the output, nothing left behind ----------------------
 mkdir -p full
 if mount -t tmpfs -o size=64k tmpfs full 2>/dev/null; then

@@ -341,6 +341,22 @@ TEST(Corpus, ReadableWithoutCartformerThroughTheHdf5Api) {
   EXPECT_EQ(attributes.front().first, "schema_version");
 }
 
+TEST(Corpus, ProvenanceNamesThatAreNotUtf8AreStoredWithReplacementCharacters) {
+  // File and column names are whatever bytes the user's system allows; provenance only
+  // describes them, so they must neither fail the write nor make the attributes undecodable.
+  ScratchDir dir("names");
+  const std::string path = dir.file("c.h5");
+  CorpusContents c = make_contents({3, 4});
+  c.provenance.source_files = {"/data/caf\xE9.csv"};
+  c.provenance.prep_config_yaml = "input: /data/caf\xE9.csv\n";
+  c.provenance.dropped_personal_columns = {"e\xFFmail"};
+  write_corpus(path, c);
+  Json p = Json::parse(CorpusReader::open(path)->provenance_json());
+  EXPECT_EQ(p["source_files"], Json({"/data/caf\xEF\xBF\xBD.csv"}));
+  EXPECT_EQ(p["prep_config"], "input: /data/caf\xEF\xBF\xBD.csv\n");
+  EXPECT_EQ(p["dropped_personal_columns"], Json({"e\xEF\xBF\xBDmail"}));
+}
+
 TEST(Hdf5File, PrintsNoDiagnosticsFromAnyThread) {
   // HDF5 is built thread-safe here, so whether it prints its error stack is a setting of each
   // thread; failures must reach the user only as one UserError line, whichever thread hit them.
