@@ -2,6 +2,7 @@
 #pragma once
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace cf {
 
@@ -12,6 +13,11 @@ class UserError : public std::runtime_error {
  public:
   explicit UserError(const std::string& message) : std::runtime_error(message) {}
 };
+
+// `message` with control characters (line breaks included) written as escapes (\n, \r, \t,
+// \xNN): what the CLI prints of an error, so a file name or a library's text quoted in it
+// cannot break the message over several lines.
+std::string single_line(std::string_view message);
 
 // Internal invariant: aborts with file:line; never used for user input.
 [[noreturn]] void check_failed(const char* expr, const char* file, int line, const std::string& msg);

@@ -19,6 +19,9 @@ inline constexpr int kNumTimeGapBuckets = 16;
 // Maps seconds since the user's previous event to a log-scale bucket in [2, kNumTimeGapBuckets).
 // Order-only sources (no real time) use bucket 1 for every event.
 int time_gap_bucket(int64_t gap_seconds);
+// time_gap_bucket of `later - earlier` for any two int64 times: a difference beyond the int64
+// range saturates (to "a week or more" when later is the greater) instead of wrapping.
+int time_gap_bucket_between(int64_t earlier, int64_t later);
 
 // Vocabulary sizes including padding row 0: what the model's embedding tables are sized by.
 struct VocabSizes {

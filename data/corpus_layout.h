@@ -1,7 +1,10 @@
 // Corpus layout: the dataset and attribute names of schema version 1, shared by writer and reader.
 #pragma once
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "core/utf8.h"
 
 namespace cf::data::layout {
 
@@ -27,6 +30,11 @@ inline constexpr const char* kVocabCategory = "/vocab/category_raw";
 inline constexpr const char* kVocabActivity = "/vocab/activity_raw";
 inline constexpr const char* kVocabAction = "/vocab/action_names";
 inline constexpr const char* kPadToken = "<pad>";
+// Whether `entry` can be stored in a vocabulary: the datasets hold NUL-terminated strings
+// declared UTF-8, so other bytes would make the file undecodable (h5py) and a NUL would cut it.
+inline bool is_storable_vocab_entry(std::string_view entry) {
+  return is_valid_utf8(entry) && entry.find('\0') == std::string_view::npos;
+}
 
 inline constexpr const char* kStatsItemCount = "/stats/item_count";
 // Optional (corpora from before it was added lack it): mean price per item token, NaN unknown.

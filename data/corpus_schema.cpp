@@ -1,5 +1,6 @@
 // The small pure functions of the corpus schema: channel names, time-gap buckets, split lengths.
 #include <array>
+#include <limits>
 #include <string>
 
 #include "core/error.h"
@@ -49,6 +50,15 @@ int time_gap_bucket(int64_t gap_seconds) {
     if (gap_seconds < kUpperBounds[i]) return static_cast<int>(i) + 2;
   }
   return kNumTimeGapBuckets - 1;
+}
+
+int time_gap_bucket_between(int64_t earlier, int64_t later) {
+  int64_t gap = 0;
+  if (__builtin_sub_overflow(later, earlier, &gap)) {
+    gap =
+        later > earlier ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+  }
+  return time_gap_bucket(gap);
 }
 
 int32_t visible_length(int32_t length, Split split) {

@@ -30,11 +30,20 @@ void check_consistent(const CorpusContents& c) {
   for (const auto* vocab : {&c.item_raw, &c.category_raw, &c.activity_raw, &c.action_names}) {
     CF_CHECK(!vocab->empty() && vocab->front() == layout::kPadToken,
              "vocabularies must start with <pad>");
+    for (const auto& entry : *vocab) {  // prep rejects the rows of other ids
+      CF_CHECK(layout::is_storable_vocab_entry(entry), "vocabulary entry is not NUL-free UTF-8");
+    }
   }
   CF_CHECK(c.item_count.size() == c.item_raw.size(), "item_count must match the item vocabulary");
   for (const auto& key : c.user_keys) {
     CF_CHECK(key.size() == static_cast<size_t>(layout::kUserKeyHexChars), "user key width");
   }
+}
+
+// Names the user chose (file names, columns) need not be UTF-8; provenance only describes
+// them, so such bytes are written as U+FFFD instead of failing the prep.
+std::string json_names(const std::vector<std::string>& names) {
+  return Json(names).dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 std::string json_counts(const std::vector<std::pair<std::string, int64_t>>& counts) {
@@ -48,7 +57,7 @@ void write_provenance(h5::File& file, const CorpusContents& c) {
   file.set_attribute("schema_version", static_cast<int64_t>(kCorpusSchemaVersion));
   file.set_attribute("created_by", p.created_by);
   file.set_attribute("source_format", p.source_format);
-  file.set_attribute("source_files", Json(p.source_files).dump());
+  file.set_attribute("source_files", json_names(p.source_files));
   file.set_attribute("prep_config", p.prep_config_yaml);
   file.set_attribute("rows_read", p.rows_read);
   file.set_attribute("rows_kept", p.rows_kept);
@@ -59,7 +68,7 @@ void write_provenance(h5::File& file, const CorpusContents& c) {
   file.set_attribute("filtered_by_reason", json_counts(p.filtered_by_reason));
   file.set_attribute("user_id_hashing", layout::kUserIdHashing);
   file.set_attribute("user_key_source", p.user_key_source);
-  file.set_attribute("dropped_personal_columns", Json(p.dropped_personal_columns).dump());
+  file.set_attribute("dropped_personal_columns", json_names(p.dropped_personal_columns));
   file.set_attribute("time_source", p.time_source);
   file.set_attribute("time_split_cutoff", p.time_split_cutoff);
   file.set_attribute("num_sequences", c.num_sequences());

@@ -6,18 +6,21 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <mutex>
 
 #include "core/error.h"
+#include "core/utf8.h"
 
 namespace cf::data::h5 {
 namespace {
 
 // HDF5 prints its whole error stack to stderr by default; every failure here becomes one
-// UserError line instead, so the automatic printing is switched off once per process.
+// UserError line instead. The Debian build is thread-safe, which makes that printing a setting
+// of each thread's own error stack, so every entry point switches it off for its thread.
 void silence_hdf5_errors() {
-  static std::once_flag once;
-  std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
+  thread_local bool silenced = false;
+  if (silenced) return;
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  silenced = true;
 }
 
 herr_t collect_innermost(unsigned n, const H5E_error2_t* err, void* out) {
@@ -70,6 +73,7 @@ Handle& Handle::operator=(Handle&& other) noexcept {
 }
 
 bool Handle::reset() {
+  silence_hdf5_errors();
   bool ok = true;
   if (id_ >= 0 && closer_) ok = closer_(id_) >= 0;
   id_ = H5I_INVALID_HID;
@@ -85,10 +89,35 @@ bool has_hdf5_signature(const std::string& path) {
   return std::memcmp(head, kSignature, 8) == 0;
 }
 
+std::string hdf5_error_line(std::string_view description) {
+  // The POSIX driver's failures quote the system's message among buffer addresses, byte counts
+  // and a ctime() stamp that ends in a newline; the system's message is what a user acts on.
+  constexpr std::string_view kSystemMessage = "error message = '";
+  if (const size_t at = description.find(kSystemMessage); at != std::string_view::npos) {
+    const size_t begin = at + kSystemMessage.size();
+    const size_t end = description.find('\'', begin);
+    if (end != std::string_view::npos && end > begin) {
+      return std::string(description.substr(begin, end - begin));
+    }
+  }
+  std::string line;
+  bool pending_space = false;
+  for (const char c : description) {
+    if (static_cast<unsigned char>(c) <= ' ') {
+      pending_space = !line.empty();
+      continue;
+    }
+    if (pending_space) line += ' ';
+    pending_space = false;
+    line += c;
+  }
+  return line;
+}
+
 std::string last_hdf5_error() {
   std::string message;
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, collect_innermost, &message);
-  return message;
+  return hdf5_error_line(message);
 }
 
 template <>
@@ -124,6 +153,7 @@ void Dataset::fail(const std::string& what) const {
 }
 
 std::vector<int64_t> Dataset::dims() const {
+  silence_hdf5_errors();
   Handle space(H5Dget_space(handle_.get()), H5Sclose);
   if (!space.valid()) fail("cannot get the dataspace of");
   int rank = H5Sget_simple_extent_ndims(space.get());
@@ -139,23 +169,27 @@ int64_t Dataset::length() const {
 }
 
 bool Dataset::is_string() const {
+  silence_hdf5_errors();
   Handle type(H5Dget_type(handle_.get()), H5Tclose);
   return type.valid() && H5Tget_class(type.get()) == H5T_STRING;
 }
 
 bool Dataset::is_integer_of_size(size_t bytes) const {
+  silence_hdf5_errors();
   Handle type(H5Dget_type(handle_.get()), H5Tclose);
   return type.valid() && H5Tget_class(type.get()) == H5T_INTEGER &&
          H5Tget_size(type.get()) == bytes;
 }
 
 bool Dataset::is_float() const {
+  silence_hdf5_errors();
   Handle type(H5Dget_type(handle_.get()), H5Tclose);
   return type.valid() && H5Tget_class(type.get()) == H5T_FLOAT;
 }
 
 template <class T>
 void Dataset::read(int64_t offset, int64_t count, T* out) const {
+  silence_hdf5_errors();
   if (count == 0) return;
   Handle file_space(H5Dget_space(handle_.get()), H5Sclose);
   if (!file_space.valid()) fail("cannot get the dataspace of");
@@ -178,6 +212,7 @@ std::vector<T> Dataset::read_all() const {
 }
 
 std::vector<std::string> Dataset::read_strings() const {
+  silence_hdf5_errors();
   Handle type(H5Dget_type(handle_.get()), H5Tclose);
   if (!type.valid() || H5Tget_class(type.get()) != H5T_STRING) fail("expected strings in");
   const size_t n = static_cast<size_t>(length());
@@ -265,12 +300,14 @@ File File::open_read_only(const std::string& path) {
 }
 
 void File::create_group(const std::string& name) {
+  silence_hdf5_errors();
   Handle group(H5Gcreate2(handle_.get(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
                H5Gclose);
   if (!group.valid()) fail("cannot create group " + name);
 }
 
 bool File::has_link(const std::string& name) const {
+  silence_hdf5_errors();
   // H5Lexists requires every intermediate group to exist, so walk the path one step at a time.
   std::string prefix;
   size_t pos = name.front() == '/' ? 1 : 0;
@@ -285,6 +322,7 @@ bool File::has_link(const std::string& name) const {
 }
 
 Dataset File::open_dataset(const std::string& name) const {
+  silence_hdf5_errors();
   // A generous per-dataset chunk cache: random sequence reads then decompress each chunk once
   // instead of once per sequence that touches it.
   Handle access = make_plist(H5P_DATASET_ACCESS);
@@ -297,6 +335,7 @@ Dataset File::open_dataset(const std::string& name) const {
 template <class T>
 void File::write_dataset(const std::string& name, const T* data, int64_t count,
                          const DatasetLayout& layout) {
+  silence_hdf5_errors();
   std::vector<hsize_t> dims = {static_cast<hsize_t>(count)};
   Handle space = make_simple_space(dims);
   Handle plist = creation_plist(layout, dims);
@@ -380,6 +419,7 @@ template void File::write_dataset<double>(const std::string&, const double*, int
 
 void File::write_strings(const std::string& name, const std::vector<std::string>& values,
                          const DatasetLayout& layout) {
+  silence_hdf5_errors();
   // One byte more than the longest entry, so every entry is NUL-terminated (h5dump then
   // prints plain strings, h5py reads bytes of the stored width).
   size_t width = 1;
@@ -418,17 +458,20 @@ void File::write_strings(const std::string& name, const std::vector<std::string>
 }
 
 void File::set_attribute(const std::string& name, const std::string& value) {
+  silence_hdf5_errors();
   Handle type = make_vlen_string_type();
   Handle space(H5Screate(H5S_SCALAR), H5Sclose);
   Handle attribute(
       H5Acreate2(handle_.get(), name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
       H5Aclose);
   if (!attribute.valid()) fail("cannot create attribute " + name);
-  const char* text = value.c_str();
+  const std::string valid = with_invalid_utf8_replaced(value);
+  const char* text = valid.c_str();
   if (H5Awrite(attribute.get(), type.get(), &text) < 0) fail("cannot write attribute " + name);
 }
 
 void File::set_attribute(const std::string& name, int64_t value) {
+  silence_hdf5_errors();
   Handle space(H5Screate(H5S_SCALAR), H5Sclose);
   Handle attribute(
       H5Acreate2(handle_.get(), name.c_str(), H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT),
@@ -440,6 +483,7 @@ void File::set_attribute(const std::string& name, int64_t value) {
 }
 
 void File::set_attribute(const std::string& name, double value) {
+  silence_hdf5_errors();
   Handle space(H5Screate(H5S_SCALAR), H5Sclose);
   Handle attribute(H5Acreate2(handle_.get(), name.c_str(), H5T_IEEE_F64LE, space.get(), H5P_DEFAULT,
                               H5P_DEFAULT),
@@ -451,6 +495,7 @@ void File::set_attribute(const std::string& name, double value) {
 }
 
 bool File::has_attribute(const std::string& name) const {
+  silence_hdf5_errors();
   return H5Aexists(handle_.get(), name.c_str()) > 0;
 }
 
@@ -530,11 +575,13 @@ herr_t render_attribute(hid_t location, const char* name, const H5A_info_t*, voi
 }  // namespace
 
 std::string File::string_attribute(const std::string& name) const {
+  silence_hdf5_errors();
   Handle attribute = open_attribute(handle_.get(), path_, name);
   return read_string_attribute(attribute.get(), path_, name);
 }
 
 int64_t File::int_attribute(const std::string& name) const {
+  silence_hdf5_errors();
   Handle attribute = open_attribute(handle_.get(), path_, name);
   Handle type(H5Aget_type(attribute.get()), H5Tclose);
   if (H5Tget_class(type.get()) != H5T_INTEGER) {
@@ -548,6 +595,7 @@ int64_t File::int_attribute(const std::string& name) const {
 }
 
 double File::double_attribute(const std::string& name) const {
+  silence_hdf5_errors();
   Handle attribute = open_attribute(handle_.get(), path_, name);
   Handle type(H5Aget_type(attribute.get()), H5Tclose);
   H5T_class_t cls = H5Tget_class(type.get());
@@ -562,6 +610,7 @@ double File::double_attribute(const std::string& name) const {
 }
 
 std::vector<std::pair<std::string, std::string>> File::attributes_as_text() const {
+  silence_hdf5_errors();
   AttributeWalk walk{this, {}};
   hsize_t index = 0;
   // Files written elsewhere may not track creation order; fall back to name order then.
@@ -578,6 +627,7 @@ std::vector<std::pair<std::string, std::string>> File::attributes_as_text() cons
 }
 
 void File::close() {
+  silence_hdf5_errors();
   if (!handle_.valid()) return;
   if (H5Fflush(handle_.get(), H5F_SCOPE_GLOBAL) < 0) fail("cannot flush (disk full?)");
   if (!handle_.reset()) fail("cannot close (disk full?)");

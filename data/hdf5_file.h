@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace cf::data::h5 {
@@ -32,8 +33,12 @@ class Handle {
   Closer closer_ = nullptr;
 };
 
-// The innermost message of HDF5's current error stack ("truncated file: eof = ...") or "".
+// The innermost message of HDF5's current error stack ("truncated file: eof = ...") or "", as
+// hdf5_error_line gives it.
 std::string last_hdf5_error();
+// One line from an HDF5 error description: the quoted system message when it has one ("No
+// space left on device"), else the text with each run of blanks and line breaks as one space.
+std::string hdf5_error_line(std::string_view description);
 
 // Whether `path` starts with the HDF5 signature (superblock at offset 0, as this writer puts it).
 bool has_hdf5_signature(const std::string& path);
@@ -81,7 +86,7 @@ class Dataset {
 };
 
 // One HDF5 file. Failures become cf::UserError naming the file; HDF5's own error printing is
-// silenced. Not thread-safe (the Debian HDF5 build is not thread-safe either).
+// silenced on every thread that uses it.
 class File {
  public:
   // Truncates an existing file. Errors name `display_path` when given (the final name of a file
@@ -107,7 +112,8 @@ class File {
   void write_strings(const std::string& name, const std::vector<std::string>& values,
                      const DatasetLayout& layout);
 
-  // Root attributes: strings are variable-length UTF-8 (no size limit), numbers scalars.
+  // Root attributes: strings are variable-length UTF-8 (no size limit; bytes that are not UTF-8
+  // are stored as U+FFFD, so that every reader can decode them), numbers scalars.
   void set_attribute(const std::string& name, const std::string& value);
   void set_attribute(const std::string& name, const char* value) {
     set_attribute(name, std::string(value));

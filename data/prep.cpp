@@ -226,7 +226,8 @@ void gather_events(const RawColumns& raw, const Grouping& g, bool real_time, Cor
       c.purchase[out] = raw.purchase[e];
       c.timestamp[out] = raw.timestamp[e];
       const bool first = k == g.slice_begin[s];
-      c.time_gap[out] = first || !real_time ? 1 : time_gap_bucket(raw.timestamp[e] - previous_time);
+      c.time_gap[out] =
+          first || !real_time ? 1 : time_gap_bucket_between(previous_time, raw.timestamp[e]);
       previous_time = raw.timestamp[e];
     }
   }

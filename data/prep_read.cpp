@@ -9,6 +9,8 @@
 #include <string_view>
 #include <thread>
 
+#include "data/corpus_layout.h"
+
 namespace cf::data::prep_detail {
 namespace {
 
@@ -105,6 +107,26 @@ class BatchPipe {
 
 const int8_t kBuyToken = action_token("buy");
 
+// Why prep refuses an event a reader accepted, or nullptr: readers check their format, these
+// checks guard what the corpus needs whatever the format.
+const char* event_problem(const RawEvent& event, int8_t action) {
+  if (event.user.empty()) return "empty_user";
+  if (event.item.empty()) return "empty_item";
+  if (action == 0) return "unknown_action";
+  if (event.user.size() > kMaxIdBytes) return "user_too_long";
+  if (event.item.size() > kMaxIdBytes) return "item_too_long";
+  if (event.category.size() > kMaxIdBytes) return "category_too_long";
+  if (event.activity.size() > kMaxIdBytes) return "activity_too_long";
+  // User ids are stored only as keyed hashes, so any bytes will do for them.
+  if (!layout::is_storable_vocab_entry(event.item)) return "item_not_utf8";
+  if (!layout::is_storable_vocab_entry(event.category)) return "category_not_utf8";
+  if (!layout::is_storable_vocab_entry(event.activity)) return "activity_not_utf8";
+  if (event.timestamp < kMinEventTime || event.timestamp > kMaxEventTime) {
+    return "timestamp_out_of_range";
+  }
+  return nullptr;
+}
+
 // The parsing side: runs every reader to the end, validating and packing rows.
 void produce(const PrepOptions& options, std::vector<std::unique_ptr<RawLogReader>>& readers,
              uint64_t bytes_total, const PrepProgress& progress, RejectTally& tally,
@@ -124,20 +146,12 @@ void produce(const PrepOptions& options, std::vector<std::unique_ptr<RawLogReade
                    rows_before + reader.rows_read());
         }
       }
-      // Readers validate rows; these guard the corpus invariants whatever a reader lets by.
       const int8_t action = action_token(event.action);
-      const char* problem = nullptr;
-      if (event.user.empty())
-        problem = "empty_user";
-      else if (event.item.empty())
-        problem = "empty_item";
-      else if (action == 0)
-        problem = "unknown_action";
-      if (problem) {
+      if (const char* problem = event_problem(event, action)) {
         const auto files = reader.source_files();
-        tally.add(RowReject{problem, files.empty() ? options.sources[r].path : files[0], event.line,
-                            event.user + "," + event.item + "," + event.action},
-                  false);
+        tally.add(
+            RowReject{problem, files.empty() ? options.sources[r].path : files[0], event.line},
+            false);
         continue;
       }
       batch->add(event, action, action == kBuyToken || event.purchase_label > 0 ? 1 : 0);

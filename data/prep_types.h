@@ -20,6 +20,15 @@ inline constexpr const char* kDemoUserKey = "cartformer-public-demo-key-not-secr
 // Shortest accepted user-hash key in bytes (HMAC keys shorter than this are guessable).
 inline constexpr size_t kMinUserKeyBytes = 16;
 
+// Longest id (user, item, category, activity) prep accepts, in bytes. Vocabularies are stored
+// as fixed-width strings as wide as their longest entry, so one huge id would make the whole
+// table huge; longer ids are rejected rows.
+inline constexpr size_t kMaxIdBytes = 256;
+// Accepted event times in unix seconds: 1970-01-01T00:00:00Z to 9999-12-31T23:59:59Z. Anything
+// else is a unit mistake or garbage, and differences between such values can overflow int64.
+inline constexpr int64_t kMinEventTime = 0;
+inline constexpr int64_t kMaxEventTime = 253402300799;
+
 struct PrepOptions {
   std::vector<RawSourceSpec> sources;  // one or more raw inputs, read in order
   std::string output_path;

@@ -30,12 +30,13 @@ struct RawEvent {
   int64_t line = 0;         // 1-based line number in `source_file`, for messages
 };
 
-// A rejected row: counted by reason; the first few are printed as examples by prep.
+// A rejected row: counted by reason; the first few are printed as examples by prep. It names
+// the row only by file and line: its text holds user ids and perhaps personal columns, which
+// must never reach any output.
 struct RowReject {
   std::string reason;  // short stable key, e.g. "wrong_field_count", "bad_timestamp", "unknown_action"
   std::string file;
   int64_t line = 0;
-  std::string excerpt;  // the offending row, truncated to ~120 characters
 };
 using RejectSink = std::function<void(const RowReject&)>;
 

@@ -218,7 +218,9 @@ std::string format_recommendations(const std::vector<Recommendation>& rows,
       line["item"] = raw(r.item);
       line["score"] = std::stod(format_score(r.score));  // the CSV's 6 significant digits
       line["step"] = r.step;
-      text += line.dump() + "\n";
+      // Corpora made before prep rejected ids that are not UTF-8 may hold some: such bytes
+      // are written as U+FFFD, as report and target do.
+      text += line.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n";
     }
   }
   return text;

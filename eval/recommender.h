@@ -84,8 +84,8 @@ double log_sum_exp_over_items(const float* scores, int32_t num_items);
 
 enum class RecommendationFormat { kCsv, kJsonl };
 // "csv": header "user,rank,item,score,step" (RFC 4180 quoting where needed);
-// "jsonl": one {"user","rank","item","score","step"} object per line. `item_raw_ids` maps
-// tokens to raw ids (CorpusReader::item_raw_ids()).
+// "jsonl": one {"user","rank","item","score","step"} object per line, bytes that are not UTF-8
+// written as U+FFFD. `item_raw_ids` maps tokens to raw ids (CorpusReader::item_raw_ids()).
 std::string format_recommendations(const std::vector<Recommendation>& rows,
                                    const std::vector<std::string>& item_raw_ids,
                                    RecommendationFormat format);

@@ -62,7 +62,7 @@ bool Rees46Reader::next(RawEvent& event) {
       reason = "bad_price";
     }
     if (reason != nullptr) {
-      report_reject(rejects_, reason, lines_.path(), number, line);
+      report_reject(rejects_, reason, lines_.path(), number);
       continue;
     }
     event.user.assign(splitter_[user_column_]);

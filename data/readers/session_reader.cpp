@@ -76,7 +76,7 @@ bool SessionReader::next(RawEvent& event) {
       reason = "bad_timestamp";
     }
     if (reason != nullptr) {
-      report_reject(rejects_, reason, lines_.path(), number, line);
+      report_reject(rejects_, reason, lines_.path(), number);
       continue;
     }
     event.user.assign(splitter_[session_column_]);

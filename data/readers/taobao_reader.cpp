@@ -49,7 +49,7 @@ bool TaobaoReader::next(RawEvent& event) {
         continue;
       }
       ++rows_read_;
-      report_reject(rejects_, reason, lines_.path(), number, line);
+      report_reject(rejects_, reason, lines_.path(), number);
       continue;
     }
     ++rows_read_;

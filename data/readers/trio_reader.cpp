@@ -61,27 +61,27 @@ void TrioReader::load_items(const std::string& path) {
     if (is_blank_line(line)) continue;
     const int64_t number = lines.line_number();
     if (!splitter.split(line)) {
-      report_reject(rejects_, "bad_quoting", path, number, line);
+      report_reject(rejects_, "bad_quoting", path, number);
       continue;
     }
     if (splitter.size() != header.count()) {
-      report_reject(rejects_, "wrong_field_count", path, number, line);
+      report_reject(rejects_, "wrong_field_count", path, number);
       continue;
     }
     const std::string_view item = splitter[item_column];
     if (item.empty()) {
-      report_reject(rejects_, "empty_field", path, number, line);
+      report_reject(rejects_, "empty_field", path, number);
       continue;
     }
     double price = 0.0;
     if (!parse_price(splitter[price_column], price)) {
-      report_reject(rejects_, "bad_price", path, number, line);
+      report_reject(rejects_, "bad_price", path, number);
       continue;
     }
     bool inserted = false;
     item_ids_.insert(item, &inserted);
     if (!inserted) {  // the first definition wins; a second one is a data error worth counting
-      report_reject(rejects_, "duplicate_item", path, number, line);
+      report_reject(rejects_, "duplicate_item", path, number);
       continue;
     }
     items_.push_back(ItemInfo{std::string(splitter[category_column]), price});
@@ -98,11 +98,11 @@ void TrioReader::load_activities(const std::string& path) {
     if (is_blank_line(line)) continue;
     const int64_t number = lines.line_number();
     if (!splitter.split(line)) {
-      report_reject(rejects_, "bad_quoting", path, number, line);
+      report_reject(rejects_, "bad_quoting", path, number);
     } else if (splitter.size() != header.count()) {
-      report_reject(rejects_, "wrong_field_count", path, number, line);
+      report_reject(rejects_, "wrong_field_count", path, number);
     } else if (splitter[activity_column].empty()) {
-      report_reject(rejects_, "empty_field", path, number, line);
+      report_reject(rejects_, "empty_field", path, number);
     } else {
       activity_ids_.insert(splitter[activity_column]);
     }
@@ -138,7 +138,7 @@ bool TrioReader::next(RawEvent& event) {
       reason = "unknown_activity";
     }
     if (reason != nullptr) {
-      report_reject(rejects_, reason, files_[0], number, line);
+      report_reject(rejects_, reason, files_[0], number);
       continue;
     }
     const std::string_view item = splitter_[item_column_];

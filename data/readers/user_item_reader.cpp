@@ -80,7 +80,7 @@ bool UserItemReader::next_line_of_fields() {
     split_on_blanks(line, fields_);
     const bool well_formed = items_per_line_ ? fields_.size() >= 2 : fields_.size() == 2;
     if (!well_formed) {
-      report_reject(rejects_, "wrong_field_count", lines_.path(), lines_.line_number(), line);
+      report_reject(rejects_, "wrong_field_count", lines_.path(), lines_.line_number());
       continue;
     }
     next_field_ = 1;

@@ -82,6 +82,117 @@ expect_error "config with an unknown key" "bad\.yaml: unknown key 'min_seq_lengt
 expect_error "missing input file" 'nowhere\.csv' out.h5 -- \
   "$BIN" prep --format taobao --input nowhere.csv --out out.h5
 
+# ---- a line break in a file name cannot split the error line ---------------------------------
+expect_error "input path with a line break" '^cartformer prep: error: no\\nwhere\.csv: no such file$' \
+  out.h5 -- "$BIN" prep --format taobao --input $'no\nwhere.csv' --out out.h5
+
+# ---- rejected rows are named by file, line and reason, never by their contents ---------------
+# A trio log with a personal column and one row of an unknown behaviour (line 11): neither its
+# user id nor any personal value may reach what prep prints or writes.
+mkdir -p personal
+printf 'item_id,category,price\n100,c1,1.5\n101,c2,2.5\n' >personal/item_data.csv
+printf 'activity_id,type\n' >personal/activity_data.csv
+{
+  echo "user_id,item_id,activity_id,behavior,timestamp,purchase,email"
+  for u in 1 2 3; do
+    for e in 0 1 2; do echo "u$u,$((100 + e % 2)),,view,$((1511540000 + e)),0,u$u@example.com"; done
+  done
+  echo "secret-user-4711,100,,teleport,1511540009,0,alice@example.com"
+} >personal/behavior_data.csv
+if "$BIN" prep --format trio --input personal --out personal.h5 --personal-columns email \
+  --max-reject-fraction 1 >personal.txt 2>&1; then
+  grep -q '^  e\.g\. personal/behavior_data\.csv:11 unknown_action$' personal.txt ||
+    fail "personal log: the reject example is not 'file:line reason': $(grep 'e\.g\.' personal.txt)"
+  "$BIN" inspect personal.h5 >>personal.txt 2>&1 || fail "inspect of personal.h5 failed"
+  if grep -a -q -e 'secret-user-4711' -e '@example\.com' personal.txt personal.h5; then
+    fail "a raw user id or personal value reached prep's output or the corpus"
+  fi
+  echo "ok: rejected personal row named by file, line and reason only"
+else
+  fail "prep of the personal log failed: $(cat personal.txt)"
+fi
+expect_error "personal row beyond the reject limit" \
+  'personal: [0-9.]+% of rows rejected .*first: personal/behavior_data\.csv:11 unknown_action\)?$' \
+  personal2.h5 -- "$BIN" prep --format trio --input personal --out personal2.h5 --personal-columns email
+if grep -q -e 'secret-user-4711' -e '@example\.com' "$WORK/stdout" "$WORK/stderr"; then
+  fail "a raw user id or personal value reached the error output"
+fi
+echo "ok: no personal value in the error output"
+
+# ---- ids the corpus cannot store and absurd times: rejects naming file and line --------------
+# Lines 13-16 (after good_log's 12): an item id in Latin-1 (not UTF-8), a 10 MB item id, and the
+# int64 extremes as times; user 5 then has clean events, so the corpus keeps two users.
+long_id=$(head -c 10000000 /dev/zero | tr '\0' x)
+{
+  good_log
+  printf '4,caf\xe9,7,pv,1511540001\n'
+  printf '4,%s,7,pv,1511540002\n' "$long_id"
+  echo "4,100,7,pv,-9223372036854775808"
+  echo "4,101,7,pv,9223372036854775807"
+  for e in 0 1 2; do echo "5,10$e,7,pv,$((1511540000 + e))"; done
+} >hostile.csv
+if "$BIN" prep --format taobao --input hostile.csv --out hostile.h5 --max-reject-fraction 1 \
+  >hostile.txt 2>&1; then
+  for expected in 'timestamp_out_of_range 2' 'item_not_utf8 1' 'item_too_long 1'; do
+    grep -q "^rows rejected .*$expected" hostile.txt || fail "hostile log: no '$expected' reject"
+  done
+  for example in 13:item_not_utf8 14:item_too_long 15:timestamp_out_of_range \
+    16:timestamp_out_of_range; do
+    grep -q "^  e\.g\. hostile\.csv:${example%%:*} ${example#*:}$" hostile.txt ||
+      fail "hostile log: no reject example hostile.csv:${example%%:*} ${example#*:}"
+  done
+  [ "$(wc -c <hostile.txt)" -lt 10000 ] || fail "prep echoed the 10 MB id"
+  echo "ok: unstorable ids and absurd times are rejects naming file and line"
+  if python3 -c 'import h5py' 2>/dev/null; then
+    python3 - hostile.h5 <<'PY' || fail "h5py cannot decode every string of hostile.h5"
+import sys
+import h5py
+with h5py.File(sys.argv[1], "r") as f:
+    def decode(name, obj):
+        if isinstance(obj, h5py.Dataset) and h5py.check_string_dtype(obj.dtype):
+            obj.asstr()[:]
+    f.visititems(decode)
+    dict(f.attrs)
+    items = list(f["vocab/item_raw"].asstr()[:])
+    assert sorted(items) == ["100", "101", "102", "103", "104", "<pad>"], items
+print("ok: h5py decodes every string of the corpus")
+PY
+  else
+    echo "skip: h5py not installed (pip install h5py): the corpus is checked through cartformer only"
+  fi
+  # generate --format jsonl, ranking every item of the vocabulary.
+  "$BIN" train --config "${CARTFORMER_SOURCE:?set by ctest}/configs/demo/pretrain.yaml" --quiet \
+    --set "data.corpus=$WORK/hostile.h5" --set "run.out_dir=$WORK/hostile_run" \
+    --set model.d_model=16 --set model.n_head=2 --set model.d_ff=32 --set model.max_len=20 \
+    --set train.micro_batch=8 --set train.eval_every=0 --set train.eval_batches=2 \
+    --set train.warmup_steps=1 --set train.steps=2 >/dev/null 2>&1 ||
+    fail "training on hostile.h5 failed"
+  if "$BIN" generate --checkpoint hostile_run --corpus hostile.h5 --all-users --k 5 \
+    --format jsonl --out recs.jsonl >/dev/null 2>"$WORK/stderr"; then
+    python3 -c 'import json, sys; [json.loads(line) for line in open(sys.argv[1])]' recs.jsonl ||
+      fail "generate --format jsonl wrote lines that are not JSON"
+    echo "ok: generate --format jsonl on the corpus"
+  else
+    fail "generate --format jsonl on hostile.h5 failed: $(cat "$WORK/stderr")"
+  fi
+else
+  fail "prep of the hostile log failed: $(head -c 2000 hostile.txt)"
+fi
+
+# ---- a full disk: one error line naming the output, nothing left behind ----------------------
+mkdir -p full
+if mount -t tmpfs -o size=64k tmpfs full 2>/dev/null; then
+  on_exit "! mountpoint -q '$WORK/full' || umount '$WORK/full'"
+  "$BIN" synth --out bulky --users 2000 --items 500 --seed 2 >/dev/null
+  expect_error "full disk" \
+    '^cartformer prep: error: full/out\.h5: cannot (write|close|flush|create).*\(No space left on device\)$' \
+    - -- "$BIN" prep --format trio --input bulky --out full/out.h5
+  [ -z "$(ls -A full)" ] || fail "full disk: left behind: $(ls -A full)"
+  umount full
+else
+  echo "skip: cannot mount a tmpfs here (needs root): the full-disk case is not run"
+fi
+
 # ---- truncated or foreign HDF5 given to inspect ----------------------------------------------
 if [ -f keep.h5 ]; then
   size=$(stat -c %s keep.h5)

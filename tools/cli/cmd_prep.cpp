@@ -164,8 +164,8 @@ void print_report(const data::PrepReport& r) {
                 counts_text(r.side_table_rejects_by_reason).c_str());
   }
   for (const auto& ex : r.reject_examples) {
-    std::printf("  e.g. %s:%lld %s: %s\n", ex.file.c_str(), static_cast<long long>(ex.line),
-                ex.reason.c_str(), ex.excerpt.c_str());
+    std::printf("  e.g. %s:%lld %s\n", ex.file.c_str(), static_cast<long long>(ex.line),
+                ex.reason.c_str());
   }
   std::printf("users          %s (%s kept as sequences)\n", with_commas(r.users_seen).c_str(),
               with_commas(r.sequences).c_str());

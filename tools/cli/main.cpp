@@ -44,11 +44,8 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[1], c.name) != 0) continue;
     try {
       return c.run(argc - 2, argv + 2);
-    } catch (const cf::UserError& e) {
-      std::fprintf(stderr, "cartformer %s: error: %s\n", c.name, e.what());
-      return 1;
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "cartformer %s: error: %s\n", c.name, e.what());
+    } catch (const std::exception& e) {  // cf::UserError and anything a library throws
+      std::fprintf(stderr, "cartformer %s: error: %s\n", c.name, cf::single_line(e.what()).c_str());
       return 1;
     }
   }

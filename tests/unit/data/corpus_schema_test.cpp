@@ -1,6 +1,8 @@
 // The pure functions of the corpus schema: time-gap buckets, split lengths, channel names.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "data/corpus.h"
 
 namespace cf::data {
@@ -29,6 +31,16 @@ TEST(TimeGapBucket, IsMonotoneAndStaysInRange) {
     previous = b;
   }
   EXPECT_EQ(previous, kNumTimeGapBuckets - 1);
+}
+
+TEST(TimeGapBucket, GapsBetweenAnyTwoTimesSaturateInsteadOfWrapping) {
+  constexpr int64_t kLowest = std::numeric_limits<int64_t>::min();
+  constexpr int64_t kHighest = std::numeric_limits<int64_t>::max();
+  EXPECT_EQ(time_gap_bucket_between(1000, 1065), time_gap_bucket(65));
+  EXPECT_EQ(time_gap_bucket_between(kLowest, kHighest), kNumTimeGapBuckets - 1);
+  EXPECT_EQ(time_gap_bucket_between(-5, kHighest), kNumTimeGapBuckets - 1);
+  EXPECT_EQ(time_gap_bucket_between(kLowest, 0), kNumTimeGapBuckets - 1);
+  EXPECT_EQ(time_gap_bucket_between(kHighest, kLowest), time_gap_bucket(-1));
 }
 
 TEST(VisibleLength, LeaveOneOutSplit) {

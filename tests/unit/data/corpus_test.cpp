@@ -5,7 +5,9 @@
 #include <hdf5.h>
 
 #include <filesystem>
+#include <fstream>
 #include <random>
+#include <thread>
 
 #include "core/error.h"
 #include "core/json.h"
@@ -337,6 +339,70 @@ TEST(Corpus, ReadableWithoutCartformerThroughTheHdf5Api) {
   auto attributes = f.attributes_as_text();
   ASSERT_FALSE(attributes.empty());
   EXPECT_EQ(attributes.front().first, "schema_version");
+}
+
+TEST(Corpus, ProvenanceNamesThatAreNotUtf8AreStoredWithReplacementCharacters) {
+  // File and column names are whatever bytes the user's system allows; provenance only
+  // describes them, so they must neither fail the write nor make the attributes undecodable.
+  ScratchDir dir("names");
+  const std::string path = dir.file("c.h5");
+  CorpusContents c = make_contents({3, 4});
+  c.provenance.source_files = {"/data/caf\xE9.csv"};
+  c.provenance.prep_config_yaml = "input: /data/caf\xE9.csv\n";
+  c.provenance.dropped_personal_columns = {"e\xFFmail"};
+  write_corpus(path, c);
+  Json p = Json::parse(CorpusReader::open(path)->provenance_json());
+  EXPECT_EQ(p["source_files"], Json({"/data/caf\xEF\xBF\xBD.csv"}));
+  EXPECT_EQ(p["prep_config"], "input: /data/caf\xEF\xBF\xBD.csv\n");
+  EXPECT_EQ(p["dropped_personal_columns"], Json({"e\xEF\xBF\xBDmail"}));
+}
+
+TEST(Hdf5File, PrintsNoDiagnosticsFromAnyThread) {
+  // HDF5 is built thread-safe here, so whether it prints its error stack is a setting of each
+  // thread; failures must reach the user only as one UserError line, whichever thread hit them.
+  ScratchDir dir("quiet");
+  const std::string path = dir.file("c.h5");
+  write_corpus(path, make_contents({3}));
+  const std::string damaged = dir.file("damaged.h5");
+  {
+    const std::string bytes = testing::file_bytes(path);
+    std::ofstream(damaged, std::ios::binary) << bytes.substr(0, bytes.size() / 3);
+  }
+  auto failures_on_this_thread = [&] {
+    int failures = 0;
+    try {
+      h5::File::open_read_only(damaged);
+    } catch (const UserError&) {
+      ++failures;
+    }
+    const h5::File file = h5::File::open_read_only(path);
+    try {
+      file.open_dataset("/no/such/dataset");
+    } catch (const UserError&) {
+      ++failures;
+    }
+    return failures;
+  };
+  ::testing::internal::CaptureStderr();
+  const int on_main = failures_on_this_thread();
+  int on_worker = 0;
+  std::thread([&] { on_worker = failures_on_this_thread(); }).join();
+  EXPECT_EQ(::testing::internal::GetCapturedStderr(), "");
+  EXPECT_EQ(on_main, 2);
+  EXPECT_EQ(on_worker, 2);
+}
+
+TEST(Hdf5File, ErrorDescriptionsBecomeOneLine) {
+  // What the POSIX driver reports for a full disk: ctime()'s newline inside, noise around.
+  EXPECT_EQ(h5::hdf5_error_line(
+                "file write failed: time = Sat Dec  5 11:36:53 2026\n, filename = 'c.h5.tmp.1', "
+                "file descriptor = 3, errno = 28, error message = 'No space left on device', "
+                "buf = 0x55f751358db5, total write size = 54598, offset = 0"),
+            "No space left on device");
+  EXPECT_EQ(h5::hdf5_error_line("unable to open file: time = Sat Dec  5 11:39:01 2026\n, name = "
+                                "'x.h5',\ttent_flags = 0\n"),
+            "unable to open file: time = Sat Dec 5 11:39:01 2026 , name = 'x.h5', tent_flags = 0");
+  EXPECT_EQ(h5::hdf5_error_line(""), "");
 }
 
 }  // namespace

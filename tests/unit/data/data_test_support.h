@@ -76,7 +76,7 @@ class VectorLogReader : public RawLogReader {
       const TestRow& row = rows_[next_++];
       if (!row.reject_reason.empty()) {
         if (rejects_) {
-          rejects_(RowReject{row.reject_reason, name_, static_cast<int64_t>(next_), row.user});
+          rejects_(RowReject{row.reject_reason, name_, static_cast<int64_t>(next_)});
         }
         continue;
       }

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <limits>
 #include <map>
 
 #include "core/error.h"
@@ -190,6 +191,96 @@ TEST(Prep, TimeGapBucketsFollowEachUsersHistory) {
   r->read_sequence(0, seq);
   EXPECT_EQ(seq.time_gap, (std::vector<int32_t>{1, 1, 1, 1, 1}));
   EXPECT_EQ(Json::parse(r->provenance_json())["time_source"], "order");
+}
+
+TEST(Prep, RejectsTimestampsOutsideTheAcceptedRange) {
+  ScratchDir dir("time_range");
+  const std::string out = dir.file("c.h5");
+  constexpr int64_t kLowest = std::numeric_limits<int64_t>::min();
+  constexpr int64_t kHighest = std::numeric_limits<int64_t>::max();
+  // User "edges" has the range's own ends; user "absurd" has times whose differences overflow
+  // int64 (a gap of 2^64 - 1 seconds once wrapped to -1 and was stored as "same second").
+  std::vector<TestRow> rows = {
+      {"edges", "a", "view", kMinEventTime},
+      {"absurd", "a", "view", kLowest},
+      {"edges", "b", "view", 1000},
+      {"absurd", "b", "view", kHighest},
+      {"edges", "c", "view", kMaxEventTime},
+      {"absurd", "c", "view", kMinEventTime - 1},
+      {"absurd", "d", "view", kMaxEventTime + 1},
+      {"absurd", "e", "view", 5},
+  };
+  PrepOptions o = options_for(out);
+  o.max_reject_fraction = 1;
+  const PrepReport report = prep_rows(o, rows);
+  EXPECT_EQ(report.rows_rejected, 4);
+  EXPECT_EQ(report.rejects_by_reason,
+            (std::vector<std::pair<std::string, int64_t>>{{"timestamp_out_of_range", 4}}));
+  ASSERT_EQ(report.reject_examples.size(), 4u);
+  std::vector<int64_t> lines;
+  for (const auto& reject : report.reject_examples) {
+    EXPECT_EQ(reject.file, "memory.csv");
+    lines.push_back(reject.line);
+  }
+  EXPECT_EQ(lines, (std::vector<int64_t>{2, 4, 6, 7}));
+  auto r = CorpusReader::open(out);
+  ASSERT_EQ(r->num_sequences(), 1);  // "absurd" keeps one event, too few for a sequence
+  Sequence seq;
+  r->read_sequence(0, seq);
+  EXPECT_EQ(seq.timestamp, (std::vector<int64_t>{kMinEventTime, 1000, kMaxEventTime}));
+  EXPECT_EQ(seq.time_gap, (std::vector<int32_t>{1, time_gap_bucket(1000), kNumTimeGapBuckets - 1}));
+}
+
+TEST(Prep, RejectsIdsTheCorpusCannotStoreByFileAndLine) {
+  ScratchDir dir("ids");
+  const std::string out = dir.file("c.h5");
+  const std::string longest(kMaxIdBytes, 'x');
+  const std::string too_long(kMaxIdBytes + 1, 'x');
+  std::vector<TestRow> rows = {
+      // Kept: the longest accepted id, and two- and four-byte UTF-8 characters.
+      {"kept", longest, "view", 1},
+      {"kept", "caf\xC3\xA9", "view", 2, "s\xC3\xBC\xC3\x9F"},
+      {"kept", "cart-\xF0\x9F\x9B\x92", "view", 3, "", "promo-\xE2\x82\xAC"},
+      // Rejected: line 4 onwards.
+      {"bad", "caf\xE9", "view", 4},                // Latin-1
+      {"bad", "i", "view", 5, "\xC0\xAF"},          // overlong '/'
+      {"bad", "i", "view", 6, "", "\xED\xA0\x80"},  // a UTF-16 surrogate
+      {"bad", std::string("a\0b", 3), "view", 7},   // a NUL would cut the stored id
+      {"bad", "\xF4\x90\x80\x80", "view", 8},       // above U+10FFFF
+      {"bad", too_long, "view", 9},
+      {"bad", "i", "view", 10, too_long},
+      {"bad", "i", "view", 11, "", too_long},
+      {too_long, "i", "view", 12},
+  };
+  PrepOptions o = options_for(out);
+  o.max_reject_fraction = 1;
+  o.max_reject_examples = 9;
+  const PrepReport report = prep_rows(o, rows);
+  EXPECT_EQ(report.rows_rejected, 9);
+  std::map<std::string, int64_t> by_reason(report.rejects_by_reason.begin(),
+                                           report.rejects_by_reason.end());
+  EXPECT_EQ(by_reason, (std::map<std::string, int64_t>{{"item_not_utf8", 3},
+                                                       {"category_not_utf8", 1},
+                                                       {"activity_not_utf8", 1},
+                                                       {"item_too_long", 1},
+                                                       {"category_too_long", 1},
+                                                       {"activity_too_long", 1},
+                                                       {"user_too_long", 1}}));
+  ASSERT_EQ(report.reject_examples.size(), 9u);
+  const std::vector<std::pair<std::string, int64_t>> expected_examples = {
+      {"item_not_utf8", 4},      {"category_not_utf8", 5},  {"activity_not_utf8", 6},
+      {"item_not_utf8", 7},      {"item_not_utf8", 8},      {"item_too_long", 9},
+      {"category_too_long", 10}, {"activity_too_long", 11}, {"user_too_long", 12}};
+  for (size_t i = 0; i < expected_examples.size(); ++i) {
+    EXPECT_EQ(report.reject_examples[i].file, "memory.csv");
+    EXPECT_EQ(report.reject_examples[i].reason, expected_examples[i].first) << i;
+    EXPECT_EQ(report.reject_examples[i].line, expected_examples[i].second) << i;
+  }
+  auto r = CorpusReader::open(out);
+  EXPECT_EQ(r->item_raw_ids(),
+            (std::vector<std::string>{"<pad>", longest, "caf\xC3\xA9", "cart-\xF0\x9F\x9B\x92"}));
+  EXPECT_EQ(r->category_raw_ids(), (std::vector<std::string>{"<pad>", "s\xC3\xBC\xC3\x9F"}));
+  EXPECT_EQ(r->activity_raw_ids(), (std::vector<std::string>{"<pad>", "promo-\xE2\x82\xAC"}));
 }
 
 TEST(Prep, LengthPolicyDropsShortUsersAndKeepsTheMostRecentEvents) {

@@ -65,6 +65,17 @@ TEST(FormatRecommendations, CsvQuotesAndJsonlCarriesEveryField) {
   EXPECT_EQ(Json::parse(jsonl.substr(newline + 1)).at("item"), "a\"b");
 }
 
+TEST(FormatRecommendations, JsonlWritesIdsThatAreNotUtf8WithReplacementCharacters) {
+  // Corpora from before prep rejected such ids may still hold them.
+  std::vector<Recommendation> rows(1);
+  rows[0].user = "u1";
+  rows[0].rank = 1;
+  rows[0].item = 1;
+  const std::vector<std::string> raw = {"<pad>", "caf\xE9"};
+  const std::string jsonl = format_recommendations(rows, raw, RecommendationFormat::kJsonl);
+  EXPECT_EQ(Json::parse(jsonl).at("item"), "caf\xEF\xBF\xBD");
+}
+
 HistoryVocabulary tiny_vocab() {
   // items: 1=A (category 2), 2=B (category 0), 3=C (category 1)
   return HistoryVocabulary({"<pad>", "A", "B", "C"}, {"<pad>", "view", "fav", "cart", "buy"},

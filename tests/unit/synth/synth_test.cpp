@@ -254,7 +254,8 @@ TEST(Synth, TrioReaderReadsEveryRow) {
   }
   EXPECT_TRUE(rejects.empty()) << rejects.size() << " rejects, first: "
                                << (rejects.empty() ? ""
-                                                   : rejects[0].reason + " " + rejects[0].excerpt);
+                                                   : rejects[0].reason + " at line " +
+                                                         std::to_string(rejects[0].line));
   EXPECT_EQ(events, summary.events);
   EXPECT_EQ(buys, summary.buys);
   EXPECT_EQ(priced, summary.events);
