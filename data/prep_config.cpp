@@ -8,6 +8,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "data/readers/csv_line.h"
 
 namespace cf::data {
 namespace {
@@ -63,12 +64,7 @@ class KeyReader {
     if (node_.IsNull()) return out;
     if (node_.IsScalar()) {
       // "email,phone" is accepted as well as a YAML list, matching the command-line flag.
-      std::stringstream ss(node_.Scalar());
-      std::string item;
-      while (std::getline(ss, item, ',')) {
-        if (!item.empty()) out.push_back(item);
-      }
-      return out;
+      return split_comma_list(node_.Scalar());
     }
     if (!node_.IsSequence()) fail("expected a list of names");
     for (const auto& element : node_) {

@@ -9,7 +9,6 @@
 #include <cstring>
 #include <memory>
 #include <optional>
-#include <sstream>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -17,6 +16,7 @@
 #include "core/sha256.h"
 #include "data/prep.h"
 #include "data/prep_config.h"
+#include "data/readers/csv_line.h"
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
 
@@ -115,16 +115,6 @@ int32_t bounded_int(const ArgParser& args, const std::string& flag,
   return static_cast<int32_t>(value);
 }
 
-std::vector<std::string> split_commas(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
 void build_options(const ArgParser& args, data::PrepOptions& options) {
   data::PrepConfig config;
   if (args.has("config")) config = data::load_prep_config(args.get("config"));
@@ -142,7 +132,7 @@ void build_options(const ArgParser& args, data::PrepOptions& options) {
   spec.item_attributes = args.has("item-attributes") ? args.get("item-attributes")
                                                      : config.item_attributes.value_or("");
   spec.personal_columns = args.has("personal-columns")
-                              ? split_commas(args.get("personal-columns"))
+                              ? data::split_comma_list(args.get("personal-columns"))
                               : config.personal_columns.value_or(std::vector<std::string>{});
 
   options.sources = {spec};
