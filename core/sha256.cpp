@@ -1,9 +1,13 @@
 #include "core/sha256.h"
 
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+
 #include <cstdio>
-#include <cstring>
-#include <algorithm>
-#include <memory>
+#include <stdexcept>
 #include <vector>
 
 #include "core/error.h"
@@ -11,85 +15,84 @@
 namespace cf {
 namespace {
 
-constexpr uint32_t kRoundConstants[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
+// libcrypto fails only when the process cannot hash at all (no memory, a provider configured
+// away): not something the user's inputs caused, so a plain runtime_error with OpenSSL's reason.
+[[noreturn]] void openssl_failed(const char* call) {
+  char reason[256] = "no reason given";
+  if (unsigned long code = ERR_get_error(); code != 0)
+    ERR_error_string_n(code, reason, sizeof reason);
+  ERR_clear_error();
+  throw std::runtime_error(std::string("OpenSSL ") + call + " failed: " + reason);
+}
 
-inline uint32_t rotr(uint32_t x, int n) { return (x >> n) | (x << (32 - n)); }
+void expect_success(int result, const char* call) {
+  if (result != 1) openssl_failed(call);
+}
+
+struct FreeMacContext {
+  void operator()(EVP_MAC_CTX* context) const { EVP_MAC_CTX_free(context); }
+};
+using MacContext = std::unique_ptr<EVP_MAC_CTX, FreeMacContext>;
 
 }  // namespace
 
-Sha256::Sha256() {
-  const uint32_t init[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                            0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-  std::memcpy(state_, init, sizeof(init));
-}
+void Sha256::FreeContext::operator()(EVP_MD_CTX* context) const { EVP_MD_CTX_free(context); }
 
-void Sha256::compress(const uint8_t* block) {
-  uint32_t w[64];
-  for (int i = 0; i < 16; ++i) {
-    w[i] = (uint32_t(block[4 * i]) << 24) | (uint32_t(block[4 * i + 1]) << 16) |
-           (uint32_t(block[4 * i + 2]) << 8) | uint32_t(block[4 * i + 3]);
-  }
-  for (int i = 16; i < 64; ++i) {
-    uint32_t s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3);
-    uint32_t s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10);
-    w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-  }
-  uint32_t a = state_[0], b = state_[1], c = state_[2], d = state_[3];
-  uint32_t e = state_[4], f = state_[5], g = state_[6], h = state_[7];
-  for (int i = 0; i < 64; ++i) {
-    uint32_t s1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25);
-    uint32_t ch = (e & f) ^ (~e & g);
-    uint32_t t1 = h + s1 + ch + kRoundConstants[i] + w[i];
-    uint32_t s0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22);
-    uint32_t maj = (a & b) ^ (a & c) ^ (b & c);
-    uint32_t t2 = s0 + maj;
-    h = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
-  }
-  state_[0] += a; state_[1] += b; state_[2] += c; state_[3] += d;
-  state_[4] += e; state_[5] += f; state_[6] += g; state_[7] += h;
+Sha256::Sha256() : context_(EVP_MD_CTX_new()) {
+  if (!context_) openssl_failed("EVP_MD_CTX_new");
+  expect_success(EVP_DigestInit_ex(context_.get(), EVP_sha256(), nullptr), "EVP_DigestInit_ex");
 }
 
 void Sha256::update(const void* data, size_t size) {
-  const uint8_t* p = static_cast<const uint8_t*>(data);
-  total_bytes_ += size;
-  while (size > 0) {
-    size_t take = std::min(size, sizeof(buffer_) - buffered_);
-    std::memcpy(buffer_ + buffered_, p, take);
-    buffered_ += take;
-    p += take;
-    size -= take;
-    if (buffered_ == sizeof(buffer_)) {
-      compress(buffer_);
-      buffered_ = 0;
-    }
+  expect_success(EVP_DigestUpdate(context_.get(), data, size), "EVP_DigestUpdate");
+}
+
+Sha256Digest Sha256::finish() {
+  Sha256Digest digest;
+  unsigned int length = 0;
+  expect_success(EVP_DigestFinal_ex(context_.get(), digest.data(), &length), "EVP_DigestFinal_ex");
+  CF_CHECK(length == digest.size(), "SHA-256 digests are 32 bytes");
+  return digest;
+}
+
+HmacSha256::HmacSha256(std::string_view key) {
+  EVP_MAC* hmac = EVP_MAC_fetch(nullptr, OSSL_MAC_NAME_HMAC, nullptr);
+  if (hmac == nullptr) openssl_failed("EVP_MAC_fetch(HMAC)");
+  keyed_ = EVP_MAC_CTX_new(hmac);
+  EVP_MAC_free(hmac);  // the context holds its own reference
+  if (keyed_ == nullptr) openssl_failed("EVP_MAC_CTX_new");
+  char digest_name[] = "SHA256";
+  const OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
+      OSSL_PARAM_construct_end()};
+  // A null key pointer would mean "keep the current key" (there is none yet), so the empty key
+  // is passed as a non-null pointer of length zero.
+  static const unsigned char kNoKeyBytes = 0;
+  const auto* key_bytes =
+      key.empty() ? &kNoKeyBytes : reinterpret_cast<const unsigned char*>(key.data());
+  if (EVP_MAC_init(keyed_, key_bytes, key.size(), params) != 1) {
+    EVP_MAC_CTX_free(keyed_);
+    openssl_failed("EVP_MAC_init(HMAC-SHA256)");
   }
 }
 
-std::array<uint8_t, 32> Sha256::finish() {
-  uint64_t bit_length = total_bytes_ * 8;
-  uint8_t pad = 0x80;
-  update(&pad, 1);
-  uint8_t zero = 0;
-  while (buffered_ != 56) update(&zero, 1);
-  uint8_t length_be[8];
-  for (int i = 0; i < 8; ++i) length_be[i] = uint8_t(bit_length >> (56 - 8 * i));
-  update(length_be, 8);
-  std::array<uint8_t, 32> digest;
-  for (int i = 0; i < 8; ++i) {
-    digest[4 * i] = uint8_t(state_[i] >> 24);
-    digest[4 * i + 1] = uint8_t(state_[i] >> 16);
-    digest[4 * i + 2] = uint8_t(state_[i] >> 8);
-    digest[4 * i + 3] = uint8_t(state_[i]);
-  }
-  return digest;
+// EVP_MAC_CTX_free clears the key and the hashed pad states before freeing them, so nothing
+// of the key outlives the object.
+HmacSha256::~HmacSha256() { EVP_MAC_CTX_free(keyed_); }
+
+Sha256Digest HmacSha256::operator()(std::string_view message) const {
+  // Duplicating only reads the keyed context, which is what makes concurrent calls safe.
+  MacContext context(EVP_MAC_CTX_dup(keyed_));
+  if (!context) openssl_failed("EVP_MAC_CTX_dup");
+  expect_success(
+      EVP_MAC_update(context.get(), reinterpret_cast<const unsigned char*>(message.data()),
+                     message.size()),
+      "EVP_MAC_update");
+  Sha256Digest mac;
+  size_t length = 0;
+  expect_success(EVP_MAC_final(context.get(), mac.data(), &length, mac.size()), "EVP_MAC_final");
+  CF_CHECK(length == mac.size(), "HMAC-SHA-256 values are 32 bytes");
+  return mac;
 }
 
 std::string to_hex(const uint8_t* bytes, size_t size) {
@@ -103,47 +106,35 @@ std::string to_hex(const uint8_t* bytes, size_t size) {
 }
 
 std::string sha256_hex(std::string_view data) {
-  Sha256 h;
-  h.update(data.data(), data.size());
-  auto d = h.finish();
-  return to_hex(d.data(), d.size());
+  Sha256 hash;
+  hash.update(data.data(), data.size());
+  const Sha256Digest digest = hash.finish();
+  return to_hex(digest.data(), digest.size());
 }
 
 std::string sha256_file_hex(const std::string& path) {
-  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
-  if (!f) throw UserError(path + ": cannot open for reading");
-  Sha256 h;
-  std::vector<char> buf(1 << 20);
+  std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
+  if (!file) throw UserError(path + ": cannot open for reading");
+  Sha256 hash;
+  std::vector<char> buffer(1 << 20);
   size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), f.get())) > 0) h.update(buf.data(), n);
-  if (std::ferror(f.get())) throw UserError(path + ": read error");
-  auto d = h.finish();
-  return to_hex(d.data(), d.size());
+  while ((n = std::fread(buffer.data(), 1, buffer.size(), file.get())) > 0)
+    hash.update(buffer.data(), n);
+  if (std::ferror(file.get())) throw UserError(path + ": read error");
+  const Sha256Digest digest = hash.finish();
+  return to_hex(digest.data(), digest.size());
 }
 
-std::array<uint8_t, 32> hmac_sha256(std::string_view key, std::string_view message) {
-  uint8_t block_key[64] = {0};
-  if (key.size() > 64) {
-    Sha256 kh;
-    kh.update(key.data(), key.size());
-    auto d = kh.finish();
-    std::memcpy(block_key, d.data(), d.size());
-  } else {
-    std::memcpy(block_key, key.data(), key.size());
-  }
-  uint8_t ipad[64], opad[64];
-  for (int i = 0; i < 64; ++i) {
-    ipad[i] = block_key[i] ^ 0x36;
-    opad[i] = block_key[i] ^ 0x5c;
-  }
-  Sha256 inner;
-  inner.update(ipad, 64);
-  inner.update(message.data(), message.size());
-  auto inner_digest = inner.finish();
-  Sha256 outer;
-  outer.update(opad, 64);
-  outer.update(inner_digest.data(), inner_digest.size());
-  return outer.finish();
+Sha256Digest hmac_sha256(std::string_view key, std::string_view message) {
+  return HmacSha256(key)(message);
+}
+
+void wipe_secret(std::string& secret) {
+  // Up to the capacity: bytes the string dropped earlier (a trailing newline, say) were part
+  // of the same read. resize() makes them addressable without reallocating.
+  secret.resize(secret.capacity());
+  OPENSSL_cleanse(secret.data(), secret.size());
+  secret.clear();
 }
 
 }  // namespace cf

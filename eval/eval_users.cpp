@@ -9,6 +9,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "data/readers/csv_line.h"
 
 namespace cf::eval {
 
@@ -17,18 +18,6 @@ namespace {
 constexpr const char* kLeadingColumns[] = {"sequence", "history_length", "target_item",
                                            "target_category", "last_action"};
 constexpr size_t kNumLeading = std::size(kLeadingColumns);
-
-std::vector<std::string_view> split_commas(std::string_view line) {
-  std::vector<std::string_view> fields;
-  size_t begin = 0;
-  for (size_t i = 0; i <= line.size(); ++i) {
-    if (i == line.size() || line[i] == ',') {
-      fields.push_back(line.substr(begin, i - begin));
-      begin = i + 1;
-    }
-  }
-  return fields;
-}
 
 template <class T>
 bool parse_integer(std::string_view text, T& out) {
@@ -89,8 +78,9 @@ EvalOutput read_eval_output(const std::string& dir) {
   }
   std::error_code ec;
   if (!std::filesystem::is_regular_file(users_path, ec)) {
-    throw UserError(users_path + ": missing (per-user outcomes; rerun cartformer eval, which "
-                                 "writes it beside eval.json)");
+    throw UserError(users_path +
+                    ": missing (per-user outcomes; rerun cartformer eval, which "
+                    "writes it beside eval.json)");
   }
   const std::string text = read_text_file(users_path);
   std::istringstream lines(text);
@@ -100,9 +90,12 @@ EvalOutput read_eval_output(const std::string& dir) {
   auto bad = [&](const std::string& why) -> UserError {
     return UserError(users_path + ":" + std::to_string(number) + ": " + why);
   };
+  // Written by eval_users_csv: numbers and scorer names, never quoted.
+  data::FieldSplitter splitter(',', /*quoting=*/false);
   while (std::getline(lines, line)) {
     ++number;
-    const std::vector<std::string_view> fields = split_commas(line);
+    splitter.split(line);  // cannot fail without quoting
+    const std::vector<std::string_view>& fields = splitter.fields();
     if (number == 1) {
       if (fields.size() < kNumLeading + 2) throw bad("header has too few columns");
       for (size_t i = 0; i < kNumLeading; ++i) {
@@ -160,11 +153,13 @@ EvalOutput read_eval_output(const std::string& dir) {
   std::vector<std::string> csv_scorers = out.scorers;
   std::sort(json_scorers.begin(), json_scorers.end());
   std::sort(csv_scorers.begin(), csv_scorers.end());
-  const bool model_first = out.scorers.empty() || out.scorers.front() == "model" ||
-                           std::find(out.scorers.begin(), out.scorers.end(), "model") == out.scorers.end();
+  const bool model_first =
+      out.scorers.empty() || out.scorers.front() == "model" ||
+      std::find(out.scorers.begin(), out.scorers.end(), "model") == out.scorers.end();
   if (json_scorers != csv_scorers || !model_first) {
-    throw UserError(users_path + ": its scorers disagree with eval.json (files from different "
-                                 "evaluations?)");
+    throw UserError(users_path +
+                    ": its scorers disagree with eval.json (files from different "
+                    "evaluations?)");
   }
   return out;
 }

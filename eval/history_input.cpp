@@ -5,10 +5,13 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "data/readers/csv_line.h"
 
 namespace cf::eval {
 
 namespace {
+
+using data::FieldSplitter;
 
 std::string lowercase(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -22,30 +25,18 @@ std::string trim(const std::string& s) {
   return s.substr(begin, end - begin);
 }
 
-// Splits one CSV line on commas, honouring double-quoted fields ("" is a literal quote).
-std::vector<std::string> split_csv_line(const std::string& line) {
-  std::vector<std::string> fields(1);
-  bool quoted = false;
-  for (size_t i = 0; i < line.size(); ++i) {
-    const char c = line[i];
-    if (quoted) {
-      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-        fields.back() += '"';
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      } else {
-        fields.back() += c;
-      }
-    } else if (c == '"') {
-      quoted = true;
-    } else if (c == ',') {
-      fields.emplace_back();
-    } else {
-      fields.back() += c;
-    }
+// Splits one line of a hand-written history CSV: RFC 4180 quotes, blanks around fields (and
+// around quotes) dropped, and each field trimmed of surrounding white space. `where` names the
+// line in the error for malformed quotes.
+std::vector<std::string> split_history_line(FieldSplitter& splitter, std::string_view line,
+                                            const std::string& where) {
+  if (!splitter.split(line)) {
+    throw UserError(where + ": malformed quotes (an unterminated quoted field, or text after a " +
+                    "closing quote)");
   }
-  for (auto& f : fields) f = trim(f);
+  std::vector<std::string> fields;
+  fields.reserve(splitter.size());
+  for (std::string_view field : splitter.fields()) fields.push_back(trim(std::string(field)));
   return fields;
 }
 
@@ -160,13 +151,12 @@ data::Sequence HistoryVocabulary::make_history(const std::vector<int32_t>& items
 GenerationInput history_from_list(const std::string& list, const std::string& user,
                                   const HistoryVocabulary& vocab, const std::string& where) {
   std::vector<int32_t> items;
-  size_t start = 0;
-  while (start <= list.size()) {
-    const size_t comma = std::min(list.find(',', start), list.size());
-    const std::string raw = trim(list.substr(start, comma - start));
+  FieldSplitter splitter(',', /*quoting=*/false);
+  splitter.split(list);  // cannot fail without quoting
+  for (std::string_view field : splitter.fields()) {
+    const std::string raw = trim(std::string(field));
     if (raw.empty()) throw UserError(where + ": empty item id in '" + list + "'");
     items.push_back(vocab.item_token(raw, where));
-    start = comma + 1;
   }
   GenerationInput input;
   input.user = user;
@@ -182,11 +172,13 @@ std::vector<GenerationInput> histories_from_csv(const std::string& path,
   int64_t line_number = 0;
   int user_column = -1, item_column = -1, action_column = -1;
   size_t header_fields = 0;
+  FieldSplitter splitter(',', /*quoting=*/true, FieldSplitter::Blanks::kTrimmed);
   while (std::getline(file, line)) {
     ++line_number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (trim(line).empty()) continue;
-    const std::vector<std::string> header = split_csv_line(line);
+    const std::vector<std::string> header =
+        split_history_line(splitter, line, path + ":" + std::to_string(line_number));
     header_fields = header.size();
     for (size_t c = 0; c < header.size(); ++c) {
       const std::string name = lowercase(header[c]);
@@ -196,7 +188,8 @@ std::vector<GenerationInput> histories_from_csv(const std::string& path,
     }
     break;
   }
-  if (header_fields == 0) throw UserError(path + ": empty file (expected a header user,item[,action])");
+  if (header_fields == 0)
+    throw UserError(path + ": empty file (expected a header user,item[,action])");
   if (user_column < 0 || item_column < 0) {
     throw UserError(path + ":" + std::to_string(line_number) +
                     ": header must name the columns user and item (optionally action)");
@@ -209,8 +202,8 @@ std::vector<GenerationInput> histories_from_csv(const std::string& path,
     ++line_number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (trim(line).empty()) continue;
-    const std::vector<std::string> fields = split_csv_line(line);
     const std::string where = path + ":" + std::to_string(line_number);
+    const std::vector<std::string> fields = split_history_line(splitter, line, where);
     if (fields.size() != header_fields) {
       throw UserError(where + ": expected " + std::to_string(header_fields) + " fields, found " +
                       std::to_string(fields.size()));

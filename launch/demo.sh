@@ -27,10 +27,13 @@ step "1/9 synthetic behaviour logs"
 "$bin" synth --out "$demo/logs" --seed 7
 
 step "2/9 prep -> HDF5 corpus"
-# User ids are pseudonymised with a keyed hash; the key lives outside the corpus.
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$demo/user_hash.key"
-"$bin" prep --format trio --input "$demo/logs" --out "$demo/corpus.h5" \
-  --key-file "$demo/user_hash.key" --config configs/data/synth.yaml
+# User ids are pseudonymised with a keyed hash. The demo's users are synthetic, so it uses the
+# public demo key (--demo-key; the corpus records user_key_source = demo-key) and no key file is
+# written anywhere: a key kept beside the corpus would let anyone holding the run folder
+# recompute every pseudonym. Real data needs a secret key kept outside the outputs (README,
+# "Real data").
+"$bin" prep --format trio --input "$demo/logs" --out "$demo/corpus.h5" --demo-key \
+  --config configs/data/synth.yaml
 
 cfg_set=(--set "data.corpus=$demo/corpus.h5")
 step "3/9 pretraining (next-event prediction)"
@@ -75,7 +78,7 @@ PY
 cat <<MSG
 
 demo finished in ${elapsed}s (after the build)
-  corpus:          $demo/corpus.h5
+  corpus:          $demo/corpus.h5 (users pseudonymised with the public demo key: synthetic data only)
   checkpoints:     $demo/pretrain/checkpoints, $demo/next_item/checkpoints, $demo/propensity/checkpoints
   eval:            $demo/eval/eval.json ($demo/eval/eval.md), $demo/eval_propensity/eval.json
   recommendations: $demo/recommendations.csv

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tools/gpu_bundle.sh: packs the non-CUDA build dependencies (HDF5, yaml-cpp, nlohmann_json,
-# GoogleTest, OpenBLAS: headers, CMake package files and shared libraries with their runtime
-# closure) from THIS machine into one archive, for GPU machines that have nvcc and cmake but
-# no network and no package manager. tools/gpu_check.sh --deps ARCHIVE unpacks and uses it.
+# GoogleTest, OpenBLAS, OpenSSL's libcrypto: headers, CMake package files and shared libraries
+# with their runtime closure) from THIS machine into one archive, for GPU machines that have
+# nvcc and cmake but no network and no package manager. tools/gpu_check.sh --deps ARCHIVE unpacks and uses it.
 #
 #   tools/gpu_bundle.sh [OUT.tar.xz]      (default: .gpu-deps/cartformer-gpu-deps.tar.xz)
 #
@@ -20,6 +20,7 @@ mkdir -p "$root/include" "$root/lib/$arch/cmake" "$root/share/cmake" "$root/lib/
 
 need() { [ -e "$1" ] || { echo "gpu_bundle: missing $1 (install the -dev packages tools/setup.sh lists)" >&2; exit 1; }; }
 for p in /usr/include/zlib.h /usr/include/hdf5/serial /usr/include/yaml-cpp /usr/include/nlohmann /usr/include/gtest \
+         /usr/include/openssl/evp.h /usr/include/$arch/openssl /usr/lib/$arch/libcrypto.so.3 \
          /usr/lib/$arch/cmake/yaml-cpp /usr/lib/$arch/cmake/GTest /usr/share/cmake/nlohmann_json \
          /usr/include/$arch/openblas-openmp/cblas.h /usr/lib/$arch/openblas-openmp/libopenblas.so.0; do
   need "$p"
@@ -31,6 +32,10 @@ mkdir -p "$root/include/hdf5" "$root/include/$arch"
 cp -a /usr/include/hdf5/serial "$root/include/hdf5/"
 cp -a /usr/include/yaml-cpp /usr/include/nlohmann /usr/include/gtest /usr/include/gmock "$root/include/" 2>/dev/null || true
 cp -a /usr/include/zlib.h /usr/include/zconf.h "$root/include/"
+# Debian splits OpenSSL's headers between include/openssl and include/<arch>/openssl; one folder
+# here, so the bundle needs no multiarch include path.
+cp -a /usr/include/openssl "$root/include/"
+cp -a /usr/include/$arch/openssl/. "$root/include/openssl/"
 cp -a /usr/include/$arch/openblas-openmp "$root/include/$arch/"
 cp -a /usr/lib/$arch/cmake/yaml-cpp /usr/lib/$arch/cmake/GTest "$root/lib/$arch/cmake/"
 cp -a /usr/share/cmake/nlohmann_json "$root/share/cmake/"
@@ -45,6 +50,8 @@ yaml=$(readlink -f /usr/lib/$arch/libyaml-cpp.so)  # the file name its CMake pac
 cp -aL "$yaml" "$root/lib/$arch/"
 ln -sf "$(basename "$yaml")" "$root/lib/$arch/libyaml-cpp.so.0.7"
 ln -sf "$(basename "$yaml")" "$root/lib/$arch/libyaml-cpp.so"
+cp -aL /usr/lib/$arch/libcrypto.so.3 "$root/lib/$arch/"
+ln -sf libcrypto.so.3 "$root/lib/$arch/libcrypto.so"
 hdf5=$(readlink -f /usr/lib/$arch/hdf5/serial/libhdf5.so)
 cp -aL "$hdf5" "$root/lib/$arch/"
 ln -sf "../../$(basename "$hdf5")" "$root/lib/$arch/hdf5/serial/libhdf5.so"
@@ -71,6 +78,9 @@ set(OPENBLAS_INCLUDE_DIR "\${_deps}/usr/include/$arch/openblas-openmp" CACHE PAT
 set(HDF5_C_COMPILER_EXECUTABLE "\${_deps}/no-h5cc" CACHE FILEPATH "")
 set(HDF5_C_INCLUDE_DIR "\${_deps}/usr/include/hdf5/serial" CACHE PATH "")
 set(HDF5_hdf5_LIBRARY_RELEASE "\${_deps}/usr/lib/$arch/hdf5/serial/libhdf5.so" CACHE FILEPATH "")
+set(OPENSSL_ROOT_DIR "\${_deps}/usr" CACHE PATH "")
+set(OPENSSL_INCLUDE_DIR "\${_deps}/usr/include" CACHE PATH "")
+set(OPENSSL_CRYPTO_LIBRARY "\${_deps}/usr/lib/$arch/libcrypto.so" CACHE FILEPATH "")
 set(CARTFORMER_MPI OFF CACHE STRING "")
 CMAKE
 cat > "$stage/env.sh" <<ENV

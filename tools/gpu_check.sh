@@ -7,7 +7,7 @@
 #   tools/gpu_check.sh [--deps ARCHIVE] [--build DIR] [--arch 90] [--quick]
 #
 #   --deps ARCHIVE  dependencies packed by tools/gpu_bundle.sh, for machines without HDF5,
-#                   yaml-cpp, nlohmann_json, GoogleTest or OpenBLAS and without a way to
+#                   yaml-cpp, nlohmann_json, GoogleTest, OpenBLAS or OpenSSL and without a way to
 #                   install them (the usual bare CUDA image: nvcc and cmake, no network).
 #   --build DIR     build directory (default build/gpu-check)
 #   --arch N        CUDA architecture to build (default 90; 80 for A100)

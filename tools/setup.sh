@@ -9,6 +9,7 @@ packages=(
   libhdf5-dev hdf5-tools            # corpus files (+ h5dump for inspection)
   libyaml-cpp-dev                   # configs
   nlohmann-json3-dev                # manifests, eval.json
+  libssl-dev                        # SHA-256 and HMAC-SHA-256 from OpenSSL's libcrypto
   libgtest-dev                      # unit tests
   libopenmpi-dev openmpi-bin        # multi-rank training (mpirun)
   python3                           # optional format cross-checks in tests (h5py, safetensors)

@@ -3,15 +3,12 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <charconv>
-#include <cmath>
 #include <filesystem>
 #include <limits>
 #include <set>
-#include <sstream>
-#include <system_error>
 
 #include "core/atomic_file.h"
+#include "core/config_fields.h"
 #include "core/error.h"
 
 namespace cf::trainer {
@@ -137,146 +134,56 @@ std::string suggestion_for(const std::string& unknown) {
   return "";
 }
 
-// A scalar read from YAML (the file or a --set value) on its way into a typed field.
-struct RawValue {
-  enum class Shape { kScalar, kNull, kMap, kSequence } shape = Shape::kScalar;
-  std::string text;  // scalar text (quotes already removed by the YAML parser)
-  std::string describe() const {
-    switch (shape) {
-      case Shape::kNull:
-        return "nothing";
-      case Shape::kMap:
-        return "a map";
-      case Shape::kSequence:
-        return "a list";
-      case Shape::kScalar:
-        break;
-    }
-    return "'" + text + "'";
-  }
-};
+using config_fields::RawValue;
+using config_fields::WrongType;
 
-RawValue raw_from_node(const YAML::Node& node) {
-  RawValue raw;
-  if (node.IsNull())
-    raw.shape = RawValue::Shape::kNull;
-  else if (node.IsMap())
-    raw.shape = RawValue::Shape::kMap;
-  else if (node.IsSequence())
-    raw.shape = RawValue::Shape::kSequence;
-  else
-    raw.text = node.Scalar();
-  return raw;
+constexpr TaskKind kTaskKinds[] = {TaskKind::kPretrain, TaskKind::kNextItem, TaskKind::kPropensity};
+constexpr LrSchedule kSchedules[] = {LrSchedule::kCosine, LrSchedule::kLinear,
+                                     LrSchedule::kConstant};
+
+// One overload per field type: the shared readers (core/config_fields.h) do the checking.
+void read_field(bool& field, const RawValue& raw) { field = config_fields::read_bool(raw); }
+void read_field(float& field, const RawValue& raw) { field = config_fields::read_float(raw); }
+void read_field(std::string& field, const RawValue& raw) {
+  // "init_from:" with no value = unset.
+  field = raw.shape == RawValue::Shape::kNull ? "" : config_fields::read_string(raw);
 }
-
-// Thrown by the typed setters; the caller adds where the value came from.
-struct BadValue {
-  std::string message;
-};
-
-[[noreturn]] void bad_value(const std::string& key, const char* expected, const RawValue& raw) {
-  throw BadValue{"key '" + key + "' expects " + expected + ", got " + raw.describe()};
+void read_field(TaskKind& field, const RawValue& raw) {
+  field = kTaskKinds[config_fields::read_choice(
+      raw, {task_kind_name(kTaskKinds[0]), task_kind_name(kTaskKinds[1]),
+            task_kind_name(kTaskKinds[2])})];
 }
-
+void read_field(LrSchedule& field, const RawValue& raw) {
+  field = kSchedules[config_fields::read_choice(
+      raw, {lr_schedule_name(kSchedules[0]), lr_schedule_name(kSchedules[1]),
+            lr_schedule_name(kSchedules[2])})];
+}
 template <class Int>
-Int parse_integer(const std::string& key, const RawValue& raw) {
-  if (raw.shape != RawValue::Shape::kScalar) bad_value(key, "an integer", raw);
-  const std::string& s = raw.text;
-  const char* begin = s.data();
-  const char* end = s.data() + s.size();
-  if (begin != end && *begin == '+') ++begin;
-  Int value{};
-  auto [ptr, ec] = std::from_chars(begin, end, value);
-  if (ec == std::errc() && ptr == end) return value;
-  // Integral values in exponent form ("1e5 steps") are accepted when exact.
-  double d = 0;
-  auto [dptr, dec] = std::from_chars(begin, end, d);
-  if (dec == std::errc() && dptr == end && std::isfinite(d) && d == std::floor(d) &&
-      d >= static_cast<double>(std::numeric_limits<Int>::min()) &&
-      d <= static_cast<double>(std::numeric_limits<Int>::max())) {
-    return static_cast<Int>(d);
-  }
-  if (ec == std::errc::result_out_of_range) bad_value(key, "an integer in range", raw);
-  bad_value(key, std::is_signed_v<Int> ? "an integer" : "a non-negative integer", raw);
+requires std::is_integral_v<Int>
+void read_field(Int& field, const RawValue& raw) { field = config_fields::read_integer<Int>(raw); }
+
+void write_field(YAML::Emitter& out, TaskKind kind) { out << task_kind_name(kind); }
+void write_field(YAML::Emitter& out, LrSchedule schedule) { out << lr_schedule_name(schedule); }
+template <class Field>
+void write_field(YAML::Emitter& out, const Field& field) {
+  config_fields::write_value(out, field);
 }
 
-float parse_float(const std::string& key, const RawValue& raw) {
-  if (raw.shape != RawValue::Shape::kScalar) bad_value(key, "a number", raw);
-  const std::string& s = raw.text;
-  const char* begin = s.data();
-  const char* end = s.data() + s.size();
-  if (begin != end && *begin == '+') ++begin;
-  float value = 0;
-  // from_chars<float> rounds once, so the shortest form written by to_yaml reads back exactly.
-  auto [ptr, ec] = std::from_chars(begin, end, value);
-  if (ec != std::errc() || ptr != end) bad_value(key, "a number", raw);
-  if (!std::isfinite(value)) bad_value(key, "a finite number", raw);
-  return value;
+// "key 'train.lr' expects a number, got 'abc'"
+std::string wrong_type_message(const std::string& key, const WrongType& wrong) {
+  return "key '" + key + "' expects " + wrong.expected + ", got " + wrong.found.describe();
 }
 
-bool parse_bool(const std::string& key, const RawValue& raw) {
-  if (raw.shape == RawValue::Shape::kScalar) {
-    std::string s = raw.text;
-    std::transform(s.begin(), s.end(), s.begin(),
-                   [](unsigned char ch) { return std::tolower(ch); });
-    if (s == "true" || s == "yes" || s == "on") return true;
-    if (s == "false" || s == "no" || s == "off") return false;
-  }
-  bad_value(key, "true or false", raw);
-}
-
-std::string parse_string(const std::string& key, const RawValue& raw) {
-  if (raw.shape == RawValue::Shape::kNull) return "";  // "init_from:" with no value = unset
-  if (raw.shape != RawValue::Shape::kScalar) bad_value(key, "a string", raw);
-  return raw.text;
-}
-
-TaskKind parse_task_kind(const std::string& key, const RawValue& raw) {
-  if (raw.shape == RawValue::Shape::kScalar) {
-    for (TaskKind k : {TaskKind::kPretrain, TaskKind::kNextItem, TaskKind::kPropensity}) {
-      if (raw.text == task_kind_name(k)) return k;
-    }
-  }
-  bad_value(key, "one of pretrain, next_item, propensity", raw);
-}
-
-LrSchedule parse_schedule(const std::string& key, const RawValue& raw) {
-  if (raw.shape == RawValue::Shape::kScalar) {
-    for (LrSchedule s : {LrSchedule::kCosine, LrSchedule::kLinear, LrSchedule::kConstant}) {
-      if (raw.text == lr_schedule_name(s)) return s;
-    }
-  }
-  bad_value(key, "one of cosine, linear, constant", raw);
-}
-
-// Assigns `raw` to the field named `key`; returns false if no such field exists.
+// Reads `raw` into the field named `key`; returns false if no such field exists. Throws
+// WrongType when the value does not fit the field.
 bool assign_field(Config& config, const std::string& key, const RawValue& raw) {
   bool found = false;
   visit_fields(config, [&](const char* name, auto& field) {
     if (found || key != name) return;
     found = true;
-    using Field = std::decay_t<decltype(field)>;
-    if constexpr (std::is_same_v<Field, bool>) {
-      field = parse_bool(key, raw);
-    } else if constexpr (std::is_same_v<Field, float>) {
-      field = parse_float(key, raw);
-    } else if constexpr (std::is_same_v<Field, std::string>) {
-      field = parse_string(key, raw);
-    } else if constexpr (std::is_same_v<Field, TaskKind>) {
-      field = parse_task_kind(key, raw);
-    } else if constexpr (std::is_same_v<Field, LrSchedule>) {
-      field = parse_schedule(key, raw);
-    } else {
-      static_assert(std::is_integral_v<Field>, "unhandled config field type");
-      field = parse_integer<Field>(key, raw);
-    }
+    read_field(field, raw);
   });
   return found;
-}
-
-std::string where(const YAML::Mark& mark) {
-  if (mark.line < 0) return "";
-  return ":" + std::to_string(mark.line + 1);
 }
 
 void read_document(Config& config, const YAML::Node& root, const std::string& source) {
@@ -289,7 +196,7 @@ void read_document(Config& config, const YAML::Node& root, const std::string& so
   const auto sections = section_names();
   std::set<std::string> seen_sections;
   for (const auto& section_entry : root) {
-    const std::string section = section_entry.first.as<std::string>();
+    const std::string section = config_fields::key_name(section_entry.first, source);
     if (!sections.count(section)) {
       throw UserError(source + ": unknown key '" + section + "'" + suggestion_for(section));
     }
@@ -300,20 +207,20 @@ void read_document(Config& config, const YAML::Node& root, const std::string& so
     if (body.IsNull()) continue;  // "train:" with nothing under it
     if (!body.IsMap()) {
       throw UserError(source + ": key '" + section + "' expects a map of keys, got " +
-                      raw_from_node(body).describe());
+                      RawValue::of(body).describe());
     }
     std::set<std::string> seen_keys;
     for (const auto& entry : body) {
-      const std::string key = section + "." + entry.first.as<std::string>();
+      const std::string key = section + "." + config_fields::key_name(entry.first, source);
       if (!seen_keys.insert(key).second) {
         throw UserError(source + ": key '" + key + "' appears twice");
       }
       try {
-        if (!assign_field(config, key, raw_from_node(entry.second))) {
+        if (!assign_field(config, key, RawValue::of(entry.second))) {
           throw UserError(source + ": unknown key '" + key + "'" + suggestion_for(key));
         }
-      } catch (const BadValue& bad) {
-        throw UserError(source + ": " + bad.message);
+      } catch (const WrongType& wrong) {
+        throw UserError(source + ": " + wrong_type_message(key, wrong));
       }
     }
   }
@@ -338,7 +245,7 @@ void apply_override(Config& config, const std::string& assignment, const std::st
     } catch (const YAML::Exception& e) {
       throw UserError(context + ": value is not valid YAML (" + e.msg + ")");
     }
-    raw = raw_from_node(node);
+    raw = RawValue::of(node);
     // A value such as "a: b" parses as a map; a plain value was meant.
     if (raw.shape == RawValue::Shape::kMap || raw.shape == RawValue::Shape::kSequence) {
       raw.shape = RawValue::Shape::kScalar;
@@ -355,8 +262,8 @@ void apply_override(Config& config, const std::string& assignment, const std::st
       }
       throw UserError(context + ": unknown key '" + key + "'" + suggestion_for(key));
     }
-  } catch (const BadValue& bad) {
-    throw UserError(context + ": " + bad.message);
+  } catch (const WrongType& wrong) {
+    throw UserError(context + ": " + wrong_type_message(key, wrong));
   }
 }
 
@@ -393,9 +300,7 @@ class Validator {
   template <class T>
   static std::string show(T value) {
     if constexpr (std::is_same_v<T, float>) {
-      char buf[32];
-      auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, value);
-      return std::string(buf, ptr);
+      return config_fields::shortest_decimal(value);
     } else {
       return std::to_string(value);
     }
@@ -464,29 +369,6 @@ void validate(const Config& c, const std::string& source) {
   v.positive("comm.bucket_mb", c.comm.bucket_mb);
 }
 
-// Quotes a string so YAML reads it back verbatim, whatever it looks like ("123", "yes", "a: b").
-std::string quoted(const std::string& s) {
-  std::string out = "\"";
-  for (char ch : s) {
-    unsigned char u = static_cast<unsigned char>(ch);
-    if (ch == '"' || ch == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (ch == '\n') {
-      out += "\\n";
-    } else if (ch == '\t') {
-      out += "\\t";
-    } else if (u < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\x%02x", u);
-      out += buf;
-    } else {
-      out += ch;
-    }
-  }
-  return out + "\"";
-}
-
 }  // namespace
 
 const char* task_kind_name(TaskKind kind) {
@@ -517,19 +399,7 @@ Config parse_config(const std::string& yaml_text, const std::string& source_name
                     const std::vector<std::string>& overrides) {
   Config config;
   config.source_path = source_name;
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::ParserException& e) {
-    throw UserError(source_name + where(e.mark) + ": YAML syntax error: " + e.msg);
-  } catch (const YAML::Exception& e) {
-    throw UserError(source_name + ": cannot read YAML: " + e.msg);
-  }
-  try {
-    read_document(config, root, source_name);
-  } catch (const YAML::Exception& e) {
-    throw UserError(source_name + where(e.mark) + ": unexpected YAML structure: " + e.msg);
-  }
+  read_document(config, config_fields::load_document(yaml_text, source_name), source_name);
   for (const auto& assignment : overrides) apply_override(config, assignment, source_name);
   validate(config, source_name);
   return config;
@@ -544,37 +414,24 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
 }
 
 std::string to_yaml(const Config& config) {
-  std::ostringstream out;
+  YAML::Emitter out;
+  out << YAML::BeginMap;
   std::string current_section;
   Config copy = config;  // visit_fields takes a mutable Config; nothing is changed
   visit_fields(copy, [&](const char* name, const auto& field) {
-    std::string key = name;
-    std::string section = key.substr(0, key.find('.'));
+    const std::string key = name;
+    const std::string section = key.substr(0, key.find('.'));
     if (section != current_section) {
-      if (!current_section.empty()) out << "\n";
-      out << section << ":\n";
+      if (!current_section.empty()) out << YAML::EndMap;
+      out << YAML::Key << section << YAML::Value << YAML::BeginMap;
       current_section = section;
     }
-    out << "  " << key.substr(section.size() + 1) << ": ";
-    using Field = std::decay_t<decltype(field)>;
-    if constexpr (std::is_same_v<Field, bool>) {
-      out << (field ? "true" : "false");
-    } else if constexpr (std::is_same_v<Field, float>) {
-      char buf[32];
-      auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, field);  // shortest exact form
-      out << std::string(buf, ptr);
-    } else if constexpr (std::is_same_v<Field, std::string>) {
-      out << quoted(field);
-    } else if constexpr (std::is_same_v<Field, TaskKind>) {
-      out << task_kind_name(field);
-    } else if constexpr (std::is_same_v<Field, LrSchedule>) {
-      out << lr_schedule_name(field);
-    } else {
-      out << field;
-    }
-    out << "\n";
+    out << YAML::Key << key.substr(section.size() + 1) << YAML::Value;
+    write_field(out, field);
   });
-  return out.str();
+  out << YAML::EndMap << YAML::EndMap;
+  CF_CHECK(out.good(), "the config emitter rejected its own fields: " + out.GetLastError());
+  return std::string(out.c_str()) + "\n";
 }
 
 }  // namespace cf::trainer

@@ -3,6 +3,16 @@
 #include <cstring>
 
 namespace cf::data {
+namespace {
+
+bool is_blank(char c) { return c == ' ' || c == '\t'; }
+
+std::string_view without_trailing_blanks(std::string_view field) {
+  while (!field.empty() && is_blank(field.back())) field.remove_suffix(1);
+  return field;
+}
+
+}  // namespace
 
 bool FieldSplitter::split(std::string_view line) {
   if (quoting_ && std::memchr(line.data(), '"', line.size()) != nullptr) return split_quoted(line);
@@ -13,6 +23,12 @@ bool FieldSplitter::split(std::string_view line) {
     const void* hit = std::memchr(cursor, delimiter_, static_cast<size_t>(end - cursor));
     if (hit == nullptr) {
       fields_.emplace_back(cursor, static_cast<size_t>(end - cursor));
+      if (trim_blanks_) {
+        for (auto& field : fields_) {
+          while (!field.empty() && is_blank(field.front())) field.remove_prefix(1);
+          field = without_trailing_blanks(field);
+        }
+      }
       return true;
     }
     const char* stop = static_cast<const char*>(hit);
@@ -29,6 +45,9 @@ bool FieldSplitter::split_quoted(std::string_view line) {
   size_t pos = 0;
   const size_t n = line.size();
   for (;;) {
+    if (trim_blanks_) {
+      while (pos < n && is_blank(line[pos])) ++pos;
+    }
     if (pos < n && line[pos] == '"') {
       size_t close = pos + 1;
       bool has_doubled_quote = false;
@@ -53,19 +72,31 @@ bool FieldSplitter::split_quoted(std::string_view line) {
       }
       fields_.push_back(inner);
       pos = close + 1;
+      if (trim_blanks_) {
+        while (pos < n && is_blank(line[pos])) ++pos;
+      }
       if (pos == n) return true;
       if (line[pos] != delimiter_) return false;  // text after the closing quote
       ++pos;
       continue;
     }
     const size_t stop = line.find(delimiter_, pos);
-    if (stop == std::string_view::npos) {
-      fields_.push_back(line.substr(pos));
-      return true;
-    }
-    fields_.push_back(line.substr(pos, stop - pos));
+    std::string_view field =
+        line.substr(pos, stop == std::string_view::npos ? n - pos : stop - pos);
+    fields_.push_back(trim_blanks_ ? without_trailing_blanks(field) : field);
+    if (stop == std::string_view::npos) return true;
     pos = stop + 1;
   }
+}
+
+std::vector<std::string> split_comma_list(std::string_view text) {
+  FieldSplitter splitter(',', /*quoting=*/false);
+  splitter.split(text);  // cannot fail without quoting
+  std::vector<std::string> entries;
+  for (std::string_view field : splitter.fields()) {
+    if (!field.empty()) entries.emplace_back(field);
+  }
+  return entries;
 }
 
 void split_on_blanks(std::string_view line, std::vector<std::string_view>& fields) {

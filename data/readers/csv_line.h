@@ -1,4 +1,5 @@
-// FieldSplitter: splits one delimited line into fields (RFC 4180 quoting) without allocating.
+// FieldSplitter: splits one delimited line into fields (RFC 4180 quoting) without allocating;
+// the one splitter for raw logs, hand-written CSVs and comma-separated flag values.
 #pragma once
 #include <string>
 #include <string_view>
@@ -13,7 +14,13 @@ namespace cf::data {
 // scratch buffer for fields that contained ""), valid until the next split().
 class FieldSplitter {
  public:
-  FieldSplitter(char delimiter, bool quoting) : delimiter_(delimiter), quoting_(quoting) {}
+  // Whether spaces and tabs at either end of a field belong to it. Hand-written files are
+  // easier to read as "u1, \"a,b\"": with kTrimmed those blanks are dropped and may stand
+  // around a quoted field's quotes (blanks inside the quotes stay data).
+  enum class Blanks { kKept, kTrimmed };
+
+  FieldSplitter(char delimiter, bool quoting, Blanks blanks = Blanks::kKept)
+      : delimiter_(delimiter), quoting_(quoting), trim_blanks_(blanks == Blanks::kTrimmed) {}
 
   // Returns false (fields unspecified) when the quoting is malformed: an unterminated quoted
   // field or text between a closing quote and the next delimiter.
@@ -28,9 +35,14 @@ class FieldSplitter {
 
   char delimiter_;
   bool quoting_;
+  bool trim_blanks_;
   std::vector<std::string_view> fields_;
   std::string unescaped_;  // storage for quoted fields that contained ""
 };
+
+// The non-empty entries of a comma-separated list, in order ("a,,b," -> a, b): how list flags
+// and list-valued config keys are written. No quoting: entries cannot contain commas.
+std::vector<std::string> split_comma_list(std::string_view text);
 
 // Splits on runs of spaces and tabs, ignoring leading and trailing blanks ("1  2\t3" -> 3 fields).
 void split_on_blanks(std::string_view line, std::vector<std::string_view>& fields);

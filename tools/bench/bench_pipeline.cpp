@@ -1,6 +1,8 @@
 // bench_pipeline: end-to-end throughput of the two heavy stages on this machine —
 //  1. prep: a synthetic log of N events (default 10M) -> corpus; events/s and peak memory;
-//  2. train: training steps of a config (default the Beauty config) on its corpus; tokens/s
+//  2. pseudonymise: user ids through the keyed user hash prep applies to every user; ids/s on
+//     one thread and on all OpenMP threads (prep's own loop);
+//  3. train: training steps of a config (default the Beauty config) on its corpus; tokens/s
 //     and achieved model GFLOP/s as a share of the sgemm peak measured first, in the same run.
 // Prints a Markdown table (paste into docs/benchmarks.md with the machine it came from).
 #include <omp.h>
@@ -13,12 +15,14 @@
 #include <filesystem>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "core/error.h"
 #include "data/batch.h"
 #include "data/corpus.h"
 #include "data/prep.h"
 #include "data/synth/synth.h"
+#include "data/user_pseudonym.h"
 #include "tools/bench/sgemm_peak.h"
 #include "tools/cli/args.h"
 #include "trainer/config.h"
@@ -65,7 +69,8 @@ PrepResult bench_prep(int64_t events, const std::string& scratch) {
     auto report = cf::data::run_prep(options);
     double s = seconds_since(t);
     int64_t kept = report.rows_kept;
-    if (write(pipe_fd[1], &s, sizeof(s)) < 0 || write(pipe_fd[1], &kept, sizeof(kept)) < 0) _exit(3);
+    if (write(pipe_fd[1], &s, sizeof(s)) < 0 || write(pipe_fd[1], &kept, sizeof(kept)) < 0)
+      _exit(3);
     _exit(0);
   }
   close(pipe_fd[1]);
@@ -81,6 +86,35 @@ PrepResult bench_prep(int64_t events, const std::string& scratch) {
   (void)summary;
   fs::remove_all(logs);
   fs::remove(corpus);
+  return r;
+}
+
+struct PseudonymResult {
+  int64_t ids = 0;
+  int threads = 0;
+  double one_thread_s = 0, all_threads_s = 0;
+};
+
+// Ids shaped like real ones (decimal numbers of growing width), hashed once on one thread and
+// once in parallel as prep does.
+PseudonymResult bench_pseudonyms(int64_t ids) {
+  std::vector<std::string> raw(static_cast<size_t>(ids));
+  for (int64_t i = 0; i < ids; ++i) raw[size_t(i)] = std::to_string(1000003 * i + 17);
+  std::vector<std::string> out(raw.size());
+  const cf::data::UserPseudonymizer pseudonym("benchmark-key-not-secret-0123456789");
+  PseudonymResult r;
+  r.ids = ids;
+  r.threads = omp_get_max_threads();
+  // An untimed pass first, so neither timed pass pays for the output strings' allocation.
+#pragma omp parallel for schedule(dynamic, 1024)
+  for (int64_t i = 0; i < ids; ++i) out[size_t(i)] = pseudonym(raw[size_t(i)]);
+  auto t0 = Clock::now();
+  for (int64_t i = 0; i < ids; ++i) out[size_t(i)] = pseudonym(raw[size_t(i)]);
+  r.one_thread_s = seconds_since(t0);
+  t0 = Clock::now();
+#pragma omp parallel for schedule(dynamic, 1024)
+  for (int64_t i = 0; i < ids; ++i) out[size_t(i)] = pseudonym(raw[size_t(i)]);
+  r.all_threads_s = seconds_since(t0);
   return r;
 }
 
@@ -137,14 +171,16 @@ TrainResult bench_train(const cf::trainer::Config& config, int steps) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  cf::cli::ArgParser args("bench_pipeline",
-                          "Prep throughput on a synthetic log and training throughput of a config,\n"
-                          "against the sgemm peak measured first. Prints a Markdown table.");
+  cf::cli::ArgParser args(
+      "bench_pipeline",
+      "Prep throughput on a synthetic log and training throughput of a config,\n"
+      "against the sgemm peak measured first. Prints a Markdown table.");
   args.option("config", "FILE", "training config", "configs/pretrain/beauty.yaml");
   args.option("set", "KEY=VALUE", "config override", "", true);
-  args.option("steps", "N", "timed training steps", "20");
+  args.option("steps", "N", "timed training steps (0 = skip training)", "20");
   args.option("prep-events", "N", "events in the synthetic prep input (0 = skip prep)", "10000000");
   args.option("scratch", "DIR", "scratch folder for the prep benchmark", "/tmp/cartformer-bench");
+  args.option("pseudonym-ids", "N", "user ids to pseudonymise (0 = skip)", "2000000");
   try {
     if (!args.parse(argc - 1, argv + 1)) return 0;
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
@@ -153,36 +189,53 @@ int main(int argc, char** argv) {
     PrepResult prep;
     const int64_t prep_events = args.get_int("prep-events");
     if (prep_events > 0) prep = bench_prep(prep_events, args.get("scratch"));
+    PseudonymResult pseudonyms;
+    const int64_t pseudonym_ids = args.get_int("pseudonym-ids");
+    if (pseudonym_ids > 0) pseudonyms = bench_pseudonyms(pseudonym_ids);
 
     const int threads = omp_get_max_threads();
-    const double peak = cf::bench::sgemm_peak_gflops();
     std::printf("machine: %u hardware threads, OpenMP threads %d\n",
                 std::thread::hardware_concurrency(), threads);
-    std::printf("sgemm peak (2048^3 OpenBLAS, measured now): %.1f GFLOP/s\n\n", peak);
+    const int steps = int(args.get_int("steps"));
+    double peak = 0;
+    TrainResult train;
+    cf::trainer::Config config;
+    if (steps > 0) {
+      peak = cf::bench::sgemm_peak_gflops();
+      std::printf("sgemm peak (2048^3 OpenBLAS, measured now): %.1f GFLOP/s\n", peak);
+      config = cf::trainer::load_config(args.get("config"), args.get_all("set"));
+      train = bench_train(config, steps);
+    }
 
-    auto config = cf::trainer::load_config(args.get("config"), args.get_all("set"));
-    TrainResult train = bench_train(config, int(args.get_int("steps")));
-    const double gflops = train.flops / train.seconds / 1e9;
-
-    std::printf("| stage | workload | result | rate | share of sgemm peak |\n");
+    std::printf("\n| stage | workload | result | rate | share of sgemm peak |\n");
     std::printf("|---|---|---|---|---|\n");
     if (prep_events > 0) {
-      std::printf("| synth | %lld events | %.1f s | %.2fM events/s | - |\n",
-                  (long long)prep.events, prep.synth_s, prep.events / prep.synth_s / 1e6);
-      std::printf("| prep | %lld events (trio CSV -> HDF5) | %.1f s, peak RSS %.0f MiB | "
-                  "%.2fM events/s | - |\n",
-                  (long long)prep.events, prep.prep_s, prep.peak_rss_mb,
-                  prep.events / prep.prep_s / 1e6);
+      std::printf("| synth | %lld events | %.1f s | %.2fM events/s | - |\n", (long long)prep.events,
+                  prep.synth_s, prep.events / prep.synth_s / 1e6);
+      std::printf(
+          "| prep | %lld events (trio CSV -> HDF5) | %.1f s, peak RSS %.0f MiB | "
+          "%.2fM events/s | - |\n",
+          (long long)prep.events, prep.prep_s, prep.peak_rss_mb, prep.events / prep.prep_s / 1e6);
     }
-    std::printf("| train | %s, %d steps x %d seq, %.2fM params, %s | %.3f s/step | %.0f tokens/s, "
-                "%.1f GFLOP/s | %.1f%% |\n",
-                args.get("config").c_str(), train.steps, config.train.micro_batch,
-                train.params / 1e6,
-                config.task.sampled_negatives > 0
-                    ? ("sampled softmax k=" + std::to_string(config.task.sampled_negatives)).c_str()
-                    : "full softmax",
-                train.seconds / train.steps, train.tokens / train.seconds, gflops,
-                100.0 * gflops / peak);
+    if (pseudonym_ids > 0) {
+      std::printf(
+          "| pseudonymise | %lld user ids (HMAC-SHA-256) | %.2f s (1 thread), %.2f s "
+          "(%d threads) | %.2fM ids/s (1 thread), %.2fM ids/s (%d threads) | - |\n",
+          (long long)pseudonyms.ids, pseudonyms.one_thread_s, pseudonyms.all_threads_s,
+          pseudonyms.threads, pseudonyms.ids / pseudonyms.one_thread_s / 1e6,
+          pseudonyms.ids / pseudonyms.all_threads_s / 1e6, pseudonyms.threads);
+    }
+    if (steps > 0) {
+      const double gflops = train.flops / train.seconds / 1e9;
+      std::printf(
+          "| train | %s, %d steps x %d seq, %.2fM params, %s | %.3f s/step | %.0f tokens/s, "
+          "%.1f GFLOP/s | %.1f%% |\n",
+          args.get("config").c_str(), train.steps, config.train.micro_batch, train.params / 1e6,
+          config.task.sampled_negatives > 0
+              ? ("sampled softmax k=" + std::to_string(config.task.sampled_negatives)).c_str()
+              : "full softmax",
+          train.seconds / train.steps, train.tokens / train.seconds, gflops, 100.0 * gflops / peak);
+    }
     return 0;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_pipeline: error: %s\n", e.what());

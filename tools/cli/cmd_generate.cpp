@@ -9,27 +9,17 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "data/corpus.h"
-#include "tools/cli/args.h"
-#include "tools/cli/commands.h"
+#include "data/readers/csv_line.h"
 #include "eval/history_input.h"
 #include "eval/recommender.h"
+#include "tools/cli/args.h"
+#include "tools/cli/commands.h"
 #include "trainer/checkpoint.h"
 #include "trainer/model/model.h"
 
 namespace cf::cli {
 
 namespace {
-
-std::vector<std::string> split_commas(const std::string& list) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= list.size()) {
-    const size_t comma = std::min(list.find(',', start), list.size());
-    if (comma > start) out.push_back(list.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
 
 // Corpus users named by key, in the order given; an unknown key is a UserError naming it.
 std::vector<eval::GenerationInput> corpus_users_by_key(const data::CorpusReader& corpus,
@@ -39,7 +29,7 @@ std::vector<eval::GenerationInput> corpus_users_by_key(const data::CorpusReader&
   index.reserve(keys.size());
   for (size_t i = 0; i < keys.size(); ++i) index.emplace(keys[i], static_cast<int64_t>(i));
   std::vector<eval::GenerationInput> inputs;
-  for (const std::string& key : split_commas(list)) {
+  for (const std::string& key : data::split_comma_list(list)) {
     auto it = index.find(key);
     if (it == index.end()) throw UserError(corpus.path() + ": unknown user key '" + key + "'");
     eval::GenerationInput input;
@@ -96,8 +86,8 @@ int run_generate(int argc, char** argv) {
   if (format_name != "csv" && format_name != "jsonl") {
     throw UserError("--format: must be csv or jsonl, got '" + format_name + "'");
   }
-  const auto format = format_name == "csv" ? eval::RecommendationFormat::kCsv
-                                           : eval::RecommendationFormat::kJsonl;
+  const auto format =
+      format_name == "csv" ? eval::RecommendationFormat::kCsv : eval::RecommendationFormat::kJsonl;
 
   std::unique_ptr<data::CorpusReader> corpus = data::CorpusReader::open(corpus_path);
   const std::string checkpoint_dir = trainer::resolve_checkpoint_dir(args.require("checkpoint"));
@@ -111,16 +101,16 @@ int run_generate(int argc, char** argv) {
   const bool given_histories = args.has("history") || args.has("history-csv");
   std::optional<eval::HistoryVocabulary> vocab;
   if (given_histories || options.steps > 1) vocab = eval::HistoryVocabulary::from_corpus(*corpus);
-  eval::Recommender recommender(model, vocab ? vocab->appended_channels()
-                                             : eval::AppendedEventChannels{});
+  eval::Recommender recommender(model,
+                                vocab ? vocab->appended_channels() : eval::AppendedEventChannels{});
   const std::vector<std::string> item_raw_ids = corpus->item_raw_ids();
 
   const std::string out_path = args.get("out");
   std::string output;  // whole output when writing a file (atomic); flushed per chunk to stdout
   bool header_written = false;
   auto emit = [&](const std::vector<eval::GenerationInput>& inputs) {
-    std::string text = eval::format_recommendations(recommender.recommend(inputs, options),
-                                                    item_raw_ids, format);
+    std::string text =
+        eval::format_recommendations(recommender.recommend(inputs, options), item_raw_ids, format);
     if (format == eval::RecommendationFormat::kCsv && header_written) {
       text.erase(0, text.find('\n') + 1);  // the header once, not per chunk
     }

@@ -1,15 +1,22 @@
 // cartformer prep: raw behaviour logs -> tokenized HDF5 corpus (data/prep.h does the work).
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <optional>
-#include <sstream>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/progress.h"
+#include "core/sha256.h"
 #include "data/prep.h"
 #include "data/prep_config.h"
+#include "data/readers/csv_line.h"
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
 
@@ -18,12 +25,42 @@ namespace {
 
 constexpr const char* kKeyEnvironment = "CARTFORMER_USER_KEY";
 
-std::string trim_trailing_space(std::string s) {
+void trim_trailing_space(std::string& s) {
   while (!s.empty() &&
          (s.back() == '\n' || s.back() == '\r' || s.back() == ' ' || s.back() == '\t')) {
     s.pop_back();
   }
-  return s;
+}
+
+// Reads a key file with unbuffered reads into one string, so no stream buffer or discarded
+// reallocation is left holding key bytes; wipe_secret then clears the only copy. Works for
+// pipes too (--key-file <(pass show cartformer)), which report no size in advance.
+std::string read_key_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw UserError(path + ": cannot open for reading");
+  std::string key;
+  key.reserve(256);
+  char chunk[256];
+  for (;;) {
+    const ssize_t n = ::read(fd, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int read_errno = errno;
+      ::close(fd);
+      OPENSSL_cleanse(chunk, sizeof chunk);
+      if (n == 0) return key;
+      wipe_secret(key);
+      throw UserError(path + ": cannot read: " + std::strerror(read_errno));
+    }
+    if (key.size() + static_cast<size_t>(n) > key.capacity()) {
+      std::string larger;
+      larger.reserve(2 * (key.size() + static_cast<size_t>(n)));
+      larger.append(key);
+      wipe_secret(key);
+      key.swap(larger);
+    }
+    key.append(chunk, static_cast<size_t>(n));
+  }
 }
 
 void check_key_length(const std::string& key, const std::string& origin) {
@@ -45,14 +82,18 @@ void resolve_user_key(const ArgParser& args, const data::PrepConfig& config,
     return;
   }
   if (!key_file.empty()) {
-    options.user_key = trim_trailing_space(read_text_file(key_file));
+    options.user_key = read_key_file(key_file);
+    trim_trailing_space(options.user_key);
     if (options.user_key.empty()) throw UserError(key_file + ": the user-hash key file is empty");
     check_key_length(options.user_key, key_file);
     options.user_key_source = "key-file";
     return;
   }
   if (const char* env = std::getenv(kKeyEnvironment); env && *env) {
-    options.user_key = trim_trailing_space(env);
+    // The environment's own copy belongs to the process and cannot be wiped; a key file
+    // leaves none behind.
+    options.user_key = env;
+    trim_trailing_space(options.user_key);
     check_key_length(options.user_key, kKeyEnvironment);
     options.user_key_source = "environment";
     return;
@@ -74,17 +115,7 @@ int32_t bounded_int(const ArgParser& args, const std::string& flag,
   return static_cast<int32_t>(value);
 }
 
-std::vector<std::string> split_commas(const std::string& text) {
-  std::vector<std::string> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
-data::PrepOptions build_options(const ArgParser& args) {
+void build_options(const ArgParser& args, data::PrepOptions& options) {
   data::PrepConfig config;
   if (args.has("config")) config = data::load_prep_config(args.get("config"));
 
@@ -101,10 +132,9 @@ data::PrepOptions build_options(const ArgParser& args) {
   spec.item_attributes = args.has("item-attributes") ? args.get("item-attributes")
                                                      : config.item_attributes.value_or("");
   spec.personal_columns = args.has("personal-columns")
-                              ? split_commas(args.get("personal-columns"))
+                              ? data::split_comma_list(args.get("personal-columns"))
                               : config.personal_columns.value_or(std::vector<std::string>{});
 
-  data::PrepOptions options;
   options.sources = {spec};
   options.output_path = args.has("out") ? args.get("out") : config.output.value_or("");
   if (options.output_path.empty()) {
@@ -124,8 +154,19 @@ data::PrepOptions build_options(const ArgParser& args) {
       bounded_int(args, "max-events-per-user", config.max_events_per_user, 0, 0, 1000000000);
   options.created_by = "cartformer prep";
   resolve_user_key(args, config, options);
-  return options;
 }
+
+// Wipes the user-hash key when prep is done with it, on every way out (errors included).
+class KeyWipeOnExit {
+ public:
+  explicit KeyWipeOnExit(std::string& key) : key_(key) {}
+  ~KeyWipeOnExit() { wipe_secret(key_); }
+  KeyWipeOnExit(const KeyWipeOnExit&) = delete;
+  KeyWipeOnExit& operator=(const KeyWipeOnExit&) = delete;
+
+ private:
+  std::string& key_;
+};
 
 std::string with_commas(int64_t n) {
   std::string digits = std::to_string(n < 0 ? -n : n), out;
@@ -207,7 +248,11 @@ int run_prep(int argc, char** argv) {
   args.option("personal-columns", "A,B", "columns holding personal data, dropped and recorded");
   if (!args.parse(argc, argv)) return 0;
 
-  data::PrepOptions options = build_options(args);
+  data::PrepOptions options;
+  // The key's only copy is options.user_key; prep builds its pseudonymizer from it (OpenSSL
+  // keeps, and wipes, its own copy), and nothing else reads it.
+  const KeyWipeOnExit wipe_key(options.user_key);
+  build_options(args, options);
   std::unique_ptr<ProgressMeter> meter;
   uint64_t bytes_total = 0;
   data::PrepProgress progress = [&](uint64_t done, uint64_t total, int64_t rows) {

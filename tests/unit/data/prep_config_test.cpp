@@ -82,6 +82,11 @@ TEST(PrepConfig, ErrorsNameTheFileAndTheKey) {
   EXPECT_EQ(error_of("format: [trio\n").rfind("cfg/prep.yaml: invalid YAML at line ", 0), 0u);
 }
 
+TEST(PrepConfig, AKeyGivenTwiceIsAnError) {
+  EXPECT_EQ(error_of("min_sequence_length: 3\nmin_sequence_length: 4\n"),
+            "cfg/prep.yaml: key 'min_sequence_length' appears twice");
+}
+
 TEST(PrepConfig, MissingFileIsAUserErrorNamingIt) {
   try {
     load_prep_config("/nonexistent/prep.yaml");
@@ -121,6 +126,33 @@ TEST(PrepConfig, ResolvedYamlReadsBackAsTheSameSettings) {
   EXPECT_EQ(c.max_events_per_user, 100);
   EXPECT_EQ(c.time_split_quantile, 0.75);
   EXPECT_EQ(c.time_split_cutoff, 1234);
+}
+
+// The resolved settings are written with YAML::Emitter: paths and column names that need quoting
+// read back unchanged.
+TEST(PrepConfig, ResolvedYamlRoundTripsStringsThatNeedQuoting) {
+  for (const std::string& path :
+       {std::string("/data/a: b.csv"), std::string("/data/#1 # not a comment.csv"),
+        std::string("/data/\"double\" and 'single'.csv"), std::string("/data/  padded  .csv"),
+        std::string("/data/caf\xc3\xa9/\xe2\x82\xac/\xe6\x97\xa5\xe6\x9c\xac.csv"),
+        std::string("/data/- [x]: {y}.csv")}) {
+    SCOPED_TRACE(path);
+    PrepOptions o;
+    RawSourceSpec spec;
+    spec.format = RawFormat::kTrio;
+    spec.path = path;
+    spec.item_attributes = path + ".json";
+    spec.personal_columns = {"e-mail: home", "#phone", "a,b", "  padded"};
+    o.sources = {spec};
+    o.output_path = path + ".h5";
+    o.user_key_source = "key-file";
+    const std::string yaml = resolved_prep_yaml(o);
+    PrepConfig c = parse_prep_config(yaml, "/elsewhere/resolved.yaml");
+    EXPECT_EQ(c.input, path) << yaml;
+    EXPECT_EQ(c.item_attributes, path + ".json");
+    EXPECT_EQ(c.output, path + ".h5");
+    EXPECT_EQ(c.personal_columns, spec.personal_columns);
+  }
 }
 
 }  // namespace

@@ -129,14 +129,50 @@ TEST(HistoriesFromCsv, ErrorsNameFileAndLine) {
   EXPECT_EQ(user_error_of([&] { histories_from_csv(path, tiny_vocab()); }),
             path + ":2: expected 2 fields, found 3");
   std::ofstream(path) << "customer,item\nu1,A\n";
-  EXPECT_NE(user_error_of([&] { histories_from_csv(path, tiny_vocab()); })
-                .find(path + ":1: header must name the columns user and item"),
+  EXPECT_NE(user_error_of([&] {
+              histories_from_csv(path, tiny_vocab());
+            }).find(path + ":1: header must name the columns user and item"),
             std::string::npos);
   std::ofstream(path) << "";
   EXPECT_NE(user_error_of([&] { histories_from_csv(path, tiny_vocab()); }).find(path + ": empty"),
             std::string::npos);
   EXPECT_EQ(user_error_of([&] { histories_from_csv(dir.file("none.csv"), tiny_vocab()); }),
             dir.file("none.csv") + ": cannot open for reading");
+}
+
+// Hand-written files may put blanks around fields and around quotes; fields are trimmed.
+TEST(HistoriesFromCsv, BlanksAroundFieldsAndQuotesAreDropped) {
+  ScratchDir dir("history_csv_blanks");
+  const std::string path = dir.file("h.csv");
+  std::ofstream(path) << " user , item \nu1, \"B\" \n u1 ,\t\" C \"\n";
+  const auto inputs = histories_from_csv(path, tiny_vocab());
+  ASSERT_EQ(inputs.size(), 1u);
+  EXPECT_EQ(inputs[0].user, "u1");
+  EXPECT_EQ(inputs[0].history.item, (std::vector<int32_t>{2, 3}));
+}
+
+// The history CSV used to have its own splitter, which read a quote anywhere as opening or
+// closing a quoted run: "A\"B,C" became the one field "AB,C" and an unterminated quote silently
+// swallowed the rest of the line. Quotes now follow RFC 4180 as in every other CSV read.
+TEST(HistoriesFromCsv, QuotesFollowRfc4180) {
+  ScratchDir dir("history_csv_quotes");
+  const std::string path = dir.file("h.csv");
+  std::ofstream(path) << "user,item\nu1,\"A\"\"B\"\n";  // "A""B": the item id A"B
+  EXPECT_EQ(user_error_of([&] { histories_from_csv(path, tiny_vocab()); }),
+            path + ":2: unknown item id 'A\"B'");
+  std::ofstream(path) << "user,item\nu1,A\"B\n";  // a quote inside an unquoted field is data
+  EXPECT_EQ(user_error_of([&] { histories_from_csv(path, tiny_vocab()); }),
+            path + ":2: unknown item id 'A\"B'");
+  std::ofstream(path) << "user,item\nu1,\"A,B\n";
+  EXPECT_EQ(user_error_of([&] { histories_from_csv(path, tiny_vocab()); }),
+            path +
+                ":2: malformed quotes (an unterminated quoted field, or text after a closing "
+                "quote)");
+  std::ofstream(path) << "user,\"item\"x\nu1,A\n";
+  EXPECT_EQ(user_error_of([&] { histories_from_csv(path, tiny_vocab()); }),
+            path +
+                ":1: malformed quotes (an unterminated quoted field, or text after a closing "
+                "quote)");
 }
 
 class RecommenderTest : public ::testing::Test {

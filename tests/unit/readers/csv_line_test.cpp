@@ -1,4 +1,4 @@
-// FieldSplitter, split_on_blanks and LineReader against hand-computed splits.
+// FieldSplitter, split_comma_list, split_on_blanks and LineReader against hand-computed splits.
 #include "data/readers/csv_line.h"
 
 #include <gtest/gtest.h>
@@ -44,6 +44,27 @@ TEST(FieldSplitter, RejectsMalformedQuotes) {
   // With quoting off, quotes are ordinary characters.
   FieldSplitter plain(',', false);
   EXPECT_EQ(split(plain, R"("a,b")"), (std::vector<std::string>{"\"a", "b\""}));
+}
+
+TEST(FieldSplitter, TrimmedBlanksMayStandAroundFieldsAndQuotes) {
+  FieldSplitter comma(',', true, FieldSplitter::Blanks::kTrimmed);
+  EXPECT_EQ(split(comma, "u1, \"a,b\" ,\tc "), (std::vector<std::string>{"u1", "a,b", "c"}));
+  EXPECT_EQ(split(comma, " x ,y,  "), (std::vector<std::string>{"x", "y", ""}));   // no quotes
+  EXPECT_EQ(split(comma, "\" a \" , b"), (std::vector<std::string>{" a ", "b"}));  // quoted: data
+  EXPECT_EQ(split(comma, "  \"say \"\"hi\"\"\"  "), (std::vector<std::string>{"say \"hi\""}));
+  EXPECT_FALSE(comma.split("\"a\" x,b"));  // text, not just blanks, after the closing quote
+  // Kept blanks are data, and a quote after one is an ordinary character.
+  FieldSplitter kept(',', true);
+  EXPECT_EQ(split(kept, " \"a\", b "), (std::vector<std::string>{" \"a\"", " b "}));
+}
+
+TEST(SplitCommaList, KeepsTheNonEmptyEntriesInOrder) {
+  EXPECT_EQ(split_comma_list("email,phone"), (std::vector<std::string>{"email", "phone"}));
+  EXPECT_EQ(split_comma_list(",a,,b,"), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(split_comma_list(" a"), (std::vector<std::string>{" a"}));
+  EXPECT_EQ(split_comma_list("\"x,y\""), (std::vector<std::string>{"\"x", "y\""}));  // no quoting
+  EXPECT_TRUE(split_comma_list("").empty());
+  EXPECT_TRUE(split_comma_list(",,,").empty());
 }
 
 TEST(SplitOnBlanks, CollapsesRunsOfSpacesAndTabs) {

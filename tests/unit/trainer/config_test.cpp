@@ -231,6 +231,29 @@ TEST(Config, ToYamlRoundTripsEveryField) {
   }
 }
 
+// Paths are written with YAML::Emitter, which quotes whatever needs it: each of these must read
+// back unchanged, and the resolved YAML of the result must be the same text.
+TEST(Config, ToYamlRoundTripsStringsThatNeedQuoting) {
+  for (const std::string& path :
+       {std::string("runs/a: b"), std::string("runs/#3 # not a comment"),
+        std::string("runs/\"double\" and 'single'"), std::string("  runs/leading spaces"),
+        std::string("runs/caf\xc3\xa9/\xe2\x82\xac/\xe6\x97\xa5\xe6\x9c\xac"),
+        std::string("runs/trailing  "), std::string("null"), std::string("- [x]: {y}"),
+        std::string("tab\tand\nnewline")}) {
+    SCOPED_TRACE(path);
+    Config c = parse_config(kMinimal, "a.yaml");
+    c.run.out_dir = path;
+    c.data.corpus = path + "/corpus.h5";
+    c.task.init_from = path;
+    const std::string yaml = to_yaml(c);
+    const Config back = parse_config(yaml, "resolved.yaml");
+    EXPECT_EQ(back.run.out_dir, path) << yaml;
+    EXPECT_EQ(back.data.corpus, path + "/corpus.h5");
+    EXPECT_EQ(back.task.init_from, path);
+    EXPECT_EQ(to_yaml(back), yaml);
+  }
+}
+
 TEST(Config, LoadConfigReadsFileAndNamesMissingOne) {
   namespace fs = std::filesystem;
   fs::path dir = fs::temp_directory_path() / ("cf_config_test_" + std::to_string(::getpid()));
