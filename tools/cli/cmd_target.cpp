@@ -123,7 +123,8 @@ int run_target(int argc, char** argv) {
     const std::string budget_flag = by_count ? "budget-coupons" : "budget-value";
     coupon_plan.budget_kind =
         by_count ? marketing::BudgetKind::kCoupons : marketing::BudgetKind::kFaceValue;
-    coupon_plan.budget = args.get_double(budget_flag, 0);
+    // No range in the parse: a negative budget gets the same line as a zero one.
+    coupon_plan.budget = args.get_double(budget_flag);
     if (!(coupon_plan.budget > 0) || !std::isfinite(coupon_plan.budget)) {
       throw UserError("--" + budget_flag + ": the budget must be > 0 (got " +
                       args.get(budget_flag) + ")");
@@ -134,7 +135,7 @@ int run_target(int argc, char** argv) {
     }
     coupon_plan.head = requested_head();
     if (args.has("value-per-purchase")) {
-      const double value = args.get_double("value-per-purchase", 0);
+      const double value = args.get_double("value-per-purchase");
       if (!(value > 0) || !std::isfinite(value)) {
         throw UserError("--value-per-purchase: must be > 0 (got " + args.get("value-per-purchase") +
                         ")");
