@@ -133,6 +133,32 @@ const char* purchase_head_name(PurchaseHead head) {
   return head == PurchaseHead::kPropensity ? "propensity" : "next-action";
 }
 
+PurchaseHead parse_purchase_head(const std::string& name) {
+  if (name == "propensity") return PurchaseHead::kPropensity;
+  if (name == "next-action") return PurchaseHead::kNextAction;
+  throw UserError("--head: must be propensity or next-action (got '" + name + "')");
+}
+
+PurchaseHead choose_purchase_head(const trainer::Model& model,
+                                  std::optional<PurchaseHead> requested,
+                                  const std::string& checkpoint, const std::string& flag) {
+  const bool propensity = model.config().propensity_head, action = model.config().action_head;
+  if (requested == PurchaseHead::kPropensity || (!requested && propensity)) {
+    if (!propensity) {
+      throw UserError(flag + ": checkpoint " + checkpoint +
+                      " has no propensity head (fine-tune one with task.kind: propensity, or use "
+                      "--head next-action)");
+    }
+    return PurchaseHead::kPropensity;
+  }
+  if (!action) {
+    throw UserError(flag + ": checkpoint " + checkpoint +
+                    " has neither a propensity head nor a next-action head, which this needs "
+                    "(fine-tune with task.kind: propensity)");
+  }
+  return PurchaseHead::kNextAction;
+}
+
 std::vector<double> purchase_probability(trainer::Model& model, const data::CorpusReader& corpus,
                                          PurchaseHead head, Exposure exposure,
                                          int32_t activity_token, const ScoringOptions& options,

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,16 @@ enum class PurchaseHead {
                 // on one cut per sequence)
 };
 const char* purchase_head_name(PurchaseHead head);  // "propensity", "next-action"
+
+// The head --head names ("propensity" or "next-action"); UserError naming --head otherwise.
+PurchaseHead parse_purchase_head(const std::string& name);
+
+// The head that gives P(purchase) for the job `flag` asked for: `requested`, else the
+// propensity head when the model has one, else the next-action head. UserError naming the flag
+// and `checkpoint` (the model's directory) when the model lacks the head chosen.
+PurchaseHead choose_purchase_head(const trainer::Model& model,
+                                  std::optional<PurchaseHead> requested,
+                                  const std::string& checkpoint, const std::string& flag);
 
 // P(the user's next event is a purchase), per user, from `head` (the caller checks the model
 // has it and says so).

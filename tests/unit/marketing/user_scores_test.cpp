@@ -10,6 +10,7 @@
 #include <cmath>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "data/corpus_writer.h"
 #include "trainer/model/model.h"
 #include "unit/eval/eval_test_corpus.h"
+#include "unit/user_error_of.h"
 
 namespace cf::marketing {
 namespace {
@@ -341,6 +343,58 @@ TEST(UserScores, ItemCategoriesAreTheMostFrequentCategoryOfEachItem) {
   data::write_corpus(path, c);
   auto corpus = data::CorpusReader::open(path);
   EXPECT_EQ(item_categories(*corpus), (std::vector<int32_t>{0, 2, 3, 4, 0, 0}));
+}
+
+TEST(UserScores, ParsePurchaseHeadKnowsBothNames) {
+  EXPECT_EQ(parse_purchase_head("propensity"), PurchaseHead::kPropensity);
+  EXPECT_EQ(parse_purchase_head("next-action"), PurchaseHead::kNextAction);
+  EXPECT_EQ(cf::testing::user_error_of([] { parse_purchase_head("next_action"); }),
+            "--head: must be propensity or next-action (got 'next_action')");
+  EXPECT_EQ(cf::testing::user_error_of([] { parse_purchase_head(""); }),
+            "--head: must be propensity or next-action (got '')");
+}
+
+TEST(UserScores, ChoosePurchaseHeadPrefersPropensityAndNamesWhatIsMissing) {
+  const data::VocabSizes vocab{31, 5, 5, 16, 2};
+  auto model_with = [&](bool propensity, bool action) {
+    trainer::ModelConfig config = eval::testing::tiny_eval_model_config(propensity);
+    config.action_head = action;
+    return trainer::Model(config, vocab);
+  };
+  const trainer::Model both = model_with(true, true), propensity_only = model_with(true, false),
+                       action_only = model_with(false, true), neither = model_with(false, false);
+  const std::optional<PurchaseHead> by_default, propensity = PurchaseHead::kPropensity,
+                                                next_action = PurchaseHead::kNextAction;
+  EXPECT_EQ(choose_purchase_head(both, by_default, "ck", "--campaign"), PurchaseHead::kPropensity);
+  EXPECT_EQ(choose_purchase_head(both, next_action, "ck", "--campaign"), PurchaseHead::kNextAction);
+  EXPECT_EQ(choose_purchase_head(propensity_only, by_default, "ck", "--campaign"),
+            PurchaseHead::kPropensity);
+  EXPECT_EQ(choose_purchase_head(action_only, by_default, "ck", "--campaign"),
+            PurchaseHead::kNextAction);
+  EXPECT_EQ(choose_purchase_head(action_only, next_action, "ck", "--campaign"),
+            PurchaseHead::kNextAction);
+
+  const std::string no_propensity =
+      "--coupon: checkpoint runs/a/step_3 has no propensity head (fine-tune one with task.kind: "
+      "propensity, or use --head next-action)";
+  const std::string no_head =
+      "--campaign: checkpoint runs/a/step_3 has neither a propensity head nor a next-action "
+      "head, which this needs (fine-tune with task.kind: propensity)";
+  EXPECT_EQ(cf::testing::user_error_of([&] {
+              choose_purchase_head(action_only, propensity, "runs/a/step_3", "--coupon");
+            }),
+            no_propensity);
+  EXPECT_EQ(cf::testing::user_error_of(
+                [&] { choose_purchase_head(neither, propensity, "runs/a/step_3", "--coupon"); }),
+            no_propensity);
+  EXPECT_EQ(cf::testing::user_error_of(
+                [&] { choose_purchase_head(neither, by_default, "runs/a/step_3", "--campaign"); }),
+            no_head);
+  // Asking for the next-action head of a model without one gets the same line.
+  EXPECT_EQ(cf::testing::user_error_of([&] {
+              choose_purchase_head(propensity_only, next_action, "runs/a/step_3", "--campaign");
+            }),
+            no_head);
 }
 
 }  // namespace
