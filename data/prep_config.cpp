@@ -127,7 +127,15 @@ PrepConfig parse_prep_config(const std::string& yaml_text, const std::string& or
   if (root.IsNull()) return config;
   if (!root.IsMap()) throw UserError(origin + ": expected a mapping of prep settings");
   for (const auto& entry : root) {
-    const std::string key = entry.first.as<std::string>();
+    // YAML allows any node as a key ("? [a, b]: 1"); settings are named by plain scalars only.
+    if (!entry.first.IsScalar()) {
+      throw UserError(origin + ": line " + std::to_string(entry.first.Mark().line + 1) +
+                      ": expected a setting name as the key, got a " +
+                      (entry.first.IsMap()        ? "map"
+                       : entry.first.IsSequence() ? "list"
+                                                  : "null"));
+    }
+    const std::string key = entry.first.Scalar();
     const KeyReader r(origin, entry.second, key);
     if (key == "format") {
       config.format = r.string_value();

@@ -82,6 +82,15 @@ TEST(PrepConfig, ErrorsNameTheFileAndTheKey) {
   EXPECT_EQ(error_of("format: [trio\n").rfind("cfg/prep.yaml: invalid YAML at line ", 0), 0u);
 }
 
+// Found by tests/fuzz/fuzz_prep_config (regressions/fuzz_prep_config/complex_key): a key that
+// is a map or list made yaml-cpp's conversion exception escape instead of a UserError.
+TEST(PrepConfig, KeysThatAreNotNamesAreUserErrors) {
+  EXPECT_EQ(error_of("min_sequence_length: 3\n? x_reject_fraction: 0.01\n"),
+            "cfg/prep.yaml: line 2: expected a setting name as the key, got a map");
+  EXPECT_EQ(error_of("? [a, b]\n: 1\n"),
+            "cfg/prep.yaml: line 1: expected a setting name as the key, got a list");
+}
+
 TEST(PrepConfig, MissingFileIsAUserErrorNamingIt) {
   try {
     load_prep_config("/nonexistent/prep.yaml");
