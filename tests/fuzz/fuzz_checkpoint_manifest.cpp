@@ -64,7 +64,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         cf::trainer::load_checkpoint(scratch.path(), (flags & kLoadOptimizer) != 0);
     // What `cartformer eval` and fine-tuning do next with a loaded checkpoint.
     cf::trainer::model_from_checkpoint(checkpoint);
-  } catch (const cf::UserError&) {
+  } catch (const cf::UserError& error) {
+    cf::fuzz::note_refusal(error);
   }
   return 0;
 }

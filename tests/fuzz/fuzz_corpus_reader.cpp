@@ -102,7 +102,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
     auto reader = cf::data::CorpusReader::open(path);
     read_everything(*reader);
-  } catch (const cf::UserError&) {
+  } catch (const cf::UserError& error) {
+    cf::fuzz::note_refusal(error);
   }
   return 0;
 }

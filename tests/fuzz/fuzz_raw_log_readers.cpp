@@ -75,7 +75,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                    static_cast<long long>(reader->rows_read()));
       __builtin_trap();
     }
-  } catch (const cf::UserError&) {
+  } catch (const cf::UserError& error) {
+    cf::fuzz::note_refusal(error);
     // A structurally wrong file (no header, missing table): the expected way to refuse it.
   }
   return 0;

@@ -52,7 +52,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   SafetensorsFile file;
   try {
     file = cf::trainer::read_safetensors(path);
-  } catch (const cf::UserError&) {
+  } catch (const cf::UserError& error) {
+    cf::fuzz::note_refusal(error);
     return 0;  // refused with a message: the expected outcome for most inputs
   }
   for (const auto& tensor : file.tensors) {

@@ -134,7 +134,7 @@ void tensor_file_seeds(const fs::path& scratch, const fs::path& out) {
   write_seed(out, "fuzz_checkpoint_manifest", "verbatim",
              verbatim + cf::fuzz::join_parts({manifest, weights, optimizer}));
   write_seed(out, "fuzz_checkpoint_manifest", "fixed",
-             fixed + cf::fuzz::join_parts({manifest, weights}));
+             fixed + cf::fuzz::join_parts({manifest, weights, optimizer}));
   write_seed(out, "fuzz_checkpoint_manifest", "fixed_with_optimizer",
              fixed_with_optimizer + cf::fuzz::join_parts({manifest, weights, optimizer}));
   write_seed(out, "fuzz_checkpoint_manifest", "manifest_only", fixed + manifest);

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/error.h"
 #include "data/raw_event.h"
 
 namespace cf::fuzz {
@@ -48,6 +50,14 @@ inline std::string join_parts(const std::vector<std::string>& parts) {
     out += parts[i];
   }
   return out;
+}
+
+// Called with the UserError an input was refused with. Silent while fuzzing (most inputs are
+// refused); with CF_FUZZ_VERBOSE=1 in the environment it prints the message, which is how one
+// input is triaged: `CF_FUZZ_VERBOSE=1 build/fuzz/fuzz/<target> <input file>`.
+inline void note_refusal(const UserError& error) {
+  static const bool verbose = std::getenv("CF_FUZZ_VERBOSE") != nullptr;
+  if (verbose) std::fprintf(stderr, "refused: %s\n", error.what());
 }
 
 // One scratch folder per fuzzing process under $TMPDIR (tools/fuzz.sh points it at a folder it

@@ -29,7 +29,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   cf::trainer::Config config;
   try {
     config = cf::trainer::parse_config(std::string(parts[0]), "fuzz.yaml", overrides);
-  } catch (const cf::UserError&) {
+  } catch (const cf::UserError& error) {
+    cf::fuzz::note_refusal(error);
     return 0;
   }
   // Checkpoints store to_yaml(config) and parse it back on --resume: it must read back.
