@@ -16,6 +16,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "core/sha256.h"
+#include "trainer/model_layout.h"
 #include "trainer/safetensors.h"
 
 namespace cf::trainer {
@@ -452,8 +453,16 @@ void require_same_vocab(const LoadedCheckpoint& ckpt, const std::string& corpus_
 }
 
 Model model_from_checkpoint(const LoadedCheckpoint& ckpt) {
-  Model model(ckpt.config.model, ckpt.vocab);
-  const auto& wanted = model.tensors();
+  // The config and vocabulary of a damaged manifest can describe a model of any size, so the
+  // layout they describe is compared with the tensors really loaded before a Model (and its
+  // buffers) is allocated; the allocation is then bounded by the checkpoint's files.
+  ModelLayout layout;
+  try {
+    layout = build_model_layout(ckpt.config.model, ckpt.vocab);
+  } catch (const UserError& e) {
+    throw UserError(ckpt.dir + ": " + e.what());
+  }
+  const auto& wanted = layout.tensors;
   for (const auto& t : ckpt.tensors) {
     bool known = std::any_of(wanted.begin(), wanted.end(),
                              [&](const ParamTensor& w) { return w.name == t.name; });
@@ -462,12 +471,19 @@ Model model_from_checkpoint(const LoadedCheckpoint& ckpt) {
                       "' is not part of the model its config describes");
     }
   }
-  std::vector<std::string> missing;
-  load_matching_weights(model, ckpt, &missing);
-  if (!missing.empty()) {
-    throw UserError(ckpt.dir + ": checkpoint lacks tensor '" + missing.front() +
-                    "' of the model its config describes");
+  for (const auto& t : wanted) {
+    const ParamTensor* s = ckpt.find_tensor(t.name);
+    if (!s) {
+      throw UserError(ckpt.dir + ": checkpoint lacks tensor '" + t.name +
+                      "' of the model its config describes");
+    }
+    if (s->shape != t.shape) {
+      throw UserError(ckpt.dir + ": tensor '" + t.name + "' has shape " + shape_string(s->shape) +
+                      " in the checkpoint but " + shape_string(t.shape) + " in the model");
+    }
   }
+  Model model(ckpt.config.model, ckpt.vocab);
+  load_matching_weights(model, ckpt, nullptr);
   return model;
 }
 

@@ -332,6 +332,25 @@ TEST_F(CheckpointTest, MismatchedTensorsAreRefused) {
                      "checkpoint but [32, 8] in the model");
 }
 
+// Reached through tests/fuzz/fuzz_checkpoint_manifest with a hand-made input (regressions/
+// fuzz_checkpoint_manifest/huge_vocabulary): model_from_checkpoint allocated the model its
+// manifest's vocabulary and config describe before comparing it with the tensors loaded, so a
+// damaged manifest could ask for any amount of memory (here 2^31 x 8 floats, twice).
+TEST_F(CheckpointTest, ModelIsComparedWithTheCheckpointBeforeItIsAllocated) {
+  Model model = make_model(1);
+  LoadedCheckpoint ckpt = load_checkpoint(write_step(model, 1));
+  LoadedCheckpoint huge_vocabulary = ckpt;
+  huge_vocabulary.vocab.items = std::numeric_limits<int32_t>::max();
+  EXPECT_EQ(user_error_of([&] { model_from_checkpoint(huge_vocabulary); }),
+            dir(1) +
+                ": tensor 'item_emb.weight' has shape [11, 8] in the checkpoint but "
+                "[2147483647, 8] in the model");
+  LoadedCheckpoint deep = ckpt;
+  deep.config.model.n_layer = 5000;
+  EXPECT_EQ(user_error_of([&] { model_from_checkpoint(deep); }),
+            dir(1) + ": model config: model.n_layer must be in [1, 1024] (got 5000)");
+}
+
 TEST_F(CheckpointTest, MatchingWeightsKeepNewHeadsInitialised) {
   Model pretrained = make_model(1);
   LoadedCheckpoint ckpt = load_checkpoint(write_step(pretrained, 1));

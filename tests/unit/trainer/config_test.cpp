@@ -116,7 +116,9 @@ TEST(Config, OutOfRangeNamesKeyAndFile) {
     return parse_error(std::string(kMinimal) + section_and_key);
   };
   EXPECT_EQ(with("model:\n  n_layer: 0\n"),
-            "configs/x.yaml: key 'model.n_layer' must be >= 1, got 0");
+            "configs/x.yaml: key 'model.n_layer' must be in [1, 1024], got 0");
+  EXPECT_EQ(with("model:\n  n_layer: 1025\n"),
+            "configs/x.yaml: key 'model.n_layer' must be in [1, 1024], got 1025");
   EXPECT_EQ(with("model:\n  d_model: 64\n  n_head: 3\n"),
             "configs/x.yaml: key 'model.d_model' (64) must be divisible by 'model.n_head' (3)");
   EXPECT_EQ(with("model:\n  dropout: 1\n"),
