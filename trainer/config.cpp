@@ -188,12 +188,14 @@ Int parse_integer(const std::string& key, const RawValue& raw) {
   Int value{};
   auto [ptr, ec] = std::from_chars(begin, end, value);
   if (ec == std::errc() && ptr == end) return value;
-  // Integral values in exponent form ("1e5 steps") are accepted when exact.
+  // Integral values in exponent form ("1e5 steps") are accepted when exact. The upper bound is
+  // exclusive and exact (2^digits): the maximum itself rounds up to it as a double, and
+  // converting 2^63 to int64 is undefined.
   double d = 0;
   auto [dptr, dec] = std::from_chars(begin, end, d);
   if (dec == std::errc() && dptr == end && std::isfinite(d) && d == std::floor(d) &&
       d >= static_cast<double>(std::numeric_limits<Int>::min()) &&
-      d <= static_cast<double>(std::numeric_limits<Int>::max())) {
+      d < std::ldexp(1.0, std::numeric_limits<Int>::digits)) {
     return static_cast<Int>(d);
   }
   if (ec == std::errc::result_out_of_range) bad_value(key, "an integer in range", raw);
