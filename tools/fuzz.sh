@@ -78,6 +78,7 @@ mkdir -p "$scratch/tmp" "$work/corpus" "$work/findings" "$work/logs"
 # no harness catches) instead of aborting. Any single allocation above -rss_limit_mb that does
 # succeed is still reported by libFuzzer as out-of-memory.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/tests/fuzz/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 timeout_s=${CARTFORMER_FUZZ_TIMEOUT:-10}
 rss_mb=${CARTFORMER_FUZZ_RSS_MB:-2048}
