@@ -162,6 +162,19 @@ TEST(Corpus, RoundTripsEveryDatasetAndAttribute) {
   EXPECT_EQ(p["num_events"], 13);
 }
 
+// Found by tests/fuzz/fuzz_corpus_reader (regressions/fuzz_corpus_reader/non_utf8_attribute):
+// provenance_json let nlohmann's type_error 316 escape on an attribute that is not UTF-8.
+TEST(Corpus, ProvenanceOfAttributesThatAreNotUtf8IsStillJson) {
+  ScratchDir dir("latin1");
+  const std::string path = dir.file("c.h5");
+  CorpusContents c = make_contents({3, 4});
+  c.provenance.created_by = "prep on caf\xe9 \xb6";  // Latin-1, not UTF-8
+  write_corpus(path, c);
+  const Json p = Json::parse(CorpusReader::open(path)->provenance_json());
+  EXPECT_EQ(p["created_by"], "prep on caf\xef\xbf\xbd \xef\xbf\xbd");  // U+FFFD each
+  EXPECT_EQ(p["source_format"], "trio");
+}
+
 TEST(Corpus, FingerprintDependsOnEveryVocabularyAndEntryBoundary) {
   std::vector<std::string> items = {"<pad>", "ab", "c"}, cats = {"<pad>"}, acts = {"<pad>"};
   const auto& actions = canonical_actions();
