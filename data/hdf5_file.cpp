@@ -123,6 +123,44 @@ void Dataset::fail(const std::string& what) const {
                   (detail.empty() ? "" : ": " + detail) + ")");
 }
 
+void Dataset::check_sizes() const {
+  const std::vector<int64_t> extent = dims();
+  Handle type(H5Dget_type(handle_.get()), H5Tclose);
+  if (!type.valid()) fail("cannot get the type of");
+  Handle plist(H5Dget_create_plist(handle_.get()), H5Pclose);
+  if (!plist.valid()) fail("cannot get the creation properties of");
+  auto corrupt = [&](const std::string& problem) {
+    throw UserError(file_path_ + ": truncated or corrupt HDF5 file (dataset " + name_ + " " +
+                    problem + ")");
+  };
+  // libhdf5 allocates a whole chunk for each chunk it reads, so a damaged chunk size alone can
+  // ask for gigabytes; this writer never makes a chunk larger than its dataset.
+  if (H5Pget_layout(plist.get()) == H5D_CHUNKED) {
+    std::vector<hsize_t> chunk(std::max<size_t>(extent.size(), 1), 0);
+    const int rank = H5Pget_chunk(plist.get(), static_cast<int>(chunk.size()), chunk.data());
+    if (rank != static_cast<int>(extent.size())) corrupt("has chunks of another rank");
+    for (size_t i = 0; i < extent.size(); ++i) {
+      if (chunk[i] > std::max<hsize_t>(static_cast<hsize_t>(extent[i]), 1)) {
+        corrupt("has chunks of " + std::to_string(chunk[i]) + " elements along a dimension of " +
+                std::to_string(extent[i]));
+      }
+    }
+  }
+  // Every chunk of a corpus is written, and deflate inflates at most 1032-fold, so the declared
+  // size is bounded by the stored one; a damaged dataspace would otherwise size the read buffer.
+  constexpr uint64_t kMaxInflation = 1100;
+  uint64_t bytes = H5Tget_size(type.get());
+  for (int64_t d : extent) {
+    if (__builtin_mul_overflow(bytes, static_cast<uint64_t>(d), &bytes)) {
+      corrupt("declares more than 2^64 bytes");
+    }
+  }
+  const uint64_t stored = H5Dget_storage_size(handle_.get());
+  if (bytes / kMaxInflation > stored) {
+    corrupt("declares " + std::to_string(bytes) + " bytes but stores " + std::to_string(stored));
+  }
+}
+
 std::vector<int64_t> Dataset::dims() const {
   Handle space(H5Dget_space(handle_.get()), H5Sclose);
   if (!space.valid()) fail("cannot get the dataspace of");
@@ -291,7 +329,9 @@ Dataset File::open_dataset(const std::string& name) const {
   H5Pset_chunk_cache(access.get(), 12421, 32u << 20, 1.0);
   hid_t id = H5Dopen2(handle_.get(), name.c_str(), access.get());
   if (id < 0) fail("cannot open dataset " + name);
-  return Dataset(Handle(id, H5Dclose), path_, name);
+  Dataset dataset(Handle(id, H5Dclose), path_, name);
+  dataset.check_sizes();
+  return dataset;
 }
 
 template <class T>

@@ -74,6 +74,11 @@ class Dataset {
 
   hid_t id() const { return handle_.get(); }
 
+  // Refuses (UserError naming the file and dataset) a layout no Cartformer writer produces and
+  // that would make a read allocate far beyond what the file holds: chunks larger than the
+  // dataset, or more bytes than its stored data could inflate to. File::open_dataset calls it.
+  void check_sizes() const;
+
  private:
   [[noreturn]] void fail(const std::string& what) const;
   Handle handle_;

@@ -334,6 +334,61 @@ TEST(Corpus, InconsistentOrMissingDatasetsAreRejected) {
   expect_user_error([&] { reader->read_sequence(1, seq); }, bad_tokens, "item token 999");
 }
 
+// Replaces dataset `name` of `path` by an unlimited, deflated int64 dataset of `length`
+// elements in chunks of `chunk`, of which only the first `written` elements are written (the
+// rest of its chunks are never allocated in the file).
+void replace_with_chunked(const std::string& path, const char* name, hsize_t length, hsize_t chunk,
+                          const std::vector<int64_t>& written) {
+  hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  ASSERT_GE(H5Ldelete(file, name, H5P_DEFAULT), 0);
+  const hsize_t unlimited = H5S_UNLIMITED;
+  hid_t space = H5Screate_simple(1, &length, &unlimited);
+  hid_t plist = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(plist, 1, &chunk);
+  H5Pset_deflate(plist, 4);
+  hid_t dataset = H5Dcreate2(file, name, H5T_STD_I64LE, space, H5P_DEFAULT, plist, H5P_DEFAULT);
+  ASSERT_GE(dataset, 0);
+  if (!written.empty()) {
+    const hsize_t start = 0, count = written.size();
+    H5Sselect_hyperslab(space, H5S_SELECT_SET, &start, nullptr, &count, nullptr);
+    hid_t memory = H5Screate_simple(1, &count, nullptr);
+    H5Dwrite(dataset, H5T_NATIVE_INT64, memory, space, H5P_DEFAULT, written.data());
+    H5Sclose(memory);
+  }
+  H5Dclose(dataset);
+  H5Pclose(plist);
+  H5Sclose(space);
+  H5Fclose(file);
+}
+
+// Found by tests/fuzz/fuzz_corpus_reader (regressions/fuzz_corpus_reader/huge_chunk): a chunk
+// size damaged to 1,951,596,574 elements made libhdf5 allocate about 2 GB to read a 30-byte
+// dataset; and a dataspace declaring 2^40 elements sized the reader's own buffer (8 TiB).
+TEST(Corpus, LayoutsThatWouldAllocateBeyondTheFileAreRefused) {
+  ScratchDir dir("sizes");
+  CorpusContents c = make_contents({3, 4});
+  const std::string huge_chunk = dir.file("chunk.h5");
+  write_corpus(huge_chunk, c);
+  replace_with_chunked(huge_chunk, layout::kSequenceOffsets, 3, 1 << 20, {0, 3, 7});
+  expect_user_error([&] { CorpusReader::open(huge_chunk); }, huge_chunk,
+                    "truncated or corrupt HDF5 file (dataset /sequences/offsets has chunks of "
+                    "1048576 elements along a dimension of 3)");
+
+  const std::string huge_extent = dir.file("extent.h5");
+  write_corpus(huge_extent, c);
+  replace_with_chunked(huge_extent, layout::kSequenceOffsets, hsize_t{1} << 40, 1 << 16, {0, 3, 7});
+  expect_user_error([&] { CorpusReader::open(huge_extent); }, huge_extent,
+                    "truncated or corrupt HDF5 file (dataset /sequences/offsets declares "
+                    "8796093022208 bytes but stores ");
+
+  // The same layouts at honest sizes still read.
+  const std::string honest = dir.file("honest.h5");
+  write_corpus(honest, c);
+  replace_with_chunked(honest, layout::kSequenceOffsets, 3, 2, {0, 3, 7});
+  EXPECT_EQ(CorpusReader::open(honest)->offsets(), (std::vector<int64_t>{0, 3, 7}));
+}
+
 TEST(Corpus, ReadableWithoutCartformerThroughTheHdf5Api) {
   // What h5py/h5dump see: plain typed datasets with the documented names and shapes.
   ScratchDir dir("plain");
