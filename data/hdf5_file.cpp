@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <initializer_list>
 #include <mutex>
 
 #include "core/error.h"
@@ -155,6 +156,42 @@ void Dataset::check_sizes() const {
       corrupt("declares more than 2^64 bytes");
     }
   }
+  // Without a compressing filter (none, or the shuffle alone) a chunk is stored at its full
+  // size; libhdf5 copies a whole chunk out of the stored bytes without comparing their sizes,
+  // so a shorter stored chunk is read past.
+  bool uncompressed = true;
+  for (int f = 0; f < H5Pget_nfilters(plist.get()); ++f) {
+    unsigned flags = 0, config = 0;
+    size_t values = 0;
+    if (H5Pget_filter2(plist.get(), static_cast<unsigned>(f), &flags, &values, nullptr, 0, nullptr,
+                       &config) != H5Z_FILTER_SHUFFLE) {
+      uncompressed = false;
+    }
+  }
+  if (H5Pget_layout(plist.get()) == H5D_CHUNKED && uncompressed) {
+    std::vector<hsize_t> chunk(extent.size(), 0), offset(extent.size(), 0);
+    H5Pget_chunk(plist.get(), static_cast<int>(chunk.size()), chunk.data());
+    uint64_t chunk_bytes = H5Tget_size(type.get());
+    for (hsize_t c : chunk) chunk_bytes *= c;  // unsigned; a wrap only fails the comparison
+    Handle space(H5Dget_space(handle_.get()), H5Sclose);
+    hsize_t count = 0;
+    if (!space.valid() || H5Dget_num_chunks(handle_.get(), space.get(), &count) < 0) {
+      fail("cannot count the chunks of");
+    }
+    for (hsize_t k = 0; k < count; ++k) {
+      unsigned filter_mask = 0;
+      haddr_t address = 0;
+      hsize_t size = 0;
+      if (H5Dget_chunk_info(handle_.get(), space.get(), k, offset.data(), &filter_mask, &address,
+                            &size) < 0) {
+        fail("cannot locate the chunks of");
+      }
+      if (size != chunk_bytes) {
+        corrupt("stores an uncompressed chunk of " + std::to_string(size) + " bytes for " +
+                std::to_string(chunk_bytes));
+      }
+    }
+  }
   const uint64_t stored = H5Dget_storage_size(handle_.get());
   if (bytes / kMaxInflation > stored) {
     corrupt("declares " + std::to_string(bytes) + " bytes but stores " + std::to_string(stored));
@@ -181,15 +218,37 @@ bool Dataset::is_string() const {
   return type.valid() && H5Tget_class(type.get()) == H5T_STRING;
 }
 
+namespace {
+
+bool equals_any(hid_t type, std::initializer_list<hid_t> candidates) {
+  for (hid_t candidate : candidates) {
+    if (H5Tequal(type, candidate) > 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 bool Dataset::is_integer_of_size(size_t bytes) const {
   Handle type(H5Dget_type(handle_.get()), H5Tclose);
-  return type.valid() && H5Tget_class(type.get()) == H5T_INTEGER &&
-         H5Tget_size(type.get()) == bytes;
+  if (!type.valid()) return false;
+  switch (bytes) {
+    case 1:
+      return equals_any(type.get(), {H5T_STD_I8LE, H5T_STD_I8BE});
+    case 2:
+      return equals_any(type.get(), {H5T_STD_I16LE, H5T_STD_I16BE});
+    case 4:
+      return equals_any(type.get(), {H5T_STD_I32LE, H5T_STD_I32BE});
+    case 8:
+      return equals_any(type.get(), {H5T_STD_I64LE, H5T_STD_I64BE});
+  }
+  return false;
 }
 
 bool Dataset::is_float() const {
   Handle type(H5Dget_type(handle_.get()), H5Tclose);
-  return type.valid() && H5Tget_class(type.get()) == H5T_FLOAT;
+  return type.valid() &&
+         equals_any(type.get(), {H5T_IEEE_F32LE, H5T_IEEE_F32BE, H5T_IEEE_F64LE, H5T_IEEE_F64BE});
 }
 
 template <class T>

@@ -389,6 +389,73 @@ TEST(Corpus, LayoutsThatWouldAllocateBeyondTheFileAreRefused) {
   EXPECT_EQ(CorpusReader::open(honest)->offsets(), (std::vector<int64_t>{0, 3, 7}));
 }
 
+// Replaces dataset `name` of `path` by a 1-D dataset of stored type `type` holding `values`
+// (given as native int32, converted by libhdf5 on writing).
+void replace_with_type(const std::string& path, const char* name, hid_t type,
+                       const std::vector<int32_t>& values) {
+  hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  ASSERT_GE(H5Ldelete(file, name, H5P_DEFAULT), 0);
+  const hsize_t n = values.size();
+  hid_t space = H5Screate_simple(1, &n, nullptr);
+  hid_t dataset = H5Dcreate2(file, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  ASSERT_GE(dataset, 0);
+  H5Dwrite(dataset, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
+  H5Dclose(dataset);
+  H5Sclose(space);
+  H5Fclose(file);
+}
+
+// Found by tests/fuzz/fuzz_corpus_reader (regressions/fuzz_corpus_reader/:
+// int32_of_0_bit_precision, float_of_18_bytes, unfiltered_short_chunk, shuffle_only_short_chunk):
+// stored types of the right class but an unusual layout, and uncompressed chunks stored shorter
+// than a chunk, made libhdf5's reads run past the end of its own buffers.
+TEST(Corpus, StorageThatLibhdf5MisreadsIsRefused) {
+  ScratchDir dir("storage");
+  CorpusContents c = make_contents({3, 4});
+
+  const std::string narrow = dir.file("narrow.h5");
+  write_corpus(narrow, c);
+  hid_t int32_of_16_bits = H5Tcopy(H5T_STD_I32LE);
+  H5Tset_precision(int32_of_16_bits, 16);
+  replace_with_type(narrow, layout::kEventAction, int32_of_16_bits, c.action);
+  H5Tclose(int32_of_16_bits);
+  expect_user_error([&] { CorpusReader::open(narrow); }, narrow,
+                    "not a Cartformer corpus (/events/action is not a 32-bit integer dataset)");
+
+  const std::string extended = dir.file("extended.h5");
+  CorpusContents priced = c;
+  priced.item_price.assign(c.item_raw.size(), 2.5);
+  write_corpus(extended, priced);
+  std::vector<int32_t> prices(c.item_raw.size(), 3);
+  replace_with_type(extended, layout::kStatsItemPrice, H5T_NATIVE_LDOUBLE, prices);
+  expect_user_error([&] { CorpusReader::open(extended); }, extended,
+                    "/stats/item_price is not a one-dimensional float dataset");
+
+  const std::string short_chunk = dir.file("short_chunk.h5");
+  write_corpus(short_chunk, c);
+  {
+    hid_t file = H5Fopen(short_chunk.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(file, 0);
+    ASSERT_GE(H5Ldelete(file, layout::kSequenceOffsets, H5P_DEFAULT), 0);
+    const hsize_t n = 3, chunk = 3, origin = 0;
+    hid_t space = H5Screate_simple(1, &n, nullptr);
+    hid_t plist = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(plist, 1, &chunk);  // no filters: a chunk is stored as its 24 raw bytes
+    hid_t dataset = H5Dcreate2(file, layout::kSequenceOffsets, H5T_STD_I64LE, space, H5P_DEFAULT,
+                               plist, H5P_DEFAULT);
+    const int64_t first = 0;  // 8 bytes stored for the 24-byte chunk
+    ASSERT_GE(H5Dwrite_chunk(dataset, H5P_DEFAULT, 0, &origin, sizeof first, &first), 0);
+    H5Dclose(dataset);
+    H5Pclose(plist);
+    H5Sclose(space);
+    H5Fclose(file);
+  }
+  expect_user_error([&] { CorpusReader::open(short_chunk); }, short_chunk,
+                    "truncated or corrupt HDF5 file (dataset /sequences/offsets stores an "
+                    "uncompressed chunk of 8 bytes for 24)");
+}
+
 TEST(Corpus, ReadableWithoutCartformerThroughTheHdf5Api) {
   // What h5py/h5dump see: plain typed datasets with the documented names and shapes.
   ScratchDir dir("plain");
