@@ -134,21 +134,24 @@ void Dataset::check_sizes() const {
     throw UserError(file_path_ + ": truncated or corrupt HDF5 file (dataset " + name_ + " " +
                     problem + ")");
   };
-  // libhdf5 allocates a whole chunk for each chunk it reads, so a damaged chunk size alone can
-  // ask for gigabytes; this writer never makes a chunk larger than its dataset.
-  if (H5Pget_layout(plist.get()) == H5D_CHUNKED) {
-    std::vector<hsize_t> chunk(std::max<size_t>(extent.size(), 1), 0);
+  const bool chunked = H5Pget_layout(plist.get()) == H5D_CHUNKED;
+  std::vector<hsize_t> chunk(std::max<size_t>(extent.size(), 1), 0);
+  if (chunked) {
+    // libhdf5 allocates a whole chunk for each chunk it reads, so a damaged chunk size alone
+    // can ask for gigabytes; this writer never makes a chunk larger than its dataset.
     const int rank = H5Pget_chunk(plist.get(), static_cast<int>(chunk.size()), chunk.data());
     if (rank != static_cast<int>(extent.size())) corrupt("has chunks of another rank");
     for (size_t i = 0; i < extent.size(); ++i) {
-      if (chunk[i] > std::max<hsize_t>(static_cast<hsize_t>(extent[i]), 1)) {
+      if (chunk[i] == 0 || chunk[i] > std::max<hsize_t>(static_cast<hsize_t>(extent[i]), 1)) {
         corrupt("has chunks of " + std::to_string(chunk[i]) + " elements along a dimension of " +
                 std::to_string(extent[i]));
       }
     }
   }
-  // Every chunk of a corpus is written, and deflate inflates at most 1032-fold, so the declared
-  // size is bounded by the stored one; a damaged dataspace would otherwise size the read buffer.
+
+  // The stored bytes lie in the file, and deflate inflates them at most 1032-fold, so they
+  // bound the declared size; a damaged dataspace would otherwise size the read buffer, and a
+  // damaged chunk record the buffer libhdf5 reads the chunk into.
   constexpr uint64_t kMaxInflation = 1100;
   uint64_t bytes = H5Tget_size(type.get());
   for (int64_t d : extent) {
@@ -156,45 +159,57 @@ void Dataset::check_sizes() const {
       corrupt("declares more than 2^64 bytes");
     }
   }
-  // Without a compressing filter (none, or the shuffle alone) a chunk is stored at its full
-  // size; libhdf5 copies a whole chunk out of the stored bytes without comparing their sizes,
-  // so a shorter stored chunk is read past.
-  bool uncompressed = true;
+  const uint64_t stored = H5Dget_storage_size(handle_.get());
+  hsize_t file_bytes = 0;
+  {
+    Handle file(H5Iget_file_id(handle_.get()), H5Fclose);
+    if (!file.valid() || H5Fget_filesize(file.get(), &file_bytes) < 0) {
+      fail("cannot get the size of the file holding");
+    }
+  }
+  if (stored > file_bytes) {
+    corrupt("stores " + std::to_string(stored) + " bytes in a file of " +
+            std::to_string(file_bytes));
+  }
+  if (bytes / kMaxInflation > stored) {
+    corrupt("declares " + std::to_string(bytes) + " bytes but stores " + std::to_string(stored));
+  }
+  if (!chunked || extent.size() != 1 || extent[0] == 0) return;
+
+  // Every chunk of a corpus dataset is written. A chunk stored without compression (no
+  // compressing filter in the pipeline, or the filters skipped for that chunk) must hold the
+  // whole chunk: libhdf5 copies a chunk out of the stored bytes without comparing their sizes.
+  bool compressing_pipeline = false;
   for (int f = 0; f < H5Pget_nfilters(plist.get()); ++f) {
     unsigned flags = 0, config = 0;
     size_t values = 0;
     if (H5Pget_filter2(plist.get(), static_cast<unsigned>(f), &flags, &values, nullptr, 0, nullptr,
                        &config) != H5Z_FILTER_SHUFFLE) {
-      uncompressed = false;
+      compressing_pipeline = true;
     }
   }
-  if (H5Pget_layout(plist.get()) == H5D_CHUNKED && uncompressed) {
-    std::vector<hsize_t> chunk(extent.size(), 0), offset(extent.size(), 0);
-    H5Pget_chunk(plist.get(), static_cast<int>(chunk.size()), chunk.data());
-    uint64_t chunk_bytes = H5Tget_size(type.get());
-    for (hsize_t c : chunk) chunk_bytes *= c;  // unsigned; a wrap only fails the comparison
-    Handle space(H5Dget_space(handle_.get()), H5Sclose);
-    hsize_t count = 0;
-    if (!space.valid() || H5Dget_num_chunks(handle_.get(), space.get(), &count) < 0) {
-      fail("cannot count the chunks of");
-    }
-    for (hsize_t k = 0; k < count; ++k) {
-      unsigned filter_mask = 0;
-      haddr_t address = 0;
-      hsize_t size = 0;
-      if (H5Dget_chunk_info(handle_.get(), space.get(), k, offset.data(), &filter_mask, &address,
-                            &size) < 0) {
-        fail("cannot locate the chunks of");
-      }
-      if (size != chunk_bytes) {
-        corrupt("stores an uncompressed chunk of " + std::to_string(size) + " bytes for " +
-                std::to_string(chunk_bytes));
-      }
-    }
+  const uint64_t chunk_bytes = H5Tget_size(type.get()) * chunk[0];  // <= bytes: chunk fits
+  const hsize_t expected = (static_cast<hsize_t>(extent[0]) + chunk[0] - 1) / chunk[0];
+  Handle space(H5Dget_space(handle_.get()), H5Sclose);
+  hsize_t count = 0;
+  if (!space.valid() || H5Dget_num_chunks(handle_.get(), space.get(), &count) < 0) {
+    fail("cannot count the chunks of");
   }
-  const uint64_t stored = H5Dget_storage_size(handle_.get());
-  if (bytes / kMaxInflation > stored) {
-    corrupt("declares " + std::to_string(bytes) + " bytes but stores " + std::to_string(stored));
+  if (count != expected) {
+    corrupt("stores " + std::to_string(count) + " of its " + std::to_string(expected) + " chunks");
+  }
+  for (hsize_t k = 0; k < expected; ++k) {
+    hsize_t origin = k * chunk[0];
+    unsigned filter_mask = 0;
+    haddr_t address = 0;
+    hsize_t size = 0;
+    if (H5Dget_chunk_info_by_coord(handle_.get(), &origin, &filter_mask, &address, &size) < 0) {
+      fail("cannot locate the chunks of");
+    }
+    if ((!compressing_pipeline || filter_mask != 0) && size != chunk_bytes) {
+      corrupt("stores an uncompressed chunk of " + std::to_string(size) + " bytes for " +
+              std::to_string(chunk_bytes));
+    }
   }
 }
 

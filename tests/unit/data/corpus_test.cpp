@@ -456,6 +456,67 @@ TEST(Corpus, StorageThatLibhdf5MisreadsIsRefused) {
                     "uncompressed chunk of 8 bytes for 24)");
 }
 
+// Replaces /events/category of `path` (7 events) by a deflated int32 dataset in chunks of 4
+// whose chunks are written raw: `chunks` lists, per chunk written, its bytes and filter mask
+// (1 = the deflate filter skipped for that chunk, as HDF5 allows).
+void replace_category_chunks(const std::string& path,
+                             const std::vector<std::pair<std::vector<int32_t>, unsigned>>& chunks) {
+  hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  ASSERT_GE(H5Ldelete(file, layout::kEventCategory, H5P_DEFAULT), 0);
+  const hsize_t n = 7, chunk = 4;
+  hid_t space = H5Screate_simple(1, &n, nullptr);
+  hid_t plist = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(plist, 1, &chunk);
+  H5Pset_deflate(plist, 4);
+  hid_t dataset = H5Dcreate2(file, layout::kEventCategory, H5T_STD_I32LE, space, H5P_DEFAULT, plist,
+                             H5P_DEFAULT);
+  ASSERT_GE(dataset, 0);
+  for (size_t k = 0; k < chunks.size(); ++k) {
+    const hsize_t origin = k * chunk;
+    const auto& [values, filter_mask] = chunks[k];
+    ASSERT_GE(H5Dwrite_chunk(dataset, H5P_DEFAULT, filter_mask, &origin,
+                             values.size() * sizeof(int32_t), values.data()),
+              0);
+  }
+  H5Dclose(dataset);
+  H5Pclose(plist);
+  H5Sclose(space);
+  H5Fclose(file);
+}
+
+// Found by tests/fuzz/fuzz_corpus_reader
+// (regressions/fuzz_corpus_reader/filters_skipped_short_chunk, chunk_stored_beyond_file): a chunk
+// whose filters are skipped but whose stored bytes are fewer than a chunk made libhdf5 read past
+// them, and a chunk record claiming 4 GB made it allocate that much; a chunk never written read as
+// zeros where the writer always writes every chunk.
+TEST(Corpus, ChunksMustBeWhole) {
+  ScratchDir dir("chunks");
+  CorpusContents c = make_contents({3, 4});
+
+  const std::string short_raw = dir.file("short_raw.h5");
+  write_corpus(short_raw, c);
+  replace_category_chunks(short_raw, {{{0, 1, 2, 0}, 1}, {{1}, 1}});
+  expect_user_error([&] { CorpusReader::open(short_raw); }, short_raw,
+                    "truncated or corrupt HDF5 file (dataset /events/category stores an "
+                    "uncompressed chunk of 4 bytes for 16)");
+
+  const std::string missing = dir.file("missing.h5");
+  write_corpus(missing, c);
+  replace_category_chunks(missing, {{{0, 1, 2, 0}, 1}});
+  expect_user_error([&] { CorpusReader::open(missing); }, missing,
+                    "truncated or corrupt HDF5 file (dataset /events/category stores 1 of its 2 "
+                    "chunks)");
+
+  // Whole chunks with their filter skipped are ordinary HDF5 and read back.
+  const std::string whole_raw = dir.file("whole_raw.h5");
+  write_corpus(whole_raw, c);
+  replace_category_chunks(whole_raw, {{{0, 1, 2, 0}, 1}, {{1, 2, 0, 0}, 1}});
+  Sequence seq;
+  CorpusReader::open(whole_raw)->read_sequence(1, seq);
+  EXPECT_EQ(seq.category, (std::vector<int32_t>{0, 1, 2, 0}));
+}
+
 TEST(Corpus, ReadableWithoutCartformerThroughTheHdf5Api) {
   // What h5py/h5dump see: plain typed datasets with the documented names and shapes.
   ScratchDir dir("plain");
