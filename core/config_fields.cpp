@@ -86,7 +86,9 @@ Int read_integer(const RawValue& raw) {
   auto [double_stop, double_error] = std::from_chars(text.data(), end, exact);
   if (double_error == std::errc() && double_stop == end && std::isfinite(exact) &&
       exact == std::floor(exact) && exact >= static_cast<double>(std::numeric_limits<Int>::min()) &&
-      exact <= static_cast<double>(std::numeric_limits<Int>::max())) {
+      // Exclusive and exact: the maximum itself rounds up to 2^digits as a double, and
+      // converting 2^63 to int64 is undefined.
+      exact < std::ldexp(1.0, std::numeric_limits<Int>::digits)) {
     return static_cast<Int>(exact);
   }
   if (error == std::errc::result_out_of_range) wrong("an integer in range", raw);

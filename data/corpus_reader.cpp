@@ -289,7 +289,9 @@ std::string HdfCorpusReader::provenance_json() const {
       out[name] = text;
     }
   }
-  return out.dump();
+  // Attribute text comes from the file and need not be UTF-8 (a damaged file, a Latin-1 file
+  // name); JSON output must be, so invalid bytes become U+FFFD instead of an exception.
+  return out.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
 }  // namespace

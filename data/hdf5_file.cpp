@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <initializer_list>
+#include <mutex>
 
 #include "core/error.h"
 #include "core/utf8.h"
@@ -152,6 +154,95 @@ void Dataset::fail(const std::string& what) const {
                   (detail.empty() ? "" : ": " + detail) + ")");
 }
 
+void Dataset::check_sizes() const {
+  const std::vector<int64_t> extent = dims();
+  Handle type(H5Dget_type(handle_.get()), H5Tclose);
+  if (!type.valid()) fail("cannot get the type of");
+  Handle plist(H5Dget_create_plist(handle_.get()), H5Pclose);
+  if (!plist.valid()) fail("cannot get the creation properties of");
+  auto corrupt = [&](const std::string& problem) {
+    throw UserError(file_path_ + ": truncated or corrupt HDF5 file (dataset " + name_ + " " +
+                    problem + ")");
+  };
+  const bool chunked = H5Pget_layout(plist.get()) == H5D_CHUNKED;
+  std::vector<hsize_t> chunk(std::max<size_t>(extent.size(), 1), 0);
+  if (chunked) {
+    // libhdf5 allocates a whole chunk for each chunk it reads, so a damaged chunk size alone
+    // can ask for gigabytes; this writer never makes a chunk larger than its dataset.
+    const int rank = H5Pget_chunk(plist.get(), static_cast<int>(chunk.size()), chunk.data());
+    if (rank != static_cast<int>(extent.size())) corrupt("has chunks of another rank");
+    for (size_t i = 0; i < extent.size(); ++i) {
+      if (chunk[i] == 0 || chunk[i] > std::max<hsize_t>(static_cast<hsize_t>(extent[i]), 1)) {
+        corrupt("has chunks of " + std::to_string(chunk[i]) + " elements along a dimension of " +
+                std::to_string(extent[i]));
+      }
+    }
+  }
+
+  // The stored bytes lie in the file, and deflate inflates them at most 1032-fold, so they
+  // bound the declared size; a damaged dataspace would otherwise size the read buffer, and a
+  // damaged chunk record the buffer libhdf5 reads the chunk into.
+  constexpr uint64_t kMaxInflation = 1100;
+  uint64_t bytes = H5Tget_size(type.get());
+  for (int64_t d : extent) {
+    if (__builtin_mul_overflow(bytes, static_cast<uint64_t>(d), &bytes)) {
+      corrupt("declares more than 2^64 bytes");
+    }
+  }
+  const uint64_t stored = H5Dget_storage_size(handle_.get());
+  hsize_t file_bytes = 0;
+  {
+    Handle file(H5Iget_file_id(handle_.get()), H5Fclose);
+    if (!file.valid() || H5Fget_filesize(file.get(), &file_bytes) < 0) {
+      fail("cannot get the size of the file holding");
+    }
+  }
+  if (stored > file_bytes) {
+    corrupt("stores " + std::to_string(stored) + " bytes in a file of " +
+            std::to_string(file_bytes));
+  }
+  if (bytes / kMaxInflation > stored) {
+    corrupt("declares " + std::to_string(bytes) + " bytes but stores " + std::to_string(stored));
+  }
+  if (!chunked || extent.size() != 1 || extent[0] == 0) return;
+
+  // Every chunk of a corpus dataset is written. A chunk stored without compression (no
+  // compressing filter in the pipeline, or the filters skipped for that chunk) must hold the
+  // whole chunk: libhdf5 copies a chunk out of the stored bytes without comparing their sizes.
+  bool compressing_pipeline = false;
+  for (int f = 0; f < H5Pget_nfilters(plist.get()); ++f) {
+    unsigned flags = 0, config = 0;
+    size_t values = 0;
+    if (H5Pget_filter2(plist.get(), static_cast<unsigned>(f), &flags, &values, nullptr, 0, nullptr,
+                       &config) != H5Z_FILTER_SHUFFLE) {
+      compressing_pipeline = true;
+    }
+  }
+  const uint64_t chunk_bytes = H5Tget_size(type.get()) * chunk[0];  // <= bytes: chunk fits
+  const hsize_t expected = (static_cast<hsize_t>(extent[0]) + chunk[0] - 1) / chunk[0];
+  Handle space(H5Dget_space(handle_.get()), H5Sclose);
+  hsize_t count = 0;
+  if (!space.valid() || H5Dget_num_chunks(handle_.get(), space.get(), &count) < 0) {
+    fail("cannot count the chunks of");
+  }
+  if (count != expected) {
+    corrupt("stores " + std::to_string(count) + " of its " + std::to_string(expected) + " chunks");
+  }
+  for (hsize_t k = 0; k < expected; ++k) {
+    hsize_t origin = k * chunk[0];
+    unsigned filter_mask = 0;
+    haddr_t address = 0;
+    hsize_t size = 0;
+    if (H5Dget_chunk_info_by_coord(handle_.get(), &origin, &filter_mask, &address, &size) < 0) {
+      fail("cannot locate the chunks of");
+    }
+    if ((!compressing_pipeline || filter_mask != 0) && size != chunk_bytes) {
+      corrupt("stores an uncompressed chunk of " + std::to_string(size) + " bytes for " +
+              std::to_string(chunk_bytes));
+    }
+  }
+}
+
 std::vector<int64_t> Dataset::dims() const {
   silence_hdf5_errors();
   Handle space(H5Dget_space(handle_.get()), H5Sclose);
@@ -174,17 +265,39 @@ bool Dataset::is_string() const {
   return type.valid() && H5Tget_class(type.get()) == H5T_STRING;
 }
 
+namespace {
+
+bool equals_any(hid_t type, std::initializer_list<hid_t> candidates) {
+  for (hid_t candidate : candidates) {
+    if (H5Tequal(type, candidate) > 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 bool Dataset::is_integer_of_size(size_t bytes) const {
   silence_hdf5_errors();
   Handle type(H5Dget_type(handle_.get()), H5Tclose);
-  return type.valid() && H5Tget_class(type.get()) == H5T_INTEGER &&
-         H5Tget_size(type.get()) == bytes;
+  if (!type.valid()) return false;
+  switch (bytes) {
+    case 1:
+      return equals_any(type.get(), {H5T_STD_I8LE, H5T_STD_I8BE});
+    case 2:
+      return equals_any(type.get(), {H5T_STD_I16LE, H5T_STD_I16BE});
+    case 4:
+      return equals_any(type.get(), {H5T_STD_I32LE, H5T_STD_I32BE});
+    case 8:
+      return equals_any(type.get(), {H5T_STD_I64LE, H5T_STD_I64BE});
+  }
+  return false;
 }
 
 bool Dataset::is_float() const {
   silence_hdf5_errors();
   Handle type(H5Dget_type(handle_.get()), H5Tclose);
-  return type.valid() && H5Tget_class(type.get()) == H5T_FLOAT;
+  return type.valid() &&
+         equals_any(type.get(), {H5T_IEEE_F32LE, H5T_IEEE_F32BE, H5T_IEEE_F64LE, H5T_IEEE_F64BE});
 }
 
 template <class T>
@@ -329,7 +442,9 @@ Dataset File::open_dataset(const std::string& name) const {
   H5Pset_chunk_cache(access.get(), 12421, 32u << 20, 1.0);
   hid_t id = H5Dopen2(handle_.get(), name.c_str(), access.get());
   if (id < 0) fail("cannot open dataset " + name);
-  return Dataset(Handle(id, H5Dclose), path_, name);
+  Dataset dataset(Handle(id, H5Dclose), path_, name);
+  dataset.check_sizes();
+  return dataset;
 }
 
 template <class T>

@@ -65,9 +65,12 @@ class Dataset {
   std::vector<int64_t> dims() const;
   int64_t length() const;  // extent of the first dimension
   bool is_string() const;
-  // Storage class check: integer datasets must be stored as integers of exactly `bytes` width.
+  // Stored type checks: integer datasets must be stored as standard two's-complement signed
+  // integers of exactly `bytes` bytes, float datasets as IEEE binary32 or binary64 (either byte
+  // order). Other layouts of those classes (a 64-bit integer of 7-bit precision, an 18-byte
+  // float) send libhdf5's type conversion past the end of its buffers, so they are refused.
   bool is_integer_of_size(size_t bytes) const;
-  bool is_float() const;  // any floating-point width (read_all<double> converts)
+  bool is_float() const;
 
   // Reads elements [offset, offset + count) of a 1-D dataset (one hyperslab read).
   template <class T>
@@ -78,6 +81,11 @@ class Dataset {
   std::vector<std::string> read_strings() const;
 
   hid_t id() const { return handle_.get(); }
+
+  // Refuses (UserError naming the file and dataset) a layout no Cartformer writer produces and
+  // that would make a read allocate far beyond what the file holds: chunks larger than the
+  // dataset, or more bytes than its stored data could inflate to. File::open_dataset calls it.
+  void check_sizes() const;
 
  private:
   [[noreturn]] void fail(const std::string& what) const;

@@ -18,3 +18,11 @@ if [ -z "${CARTFORMER_SKIP_CUDA_EMULATION:-}" ] && [ -f "${CUDA_HOME:-/usr/local
   "$root/tools/cuda_emulation_check.sh" \
     '-*FlashAttentionBackward*:*ReferenceAttention*:*SumOfSquares*:CudaModelTraining.*'
 fi
+
+# Fuzzing (tests/fuzz/, tools/fuzz.sh): a separate clang ASan+UBSan build in build/fuzz, the
+# replay of every input in tests/fuzz/regressions/ and upstream/, then each target fuzzed for
+# CARTFORMER_FUZZ_SECONDS (default 20). CARTFORMER_SKIP_FUZZ=1 skips it.
+if [ -z "${CARTFORMER_SKIP_FUZZ:-}" ]; then
+  echo "== fuzzing =="
+  "$root/tools/fuzz.sh" "${CARTFORMER_FUZZ_SECONDS:-20}"
+fi

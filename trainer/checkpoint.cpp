@@ -9,11 +9,15 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
+#include <type_traits>
+#include <utility>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
 #include "core/json.h"
 #include "core/sha256.h"
+#include "trainer/model/model_layout.h"
 #include "trainer/safetensors.h"
 
 namespace cf::trainer {
@@ -45,13 +49,50 @@ Json vocab_to_json(const data::VocabSizes& v) {
           {"activities", v.activities}};
 }
 
-data::VocabSizes vocab_from_json(const Json& j) {
+// `value` as the integer type T when it is a JSON integer within T's range. nlohmann's get<T>()
+// would convert a float or an out-of-range integer with a plain C++ cast instead (undefined
+// behaviour for a float beyond T's range, a silently different value otherwise).
+template <class T>
+std::optional<T> exact_integer(const Json& value) {
+  if (value.is_number_unsigned()) {
+    const uint64_t v = value.get<uint64_t>();
+    if (std::in_range<T>(v)) return static_cast<T>(v);
+  } else if (value.is_number_integer()) {
+    const int64_t v = value.get<int64_t>();
+    if (std::in_range<T>(v)) return static_cast<T>(v);
+  }
+  return std::nullopt;
+}
+
+// Field `key` of the JSON object `object` (found at `where` inside the manifest at `path`) as a
+// T: an integer type (exact, within range), double, bool or std::string. UserError otherwise.
+template <class T>
+T get_field(const Json& object, const std::string& key, const std::string& path,
+            const std::string& where = "") {
+  if (object.is_object() && object.contains(key)) {
+    const Json& value = object[key];
+    if constexpr (std::is_same_v<T, bool>) {
+      if (value.is_boolean()) return value.get<bool>();
+    } else if constexpr (std::is_integral_v<T>) {
+      if (const std::optional<T> v = exact_integer<T>(value)) return *v;
+    } else if constexpr (std::is_same_v<T, double>) {
+      if (value.is_number()) return value.get<double>();
+    } else {
+      static_assert(std::is_same_v<T, std::string>, "unhandled manifest field type");
+      if (value.is_string()) return value.get<std::string>();
+    }
+  }
+  throw UserError(path + ": malformed manifest (field '" + where + key +
+                  "' missing, mistyped or out of range)");
+}
+
+data::VocabSizes vocab_from_json(const Json& j, const std::string& path) {
   data::VocabSizes v;
-  v.items = j.at("items").get<int32_t>();
-  v.actions = j.at("actions").get<int32_t>();
-  v.categories = j.at("categories").get<int32_t>();
-  v.time_gaps = j.at("time_gaps").get<int32_t>();
-  v.activities = j.at("activities").get<int32_t>();
+  v.items = get_field<int32_t>(j, "items", path, "vocab_sizes.");
+  v.actions = get_field<int32_t>(j, "actions", path, "vocab_sizes.");
+  v.categories = get_field<int32_t>(j, "categories", path, "vocab_sizes.");
+  v.time_gaps = get_field<int32_t>(j, "time_gaps", path, "vocab_sizes.");
+  v.activities = get_field<int32_t>(j, "activities", path, "vocab_sizes.");
   return v;
 }
 
@@ -90,12 +131,12 @@ Json read_manifest(const std::string& dir) {
   if (sha256_hex(content.dump()) != recorded) {
     throw UserError(path + ": checksum mismatch (file corrupt)");
   }
-  if (!manifest.contains("format_version") || !manifest["format_version"].is_number_integer()) {
-    throw UserError(path + ": malformed manifest (no format_version)");
-  }
-  int version = manifest["format_version"].get<int>();
-  if (version != kCheckpointFormatVersion) {
-    throw UserError(path + ": checkpoint format version " + std::to_string(version) +
+  const std::optional<int> version = manifest.contains("format_version")
+                                         ? exact_integer<int>(manifest["format_version"])
+                                         : std::nullopt;
+  if (!version) throw UserError(path + ": malformed manifest (no format_version)");
+  if (*version != kCheckpointFormatVersion) {
+    throw UserError(path + ": checkpoint format version " + std::to_string(*version) +
                     " is not supported (this build reads version " +
                     std::to_string(kCheckpointFormatVersion) + ")");
   }
@@ -151,15 +192,6 @@ bool verify_scanned(int64_t step, const std::string& dir, bool warn) {
   } catch (const UserError& e) {
     if (warn) std::fprintf(stderr, "warning: skipping checkpoint %s: %s\n", dir.c_str(), e.what());
     return false;
-  }
-}
-
-template <class T>
-T get_field(const Json& manifest, const char* key, const std::string& path) {
-  try {
-    return manifest.at(key).get<T>();
-  } catch (const Json::exception&) {
-    throw UserError(path + ": malformed manifest (field '" + key + "' missing or mistyped)");
   }
 }
 
@@ -276,39 +308,69 @@ LoadedCheckpoint load_checkpoint(const std::string& dir, bool load_optimizer) {
   ckpt.state.seed = get_field<uint64_t>(manifest, "seed", manifest_path);
   ckpt.state.rng_state = get_field<std::string>(manifest, "rng_state", manifest_path);
   ckpt.state.elapsed_seconds = get_field<double>(manifest, "elapsed_seconds", manifest_path);
-  ckpt.state.global_batch = manifest.value("global_batch", int64_t(0));
+  // Absent from checkpoints written before it was recorded.
+  ckpt.state.global_batch = manifest.contains("global_batch")
+                                ? get_field<int64_t>(manifest, "global_batch", manifest_path)
+                                : 0;
   ckpt.vocab_fingerprint = get_field<std::string>(manifest, "vocab_fingerprint", manifest_path);
-  try {
-    ckpt.vocab = vocab_from_json(manifest.at("vocab_sizes"));
-  } catch (const Json::exception&) {
+  if (!manifest.contains("vocab_sizes") || !manifest["vocab_sizes"].is_object()) {
     throw UserError(manifest_path + ": malformed manifest (vocab_sizes)");
   }
+  ckpt.vocab = vocab_from_json(manifest["vocab_sizes"], manifest_path);
   ckpt.config = parse_config(get_field<std::string>(manifest, "config_yaml", manifest_path),
                              manifest_path + " (config_yaml)");
 
-  int64_t n_params = 0;
-  try {
-    const Json& model = manifest.at("model");
-    n_params = model.at("n_params").get<int64_t>();
-    for (const Json& j : model.at("tensors")) {
-      ParamTensor t;
-      t.name = j.at("name").get<std::string>();
-      t.shape = j.at("shape").get<std::vector<int64_t>>();
-      t.offset = j.at("offset").get<int64_t>();
-      t.is_matrix_weight = j.at("matrix").get<bool>();
-      t.block = j.at("block").get<int>();
-      if (t.offset < 0 || t.numel() < 0 || t.offset + t.numel() > n_params) {
-        throw UserError(manifest_path + ": tensor '" + t.name + "' lies outside the parameters");
-      }
-      ckpt.tensors.push_back(std::move(t));
-    }
-  } catch (const Json::exception&) {
+  if (!manifest.contains("model") || !manifest["model"].is_object() ||
+      !manifest["model"].contains("tensors") || !manifest["model"]["tensors"].is_array()) {
     throw UserError(manifest_path + ": malformed manifest (model tensors)");
+  }
+  const Json& model = manifest["model"];
+  const int64_t n_params = get_field<int64_t>(model, "n_params", manifest_path, "model.");
+  if (n_params < 0) throw UserError(manifest_path + ": malformed manifest (negative n_params)");
+  for (size_t i = 0; i < model["tensors"].size(); ++i) {
+    const Json& j = model["tensors"][i];
+    const std::string where = "model.tensors[" + std::to_string(i) + "].";
+    ParamTensor t;
+    t.name = get_field<std::string>(j, "name", manifest_path, where);
+    t.offset = get_field<int64_t>(j, "offset", manifest_path, where);
+    t.is_matrix_weight = get_field<bool>(j, "matrix", manifest_path, where);
+    t.block = get_field<int>(j, "block", manifest_path, where);
+    if (!j.contains("shape") || !j["shape"].is_array()) {
+      throw UserError(manifest_path + ": malformed manifest (field '" + where + "shape')");
+    }
+    for (const Json& d : j["shape"]) {
+      const std::optional<int64_t> dim = exact_integer<int64_t>(d);
+      if (!dim || *dim < 0) {
+        throw UserError(manifest_path + ": malformed manifest (tensor '" + t.name +
+                        "' has a dimension that is not a non-negative integer)");
+      }
+      t.shape.push_back(*dim);
+    }
+    // Multiplied only while the product stays within n_params, so it never overflows.
+    const bool empty = std::find(t.shape.begin(), t.shape.end(), 0) != t.shape.end();
+    bool outside = t.offset < 0 || t.offset > n_params;
+    int64_t numel = empty ? 0 : 1;
+    for (size_t k = 0; k < t.shape.size() && !empty && !outside; ++k) {
+      if (t.shape[k] > n_params / numel) outside = true;
+      numel *= outside ? 1 : t.shape[k];
+    }
+    if (outside || numel > n_params - t.offset) {
+      throw UserError(manifest_path + ": tensor '" + t.name + "' lies outside the parameters");
+    }
+    ckpt.tensors.push_back(std::move(t));
   }
 
   auto fill = [&](const std::string& file, const std::string& prefix, std::vector<float>& out) {
     const std::string path = join(dir, file);
     SafetensorsFile st = read_safetensors(path);
+    // n_params sizes the buffer: it must not ask for more than the file holds (the writer
+    // stores every parameter once per prefix), or a wrong count would allocate without bound.
+    int64_t stored = 0;
+    for (const auto& t : st.tensors) stored += static_cast<int64_t>(t.data.size());
+    if (n_params > stored) {
+      throw UserError(path + ": holds " + std::to_string(stored) + " values, fewer than the " +
+                      std::to_string(n_params) + " parameters the manifest records");
+    }
     out.assign(static_cast<size_t>(n_params), 0.0f);
     for (const auto& t : ckpt.tensors) {
       const SafetensorsTensor* found = st.find(prefix + t.name);
@@ -416,8 +478,16 @@ void require_same_vocab(const LoadedCheckpoint& ckpt, const std::string& corpus_
 }
 
 Model model_from_checkpoint(const LoadedCheckpoint& ckpt) {
-  Model model(ckpt.config.model, ckpt.vocab);
-  const auto& wanted = model.tensors();
+  // The config and vocabulary of a damaged manifest can describe a model of any size, so the
+  // layout they describe is compared with the tensors really loaded before a Model (and its
+  // buffers) is allocated; the allocation is then bounded by the checkpoint's files.
+  ModelLayout layout;
+  try {
+    layout = build_model_layout(ckpt.config.model, ckpt.vocab);
+  } catch (const UserError& e) {
+    throw UserError(ckpt.dir + ": " + e.what());
+  }
+  const auto& wanted = layout.tensors;
   for (const auto& t : ckpt.tensors) {
     bool known = std::any_of(wanted.begin(), wanted.end(),
                              [&](const ParamTensor& w) { return w.name == t.name; });
@@ -426,12 +496,19 @@ Model model_from_checkpoint(const LoadedCheckpoint& ckpt) {
                       "' is not part of the model its config describes");
     }
   }
-  std::vector<std::string> missing;
-  load_matching_weights(model, ckpt, &missing);
-  if (!missing.empty()) {
-    throw UserError(ckpt.dir + ": checkpoint lacks tensor '" + missing.front() +
-                    "' of the model its config describes");
+  for (const auto& t : wanted) {
+    const ParamTensor* s = ckpt.find_tensor(t.name);
+    if (!s) {
+      throw UserError(ckpt.dir + ": checkpoint lacks tensor '" + t.name +
+                      "' of the model its config describes");
+    }
+    if (s->shape != t.shape) {
+      throw UserError(ckpt.dir + ": tensor '" + t.name + "' has shape " + shape_string(s->shape) +
+                      " in the checkpoint but " + shape_string(t.shape) + " in the model");
+    }
   }
+  Model model(ckpt.config.model, ckpt.vocab);
+  load_matching_weights(model, ckpt, nullptr);
   return model;
 }
 

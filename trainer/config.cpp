@@ -325,7 +325,7 @@ void validate(const Config& c, const std::string& source) {
   }
 
   const ModelConfig& m = c.model;
-  v.at_least("model.n_layer", m.n_layer, 1);
+  v.in_closed("model.n_layer", m.n_layer, 1, kMaxLayers);
   v.at_least("model.n_head", m.n_head, 1);
   v.at_least("model.d_model", m.d_model, 1);
   if (m.d_model % m.n_head != 0) {

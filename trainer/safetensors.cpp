@@ -4,6 +4,7 @@
 #include <bit>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -140,6 +141,8 @@ SafetensorsFile read_safetensors(const std::string& path) {
       continue;
     }
     const std::string what = "tensor '" + name + "'";
+    // What write_safetensors refuses is refused here too, so a file read can be written back.
+    if (name.empty()) corrupt(path, "a tensor has an empty name");
     if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") ||
         !entry.contains("data_offsets")) {
       corrupt(path, what + " lacks dtype, shape or data_offsets");
@@ -158,6 +161,10 @@ SafetensorsFile read_safetensors(const std::string& path) {
     for (const Json& d : shape) {
       if (!d.is_number_unsigned()) corrupt(path, what + " has a bad dimension");
       uint64_t dim = d.get<uint64_t>();
+      // Shapes are int64 in memory; a larger dimension is only "within the file" next to a 0.
+      if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+        corrupt(path, what + " has a dimension beyond 2^63 - 1");
+      }
       if (dim != 0 && numel > data_size / dim) corrupt(path, what + " is larger than the file");
       numel *= dim;
       tensor.shape.push_back(static_cast<int64_t>(dim));

@@ -10,12 +10,15 @@ cfg=(--config "$SRC/configs/demo/pretrain.yaml" --set "data.corpus=$WORK/corpus.
 
 # 1. Configs whose memory cannot exist are refused before allocating, naming the key.
 for bad in train.micro_batch=100000000 model.d_model=1000000 model.max_len=2000000000 \
-           model.n_layer=2000000000; do
+           model.d_ff=2000000000; do
   key=${bad%%=*}
   expect_error "this run needs about .* of memory .*$key" \
     "$BIN" train "${cfg[@]}" --set "$bad" --set "run.out_dir=$WORK/huge"
   [ ! -e "$WORK/huge" ] || fail "$bad: the refused run left $WORK/huge"
 done
+# Layers beyond any model this trainer can hold are out of the key's range.
+expect_error "model.n_layer" "$BIN" train "${cfg[@]}" --set model.n_layer=2000000000 \
+  --set "run.out_dir=$WORK/huge"
 
 # 2. A diverging run stops at the first non-finite loss, naming the step; it wrote no checkpoint
 #    of NaN weights and, having none, leaves no run folder (nor an empty checkpoints/).

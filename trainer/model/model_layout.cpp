@@ -25,7 +25,13 @@ class LayoutBuilder {
     t.shape = std::move(shape);
     t.is_matrix_weight = is_matrix_weight;
     t.block = block;
-    layout_.num_params += t.numel();
+    // Sizes come from configs and checkpoint manifests: an overflow must be an error, not a
+    // wrapped (undefined) count that later sizes a buffer.
+    int64_t numel = 1;
+    for (int64_t d : t.shape) {
+      if (__builtin_mul_overflow(numel, d, &numel)) too_large(t.name);
+    }
+    if (__builtin_add_overflow(layout_.num_params, numel, &layout_.num_params)) too_large(t.name);
     layout_.tensors.push_back(std::move(t));
     return layout_.tensors.back().offset;
   }
@@ -43,6 +49,11 @@ class LayoutBuilder {
   }
 
  private:
+  [[noreturn]] static void too_large(const std::string& tensor) {
+    throw UserError("model config: the parameter count overflows 64 bits at tensor " + tensor +
+                    " (model.d_model, model.d_ff or a vocabulary far too large)");
+  }
+
   ModelLayout& layout_;
 };
 
@@ -53,7 +64,9 @@ void require(bool ok, const std::string& message) {
 }  // namespace
 
 ModelLayout build_model_layout(const ModelConfig& c, const data::VocabSizes& vocab) {
-  require(c.n_layer >= 1, "model.n_layer must be >= 1 (got " + std::to_string(c.n_layer) + ")");
+  require(c.n_layer >= 1 && c.n_layer <= kMaxLayers, "model.n_layer must be in [1, " +
+                                                         std::to_string(kMaxLayers) + "] (got " +
+                                                         std::to_string(c.n_layer) + ")");
   require(c.n_head >= 1, "model.n_head must be >= 1 (got " + std::to_string(c.n_head) + ")");
   require(c.d_model >= 1 && c.d_model % c.n_head == 0,
           "model.d_model (" + std::to_string(c.d_model) + ") must be a positive multiple of " +

@@ -8,6 +8,10 @@
 
 namespace cf::trainer {
 
+// Most transformer blocks a config may ask for: far beyond any model this trainer can hold,
+// low enough that laying out a model from a damaged config or checkpoint cannot run for hours.
+inline constexpr int kMaxLayers = 1024;
+
 struct ModelConfig {
   int n_layer = 2;
   int n_head = 2;

@@ -164,6 +164,19 @@ TEST(Corpus, RoundTripsEveryDatasetAndAttribute) {
   EXPECT_EQ(p["num_events"], 13);
 }
 
+// Found by tests/fuzz/fuzz_corpus_reader (regressions/fuzz_corpus_reader/non_utf8_attribute):
+// provenance_json let nlohmann's type_error 316 escape on an attribute that is not UTF-8.
+TEST(Corpus, ProvenanceOfAttributesThatAreNotUtf8IsStillJson) {
+  ScratchDir dir("latin1");
+  const std::string path = dir.file("c.h5");
+  CorpusContents c = make_contents({3, 4});
+  c.provenance.created_by = "prep on caf\xe9 \xb6";  // Latin-1, not UTF-8
+  write_corpus(path, c);
+  const Json p = Json::parse(CorpusReader::open(path)->provenance_json());
+  EXPECT_EQ(p["created_by"], "prep on caf\xef\xbf\xbd \xef\xbf\xbd");  // U+FFFD each
+  EXPECT_EQ(p["source_format"], "trio");
+}
+
 TEST(Corpus, FingerprintDependsOnEveryVocabularyAndEntryBoundary) {
   std::vector<std::string> items = {"<pad>", "ab", "c"}, cats = {"<pad>"}, acts = {"<pad>"};
   const auto& actions = canonical_actions();
@@ -321,6 +334,189 @@ TEST(Corpus, InconsistentOrMissingDatasetsAreRejected) {
   Sequence seq;
   reader->read_sequence(0, seq);  // sequence 0 is intact
   expect_user_error([&] { reader->read_sequence(1, seq); }, bad_tokens, "item token 999");
+}
+
+// Replaces dataset `name` of `path` by an unlimited, deflated int64 dataset of `length`
+// elements in chunks of `chunk`, of which only the first `written` elements are written (the
+// rest of its chunks are never allocated in the file).
+void replace_with_chunked(const std::string& path, const char* name, hsize_t length, hsize_t chunk,
+                          const std::vector<int64_t>& written) {
+  hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  ASSERT_GE(H5Ldelete(file, name, H5P_DEFAULT), 0);
+  const hsize_t unlimited = H5S_UNLIMITED;
+  hid_t space = H5Screate_simple(1, &length, &unlimited);
+  hid_t plist = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(plist, 1, &chunk);
+  H5Pset_deflate(plist, 4);
+  hid_t dataset = H5Dcreate2(file, name, H5T_STD_I64LE, space, H5P_DEFAULT, plist, H5P_DEFAULT);
+  ASSERT_GE(dataset, 0);
+  if (!written.empty()) {
+    const hsize_t start = 0, count = written.size();
+    H5Sselect_hyperslab(space, H5S_SELECT_SET, &start, nullptr, &count, nullptr);
+    hid_t memory = H5Screate_simple(1, &count, nullptr);
+    H5Dwrite(dataset, H5T_NATIVE_INT64, memory, space, H5P_DEFAULT, written.data());
+    H5Sclose(memory);
+  }
+  H5Dclose(dataset);
+  H5Pclose(plist);
+  H5Sclose(space);
+  H5Fclose(file);
+}
+
+// Found by tests/fuzz/fuzz_corpus_reader (regressions/fuzz_corpus_reader/huge_chunk): a chunk
+// size damaged to 1,951,596,574 elements made libhdf5 allocate about 2 GB to read a 30-byte
+// dataset; and a dataspace declaring 2^40 elements sized the reader's own buffer (8 TiB).
+TEST(Corpus, LayoutsThatWouldAllocateBeyondTheFileAreRefused) {
+  ScratchDir dir("sizes");
+  CorpusContents c = make_contents({3, 4});
+  const std::string huge_chunk = dir.file("chunk.h5");
+  write_corpus(huge_chunk, c);
+  replace_with_chunked(huge_chunk, layout::kSequenceOffsets, 3, 1 << 20, {0, 3, 7});
+  expect_user_error([&] { CorpusReader::open(huge_chunk); }, huge_chunk,
+                    "truncated or corrupt HDF5 file (dataset /sequences/offsets has chunks of "
+                    "1048576 elements along a dimension of 3)");
+
+  const std::string huge_extent = dir.file("extent.h5");
+  write_corpus(huge_extent, c);
+  replace_with_chunked(huge_extent, layout::kSequenceOffsets, hsize_t{1} << 40, 1 << 16, {0, 3, 7});
+  expect_user_error([&] { CorpusReader::open(huge_extent); }, huge_extent,
+                    "truncated or corrupt HDF5 file (dataset /sequences/offsets declares "
+                    "8796093022208 bytes but stores ");
+
+  // The same layouts at honest sizes still read.
+  const std::string honest = dir.file("honest.h5");
+  write_corpus(honest, c);
+  replace_with_chunked(honest, layout::kSequenceOffsets, 3, 2, {0, 3, 7});
+  EXPECT_EQ(CorpusReader::open(honest)->offsets(), (std::vector<int64_t>{0, 3, 7}));
+}
+
+// Replaces dataset `name` of `path` by a 1-D dataset of stored type `type` holding `values`
+// (given as native int32, converted by libhdf5 on writing).
+void replace_with_type(const std::string& path, const char* name, hid_t type,
+                       const std::vector<int32_t>& values) {
+  hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  ASSERT_GE(H5Ldelete(file, name, H5P_DEFAULT), 0);
+  const hsize_t n = values.size();
+  hid_t space = H5Screate_simple(1, &n, nullptr);
+  hid_t dataset = H5Dcreate2(file, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  ASSERT_GE(dataset, 0);
+  H5Dwrite(dataset, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
+  H5Dclose(dataset);
+  H5Sclose(space);
+  H5Fclose(file);
+}
+
+// Found by tests/fuzz/fuzz_corpus_reader (regressions/fuzz_corpus_reader/:
+// int32_of_0_bit_precision, float_of_18_bytes, unfiltered_short_chunk, shuffle_only_short_chunk):
+// stored types of the right class but an unusual layout, and uncompressed chunks stored shorter
+// than a chunk, made libhdf5's reads run past the end of its own buffers.
+TEST(Corpus, StorageThatLibhdf5MisreadsIsRefused) {
+  ScratchDir dir("storage");
+  CorpusContents c = make_contents({3, 4});
+
+  const std::string narrow = dir.file("narrow.h5");
+  write_corpus(narrow, c);
+  hid_t int32_of_16_bits = H5Tcopy(H5T_STD_I32LE);
+  H5Tset_precision(int32_of_16_bits, 16);
+  replace_with_type(narrow, layout::kEventAction, int32_of_16_bits, c.action);
+  H5Tclose(int32_of_16_bits);
+  expect_user_error([&] { CorpusReader::open(narrow); }, narrow,
+                    "not a Cartformer corpus (/events/action is not a 32-bit integer dataset)");
+
+  const std::string extended = dir.file("extended.h5");
+  CorpusContents priced = c;
+  priced.item_price.assign(c.item_raw.size(), 2.5);
+  write_corpus(extended, priced);
+  std::vector<int32_t> prices(c.item_raw.size(), 3);
+  replace_with_type(extended, layout::kStatsItemPrice, H5T_NATIVE_LDOUBLE, prices);
+  expect_user_error([&] { CorpusReader::open(extended); }, extended,
+                    "/stats/item_price is not a one-dimensional float dataset");
+
+  const std::string short_chunk = dir.file("short_chunk.h5");
+  write_corpus(short_chunk, c);
+  {
+    hid_t file = H5Fopen(short_chunk.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    ASSERT_GE(file, 0);
+    ASSERT_GE(H5Ldelete(file, layout::kSequenceOffsets, H5P_DEFAULT), 0);
+    const hsize_t n = 3, chunk = 3, origin = 0;
+    hid_t space = H5Screate_simple(1, &n, nullptr);
+    hid_t plist = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_chunk(plist, 1, &chunk);  // no filters: a chunk is stored as its 24 raw bytes
+    hid_t dataset = H5Dcreate2(file, layout::kSequenceOffsets, H5T_STD_I64LE, space, H5P_DEFAULT,
+                               plist, H5P_DEFAULT);
+    const int64_t first = 0;  // 8 bytes stored for the 24-byte chunk
+    ASSERT_GE(H5Dwrite_chunk(dataset, H5P_DEFAULT, 0, &origin, sizeof first, &first), 0);
+    H5Dclose(dataset);
+    H5Pclose(plist);
+    H5Sclose(space);
+    H5Fclose(file);
+  }
+  expect_user_error([&] { CorpusReader::open(short_chunk); }, short_chunk,
+                    "truncated or corrupt HDF5 file (dataset /sequences/offsets stores an "
+                    "uncompressed chunk of 8 bytes for 24)");
+}
+
+// Replaces /events/category of `path` (7 events) by a deflated int32 dataset in chunks of 4
+// whose chunks are written raw: `chunks` lists, per chunk written, its bytes and filter mask
+// (1 = the deflate filter skipped for that chunk, as HDF5 allows).
+void replace_category_chunks(const std::string& path,
+                             const std::vector<std::pair<std::vector<int32_t>, unsigned>>& chunks) {
+  hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  ASSERT_GE(H5Ldelete(file, layout::kEventCategory, H5P_DEFAULT), 0);
+  const hsize_t n = 7, chunk = 4;
+  hid_t space = H5Screate_simple(1, &n, nullptr);
+  hid_t plist = H5Pcreate(H5P_DATASET_CREATE);
+  H5Pset_chunk(plist, 1, &chunk);
+  H5Pset_deflate(plist, 4);
+  hid_t dataset = H5Dcreate2(file, layout::kEventCategory, H5T_STD_I32LE, space, H5P_DEFAULT, plist,
+                             H5P_DEFAULT);
+  ASSERT_GE(dataset, 0);
+  for (size_t k = 0; k < chunks.size(); ++k) {
+    const hsize_t origin = k * chunk;
+    const auto& [values, filter_mask] = chunks[k];
+    ASSERT_GE(H5Dwrite_chunk(dataset, H5P_DEFAULT, filter_mask, &origin,
+                             values.size() * sizeof(int32_t), values.data()),
+              0);
+  }
+  H5Dclose(dataset);
+  H5Pclose(plist);
+  H5Sclose(space);
+  H5Fclose(file);
+}
+
+// Found by tests/fuzz/fuzz_corpus_reader
+// (regressions/fuzz_corpus_reader/filters_skipped_short_chunk, chunk_stored_beyond_file): a chunk
+// whose filters are skipped but whose stored bytes are fewer than a chunk made libhdf5 read past
+// them, and a chunk record claiming 4 GB made it allocate that much; a chunk never written read as
+// zeros where the writer always writes every chunk.
+TEST(Corpus, ChunksMustBeWhole) {
+  ScratchDir dir("chunks");
+  CorpusContents c = make_contents({3, 4});
+
+  const std::string short_raw = dir.file("short_raw.h5");
+  write_corpus(short_raw, c);
+  replace_category_chunks(short_raw, {{{0, 1, 2, 0}, 1}, {{1}, 1}});
+  expect_user_error([&] { CorpusReader::open(short_raw); }, short_raw,
+                    "truncated or corrupt HDF5 file (dataset /events/category stores an "
+                    "uncompressed chunk of 4 bytes for 16)");
+
+  const std::string missing = dir.file("missing.h5");
+  write_corpus(missing, c);
+  replace_category_chunks(missing, {{{0, 1, 2, 0}, 1}});
+  expect_user_error([&] { CorpusReader::open(missing); }, missing,
+                    "truncated or corrupt HDF5 file (dataset /events/category stores 1 of its 2 "
+                    "chunks)");
+
+  // Whole chunks with their filter skipped are ordinary HDF5 and read back.
+  const std::string whole_raw = dir.file("whole_raw.h5");
+  write_corpus(whole_raw, c);
+  replace_category_chunks(whole_raw, {{{0, 1, 2, 0}, 1}, {{1, 2, 0, 0}, 1}});
+  Sequence seq;
+  CorpusReader::open(whole_raw)->read_sequence(1, seq);
+  EXPECT_EQ(seq.category, (std::vector<int32_t>{0, 1, 2, 0}));
 }
 
 TEST(Corpus, ReadableWithoutCartformerThroughTheHdf5Api) {

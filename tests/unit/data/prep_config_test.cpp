@@ -87,6 +87,15 @@ TEST(PrepConfig, AKeyGivenTwiceIsAnError) {
             "cfg/prep.yaml: key 'min_sequence_length' appears twice");
 }
 
+// Found by tests/fuzz/fuzz_prep_config (regressions/fuzz_prep_config/complex_key): a key that
+// is a map or list made yaml-cpp's conversion exception escape instead of a UserError.
+TEST(PrepConfig, KeysThatAreNotNamesAreUserErrors) {
+  EXPECT_EQ(error_of("min_sequence_length: 3\n? x_reject_fraction: 0.01\n"),
+            "cfg/prep.yaml: the key at line 2 must be a plain name, got a map");
+  EXPECT_EQ(error_of("? [a, b]\n: 1\n"),
+            "cfg/prep.yaml: the key at line 1 must be a plain name, got a list");
+}
+
 TEST(PrepConfig, MissingFileIsAUserErrorNamingIt) {
   try {
     load_prep_config("/nonexistent/prep.yaml");

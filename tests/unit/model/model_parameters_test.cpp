@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "tiny_model_fixture.h"
 #include "trainer/model/model.h"
+#include "trainer/model/model_layout.h"
 
 namespace cf::trainer {
 namespace {
@@ -93,6 +94,35 @@ TEST(ModelParameters, DisabledChannelsAndHeadsAreAbsent) {
     EXPECT_EQ(present.count(absent), 0u) << absent;
   EXPECT_EQ(present.count("action_emb.weight"), 1u);
   EXPECT_THROW(model.tensor("category_emb.weight"), UserError);
+}
+
+// Reached through tests/fuzz/fuzz_checkpoint_manifest with hand-made inputs (regressions/
+// fuzz_checkpoint_manifest/huge_d_model, two_billion_layers: a checkpoint's config_yaml): the
+// layout's element counts overflowed int64 (undefined behaviour) and laying out two billion
+// blocks ran past the fuzzer's timeout.
+TEST(ModelParameters, OversizedLayoutsAreUserErrorsNotOverflows) {
+  ModelConfig wide = tiny_config();
+  wide.n_head = 1;
+  wide.d_model = 2000000000;
+  try {
+    build_model_layout(wide, tiny_vocab());
+    ADD_FAILURE() << "expected a UserError";
+  } catch (const UserError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "model config: the parameter count overflows 64 bits at tensor "
+              "blocks.0.attn.qkv.weight (model.d_model, model.d_ff or a vocabulary far too "
+              "large)");
+  }
+  ModelConfig deep = tiny_config();
+  deep.n_layer = kMaxLayers + 1;
+  try {
+    build_model_layout(deep, tiny_vocab());
+    ADD_FAILURE() << "expected a UserError";
+  } catch (const UserError& e) {
+    EXPECT_EQ(std::string(e.what()), "model config: model.n_layer must be in [1, 1024] (got 1025)");
+  }
+  deep.n_layer = kMaxLayers;  // the cap itself is a valid size
+  EXPECT_EQ(build_model_layout(deep, tiny_vocab()).blocks.size(), 1024u);
 }
 
 TEST(ModelParameters, InitialisationIsSeededAndFollowsGpt2) {

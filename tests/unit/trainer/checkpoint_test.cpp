@@ -87,6 +87,20 @@ class CheckpointTest : public ::testing::Test {
     return out;
   }
   std::string dir(int64_t step) const { return root_ + "/step_" + std::to_string(step); }
+  // Changes manifest.json of `checkpoint` with `edit` and re-signs it the way the writer does
+  // (manifest_sha256 over the compact dump of everything else), so that only the edited
+  // content, not a checksum, can make loading fail.
+  template <class Edit>
+  static void edit_manifest(const std::string& checkpoint, Edit&& edit) {
+    const std::string path = checkpoint + "/manifest.json";
+    std::ifstream in(path);
+    Json manifest = Json::parse(in);
+    in.close();
+    edit(manifest);
+    manifest.erase("manifest_sha256");
+    manifest["manifest_sha256"] = sha256_hex(manifest.dump());
+    std::ofstream(path, std::ios::trunc) << manifest.dump(2) << "\n";
+  }
 
   std::string root_;
   Config config_;
@@ -355,6 +369,25 @@ TEST_F(CheckpointTest, MismatchedTensorsAreRefused) {
                      "checkpoint but [32, 8] in the model");
 }
 
+// Reached through tests/fuzz/fuzz_checkpoint_manifest with a hand-made input (regressions/
+// fuzz_checkpoint_manifest/huge_vocabulary): model_from_checkpoint allocated the model its
+// manifest's vocabulary and config describe before comparing it with the tensors loaded, so a
+// damaged manifest could ask for any amount of memory (here 2^31 x 8 floats, twice).
+TEST_F(CheckpointTest, ModelIsComparedWithTheCheckpointBeforeItIsAllocated) {
+  Model model = make_model(1);
+  LoadedCheckpoint ckpt = load_checkpoint(write_step(model, 1));
+  LoadedCheckpoint huge_vocabulary = ckpt;
+  huge_vocabulary.vocab.items = std::numeric_limits<int32_t>::max();
+  EXPECT_EQ(user_error_of([&] { model_from_checkpoint(huge_vocabulary); }),
+            dir(1) +
+                ": tensor 'item_emb.weight' has shape [11, 8] in the checkpoint but "
+                "[2147483647, 8] in the model");
+  LoadedCheckpoint deep = ckpt;
+  deep.config.model.n_layer = 5000;
+  EXPECT_EQ(user_error_of([&] { model_from_checkpoint(deep); }),
+            dir(1) + ": model config: model.n_layer must be in [1, 1024] (got 5000)");
+}
+
 TEST_F(CheckpointTest, MatchingWeightsKeepNewHeadsInitialised) {
   Model pretrained = make_model(1);
   LoadedCheckpoint ckpt = load_checkpoint(write_step(pretrained, 1));
@@ -392,6 +425,74 @@ TEST_F(CheckpointTest, ResolvesRunAndCheckpointDirectories) {
   EXPECT_EQ(user_error_of([&] { resolve_checkpoint_dir(run + "/absent"); }),
             run + "/absent: no such checkpoint or run directory");
   root_ = run.substr(0, run.size() - 4);  // TearDown removes the whole tree
+}
+
+// Found by tests/fuzz/fuzz_checkpoint_manifest (regressions/fuzz_checkpoint_manifest/
+// float_dimension): numbers of the manifest were read with nlohmann's get<T>(), which casts a
+// float such as 9.2e19 to int64 (undefined behaviour) and lets a mistyped optional field's
+// json::type_error escape. Every integer must now be an exact integer within its type's range.
+TEST_F(CheckpointTest, ManifestIntegersMustBeExactAndInRange) {
+  Model model = make_model(1);
+  const std::string written = write_step(model, 1);
+  const std::string manifest = written + "/manifest.json";
+  struct Case {
+    const char* what;
+    void (*edit)(Json&);
+    std::string error;
+  };
+  const Case cases[] = {
+      {"float dimension", [](Json& m) { m["model"]["tensors"][0]["shape"][0] = 9.2e19; },
+       ": malformed manifest (tensor 'item_emb.weight' has a dimension that is not a "
+       "non-negative integer)"},
+      {"negative dimension", [](Json& m) { m["model"]["tensors"][0]["shape"][1] = -8; },
+       ": malformed manifest (tensor 'item_emb.weight' has a dimension that is not a "
+       "non-negative integer)"},
+      {"float step", [](Json& m) { m["step"] = 1e300; },
+       ": malformed manifest (field 'step' missing, mistyped or out of range)"},
+      {"negative seed", [](Json& m) { m["seed"] = -1; },
+       ": malformed manifest (field 'seed' missing, mistyped or out of range)"},
+      {"vocabulary beyond int32", [](Json& m) { m["vocab_sizes"]["items"] = 4294967307ull; },
+       ": malformed manifest (field 'vocab_sizes.items' missing, mistyped or out of range)"},
+      {"mistyped optional field", [](Json& m) { m["global_batch"] = "64"; },
+       ": malformed manifest (field 'global_batch' missing, mistyped or out of range)"},
+      {"fractional offset", [](Json& m) { m["model"]["tensors"][1]["offset"] = 0.5; },
+       ": malformed manifest (field 'model.tensors[1].offset' missing, mistyped or out of "
+       "range)"},
+      {"block beyond int", [](Json& m) { m["model"]["tensors"][2]["block"] = 1ll << 40; },
+       ": malformed manifest (field 'model.tensors[2].block' missing, mistyped or out of "
+       "range)"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    const std::string copy = root_ + "/copy";
+    fs::remove_all(copy);
+    fs::copy(written, copy);
+    edit_manifest(copy, c.edit);
+    EXPECT_EQ(user_error_of([&] { load_checkpoint(copy); }), copy + "/manifest.json" + c.error);
+  }
+}
+
+// Found by tests/fuzz/fuzz_checkpoint_manifest: a tensor's shape product overflowed int64 and
+// n_params alone sized the parameter buffer, so a manifest could ask for any allocation.
+TEST_F(CheckpointTest, ManifestSizesCannotExceedTheStoredWeights) {
+  Model model = make_model(1);
+  const std::string written = write_step(model, 1);
+  const int64_t stored = static_cast<int64_t>(model.params().size());
+
+  edit_manifest(written, [](Json& m) {
+    m["model"]["n_params"] = std::numeric_limits<int64_t>::max();
+    m["model"]["tensors"][0]["shape"] = {int64_t{1} << 62, 4};
+  });
+  EXPECT_EQ(user_error_of([&] { load_checkpoint(written); }),
+            written + "/manifest.json: tensor 'item_emb.weight' lies outside the parameters");
+
+  edit_manifest(written, [&](Json& m) {
+    m["model"]["n_params"] = int64_t{1} << 50;
+    m["model"]["tensors"][0]["shape"] = {small_vocab().items, small_model().d_model};
+  });
+  EXPECT_EQ(user_error_of([&] { load_checkpoint(written); }),
+            written + "/model.safetensors: holds " + std::to_string(stored) +
+                " values, fewer than the 1125899906842624 parameters the manifest records");
 }
 
 }  // namespace

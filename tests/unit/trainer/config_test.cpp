@@ -111,12 +111,36 @@ TEST(Config, WrongTypeNamesKeyAndValue) {
             "configs/x.yaml: key 'train' expects a map of keys, got '5'");
 }
 
+// Seen while writing tests/fuzz/fuzz_train_config and confirmed by UBSan under it
+// (regressions/fuzz_train_config/steps_two_to_the_63, seed_two_to_the_64):
+// an integer just past the type's range passed the exponent-form check, because INT64_MAX
+// rounds up to 2^63 as a double, and 2^63 was then converted to int64 (undefined behaviour).
+TEST(Config, IntegersJustPastTheRangeAreRefused) {
+  EXPECT_EQ(parse_error(std::string(kMinimal) + "train:\n  steps: 9223372036854775808\n"),
+            "configs/x.yaml: key 'train.steps' expects an integer in range, got "
+            "'9223372036854775808'");
+  EXPECT_EQ(parse_error(std::string(kMinimal) + "run:\n  seed: 1.8446744073709552e19\n"),
+            "configs/x.yaml: key 'run.seed' expects a non-negative integer, got "
+            "'1.8446744073709552e19'");
+  EXPECT_EQ(parse_error(std::string(kMinimal) + "model:\n  n_layer: 2.147483648e9\n"),
+            "configs/x.yaml: key 'model.n_layer' expects an integer, got '2.147483648e9'");
+  // The largest doubles below the bounds are still exact integers and read as such.
+  const Config c = parse_config(std::string(kMinimal) +
+                                    "train:\n  steps: 9.2233720368547748e18\n"
+                                    "run:\n  seed: 1.8446744073709550e19\n",
+                                "configs/x.yaml");
+  EXPECT_EQ(c.train.steps, 9223372036854774784);
+  EXPECT_EQ(c.run.seed, 18446744073709549568u);
+}
+
 TEST(Config, OutOfRangeNamesKeyAndFile) {
   auto with = [](const std::string& section_and_key) {
     return parse_error(std::string(kMinimal) + section_and_key);
   };
   EXPECT_EQ(with("model:\n  n_layer: 0\n"),
-            "configs/x.yaml: key 'model.n_layer' must be >= 1, got 0");
+            "configs/x.yaml: key 'model.n_layer' must be in [1, 1024], got 0");
+  EXPECT_EQ(with("model:\n  n_layer: 1025\n"),
+            "configs/x.yaml: key 'model.n_layer' must be in [1, 1024], got 1025");
   EXPECT_EQ(with("model:\n  d_model: 64\n  n_head: 3\n"),
             "configs/x.yaml: key 'model.d_model' (64) must be divisible by 'model.n_head' (3)");
   EXPECT_EQ(with("model:\n  dropout: 1\n"),

@@ -172,6 +172,33 @@ TEST_F(SafetensorsTest, RejectsInconsistentHeaders) {
   expect_error(R"([1,2])", {}, "header is not a JSON object");
 }
 
+// Reached through tests/fuzz/fuzz_safetensors with hand-made inputs (regressions/
+// fuzz_safetensors/empty_name, dimension_beyond_int64): the reader accepted an empty tensor
+// name and, beside a zero dimension, a dimension above 2^63 - 1 that became negative in the
+// int64 shape. write_safetensors refuses both (the second with an internal check that aborts),
+// so what the reader returned could not be written back.
+TEST_F(SafetensorsTest, RejectsWhatTheWriterCannotWrite) {
+  write_bytes(path("empty_name.safetensors"),
+              hand_made(R"({"":{"dtype":"F32","shape":[0],"data_offsets":[0,0]}})", {}));
+  EXPECT_EQ(error_reading(path("empty_name.safetensors")),
+            path("empty_name.safetensors") +
+                ": not a valid safetensors file (a tensor has an empty name)");
+  write_bytes(
+      path("huge.safetensors"),
+      hand_made(R"({"a":{"dtype":"F32","shape":[0,9223372036854775808],"data_offsets":[0,0]}})",
+                {}));
+  EXPECT_EQ(error_reading(path("huge.safetensors")),
+            path("huge.safetensors") +
+                ": not a valid safetensors file (tensor 'a' has a dimension beyond 2^63 - 1)");
+  // The largest dimension an int64 shape holds still reads.
+  write_bytes(
+      path("max.safetensors"),
+      hand_made(R"({"a":{"dtype":"F32","shape":[0,9223372036854775807],"data_offsets":[0,0]}})",
+                {}));
+  EXPECT_EQ(read_safetensors(path("max.safetensors")).tensors.at(0).shape,
+            (std::vector<int64_t>{0, 9223372036854775807}));
+}
+
 TEST_F(SafetensorsTest, WriterRejectsDuplicateNames) {
   std::vector<float> a = {1};
   try {
