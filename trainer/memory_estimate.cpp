@@ -51,9 +51,9 @@ TrainingMemory estimate_training_memory(const Config& config, const data::VocabS
   m.parameters = params * sizeof(float) * copies;
   m.optimizer = params * sizeof(float) * 2;
   if (activations_on_host) {
-    m.activations =
-        ActivationArena<float>::bytes_needed(model, double(shape.micro_batch), double(shape.max_len)) +
-        2 * kItemSoftmaxChunkRows * double(vocab.items + 1) * sizeof(float);
+    m.activations = ActivationArena<float>::bytes_needed(model, double(shape.micro_batch),
+                                                         double(shape.max_len)) +
+                    2 * kItemSoftmaxChunkRows * double(vocab.items + 1) * sizeof(float);
   }
   m.corpus = double(events_in_memory) * kCorpusBytesPerEvent;
   return m;
@@ -91,8 +91,8 @@ void require_training_memory(const Config& config, const data::VocabSizes& vocab
             " x model.max_len " + std::to_string(m.max_len) + " (model.n_layer " +
             std::to_string(m.n_layer) + ", model.d_model " + std::to_string(m.d_model) +
             ", model.d_ff " + std::to_string(m.d_ff) + ", model.n_head " +
-            std::to_string(m.n_head) + ") take " +
-            human_bytes(need.activations) + "; lower train.micro_batch or model.max_len";
+            std::to_string(m.n_head) + ") take " + human_bytes(need.activations) +
+            "; lower train.micro_batch or model.max_len";
   } else if (need.parameters + need.optimizer >= need.corpus) {
     cause = "the parameters, gradients and optimizer state of model.d_model " +
             std::to_string(m.d_model) + ", model.d_ff " + std::to_string(m.d_ff) +

@@ -81,8 +81,9 @@ void truncate_metrics_after(const std::string& path, int64_t step) {
   in.close();
   if (keep == fs::file_size(path, ec)) return;
   fs::resize_file(path, keep, ec);
-  if (ec) throw UserError(path + ": cannot drop metrics rows after step " + std::to_string(step) +
-                          ": " + ec.message());
+  if (ec)
+    throw UserError(path + ": cannot drop metrics rows after step " + std::to_string(step) + ": " +
+                    ec.message());
 }
 
 std::string host_cpu_model() {

@@ -115,13 +115,14 @@ std::string move_checkpoints_aside(const std::string& ckpt_root) {
 }
 
 // The checkpoint a run continues from, if any (rank 0; see kResumeAuto and kResumeFresh).
-std::optional<std::string> checkpoint_to_resume(const std::string& resume,
-                                                const std::string& out_dir,
-                                                const std::function<void(const std::string&)>& say) {
+std::optional<std::string> checkpoint_to_resume(
+    const std::string& resume, const std::string& out_dir,
+    const std::function<void(const std::string&)>& say) {
   const std::string ckpt_root = (fs::path(out_dir) / "checkpoints").string();
   const int64_t present = count_checkpoint_directories(ckpt_root);
   if (resume == kResumeFresh) {
-    if (present > 0) say("resume fresh: earlier checkpoints moved to " + move_checkpoints_aside(ckpt_root));
+    if (present > 0)
+      say("resume fresh: earlier checkpoints moved to " + move_checkpoints_aside(ckpt_root));
     return std::nullopt;
   }
   if (resume.empty()) {
@@ -167,10 +168,10 @@ StepShape step_shape(const Config& config, int world_size) {
   if (t.global_batch > 0) {
     const int64_t per_step = int64_t(t.micro_batch) * world_size;
     if (t.global_batch % per_step != 0) {
-      throw UserError(config.source_path + ": train.global_batch (" +
-                      std::to_string(t.global_batch) + ") must be a multiple of train.micro_batch (" +
-                      std::to_string(t.micro_batch) + ") x ranks (" + std::to_string(world_size) +
-                      ")");
+      throw UserError(
+          config.source_path + ": train.global_batch (" + std::to_string(t.global_batch) +
+          ") must be a multiple of train.micro_batch (" + std::to_string(t.micro_batch) +
+          ") x ranks (" + std::to_string(world_size) + ")");
     }
     shape.micro_batches = int(t.global_batch / per_step);
   }

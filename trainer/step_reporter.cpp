@@ -36,8 +36,7 @@ StepReport StepReporter::report(int64_t step, int64_t tokens_seen, double lr, do
   r.elapsed_seconds = elapsed_before_ + elapsed;
   r.tokens_seen = tokens_seen;
   r.world_size = world_size_;
-  r.comm_wait_seconds =
-      (comm_wait_total - comm_wait_at_window_start_) / std::max(1, window_steps_);
+  r.comm_wait_seconds = (comm_wait_total - comm_wait_at_window_start_) / std::max(1, window_steps_);
   r.comm_share = window > 0 ? (comm_wait_total - comm_wait_at_window_start_) / window : 0;
   comm_wait_at_window_start_ = comm_wait_total;
   window_start_ = now;

@@ -17,8 +17,8 @@ class StepReporter {
   StepReporter(int64_t start_step, int64_t total_steps, double elapsed_before, int world_size);
   void add_step(double loss, int64_t tokens);
   // Closes the window at `step`. `comm_wait_total`: seconds blocked in collectives so far.
-  StepReport report(int64_t step, int64_t tokens_seen, double lr, double grad_norm,
-                    double val_loss, double comm_wait_total);
+  StepReport report(int64_t step, int64_t tokens_seen, double lr, double grad_norm, double val_loss,
+                    double comm_wait_total);
   // Wall time of the whole run so far, this process's part included.
   double elapsed_seconds() const;
   // Mean real tokens per second over this process's steps.

@@ -131,8 +131,7 @@ LossOptions step_loss_options(const TaskSpec& task, const StepTargetCounts& glob
                               uint64_t negative_seed) {
   LossOptions lo = loss_options_for_task(task);
   lo.item_grad_scale = global.items > 0 ? 1.f / float(global.items) : 0.f;
-  lo.action_grad_scale =
-      global.actions > 0 ? task.action_loss_weight / float(global.actions) : 0.f;
+  lo.action_grad_scale = global.actions > 0 ? task.action_loss_weight / float(global.actions) : 0.f;
   lo.propensity_grad_scale = global.labels > 0 ? 1.f / float(global.labels) : 0.f;
   lo.negative_seed = negative_seed;
   return lo;

@@ -44,8 +44,8 @@ constexpr int64_t kLoadAllEventLimit = 50'000'000;
 void require_finite_step(const Config& config, int64_t step, double loss, double grad_norm) {
   if (std::isfinite(loss) && std::isfinite(grad_norm)) return;
   char numbers[160];
-  std::snprintf(numbers, sizeof numbers, "loss %g, gradient norm %g (train.lr is %g", std::fabs(loss),
-                std::fabs(grad_norm), double(config.train.lr));
+  std::snprintf(numbers, sizeof numbers, "loss %g, gradient norm %g (train.lr is %g",
+                std::fabs(loss), std::fabs(grad_norm), double(config.train.lr));
   throw UserError(config.source_path + ": training diverged at step " + std::to_string(step) +
                   ": " + numbers + "; try a lower one); no checkpoint written for it");
 }
@@ -64,7 +64,8 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
   comm.set_timeout(config.comm.timeout_s);
 
   // 1. Set up or resume.
-  const DeviceChoice device = choose_device(config.run.device, config.source_path, comm.local_rank());
+  const DeviceChoice device =
+      choose_device(config.run.device, config.source_path, comm.local_rank());
   say(device.description);
   const StepShape shape = step_shape(config, world);
   const BackendOptions backend_settings = backend_options(config, shape.micro_batches, world);
@@ -77,8 +78,8 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
   }
   auto corpus = data::CorpusReader::open(config.data.corpus);
   const bool load_all = world == 1 && corpus->num_events() <= kLoadAllEventLimit;
-  require_training_memory(config, corpus->vocab_sizes(), shape,
-                          load_all ? corpus->num_events() : 0, /*activations_on_host=*/!device.cuda);
+  require_training_memory(config, corpus->vocab_sizes(), shape, load_all ? corpus->num_events() : 0,
+                          /*activations_on_host=*/!device.cuda);
   if (load_all) corpus->load_all();
   RunStart run = set_up_run(config, resume, comm, *corpus, shape, say);
   TrainState& state = run.state;
@@ -130,10 +131,10 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
       // 2. This rank's rows of the global batch (ranks take consecutive slices), and the global
       //    target counts, so every loss is averaged over the whole global batch. A stop request
       //    (SIGTERM/SIGUSR1) on any rank travels with them and stops every rank at this step.
-      const StepTargetCounts mine = fill_micro_batches(
-          task, *corpus, sampler.global_batch(state.sampler_step),
-          int64_t(rank) * shape.micro_batches * shape.micro_batch, config.run.seed, step,
-          shape.micro_batch, shape.max_len, micro);
+      const StepTargetCounts mine =
+          fill_micro_batches(task, *corpus, sampler.global_batch(state.sampler_step),
+                             int64_t(rank) * shape.micro_batches * shape.micro_batch,
+                             config.run.seed, step, shape.micro_batch, shape.max_len, micro);
       double counts[5] = {double(mine.items), double(mine.actions), double(mine.labels),
                           double(mine.tokens),
                           hooks.stop_requested && hooks.stop_requested() ? 1.0 : 0.0};
@@ -166,9 +167,9 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
 
       // 4. Validate and report.
       const bool last_step = state.step == config.train.steps;
-      const bool do_val = !validation.empty() &&
-                          (last_step || (config.train.eval_every > 0 &&
-                                         state.step % config.train.eval_every == 0));
+      const bool do_val =
+          !validation.empty() &&
+          (last_step || (config.train.eval_every > 0 && state.step % config.train.eval_every == 0));
       const double val = do_val ? validation.loss(*corpus, evaluate, comm) : -1;
       if (do_val) last_val = val;
       if (last_step || state.step % config.train.log_every == 0 || do_val) {

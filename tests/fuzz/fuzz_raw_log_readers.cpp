@@ -8,7 +8,8 @@
 // A reader may reject rows through its RejectSink or throw cf::UserError; anything else that
 // escapes (another exception, a sanitizer report, a crash) is a finding. Two parts of the
 // reader contract (data/raw_event.h, data/readers/row_rejects.h) are checked as well: every
-// data row of the log is an event or a reject, and every reject carries a reason and a line (never row text).
+// data row of the log is an event or a reject, and every reject carries a reason and a line (never
+// row text).
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>

@@ -13,8 +13,7 @@ ArgParser::ArgParser(std::string command, std::string summary)
     : command_(std::move(command)), summary_(std::move(summary)) {}
 
 void ArgParser::option(const std::string& name, const std::string& value_name,
-                       const std::string& help, const std::string& default_value,
-                       bool repeatable) {
+                       const std::string& help, const std::string& default_value, bool repeatable) {
   specs_[name] = Spec{value_name, help, default_value, false, repeatable};
   order_.push_back(name);
 }
@@ -25,12 +24,15 @@ void ArgParser::flag(const std::string& name, const std::string& help) {
 }
 
 std::string ArgParser::help_text() const {
-  std::string out = "usage: cartformer " + command_ + " [options]\n\n" + summary_ + "\n\noptions:\n";
+  std::string out =
+      "usage: cartformer " + command_ + " [options]\n\n" + summary_ + "\n\noptions:\n";
   for (const auto& name : order_) {
     const Spec& s = specs_.at(name);
     std::string left = "  --" + name + (s.is_flag ? "" : " " + s.value_name);
-    if (left.size() < 28) left.resize(28, ' ');
-    else left += "\n" + std::string(28, ' ');
+    if (left.size() < 28)
+      left.resize(28, ' ');
+    else
+      left += "\n" + std::string(28, ' ');
     out += left + s.help;
     if (!s.default_value.empty()) out += " (default: " + s.default_value + ")";
     if (s.repeatable) out += " (repeatable)";
@@ -48,8 +50,7 @@ bool ArgParser::parse(int argc, char** argv) {
       return false;
     }
     if (arg.rfind("--", 0) != 0) {
-      throw UserError("unexpected argument '" + arg +
-                      "' (see --help)");
+      throw UserError("unexpected argument '" + arg + "' (see --help)");
     }
     std::string name = arg.substr(2), value;
     bool inline_value = false;
@@ -70,8 +71,10 @@ bool ArgParser::parse(int argc, char** argv) {
       if (i + 1 >= argc) throw UserError("option '--" + name + "' needs a value");
       value = argv[++i];
     }
-    if (it->second.repeatable) values_[name].push_back(value);
-    else values_[name] = {value};
+    if (it->second.repeatable)
+      values_[name].push_back(value);
+    else
+      values_[name] = {value};
   }
   return true;
 }
@@ -139,7 +142,8 @@ double ArgParser::get_double(const std::string& name, double min, double max) co
   }
   if (!std::isfinite(x)) throw UserError("--" + name + " expects a finite number, got '" + v + "'");
   if (x < min || x > max) {
-    throw UserError("--" + name + " must be " + range_text(min, max, -DBL_MAX, DBL_MAX) + ", got " + v);
+    throw UserError("--" + name + " must be " + range_text(min, max, -DBL_MAX, DBL_MAX) + ", got " +
+                    v);
   }
   return x;
 }

@@ -22,9 +22,8 @@ BackendOptions backend_options(const Config& config, int micro_batches, int worl
 }
 
 std::unique_ptr<TrainingBackend> make_training_backend(const DeviceChoice& device,
-                                                       const BackendOptions& options,
-                                                       Model& model, AdamW& optimizer,
-                                                       comm::Communicator& comm) {
+                                                       const BackendOptions& options, Model& model,
+                                                       AdamW& optimizer, comm::Communicator& comm) {
   if (!device.cuda) return make_cpu_backend(options, model, optimizer, comm);
 #if CARTFORMER_HAVE_CUDA
   return make_cuda_backend(device, options, model, optimizer, comm);

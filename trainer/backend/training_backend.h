@@ -17,12 +17,12 @@ namespace cf::trainer {
 
 // How a backend trains, beyond the model and optimizer it is given.
 struct BackendOptions {
-  int micro_batches = 1;          // per rank per step (gradient accumulation)
-  bool zero1 = false;             // ZeRO-1 optimizer shards (several ranks)
-  int64_t bucket_elements = 1;    // gradient all-reduce bucket size
-  float comm_timeout_s = 0;       // for the backend's own communicator (NCCL)
-  CudaSection cuda;               // the CUDA backend's settings
-  std::string config_path;        // named in errors about these settings
+  int micro_batches = 1;        // per rank per step (gradient accumulation)
+  bool zero1 = false;           // ZeRO-1 optimizer shards (several ranks)
+  int64_t bucket_elements = 1;  // gradient all-reduce bucket size
+  float comm_timeout_s = 0;     // for the backend's own communicator (NCCL)
+  CudaSection cuda;             // the CUDA backend's settings
+  std::string config_path;      // named in errors about these settings
 };
 BackendOptions backend_options(const Config& config, int micro_batches, int world_size);
 
@@ -41,8 +41,8 @@ class TrainingBackend {
   // Forward and backward over the step's micro-batches (this rank's), accumulating their
   // gradients; with several ranks the sum across ranks starts during the last backward.
   // Returns this rank's loss sums.
-  virtual LossSums forward_backward(const std::vector<data::Batch>& micro,
-                                    const LossOptions& loss, uint64_t dropout_seed) = 0;
+  virtual LossSums forward_backward(const std::vector<data::Batch>& micro, const LossOptions& loss,
+                                    uint64_t dropout_seed) = 0;
   // Completes the gradient sum across ranks, clips it to global norm `grad_clip` (0 = off) and
   // takes one AdamW step at `lr`. Returns the gradient norm before clipping.
   virtual double update(float lr, float grad_clip) = 0;
@@ -59,8 +59,7 @@ class TrainingBackend {
 // initialised; the backend takes them over for the run). UserError for settings the chosen
 // backend lacks.
 std::unique_ptr<TrainingBackend> make_training_backend(const DeviceChoice& device,
-                                                       const BackendOptions& options,
-                                                       Model& model, AdamW& optimizer,
-                                                       comm::Communicator& comm);
+                                                       const BackendOptions& options, Model& model,
+                                                       AdamW& optimizer, comm::Communicator& comm);
 
 }  // namespace cf::trainer

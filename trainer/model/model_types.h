@@ -19,33 +19,33 @@ struct ModelConfig {
   int d_ff = 256;
   int max_len = 50;
   float dropout = 0.1f;
-  bool tied_item_head = true;   // next-item logits use the item embedding table
-  bool action_head = false;     // next-action head (pretraining auxiliary task)
-  bool propensity_head = false; // binary purchase head on the last position (fine-tuning)
+  bool tied_item_head = true;    // next-item logits use the item embedding table
+  bool action_head = false;      // next-action head (pretraining auxiliary task)
+  bool propensity_head = false;  // binary purchase head on the last position (fine-tuning)
   // Which input channels are embedded (item and position always are).
   bool use_action = true, use_category = true, use_time_gap = true, use_activity = true;
 };
 
 // One named tensor inside the flat parameter buffer.
 struct ParamTensor {
-  std::string name;            // e.g. "blocks.0.attn.qkv.weight" (safetensors key)
-  int64_t offset = 0;          // in floats, into params()/grads()
+  std::string name;    // e.g. "blocks.0.attn.qkv.weight" (safetensors key)
+  int64_t offset = 0;  // in floats, into params()/grads()
   std::vector<int64_t> shape;
   bool is_matrix_weight = false;  // true for linear/embedding weights (weight-decay group)
-  int block = -1;              // transformer block index, -1 outside the blocks
+  int block = -1;                 // transformer block index, -1 outside the blocks
   int64_t numel() const;
 };
 
 // Loss selection and weighting for one forward_backward call.
 struct LossOptions {
-  bool item_loss = true;           // next-item cross-entropy at every target position
-  int sampled_negatives = 0;       // 0 = full softmax over all items; k > 0 = sampled softmax
-  bool action_loss = false;        // next-action cross-entropy (needs action_head)
-  bool propensity_loss = false;    // BCE of the propensity head at position length-1 vs label
+  bool item_loss = true;         // next-item cross-entropy at every target position
+  int sampled_negatives = 0;     // 0 = full softmax over all items; k > 0 = sampled softmax
+  bool action_loss = false;      // next-action cross-entropy (needs action_head)
+  bool propensity_loss = false;  // BCE of the propensity head at position length-1 vs label
   // Gradient scales: 1 / (global number of counted rows) of each loss over the whole global
   // batch, so micro-batches and ranks sum to the global mean.
   float item_grad_scale = 0.f, action_grad_scale = 0.f, propensity_grad_scale = 0.f;
-  uint64_t negative_seed = 0;      // sampled-softmax negatives are a pure function of this
+  uint64_t negative_seed = 0;  // sampled-softmax negatives are a pure function of this
 };
 
 struct LossSums {  // sums (not means) so callers can reduce across micro-batches and ranks
