@@ -34,22 +34,8 @@ for target in "${targets[@]}"; do
   fi
 done
 
-# clang brings libFuzzer; the runtimes and clang's OpenMP are separate Debian packages. As in
-# tools/setup.sh, apt runs only when something is missing.
-packages=(clang libclang-rt-14-dev libomp-14-dev)
-missing=()
-for p in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "fuzz: installing ${missing[*]}"
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+# clang brings libFuzzer; the runtimes and clang's OpenMP are separate Debian packages.
+"$root/tools/setup.sh" clang libclang-rt-14-dev libomp-14-dev
 
 build_dir=${CARTFORMER_FUZZ_BUILD_DIR:-$root/build/fuzz}
 launcher=()

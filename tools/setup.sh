@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what Cartformer needs to build and test on Debian/Ubuntu. Idempotent: when every
-# package is already present it makes no apt call at all.
+# Installs what Cartformer needs to build and test on Debian/Ubuntu, plus any packages given as
+# arguments (tools/fuzz.sh passes clang and its runtimes). Idempotent: when every package is
+# already present it makes no apt call at all.
 set -euo pipefail
 
 packages=(
@@ -14,6 +15,7 @@ packages=(
   libopenmpi-dev openmpi-bin        # multi-rank training (mpirun)
   python3                           # optional format cross-checks in tests (h5py, safetensors)
   chromium fonts-dejavu-core        # headless rendering check of the HTML reports (tests)
+  "$@"                              # what the caller needs besides
 )
 
 missing=()
