@@ -9,14 +9,13 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "trainer/model/activation_arena.h"
+#include "trainer/model/model_core.h"
 #include "trainer/model/model_layout.h"
 #include "trainer/task_rows.h"
 
 namespace cf::trainer {
 namespace {
 
-// Rows of the item softmax computed per chunk (model_core.cpp): logits and their gradients.
-constexpr double kItemSoftmaxChunkRows = 256;
 // Bytes per event of a corpus held in memory (CorpusReader::load_all: the int32 channels).
 constexpr double kCorpusBytesPerEvent = 25;
 
@@ -53,7 +52,8 @@ TrainingMemory estimate_training_memory(const Config& config, const data::VocabS
   if (activations_on_host) {
     m.activations = ActivationArena<float>::bytes_needed(model, double(shape.micro_batch),
                                                          double(shape.max_len)) +
-                    2 * kItemSoftmaxChunkRows * double(vocab.items + 1) * sizeof(float);
+                    // the item-softmax chunk: its logits and their gradients
+                    2 * double(kItemSoftmaxChunkRows) * double(vocab.items + 1) * sizeof(float);
   }
   m.corpus = double(events_in_memory) * kCorpusBytesPerEvent;
   return m;

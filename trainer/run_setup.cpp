@@ -144,18 +144,6 @@ std::optional<std::string> checkpoint_to_resume(
   return std::nullopt;
 }
 
-// task.init_from: a checkpoint directory, or a run directory / checkpoints root whose newest
-// valid checkpoint is taken.
-std::string init_checkpoint_dir(const std::string& init_from) {
-  if (fs::exists(fs::path(init_from) / "manifest.json")) return init_from;
-  const std::string root = fs::exists(fs::path(init_from) / "checkpoints")
-                               ? (fs::path(init_from) / "checkpoints").string()
-                               : init_from;
-  auto latest = find_latest_valid_checkpoint(root);
-  if (!latest) throw UserError(init_from + ": task.init_from has no valid checkpoint");
-  return *latest;
-}
-
 }  // namespace
 
 StepShape step_shape(const Config& config, int world_size) {
@@ -225,7 +213,13 @@ RunStart set_up_run(const Config& config, const std::string& resume, comm::Commu
       say("resumed from " + *resume_dir + " at step " + std::to_string(ckpt.state.step) +
           (shape.world_size > 1 ? " on " + std::to_string(shape.world_size) + " ranks" : ""));
     } else if (!config.task.init_from.empty()) {
-      const std::string src = init_checkpoint_dir(config.task.init_from);
+      // A checkpoint directory, or a run directory / checkpoints root (its newest valid one).
+      std::string src;
+      try {
+        src = resolve_checkpoint_dir(config.task.init_from);
+      } catch (const UserError&) {
+        throw UserError(config.task.init_from + ": task.init_from has no valid checkpoint");
+      }
       LoadedCheckpoint pre = load_checkpoint(src, /*load_optimizer=*/false);
       require_same_vocab(pre, config.data.corpus, fingerprint, vocab);
       std::vector<std::string> missing;

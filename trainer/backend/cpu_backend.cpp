@@ -20,7 +20,7 @@ class CpuBackend final : public TrainingBackend {
         comm_(comm),
         num_params_(int64_t(model.params().size())),
         accum_(options.micro_batches),
-        zero1_(options.zero1 && comm.world_size() > 1),
+        zero1_(options.zero1),
         overlap_(comm.world_size() > 1 && !zero1_),
         shard_counts_(comm::even_shard_counts(num_params_, zero1_ ? comm.world_size() : 1)),
         grad_sync_(comm, num_params_, options.bucket_elements) {

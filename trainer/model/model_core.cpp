@@ -11,9 +11,6 @@
 
 namespace cf::trainer {
 
-// Rows of the item softmax computed per chunk: 256 x V logits (56 MB at V = 54k) was the
-// fastest of 64/128/256 in bench_kernels, and stays far below the full positions x V matrix.
-constexpr int kItemSoftmaxChunkRows = 256;
 
 namespace {
 

@@ -8,10 +8,15 @@
 
 #include "data/batch.h"
 #include "trainer/model/activation_arena.h"
-#include "trainer/model/model_types.h"
 #include "trainer/model/model_layout.h"
+#include "trainer/model/model_types.h"
 
 namespace cf::trainer {
+
+// Rows of the item softmax computed per chunk: 256 x V logits (56 MB at V = 54k) was the
+// fastest of 64/128/256 in bench_kernels, and stays far below the full positions x V matrix.
+// The memory estimate (trainer/memory_estimate.cpp) counts the chunk's buffers from it.
+inline constexpr int kItemSoftmaxChunkRows = 256;
 
 template <class T>
 class ModelCore {
