@@ -20,13 +20,13 @@
 #include "marketing/ranked_allocation.h"
 #include "trainer/model/model.h"
 #include "unit/eval/eval_test_corpus.h"
+#include "unit/marketing/scaled_model_fixture.h"
 #include "unit/user_error_of.h"
 
 namespace cf::marketing {
 namespace {
 
 using cf::testing::user_error_of;
-using eval::testing::ScratchDir;
 
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 
@@ -154,21 +154,14 @@ TEST(CouponSummaryPath, StemPlusSummaryBesideTheCsv) {
 
 // ---- whole plans from a tiny model ----------------------------------------------------------
 
-class CouponPlanModelTest : public ::testing::Test {
+class CouponPlanModelTest : public testing::ScaledModelTest {
  protected:
+  CouponPlanModelTest() : ScaledModelTest("coupon_plan") {}
   void SetUp() override {
-    contents_ = eval::testing::make_eval_corpus(30);
     contents_.activity_raw = {"<pad>", "a1", "a2"};
     contents_.item_price.assign(contents_.item_raw.size(), kNaN);
     for (size_t i = 1; i < contents_.item_price.size(); ++i) contents_.item_price[i] = 0.5 * i;
-    corpus_path_ = dir_.file("corpus.h5");
-    data::write_corpus(corpus_path_, contents_);
-    corpus_ = data::CorpusReader::open(corpus_path_);
-    trainer::ModelConfig config = eval::testing::tiny_eval_model_config(/*propensity_head=*/true);
-    config.action_head = true;
-    model_ = std::make_unique<trainer::Model>(config, corpus_->vocab_sizes());
-    model_->init_weights(31);
-    for (float& p : model_->params()) p *= 4.f;  // coupons that clearly move the scores
+    open_corpus_and_model(31);  // scaled weights: coupons that clearly move the scores
   }
 
   CouponPlanRequest request(bool randomized) const {
@@ -186,12 +179,6 @@ class CouponPlanModelTest : public ::testing::Test {
                                   PurchaseHead head = PurchaseHead::kPropensity) const {
     return purchase_probability(*model_, *corpus_, head, exposure, activity, ScoringOptions{});
   }
-
-  ScratchDir dir_{"coupon_plan"};
-  data::CorpusContents contents_;
-  std::string corpus_path_;
-  std::unique_ptr<data::CorpusReader> corpus_;
-  std::unique_ptr<trainer::Model> model_;
 };
 
 TEST_F(CouponPlanModelTest, UpliftPlanIsTheAllocationOfTheModelsEffects) {
@@ -211,16 +198,12 @@ TEST_F(CouponPlanModelTest, UpliftPlanIsTheAllocationOfTheModelsEffects) {
   const AllocationResult expected = allocate_coupons(30, r.coupons, effects, options);
   ASSERT_GE(expected.assignments.size(), 2u) << "the instance should give some coupons";
 
-  std::vector<std::string> stages, notices;
-  TargetingCallbacks callbacks;
-  callbacks.progress = [&](const std::string& stage, int64_t done, int64_t total) {
-    if (done == total) stages.push_back(stage);
-  };
-  callbacks.notice = [&](const std::string& message) { notices.push_back(message); };
-  const CouponPlan plan = plan_coupons(*model_, *corpus_, r, callbacks);
-  EXPECT_EQ(stages, (std::vector<std::string>{"scoring without coupon", "scoring with a1",
-                                              "scoring with a2"}));
-  EXPECT_TRUE(notices.empty());
+  testing::RecordedCallbacks recorded;
+  const CouponPlan plan = plan_coupons(*model_, *corpus_, r, recorded.callbacks());
+  EXPECT_EQ(
+      recorded.finished_stages,
+      (std::vector<std::string>{"scoring without coupon", "scoring with a1", "scoring with a2"}));
+  EXPECT_TRUE(recorded.notices.empty());
 
   ASSERT_EQ(plan.rows.size(), expected.assignments.size());
   double uplift = 0, cost = 0, face = 0;
@@ -281,22 +264,18 @@ TEST_F(CouponPlanModelTest, WithoutRandomisedExposureTheFirstCouponGoesToTheLike
   std::stable_sort(likeliest.begin(), likeliest.end(),
                    [&](size_t a, size_t b) { return without[a] > without[b]; });
 
-  std::vector<std::string> stages, notices;
-  TargetingCallbacks callbacks;
-  callbacks.progress = [&](const std::string& stage, int64_t done, int64_t total) {
-    if (done == total) stages.push_back(stage);
-  };
-  callbacks.notice = [&](const std::string& message) { notices.push_back(message); };
-  const CouponPlan plan = plan_coupons(*model_, *corpus_, r, callbacks);
+  testing::RecordedCallbacks recorded;
+  const CouponPlan plan = plan_coupons(*model_, *corpus_, r, recorded.callbacks());
   // Only the coupon that is given is scored.
-  EXPECT_EQ(stages, (std::vector<std::string>{"scoring without coupon", "scoring with a1"}));
+  EXPECT_EQ(recorded.finished_stages,
+            (std::vector<std::string>{"scoring without coupon", "scoring with a1"}));
   const std::string caveat =
       "uplift is not identified: coupon exposure in these logs was not declared randomised, so a "
       "model of them confounds the coupon's effect with who was chosen to receive it. The first "
       "coupon listed (a1) goes to the users most likely to buy (propensity ranking); the uplift, "
       "cost and net columns are the model's unvalidated estimates. Pass --exposure-randomized if "
       "exposure was a randomised experiment.";
-  EXPECT_EQ(notices, std::vector<std::string>{"note: " + caveat});
+  EXPECT_EQ(recorded.notices, std::vector<std::string>{"note: " + caveat});
   EXPECT_EQ(plan.summary.caveat, caveat);
   EXPECT_FALSE(plan.summary.uplift_identified);
   EXPECT_EQ(plan.summary.head, PurchaseHead::kNextAction);

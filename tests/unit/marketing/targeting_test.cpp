@@ -19,13 +19,13 @@
 #include "data/corpus_writer.h"
 #include "trainer/model/model.h"
 #include "unit/eval/eval_test_corpus.h"
+#include "unit/marketing/scaled_model_fixture.h"
 #include "unit/user_error_of.h"
 
 namespace cf::marketing {
 namespace {
 
 using cf::testing::user_error_of;
-using eval::testing::ScratchDir;
 
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 const double kInf = std::numeric_limits<double>::infinity();
@@ -103,19 +103,10 @@ TEST(FixedOrBlank, FixedDecimalsOrNothingForUndefinedNumbers) {
 
 // ---- whole lists from a tiny model ----------------------------------------------------------
 
-class TargetingListTest : public ::testing::Test {
+class TargetingListTest : public testing::ScaledModelTest {
  protected:
-  void SetUp() override {
-    contents_ = eval::testing::make_eval_corpus(30);
-    corpus_path_ = dir_.file("corpus.h5");
-    data::write_corpus(corpus_path_, contents_);
-    corpus_ = data::CorpusReader::open(corpus_path_);
-    trainer::ModelConfig config = eval::testing::tiny_eval_model_config(/*propensity_head=*/true);
-    config.action_head = true;
-    model_ = std::make_unique<trainer::Model>(config, corpus_->vocab_sizes());
-    model_->init_weights(29);
-    for (float& p : model_->params()) p *= 4.f;  // scores that clearly differ between users
-  }
+  TargetingListTest() : ScaledModelTest("targeting") {}
+  void SetUp() override { open_corpus_and_model(29); }
 
   TargetingRequest request(TargetKind kind, const std::string& target,
                            TargetSelection selection) const {
@@ -165,12 +156,6 @@ class TargetingListTest : public ::testing::Test {
     for (double x : v) sum += x;
     return sum / static_cast<double>(v.size());
   }
-
-  ScratchDir dir_{"targeting"};
-  data::CorpusContents contents_;
-  std::string corpus_path_;
-  std::unique_ptr<data::CorpusReader> corpus_;
-  std::unique_ptr<trainer::Model> model_;
 };
 
 TEST_F(TargetingListTest, CategoryScoresAreTheNextItemMassOfItsItems) {
