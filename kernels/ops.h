@@ -93,13 +93,25 @@ double softmax_xent_forward_backward(T* dhidden, T* dweight, T* dbias, int64_t* 
                                      const T* hidden, const T* weight, const T* bias,
                                      const int32_t* targets, int N, int C, int V, T grad_scale,
                                      int chunk_rows = 64);
-// Sampled softmax: for each row, logits over {target} u negatives[n, 0..K) (item ids, may
-// collide with the target; collisions are masked out). Same accumulation contract as above.
+// Sampled item losses with candidates shared by every row (sampled negatives of the step plus,
+// optionally, in-batch targets). Row n scores its target and the M items candidates[0..M)
+// (ids in [0, V); repeats allowed: sampling is with replacement); a candidate equal to the row's
+// target is an accidental hit and is masked for that row. With item_log_q (length V, may be null)
+// every logit, the target's included, is corrected to s - item_log_q[item] (logQ correction:
+// item_log_q = log of the item's expected count among the candidates).
+//   kSoftmax: -log softmax over {target} + candidates, at the target;
+//   kGbce:    -gbce_beta * log sigmoid(s_target) - sum_j log(1 - sigmoid(s_j)) (gSASRec's
+//             generalised BCE; gbce_beta = 1 is plain BCE with M negatives).
+// Rows with targets[n] <= 0 are ignored. Returns the SUM of row losses; same accumulation
+// contract as softmax_xent_forward_backward.
+enum class SampledLoss { kSoftmax, kGbce };
 template <class T>
-double sampled_softmax_xent_forward_backward(T* dhidden, T* dweight, T* dbias, int64_t* counted,
-                                             const T* hidden, const T* weight, const T* bias,
-                                             const int32_t* targets, const int32_t* negatives,
-                                             int N, int C, int K, T grad_scale);
+double shared_candidates_loss_forward_backward(T* dhidden, T* dweight, T* dbias, int64_t* counted,
+                                               const T* hidden, const T* weight, const T* bias,
+                                               const int32_t* targets, int N, int C, int V,
+                                               const int32_t* candidates, int M,
+                                               const float* item_log_q, SampledLoss kind,
+                                               double gbce_beta, T grad_scale);
 // Binary cross-entropy on logits[N] with labels[N] in {0,1} (label < 0 ignored); returns the
 // sum of losses; dlogits += grad_scale * (sigmoid(logit) - label).
 template <class T>

@@ -42,9 +42,16 @@ void visit_fields(Config& c, Visitor&& v) {
   v("task.init_from", c.task.init_from);
   v("task.freeze_blocks", c.task.freeze_blocks);
   v("task.body_lr_scale", c.task.body_lr_scale);
-  v("task.sampled_negatives", c.task.sampled_negatives);
   v("task.action_loss_weight", c.task.action_loss_weight);
   v("task.purchases_only", c.task.purchases_only);
+
+  v("loss.kind", c.loss.kind);
+  v("loss.negatives", c.loss.negatives);
+  v("loss.sampler", c.loss.sampler);
+  v("loss.popularity_alpha", c.loss.popularity_alpha);
+  v("loss.in_batch_negatives", c.loss.in_batch_negatives);
+  v("loss.logq_correction", c.loss.logq_correction);
+  v("loss.gbce_t", c.loss.gbce_t);
 
   v("train.steps", c.train.steps);
   v("train.micro_batch", c.train.micro_batch);
@@ -140,6 +147,10 @@ using config_fields::WrongType;
 constexpr TaskKind kTaskKinds[] = {TaskKind::kPretrain, TaskKind::kNextItem, TaskKind::kPropensity};
 constexpr LrSchedule kSchedules[] = {LrSchedule::kCosine, LrSchedule::kLinear,
                                      LrSchedule::kConstant};
+constexpr ItemLoss kItemLosses[] = {ItemLoss::kFullSoftmax, ItemLoss::kSampledSoftmax,
+                                    ItemLoss::kGbce};
+constexpr NegativeSampling kSamplings[] = {NegativeSampling::kUniform,
+                                           NegativeSampling::kPopularity};
 
 // One overload per field type: the shared readers (core/config_fields.h) do the checking.
 void read_field(bool& field, const RawValue& raw) { field = config_fields::read_bool(raw); }
@@ -158,11 +169,22 @@ void read_field(LrSchedule& field, const RawValue& raw) {
       raw, {lr_schedule_name(kSchedules[0]), lr_schedule_name(kSchedules[1]),
             lr_schedule_name(kSchedules[2])})];
 }
+void read_field(ItemLoss& field, const RawValue& raw) {
+  field = kItemLosses[config_fields::read_choice(
+      raw, {item_loss_name(kItemLosses[0]), item_loss_name(kItemLosses[1]),
+            item_loss_name(kItemLosses[2])})];
+}
+void read_field(NegativeSampling& field, const RawValue& raw) {
+  field = kSamplings[config_fields::read_choice(
+      raw, {negative_sampling_name(kSamplings[0]), negative_sampling_name(kSamplings[1])})];
+}
 template <class Int>
 requires std::is_integral_v<Int>
 void read_field(Int& field, const RawValue& raw) { field = config_fields::read_integer<Int>(raw); }
 
 void write_field(YAML::Emitter& out, TaskKind kind) { out << task_kind_name(kind); }
+void write_field(YAML::Emitter& out, ItemLoss kind) { out << item_loss_name(kind); }
+void write_field(YAML::Emitter& out, NegativeSampling s) { out << negative_sampling_name(s); }
 void write_field(YAML::Emitter& out, LrSchedule schedule) { out << lr_schedule_name(schedule); }
 template <class Field>
 void write_field(YAML::Emitter& out, const Field& field) {
@@ -177,6 +199,16 @@ std::string wrong_type_message(const std::string& key, const WrongType& wrong) {
 // Reads `raw` into the field named `key`; returns false if no such field exists. Throws
 // WrongType when the value does not fit the field.
 bool assign_field(Config& config, const std::string& key, const RawValue& raw) {
+  // Configs (and checkpoint manifests) written before the loss section said
+  // "task.sampled_negatives: k": 0 meant the full softmax, k > 0 a sampled softmax with k
+  // negatives. Read, never written.
+  if (key == "task.sampled_negatives") {
+    const int k = config_fields::read_integer<int>(raw);
+    if (k < 0) throw WrongType{"an integer >= 0 (or use loss.kind and loss.negatives)", raw};
+    config.loss.kind = k == 0 ? ItemLoss::kFullSoftmax : ItemLoss::kSampledSoftmax;
+    if (k > 0) config.loss.negatives = k;
+    return true;
+  }
   bool found = false;
   visit_fields(config, [&](const char* name, auto& field) {
     if (found || key != name) return;
@@ -190,7 +222,7 @@ void read_document(Config& config, const YAML::Node& root, const std::string& so
   if (!root || root.IsNull()) return;  // empty file: all defaults (validation decides)
   if (!root.IsMap()) {
     throw UserError(source +
-                    ": expected a map of sections (run, data, model, task, train, "
+                    ": expected a map of sections (run, data, model, task, loss, train, "
                     "checkpoint, comm, cuda) at the top level");
   }
   const auto sections = section_names();
@@ -339,11 +371,19 @@ void validate(const Config& c, const std::string& source) {
   const TaskSection& t = c.task;
   v.in_closed("task.freeze_blocks", t.freeze_blocks, 0, m.n_layer);
   v.at_least("task.body_lr_scale", t.body_lr_scale, 0.0f);
-  v.at_least("task.sampled_negatives", t.sampled_negatives, 0);
   v.at_least("task.action_loss_weight", t.action_loss_weight, 0.0f);
   if (t.purchases_only && t.kind != TaskKind::kNextItem) {
     v.fail_rule("key 'task.purchases_only' applies only to 'task.kind: next_item'");
   }
+
+  const LossSection& l = c.loss;
+  v.at_least("loss.negatives", l.negatives, 1);
+  v.in_closed("loss.popularity_alpha", l.popularity_alpha, 0.0f, 4.0f);
+  v.at_least("loss.in_batch_negatives", l.in_batch_negatives, 0);
+  v.in_closed("loss.gbce_t", l.gbce_t, 0.0f, 1.0f);
+  if (l.kind == ItemLoss::kFullSoftmax && l.in_batch_negatives > 0)
+    v.fail_rule("key 'loss.in_batch_negatives' applies only to 'loss.kind: sampled_softmax' or "
+                "'loss.kind: gbce'");
 
   const TrainSection& tr = c.train;
   v.at_least<int64_t>("train.steps", tr.steps, 1);
@@ -379,6 +419,28 @@ const char* task_kind_name(TaskKind kind) {
       return "next_item";
     case TaskKind::kPropensity:
       return "propensity";
+  }
+  return "?";
+}
+
+const char* item_loss_name(ItemLoss kind) {
+  switch (kind) {
+    case ItemLoss::kFullSoftmax:
+      return "full_softmax";
+    case ItemLoss::kSampledSoftmax:
+      return "sampled_softmax";
+    case ItemLoss::kGbce:
+      return "gbce";
+  }
+  return "?";
+}
+
+const char* negative_sampling_name(NegativeSampling sampling) {
+  switch (sampling) {
+    case NegativeSampling::kUniform:
+      return "uniform";
+    case NegativeSampling::kPopularity:
+      return "popularity";
   }
   return "?";
 }

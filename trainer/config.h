@@ -26,9 +26,23 @@ struct TaskSection {
   std::string init_from;            // fine-tuning: checkpoint dir (or run dir: newest valid one)
   int freeze_blocks = 0;            // fine-tuning: first k blocks (and embeddings if k > 0) frozen
   float body_lr_scale = 1.0f;       // fine-tuning: LR multiplier for everything but the task head
-  int sampled_negatives = 0;        // 0 = full softmax; k = sampled softmax with k negatives
   float action_loss_weight = 0.0f;  // pretraining: weight of the next-action loss (0 = off)
   bool purchases_only = false;      // next_item: targets are only "buy" events (next-purchase)
+};
+
+enum class NegativeSampling { kUniform, kPopularity };
+
+// The next-item loss (pretraining and next_item fine-tuning). Sampled kinds score each target
+// against `negatives` items drawn once per step and shared by the whole global batch, plus
+// `in_batch_negatives` targets of the micro-batch (trainer/negative_sampler.h).
+struct LossSection {
+  ItemLoss kind = ItemLoss::kFullSoftmax;  // full_softmax | sampled_softmax | gbce
+  int negatives = 256;
+  NegativeSampling sampler = NegativeSampling::kUniform;  // uniform | popularity
+  float popularity_alpha = 0.75f;  // popularity sampler: P(item) proportional to count^alpha
+  int in_batch_negatives = 0;
+  bool logq_correction = true;  // subtract log(expected count) from every logit (sampled_softmax)
+  float gbce_t = 0.75f;         // gbce calibration: 0 = plain BCE, 1 = fully calibrated
 };
 
 struct TrainSection {
@@ -78,6 +92,7 @@ struct Config {
   DataSection data;
   ModelConfig model;
   TaskSection task;
+  LossSection loss;
   TrainSection train;
   CheckpointSection checkpoint;
   CommSection comm;
@@ -97,5 +112,7 @@ std::string to_yaml(const Config& config);
 
 const char* task_kind_name(TaskKind kind);
 const char* lr_schedule_name(LrSchedule schedule);
+const char* item_loss_name(ItemLoss kind);
+const char* negative_sampling_name(NegativeSampling sampling);
 
 }  // namespace cf::trainer

@@ -16,7 +16,6 @@ TaskSpec task_spec(const TaskSection& task) {
   spec.kind = task.kind;
   spec.purchases_only = task.purchases_only;
   spec.action_loss_weight = task.action_loss_weight;
-  spec.sampled_negatives = task.sampled_negatives;
   return spec;
 }
 
@@ -67,7 +66,6 @@ void restrict_targets(const TaskSpec& task, data::Batch& batch, int b) {
 
 LossOptions loss_options_for_task(const TaskSpec& task) {
   LossOptions lo;
-  lo.sampled_negatives = task.sampled_negatives;
   switch (task.kind) {
     case TaskKind::kPretrain:
       lo.item_loss = true;
@@ -128,8 +126,9 @@ StepTargetCounts fill_micro_batches(const TaskSpec& task, const data::CorpusRead
 }
 
 LossOptions step_loss_options(const TaskSpec& task, const StepTargetCounts& global,
-                              uint64_t negative_seed) {
+                              const SampledLossPlan& item_loss, uint64_t negative_seed) {
   LossOptions lo = loss_options_for_task(task);
+  if (lo.item_loss) item_loss.apply(lo, negative_seed);
   lo.item_grad_scale = global.items > 0 ? 1.f / float(global.items) : 0.f;
   lo.action_grad_scale = global.actions > 0 ? task.action_loss_weight / float(global.actions) : 0.f;
   lo.propensity_grad_scale = global.labels > 0 ? 1.f / float(global.labels) : 0.f;
@@ -186,7 +185,7 @@ double ValidationSet::loss(const data::CorpusReader& corpus, const Evaluate& eva
     mine.push_back(ids_[i]);
   const int mb = micro_batch_, T = max_len_;
   LossOptions lo = loss_options_for_task(task_);
-  lo.sampled_negatives = 0;  // validation always scores the full softmax
+  // Validation always scores the full softmax (loss_options_for_task's item loss).
   lo.action_loss = false;
   LossSums total;
   data::Batch batch;

@@ -11,6 +11,7 @@
 #include "trainer/comm/communicator.h"
 #include "trainer/config.h"
 #include "trainer/model/model_types.h"
+#include "trainer/sampled_loss.h"
 
 namespace cf::trainer {
 
@@ -19,7 +20,6 @@ struct TaskSpec {
   TaskKind kind = TaskKind::kPretrain;
   bool purchases_only = false;      // next_item: only "buy" events are targets
   float action_loss_weight = 0.0f;  // pretrain: weight of the next-action loss (0 = off)
-  int sampled_negatives = 0;        // 0 = full softmax
 };
 TaskSpec task_spec(const TaskSection& task);
 
@@ -65,9 +65,9 @@ StepTargetCounts fill_micro_batches(const TaskSpec& task, const data::CorpusRead
                                     uint64_t seed, int64_t step, int micro_batch, int max_len,
                                     std::vector<data::Batch>& micro);
 // The loss options of one step: the task's, with every gradient scale set to 1 / its global
-// count, and the step's negative-sampling seed.
+// count, and the item loss of `item_loss` with the step's negatives drawn from negative_seed.
 LossOptions step_loss_options(const TaskSpec& task, const StepTargetCounts& global_counts,
-                              uint64_t negative_seed);
+                              const SampledLossPlan& item_loss, uint64_t negative_seed);
 
 // Sequences with at least two training events (one input and one target or label): the ids
 // the BatchSampler draws from.

@@ -97,6 +97,8 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
     files.start(config, run_info, state.step);
   });
   const TaskSpec task = task_spec(config.task);
+  const SampledLossPlan item_loss(config.loss, corpus->item_counts(), config.source_path,
+                                  config.data.corpus);
   const std::string fingerprint = corpus->vocab_fingerprint();
   data::BatchSampler sampler(eligible_sequences(*corpus), config.run.seed, int(shape.global_batch));
   const ValidationSet validation(*corpus, shape.micro_batch * config.train.eval_batches, task,
@@ -152,7 +154,7 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
       //    dropout masks and negatives per (sequence, position), so any split of the global
       //    batch draws the same ones.
       const LossOptions loss =
-          step_loss_options(task, global, stream_seed(config.run.seed, step, 0x6e6567));
+          step_loss_options(task, global, item_loss, stream_seed(config.run.seed, step, 0x6e6567));
       LossSums sums =
           backend->forward_backward(micro, loss, stream_seed(config.run.seed, step, 0x64726f70));
       all_reduce_sums(comm, sums);

@@ -1,144 +1,202 @@
-// CPU sampled softmax cross-entropy: the target against K sampled negatives per row.
+// CPU sampled item losses with shared candidates: every row scores its own target and the same
+// M candidate items, so the candidate logits of a chunk of rows are one GEMM (rows x C) @ (C x M)
+// and both gradients are GEMMs too: the work runs at the speed of the full softmax per FLOP.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
+#include <memory>
 #include <vector>
 
+#include "core/error.h"
+#include "kernels/cpu/blas_gemm.h"
 #include "kernels/ops.h"
 
 namespace cf::ops {
 
 namespace {
 
-// Rows share items, so the item-table gradient cannot be split by rows. Candidate slots are
-// grouped by item with a counting sort that keeps slot order; each item is then finished by
-// one thread, summing its slots in order: bitwise the same for any thread count, no atomics,
-// and every gradient row is written once instead of once per hit.
-template <class T>
-void scatter_item_gradients(T* dweight, T* dbias, const std::vector<int32_t>& ids,
-                            const std::vector<T>& dlogit, const T* hidden, int cand, int C) {
-  const int64_t slots = int64_t(ids.size());
-  int32_t max_id = -1;
-  for (int32_t id : ids) max_id = std::max(max_id, id);
-  const int items = max_id + 1;
-  std::vector<int64_t> begin(int64_t(items) + 1, 0);
-  for (int32_t id : ids)
-    if (id >= 0) ++begin[id + 1];
-  for (int v = 0; v < items; ++v) begin[v + 1] += begin[v];
-  std::vector<int64_t> order(begin[items]);
-  std::vector<int64_t> next(begin.begin(), begin.end() - 1);
-  for (int64_t k = 0; k < slots; ++k)
-    if (ids[k] >= 0) order[next[ids[k]]++] = k;
+// Rows per chunk: the unit of parallel work and of the fixed summation order of the candidate
+// gradients (partials are added in chunk order), so results never depend on the thread count.
+constexpr int kChunkRows = 128;
 
-#pragma omp parallel for schedule(dynamic, 1024) if (order.size() * C > 65536)
-  for (int v = 0; v < items; ++v) {
-    if (begin[v] == begin[v + 1]) continue;
-    T bias_sum = 0;
-    for (int64_t o = begin[v]; o < begin[v + 1]; ++o) {
-      const int64_t k = order[o];
-      const T g = dlogit[k];
-      bias_sum += g;
-      if (!dweight) continue;
-      const T* h = hidden + (k / cand) * C;
-      T* dw = dweight + int64_t(v) * C;
-      for (int c = 0; c < C; ++c) dw[c] += g * h[c];
+// log(1 + exp(x)) without overflow.
+double softplus(double x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
+double sigmoid(double x) { return x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x)); }
+
+// One row's loss over its target logit `pos` and candidate logits x[0..M) (entries with
+// mask[j] set are accidental hits and take no part). Writes the logit gradients (times
+// grad_scale) over x and into *dpos; returns the row's loss.
+template <class T>
+double row_loss_and_grad(SampledLoss kind, double gbce_beta, T* x, const uint8_t* mask, int M,
+                         T pos, T* dpos, T grad_scale, bool with_grads) {
+  if (kind == SampledLoss::kSoftmax) {
+    double top = double(pos);
+    for (int j = 0; j < M; ++j)
+      if (!mask[j]) top = std::max(top, double(x[j]));
+    double sum = std::exp(double(pos) - top);
+    for (int j = 0; j < M; ++j)
+      if (!mask[j]) sum += std::exp(double(x[j]) - top);
+    const double loss = std::log(sum) + top - double(pos);
+    if (with_grads) {
+      const double scale = double(grad_scale) / sum;
+      for (int j = 0; j < M; ++j) x[j] = mask[j] ? T(0) : T(std::exp(double(x[j]) - top) * scale);
+      *dpos = T((std::exp(double(pos) - top) / sum - 1.0) * double(grad_scale));
     }
-    if (dbias) dbias[v] += bias_sum;
+    return loss;
   }
-}
-
-// Item rows are read in random order; asking for the next one early hides part of the latency.
-template <class T>
-inline void prefetch_row(const T* row, int C) {
-  for (int c = 0; c < C; c += int(64 / sizeof(T))) __builtin_prefetch(row + c);
+  // gBCE: -beta log sigmoid(pos) - sum_j log(1 - sigmoid(x_j)).
+  double loss = gbce_beta * softplus(-double(pos));
+  for (int j = 0; j < M; ++j)
+    if (!mask[j]) loss += softplus(double(x[j]));
+  if (with_grads) {
+    for (int j = 0; j < M; ++j)
+      x[j] = mask[j] ? T(0) : T(sigmoid(double(x[j])) * double(grad_scale));
+    *dpos = T(-gbce_beta * sigmoid(-double(pos)) * double(grad_scale));
+  }
+  return loss;
 }
 
 }  // namespace
 
-// Candidate j of row n is the target for j == 0, else negatives[n * K + j - 1]. A negative equal
-// to the target (an accidental hit) or <= 0 (padding) is masked: it gets no probability and no
-// gradient. Repeated negatives are kept, as sampled with replacement.
+// Per chunk of counted rows (parallel over chunks):
+//   1. logits = h @ Wc^T + bc (one GEMM); target logit = h . w[target] + b[target];
+//   2. minus log_q of each item when given; candidates equal to the row's target are masked;
+//   3. per row: loss and logit gradients (softmax over target + candidates, or gBCE);
+//   4. dh = dlogits @ Wc + dtarget * w[target]; partial dWc = dlogits^T @ h, partial dbc.
+// Then the chunk partials are added in chunk order and scattered to the candidates' rows of
+// dweight/dbias in candidate order, and the target gradients in row order: one fixed order.
 template <class T>
-double sampled_softmax_xent_forward_backward(T* dhidden, T* dweight, T* dbias, int64_t* counted,
-                                             const T* hidden, const T* weight, const T* bias,
-                                             const int32_t* targets, const int32_t* negatives,
-                                             int N, int C, int K, T grad_scale) {
-  const int cand = K + 1;
-  // Per candidate: its item id (-1 when masked or the row is ignored) and, after the pass
-  // below, its logit gradient.
-  std::vector<int32_t> ids(int64_t(N) * cand);
-  std::vector<T> dlogit(int64_t(N) * cand, T(0));
-  std::vector<double> row_loss(N, 0.0);
-  int64_t rows_counted = 0;
+double shared_candidates_loss_forward_backward(T* dhidden, T* dweight, T* dbias, int64_t* counted,
+                                               const T* hidden, const T* weight, const T* bias,
+                                               const int32_t* targets, int N, int C, int V,
+                                               const int32_t* candidates, int M,
+                                               const float* item_log_q, SampledLoss kind,
+                                               double gbce_beta, T grad_scale) {
+  std::vector<int> rows;
+  rows.reserve(N);
   for (int n = 0; n < N; ++n) {
-    int32_t* id = ids.data() + int64_t(n) * cand;
-    const int32_t target = targets[n];
-    if (target <= 0) {
-      std::fill(id, id + cand, -1);
-      continue;
-    }
-    ++rows_counted;
-    id[0] = target;
-    for (int j = 1; j < cand; ++j) {
-      const int32_t neg = negatives[int64_t(n) * K + j - 1];
-      id[j] = (neg <= 0 || neg == target) ? -1 : neg;
-    }
+    if (targets[n] <= 0) continue;
+    CF_CHECK(targets[n] < V, "sampled loss: target id outside the vocabulary");
+    rows.push_back(n);
   }
-  if (counted) *counted = rows_counted;
+  for (int j = 0; j < M; ++j)
+    CF_CHECK(candidates[j] >= 0 && candidates[j] < V, "sampled loss: candidate outside the vocabulary");
+  const int total = int(rows.size());
+  if (counted) *counted = total;
+  if (total == 0) return 0.0;
   const bool with_grads = dhidden != nullptr;
-  const bool worth_threads = int64_t(N) * cand * C > 65536;
 
-#pragma omp parallel if (worth_threads)
+  // The candidates' weights and biases, gathered once: the right-hand side of every GEMM.
+  std::vector<T> wc(int64_t(M) * C), bc(M, T(0)), cand_log_q(M, T(0));
+  for (int j = 0; j < M; ++j) {
+    std::memcpy(wc.data() + int64_t(j) * C, weight + int64_t(candidates[j]) * C, sizeof(T) * C);
+    if (bias) bc[j] = bias[candidates[j]];
+    if (item_log_q) cand_log_q[j] = T(item_log_q[candidates[j]]);
+  }
+
+  const int chunks = (total + kChunkRows - 1) / kChunkRows;
+  const int64_t dwc_size = int64_t(M) * C;
+  auto dwc_partial = std::make_unique<T[]>(with_grads ? dwc_size * chunks : 0);
+  auto dbc_partial = std::make_unique<T[]>(with_grads ? int64_t(M) * chunks : 0);
+  std::vector<T> dtarget(with_grads ? total : 0);
+  std::vector<double> chunk_loss(chunks, 0.0);
+  const bool worth_threads = int64_t(total) * M * C > (1 << 18);
+
+#pragma omp parallel num_threads(worth_threads ? cpu::blas_region_threads(chunks) : 1)
   {
-    std::vector<T> logit(cand);
-    std::vector<T> dh(C);
+    cpu::run_blas_serially_in_this_task();
+    std::vector<T> h(int64_t(kChunkRows) * C), logits(int64_t(kChunkRows) * M),
+        dh(int64_t(kChunkRows) * C);
+    std::vector<uint8_t> mask(M);
 #pragma omp for schedule(static)
-    for (int n = 0; n < N; ++n) {
-      const int32_t* id = ids.data() + int64_t(n) * cand;
-      if (id[0] < 0) continue;
-      const T* h = hidden + int64_t(n) * C;
-      T max_logit = -std::numeric_limits<T>::infinity();
-      for (int j = 0; j < cand; ++j) {
-        if (j + 2 < cand && id[j + 2] >= 0) prefetch_row(weight + int64_t(id[j + 2]) * C, C);
-        if (id[j] < 0) continue;
-        const T* w = weight + int64_t(id[j]) * C;
-        T dot = bias ? bias[id[j]] : T(0);
-#pragma omp simd reduction(+ : dot)
-        for (int c = 0; c < C; ++c) dot += h[c] * w[c];
-        logit[j] = dot;
-        max_logit = std::max(max_logit, dot);
+    for (int chunk = 0; chunk < chunks; ++chunk) {
+      const int first = chunk * kChunkRows;
+      const int m = std::min(total, first + kChunkRows) - first;
+      for (int r = 0; r < m; ++r)
+        std::memcpy(h.data() + int64_t(r) * C, hidden + int64_t(rows[first + r]) * C,
+                    sizeof(T) * C);
+      cpu::gemm_row_major(false, true, m, M, C, T(1), h.data(), C, wc.data(), C, T(0),
+                          logits.data(), M);
+      double loss = 0;
+      for (int r = 0; r < m; ++r) {
+        const int32_t target = targets[rows[first + r]];
+        const T* hr = h.data() + int64_t(r) * C;
+        const T* wt = weight + int64_t(target) * C;
+        T pos = bias ? bias[target] : T(0);
+        for (int c = 0; c < C; ++c) pos += hr[c] * wt[c];
+        if (item_log_q) pos -= T(item_log_q[target]);
+        T* x = logits.data() + int64_t(r) * M;
+        for (int j = 0; j < M; ++j) {
+          x[j] += bc[j] - cand_log_q[j];
+          mask[j] = candidates[j] == target;
+        }
+        T dpos = 0;
+        loss += row_loss_and_grad(kind, gbce_beta, x, mask.data(), M, pos, &dpos, grad_scale,
+                                  with_grads);
+        if (with_grads) dtarget[first + r] = dpos;
       }
-      double sum = 0;
-      for (int j = 0; j < cand; ++j)
-        if (id[j] >= 0) sum += std::exp(double(logit[j] - max_logit));
-      row_loss[n] = std::log(sum) + double(max_logit) - double(logit[0]);
+      chunk_loss[chunk] = loss;
       if (!with_grads) continue;
-      T* dl = dlogit.data() + int64_t(n) * cand;
-      std::fill(dh.begin(), dh.end(), T(0));
-      for (int j = 0; j < cand; ++j) {
-        if (id[j] < 0) continue;
-        const double prob = std::exp(double(logit[j] - max_logit)) / sum;
-        dl[j] = T((prob - (j == 0 ? 1.0 : 0.0)) * double(grad_scale));
-        const T* w = weight + int64_t(id[j]) * C;
-        for (int c = 0; c < C; ++c) dh[c] += dl[j] * w[c];
+      cpu::gemm_row_major(false, false, m, C, M, T(1), logits.data(), M, wc.data(), C, T(0),
+                          dh.data(), C);
+      for (int r = 0; r < m; ++r) {
+        const int32_t target = targets[rows[first + r]];
+        const T* wt = weight + int64_t(target) * C;
+        const T dpos = dtarget[first + r];
+        T* out = dhidden + int64_t(rows[first + r]) * C;
+        const T* d = dh.data() + int64_t(r) * C;
+        for (int c = 0; c < C; ++c) out[c] += d[c] + dpos * wt[c];
       }
-      T* dhidden_row = dhidden + int64_t(n) * C;
-      for (int c = 0; c < C; ++c) dhidden_row[c] += dh[c];
+      if (dweight)
+        cpu::gemm_row_major(true, false, M, C, m, T(1), logits.data(), M, h.data(), C, T(0),
+                            dwc_partial.get() + dwc_size * chunk, C);
+      if (dbias) {
+        T* db = dbc_partial.get() + int64_t(M) * chunk;
+        std::fill(db, db + M, T(0));
+        for (int r = 0; r < m; ++r) {
+          const T* x = logits.data() + int64_t(r) * M;
+          for (int j = 0; j < M; ++j) db[j] += x[j];
+        }
+      }
     }
   }
 
-  if (with_grads && (dweight || dbias))
-    scatter_item_gradients(dweight, dbias, ids, dlogit, hidden, cand, C);
+  if (with_grads) {
+    for (int j = 0; j < M; ++j) {
+      const int32_t item = candidates[j];
+      if (dweight) {
+        T* dw = dweight + int64_t(item) * C;
+        for (int chunk = 0; chunk < chunks; ++chunk) {
+          const T* p = dwc_partial.get() + dwc_size * chunk + int64_t(j) * C;
+          for (int c = 0; c < C; ++c) dw[c] += p[c];
+        }
+      }
+      if (dbias)
+        for (int chunk = 0; chunk < chunks; ++chunk)
+          dbias[item] += dbc_partial[int64_t(M) * chunk + j];
+    }
+    for (int r = 0; r < total; ++r) {
+      const int32_t target = targets[rows[r]];
+      const T dpos = dtarget[r];
+      if (dweight) {
+        const T* hr = hidden + int64_t(rows[r]) * C;
+        T* dw = dweight + int64_t(target) * C;
+        for (int c = 0; c < C; ++c) dw[c] += dpos * hr[c];
+      }
+      if (dbias) dbias[target] += dpos;
+    }
+  }
   double loss = 0;
-  for (double l : row_loss) loss += l;
+  for (double l : chunk_loss) loss += l;
   return loss;
 }
 
-#define CF_INSTANTIATE(T)                                                                      \
-  template double sampled_softmax_xent_forward_backward<T>(T*, T*, T*, int64_t*, const T*,     \
-                                                           const T*, const T*, const int32_t*, \
-                                                           const int32_t*, int, int, int, T);
+#define CF_INSTANTIATE(T)                                                                   \
+  template double shared_candidates_loss_forward_backward<T>(                               \
+      T*, T*, T*, int64_t*, const T*, const T*, const T*, const int32_t*, int, int, int,    \
+      const int32_t*, int, const float*, SampledLoss, double, T);
 CF_INSTANTIATE(float)
 CF_INSTANTIATE(double)
 #undef CF_INSTANTIATE

@@ -195,15 +195,23 @@ int main(int argc, char** argv) {
     });
     rows.push_back(
         {"softmax_xent fwd only", "6400x64, V 54543, chunk 128", fwd_ms, 2.0 * N * C * double(V)});
-    const int K = 100;
-    const auto negatives = random_ids(size_t(N) * K, 19, 1, V - 1);
-    const double sampled_ms = time_ms([&] {
-      cf::ops::sampled_softmax_xent_forward_backward(
-          dhidden.data(), dweight.data(), dbias.data(), nullptr, x.data(), weight.data(),
-          bias.data(), targets.data(), negatives.data(), N, C, K, 1.0f / N);
-    });
-    rows.push_back(
-        {"sampled_softmax fwd+bwd", "6400x64, K 100", sampled_ms, 6.0 * N * C * double(K + 1)});
+    // Shared candidates: three products of N x C x M, like the full softmax with V = M.
+    const auto log_q = random_floats(V, 19, 0.1f);
+    for (int M : {256, 1024}) {
+      const auto candidates = random_ids(size_t(M), 20, 1, V - 1);
+      for (auto kind : {cf::ops::SampledLoss::kSoftmax, cf::ops::SampledLoss::kGbce}) {
+        const double ms = time_ms([&] {
+          cf::ops::shared_candidates_loss_forward_backward(
+              dhidden.data(), dweight.data(), dbias.data(), nullptr, x.data(), weight.data(),
+              bias.data(), targets.data(), N, C, V, candidates.data(), M, log_q.data(), kind, 0.5,
+              1.0f / N);
+        });
+        rows.push_back({kind == cf::ops::SampledLoss::kSoftmax ? "sampled_softmax fwd+bwd"
+                                                              : "gbce fwd+bwd",
+                        "6400x64, " + std::to_string(M) + " shared", ms,
+                        6.0 * N * C * double(M + 1)});
+      }
+    }
   }
 
   {

@@ -29,6 +29,7 @@
 #include "trainer/lr_schedule.h"
 #include "trainer/model/model.h"
 #include "trainer/optimizer.h"
+#include "trainer/sampled_loss.h"
 #include "trainer/task_rows.h"
 
 namespace {
@@ -134,6 +135,13 @@ TrainResult bench_train(const cf::trainer::Config& config, int steps) {
   const std::vector<int64_t> eligible = trainer::eligible_sequences(*corpus);
   const int B = config.train.micro_batch, T = config.model.max_len;
   data::BatchSampler sampler(eligible, config.run.seed, B);
+  const trainer::SampledLossPlan item_loss(config.loss, corpus->item_counts(), config.source_path,
+                                           config.data.corpus);
+  // Logits per position of a sampled loss: target, shared and in-batch negatives.
+  const int64_t sampled_logits =
+      config.loss.kind == trainer::ItemLoss::kFullSoftmax
+          ? 0
+          : 1 + int64_t(config.loss.negatives) + config.loss.in_batch_negatives;
   data::Batch batch;
   data::Sequence seq;
   TrainResult r;
@@ -149,7 +157,7 @@ TrainResult bench_train(const cf::trainer::Config& config, int steps) {
       tokens += batch.length[b];
     }
     trainer::LossOptions lo;
-    lo.sampled_negatives = config.task.sampled_negatives;
+    item_loss.apply(lo, uint64_t(s + 100));
     lo.item_grad_scale = 1.0f / float(std::max<int64_t>(1, batch.num_targets()));
     lo.negative_seed = uint64_t(s + 100);
     auto t0 = Clock::now();
@@ -161,7 +169,7 @@ TrainResult bench_train(const cf::trainer::Config& config, int steps) {
     if (s >= 0) {
       r.seconds += dt;
       r.tokens += tokens;
-      r.flops += tokens * model.flops_per_token(T);
+      r.flops += tokens * model.flops_per_token(T, sampled_logits);
       r.steps += 1;
     }
   }
@@ -231,9 +239,11 @@ int main(int argc, char** argv) {
           "| train | %s, %d steps x %d seq, %.2fM params, %s | %.3f s/step | %.0f tokens/s, "
           "%.1f GFLOP/s | %.1f%% |\n",
           args.get("config").c_str(), train.steps, config.train.micro_batch, train.params / 1e6,
-          config.task.sampled_negatives > 0
-              ? ("sampled softmax k=" + std::to_string(config.task.sampled_negatives)).c_str()
-              : "full softmax",
+          config.loss.kind == cf::trainer::ItemLoss::kFullSoftmax
+              ? "full softmax"
+              : (std::string(cf::trainer::item_loss_name(config.loss.kind)) + " k=" +
+                 std::to_string(config.loss.negatives))
+                    .c_str(),
           train.seconds / train.steps, train.tokens / train.seconds, gflops, 100.0 * gflops / peak);
     }
     return 0;

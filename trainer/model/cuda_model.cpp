@@ -163,10 +163,10 @@ class CudaModelImpl final : public CudaModel::Impl {
   LossSums forward_backward(const data::Batch& batch, const LossOptions& loss,
                             uint64_t dropout_seed) override {
     validate_batch(config_, layout_, vocab_, batch, &loss);
-    if (loss.item_loss && loss.sampled_negatives > 0)
+    if (loss.item_loss && loss.sampled())
       throw UserError(
-          "task.sampled_negatives: the sampled softmax has no CUDA kernel yet; use "
-          "the full softmax (task.sampled_negatives: 0) or run.device: cpu");
+          "loss.kind: the sampled item losses have no CUDA kernel yet; use "
+          "loss.kind: full_softmax or run.device: cpu");
     forward(batch, config_.dropout, dropout_seed, /*with_backward_plans=*/true);
     LossSums sums = losses(batch, loss, /*with_grad=*/true);
     backward(batch, config_.dropout);
@@ -177,7 +177,7 @@ class CudaModelImpl final : public CudaModel::Impl {
   LossSums evaluate_loss(const data::Batch& batch, const LossOptions& loss) override {
     validate_batch(config_, layout_, vocab_, batch, &loss);
     LossOptions full = loss;
-    full.sampled_negatives = 0;
+    full.item_kind = ItemLoss::kFullSoftmax;
     forward(batch, 0.f, 0, /*with_backward_plans=*/false);
     LossSums sums = losses(batch, full, /*with_grad=*/false);
     CF_CUDA_CHECK(cudaStreamSynchronize(stream_));

@@ -52,7 +52,9 @@ void Model::propensity_logits(const float* hidden, int B, float* out) const {
 void Model::action_logits(const float* hidden, int B, float* out) const {
   impl_->core.action_logits(hidden, B, out);
 }
-double Model::flops_per_token(int seq_len) const { return impl_->core.flops_per_token(seq_len); }
+double Model::flops_per_token(int seq_len, int64_t item_logits) const {
+  return impl_->core.flops_per_token(seq_len, item_logits);
+}
 
 namespace {
 

@@ -81,7 +81,8 @@ class Model {
   std::unique_ptr<Decoder> make_decoder() const;
 
   // Forward + backward FLOPs per real token (for tokens/s -> GFLOP/s in benchmarks).
-  double flops_per_token(int seq_len) const;
+  // `item_logits`: items scored per position by the item loss (0 = every item: full softmax).
+  double flops_per_token(int seq_len, int64_t item_logits = 0) const;
 
  private:
   struct Impl;

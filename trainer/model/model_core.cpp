@@ -251,26 +251,25 @@ LossSums ModelCore<T>::losses(const data::Batch& batch, const LossOptions& loss,
       T* db = with_grad ? g(L.item_head_bias) : nullptr;
       const T scale = static_cast<T>(loss.item_grad_scale);
       int64_t counted = 0;
-      if (loss.sampled_negatives == 0) {
+      if (!loss.sampled()) {
         sums.item = ops::softmax_xent_forward_backward(
             dh, dw, db, &counted, a.gathered, p(L.item_head_weight), p(L.item_head_bias),
             a.row_target.data(), rows, C, vocab_.items, scale, kItemSoftmaxChunkRows);
       } else {
-        // Negatives of position t of a sequence are a pure function of (negative_seed,
-        // sequence id, t, k), like the dropout masks: independent of the micro-batch cut.
-        const int K = loss.sampled_negatives;
-        a.negatives.resize(static_cast<size_t>(rows) * K);
-        for (int i = 0; i < rows; ++i) {
-          const int origin = a.packed_origin[a.row_index[i]];
-          const int b = origin / batch.T, t = origin % batch.T;
-          const uint64_t stream =
-              derive_seed(derive_seed(loss.negative_seed, sequence_key(batch, b)), uint64_t(t));
-          for (int k = 0; k < K; ++k)
-            a.negatives[size_t(i) * K + k] = uniform_item(stream, uint64_t(k), vocab_.items);
-        }
-        sums.item = ops::sampled_softmax_xent_forward_backward(
+        // The step's shared negatives, then the in-batch ones: targets of this micro-batch's
+        // rows picked by a pure function of (negative_seed, k), so a resume draws them again.
+        std::vector<int32_t>& candidates = a.negatives;
+        candidates.assign(loss.shared_negatives.begin(), loss.shared_negatives.end());
+        for (int k = 0; k < loss.in_batch_negatives; ++k)
+          candidates.push_back(a.row_target[size_t(uniform_item(loss.negative_seed, uint64_t(k),
+                                                                 rows + 1) - 1)]);
+        const ops::SampledLoss kind = loss.item_kind == ItemLoss::kGbce ? ops::SampledLoss::kGbce
+                                                                        : ops::SampledLoss::kSoftmax;
+        sums.item = ops::shared_candidates_loss_forward_backward(
             dh, dw, db, &counted, a.gathered, p(L.item_head_weight), p(L.item_head_bias),
-            a.row_target.data(), a.negatives.data(), rows, C, K, scale);
+            a.row_target.data(), rows, C, vocab_.items, candidates.data(),
+            int(candidates.size()), loss.item_log_q ? loss.item_log_q->data() : nullptr, kind,
+            loss.gbce_beta, scale);
       }
       sums.item_count = counted;
       if (with_grad) scatter_grad(rows);
@@ -468,12 +467,12 @@ void ModelCore<T>::action_logits(const T* hidden, int B, T* out) const {
 //   backward = 2 x forward (gradients of inputs and of weights), so total = 3 x forward.
 // Embedding lookups, LayerNorm, GELU and softmax elementwise work are ignored (O(C) per token).
 template <class T>
-double ModelCore<T>::flops_per_token(int seq_len) const {
+double ModelCore<T>::flops_per_token(int seq_len, int64_t item_logits) const {
   const double C = config_.d_model, F = config_.d_ff;
   const double block_weights = 4.0 * C * C + 2.0 * C * F;
   const double attention = 2.0 * C * (seq_len + 1.0);
   double forward = config_.n_layer * (2.0 * block_weights + attention);
-  forward += 2.0 * vocab_.items * C;
+  forward += 2.0 * double(item_logits > 0 ? item_logits : vocab_.items) * C;
   if (config_.action_head) forward += 2.0 * vocab_.actions * C;
   return 3.0 * forward;
 }

@@ -43,7 +43,8 @@ class ModelCore {
   void item_scores(const T* hidden, int B, T* out) const;
   void propensity_logits(const T* hidden, int B, T* out) const;
   void action_logits(const T* hidden, int B, T* out) const;
-  double flops_per_token(int seq_len) const;
+  // `item_logits`: items scored per position by the item loss (0 = every item: full softmax).
+  double flops_per_token(int seq_len, int64_t item_logits = 0) const;
 
   // Called during backward each time the gradients of every element at offset >= the argument
   // are final for this micro-batch (heads, then each block from the last, then embeddings), so

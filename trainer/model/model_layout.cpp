@@ -156,9 +156,20 @@ void validate_batch(const ModelConfig& config, const ModelLayout& layout,
   if (!loss) return;
   if (loss->item_loss) {
     check_ids(batch.target_item, N, vocab.items, "target_item");
-    if (loss->sampled_negatives < 0)
-      throw UserError("loss: sampled_negatives must be >= 0 (got " +
-                      std::to_string(loss->sampled_negatives) + ")");
+    if (loss->sampled()) {
+      for (int32_t id : loss->shared_negatives)
+        if (id <= 0 || id >= vocab.items)
+          throw UserError("loss: sampled negative " + std::to_string(id) +
+                          " outside the item vocabulary [1, " + std::to_string(vocab.items) + ")");
+      if (loss->in_batch_negatives < 0)
+        throw UserError("loss: in_batch_negatives must be >= 0 (got " +
+                        std::to_string(loss->in_batch_negatives) + ")");
+      if (loss->shared_negatives.empty() && loss->in_batch_negatives == 0)
+        throw UserError("loss: a sampled item loss needs negatives");
+      if (loss->item_log_q && int64_t(loss->item_log_q->size()) != vocab.items)
+        throw UserError("loss: item_log_q has " + std::to_string(loss->item_log_q->size()) +
+                        " entries for " + std::to_string(vocab.items) + " items");
+    }
   }
   if (loss->action_loss) {
     if (layout.action_head.weight == kAbsent)

@@ -3,6 +3,7 @@
 // Kept apart from model.h so configs, optimizers and checkpoints need not include the model.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -36,16 +37,32 @@ struct ParamTensor {
   int64_t numel() const;
 };
 
+// How the next-item loss treats the catalogue: every item (full softmax), or the target
+// against sampled candidates (sampled softmax, or gSASRec's generalised BCE).
+enum class ItemLoss { kFullSoftmax, kSampledSoftmax, kGbce };
+
 // Loss selection and weighting for one forward_backward call.
 struct LossOptions {
-  bool item_loss = true;         // next-item cross-entropy at every target position
-  int sampled_negatives = 0;     // 0 = full softmax over all items; k > 0 = sampled softmax
+  bool item_loss = true;  // next-item loss at every target position
+  ItemLoss item_kind = ItemLoss::kFullSoftmax;
+  // Sampled kinds: the step's negatives, drawn once per step by the trainer and shared by every
+  // row of every micro-batch and rank (so the candidate logits are one GEMM, and any split of
+  // the global batch sees the same candidates).
+  std::vector<int32_t> shared_negatives;
+  // Sampled kinds: this many more candidates drawn (with replacement, from negative_seed) among
+  // the targets of the micro-batch itself: "in-batch" negatives, popular items more often.
+  int in_batch_negatives = 0;
+  // [V] log of each item's expected count among the candidates, subtracted from every logit
+  // (logQ correction); null = none.
+  std::shared_ptr<const std::vector<float>> item_log_q;
+  double gbce_beta = 1.0;        // kGbce: weight of the positive term
   bool action_loss = false;      // next-action cross-entropy (needs action_head)
   bool propensity_loss = false;  // BCE of the propensity head at position length-1 vs label
   // Gradient scales: 1 / (global number of counted rows) of each loss over the whole global
   // batch, so micro-batches and ranks sum to the global mean.
   float item_grad_scale = 0.f, action_grad_scale = 0.f, propensity_grad_scale = 0.f;
-  uint64_t negative_seed = 0;  // sampled-softmax negatives are a pure function of this
+  uint64_t negative_seed = 0;  // in-batch negatives are a pure function of this and the batch
+  bool sampled() const { return item_kind != ItemLoss::kFullSoftmax; }
 };
 
 struct LossSums {  // sums (not means) so callers can reduce across micro-batches and ranks

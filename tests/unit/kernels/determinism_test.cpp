@@ -124,20 +124,26 @@ TEST(Determinism, SoftmaxXent) {
   });
 }
 
-TEST(Determinism, SampledSoftmax) {
-  const int N = kRows, C = kWidth, V = 200, K = 20;
+TEST(Determinism, SharedCandidatesLoss) {
+  // More rows than one chunk of the kernel, so several threads add candidate partials.
+  const int N = kRows, C = kWidth, V = 200, M = 40;
   const auto hidden = random_values<float>(size_t(N) * C, 18);
   const auto weight = random_values<float>(size_t(V) * C, 19);
   const auto bias = random_values<float>(V, 20);
   const auto targets = random_ids(N, 21, 0, V - 1);
-  const auto negatives = random_ids(size_t(N) * K, 22, 1, V - 1);
-  expect_reproducible([&] {
-    std::vector<float> dhidden(hidden.size(), 0.0f), dweight(weight.size(), 0.0f), dbias(V, 0.0f);
-    const double loss = cf::ops::sampled_softmax_xent_forward_backward(
-        dhidden.data(), dweight.data(), dbias.data(), nullptr, hidden.data(), weight.data(),
-        bias.data(), targets.data(), negatives.data(), N, C, K, 1.0f / N);
-    return Outputs{dhidden, dweight, dbias, {float(loss), float(loss - double(float(loss)))}};
-  });
+  const auto candidates = random_ids(M, 22, 1, V - 1);
+  const auto log_q = random_values<float>(V, 23);
+  for (auto kind : {cf::ops::SampledLoss::kSoftmax, cf::ops::SampledLoss::kGbce}) {
+    expect_reproducible([&] {
+      std::vector<float> dhidden(hidden.size(), 0.0f), dweight(weight.size(), 0.0f),
+          dbias(V, 0.0f);
+      const double loss = cf::ops::shared_candidates_loss_forward_backward(
+          dhidden.data(), dweight.data(), dbias.data(), nullptr, hidden.data(), weight.data(),
+          bias.data(), targets.data(), N, C, V, candidates.data(), M, log_q.data(), kind, 0.3,
+          1.0f / N);
+      return Outputs{dhidden, dweight, dbias, {float(loss), float(loss - double(float(loss)))}};
+    });
+  }
 }
 
 TEST(Determinism, ElementwiseAndOptimizer) {

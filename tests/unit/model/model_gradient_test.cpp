@@ -43,6 +43,9 @@ struct GradientCase {
   ModelConfig config;
   int sampled_negatives;
   float dropout;
+  ItemLoss kind = ItemLoss::kSampledSoftmax;  // with sampled_negatives > 0
+  int in_batch_negatives = 0;
+  bool log_q = false;  // a logQ table over the tiny vocabulary
 };
 
 void check_whole_model_gradient(const GradientCase& gc) {
@@ -60,7 +63,14 @@ void check_whole_model_gradient(const GradientCase& gc) {
   ModelCore<double> model(config, vocab);
   randomize(model, 42);
   const data::Batch batch = tiny_batch(vocab);
-  const LossOptions loss = all_losses(batch, gc.sampled_negatives);
+  LossOptions loss = all_losses(batch, gc.sampled_negatives);
+  if (gc.sampled_negatives > 0)
+    testing::use_sampled_loss(loss, gc.sampled_negatives, 99, gc.kind, gc.in_batch_negatives);
+  if (gc.log_q) {
+    auto table = std::make_shared<std::vector<float>>();
+    for (int v = 0; v < vocab.items; ++v) table->push_back(-0.5f + 0.1f * float(v % 7));
+    loss.item_log_q = table;
+  }
   const uint64_t dropout_seed = 1234;
 
   std::fill(model.grads().begin(), model.grads().end(), 0.0);
@@ -114,6 +124,16 @@ TEST(ModelGradient, SampledSoftmaxTiedHead) {
   ModelConfig c = tiny_config();
   c.tied_item_head = true;
   check_whole_model_gradient({c, 4, 0.f});
+}
+
+TEST(ModelGradient, SampledSoftmaxWithInBatchNegativesAndLogQ) {
+  check_whole_model_gradient({tiny_config(), 4, 0.f, ItemLoss::kSampledSoftmax, 3, true});
+}
+
+TEST(ModelGradient, GeneralisedBinaryCrossEntropy) {
+  ModelConfig c = tiny_config();
+  c.tied_item_head = true;
+  check_whole_model_gradient({c, 5, 0.f, ItemLoss::kGbce, 2});
 }
 
 TEST(ModelGradient, WithDropoutMasksFixedBySeed) {

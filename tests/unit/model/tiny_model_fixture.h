@@ -84,13 +84,27 @@ inline data::Batch tiny_batch(const data::VocabSizes& v, uint64_t seed = 7) {
   return ragged_batch(v, 5, {5, 1, 3}, {1.f, 0.f, -1.f}, seed);
 }
 
+// Draws `negatives` shared negatives of the tiny vocabulary from `seed` into `o` (a sampled
+// loss of kind `kind`, with `in_batch` more candidates from the batch's own targets).
+inline void use_sampled_loss(LossOptions& o, int negatives, uint64_t seed,
+                             ItemLoss kind = ItemLoss::kSampledSoftmax, int in_batch = 0) {
+  o.item_kind = kind;
+  o.negative_seed = seed;
+  o.shared_negatives.clear();
+  for (int k = 0; k < negatives; ++k)
+    o.shared_negatives.push_back(uniform_item(seed, uint64_t(k), tiny_vocab().items));
+  o.in_batch_negatives = in_batch;
+}
+
+// Every loss on, with global gradient scales; `sampled_negatives` > 0 makes the item loss a
+// sampled softmax over that many shared negatives.
 inline LossOptions all_losses(const data::Batch& batch, int sampled_negatives = 0) {
   LossOptions o;
   o.item_loss = true;
   o.action_loss = true;
   o.propensity_loss = true;
-  o.sampled_negatives = sampled_negatives;
   o.negative_seed = 99;
+  if (sampled_negatives > 0) use_sampled_loss(o, sampled_negatives, 99);
   int64_t items = 0, actions = 0, labels = 0;
   for (int32_t t : batch.target_item) items += t > 0;
   for (int32_t t : batch.target_action) actions += t > 0;

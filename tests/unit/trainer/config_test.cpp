@@ -170,7 +170,7 @@ TEST(Config, StructuralErrors) {
   EXPECT_EQ(parse_error(std::string(kMinimal) + "train:\n  lr: 0.1\n  lr: 0.2\n"),
             "configs/x.yaml: key 'train.lr' appears twice");
   EXPECT_EQ(parse_error("- a\n- b\n"),
-            "configs/x.yaml: expected a map of sections (run, data, model, task, train, "
+            "configs/x.yaml: expected a map of sections (run, data, model, task, loss, train, "
             "checkpoint, comm, cuda) at the top level");
   std::string msg = parse_error("train:\n  lr: [1, 2\n");
   EXPECT_EQ(msg.rfind("configs/x.yaml:", 0), 0u) << msg;
@@ -210,6 +210,46 @@ TEST(Config, OverrideErrorsNameSetAndKey) {
             "configs/x.yaml: key 'model.n_head' must be >= 1, got 0");
 }
 
+TEST(Config, LossSectionReadsItsKindsAndRefusesBadValues) {
+  Config c = parse_config(std::string(kMinimal) +
+                              "loss:\n  kind: gbce\n  negatives: 64\n  sampler: popularity\n"
+                              "  popularity_alpha: 0.5\n  in_batch_negatives: 32\n"
+                              "  logq_correction: false\n  gbce_t: 0.9\n",
+                          "configs/x.yaml");
+  EXPECT_EQ(c.loss.kind, ItemLoss::kGbce);
+  EXPECT_EQ(c.loss.negatives, 64);
+  EXPECT_EQ(c.loss.sampler, NegativeSampling::kPopularity);
+  EXPECT_FLOAT_EQ(c.loss.popularity_alpha, 0.5f);
+  EXPECT_EQ(c.loss.in_batch_negatives, 32);
+  EXPECT_FALSE(c.loss.logq_correction);
+  EXPECT_FLOAT_EQ(c.loss.gbce_t, 0.9f);
+
+  EXPECT_EQ(parse_error(kMinimal, {"loss.kind=bpr"}),
+            "configs/x.yaml: --set loss.kind=bpr: key 'loss.kind' expects one of full_softmax, "
+            "sampled_softmax, gbce, got 'bpr'");
+  EXPECT_EQ(parse_error(kMinimal, {"loss.sampler=zipf"}),
+            "configs/x.yaml: --set loss.sampler=zipf: key 'loss.sampler' expects one of "
+            "uniform, popularity, got 'zipf'");
+  EXPECT_EQ(parse_error(kMinimal, {"loss.kind=sampled_softmax", "loss.negatives=0"}),
+            "configs/x.yaml: key 'loss.negatives' must be >= 1, got 0");
+  EXPECT_NE(parse_error(kMinimal, {"loss.gbce_t=1.5"}).find("loss.gbce_t"), std::string::npos);
+  EXPECT_EQ(parse_error(kMinimal, {"loss.in_batch_negatives=8"}),
+            "configs/x.yaml: key 'loss.in_batch_negatives' applies only to 'loss.kind: "
+            "sampled_softmax' or 'loss.kind: gbce'");
+}
+
+// Configs and manifests from before the loss section wrote task.sampled_negatives.
+TEST(Config, LegacySampledNegativesIsReadAsTheLossSection) {
+  Config c = parse_config(kMinimal, "configs/x.yaml", {"task.sampled_negatives=128"});
+  EXPECT_EQ(c.loss.kind, ItemLoss::kSampledSoftmax);
+  EXPECT_EQ(c.loss.negatives, 128);
+  c = parse_config(kMinimal, "configs/x.yaml", {"task.sampled_negatives=0"});
+  EXPECT_EQ(c.loss.kind, ItemLoss::kFullSoftmax);
+  EXPECT_EQ(to_yaml(c).find("sampled_negatives"), std::string::npos);
+  EXPECT_NE(parse_error(kMinimal, {"task.sampled_negatives=-3"}).find("task.sampled_negatives"),
+            std::string::npos);
+}
+
 TEST(Config, ToYamlRoundTripsEveryField) {
   Config c = parse_config(kMinimal, "a.yaml");
   c.run.out_dir = "runs/with \"quotes\" and: colon";
@@ -224,7 +264,13 @@ TEST(Config, ToYamlRoundTripsEveryField) {
   c.task.kind = TaskKind::kPropensity;
   c.task.init_from = "yes";
   c.task.body_lr_scale = 1.0f / 3.0f;
-  c.task.sampled_negatives = 17;
+  c.loss.kind = ItemLoss::kGbce;
+  c.loss.negatives = 17;
+  c.loss.sampler = NegativeSampling::kPopularity;
+  c.loss.popularity_alpha = 0.3f;
+  c.loss.in_batch_negatives = 5;
+  c.loss.logq_correction = false;
+  c.loss.gbce_t = 0.6f;
   c.task.action_loss_weight = 0.3f;
   c.train.steps = 123456789012;
   c.train.lr = 7.77e-5f;
