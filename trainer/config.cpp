@@ -47,6 +47,7 @@ void visit_fields(Config& c, Visitor&& v) {
   v("task.purchases_only", c.task.purchases_only);
 
   v("train.steps", c.train.steps);
+  v("train.epochs", c.train.epochs);
   v("train.micro_batch", c.train.micro_batch);
   v("train.grad_accum", c.train.grad_accum);
   v("train.global_batch", c.train.global_batch);
@@ -66,6 +67,13 @@ void visit_fields(Config& c, Visitor&& v) {
 
   v("checkpoint.every", c.checkpoint.every);
   v("checkpoint.keep_last", c.checkpoint.keep_last);
+  v("checkpoint.keep_best", c.checkpoint.keep_best);
+
+  v("validation.metric", c.validation.metric);
+  v("validation.every", c.validation.every);
+  v("validation.users", c.validation.users);
+  v("validation.patience", c.validation.patience);
+  v("validation.min_delta", c.validation.min_delta);
 
   v("comm.timeout_s", c.comm.timeout_s);
   v("comm.bucket_mb", c.comm.bucket_mb);
@@ -140,6 +148,8 @@ using config_fields::WrongType;
 constexpr TaskKind kTaskKinds[] = {TaskKind::kPretrain, TaskKind::kNextItem, TaskKind::kPropensity};
 constexpr LrSchedule kSchedules[] = {LrSchedule::kCosine, LrSchedule::kLinear,
                                      LrSchedule::kConstant};
+constexpr ValidationMetric kValidationMetrics[] = {
+    ValidationMetric::kNdcgAt10, ValidationMetric::kHrAt10, ValidationMetric::kLoss};
 
 // One overload per field type: the shared readers (core/config_fields.h) do the checking.
 void read_field(bool& field, const RawValue& raw) { field = config_fields::read_bool(raw); }
@@ -158,12 +168,21 @@ void read_field(LrSchedule& field, const RawValue& raw) {
       raw, {lr_schedule_name(kSchedules[0]), lr_schedule_name(kSchedules[1]),
             lr_schedule_name(kSchedules[2])})];
 }
+void read_field(ValidationMetric& field, const RawValue& raw) {
+  field = kValidationMetrics[config_fields::read_choice(
+      raw, {validation_metric_name(kValidationMetrics[0]),
+            validation_metric_name(kValidationMetrics[1]),
+            validation_metric_name(kValidationMetrics[2])})];
+}
 template <class Int>
 requires std::is_integral_v<Int>
 void read_field(Int& field, const RawValue& raw) { field = config_fields::read_integer<Int>(raw); }
 
 void write_field(YAML::Emitter& out, TaskKind kind) { out << task_kind_name(kind); }
 void write_field(YAML::Emitter& out, LrSchedule schedule) { out << lr_schedule_name(schedule); }
+void write_field(YAML::Emitter& out, ValidationMetric metric) {
+  out << validation_metric_name(metric);
+}
 template <class Field>
 void write_field(YAML::Emitter& out, const Field& field) {
   config_fields::write_value(out, field);
@@ -174,24 +193,31 @@ std::string wrong_type_message(const std::string& key, const WrongType& wrong) {
   return "key '" + key + "' expects " + wrong.expected + ", got " + wrong.found.describe();
 }
 
-// Reads `raw` into the field named `key`; returns false if no such field exists. Throws
-// WrongType when the value does not fit the field.
-bool assign_field(Config& config, const std::string& key, const RawValue& raw) {
+// Keys the file or a --set named, whatever their value: a few rules depend on what the user
+// said rather than on the value a default would give (train.steps beside train.epochs, the
+// propensity task's default validation.metric).
+using GivenKeys = std::set<std::string>;
+
+// Reads `raw` into the field named `key` (recording it in `given`); returns false if no such
+// field exists. Throws WrongType when the value does not fit the field.
+bool assign_field(Config& config, const std::string& key, const RawValue& raw, GivenKeys& given) {
   bool found = false;
   visit_fields(config, [&](const char* name, auto& field) {
     if (found || key != name) return;
     found = true;
     read_field(field, raw);
   });
+  if (found) given.insert(key);
   return found;
 }
 
-void read_document(Config& config, const YAML::Node& root, const std::string& source) {
+void read_document(Config& config, const YAML::Node& root, const std::string& source,
+                   GivenKeys& given) {
   if (!root || root.IsNull()) return;  // empty file: all defaults (validation decides)
   if (!root.IsMap()) {
     throw UserError(source +
                     ": expected a map of sections (run, data, model, task, train, "
-                    "checkpoint, comm, cuda) at the top level");
+                    "checkpoint, validation, comm, cuda) at the top level");
   }
   const auto sections = section_names();
   std::set<std::string> seen_sections;
@@ -216,7 +242,7 @@ void read_document(Config& config, const YAML::Node& root, const std::string& so
         throw UserError(source + ": key '" + key + "' appears twice");
       }
       try {
-        if (!assign_field(config, key, RawValue::of(entry.second))) {
+        if (!assign_field(config, key, RawValue::of(entry.second), given)) {
           throw UserError(source + ": unknown key '" + key + "'" + suggestion_for(key));
         }
       } catch (const WrongType& wrong) {
@@ -226,7 +252,8 @@ void read_document(Config& config, const YAML::Node& root, const std::string& so
   }
 }
 
-void apply_override(Config& config, const std::string& assignment, const std::string& source) {
+void apply_override(Config& config, const std::string& assignment, const std::string& source,
+                    GivenKeys& given) {
   const std::string context = source + ": --set " + assignment;
   size_t eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) {
@@ -253,7 +280,7 @@ void apply_override(Config& config, const std::string& assignment, const std::st
     }
   }
   try {
-    if (!assign_field(config, key, raw)) {
+    if (!assign_field(config, key, raw, given)) {
       if (section_names().count(key)) {
         auto first = std::find_if(all_keys().begin(), all_keys().end(),
                                   [&](const std::string& k) { return k.rfind(key + ".", 0) == 0; });
@@ -346,7 +373,14 @@ void validate(const Config& c, const std::string& source) {
   }
 
   const TrainSection& tr = c.train;
-  v.at_least<int64_t>("train.steps", tr.steps, 1);
+  v.at_least<int64_t>("train.epochs", tr.epochs, 0);
+  if (tr.epochs == 0) {
+    v.at_least<int64_t>("train.steps", tr.steps, 1);
+  } else if (tr.steps != 0) {
+    v.fail_rule("keys 'train.steps' and 'train.epochs' both set the run length; give one of "
+                "them (train.steps " + std::to_string(tr.steps) + ", train.epochs " +
+                std::to_string(tr.epochs) + ")");
+  }
   v.at_least("train.micro_batch", tr.micro_batch, 1);
   v.at_least("train.grad_accum", tr.grad_accum, 1);
   v.at_least<int64_t>("train.global_batch", tr.global_batch, 0);
@@ -365,8 +399,29 @@ void validate(const Config& c, const std::string& source) {
   v.at_least<int64_t>("checkpoint.every", c.checkpoint.every, 1);
   v.at_least("checkpoint.keep_last", c.checkpoint.keep_last, 1);
 
+  const ValidationSection& val = c.validation;
+  v.at_least<int64_t>("validation.every", val.every, 0);
+  v.at_least<int64_t>("validation.users", val.users, 0);
+  v.at_least("validation.patience", val.patience, 0);
+  v.at_least("validation.min_delta", val.min_delta, 0.0f);
+  if (t.kind == TaskKind::kPropensity && val.metric != ValidationMetric::kLoss) {
+    v.fail_rule("key 'validation.metric' " + std::string(validation_metric_name(val.metric)) +
+                " ranks items, which 'task.kind: propensity' does not; use loss");
+  }
+
   v.at_least("comm.timeout_s", c.comm.timeout_s, 0.0f);
   v.positive("comm.bucket_mb", c.comm.bucket_mb);
+}
+
+// Defaults that depend on other keys. The resolved config (to_yaml) holds the outcome, so it
+// reads back the same whatever was given.
+void resolve_defaults(Config& c, const GivenKeys& given) {
+  // An epoch count sets the run length; train.steps then keeps its "not the run length" 0
+  // unless the user gave it too (which validate refuses).
+  if (c.train.epochs > 0 && !given.count("train.steps")) c.train.steps = 0;
+  if (c.task.kind == TaskKind::kPropensity && !given.count("validation.metric")) {
+    c.validation.metric = ValidationMetric::kLoss;
+  }
 }
 
 }  // namespace
@@ -379,6 +434,18 @@ const char* task_kind_name(TaskKind kind) {
       return "next_item";
     case TaskKind::kPropensity:
       return "propensity";
+  }
+  return "?";
+}
+
+const char* validation_metric_name(ValidationMetric metric) {
+  switch (metric) {
+    case ValidationMetric::kNdcgAt10:
+      return "ndcg@10";
+    case ValidationMetric::kHrAt10:
+      return "hr@10";
+    case ValidationMetric::kLoss:
+      return "loss";
   }
   return "?";
 }
@@ -399,8 +466,10 @@ Config parse_config(const std::string& yaml_text, const std::string& source_name
                     const std::vector<std::string>& overrides) {
   Config config;
   config.source_path = source_name;
-  read_document(config, config_fields::load_document(yaml_text, source_name), source_name);
-  for (const auto& assignment : overrides) apply_override(config, assignment, source_name);
+  GivenKeys given;
+  read_document(config, config_fields::load_document(yaml_text, source_name), source_name, given);
+  for (const auto& assignment : overrides) apply_override(config, assignment, source_name, given);
+  resolve_defaults(config, given);
   validate(config, source_name);
   return config;
 }
