@@ -18,8 +18,6 @@ namespace {
 const char* const kProtocols[] = {kFullFiltered, kFullUnfiltered, kSampledUniform,
                                   kSampledPopularity};
 constexpr int kNumProtocols = 4;
-// The model's score buffer holds rows x items floats; cap it so huge catalogues still fit.
-constexpr int64_t kMaxScoreFloats = int64_t{64} << 20;  // 256 MiB
 
 // One evaluated user: the sequence, where its target is, and its shared negatives.
 struct UserCase {
@@ -145,8 +143,7 @@ EvalReport Evaluator::run(trainer::Model* model, const EvalProgress& progress) {
   const std::vector<int8_t>* test_labels =
       options_.split == data::Split::kTest ? &corpus_.purchase_labels() : nullptr;
 
-  const int batch_rows = static_cast<int>(std::max<int64_t>(
-      1, std::min<int64_t>(options_.max_batch_rows, kMaxScoreFloats / num_items)));
+  const int batch_rows = ranking::score_batch_rows(options_.max_batch_rows, num_items);
   std::vector<float> model_scores, hidden, logits;
   std::vector<UserOutcome> outcomes;
   data::Batch batch;

@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "core/sha256.h"
+#include "trainer/best_checkpoint.h"
 #include "trainer/model/model_layout.h"
 #include "trainer/safetensors.h"
 
@@ -248,6 +249,12 @@ std::string write_checkpoint(const std::string& checkpoints_root,
   manifest["rng_state"] = state.rng_state;
   manifest["elapsed_seconds"] = state.elapsed_seconds;
   manifest["global_batch"] = state.global_batch;
+  // best_value only means something once a step was evaluated (and JSON holds no NaN/inf).
+  const EarlyStoppingState& es = state.early_stopping;
+  manifest["early_stopping"] = {
+      {"best_step", es.best_step},
+      {"best_value", es.best_step >= 0 ? es.best_value : 0.0},
+      {"evaluations_without_improvement", es.evaluations_without_improvement}};
   manifest["config_yaml"] = to_yaml(config);
   manifest["vocab_sizes"] = vocab_to_json(vocab);
   manifest["vocab_fingerprint"] = vocab_fingerprint;
@@ -312,6 +319,16 @@ LoadedCheckpoint load_checkpoint(const std::string& dir, bool load_optimizer) {
   ckpt.state.global_batch = manifest.contains("global_batch")
                                 ? get_field<int64_t>(manifest, "global_batch", manifest_path)
                                 : 0;
+  // Absent from checkpoints written before early stopping: a fresh state.
+  if (manifest.contains("early_stopping")) {
+    const Json& es = manifest["early_stopping"];
+    ckpt.state.early_stopping.best_step =
+        get_field<int64_t>(es, "best_step", manifest_path, "early_stopping.");
+    ckpt.state.early_stopping.best_value =
+        get_field<double>(es, "best_value", manifest_path, "early_stopping.");
+    ckpt.state.early_stopping.evaluations_without_improvement = get_field<int64_t>(
+        es, "evaluations_without_improvement", manifest_path, "early_stopping.");
+  }
   ckpt.vocab_fingerprint = get_field<std::string>(manifest, "vocab_fingerprint", manifest_path);
   if (!manifest.contains("vocab_sizes") || !manifest["vocab_sizes"].is_object()) {
     throw UserError(manifest_path + ": malformed manifest (vocab_sizes)");
@@ -411,12 +428,38 @@ int64_t count_checkpoint_directories(const std::string& checkpoints_root) {
   return int64_t(step_directories(checkpoints_root).size());
 }
 
-std::string resolve_checkpoint_dir(const std::string& path) {
+std::string resolve_checkpoint_dir(const std::string& path, std::string* why) {
+  auto note = [&](const std::string& text) {
+    if (why) *why = text;
+  };
   std::error_code ec;
-  if (fs::is_regular_file(join(path, kManifestFile), ec)) return path;
+  if (fs::is_regular_file(join(path, kManifestFile), ec)) {
+    note("as given");
+    return path;
+  }
   if (!fs::is_directory(path, ec)) throw UserError(path + ": no such checkpoint or run directory");
   std::string root =
       fs::is_directory(join(path, "checkpoints"), ec) ? join(path, "checkpoints") : path;
+  // The run's best checkpoint by its validation metric, when it has one that verifies: that is
+  // the model the run chose. Otherwise the newest, as before best.json existed.
+  try {
+    if (const auto best = read_best_mark(root)) {
+      const std::string dir = join(root, "step_" + std::to_string(best->step));
+      if (verify_scanned(best->step, dir, /*warn=*/true)) {
+        char value[32];
+        std::snprintf(value, sizeof value, "%.6g", best->value);
+        note("best validation " + best->metric + " " + value + " at step " +
+             std::to_string(best->step));
+        return dir;
+      }
+      std::fprintf(stderr, "warning: %s names step %lld, which is not a valid checkpoint; "
+                   "taking the newest valid one\n", best_mark_path(root).c_str(),
+                   static_cast<long long>(best->step));
+    }
+  } catch (const UserError& e) {
+    std::fprintf(stderr, "warning: %s; taking the newest valid checkpoint\n", e.what());
+  }
+  note("newest valid");
   if (auto latest = find_latest_valid_checkpoint(root)) return *latest;
   throw UserError(path + ": no valid checkpoint found (expected a checkpoint directory with " +
                   kManifestFile + ", or a run directory with checkpoints/step_N/)");
@@ -424,12 +467,21 @@ std::string resolve_checkpoint_dir(const std::string& path) {
 
 void prune_checkpoints(const std::string& checkpoints_root, int keep_last) {
   keep_last = std::max(keep_last, 1);
+  // The checkpoint best.json names is the run's chosen model: never pruned. An unreadable mark
+  // protects nothing (the newest keep_last still are).
+  std::optional<int64_t> best_step;
+  try {
+    if (const auto best = read_best_mark(checkpoints_root)) best_step = best->step;
+  } catch (const UserError& e) {
+    std::fprintf(stderr, "warning: %s\n", e.what());
+  }
   int valid_kept = 0;
   for (const auto& [step, dir] : step_directories(checkpoints_root)) {
     if (valid_kept < keep_last) {
       if (verify_scanned(step, dir, /*warn=*/false)) ++valid_kept;
       continue;
     }
+    if (best_step && step == *best_step) continue;  // kept past keep_last
     // Older than the newest keep_last valid checkpoints: renamed first so that an interrupted
     // delete never leaves a half-removed step_N that looks like a (corrupt) checkpoint.
     std::error_code ec;

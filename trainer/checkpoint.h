@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "trainer/config.h"
+#include "trainer/early_stopping.h"
 #include "trainer/model/model.h"
 
 namespace cf::trainer {
@@ -22,6 +23,9 @@ struct TrainState {
   std::string rng_state;       // any extra RNG state, serialised (empty if none)
   double elapsed_seconds = 0;  // wall time trained so far
   int64_t global_batch = 0;    // sequences per step (0: not recorded by older checkpoints)
+  // The validation metric's best so far and the evaluations since (fresh in checkpoints written
+  // before it was recorded).
+  EarlyStoppingState early_stopping;
 };
 
 // What a checkpoint directory holds once loaded.
@@ -64,9 +68,13 @@ LoadedCheckpoint load_checkpoint(const std::string& dir, bool load_optimizer = t
 // tensors into memory. Throws UserError naming the file.
 void verify_checkpoint(const std::string& dir);
 
-// A checkpoint directory (holding manifest.json) is returned as is; a run directory (with
-// checkpoints/) or a checkpoints root resolves to its newest valid step_N. UserError if none.
-std::string resolve_checkpoint_dir(const std::string& path);
+// The one place that decides which checkpoint a path means. A checkpoint directory (holding
+// manifest.json) is returned as is; a run directory (with checkpoints/) or a checkpoints root
+// resolves to the checkpoint its best.json names (best_checkpoint.h) when that one verifies,
+// else (no mark, or a warning on stderr why it is unusable) to its newest valid step_N.
+// UserError if none. `why`, when given, gets a short note of the choice for the user
+// ("best validation ndcg@10 0.1234 at step 40", "newest valid", "as given").
+std::string resolve_checkpoint_dir(const std::string& path, std::string* why = nullptr);
 
 // Newest "step_N" under `checkpoints_root` that verifies; corrupt ones are skipped with a
 // warning on stderr. nullopt when none is valid.
@@ -75,8 +83,9 @@ std::optional<std::string> find_latest_valid_checkpoint(const std::string& check
 // Number of step_N directories under `checkpoints_root`, valid or not.
 int64_t count_checkpoint_directories(const std::string& checkpoints_root);
 
-// Deletes all but the newest `keep_last` verified checkpoints; never deletes the newest valid
-// one and never deletes anything when fewer than two valid checkpoints exist.
+// Deletes all but the newest `keep_last` verified checkpoints and the one best.json names; never
+// deletes the newest valid one and never deletes anything when fewer than two valid checkpoints
+// exist.
 // Walking from the newest step down, it verifies until `keep_last` valid ones are found and
 // deletes every step_N older than those; corrupt ones newer than them and *.tmp* directories
 // are left alone (the first may be inspected, the second may belong to a running writer).

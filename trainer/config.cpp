@@ -54,6 +54,7 @@ void visit_fields(Config& c, Visitor&& v) {
   v("loss.gbce_t", c.loss.gbce_t);
 
   v("train.steps", c.train.steps);
+  v("train.epochs", c.train.epochs);
   v("train.micro_batch", c.train.micro_batch);
   v("train.grad_accum", c.train.grad_accum);
   v("train.global_batch", c.train.global_batch);
@@ -73,6 +74,13 @@ void visit_fields(Config& c, Visitor&& v) {
 
   v("checkpoint.every", c.checkpoint.every);
   v("checkpoint.keep_last", c.checkpoint.keep_last);
+  v("checkpoint.keep_best", c.checkpoint.keep_best);
+
+  v("validation.metric", c.validation.metric);
+  v("validation.every", c.validation.every);
+  v("validation.users", c.validation.users);
+  v("validation.patience", c.validation.patience);
+  v("validation.min_delta", c.validation.min_delta);
 
   v("comm.timeout_s", c.comm.timeout_s);
   v("comm.bucket_mb", c.comm.bucket_mb);
@@ -151,6 +159,8 @@ constexpr ItemLoss kItemLosses[] = {ItemLoss::kFullSoftmax, ItemLoss::kSampledSo
                                     ItemLoss::kGbce};
 constexpr NegativeSampling kSamplings[] = {NegativeSampling::kUniform,
                                            NegativeSampling::kPopularity};
+constexpr ValidationMetric kValidationMetrics[] = {
+    ValidationMetric::kNdcgAt10, ValidationMetric::kHrAt10, ValidationMetric::kLoss};
 
 // One overload per field type: the shared readers (core/config_fields.h) do the checking.
 void read_field(bool& field, const RawValue& raw) { field = config_fields::read_bool(raw); }
@@ -178,6 +188,12 @@ void read_field(NegativeSampling& field, const RawValue& raw) {
   field = kSamplings[config_fields::read_choice(
       raw, {negative_sampling_name(kSamplings[0]), negative_sampling_name(kSamplings[1])})];
 }
+void read_field(ValidationMetric& field, const RawValue& raw) {
+  field = kValidationMetrics[config_fields::read_choice(
+      raw, {validation_metric_name(kValidationMetrics[0]),
+            validation_metric_name(kValidationMetrics[1]),
+            validation_metric_name(kValidationMetrics[2])})];
+}
 template <class Int>
 requires std::is_integral_v<Int>
 void read_field(Int& field, const RawValue& raw) { field = config_fields::read_integer<Int>(raw); }
@@ -186,6 +202,9 @@ void write_field(YAML::Emitter& out, TaskKind kind) { out << task_kind_name(kind
 void write_field(YAML::Emitter& out, ItemLoss kind) { out << item_loss_name(kind); }
 void write_field(YAML::Emitter& out, NegativeSampling s) { out << negative_sampling_name(s); }
 void write_field(YAML::Emitter& out, LrSchedule schedule) { out << lr_schedule_name(schedule); }
+void write_field(YAML::Emitter& out, ValidationMetric metric) {
+  out << validation_metric_name(metric);
+}
 template <class Field>
 void write_field(YAML::Emitter& out, const Field& field) {
   config_fields::write_value(out, field);
@@ -196,9 +215,14 @@ std::string wrong_type_message(const std::string& key, const WrongType& wrong) {
   return "key '" + key + "' expects " + wrong.expected + ", got " + wrong.found.describe();
 }
 
-// Reads `raw` into the field named `key`; returns false if no such field exists. Throws
-// WrongType when the value does not fit the field.
-bool assign_field(Config& config, const std::string& key, const RawValue& raw) {
+// Keys the file or a --set named, whatever their value: a few rules depend on what the user
+// said rather than on the value a default would give (train.steps beside train.epochs, the
+// propensity task's default validation.metric).
+using GivenKeys = std::set<std::string>;
+
+// Reads `raw` into the field named `key` (recording it in `given`); returns false if no such
+// field exists. Throws WrongType when the value does not fit the field.
+bool assign_field(Config& config, const std::string& key, const RawValue& raw, GivenKeys& given) {
   // Configs (and checkpoint manifests) written before the loss section said
   // "task.sampled_negatives: k": 0 meant the full softmax, k > 0 a sampled softmax with k
   // negatives. Read, never written.
@@ -207,6 +231,7 @@ bool assign_field(Config& config, const std::string& key, const RawValue& raw) {
     if (k < 0) throw WrongType{"an integer >= 0 (or use loss.kind and loss.negatives)", raw};
     config.loss.kind = k == 0 ? ItemLoss::kFullSoftmax : ItemLoss::kSampledSoftmax;
     if (k > 0) config.loss.negatives = k;
+    given.insert(key);
     return true;
   }
   bool found = false;
@@ -215,15 +240,17 @@ bool assign_field(Config& config, const std::string& key, const RawValue& raw) {
     found = true;
     read_field(field, raw);
   });
+  if (found) given.insert(key);
   return found;
 }
 
-void read_document(Config& config, const YAML::Node& root, const std::string& source) {
+void read_document(Config& config, const YAML::Node& root, const std::string& source,
+                   GivenKeys& given) {
   if (!root || root.IsNull()) return;  // empty file: all defaults (validation decides)
   if (!root.IsMap()) {
     throw UserError(source +
                     ": expected a map of sections (run, data, model, task, loss, train, "
-                    "checkpoint, comm, cuda) at the top level");
+                    "checkpoint, validation, comm, cuda) at the top level");
   }
   const auto sections = section_names();
   std::set<std::string> seen_sections;
@@ -248,7 +275,7 @@ void read_document(Config& config, const YAML::Node& root, const std::string& so
         throw UserError(source + ": key '" + key + "' appears twice");
       }
       try {
-        if (!assign_field(config, key, RawValue::of(entry.second))) {
+        if (!assign_field(config, key, RawValue::of(entry.second), given)) {
           throw UserError(source + ": unknown key '" + key + "'" + suggestion_for(key));
         }
       } catch (const WrongType& wrong) {
@@ -258,7 +285,8 @@ void read_document(Config& config, const YAML::Node& root, const std::string& so
   }
 }
 
-void apply_override(Config& config, const std::string& assignment, const std::string& source) {
+void apply_override(Config& config, const std::string& assignment, const std::string& source,
+                    GivenKeys& given) {
   const std::string context = source + ": --set " + assignment;
   size_t eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) {
@@ -285,7 +313,7 @@ void apply_override(Config& config, const std::string& assignment, const std::st
     }
   }
   try {
-    if (!assign_field(config, key, raw)) {
+    if (!assign_field(config, key, raw, given)) {
       if (section_names().count(key)) {
         auto first = std::find_if(all_keys().begin(), all_keys().end(),
                                   [&](const std::string& k) { return k.rfind(key + ".", 0) == 0; });
@@ -386,7 +414,14 @@ void validate(const Config& c, const std::string& source) {
                 "'loss.kind: gbce'");
 
   const TrainSection& tr = c.train;
-  v.at_least<int64_t>("train.steps", tr.steps, 1);
+  v.at_least<int64_t>("train.epochs", tr.epochs, 0);
+  if (tr.epochs == 0) {
+    v.at_least<int64_t>("train.steps", tr.steps, 1);
+  } else if (tr.steps != 0) {
+    v.fail_rule("keys 'train.steps' and 'train.epochs' both set the run length; give one of "
+                "them (train.steps " + std::to_string(tr.steps) + ", train.epochs " +
+                std::to_string(tr.epochs) + ")");
+  }
   v.at_least("train.micro_batch", tr.micro_batch, 1);
   v.at_least("train.grad_accum", tr.grad_accum, 1);
   v.at_least<int64_t>("train.global_batch", tr.global_batch, 0);
@@ -405,8 +440,29 @@ void validate(const Config& c, const std::string& source) {
   v.at_least<int64_t>("checkpoint.every", c.checkpoint.every, 1);
   v.at_least("checkpoint.keep_last", c.checkpoint.keep_last, 1);
 
+  const ValidationSection& val = c.validation;
+  v.at_least<int64_t>("validation.every", val.every, 0);
+  v.at_least<int64_t>("validation.users", val.users, 0);
+  v.at_least("validation.patience", val.patience, 0);
+  v.at_least("validation.min_delta", val.min_delta, 0.0f);
+  if (t.kind == TaskKind::kPropensity && val.metric != ValidationMetric::kLoss) {
+    v.fail_rule("key 'validation.metric' " + std::string(validation_metric_name(val.metric)) +
+                " ranks items, which 'task.kind: propensity' does not; use loss");
+  }
+
   v.at_least("comm.timeout_s", c.comm.timeout_s, 0.0f);
   v.positive("comm.bucket_mb", c.comm.bucket_mb);
+}
+
+// Defaults that depend on other keys. The resolved config (to_yaml) holds the outcome, so it
+// reads back the same whatever was given.
+void resolve_defaults(Config& c, const GivenKeys& given) {
+  // An epoch count sets the run length; train.steps then keeps its "not the run length" 0
+  // unless the user gave it too (which validate refuses).
+  if (c.train.epochs > 0 && !given.count("train.steps")) c.train.steps = 0;
+  if (c.task.kind == TaskKind::kPropensity && !given.count("validation.metric")) {
+    c.validation.metric = ValidationMetric::kLoss;
+  }
 }
 
 }  // namespace
@@ -445,6 +501,18 @@ const char* negative_sampling_name(NegativeSampling sampling) {
   return "?";
 }
 
+const char* validation_metric_name(ValidationMetric metric) {
+  switch (metric) {
+    case ValidationMetric::kNdcgAt10:
+      return "ndcg@10";
+    case ValidationMetric::kHrAt10:
+      return "hr@10";
+    case ValidationMetric::kLoss:
+      return "loss";
+  }
+  return "?";
+}
+
 const char* lr_schedule_name(LrSchedule schedule) {
   switch (schedule) {
     case LrSchedule::kCosine:
@@ -461,8 +529,10 @@ Config parse_config(const std::string& yaml_text, const std::string& source_name
                     const std::vector<std::string>& overrides) {
   Config config;
   config.source_path = source_name;
-  read_document(config, config_fields::load_document(yaml_text, source_name), source_name);
-  for (const auto& assignment : overrides) apply_override(config, assignment, source_name);
+  GivenKeys given;
+  read_document(config, config_fields::load_document(yaml_text, source_name), source_name, given);
+  for (const auto& assignment : overrides) apply_override(config, assignment, source_name, given);
+  resolve_defaults(config, given);
   validate(config, source_name);
   return config;
 }

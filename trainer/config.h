@@ -10,6 +10,10 @@ namespace cf::trainer {
 
 enum class TaskKind { kPretrain, kNextItem, kPropensity };
 enum class LrSchedule { kCosine, kLinear, kConstant };
+// What validation during training scores, and what early stopping and the best checkpoint
+// follow: full-rank NDCG@10 / HR@10 of the validation targets (history filtered out, as eval's
+// main protocol), or the validation loss (the propensity task's, which ranks no items).
+enum class ValidationMetric { kNdcgAt10, kHrAt10, kLoss };
 
 struct RunSection {
   std::string out_dir = "runs/default";  // checkpoints/, metrics.jsonl, config.resolved.yaml
@@ -46,7 +50,10 @@ struct LossSection {
 };
 
 struct TrainSection {
+  // The run length is exactly one of these: `steps`, or `epochs` > 0, which makes it
+  // epochs x the sampler's steps per epoch (and requires steps 0 or not given).
   int64_t steps = 1000;
+  int64_t epochs = 0;
   int micro_batch = 64;  // sequences per micro-batch per rank
   int grad_accum = 1;    // micro-batches per rank per step; global batch = micro*accum*ranks
   // > 0: the global batch (sequences per step) to keep at any number of ranks; grad_accum is
@@ -69,6 +76,19 @@ struct TrainSection {
 struct CheckpointSection {
   int64_t every = 500;  // steps between checkpoints (and one at the end)
   int keep_last = 3;    // older checkpoints are deleted once a newer one is verified
+  // The checkpoint of the best validation metric so far is marked (best.json) and kept past
+  // keep_last; eval/generate/report/init_from take it when given a run directory.
+  bool keep_best = true;
+};
+
+// Validation during training: the metric that chooses the best checkpoint and stops early.
+struct ValidationSection {
+  // Default ndcg@10; the propensity task (no item ranking) defaults to loss.
+  ValidationMetric metric = ValidationMetric::kNdcgAt10;
+  int64_t every = 0;      // steps between evaluations; 0 = once per epoch (and at the end)
+  int64_t users = 0;      // 0 = every eligible validation user; N = a fixed evenly spread sample
+  int patience = 0;       // 0 = off; else stop after this many evaluations without improvement
+  float min_delta = 0.0f; // an improvement must beat the best by more than this
 };
 
 // Data-parallel communication (trainer/comm/): used when the job runs on more than one rank.
@@ -95,6 +115,7 @@ struct Config {
   LossSection loss;
   TrainSection train;
   CheckpointSection checkpoint;
+  ValidationSection validation;
   CommSection comm;
   CudaSection cuda;
 };
@@ -114,5 +135,6 @@ const char* task_kind_name(TaskKind kind);
 const char* lr_schedule_name(LrSchedule schedule);
 const char* item_loss_name(ItemLoss kind);
 const char* negative_sampling_name(NegativeSampling sampling);
+const char* validation_metric_name(ValidationMetric metric);  // "ndcg@10", "hr@10", "loss"
 
 }  // namespace cf::trainer

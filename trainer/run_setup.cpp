@@ -26,7 +26,10 @@ Json state_to_json(const TrainState& s) {
           {"seed", s.seed},
           {"rng_state", s.rng_state},
           {"elapsed", s.elapsed_seconds},
-          {"global_batch", s.global_batch}};
+          {"global_batch", s.global_batch},
+          {"best_step", s.early_stopping.best_step},
+          {"best_value", s.early_stopping.best_value},
+          {"evaluations_without_improvement", s.early_stopping.evaluations_without_improvement}};
 }
 
 TrainState state_from_json(const Json& j) {
@@ -38,6 +41,9 @@ TrainState state_from_json(const Json& j) {
   s.rng_state = j["rng_state"];
   s.elapsed_seconds = j["elapsed"];
   s.global_batch = j["global_batch"];
+  s.early_stopping.best_step = j["best_step"];
+  s.early_stopping.best_value = j["best_value"];
+  s.early_stopping.evaluations_without_improvement = j["evaluations_without_improvement"];
   return s;
 }
 
@@ -213,10 +219,11 @@ RunStart set_up_run(const Config& config, const std::string& resume, comm::Commu
       say("resumed from " + *resume_dir + " at step " + std::to_string(ckpt.state.step) +
           (shape.world_size > 1 ? " on " + std::to_string(shape.world_size) + " ranks" : ""));
     } else if (!config.task.init_from.empty()) {
-      // A checkpoint directory, or a run directory / checkpoints root (its newest valid one).
-      std::string src;
+      // A checkpoint directory, or a run directory / checkpoints root (its best checkpoint, or
+      // its newest valid one without a best.json).
+      std::string src, why;
       try {
-        src = resolve_checkpoint_dir(config.task.init_from);
+        src = resolve_checkpoint_dir(config.task.init_from, &why);
       } catch (const UserError&) {
         throw UserError(config.task.init_from + ": task.init_from has no valid checkpoint");
       }
@@ -224,7 +231,7 @@ RunStart set_up_run(const Config& config, const std::string& resume, comm::Commu
       require_same_vocab(pre, config.data.corpus, fingerprint, vocab);
       std::vector<std::string> missing;
       load_matching_weights(model, pre, &missing);
-      std::string note = "initialised from " + src;
+      std::string note = "initialised from " + src + " (" + why + ")";
       if (!missing.empty()) {
         note += " (new:";
         for (const auto& m : missing) note += " " + m;

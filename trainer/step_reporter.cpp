@@ -67,6 +67,8 @@ Json metrics_row(const StepReport& r, TaskKind task) {
               {"comm_wait_s", r.comm_wait_seconds},
               {"comm_share", r.comm_share}};
   if (r.val_loss >= 0) row["val_loss"] = r.val_loss;
+  if (r.val_hr_at_10 >= 0) row["val_hr@10"] = r.val_hr_at_10;
+  if (r.val_ndcg_at_10 >= 0) row["val_ndcg@10"] = r.val_ndcg_at_10;
   row["task"] = task_kind_name(task);
   return row;
 }

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -14,15 +15,19 @@
 #include "data/batch.h"
 #include "data/corpus.h"
 #include "trainer/backend/training_backend.h"
+#include "trainer/best_checkpoint.h"
 #include "trainer/checkpoint.h"
 #include "trainer/comm/rank_zero.h"
 #include "trainer/device.h"
+#include "trainer/early_stopping.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/memory_estimate.h"
 #include "trainer/run_files.h"
+#include "trainer/run_length.h"
 #include "trainer/run_setup.h"
 #include "trainer/step_reporter.h"
 #include "trainer/task_rows.h"
+#include "trainer/validation_ranking.h"
 
 namespace cf::trainer {
 
@@ -48,6 +53,12 @@ void require_finite_step(const Config& config, int64_t step, double loss, double
                 std::fabs(loss), std::fabs(grad_norm), double(config.train.lr));
   throw UserError(config.source_path + ": training diverged at step " + std::to_string(step) +
                   ": " + numbers + "; try a lower one); no checkpoint written for it");
+}
+
+std::string format_metric(double value) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.4f", value);
+  return text;
 }
 
 }  // namespace
@@ -101,13 +112,37 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
                                   config.data.corpus);
   const std::string fingerprint = corpus->vocab_fingerprint();
   data::BatchSampler sampler(eligible_sequences(*corpus), config.run.seed, int(shape.global_batch));
+  // The run length in steps (train.steps, or train.epochs passes); the LR schedule spans it.
+  const int64_t total_steps = run_length_steps(config, sampler.steps_per_epoch());
+  TrainSection schedule = config.train;
+  schedule.steps = total_steps;
   const ValidationSet validation(*corpus, shape.micro_batch * config.train.eval_batches, task,
                                  shape.micro_batch, shape.max_len);
   auto evaluate = [&](const data::Batch& b, const LossOptions& o) {
     return backend->evaluate_loss(b, o);
   };
+
+  // Validation metric (config.validation): what early stopping and the best checkpoint follow.
+  const ValidationMetric metric = config.validation.metric;
+  const std::string metric_name = validation_metric_name(metric);
+  const bool ranks_items = metric != ValidationMetric::kLoss;
+  std::optional<ValidationRanking> ranking;
+  if (ranks_items) ranking.emplace(*corpus, config.validation.users);
+  const bool validating = ranks_items ? !ranking->empty() : !validation.empty();
+  const int64_t validate_every = validation_interval_steps(config, sampler.steps_per_epoch());
+  EarlyStopping stopper(/*higher_is_better=*/ranks_items, config.validation.patience,
+                        double(config.validation.min_delta), state.early_stopping);
+  if (validating) {
+    say("validation: " + metric_name + " every " + std::to_string(validate_every) + " steps" +
+        (ranks_items ? " over " + std::to_string(ranking->size()) + " users" : "") +
+        (config.validation.patience > 0
+             ? "; early stopping after " + std::to_string(config.validation.patience) +
+                   " evaluations without improvement"
+             : ""));
+  }
+
   std::vector<data::Batch> micro(size_t(shape.micro_batches));
-  StepReporter reporter(state.step, config.train.steps, state.elapsed_seconds, world);
+  StepReporter reporter(state.step, total_steps, state.elapsed_seconds, world);
 
   TrainOutcome outcome;
   outcome.resumed = run.resumed;
@@ -126,8 +161,19 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
     last_ckpt_step = state.step;
   };
 
+  auto early_stop_note = [&] {
+    const EarlyStoppingState& best = stopper.state();
+    return "early stop at step " + std::to_string(state.step) + ": best " + metric_name + " " +
+           format_metric(best.best_value) + " at step " + std::to_string(best.best_step);
+  };
+  // A run that already stopped early (resumed from its final checkpoint) stays stopped.
+  if (validating && stopper.should_stop()) {
+    say("already stopped: " + early_stop_note());
+    outcome.stopped_early = true;
+  }
+
   try {
-    while (state.step < config.train.steps) {
+    while (!outcome.stopped_early && state.step < total_steps) {
       const int64_t step = state.step;
       comm.set_step(step);
       // 2. This rank's rows of the global batch (ranks take consecutive slices), and the global
@@ -158,7 +204,7 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
       LossSums sums =
           backend->forward_backward(micro, loss, stream_seed(config.run.seed, step, 0x64726f70));
       all_reduce_sums(comm, sums);
-      const float lr = lr_at(step, config.train);
+      const float lr = lr_at(step, schedule);
       const double norm = backend->update(lr, config.train.grad_clip);
       last_loss = task_loss(task, sums);
       require_finite_step(config, step + 1, last_loss, norm);
@@ -167,27 +213,62 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
       state.tokens_seen += global.tokens;
       reporter.add_step(last_loss, global.tokens);
 
-      // 4. Validate and report.
-      const bool last_step = state.step == config.train.steps;
+      // 4. Validate (loss every train.eval_every steps; the validation metric every
+      //    validate_every steps; both at the end) and report.
+      const bool last_step = state.step == total_steps;
       const bool do_val =
           !validation.empty() &&
           (last_step || (config.train.eval_every > 0 && state.step % config.train.eval_every == 0));
-      const double val = do_val ? validation.loss(*corpus, evaluate, comm) : -1;
-      if (do_val) last_val = val;
-      if (last_step || state.step % config.train.log_every == 0 || do_val) {
-        const StepReport r = reporter.report(state.step, state.tokens_seen, lr, norm, val,
-                                             backend->comm_wait_seconds());
+      const bool do_metric = validating && (last_step || state.step % validate_every == 0);
+      double val = do_val ? validation.loss(*corpus, evaluate, comm) : -1;
+      ValidationRanks ranks;
+      double metric_value = 0;
+      if (do_metric && ranks_items) {
+        // The host model is the one scored: the CPU backend trains it in place, the CUDA
+        // backend copies its weights back here (a collective: every rank is at this step).
+        const CheckpointTensors current = backend->checkpoint_tensors();
+        CF_CHECK(&current.model == &run.model, "the backend trains a model other than the run's");
+        ranks = ranking->score(run.model, *corpus, comm);
+        metric_value = metric == ValidationMetric::kHrAt10 ? ranks.hr_at_10 : ranks.ndcg_at_10;
+      } else if (do_metric) {
+        if (val < 0) val = validation.loss(*corpus, evaluate, comm);
+        metric_value = val;
+      }
+      if (val >= 0) last_val = val;
+      // Every rank holds the same metric value, so every rank takes the same decisions.
+      const bool improved = do_metric && stopper.record(state.step, metric_value);
+      state.early_stopping = stopper.state();
+      const bool stop_early = do_metric && !last_step && stopper.should_stop();
+      if (last_step || state.step % config.train.log_every == 0 || val >= 0 || do_metric) {
+        StepReport r = reporter.report(state.step, state.tokens_seen, lr, norm, val,
+                                       backend->comm_wait_seconds());
+        if (do_metric && ranks_items) {
+          r.val_hr_at_10 = ranks.hr_at_10;
+          r.val_ndcg_at_10 = ranks.ndcg_at_10;
+        }
         if (lead) {
           files.append_metrics(metrics_row(r, config.task.kind));
           if (hooks.on_progress) hooks.on_progress(r);
         }
       }
 
-      // 5. Checkpoint, and stop where asked to.
+      // 5. Checkpoint (the best one is marked once it is complete), and stop where asked to
+      //    or when the metric stopped improving.
       const bool stopping = hooks.stop_at_step > 0 && state.step >= hooks.stop_at_step;
-      if (last_step || stopping ||
+      const bool keep_as_best = improved && config.checkpoint.keep_best;
+      if (last_step || stopping || stop_early || keep_as_best ||
           (config.checkpoint.every > 0 && state.step % config.checkpoint.every == 0))
         save_checkpoint();
+      if (keep_as_best) {
+        comm::on_rank0(comm, [&] {
+          write_best_mark(files.checkpoints_root(), {state.step, metric_name, metric_value});
+        });
+      }
+      if (stop_early) {
+        say(early_stop_note());
+        outcome.stopped_early = true;
+        break;
+      }
       if (stopping) break;
     }
   } catch (...) {
@@ -206,6 +287,18 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
   outcome.mean_tokens_per_s = reporter.mean_tokens_per_s();
   outcome.world_size = world;
   outcome.comm_wait_seconds = backend->comm_wait_seconds();
+  if (validating) {
+    const EarlyStoppingState& best = stopper.state();
+    outcome.validation_metric = metric_name;
+    if (best.best_step >= 0) {
+      outcome.best_validation_value = best.best_value;
+      outcome.best_step = best.best_step;
+      if (config.checkpoint.keep_best) {
+        outcome.best_checkpoint =
+            files.checkpoints_root() + "/step_" + std::to_string(best.best_step);
+      }
+    }
+  }
   return outcome;
 }
 

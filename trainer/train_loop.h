@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
 
 #include "trainer/comm/communicator.h"
@@ -14,6 +15,8 @@ struct StepReport {
   int64_t step = 0, total_steps = 0;
   double loss = 0;        // mean training loss of the task over the global batch
   double val_loss = -1;   // validation loss when evaluated at this step, else < 0
+  // Full-rank HR@10 / NDCG@10 of the validation targets when ranked at this step, else < 0.
+  double val_hr_at_10 = -1, val_ndcg_at_10 = -1;
   double lr = 0;
   double grad_norm = 0;
   double tokens_per_s = 0;  // real (non-padding) positions per second since the last report
@@ -36,13 +39,22 @@ struct TrainOutcome {
   bool preempted = false;  // stopped early on hooks.stop_requested, with a checkpoint
   int world_size = 1;
   double comm_wait_seconds = 0;  // total time blocked in collectives
+  // Validation (config.validation): the metric followed, its best value and step over the whole
+  // run (resumed parts included), the checkpoint kept for it (empty without keep_best or when
+  // nothing was validated) and whether patience ran out.
+  std::string validation_metric;
+  double best_validation_value = std::numeric_limits<double>::quiet_NaN();
+  int64_t best_step = -1;
+  std::string best_checkpoint;
+  bool stopped_early = false;
 };
 
 struct TrainHooks {
   std::function<void(const StepReport&)> on_progress;     // every train.log_every steps
   std::function<void(const std::string&)> on_message;     // one-off notices (resume, init)
   // > 0: stop after this many completed steps, writing a checkpoint there, as a preempted job
-  // would (the schedule still follows train.steps, so a later --resume continues the same run).
+  // would (the schedule still follows the run length, so a later --resume continues the same
+  // run).
   int64_t stop_at_step = 0;
   // Polled once per step on every rank (e.g. "SIGTERM arrived"); if it returns true on any
   // rank, all ranks write a checkpoint at that step boundary and return with preempted set.

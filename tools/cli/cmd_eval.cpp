@@ -37,7 +37,8 @@ int run_eval(int argc, char** argv) {
       "co-occurrence baselines on the same users. Writes eval.json, eval.md and eval_users.csv\n"
       "(per-user ranks and propensity logits, what `cartformer report` reads).");
   args.option("checkpoint", "DIR",
-              "checkpoint step_N directory, or a run directory / checkpoints root (newest valid)");
+              "checkpoint step_N directory, or a run directory / checkpoints root (its best "
+              "checkpoint by validation metric, else the newest valid)");
   args.option("corpus", "FILE", "corpus .h5 (same vocabulary as the checkpoint)");
   args.option("split", "NAME", "test (target = last event) or validation (second-to-last)", "test");
   args.option("out-dir", "DIR", "where the eval files go (default: <checkpoint>/eval, or "
@@ -63,9 +64,11 @@ int run_eval(int argc, char** argv) {
   if (options.num_negatives < 1) throw UserError("--negatives: must be >= 1");
 
   std::unique_ptr<data::CorpusReader> corpus = data::CorpusReader::open(corpus_path);
-  std::string checkpoint_dir;
+  std::string checkpoint_dir, chosen_because;
   std::optional<trainer::Model> model;
-  if (args.has("checkpoint")) checkpoint_dir = trainer::resolve_checkpoint_dir(args.get("checkpoint"));
+  if (args.has("checkpoint")) {
+    checkpoint_dir = trainer::resolve_checkpoint_dir(args.get("checkpoint"), &chosen_because);
+  }
   if (!baselines_only) {
     trainer::LoadedCheckpoint ckpt = trainer::load_checkpoint(checkpoint_dir, false);
     trainer::require_same_vocab(ckpt, corpus_path, corpus->vocab_fingerprint(),
@@ -73,8 +76,8 @@ int run_eval(int argc, char** argv) {
     model.emplace(trainer::model_from_checkpoint(ckpt));
     options.checkpoint_dir = checkpoint_dir;
     options.checkpoint_step = ckpt.state.step;
-    std::fprintf(stderr, "eval: checkpoint %s (step %lld)\n", checkpoint_dir.c_str(),
-                 static_cast<long long>(ckpt.state.step));
+    std::fprintf(stderr, "eval: checkpoint %s (step %lld; %s)\n", checkpoint_dir.c_str(),
+                 static_cast<long long>(ckpt.state.step), chosen_because.c_str());
   }
   std::string out_dir = args.get("out-dir");
   if (out_dir.empty()) {

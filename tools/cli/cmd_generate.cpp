@@ -52,7 +52,8 @@ int run_generate(int argc, char** argv) {
       "all items, before exclusions). With --steps S > 1 the top item is appended greedily and\n"
       "generation continues with a key/value cache; generated items are not repeated.");
   args.option("checkpoint", "DIR",
-              "checkpoint step_N directory, or a run directory / checkpoints root (newest valid)");
+              "checkpoint step_N directory, or a run directory / checkpoints root (its best "
+              "checkpoint by validation metric, else the newest valid)");
   args.option("corpus", "FILE", "corpus .h5 whose vocabulary the checkpoint was trained with");
   args.option("users", "KEY,KEY", "corpus users by pseudonymous key");
   args.flag("all-users", "every corpus user, in corpus order (see --limit)");
@@ -90,7 +91,9 @@ int run_generate(int argc, char** argv) {
       format_name == "csv" ? eval::RecommendationFormat::kCsv : eval::RecommendationFormat::kJsonl;
 
   std::unique_ptr<data::CorpusReader> corpus = data::CorpusReader::open(corpus_path);
-  const std::string checkpoint_dir = trainer::resolve_checkpoint_dir(args.require("checkpoint"));
+  std::string chosen_because;
+  const std::string checkpoint_dir = trainer::resolve_checkpoint_dir(args.require("checkpoint"), &chosen_because);
+  std::fprintf(stderr, "generate: checkpoint %s (%s)\n", checkpoint_dir.c_str(), chosen_because.c_str());
   trainer::LoadedCheckpoint ckpt = trainer::load_checkpoint(checkpoint_dir, false);
   trainer::require_same_vocab(ckpt, corpus_path, corpus->vocab_fingerprint(),
                               corpus->vocab_sizes());

@@ -99,7 +99,12 @@ int run_report(int argc, char** argv) {
   };
   auto load = [&](const std::string& path) {
     if (!quiet) std::fprintf(stderr, "report: %s\n", path.c_str());
-    return report::evaluate_or_load(path, *corpus, eval_options, progress);
+    eval::EvalOutput out = report::evaluate_or_load(path, *corpus, eval_options, progress);
+    // A run directory means its best checkpoint (resolve_checkpoint_dir): say which was taken.
+    if (!quiet && out.dir != path) {
+      std::fprintf(stderr, "report: %s -> checkpoint %s\n", path.c_str(), out.dir.c_str());
+    }
+    return out;
   };
 
   Json document;

@@ -36,7 +36,8 @@ int run_target(int argc, char** argv) {
       "training\n"
       "logs was randomised: without --exposure-randomized the tool says so and ranks by purchase\n"
       "propensity instead.");
-  args.option("checkpoint", "DIR", "checkpoint, or run directory (newest valid checkpoint)");
+  args.option("checkpoint", "DIR", "checkpoint, or run directory (its best checkpoint by validation metric, else the "
+              "newest valid)");
   args.option("corpus", "FILE", "corpus .h5 (same vocabulary as the checkpoint)");
   args.option("category", "NAME", "target users by affinity for this category (raw id)");
   args.option("items", "FILE", "target users by affinity for these items (raw ids, one per line)");
@@ -147,7 +148,9 @@ int run_target(int argc, char** argv) {
   }
 
   std::unique_ptr<data::CorpusReader> corpus = data::CorpusReader::open(corpus_path);
-  const std::string checkpoint_dir = trainer::resolve_checkpoint_dir(checkpoint_arg);
+  std::string chosen_because;
+  const std::string checkpoint_dir = trainer::resolve_checkpoint_dir(checkpoint_arg, &chosen_because);
+  std::fprintf(stderr, "target: checkpoint %s (%s)\n", checkpoint_dir.c_str(), chosen_because.c_str());
   trainer::LoadedCheckpoint checkpoint = trainer::load_checkpoint(checkpoint_dir, false);
   trainer::require_same_vocab(checkpoint, corpus_path, corpus->vocab_fingerprint(),
                               corpus->vocab_sizes());

@@ -63,6 +63,12 @@ int train(int argc, char** argv, trainer::comm::Communicator& comm) {
   if (!quiet) {
     hooks.on_progress = [](const trainer::StepReport& r) {
       std::string val = r.val_loss >= 0 ? " | val " + std::to_string(r.val_loss).substr(0, 6) : "";
+      if (r.val_ndcg_at_10 >= 0) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, " | val ndcg@10 %.4f hr@10 %.4f", r.val_ndcg_at_10,
+                      r.val_hr_at_10);
+        val += buf;
+      }
       std::string wait;
       if (r.world_size > 1) {
         char buf[64];
@@ -78,8 +84,11 @@ int train(int argc, char** argv, trainer::comm::Communicator& comm) {
     };
   }
   if (lead) {
-    std::fprintf(stderr, "train: %s task=%s steps=%lld out=%s\n", config.source_path.c_str(),
-                 trainer::task_kind_name(config.task.kind), (long long)config.train.steps,
+    const std::string length = config.train.epochs > 0
+                                   ? "epochs=" + std::to_string(config.train.epochs)
+                                   : "steps=" + std::to_string(config.train.steps);
+    std::fprintf(stderr, "train: %s task=%s %s out=%s\n", config.source_path.c_str(),
+                 trainer::task_kind_name(config.task.kind), length.c_str(),
                  config.run.out_dir.c_str());
   }
   trainer::TrainOutcome out = trainer::run_training(config, args.get("resume"), hooks, &comm);
@@ -99,6 +108,14 @@ int train(int argc, char** argv, trainer::comm::Communicator& comm) {
   std::printf("  (%.0f tokens/s", out.mean_tokens_per_s);
   if (out.world_size > 1) std::printf(", %.1f s waiting on other ranks", out.comm_wait_seconds);
   std::printf(")\n");
+  if (out.best_step >= 0) {
+    std::printf("best validation %s %.4f at step %lld%s%s\n", out.validation_metric.c_str(),
+                out.best_validation_value, (long long)out.best_step,
+                out.best_checkpoint.empty() ? "" : ", kept in ", out.best_checkpoint.c_str());
+  }
+  if (out.stopped_early) {
+    std::printf("stopped early at step %lld (validation.patience)\n", (long long)out.steps);
+  }
   return 0;
 }
 

@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "core/sha256.h"
+#include "trainer/best_checkpoint.h"
 #include "trainer/safetensors.h"
 #include "unit/user_error_of.h"
 
@@ -493,6 +494,55 @@ TEST_F(CheckpointTest, ManifestSizesCannotExceedTheStoredWeights) {
   EXPECT_EQ(user_error_of([&] { load_checkpoint(written); }),
             written + "/model.safetensors: holds " + std::to_string(stored) +
                 " values, fewer than the 1125899906842624 parameters the manifest records");
+}
+
+// The checkpoint best.json names outlives keep_last pruning and is what a run directory
+// resolves to; the newest is taken again once the mark is gone or names a broken checkpoint.
+TEST_F(CheckpointTest, BestCheckpointSurvivesPruningAndIsResolved) {
+  Model model = make_model(1);
+  const std::string run = root_ + "/run";
+  root_ = run + "/checkpoints";
+  for (int s = 1; s <= 3; ++s) write_step(model, s);
+  write_best_mark(root_, {2, "ndcg@10", 0.25});
+  for (int s = 4; s <= 6; ++s) {
+    write_step(model, s);
+    prune_checkpoints(root_, 2);
+  }
+  EXPECT_EQ(entries(), (std::set<std::string>{"best.json", "step_2", "step_5", "step_6"}));
+  std::string why;
+  EXPECT_EQ(resolve_checkpoint_dir(run, &why), dir(2));
+  EXPECT_EQ(why, "best validation ndcg@10 0.25 at step 2");
+  EXPECT_EQ(resolve_checkpoint_dir(root_), dir(2));
+  EXPECT_EQ(resolve_checkpoint_dir(dir(5), &why), dir(5));  // a step_N directory means that one
+  EXPECT_EQ(why, "as given");
+  // A newer best: the old one is an ordinary old checkpoint again and goes at the next prune.
+  write_best_mark(root_, {6, "ndcg@10", 0.5});
+  write_step(model, 7);
+  prune_checkpoints(root_, 2);
+  EXPECT_EQ(entries(), (std::set<std::string>{"best.json", "step_6", "step_7"}));
+  EXPECT_EQ(resolve_checkpoint_dir(run), dir(6));
+  // A best checkpoint that no longer verifies is not taken: the newest valid one is.
+  flip_byte(dir(6) + "/model.safetensors", 1);
+  EXPECT_EQ(resolve_checkpoint_dir(run, &why), dir(7));
+  EXPECT_EQ(why, "newest valid");
+  root_ = run.substr(0, run.size() - 4);  // TearDown removes the whole tree
+}
+
+TEST_F(CheckpointTest, EarlyStoppingStateRoundTripsBitExactly) {
+  Model model = make_model(1);
+  TrainState state;
+  state.step = 30;
+  state.early_stopping = {20, 0.1 / 3.0, 1};
+  std::vector<float> m(model.params().size(), 0.f), v = m;
+  const std::string written = write_checkpoint(root_, model, m, v, config_, state, "fp");
+  const LoadedCheckpoint back = load_checkpoint(written);
+  EXPECT_EQ(back.state.early_stopping, state.early_stopping);
+  // Nothing evaluated yet (best_step -1) reads back as the fresh state.
+  state.step = 31;
+  state.early_stopping = {};
+  EXPECT_EQ(load_checkpoint(write_checkpoint(root_, model, m, v, config_, state, "fp"))
+                .state.early_stopping,
+            EarlyStoppingState{});
 }
 
 }  // namespace

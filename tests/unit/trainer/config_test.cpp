@@ -171,7 +171,7 @@ TEST(Config, StructuralErrors) {
             "configs/x.yaml: key 'train.lr' appears twice");
   EXPECT_EQ(parse_error("- a\n- b\n"),
             "configs/x.yaml: expected a map of sections (run, data, model, task, loss, train, "
-            "checkpoint, comm, cuda) at the top level");
+            "checkpoint, validation, comm, cuda) at the top level");
   std::string msg = parse_error("train:\n  lr: [1, 2\n");
   EXPECT_EQ(msg.rfind("configs/x.yaml:", 0), 0u) << msg;
   EXPECT_NE(msg.find("YAML syntax error"), std::string::npos) << msg;
@@ -262,6 +262,7 @@ TEST(Config, ToYamlRoundTripsEveryField) {
   c.model.action_head = true;
   c.model.use_time_gap = false;
   c.task.kind = TaskKind::kPropensity;
+  c.validation.metric = ValidationMetric::kLoss;  // the one metric a propensity task may follow
   c.task.init_from = "yes";
   c.task.body_lr_scale = 1.0f / 3.0f;
   c.loss.kind = ItemLoss::kGbce;
@@ -394,6 +395,74 @@ TEST(Config, CommSectionAndGlobalBatch) {
             "configs/x.yaml: key 'train.global_batch' must be >= 0, got -8");
   EXPECT_NE(parse_error(std::string(kMinimal) + "comm:\n  zero: true\n").find("comm.zero1"),
             std::string::npos);
+}
+
+TEST(Config, EpochsOrStepsSetTheRunLength) {
+  const Config by_steps = parse_config(kMinimal, "configs/x.yaml");
+  EXPECT_EQ(by_steps.train.steps, 1000);
+  EXPECT_EQ(by_steps.train.epochs, 0);
+  // Epochs alone: steps is not the run length any more (0), in the resolved YAML too.
+  const Config by_epochs = parse_config(std::string(kMinimal) + "train:\n  epochs: 3\n", "x.yaml");
+  EXPECT_EQ(by_epochs.train.epochs, 3);
+  EXPECT_EQ(by_epochs.train.steps, 0);
+  const Config back = parse_config(to_yaml(by_epochs), "resolved.yaml");
+  EXPECT_EQ(back.train.steps, 0);
+  EXPECT_EQ(back.train.epochs, 3);
+  EXPECT_EQ(to_yaml(back), to_yaml(by_epochs));
+  // Both given: refused, naming both keys and the file; in the file or through --set alike.
+  const std::string both =
+      "configs/x.yaml: keys 'train.steps' and 'train.epochs' both set the run length; give one "
+      "of them (train.steps 1000, train.epochs 2)";
+  EXPECT_EQ(parse_error(std::string(kMinimal) + "train:\n  steps: 1000\n  epochs: 2\n"), both);
+  EXPECT_EQ(parse_error(std::string(kMinimal) + "train:\n  steps: 1000\n", {"train.epochs=2"}),
+            both);
+  EXPECT_EQ(parse_error(kMinimal, {"train.epochs=-1"}),
+            "configs/x.yaml: key 'train.epochs' must be >= 0, got -1");
+  // steps: 0 is still refused when it is the run length.
+  EXPECT_EQ(parse_error(std::string(kMinimal) + "train:\n  steps: 0\n  epochs: 0\n"),
+            "configs/x.yaml: key 'train.steps' must be >= 1, got 0");
+}
+
+TEST(Config, ValidationSectionDefaultsAndChecks) {
+  const Config c = parse_config(kMinimal, "configs/x.yaml");
+  EXPECT_EQ(c.validation.metric, ValidationMetric::kNdcgAt10);
+  EXPECT_EQ(c.validation.every, 0);
+  EXPECT_EQ(c.validation.users, 0);
+  EXPECT_EQ(c.validation.patience, 0);
+  EXPECT_EQ(c.validation.min_delta, 0.0f);
+  EXPECT_TRUE(c.checkpoint.keep_best);
+  const Config set = parse_config(kMinimal, "configs/x.yaml",
+                                  {"validation.metric=hr@10", "validation.every=50",
+                                   "validation.users=1000", "validation.patience=3",
+                                   "validation.min_delta=0.001", "checkpoint.keep_best=false"});
+  EXPECT_EQ(set.validation.metric, ValidationMetric::kHrAt10);
+  EXPECT_EQ(set.validation.every, 50);
+  EXPECT_EQ(set.validation.users, 1000);
+  EXPECT_EQ(set.validation.patience, 3);
+  EXPECT_EQ(set.validation.min_delta, 0.001f);
+  EXPECT_FALSE(set.checkpoint.keep_best);
+  EXPECT_EQ(to_yaml(parse_config(to_yaml(set), "resolved.yaml")), to_yaml(set));
+  // The propensity task ranks no items: its default is the loss, and a ranking metric is refused.
+  const Config propensity = parse_config(std::string(kMinimal) + "task:\n  kind: propensity\n",
+                                         "configs/x.yaml");
+  EXPECT_EQ(propensity.validation.metric, ValidationMetric::kLoss);
+  EXPECT_EQ(parse_error(std::string(kMinimal) + "task:\n  kind: propensity\n",
+                        {"validation.metric=ndcg@10"}),
+            "configs/x.yaml: key 'validation.metric' ndcg@10 ranks items, which 'task.kind: "
+            "propensity' does not; use loss");
+  EXPECT_EQ(parse_error(std::string(kMinimal) + "validation:\n  metric: mrr\n"),
+            "configs/x.yaml: key 'validation.metric' expects one of ndcg@10, hr@10, loss, got 'mrr'");
+  EXPECT_EQ(parse_error(kMinimal, {"validation.patience=-1"}),
+            "configs/x.yaml: key 'validation.patience' must be >= 0, got -1");
+  EXPECT_EQ(parse_error(kMinimal, {"validation.users=-5"}),
+            "configs/x.yaml: key 'validation.users' must be >= 0, got -5");
+  EXPECT_EQ(parse_error(kMinimal, {"validation.every=-1"}),
+            "configs/x.yaml: key 'validation.every' must be >= 0, got -1");
+  EXPECT_EQ(parse_error(kMinimal, {"validation.min_delta=-0.5"}),
+            "configs/x.yaml: key 'validation.min_delta' must be >= 0, got -0.5");
+  EXPECT_EQ(parse_error(std::string(kMinimal) + "validation:\n  patiense: 2\n"),
+            "configs/x.yaml: unknown key 'validation.patiense' (did you mean "
+            "'validation.patience'?)");
 }
 
 }  // namespace

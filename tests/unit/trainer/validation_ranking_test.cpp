@@ -1,0 +1,110 @@
+// ValidationRanking against a naive per-user recomputation (one model call per user,
+// brute-force filtered ranks): the in-training metric must be eval's full_filtered protocol on
+// the validation split. The corpus and model come from the eval tests' support header (data
+// and model only; nothing of cf_eval is linked).
+#include "trainer/validation_ranking.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+#include "data/batch.h"
+#include "unit/eval/eval_test_corpus.h"
+
+namespace cf::trainer {
+namespace {
+
+using eval::testing::ScratchDir;
+
+struct Naive {
+  double hr10 = 0, ndcg10 = 0;
+  int64_t n = 0;
+};
+
+Naive naive_metrics(Model& model, const data::CorpusReader& corpus,
+                    const std::vector<int64_t>& ids) {
+  Naive out;
+  const int32_t items = corpus.vocab_sizes().items;
+  data::Sequence seq;
+  data::Batch batch;
+  std::vector<float> hidden;
+  std::vector<float> scores(static_cast<size_t>(items));
+  for (int64_t id : ids) {
+    corpus.read_sequence(id, seq);
+    const int32_t visible = data::visible_length(seq.length(), data::Split::kValidation);
+    const int32_t target = seq.item[size_t(visible)];
+    batch.resize(1, std::min(visible, model.config().max_len));
+    data::fill_batch_row(batch, 0, seq, visible, false);
+    model.last_hidden(batch, hidden);
+    model.item_scores(hidden.data(), 1, scores.data());
+    const std::set<int32_t> history(seq.item.begin(), seq.item.begin() + visible);
+    int64_t rank = 1;
+    for (int32_t j = 1; j < items; ++j) {
+      if (j == target || history.count(j)) continue;
+      if (!(scores[size_t(j)] < scores[size_t(target)])) ++rank;  // ties rank above
+    }
+    ++out.n;
+    out.hr10 += rank <= 10;
+    out.ndcg10 += rank <= 10 ? 1.0 / std::log2(rank + 1.0) : 0.0;
+  }
+  out.hr10 /= double(out.n);
+  out.ndcg10 /= double(out.n);
+  return out;
+}
+
+class ValidationRankingTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const std::string path = dir_.file("corpus.h5");
+    data::write_corpus(path, eval::testing::make_eval_corpus());
+    corpus_ = data::CorpusReader::open(path);
+  }
+  std::vector<int64_t> eligible() const {
+    std::vector<int64_t> ids;
+    const auto& offsets = corpus_->offsets();
+    for (int64_t i = 0; i + 1 < int64_t(offsets.size()); ++i) {
+      if (offsets[size_t(i) + 1] - offsets[size_t(i)] >= 3) ids.push_back(i);
+    }
+    return ids;
+  }
+  ScratchDir dir_{"validation_ranking"};
+  std::unique_ptr<data::CorpusReader> corpus_;
+  comm::LocalComm comm_;
+};
+
+TEST_F(ValidationRankingTest, EveryUserMatchesTheNaiveFilteredRanking) {
+  Model model = eval::testing::make_tiny_model(corpus_->vocab_sizes(), false);
+  const ValidationRanking ranking(*corpus_, 0);
+  const std::vector<int64_t> ids = eligible();
+  ASSERT_EQ(ranking.size(), int64_t(ids.size()));
+  const Naive expected = naive_metrics(model, *corpus_, ids);
+  ASSERT_GT(expected.hr10, 0);  // the comparison means something
+  ASSERT_LT(expected.hr10, 1);
+  for (int rows : {256, 7, 1}) {  // batching never changes a rank
+    const ValidationRanks got = ranking.score(model, *corpus_, comm_, rows);
+    EXPECT_EQ(got.users, expected.n) << rows;
+    EXPECT_NEAR(got.hr_at_10, expected.hr10, 1e-12) << rows;
+    EXPECT_NEAR(got.ndcg_at_10, expected.ndcg10, 1e-12) << rows;
+  }
+}
+
+TEST_F(ValidationRankingTest, ASampleIsEvenlySpreadAndFixed) {
+  Model model = eval::testing::make_tiny_model(corpus_->vocab_sizes(), false);
+  const std::vector<int64_t> ids = eligible();
+  const int64_t n = 10;
+  std::vector<int64_t> spread;
+  for (int64_t k = 0; k < n; ++k) spread.push_back(ids[size_t(k * int64_t(ids.size()) / n)]);
+  const ValidationRanking ranking(*corpus_, n);
+  EXPECT_EQ(ranking.size(), n);
+  const Naive expected = naive_metrics(model, *corpus_, spread);
+  const ValidationRanks got = ranking.score(model, *corpus_, comm_);
+  EXPECT_EQ(got.users, n);
+  EXPECT_NEAR(got.ndcg_at_10, expected.ndcg10, 1e-12);
+  EXPECT_NEAR(got.hr_at_10, expected.hr10, 1e-12);
+  // More users than there are: all of them.
+  EXPECT_EQ(ValidationRanking(*corpus_, 100000).size(), int64_t(ids.size()));
+}
+
+}  // namespace
+}  // namespace cf::trainer

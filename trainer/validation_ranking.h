@@ -1,0 +1,41 @@
+// Validation ranking: the in-training twin of `cartformer eval --split validation`'s main
+// protocol (full_filtered) for the model being trained. Each chosen user's validation target
+// (the second-to-last event) is ranked among every item not in the user's input history (the
+// target always stays), with pessimistic ties; the model sees the events before the target,
+// left-truncated to its max_len. Users are scored in batches through Model::last_hidden and
+// item_scores (one GEMM per batch), split over the ranks, and the per-user ranks are summed
+// across ranks, so HR@10 / NDCG@10 are the same bits at any world size.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "data/corpus.h"
+#include "trainer/comm/communicator.h"
+#include "trainer/model/model.h"
+
+namespace cf::trainer {
+
+struct ValidationRanks {
+  double hr_at_10 = 0;
+  double ndcg_at_10 = 0;
+  int64_t users = 0;  // users ranked (targets that are padding or out of vocabulary are skipped)
+};
+
+class ValidationRanking {
+ public:
+  // `users_wanted` 0: every eligible user (>= 3 events: an input, the validation and the test
+  // event), as eval takes them; N: N of them spread evenly over the corpus, chosen once here.
+  ValidationRanking(const data::CorpusReader& corpus, int64_t users_wanted);
+  bool empty() const { return users_.empty(); }
+  int64_t size() const { return int64_t(users_.size()); }
+  // Scores `model` (the same parameters on every rank) on this rank's share of the users;
+  // collective over `comm`. `max_batch_rows`: users per model call (fewer when the catalogue
+  // is huge, as eval does).
+  ValidationRanks score(Model& model, const data::CorpusReader& corpus, comm::Communicator& comm,
+                        int max_batch_rows = 256) const;
+
+ private:
+  std::vector<int64_t> users_;  // corpus sequence ids, ascending
+};
+
+}  // namespace cf::trainer
