@@ -24,6 +24,7 @@ void visit_fields(Config& c, Visitor&& v) {
 
   v("data.corpus", c.data.corpus);
 
+  v("model.block", c.model.block);
   v("model.n_layer", c.model.n_layer);
   v("model.n_head", c.model.n_head);
   v("model.d_model", c.model.d_model);
@@ -158,11 +159,18 @@ void read_field(LrSchedule& field, const RawValue& raw) {
       raw, {lr_schedule_name(kSchedules[0]), lr_schedule_name(kSchedules[1]),
             lr_schedule_name(kSchedules[2])})];
 }
+// An old config or checkpoint without model.block never reaches this: the default is gpt.
+void read_field(BlockKind& field, const RawValue& raw) {
+  field = kBlockKinds[config_fields::read_choice(
+      raw, {block_kind_name(kBlockKinds[0]), block_kind_name(kBlockKinds[1]),
+            block_kind_name(kBlockKinds[2])})];
+}
 template <class Int>
 requires std::is_integral_v<Int>
 void read_field(Int& field, const RawValue& raw) { field = config_fields::read_integer<Int>(raw); }
 
 void write_field(YAML::Emitter& out, TaskKind kind) { out << task_kind_name(kind); }
+void write_field(YAML::Emitter& out, BlockKind kind) { out << block_kind_name(kind); }
 void write_field(YAML::Emitter& out, LrSchedule schedule) { out << lr_schedule_name(schedule); }
 template <class Field>
 void write_field(YAML::Emitter& out, const Field& field) {
