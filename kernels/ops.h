@@ -81,6 +81,54 @@ template <class T>
 void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, const int32_t* lengths,
                         int B, int Tlen, int C, int NH);
 
+// ---- ligr and hstu blocks (CPU only; see README.md "Blocks") -------------------------------
+// out = 1 / (1 + exp(-inp)).
+template <class T>
+void sigmoid_forward(T* out, const T* inp, int64_t n);
+// SiLU (swish): out = inp * sigmoid(inp).
+template <class T>
+void silu_forward(T* out, const T* inp, int64_t n);
+// dinp += dout * silu'(inp), silu'(x) = sigmoid(x) * (1 + x * (1 - sigmoid(x))).
+template <class T>
+void silu_backward(T* dinp, const T* inp, const T* dout, int64_t n);
+// LiGR's gated residual add: out = x + gate * branch, gate already through the sigmoid.
+template <class T>
+void gated_residual_forward(T* out, const T* x, const T* gate, const T* branch, int64_t n);
+// Gradients of it except the identity path to x (the caller's residual gradient is that):
+// dgate_logit += dout * branch * gate * (1 - gate) (through the sigmoid), dbranch += dout * gate.
+template <class T>
+void gated_residual_backward(T* dgate_logit, T* dbranch, const T* dout, const T* gate,
+                             const T* branch, int64_t n);
+// SwiGLU over rows of gate_up[N, 2F] = [s | u] (the two projections side by side):
+// out[N, F] = silu(s) * u.
+template <class T>
+void swiglu_forward(T* out, const T* gate_up, int N, int F);
+template <class T>
+void swiglu_backward(T* dgate_up, const T* gate_up, const T* dout, int N, int F);
+// HSTU's output gating: out[N, C] = normed[N, C] * U, U = columns [0, C) of uvqk[N, 4C].
+template <class T>
+void hstu_gate_forward(T* out, const T* normed, const T* uvqk, int N, int C);
+// dnormed += dout * U; dU (columns [0, C) of duvqk) += dout * normed.
+template <class T>
+void hstu_gate_backward(T* dnormed, T* duvqk, const T* dout, const T* normed, const T* uvqk, int N,
+                        int C);
+// HSTU pointwise attention on PACKED rows (no padding): uvqk[N, 4C] holds U | V | Q | K, already
+// through SiLU; sequence b owns rows [sequence_start[b], sequence_start[b] + lengths[b]). Per
+// head h (head dim C/NH), for query t and every key s <= t of the same sequence:
+//   z = q_t . k_s + rel_pos_bias[h * bias_len + (t - s)],   out_t = sum_s silu(z) * inv_n * v_s
+// No softmax and no 1/sqrt(d) scale (the paper's pointwise aggregation). Needs Tlen <= bias_len.
+// scores[B, NH, T, T] keeps z for backward. out[N, C].
+template <class T>
+void hstu_attention_forward(T* out, T* scores, const T* uvqk, const T* rel_pos_bias, int bias_len,
+                            const int32_t* sequence_start, const int32_t* lengths, int B, int Tlen,
+                            int C, int NH, T inv_n);
+// Accumulates into the V, Q, K columns of duvqk[N, 4C] (U untouched) and into
+// drel_pos_bias[NH, bias_len] (summed over sequences in a fixed order: deterministic).
+template <class T>
+void hstu_attention_backward(T* duvqk, T* drel_pos_bias, const T* dout, const T* uvqk,
+                             const T* scores, int bias_len, const int32_t* sequence_start,
+                             const int32_t* lengths, int B, int Tlen, int C, int NH, T inv_n);
+
 // ---- losses ------------------------------------------------------------------------------
 // Full softmax cross-entropy of hidden[N, C] against an item table weight[V, C] (+ bias[V],
 // may be null): logits = hidden @ weight^T + bias. Rows with targets[n] <= 0 are ignored.

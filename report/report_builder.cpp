@@ -328,7 +328,8 @@ Json model_summary(const std::string& role, const eval::EvalOutput& e) {
   const trainer::LoadedCheckpoint ck = trainer::load_checkpoint(dir, false);
   const trainer::ModelConfig& m = ck.config.model;
   out["task"] = trainer::task_kind_name(ck.config.task.kind);
-  out["model"] = {{"n_layer", m.n_layer}, {"n_head", m.n_head}, {"d_model", m.d_model},
+  out["model"] = {{"block", trainer::block_kind_name(m.block)},
+                  {"n_layer", m.n_layer}, {"n_head", m.n_head}, {"d_model", m.d_model},
                   {"d_ff", m.d_ff},       {"max_len", m.max_len}, {"parameters", static_cast<int64_t>(ck.params.size())},
                   {"propensity_head", m.propensity_head}};
   out["training"] = {{"steps", ck.state.step},

@@ -67,7 +67,8 @@ std::string level_text(const Json& bootstrap) {
 std::string model_line(const Json& m) {
   if (!m.contains("model")) return "";
   const Json& s = m["model"];
-  return text(s, "n_layer") + " blocks × d_model " + text(s, "d_model") + ", " + text(s, "n_head") +
+  // Reports written before model.block existed have no "block": their models are gpt.
+  return text(s, "n_layer") + " " + text(s, "block", "gpt") + " blocks × d_model " + text(s, "d_model") + ", " + text(s, "n_head") +
          " heads, context " + text(s, "max_len") + ", " + count(num(s, "parameters")) + " parameters";
 }
 

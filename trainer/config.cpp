@@ -24,6 +24,7 @@ void visit_fields(Config& c, Visitor&& v) {
 
   v("data.corpus", c.data.corpus);
 
+  v("model.block", c.model.block);
   v("model.n_layer", c.model.n_layer);
   v("model.n_head", c.model.n_head);
   v("model.d_model", c.model.d_model);
@@ -194,6 +195,12 @@ void read_field(ValidationMetric& field, const RawValue& raw) {
             validation_metric_name(kValidationMetrics[1]),
             validation_metric_name(kValidationMetrics[2])})];
 }
+// An old config or checkpoint without model.block never reaches this: the default is gpt.
+void read_field(BlockKind& field, const RawValue& raw) {
+  field = kBlockKinds[config_fields::read_choice(
+      raw, {block_kind_name(kBlockKinds[0]), block_kind_name(kBlockKinds[1]),
+            block_kind_name(kBlockKinds[2])})];
+}
 template <class Int>
 requires std::is_integral_v<Int>
 void read_field(Int& field, const RawValue& raw) { field = config_fields::read_integer<Int>(raw); }
@@ -201,6 +208,7 @@ void read_field(Int& field, const RawValue& raw) { field = config_fields::read_i
 void write_field(YAML::Emitter& out, TaskKind kind) { out << task_kind_name(kind); }
 void write_field(YAML::Emitter& out, ItemLoss kind) { out << item_loss_name(kind); }
 void write_field(YAML::Emitter& out, NegativeSampling s) { out << negative_sampling_name(s); }
+void write_field(YAML::Emitter& out, BlockKind kind) { out << block_kind_name(kind); }
 void write_field(YAML::Emitter& out, LrSchedule schedule) { out << lr_schedule_name(schedule); }
 void write_field(YAML::Emitter& out, ValidationMetric metric) {
   out << validation_metric_name(metric);

@@ -229,6 +229,14 @@ RunStart set_up_run(const Config& config, const std::string& resume, comm::Commu
       }
       LoadedCheckpoint pre = load_checkpoint(src, /*load_optimizer=*/false);
       require_same_vocab(pre, config.data.corpus, fingerprint, vocab);
+      // gpt and ligr share tensor names (ln1, attn.*, ln2): without this check a gpt model
+      // would silently start from a ligr model's attention and train new FFNs beside it.
+      if (pre.config.model.block != config.model.block)
+        throw UserError(config.source_path + ": model.block is " +
+                        block_kind_name(config.model.block) + " but task.init_from (" + src +
+                        ") was trained with model.block: " +
+                        block_kind_name(pre.config.model.block) + "; set model.block: " +
+                        block_kind_name(pre.config.model.block));
       std::vector<std::string> missing;
       load_matching_weights(model, pre, &missing);
       std::string note = "initialised from " + src + " (" + why + ")";

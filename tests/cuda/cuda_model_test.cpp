@@ -200,6 +200,22 @@ TEST(CudaModelErrors, FlashNeedsASupportedHeadDim) {
   }
 }
 
+TEST(CudaModelErrors, OnlyTheGptBlockRunsOnTheGpu) {
+  CF_SKIP_WITHOUT_GPU("CudaModel tests");
+  for (BlockKind block : {BlockKind::kLigr, BlockKind::kHstu}) {
+    ModelConfig c = step_config();
+    c.block = block;
+    try {
+      CudaModel gpu(c, step_vocab(), CudaModelOptions{});
+      FAIL() << "no error for model.block " << block_kind_name(block);
+    } catch (const UserError& e) {
+      EXPECT_EQ(std::string(e.what()), std::string("model.block: ") + block_kind_name(block) +
+                                           " is not implemented on the GPU yet; train it with "
+                                           "run.device: cpu");
+    }
+  }
+}
+
 TEST(CudaModelErrors, SampledSoftmaxIsRefused) {
   CF_SKIP_WITHOUT_GPU("CudaModel tests");
   const data::VocabSizes vocab = step_vocab();

@@ -36,6 +36,13 @@ expect_error "vocabulary differs" "$BIN" eval --checkpoint "$WORK/run/checkpoint
 expect_error "vocabulary differs" "$BIN" train "${cfg[@]}" --set "data.corpus=$WORK/other.h5" \
   --set "run.out_dir=$WORK/ft" --set task.kind=next_item --set "task.init_from=$WORK/run/checkpoints/step_12"
 
+# An unknown block, and fine-tuning a checkpoint under another block than it was trained with.
+expect_error "key 'model.block' expects one of gpt, ligr, hstu, got 'bert'" "$BIN" train "${cfg[@]}" \
+  --set model.block=bert
+expect_error "model.block is ligr but task.init_from" "$BIN" train "${cfg[@]}" \
+  --set "run.out_dir=$WORK/ft_block" --set task.kind=next_item --set model.block=ligr \
+  --set "task.init_from=$WORK/run/checkpoints/step_12"
+
 # Truncated corpus given to train.
 head -c 5000 "$WORK/corpus.h5" > "$WORK/truncated.h5"
 expect_error "truncated.h5" "$BIN" train "${cfg[@]}" --set "data.corpus=$WORK/truncated.h5" \

@@ -12,18 +12,33 @@
 
 namespace cf::trainer {
 
+// Per-block activations kept for backward. Which pointers are carved depends on the block kind
+// (ModelConfig::block); the others stay null.
 template <class T>
 struct BlockActivations {
-  T *ln1, *ln1_mean, *ln1_rstd;  // [N, C], [N], [N]
-  T* qkv;                        // [B*T, 3C] padded layout (padding rows zero), as attention wants
-  T* att;                        // [B, NH, T, T] softmax probabilities
-  T* att_out;                    // [N, C] attention output before the projection (packed)
-  T* proj;                       // [N, C] projection output before dropout
-  T* res_mid;                    // [N, C] residual stream between attention and MLP
+  T *ln1, *ln1_mean, *ln1_rstd;  // [N, C], [N], [N]: every kind
+  // gpt and ligr: softmax attention and the FFN's pre-norm.
+  T* qkv;      // [B*T, 3C] padded layout (padding rows zero), as attention wants
+  T* att;      // [B, NH, T, T] softmax probabilities
+  T* att_out;  // [N, C] attention output before the projection (packed)
+  T* proj;     // [N, C] projection output before dropout
+  T* res_mid;  // [N, C] residual stream between attention and FFN
   T *ln2, *ln2_mean, *ln2_rstd;
-  T* fc1;   // [N, F] before GELU
-  T* gelu;  // [N, F]
-  T* fc2;   // [N, C] before dropout
+  T* fc1;   // gpt: [N, F] before GELU
+  T* gelu;  // gpt: [N, F]
+  T* fc2;   // gpt and ligr: [N, C] FFN output before dropout
+  // ligr: the branch gates after their sigmoid and the SwiGLU FFN's inside.
+  T *attn_gate, *mlp_gate;  // [N, C]
+  T* gate_up;               // [N, 2F] the gate | up projections, before SwiGLU
+  T* swiglu;                // [N, F] silu(gate) * up
+  // hstu.
+  T* uvqk_linear;  // [N, 4C] f1 output before SiLU
+  T* uvqk;         // [N, 4C] U | V | Q | K after SiLU
+  T* scores;       // [B, NH, T, T] q.k + position bias, before SiLU
+  T* av;           // [N, C] attention output (sum of silu(score)/n * v)
+  T *av_normed, *av_mean, *av_rstd;  // its LayerNorm
+  T* gated;        // [N, C] av_normed * U, f2's input
+  T* out;          // [N, C] f2 output before dropout
 };
 
 template <class T>
@@ -104,6 +119,8 @@ class ActivationArena {
   // Backward scratch; every backward op accumulates, so each is zeroed before use.
   T *d_residual = nullptr, *d_hidden = nullptr, *d_ln = nullptr, *d_branch = nullptr;
   T *d_qkv = nullptr, *d_fc1 = nullptr, *d_gelu = nullptr;
+  T *d_gate_logit = nullptr, *d_gate_up = nullptr;  // ligr: [N, C], [N, 2F]
+  T *d_uvqk = nullptr, *d_uvqk_linear = nullptr;    // hstu: [N, 4C] after / before SiLU
   // Loss heads work on compacted rows (only positions with a target), gathered here.
   T *gathered = nullptr, *d_gathered = nullptr;
   std::vector<int32_t> row_index, row_target, negatives;
@@ -119,39 +136,71 @@ class ActivationArena {
     residual.assign(c.n_layer + 1, nullptr);
     for (auto& r : residual) r = take(N * C);
     blocks.assign(c.n_layer, {});
+    const bool softmax_attention = c.block != BlockKind::kHstu;  // gpt, ligr
     for (auto& l : blocks) {
       l.ln1 = take(N * C);
       l.ln1_mean = take(N);
       l.ln1_rstd = take(N);
-      l.qkv = take(3 * N * C);
-      l.att = take(B * c.n_head * Tlen * Tlen);
-      l.att_out = take(N * C);
-      l.proj = take(N * C);
-      l.res_mid = take(N * C);
-      l.ln2 = take(N * C);
-      l.ln2_mean = take(N);
-      l.ln2_rstd = take(N);
-      l.fc1 = take(N * F);
-      l.gelu = take(N * F);
-      l.fc2 = take(N * C);
+      if (softmax_attention) {
+        l.qkv = take(3 * N * C);
+        l.att = take(B * c.n_head * Tlen * Tlen);
+        l.att_out = take(N * C);
+        l.proj = take(N * C);
+        l.res_mid = take(N * C);
+        l.ln2 = take(N * C);
+        l.ln2_mean = take(N);
+        l.ln2_rstd = take(N);
+      }
+      if (c.block == BlockKind::kGpt) {
+        l.fc1 = take(N * F);
+        l.gelu = take(N * F);
+      }
+      if (softmax_attention) l.fc2 = take(N * C);
+      if (c.block == BlockKind::kLigr) {
+        l.attn_gate = take(N * C);
+        l.mlp_gate = take(N * C);
+        l.gate_up = take(2 * N * F);
+        l.swiglu = take(N * F);
+      }
+      if (c.block == BlockKind::kHstu) {
+        l.uvqk_linear = take(4 * N * C);
+        l.uvqk = take(4 * N * C);
+        l.scores = take(B * c.n_head * Tlen * Tlen);
+        l.av = take(N * C);
+        l.av_normed = take(N * C);
+        l.av_mean = take(N);
+        l.av_rstd = take(N);
+        l.gated = take(N * C);
+        l.out = take(N * C);
+      }
     }
     hidden = take(N * C);
     hidden_mean = take(N);
     hidden_rstd = take(N);
     dropout_out = take(N * C);
-    packed_qkv = take(3 * N * C);
-    padded_att_out = take(N * C);
-    d_padded_att_out = take(N * C);
-    d_padded_qkv = take(3 * N * C);
+    if (softmax_attention) {
+      packed_qkv = take(3 * N * C);
+      padded_att_out = take(N * C);
+      d_padded_att_out = take(N * C);
+      d_padded_qkv = take(3 * N * C);
+    }
     d_residual = take(N * C);
     d_hidden = take(N * C);
     d_ln = take(N * C);
     d_branch = take(N * C);
-    d_qkv = take(3 * N * C);
-    d_fc1 = take(N * F);
-    d_gelu = take(N * F);
+    if (softmax_attention) d_qkv = take(3 * N * C);
+    if (c.block == BlockKind::kGpt) d_fc1 = take(N * F);
+    if (softmax_attention) d_gelu = take(N * F);  // ligr: d(swiglu)
     gathered = take(N * C);
     d_gathered = take(N * C);
+    if (c.block == BlockKind::kLigr) {
+      d_gate_logit = take(N * C);
+      d_gate_up = take(2 * N * F);
+    }
+    if (c.block == BlockKind::kHstu) {
+      d_uvqk = take(4 * N * C);
+      d_uvqk_linear = take(4 * N * C);
+    }
   }
 
   int B_ = -1, T_ = -1;

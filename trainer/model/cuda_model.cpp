@@ -116,6 +116,10 @@ class CudaModelImpl final : public CudaModel::Impl {
         layout_(build_model_layout(config, vocab)),
         options_(options),
         stream_(owned_stream_.stream) {
+    // The kernels below implement the gpt block only; ligr and hstu run on the CPU for now.
+    if (config.block != BlockKind::kGpt)
+      throw UserError(std::string("model.block: ") + block_kind_name(config.block) +
+                      " is not implemented on the GPU yet; train it with run.device: cpu");
     const int hs = config.d_model / config.n_head;
     if (options.flash_attention && !cuda::flash_attention_supports(hs))
       throw UserError(

@@ -60,8 +60,10 @@ void ModelCore<T>::init_weights(uint64_t seed) {
     } else if (is_layer_norm) {
       std::fill(w, w + n, T(1));
     } else {
+      // (gpt: attn.proj, mlp.fc2; ligr: attn.proj, mlp.w_down; hstu: its f2, hstu.out.)
       const bool residual_projection =
-          t.name.ends_with(".attn.proj.weight") || t.name.ends_with(".mlp.fc2.weight");
+          t.name.ends_with(".attn.proj.weight") || t.name.ends_with(".mlp.fc2.weight") ||
+          t.name.ends_with(".mlp.w_down.weight") || t.name.ends_with(".hstu.out.weight");
       const double stddev = 0.02 * (residual_projection ? residual_scale : 1.0);
       SplitMix64 rng(derive_seed(seed, fnv1a_hash(t.name)));
       for (int64_t i = 0; i < n; ++i) w[i] = static_cast<T>(stddev * rng.normal());
@@ -159,9 +161,8 @@ void ModelCore<T>::dropout_backward(T* dinp, const T* dout, float p, uint64_t si
 
 template <class T>
 void ModelCore<T>::forward(const data::Batch& batch, float dropout, uint64_t dropout_seed) {
-  const int B = batch.B, Tlen = batch.T, C = config_.d_model, F = config_.d_ff;
-  const int NH = config_.n_head;
-  arena_.ensure(config_, B, Tlen);
+  const int C = config_.d_model;
+  arena_.ensure(config_, batch.B, batch.T);
   pack(batch);
   auto& a = arena_;
   const ModelLayout& L = layout_;
@@ -184,31 +185,135 @@ void ModelCore<T>::forward(const data::Batch& batch, float dropout, uint64_t dro
   dropout_forward(a.residual[0], a.encoded, dropout, dropout_site_seed(dropout_seed, 0), batch);
 
   for (int l = 0; l < config_.n_layer; ++l) {
-    const BlockOffsets& w = L.blocks[l];
-    BlockActivations<T>& act = a.blocks[l];
-    const T* x = a.residual[l];
-    ops::layernorm_forward(act.ln1, act.ln1_mean, act.ln1_rstd, x, p(w.ln1.weight), p(w.ln1.bias),
-                           N, C);
-    ops::matmul_forward(a.packed_qkv, act.ln1, p(w.qkv.weight), p(w.qkv.bias), N, C, 3 * C);
-    scatter_to_padded(act.qkv, a.packed_qkv, 3 * C, batch);
-    ops::attention_forward(a.padded_att_out, act.att, act.qkv, batch.length.data(), B, Tlen, C, NH);
-    gather_from_padded(act.att_out, a.padded_att_out, C, batch);
-    ops::matmul_forward(act.proj, act.att_out, p(w.proj.weight), p(w.proj.bias), N, C, C);
-    dropout_forward(a.dropout_out, act.proj, dropout,
-                    dropout_site_seed(dropout_seed, attention_site(l)), batch);
-    ops::residual_forward(act.res_mid, x, a.dropout_out, NC);
-
-    ops::layernorm_forward(act.ln2, act.ln2_mean, act.ln2_rstd, act.res_mid, p(w.ln2.weight),
-                           p(w.ln2.bias), N, C);
-    ops::matmul_forward(act.fc1, act.ln2, p(w.fc1.weight), p(w.fc1.bias), N, C, F);
-    ops::gelu_forward(act.gelu, act.fc1, int64_t(N) * F);
-    ops::matmul_forward(act.fc2, act.gelu, p(w.fc2.weight), p(w.fc2.bias), N, F, C);
-    dropout_forward(a.dropout_out, act.fc2, dropout, dropout_site_seed(dropout_seed, mlp_site(l)),
-                    batch);
-    ops::residual_forward(a.residual[l + 1], act.res_mid, a.dropout_out, NC);
+    switch (config_.block) {
+      case BlockKind::kGpt:
+        gpt_block_forward(batch, l, dropout, dropout_seed);
+        break;
+      case BlockKind::kLigr:
+        ligr_block_forward(batch, l, dropout, dropout_seed);
+        break;
+      case BlockKind::kHstu:
+        hstu_block_forward(batch, l, dropout, dropout_seed);
+        break;
+    }
   }
   ops::layernorm_forward(a.hidden, a.hidden_mean, a.hidden_rstd, a.residual[config_.n_layer],
                          p(L.ln_f.weight), p(L.ln_f.bias), N, C);
+}
+
+template <class T>
+void ModelCore<T>::attention_sublayer_forward(const data::Batch& batch, int l) {
+  const int B = batch.B, Tlen = batch.T, C = config_.d_model, NH = config_.n_head;
+  auto& a = arena_;
+  const int N = a.rows;
+  const BlockOffsets& w = layout_.blocks[l];
+  BlockActivations<T>& act = a.blocks[l];
+  ops::layernorm_forward(act.ln1, act.ln1_mean, act.ln1_rstd, a.residual[l], p(w.ln1.weight),
+                         p(w.ln1.bias), N, C);
+  ops::matmul_forward(a.packed_qkv, act.ln1, p(w.qkv.weight), p(w.qkv.bias), N, C, 3 * C);
+  scatter_to_padded(act.qkv, a.packed_qkv, 3 * C, batch);
+  ops::attention_forward(a.padded_att_out, act.att, act.qkv, batch.length.data(), B, Tlen, C, NH);
+  gather_from_padded(act.att_out, a.padded_att_out, C, batch);
+  ops::matmul_forward(act.proj, act.att_out, p(w.proj.weight), p(w.proj.bias), N, C, C);
+}
+
+// GPT-2 pre-LN block:
+//   m = x + dropout(proj(attention(ln1(x))));  x' = m + dropout(fc2(gelu(fc1(ln2(m)))))
+template <class T>
+void ModelCore<T>::gpt_block_forward(const data::Batch& batch, int l, float dropout,
+                                     uint64_t dropout_seed) {
+  const int C = config_.d_model, F = config_.d_ff;
+  auto& a = arena_;
+  const int N = a.rows;
+  const int64_t NC = int64_t(N) * C;
+  const BlockOffsets& w = layout_.blocks[l];
+  BlockActivations<T>& act = a.blocks[l];
+  const T* x = a.residual[l];
+  attention_sublayer_forward(batch, l);
+  dropout_forward(a.dropout_out, act.proj, dropout,
+                  dropout_site_seed(dropout_seed, attention_site(l)), batch);
+  ops::residual_forward(act.res_mid, x, a.dropout_out, NC);
+
+  ops::layernorm_forward(act.ln2, act.ln2_mean, act.ln2_rstd, act.res_mid, p(w.ln2.weight),
+                         p(w.ln2.bias), N, C);
+  ops::matmul_forward(act.fc1, act.ln2, p(w.fc1.weight), p(w.fc1.bias), N, C, F);
+  ops::gelu_forward(act.gelu, act.fc1, int64_t(N) * F);
+  ops::matmul_forward(act.fc2, act.gelu, p(w.fc2.weight), p(w.fc2.bias), N, F, C);
+  dropout_forward(a.dropout_out, act.fc2, dropout, dropout_site_seed(dropout_seed, mlp_site(l)),
+                  batch);
+  ops::residual_forward(a.residual[l + 1], act.res_mid, a.dropout_out, NC);
+}
+
+// LiGR layer as the eSASRec authors implement it (MTS RecTools' LiGRLayer; README "Blocks"):
+//   m  = x + sigmoid(x Wa + ba) * dropout(proj(attention(ln1(x))))
+//   x' = m + sigmoid(m Wm + bm) * dropout(Wd (silu(ln2(m) Wg) * (ln2(m) Wu)))
+// The gates read the residual stream itself (not its LayerNorm), as that code does; the SwiGLU
+// projections have no bias (its default). Weights are [out, in], applied as inp @ W^T.
+template <class T>
+void ModelCore<T>::ligr_block_forward(const data::Batch& batch, int l, float dropout,
+                                      uint64_t dropout_seed) {
+  const int C = config_.d_model, F = config_.d_ff;
+  auto& a = arena_;
+  const int N = a.rows;
+  const int64_t NC = int64_t(N) * C;
+  const BlockOffsets& w = layout_.blocks[l];
+  BlockActivations<T>& act = a.blocks[l];
+  const T* x = a.residual[l];
+  attention_sublayer_forward(batch, l);
+  ops::matmul_forward(act.attn_gate, x, p(w.attn_gate.weight), p(w.attn_gate.bias), N, C, C);
+  ops::sigmoid_forward(act.attn_gate, act.attn_gate, NC);
+  dropout_forward(a.dropout_out, act.proj, dropout,
+                  dropout_site_seed(dropout_seed, attention_site(l)), batch);
+  ops::gated_residual_forward(act.res_mid, x, act.attn_gate, a.dropout_out, NC);
+
+  ops::layernorm_forward(act.ln2, act.ln2_mean, act.ln2_rstd, act.res_mid, p(w.ln2.weight),
+                         p(w.ln2.bias), N, C);
+  // w_gate and w_up are adjacent [F, C] tensors: one [2F, C] GEMM gives gate | up per row.
+  ops::matmul_forward(act.gate_up, act.ln2, p(w.swiglu_gate), static_cast<const T*>(nullptr), N,
+                      C, 2 * F);
+  ops::swiglu_forward(act.swiglu, act.gate_up, N, F);
+  ops::matmul_forward(act.fc2, act.swiglu, p(w.swiglu_down), static_cast<const T*>(nullptr), N, F,
+                      C);
+  ops::matmul_forward(act.mlp_gate, act.res_mid, p(w.mlp_gate.weight), p(w.mlp_gate.bias), N, C,
+                      C);
+  ops::sigmoid_forward(act.mlp_gate, act.mlp_gate, NC);
+  dropout_forward(a.dropout_out, act.fc2, dropout, dropout_site_seed(dropout_seed, mlp_site(l)),
+                  batch);
+  ops::gated_residual_forward(a.residual[l + 1], act.res_mid, act.mlp_gate, a.dropout_out, NC);
+}
+
+// HSTU layer (Zhai et al. 2024; README "Blocks"), one dropout site (the attention one):
+//   U, V, Q, K = split(silu(ln1(x) W1 + b1))
+//   A[t, s]    = silu(q_t . k_s + rel_pos_bias[h, t - s]) / max_len   for s <= t (per head h)
+//   x'         = x + dropout((av_norm(A V) * U) W2 + b2)
+// The paper divides by the sequence length n of its padded batches (max_len there); dividing by
+// the constant max_len keeps every position causal and independent of padding and of how many
+// events follow it, so the KV-cached decoder reproduces it. Its time-gap bias is left out: see
+// README "Blocks" for what the corpus would need to carry.
+template <class T>
+void ModelCore<T>::hstu_block_forward(const data::Batch& batch, int l, float dropout,
+                                      uint64_t dropout_seed) {
+  const int C = config_.d_model, NH = config_.n_head;
+  auto& a = arena_;
+  const int N = a.rows;
+  const int64_t NC = int64_t(N) * C;
+  const BlockOffsets& w = layout_.blocks[l];
+  BlockActivations<T>& act = a.blocks[l];
+  const T* x = a.residual[l];
+  ops::layernorm_forward(act.ln1, act.ln1_mean, act.ln1_rstd, x, p(w.ln1.weight), p(w.ln1.bias), N,
+                         C);
+  ops::matmul_forward(act.uvqk_linear, act.ln1, p(w.uvqk.weight), p(w.uvqk.bias), N, C, 4 * C);
+  ops::silu_forward(act.uvqk, act.uvqk_linear, 4 * NC);
+  ops::hstu_attention_forward(act.av, act.scores, act.uvqk, p(w.rel_pos_bias), config_.max_len,
+                              a.sequence_start.data(), batch.length.data(), batch.B, batch.T, C,
+                              NH, T(1) / T(config_.max_len));
+  ops::layernorm_forward(act.av_normed, act.av_mean, act.av_rstd, act.av, p(w.av_norm.weight),
+                         p(w.av_norm.bias), N, C);
+  ops::hstu_gate_forward(act.gated, act.av_normed, act.uvqk, N, C);
+  ops::matmul_forward(act.out, act.gated, p(w.hstu_out.weight), p(w.hstu_out.bias), N, C, C);
+  dropout_forward(a.dropout_out, act.out, dropout,
+                  dropout_site_seed(dropout_seed, attention_site(l)), batch);
+  ops::residual_forward(a.residual[l + 1], x, a.dropout_out, NC);
 }
 
 template <class T>
@@ -323,11 +428,10 @@ LossSums ModelCore<T>::losses(const data::Batch& batch, const LossOptions& loss,
 
 template <class T>
 void ModelCore<T>::backward(const data::Batch& batch, float dropout, uint64_t dropout_seed) {
-  const int B = batch.B, Tlen = batch.T, C = config_.d_model, F = config_.d_ff;
-  const int NH = config_.n_head;
+  const int C = config_.d_model;
   auto& a = arena_;
   const int N = a.rows;
-  const int64_t NC = int64_t(N) * C, NF = int64_t(N) * F;
+  const int64_t NC = int64_t(N) * C;
   const ModelLayout& L = layout_;
   auto grads_ready = [&](int64_t first_final) {
     if (grads_ready_) grads_ready_(first_final);
@@ -342,40 +446,18 @@ void ModelCore<T>::backward(const data::Batch& batch, float dropout, uint64_t dr
                           a.hidden_rstd, N, C);
   grads_ready(L.ln_f.weight);  // ln_f and the heads (their gradients came from losses())
   for (int l = config_.n_layer - 1; l >= 0; --l) {
-    const BlockOffsets& w = L.blocks[l];
-    const BlockActivations<T>& act = a.blocks[l];
-
-    zero(a.d_branch, NC);
-    dropout_backward(a.d_branch, a.d_residual, dropout,
-                     dropout_site_seed(dropout_seed, mlp_site(l)), batch);
-    zero(a.d_gelu, NF);
-    ops::matmul_backward(a.d_gelu, g(w.fc2.weight), g(w.fc2.bias), a.d_branch, act.gelu,
-                         p(w.fc2.weight), N, F, C);
-    zero(a.d_fc1, NF);
-    ops::gelu_backward(a.d_fc1, act.fc1, a.d_gelu, NF);
-    zero(a.d_ln, NC);
-    ops::matmul_backward(a.d_ln, g(w.fc1.weight), g(w.fc1.bias), a.d_fc1, act.ln2, p(w.fc1.weight),
-                         N, C, F);
-    ops::layernorm_backward(a.d_residual, g(w.ln2.weight), g(w.ln2.bias), a.d_ln, act.res_mid,
-                            p(w.ln2.weight), act.ln2_mean, act.ln2_rstd, N, C);
-
-    zero(a.d_branch, NC);
-    dropout_backward(a.d_branch, a.d_residual, dropout,
-                     dropout_site_seed(dropout_seed, attention_site(l)), batch);
-    zero(a.d_ln, NC);  // reused as d(attention output), packed
-    ops::matmul_backward(a.d_ln, g(w.proj.weight), g(w.proj.bias), a.d_branch, act.att_out,
-                         p(w.proj.weight), N, C, C);
-    scatter_to_padded(a.d_padded_att_out, a.d_ln, C, batch);
-    zero(a.d_padded_qkv, 3 * int64_t(B) * Tlen * C);
-    ops::attention_backward(a.d_padded_qkv, a.d_padded_att_out, act.qkv, act.att,
-                            batch.length.data(), B, Tlen, C, NH);
-    gather_from_padded(a.d_qkv, a.d_padded_qkv, 3 * C, batch);
-    zero(a.d_branch, NC);  // reused as d(ln1 output)
-    ops::matmul_backward(a.d_branch, g(w.qkv.weight), g(w.qkv.bias), a.d_qkv, act.ln1,
-                         p(w.qkv.weight), N, C, 3 * C);
-    ops::layernorm_backward(a.d_residual, g(w.ln1.weight), g(w.ln1.bias), a.d_branch, a.residual[l],
-                            p(w.ln1.weight), act.ln1_mean, act.ln1_rstd, N, C);
-    grads_ready(w.ln1.weight);  // the block's first tensor
+    switch (config_.block) {
+      case BlockKind::kGpt:
+        gpt_block_backward(batch, l, dropout, dropout_seed);
+        break;
+      case BlockKind::kLigr:
+        ligr_block_backward(batch, l, dropout, dropout_seed);
+        break;
+      case BlockKind::kHstu:
+        hstu_block_backward(batch, l, dropout, dropout_seed);
+        break;
+    }
+    grads_ready(L.blocks[l].ln1.weight);  // the block's first tensor
   }
 
   zero(a.d_branch, NC);
@@ -391,6 +473,144 @@ void ModelCore<T>::backward(const data::Batch& batch, float dropout, uint64_t dr
     ops::embedding_backward(g(L.activity_emb), a.packed_activity.data(), a.d_branch, N, C);
   ops::embedding_backward(g(L.pos_emb), a.packed_position.data(), a.d_branch, N, C);
   grads_ready(0);
+}
+
+template <class T>
+void ModelCore<T>::attention_sublayer_backward(const data::Batch& batch, int l) {
+  const int B = batch.B, Tlen = batch.T, C = config_.d_model, NH = config_.n_head;
+  auto& a = arena_;
+  const int N = a.rows;
+  const int64_t NC = int64_t(N) * C;
+  const BlockOffsets& w = layout_.blocks[l];
+  const BlockActivations<T>& act = a.blocks[l];
+  zero(a.d_ln, NC);  // reused as d(attention output), packed
+  ops::matmul_backward(a.d_ln, g(w.proj.weight), g(w.proj.bias), a.d_branch, act.att_out,
+                       p(w.proj.weight), N, C, C);
+  scatter_to_padded(a.d_padded_att_out, a.d_ln, C, batch);
+  zero(a.d_padded_qkv, 3 * int64_t(B) * Tlen * C);
+  ops::attention_backward(a.d_padded_qkv, a.d_padded_att_out, act.qkv, act.att,
+                          batch.length.data(), B, Tlen, C, NH);
+  gather_from_padded(a.d_qkv, a.d_padded_qkv, 3 * C, batch);
+  zero(a.d_branch, NC);  // reused as d(ln1 output)
+  ops::matmul_backward(a.d_branch, g(w.qkv.weight), g(w.qkv.bias), a.d_qkv, act.ln1,
+                       p(w.qkv.weight), N, C, 3 * C);
+  ops::layernorm_backward(a.d_residual, g(w.ln1.weight), g(w.ln1.bias), a.d_branch, a.residual[l],
+                          p(w.ln1.weight), act.ln1_mean, act.ln1_rstd, N, C);
+}
+
+template <class T>
+void ModelCore<T>::gpt_block_backward(const data::Batch& batch, int l, float dropout,
+                                      uint64_t dropout_seed) {
+  const int C = config_.d_model, F = config_.d_ff;
+  auto& a = arena_;
+  const int N = a.rows;
+  const int64_t NC = int64_t(N) * C, NF = int64_t(N) * F;
+  const BlockOffsets& w = layout_.blocks[l];
+  const BlockActivations<T>& act = a.blocks[l];
+
+  zero(a.d_branch, NC);
+  dropout_backward(a.d_branch, a.d_residual, dropout, dropout_site_seed(dropout_seed, mlp_site(l)),
+                   batch);
+  zero(a.d_gelu, NF);
+  ops::matmul_backward(a.d_gelu, g(w.fc2.weight), g(w.fc2.bias), a.d_branch, act.gelu,
+                       p(w.fc2.weight), N, F, C);
+  zero(a.d_fc1, NF);
+  ops::gelu_backward(a.d_fc1, act.fc1, a.d_gelu, NF);
+  zero(a.d_ln, NC);
+  ops::matmul_backward(a.d_ln, g(w.fc1.weight), g(w.fc1.bias), a.d_fc1, act.ln2, p(w.fc1.weight),
+                       N, C, F);
+  ops::layernorm_backward(a.d_residual, g(w.ln2.weight), g(w.ln2.bias), a.d_ln, act.res_mid,
+                          p(w.ln2.weight), act.ln2_mean, act.ln2_rstd, N, C);
+
+  zero(a.d_branch, NC);
+  dropout_backward(a.d_branch, a.d_residual, dropout,
+                   dropout_site_seed(dropout_seed, attention_site(l)), batch);
+  attention_sublayer_backward(batch, l);
+}
+
+template <class T>
+void ModelCore<T>::ligr_block_backward(const data::Batch& batch, int l, float dropout,
+                                       uint64_t dropout_seed) {
+  const int C = config_.d_model, F = config_.d_ff;
+  auto& a = arena_;
+  const int N = a.rows;
+  const int64_t NC = int64_t(N) * C, NF = int64_t(N) * F;
+  const BlockOffsets& w = layout_.blocks[l];
+  const BlockActivations<T>& act = a.blocks[l];
+  T* const no_bias_grad = nullptr;  // the SwiGLU projections have no bias
+
+  // FFN branch, x' = m + gate * dropout(ffn). The dropped branch is not kept from forward:
+  // its mask is a pure function of the seed, so it is recomputed here.
+  dropout_forward(a.dropout_out, act.fc2, dropout, dropout_site_seed(dropout_seed, mlp_site(l)),
+                  batch);
+  zero(a.d_gate_logit, NC);
+  zero(a.d_ln, NC);  // d(dropped branch)
+  ops::gated_residual_backward(a.d_gate_logit, a.d_ln, a.d_residual, act.mlp_gate, a.dropout_out,
+                               NC);
+  zero(a.d_branch, NC);  // d(ffn output)
+  dropout_backward(a.d_branch, a.d_ln, dropout, dropout_site_seed(dropout_seed, mlp_site(l)),
+                   batch);
+  // d_residual has been read: the gate's own path to m adds into it.
+  ops::matmul_backward(a.d_residual, g(w.mlp_gate.weight), g(w.mlp_gate.bias), a.d_gate_logit,
+                       act.res_mid, p(w.mlp_gate.weight), N, C, C);
+  zero(a.d_gelu, NF);  // d(swiglu)
+  ops::matmul_backward(a.d_gelu, g(w.swiglu_down), no_bias_grad, a.d_branch,
+                       act.swiglu, p(w.swiglu_down), N, F, C);
+  zero(a.d_gate_up, 2 * NF);
+  ops::swiglu_backward(a.d_gate_up, act.gate_up, a.d_gelu, N, F);
+  zero(a.d_ln, NC);
+  ops::matmul_backward(a.d_ln, g(w.swiglu_gate), no_bias_grad, a.d_gate_up,
+                       act.ln2, p(w.swiglu_gate), N, C, 2 * F);
+  ops::layernorm_backward(a.d_residual, g(w.ln2.weight), g(w.ln2.bias), a.d_ln, act.res_mid,
+                          p(w.ln2.weight), act.ln2_mean, act.ln2_rstd, N, C);
+
+  // Attention branch, m = x + gate * dropout(attention): the same steps.
+  dropout_forward(a.dropout_out, act.proj, dropout,
+                  dropout_site_seed(dropout_seed, attention_site(l)), batch);
+  zero(a.d_gate_logit, NC);
+  zero(a.d_ln, NC);
+  ops::gated_residual_backward(a.d_gate_logit, a.d_ln, a.d_residual, act.attn_gate, a.dropout_out,
+                               NC);
+  zero(a.d_branch, NC);  // d(proj output), where attention_sublayer_backward starts
+  dropout_backward(a.d_branch, a.d_ln, dropout, dropout_site_seed(dropout_seed, attention_site(l)),
+                   batch);
+  ops::matmul_backward(a.d_residual, g(w.attn_gate.weight), g(w.attn_gate.bias), a.d_gate_logit,
+                       a.residual[l], p(w.attn_gate.weight), N, C, C);
+  attention_sublayer_backward(batch, l);
+}
+
+template <class T>
+void ModelCore<T>::hstu_block_backward(const data::Batch& batch, int l, float dropout,
+                                       uint64_t dropout_seed) {
+  const int C = config_.d_model, NH = config_.n_head;
+  auto& a = arena_;
+  const int N = a.rows;
+  const int64_t NC = int64_t(N) * C;
+  const BlockOffsets& w = layout_.blocks[l];
+  const BlockActivations<T>& act = a.blocks[l];
+
+  zero(a.d_branch, NC);  // d(f2 output)
+  dropout_backward(a.d_branch, a.d_residual, dropout,
+                   dropout_site_seed(dropout_seed, attention_site(l)), batch);
+  zero(a.d_ln, NC);  // d(gated)
+  ops::matmul_backward(a.d_ln, g(w.hstu_out.weight), g(w.hstu_out.bias), a.d_branch, act.gated,
+                       p(w.hstu_out.weight), N, C, C);
+  zero(a.d_uvqk, 4 * NC);
+  zero(a.d_branch, NC);  // d(av_normed)
+  ops::hstu_gate_backward(a.d_branch, a.d_uvqk, a.d_ln, act.av_normed, act.uvqk, N, C);
+  zero(a.d_ln, NC);  // d(av)
+  ops::layernorm_backward(a.d_ln, g(w.av_norm.weight), g(w.av_norm.bias), a.d_branch, act.av,
+                          p(w.av_norm.weight), act.av_mean, act.av_rstd, N, C);
+  ops::hstu_attention_backward(a.d_uvqk, g(w.rel_pos_bias), a.d_ln, act.uvqk, act.scores,
+                               config_.max_len, a.sequence_start.data(), batch.length.data(),
+                               batch.B, batch.T, C, NH, T(1) / T(config_.max_len));
+  zero(a.d_uvqk_linear, 4 * NC);
+  ops::silu_backward(a.d_uvqk_linear, act.uvqk_linear, a.d_uvqk, 4 * NC);
+  zero(a.d_branch, NC);  // d(ln1 output)
+  ops::matmul_backward(a.d_branch, g(w.uvqk.weight), g(w.uvqk.bias), a.d_uvqk_linear, act.ln1,
+                       p(w.uvqk.weight), N, C, 4 * C);
+  ops::layernorm_backward(a.d_residual, g(w.ln1.weight), g(w.ln1.bias), a.d_branch, a.residual[l],
+                          p(w.ln1.weight), act.ln1_mean, act.ln1_rstd, N, C);
 }
 
 template <class T>
@@ -460,16 +680,31 @@ void ModelCore<T>::action_logits(const T* hidden, int B, T* out) const {
 
 // FLOPs of one training step (forward + backward) per real token, counting multiply-adds as 2:
 //   forward per token = 2 * (matrix weights used per token) + attention
-//     matrix weights per block: qkv 3C^2 + proj C^2 + fc1 C*F + fc2 F*C
-//     attention per block: QK^T and PV over on average (T+1)/2 visible keys: 2 * 2 * C * (T+1)/2
+//     matrix weights per block:
+//       gpt:  qkv 3C^2 + proj C^2 + fc1 C*F + fc2 F*C
+//       ligr: qkv 3C^2 + proj C^2 + two gates 2C^2 + SwiGLU gate, up and down 3C*F
+//       hstu: f1 (U, V, Q, K) 4C^2 + f2 C^2
+//     attention per block: QK^T and AV over on average (T+1)/2 visible keys: 2 * 2 * C * (T+1)/2
 //     heads: next-item logits over all V items: 2*V*C (full softmax; sampled softmax is cheaper,
 //     so this overstates its work), next-action 2*A*C, propensity negligible
 //   backward = 2 x forward (gradients of inputs and of weights), so total = 3 x forward.
-// Embedding lookups, LayerNorm, GELU and softmax elementwise work are ignored (O(C) per token).
+// Embedding lookups, LayerNorm, GELU/SiLU/sigmoid and softmax elementwise work are ignored
+// (O(C) per token).
 template <class T>
 double ModelCore<T>::flops_per_token(int seq_len, int64_t item_logits) const {
   const double C = config_.d_model, F = config_.d_ff;
-  const double block_weights = 4.0 * C * C + 2.0 * C * F;
+  double block_weights = 0;
+  switch (config_.block) {
+    case BlockKind::kGpt:
+      block_weights = 4.0 * C * C + 2.0 * C * F;
+      break;
+    case BlockKind::kLigr:
+      block_weights = 6.0 * C * C + 3.0 * C * F;
+      break;
+    case BlockKind::kHstu:
+      block_weights = 5.0 * C * C;
+      break;
+  }
   const double attention = 2.0 * C * (seq_len + 1.0);
   double forward = config_.n_layer * (2.0 * block_weights + attention);
   forward += 2.0 * double(item_logits > 0 ? item_logits : vocab_.items) * C;

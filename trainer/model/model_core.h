@@ -69,6 +69,19 @@ class ModelCore {
   void dropout_backward(T* dinp, const T* dout, float p, uint64_t site_seed,
                         const data::Batch& batch) const;
   void forward(const data::Batch& batch, float dropout, uint64_t dropout_seed);
+  // One block each, residual[l] -> residual[l + 1]; the backward ones take d_residual as
+  // dLoss/d(residual[l + 1]) and leave dLoss/d(residual[l]) in it.
+  void gpt_block_forward(const data::Batch& batch, int l, float dropout, uint64_t dropout_seed);
+  void ligr_block_forward(const data::Batch& batch, int l, float dropout, uint64_t dropout_seed);
+  void hstu_block_forward(const data::Batch& batch, int l, float dropout, uint64_t dropout_seed);
+  void gpt_block_backward(const data::Batch& batch, int l, float dropout, uint64_t dropout_seed);
+  void ligr_block_backward(const data::Batch& batch, int l, float dropout, uint64_t dropout_seed);
+  void hstu_block_backward(const data::Batch& batch, int l, float dropout, uint64_t dropout_seed);
+  // The softmax attention sublayer gpt and ligr share: ln1 -> qkv -> attention -> proj
+  // (into act.proj), and its backward from arena.d_branch = dLoss/d(act.proj), which adds
+  // the gradient of residual[l] through ln1 into d_residual.
+  void attention_sublayer_forward(const data::Batch& batch, int l);
+  void attention_sublayer_backward(const data::Batch& batch, int l);
   // Loss heads on the final hidden states; with `with_grad` they also fill arena.d_hidden
   // and accumulate head parameter gradients.
   LossSums losses(const data::Batch& batch, const LossOptions& loss, bool with_grad);

@@ -9,7 +9,10 @@ namespace cf::trainer {
 
 // Keeps K and V of every fed position for every block, so appending event t costs one
 // position's matmuls plus attention over t+1 cached keys. Its hidden state equals the full
-// forward's at that position (tested). Reads the model's parameters: the model must outlive it.
+// forward's at that position (tested) for every block kind: gpt and ligr cache softmax
+// attention's K and V; hstu caches its K and V after the SiLU (its pointwise attention divides
+// by the constant max_len, so earlier positions never change as events are appended).
+// Reads the model's parameters: the model must outlive it.
 template <class T>
 class KvDecoder {
  public:
@@ -22,12 +25,18 @@ class KvDecoder {
   int length() const { return length_; }
 
  private:
-  void attend(int layer);  // fills att_out_ from qkv_ (this position) and the cache
+  void attend(int layer);       // softmax: fills att_out_ from qkv_ (this position) and the cache
+  void hstu_attend(int layer);  // pointwise: fills att_out_ from uvqk_ and the cache
+  void gpt_block(int layer);
+  void ligr_block(int layer);
+  void hstu_block(int layer);
 
   const ModelCore<T>& model_;
   int length_ = 0;
   std::vector<std::vector<T>> keys_, values_;  // per layer [max_len, C]
   std::vector<T> x_, ln_, qkv_, att_out_, branch_, fc1_, gelu_, scores_, hidden_;
+  std::vector<T> gate_, gate_up_, swiglu_;  // ligr
+  std::vector<T> uvqk_linear_, uvqk_, av_normed_, gated_;  // hstu
   T mean_[1], rstd_[1];
 };
 

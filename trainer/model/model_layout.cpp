@@ -41,6 +41,9 @@ class LayoutBuilder {
     o.bias = add(prefix + ".bias", {out}, false, block);
     return o;
   }
+  int64_t weight_only(const std::string& prefix, int64_t out, int64_t in, int block) {
+    return add(prefix + ".weight", {out, in}, true, block);
+  }
   LayerNormOffsets layer_norm(const std::string& prefix, int64_t width, int block = -1) {
     LayerNormOffsets o;
     o.weight = add(prefix + ".weight", {width}, false, block);
@@ -62,6 +65,18 @@ void require(bool ok, const std::string& message) {
 }
 
 }  // namespace
+
+const char* block_kind_name(BlockKind kind) {
+  switch (kind) {
+    case BlockKind::kGpt:
+      return "gpt";
+    case BlockKind::kLigr:
+      return "ligr";
+    case BlockKind::kHstu:
+      return "hstu";
+  }
+  return "?";
+}
 
 ModelLayout build_model_layout(const ModelConfig& c, const data::VocabSizes& vocab) {
   require(c.n_layer >= 1 && c.n_layer <= kMaxLayers, "model.n_layer must be in [1, " +
@@ -97,12 +112,34 @@ ModelLayout build_model_layout(const ModelConfig& c, const data::VocabSizes& voc
   for (int i = 0; i < c.n_layer; ++i) {
     const std::string p = "blocks." + std::to_string(i);
     BlockOffsets o;
+    // ln1 comes first in every kind: backward reports a block's gradients final from there.
     o.ln1 = b.layer_norm(p + ".ln1", C, i);
-    o.qkv = b.linear(p + ".attn.qkv", 3 * C, C, i);
-    o.proj = b.linear(p + ".attn.proj", C, C, i);
-    o.ln2 = b.layer_norm(p + ".ln2", C, i);
-    o.fc1 = b.linear(p + ".mlp.fc1", c.d_ff, C, i);
-    o.fc2 = b.linear(p + ".mlp.fc2", C, c.d_ff, i);
+    switch (c.block) {
+      case BlockKind::kGpt:  // the order of the original layout: checkpoints depend on it
+        o.qkv = b.linear(p + ".attn.qkv", 3 * C, C, i);
+        o.proj = b.linear(p + ".attn.proj", C, C, i);
+        o.ln2 = b.layer_norm(p + ".ln2", C, i);
+        o.fc1 = b.linear(p + ".mlp.fc1", c.d_ff, C, i);
+        o.fc2 = b.linear(p + ".mlp.fc2", C, c.d_ff, i);
+        break;
+      case BlockKind::kLigr:
+        o.qkv = b.linear(p + ".attn.qkv", 3 * C, C, i);
+        o.proj = b.linear(p + ".attn.proj", C, C, i);
+        o.attn_gate = b.linear(p + ".attn_gate", C, C, i);
+        o.ln2 = b.layer_norm(p + ".ln2", C, i);
+        o.swiglu_gate = b.weight_only(p + ".mlp.w_gate", c.d_ff, C, i);
+        o.swiglu_up = b.weight_only(p + ".mlp.w_up", c.d_ff, C, i);  // right after w_gate
+        o.swiglu_down = b.weight_only(p + ".mlp.w_down", C, c.d_ff, i);
+        o.mlp_gate = b.linear(p + ".mlp_gate", C, C, i);
+        break;
+      case BlockKind::kHstu:
+        o.uvqk = b.linear(p + ".hstu.uvqk", 4 * C, C, i);
+        // Named *.bias: no weight decay, zero at init (no position preference to start with).
+        o.rel_pos_bias = b.add(p + ".hstu.rel_pos.bias", {c.n_head, c.max_len}, false, i);
+        o.av_norm = b.layer_norm(p + ".hstu.av_norm", C, i);
+        o.hstu_out = b.linear(p + ".hstu.out", C, C, i);
+        break;
+    }
     layout.blocks.push_back(o);
   }
   layout.ln_f = b.layer_norm("ln_f", C);

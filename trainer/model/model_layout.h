@@ -17,11 +17,23 @@ struct LinearOffsets {
 struct LayerNormOffsets {
   int64_t weight = kAbsent, bias = kAbsent;
 };
+// Which tensors a block has depends on config.block; the others stay kAbsent.
 struct BlockOffsets {
-  LayerNormOffsets ln1;
-  LinearOffsets qkv, proj;
-  LayerNormOffsets ln2;
-  LinearOffsets fc1, fc2;
+  LayerNormOffsets ln1;       // every block: the pre-norm of its input (its first tensor)
+  LinearOffsets qkv, proj;    // gpt, ligr: softmax attention
+  LayerNormOffsets ln2;       // gpt, ligr: pre-norm of the FFN
+  LinearOffsets fc1, fc2;     // gpt: GELU MLP
+  // ligr: the sigmoid gates of the two residual branches (d_model x d_model, with bias), read
+  // from the residual stream, and the bias-free SwiGLU FFN. swiglu_gate and swiglu_up are laid
+  // out back to back ([d_ff, C] each), so one [2 d_ff, C] GEMM computes both.
+  LinearOffsets attn_gate, mlp_gate;
+  int64_t swiglu_gate = kAbsent, swiglu_up = kAbsent, swiglu_down = kAbsent;
+  // hstu: f1 (-> U | V | Q | K, [4C, C]), the per-head relative position bias [n_head,
+  // max_len] (entry [h, t - s]), the LayerNorm of the attention output and f2 ([C, C]).
+  LinearOffsets uvqk;
+  int64_t rel_pos_bias = kAbsent;
+  LayerNormOffsets av_norm;
+  LinearOffsets hstu_out;
 };
 
 // Offsets (in elements) of every tensor, plus the ParamTensor list the outside world sees.

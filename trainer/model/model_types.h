@@ -13,11 +13,25 @@ namespace cf::trainer {
 // low enough that laying out a model from a damaged config or checkpoint cannot run for hours.
 inline constexpr int kMaxLayers = 1024;
 
+// The transformer block every layer of the model uses (config key model.block; see README.md,
+// "Blocks", for the equations). A checkpoint whose config lacks the key is a gpt model, the only
+// block that existed before the key.
+//  - kGpt: pre-LN block, softmax attention + GELU MLP (GPT-2).
+//  - kLigr: LinkedIn's LiGR layer as eSASRec uses it: pre-LN attention and SwiGLU FFN whose
+//    outputs pass a learned sigmoid gate before the residual add.
+//  - kHstu: Meta's HSTU layer: pointwise (SiLU, no softmax) attention with a learned relative
+//    position bias and a gating of its output by a fourth projection U; no separate FFN.
+enum class BlockKind { kGpt, kLigr, kHstu };
+inline constexpr BlockKind kBlockKinds[] = {BlockKind::kGpt, BlockKind::kLigr, BlockKind::kHstu};
+// "gpt", "ligr", "hstu": the value of model.block.
+const char* block_kind_name(BlockKind kind);
+
 struct ModelConfig {
+  BlockKind block = BlockKind::kGpt;
   int n_layer = 2;
   int n_head = 2;
   int d_model = 64;
-  int d_ff = 256;
+  int d_ff = 256;  // inner width of the FFN: gpt's GELU MLP, ligr's SwiGLU; hstu has no FFN
   int max_len = 50;
   float dropout = 0.1f;
   bool tied_item_head = true;    // next-item logits use the item embedding table

@@ -148,10 +148,29 @@ TEST(ModelGradient, WithoutOptionalChannels) {
   check_whole_model_gradient({c, 0, 0.f});
 }
 
+// The ligr and hstu blocks: every one of their tensors (gates, SwiGLU, uvqk, position bias,
+// av_norm, f2) and, through the embedding tables that are summed into it, the blocks' input.
+ModelConfig with_block(BlockKind block) {
+  ModelConfig c = tiny_config();
+  c.block = block;
+  return c;
+}
+
+TEST(ModelGradient, LigrBlock) { check_whole_model_gradient({with_block(BlockKind::kLigr), 0, 0.f}); }
+
+TEST(ModelGradient, LigrBlockWithDropoutAndSampledSoftmax) {
+  check_whole_model_gradient({with_block(BlockKind::kLigr), 4, 0.3f});
+}
+
+TEST(ModelGradient, HstuBlock) { check_whole_model_gradient({with_block(BlockKind::kHstu), 0, 0.f}); }
+
+TEST(ModelGradient, HstuBlockWithDropoutAndSampledSoftmax) {
+  check_whole_model_gradient({with_block(BlockKind::kHstu), 4, 0.3f});
+}
+
 // The float instantiation (what trains) computes the same losses and gradients as the double
 // one that was just finite-difference checked, up to float rounding.
-TEST(ModelGradient, FloatMatchesDouble) {
-  const ModelConfig config = tiny_config();
+void check_float_matches_double(const ModelConfig& config) {
   const data::VocabSizes vocab = tiny_vocab();
   ModelCore<double> reference(config, vocab);
   ModelCore<float> model(config, vocab);
@@ -169,6 +188,14 @@ TEST(ModelGradient, FloatMatchesDouble) {
   for (double g : reference.grads()) max_grad = std::max(max_grad, std::abs(g));
   for (size_t i = 0; i < reference.grads().size(); ++i)
     ASSERT_NEAR(model.grads()[i], reference.grads()[i], 1e-4 * max_grad) << "entry " << i;
+}
+
+TEST(ModelGradient, FloatMatchesDouble) { check_float_matches_double(tiny_config()); }
+TEST(ModelGradient, FloatMatchesDoubleLigr) {
+  check_float_matches_double(with_block(BlockKind::kLigr));
+}
+TEST(ModelGradient, FloatMatchesDoubleHstu) {
+  check_float_matches_double(with_block(BlockKind::kHstu));
 }
 
 }  // namespace

@@ -111,6 +111,22 @@ TEST(Config, WrongTypeNamesKeyAndValue) {
             "configs/x.yaml: key 'train' expects a map of keys, got '5'");
 }
 
+TEST(Config, ModelBlockChoosesTheBlockAndNamesAnUnknownOne) {
+  // A config (or an old checkpoint's resolved config) without the key is a gpt model.
+  EXPECT_EQ(parse_config(kMinimal, "a.yaml").model.block, BlockKind::kGpt);
+  EXPECT_EQ(parse_config(std::string(kMinimal) + "model:\n  block: ligr\n", "a.yaml").model.block,
+            BlockKind::kLigr);
+  EXPECT_EQ(parse_config(kMinimal, "a.yaml", {"model.block=hstu"}).model.block, BlockKind::kHstu);
+  EXPECT_EQ(parse_error(std::string(kMinimal) + "model:\n  block: bert\n"),
+            "configs/x.yaml: key 'model.block' expects one of gpt, ligr, hstu, got 'bert'");
+  // The resolved config (config.resolved.yaml, the checkpoint manifest) carries the block.
+  Config c = parse_config(kMinimal, "a.yaml");
+  c.model.block = BlockKind::kHstu;
+  const std::string yaml = to_yaml(c);
+  EXPECT_NE(yaml.find("block: hstu"), std::string::npos) << yaml;
+  EXPECT_EQ(parse_config(yaml, "resolved.yaml").model.block, BlockKind::kHstu);
+}
+
 // Seen while writing tests/fuzz/fuzz_train_config and confirmed by UBSan under it
 // (regressions/fuzz_train_config/steps_two_to_the_63, seed_two_to_the_64):
 // an integer just past the type's range passed the exponent-form check, because INT64_MAX

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "trainer/memory_estimate.h"
+#include "trainer/model/activation_arena.h"
 #include "trainer/model/model.h"
 #include "trainer/run_setup.h"
 #include "unit/user_error_of.h"
@@ -137,9 +138,36 @@ TEST(MemoryEstimate, ParameterCountMatchesTheModelBuilt) {
   model.d_ff = 24;
   model.max_len = 9;
   const data::VocabSizes vocab = {40, 4, 6, 16, 3};
-  EXPECT_EQ(parameter_count(model, vocab), double(Model(model, vocab).params().size()));
-  model.n_layer = 1;
-  EXPECT_EQ(parameter_count(model, vocab), double(Model(model, vocab).params().size()));
+  for (BlockKind block : kBlockKinds) {
+    model.block = block;
+    model.n_layer = 3;
+    EXPECT_EQ(parameter_count(model, vocab), double(Model(model, vocab).params().size()))
+        << block_kind_name(block);
+    model.n_layer = 1;
+    EXPECT_EQ(parameter_count(model, vocab), double(Model(model, vocab).params().size()))
+        << block_kind_name(block);
+  }
+}
+
+// What each block kind keeps per layer for backward (activation_arena.h), in floats, for
+// N = B*T rows, its residual-stream output included: the estimate follows the block the config
+// asks for.
+TEST(MemoryEstimate, ActivationsPerLayerFollowTheBlock) {
+  ModelConfig model;
+  model.d_model = 16;
+  model.n_head = 2;
+  model.d_ff = 24;
+  const double B = 3, T = 5, N = B * T, C = 16, F = 24, scores = B * 2 * T * T;
+  auto per_layer_floats = [&](BlockKind block) {
+    model.block = block;
+    model.n_layer = 1;
+    const double one = ActivationArena<float>::bytes_needed(model, B, T);
+    model.n_layer = 2;
+    return (ActivationArena<float>::bytes_needed(model, B, T) - one) / sizeof(float);
+  };
+  EXPECT_EQ(per_layer_floats(BlockKind::kGpt), 10 * N * C + 2 * N * F + scores + 4 * N);
+  EXPECT_EQ(per_layer_floats(BlockKind::kLigr), 12 * N * C + 3 * N * F + scores + 4 * N);
+  EXPECT_EQ(per_layer_floats(BlockKind::kHstu), 14 * N * C + scores + 4 * N);
 }
 
 TEST(MemoryEstimate, AnImpossibleConfigIsRefusedNamingItsKeys) {
