@@ -107,8 +107,18 @@ EvalReport Evaluator::run(trainer::Model* model, const EvalProgress& progress) {
   const std::vector<int64_t>& offsets = corpus_.offsets();
   auto length_of = [&](int64_t i) { return static_cast<int32_t>(offsets[i + 1] - offsets[i]); };
   int64_t eligible_total = 0, skipped_short = 0;
+  // A validation target the model trained on (validation.holdout: validation_users) says
+  // nothing about it: only the held-out users are scored on that split.
+  auto scorable = [&](int64_t i) {
+    return options_.split != data::Split::kValidation ||
+           options_.training_split.holds_out_validation(i);
+  };
   for (int64_t i = 0; i < num_sequences; ++i) {
-    if (length_of(i) >= 3) ++eligible_total; else ++skipped_short;
+    if (length_of(i) < 3) {
+      ++skipped_short;
+    } else if (scorable(i)) {
+      ++eligible_total;
+    }
   }
   const int64_t users_planned = options_.max_users > 0
                                     ? std::min(options_.max_users, eligible_total)
@@ -121,8 +131,9 @@ EvalReport Evaluator::run(trainer::Model* model, const EvalProgress& progress) {
   for (int64_t first = 0; first < num_sequences; first += options_.read_chunk) {
     const int64_t count = std::min<int64_t>(options_.read_chunk, num_sequences - first);
     corpus_.read_sequences(first, count, chunk);
-    for (const auto& seq : chunk) {
-      const int32_t train = data::visible_length(seq.length(), data::Split::kTrain);
+    for (int64_t k = 0; k < count; ++k) {
+      const data::Sequence& seq = chunk[size_t(k)];
+      const int32_t train = options_.training_split.train_length(first + k, seq.length());
       cooccurrence.add_sequence(seq.item.data(), std::min(train, seq.length()));
     }
     if (progress) progress("cooccurrence", first + count, num_sequences);
@@ -250,7 +261,7 @@ EvalReport Evaluator::run(trainer::Model* model, const EvalProgress& progress) {
     for (auto& seq : chunk) {
       if (users_taken >= users_planned) break;
       const int32_t length = seq.length();
-      if (length < 3) continue;
+      if (length < 3 || !scorable(seq.index)) continue;
       const int32_t visible = data::visible_length(length, options_.split);
       CF_CHECK(visible >= 1 && visible < length, "visible_length out of range");
       const int32_t target = seq.item[static_cast<size_t>(visible)];
@@ -314,6 +325,7 @@ EvalReport Evaluator::run(trainer::Model* model, const EvalProgress& progress) {
   protocol["user_selection"] = options_.max_users > 0
                                    ? "first max_users eligible sequences in corpus order"
                                    : "every eligible sequence";
+  protocol["training_split"] = options_.training_split_name;
   protocol["n_users"] = users_done;
   protocol["n_sequences"] = num_sequences;
   protocol["n_skipped_short"] = skipped_short;

@@ -9,6 +9,7 @@
 
 #include "core/json.h"
 #include "data/corpus.h"
+#include "data/training_split.h"
 #include "eval/baselines.h"
 #include "eval/metrics.h"
 
@@ -34,6 +35,11 @@ struct EvalOptions {
   CooccurrenceParams cooccurrence;
   int max_batch_rows = 256;    // users scored per model call (fewer when the catalogue is huge)
   int read_chunk = 1024;       // sequences read from the corpus per call
+  // The events the model was trained on (its checkpoint's validation.holdout): the baselines
+  // count the same ones, so the comparison is like for like, and the validation split scores
+  // only users whose validation event training left out.
+  data::TrainingSplit training_split;
+  std::string training_split_name = "all_users";
   // Recorded in "protocol" only (the evaluator does not load checkpoints itself).
   std::string checkpoint_dir;
   int64_t checkpoint_step = -1;

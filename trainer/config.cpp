@@ -82,6 +82,7 @@ void visit_fields(Config& c, Visitor&& v) {
   v("validation.users", c.validation.users);
   v("validation.patience", c.validation.patience);
   v("validation.min_delta", c.validation.min_delta);
+  v("validation.holdout", c.validation.holdout);
 
   v("comm.timeout_s", c.comm.timeout_s);
   v("comm.bucket_mb", c.comm.bucket_mb);
@@ -162,6 +163,8 @@ constexpr NegativeSampling kSamplings[] = {NegativeSampling::kUniform,
                                            NegativeSampling::kPopularity};
 constexpr ValidationMetric kValidationMetrics[] = {
     ValidationMetric::kNdcgAt10, ValidationMetric::kHrAt10, ValidationMetric::kLoss};
+constexpr ValidationHoldout kValidationHoldouts[] = {ValidationHoldout::kAllUsers,
+                                                     ValidationHoldout::kValidationUsers};
 
 // One overload per field type: the shared readers (core/config_fields.h) do the checking.
 void read_field(bool& field, const RawValue& raw) { field = config_fields::read_bool(raw); }
@@ -189,6 +192,11 @@ void read_field(NegativeSampling& field, const RawValue& raw) {
   field = kSamplings[config_fields::read_choice(
       raw, {negative_sampling_name(kSamplings[0]), negative_sampling_name(kSamplings[1])})];
 }
+void read_field(ValidationHoldout& field, const RawValue& raw) {
+  field = kValidationHoldouts[config_fields::read_choice(
+      raw, {validation_holdout_name(kValidationHoldouts[0]),
+            validation_holdout_name(kValidationHoldouts[1])})];
+}
 void read_field(ValidationMetric& field, const RawValue& raw) {
   field = kValidationMetrics[config_fields::read_choice(
       raw, {validation_metric_name(kValidationMetrics[0]),
@@ -210,6 +218,7 @@ void write_field(YAML::Emitter& out, ItemLoss kind) { out << item_loss_name(kind
 void write_field(YAML::Emitter& out, NegativeSampling s) { out << negative_sampling_name(s); }
 void write_field(YAML::Emitter& out, BlockKind kind) { out << block_kind_name(kind); }
 void write_field(YAML::Emitter& out, LrSchedule schedule) { out << lr_schedule_name(schedule); }
+void write_field(YAML::Emitter& out, ValidationHoldout h) { out << validation_holdout_name(h); }
 void write_field(YAML::Emitter& out, ValidationMetric metric) {
   out << validation_metric_name(metric);
 }
@@ -457,6 +466,10 @@ void validate(const Config& c, const std::string& source) {
     v.fail_rule("key 'validation.metric' " + std::string(validation_metric_name(val.metric)) +
                 " ranks items, which 'task.kind: propensity' does not; use loss");
   }
+  if (val.holdout == ValidationHoldout::kValidationUsers && val.metric == ValidationMetric::kLoss) {
+    v.fail_rule("key 'validation.holdout: validation_users' needs a ranking metric "
+                "(validation.metric ndcg@10 or hr@10): the validation loss samples its own users");
+  }
 
   v.at_least("comm.timeout_s", c.comm.timeout_s, 0.0f);
   v.positive("comm.bucket_mb", c.comm.bucket_mb);
@@ -505,6 +518,16 @@ const char* negative_sampling_name(NegativeSampling sampling) {
       return "uniform";
     case NegativeSampling::kPopularity:
       return "popularity";
+  }
+  return "?";
+}
+
+const char* validation_holdout_name(ValidationHoldout holdout) {
+  switch (holdout) {
+    case ValidationHoldout::kAllUsers:
+      return "all_users";
+    case ValidationHoldout::kValidationUsers:
+      return "validation_users";
   }
   return "?";
 }

@@ -14,6 +14,11 @@ enum class LrSchedule { kCosine, kLinear, kConstant };
 // follow: full-rank NDCG@10 / HR@10 of the validation targets (history filtered out, as eval's
 // main protocol), or the validation loss (the propensity task's, which ranks no items).
 enum class ValidationMetric { kNdcgAt10, kHrAt10, kLoss };
+// Whose validation event (second-to-last) training leaves out. all_users: everyone's, the
+// classic leave-one-out split. validation_users: only the users validation ranks
+// (validation.users); every other user trains through its second-to-last event, as the
+// leave-one-out protocols of the gSASRec/eSASRec line do. The test event is never trained on.
+enum class ValidationHoldout { kAllUsers, kValidationUsers };
 
 struct RunSection {
   std::string out_dir = "runs/default";  // checkpoints/, metrics.jsonl, config.resolved.yaml
@@ -89,6 +94,7 @@ struct ValidationSection {
   int64_t users = 0;      // 0 = every eligible validation user; N = a fixed evenly spread sample
   int patience = 0;       // 0 = off; else stop after this many evaluations without improvement
   float min_delta = 0.0f; // an improvement must beat the best by more than this
+  ValidationHoldout holdout = ValidationHoldout::kAllUsers;
 };
 
 // Data-parallel communication (trainer/comm/): used when the job runs on more than one rank.
@@ -136,5 +142,6 @@ const char* lr_schedule_name(LrSchedule schedule);
 const char* item_loss_name(ItemLoss kind);
 const char* negative_sampling_name(NegativeSampling sampling);
 const char* validation_metric_name(ValidationMetric metric);  // "ndcg@10", "hr@10", "loss"
+const char* validation_holdout_name(ValidationHoldout holdout);  // "all_users", ...
 
 }  // namespace cf::trainer

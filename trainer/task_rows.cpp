@@ -31,9 +31,9 @@ uint64_t training_row_draw(uint64_t seed, int64_t step, int64_t row) {
                         splitmix64_mix(uint64_t(step) * 0x100000001b3ull + uint64_t(row)));
 }
 
-RowPlan plan_training_row(const TaskSpec& task, const data::Sequence& seq, uint64_t row_draw) {
+RowPlan plan_training_row(const TaskSpec& task, const data::Sequence& seq, int32_t train_len,
+                          uint64_t row_draw) {
   RowPlan plan;
-  int32_t train_len = data::visible_length(seq.length(), data::Split::kTrain);
   if (task.kind == TaskKind::kPropensity) {
     // Predict whether the event at a cut inside the training part is a purchase from the
     // events before it, so neither the validation nor the test event is ever seen.
@@ -100,7 +100,8 @@ void add_sums(LossSums& into, const LossSums& s) {
   into.propensity_count += s.propensity_count;
 }
 
-StepTargetCounts fill_micro_batches(const TaskSpec& task, const data::CorpusReader& corpus,
+StepTargetCounts fill_micro_batches(const TaskSpec& task, const data::TrainingSplit& split,
+                                    const data::CorpusReader& corpus,
                                     const std::vector<int64_t>& global_ids, int64_t first_row,
                                     uint64_t seed, int64_t step, int micro_batch, int max_len,
                                     std::vector<data::Batch>& micro) {
@@ -111,8 +112,10 @@ StepTargetCounts fill_micro_batches(const TaskSpec& task, const data::CorpusRead
     batch.resize(micro_batch, max_len);
     for (int b = 0; b < micro_batch; ++b) {
       const int64_t row = first_row + int64_t(m) * micro_batch + b;
-      corpus.read_sequence(global_ids[size_t(row)], seq);
-      const RowPlan plan = plan_training_row(task, seq, training_row_draw(seed, step, row));
+      const int64_t id = global_ids[size_t(row)];
+      corpus.read_sequence(id, seq);
+      const RowPlan plan = plan_training_row(task, seq, split.train_length(id, seq.length()),
+                                             training_row_draw(seed, step, row));
       data::fill_batch_row(batch, b, seq, plan.visible, true);
       batch.label[b] = plan.label;
       restrict_targets(task, batch, b);
@@ -136,17 +139,6 @@ LossOptions step_loss_options(const TaskSpec& task, const StepTargetCounts& glob
   return lo;
 }
 
-std::vector<int64_t> eligible_sequences(const data::CorpusReader& corpus) {
-  const auto& offsets = corpus.offsets();
-  std::vector<int64_t> ids;
-  for (int64_t i = 0; i + 1 < int64_t(offsets.size()); ++i) {
-    int32_t len = int32_t(offsets[i + 1] - offsets[i]);
-    int32_t train_len = data::visible_length(len, data::Split::kTrain);
-    if (train_len >= 2) ids.push_back(i);
-  }
-  return ids;
-}
-
 void all_reduce_sums(comm::Communicator& comm, LossSums& s) {
   if (comm.world_size() == 1) return;
   double v[6] = {s.item,
@@ -165,12 +157,18 @@ void all_reduce_sums(comm::Communicator& comm, LossSums& s) {
 }
 
 ValidationSet::ValidationSet(const data::CorpusReader& corpus, int rows_wanted,
-                             const TaskSpec& task, int micro_batch, int max_len)
+                             const TaskSpec& task, int micro_batch, int max_len,
+                             const std::vector<int64_t>& only_from)
     : task_(task), micro_batch_(micro_batch), max_len_(max_len) {
   const auto& offsets = corpus.offsets();
   std::vector<int64_t> candidates;
-  for (int64_t i = 0; i + 1 < int64_t(offsets.size()); ++i) {
-    if (offsets[i + 1] - offsets[i] >= 3) candidates.push_back(i);
+  auto consider = [&](int64_t i) {
+    if (offsets[size_t(i) + 1] - offsets[size_t(i)] >= 3) candidates.push_back(i);
+  };
+  if (only_from.empty()) {
+    for (int64_t i = 0; i + 1 < int64_t(offsets.size()); ++i) consider(i);
+  } else {
+    for (int64_t i : only_from) consider(i);
   }
   // Evenly spaced pick: deterministic and spread over the corpus.
   int n = std::min<int64_t>(rows_wanted, candidates.size());

@@ -8,6 +8,7 @@
 
 #include "data/batch.h"
 #include "data/corpus.h"
+#include "data/training_split.h"
 #include "trainer/comm/communicator.h"
 #include "trainer/config.h"
 #include "trainer/model/model_types.h"
@@ -36,7 +37,9 @@ struct RowPlan {
 // input is the events before it, the label whether the event at the cut is a purchase. Every
 // prefix of every user's training part is a possible example, not only the whole of it (one
 // example per user per epoch leaves a few dozen positives on small logs: too few to learn from).
-RowPlan plan_training_row(const TaskSpec& task, const data::Sequence& seq, uint64_t row_draw);
+// `train_len`: the events of `seq` training may use (TrainingSplit::train_length).
+RowPlan plan_training_row(const TaskSpec& task, const data::Sequence& seq, int32_t train_len,
+                          uint64_t row_draw);
 // The row_draw of global-batch row `row` at `step` (a pure function of its arguments).
 uint64_t training_row_draw(uint64_t seed, int64_t step, int64_t row);
 // Clears the targets of row b the task does not train (all for propensity; non-purchases for
@@ -59,8 +62,10 @@ struct StepTargetCounts {
 };
 // Fills `micro` (this rank's micro-batches, `micro_batch` x `max_len` each) with the global
 // batch rows [first_row, first_row + micro.size() * micro_batch) of `global_ids`, cut and
-// restricted for the task; returns this rank's share of the counts.
-StepTargetCounts fill_micro_batches(const TaskSpec& task, const data::CorpusReader& corpus,
+// restricted for the task and cut to what `split` lets training see; returns this rank's share
+// of the counts.
+StepTargetCounts fill_micro_batches(const TaskSpec& task, const data::TrainingSplit& split,
+                                    const data::CorpusReader& corpus,
                                     const std::vector<int64_t>& global_ids, int64_t first_row,
                                     uint64_t seed, int64_t step, int micro_batch, int max_len,
                                     std::vector<data::Batch>& micro);
@@ -69,10 +74,6 @@ StepTargetCounts fill_micro_batches(const TaskSpec& task, const data::CorpusRead
 LossOptions step_loss_options(const TaskSpec& task, const StepTargetCounts& global_counts,
                               const SampledLossPlan& item_loss, uint64_t negative_seed);
 
-// Sequences with at least two training events (one input and one target or label): the ids
-// the BatchSampler draws from.
-std::vector<int64_t> eligible_sequences(const data::CorpusReader& corpus);
-
 // A fixed, evenly spread set of validation rows: input = the events before the validation
 // event, the only target = the validation event (or its purchase flag for propensity). With
 // several ranks each scores every world_size-th row and the sums are added up, so the loss is
@@ -80,8 +81,10 @@ std::vector<int64_t> eligible_sequences(const data::CorpusReader& corpus);
 class ValidationSet {
  public:
   // Rows are scored `micro_batch` at a time, `max_len` positions each.
+  // `candidates` (non-empty): draw the rows only from these sequence ids (ascending): the
+  // users whose validation event training leaves out, when not all users' is.
   ValidationSet(const data::CorpusReader& corpus, int rows_wanted, const TaskSpec& task,
-                int micro_batch, int max_len);
+                int micro_batch, int max_len, const std::vector<int64_t>& candidates = {});
   bool empty() const { return ids_.empty(); }
   // `evaluate` scores one batch without dropout (a training backend's evaluate_loss).
   using Evaluate = std::function<LossSums(const data::Batch&, const LossOptions&)>;

@@ -111,13 +111,24 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
   const SampledLossPlan item_loss(config.loss, corpus->item_counts(), config.source_path,
                                   config.data.corpus);
   const std::string fingerprint = corpus->vocab_fingerprint();
-  data::BatchSampler sampler(eligible_sequences(*corpus), config.run.seed, int(shape.global_batch));
+  // Which events training may use (validation.holdout): the validation users' second-to-last
+  // event stays out; under all_users everybody's does.
+  const bool held_out_by_sample = config.validation.holdout == ValidationHoldout::kValidationUsers;
+  const std::vector<int64_t> validation_users =
+      held_out_by_sample ? data::validation_user_ids(*corpus, config.validation.users)
+                         : std::vector<int64_t>{};
+  const data::TrainingSplit split =
+      held_out_by_sample
+          ? data::TrainingSplit::holding_out_only(corpus->num_sequences(), validation_users)
+          : data::TrainingSplit();
+  data::BatchSampler sampler(data::trainable_sequences(*corpus, split), config.run.seed,
+                             int(shape.global_batch));
   // The run length in steps (train.steps, or train.epochs passes); the LR schedule spans it.
   const int64_t total_steps = run_length_steps(config, sampler.steps_per_epoch());
   TrainSection schedule = config.train;
   schedule.steps = total_steps;
   const ValidationSet validation(*corpus, shape.micro_batch * config.train.eval_batches, task,
-                                 shape.micro_batch, shape.max_len);
+                                 shape.micro_batch, shape.max_len, validation_users);
   auto evaluate = [&](const data::Batch& b, const LossOptions& o) {
     return backend->evaluate_loss(b, o);
   };
@@ -180,7 +191,7 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
       //    target counts, so every loss is averaged over the whole global batch. A stop request
       //    (SIGTERM/SIGUSR1) on any rank travels with them and stops every rank at this step.
       const StepTargetCounts mine =
-          fill_micro_batches(task, *corpus, sampler.global_batch(state.sampler_step),
+          fill_micro_batches(task, split, *corpus, sampler.global_batch(state.sampler_step),
                              int64_t(rank) * shape.micro_batches * shape.micro_batch,
                              config.run.seed, step, shape.micro_batch, shape.max_len, micro);
       double counts[5] = {double(mine.items), double(mine.actions), double(mine.labels),

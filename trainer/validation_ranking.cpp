@@ -23,22 +23,6 @@ void mark_history(std::vector<uint8_t>& marks, const data::Sequence& seq, int32_
 
 }  // namespace
 
-ValidationRanking::ValidationRanking(const data::CorpusReader& corpus, int64_t users_wanted) {
-  const auto& offsets = corpus.offsets();
-  std::vector<int64_t> eligible;
-  for (int64_t i = 0; i + 1 < int64_t(offsets.size()); ++i) {
-    if (offsets[size_t(i) + 1] - offsets[size_t(i)] >= 3) eligible.push_back(i);
-  }
-  if (users_wanted <= 0 || users_wanted >= int64_t(eligible.size())) {
-    users_ = std::move(eligible);
-    return;
-  }
-  // Evenly spaced over the corpus, chosen once: the same users at every evaluation, rank count
-  // and resume, so successive values compare like with like.
-  const int64_t n = users_wanted, total = int64_t(eligible.size());
-  for (int64_t k = 0; k < n; ++k) users_.push_back(eligible[size_t(k * total / n)]);
-}
-
 ValidationRanks ValidationRanking::score(Model& model, const data::CorpusReader& corpus,
                                          comm::Communicator& comm, int max_batch_rows) const {
   const int32_t num_items = corpus.vocab_sizes().items;

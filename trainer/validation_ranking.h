@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "data/corpus.h"
+#include "data/training_split.h"
 #include "trainer/comm/communicator.h"
 #include "trainer/model/model.h"
 
@@ -23,9 +24,10 @@ struct ValidationRanks {
 
 class ValidationRanking {
  public:
-  // `users_wanted` 0: every eligible user (>= 3 events: an input, the validation and the test
-  // event), as eval takes them; N: N of them spread evenly over the corpus, chosen once here.
-  ValidationRanking(const data::CorpusReader& corpus, int64_t users_wanted);
+  // Ranks the users of data::validation_user_ids(corpus, users_wanted).
+  ValidationRanking(const data::CorpusReader& corpus, int64_t users_wanted)
+      : users_(data::validation_user_ids(corpus, users_wanted)) {}
+  const std::vector<int64_t>& users() const { return users_; }
   bool empty() const { return users_.empty(); }
   int64_t size() const { return int64_t(users_.size()); }
   // Scores `model` (the same parameters on every rank) on this rank's share of the users;

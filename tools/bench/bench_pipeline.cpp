@@ -132,7 +132,7 @@ TrainResult bench_train(const cf::trainer::Config& config, int steps) {
   model.init_weights(config.run.seed);
   trainer::AdamW optimizer(model.tensors(), int64_t(model.params().size()),
                            trainer::adamw_hyperparams(config.train));
-  const std::vector<int64_t> eligible = trainer::eligible_sequences(*corpus);
+  const std::vector<int64_t> eligible = cf::data::trainable_sequences(*corpus, cf::data::TrainingSplit());
   const int B = config.train.micro_batch, T = config.model.max_len;
   data::BatchSampler sampler(eligible, config.run.seed, B);
   const trainer::SampledLossPlan item_loss(config.loss, corpus->item_counts(), config.source_path,

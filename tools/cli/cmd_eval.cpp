@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "data/corpus.h"
+#include "data/training_split.h"
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
 #include "eval/eval_users.h"
@@ -76,6 +77,13 @@ int run_eval(int argc, char** argv) {
     model.emplace(trainer::model_from_checkpoint(ckpt));
     options.checkpoint_dir = checkpoint_dir;
     options.checkpoint_step = ckpt.state.step;
+    const trainer::ValidationSection& validation = ckpt.config.validation;
+    if (validation.holdout == trainer::ValidationHoldout::kValidationUsers) {
+      const std::vector<int64_t> users = data::validation_user_ids(*corpus, validation.users);
+      options.training_split =
+          data::TrainingSplit::holding_out_only(corpus->num_sequences(), users);
+      options.training_split_name = "validation_users (" + std::to_string(users.size()) + ")";
+    }
     std::fprintf(stderr, "eval: checkpoint %s (step %lld; %s)\n", checkpoint_dir.c_str(),
                  static_cast<long long>(ckpt.state.step), chosen_because.c_str());
   }

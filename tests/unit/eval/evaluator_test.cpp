@@ -52,6 +52,7 @@ int64_t naive_rank(const std::vector<float>& scores, int32_t target,
 
 class EvaluatorTest : public ::testing::Test {
  protected:
+  void expect_brute_force_baselines(const data::TrainingSplit& split);
   void SetUp() override {
     contents_ = testing::make_eval_corpus();
     path_ = dir_.file("corpus.h5");
@@ -135,8 +136,12 @@ TEST_F(EvaluatorTest, ModelMetricsMatchOneUserAtATimeRecomputation) {
             corpus_->vocab_fingerprint());
 }
 
-TEST_F(EvaluatorTest, BaselinesMatchBruteForcePopularityAndCooccurrence) {
-  const EvalReport report = Evaluator(*corpus_, small_batches()).run(nullptr);
+// The baselines count what the model trained on: with `split` holding out only some users'
+// validation events, the others' count too.
+void EvaluatorTest::expect_brute_force_baselines(const data::TrainingSplit& split) {
+  EvalOptions options = small_batches();
+  options.training_split = split;
+  const EvalReport report = Evaluator(*corpus_, options).run(nullptr);
   EXPECT_TRUE(report.json.at("model").is_null());
   const auto sequences = all_sequences();
   const int32_t V = corpus_->vocab_sizes().items;
@@ -144,7 +149,7 @@ TEST_F(EvaluatorTest, BaselinesMatchBruteForcePopularityAndCooccurrence) {
   // Co-occurrence by brute force with the documented formula (window 3, last 3 items).
   std::map<std::pair<int32_t, int32_t>, double> C;
   for (const auto& seq : sequences) {
-    const int32_t train = data::visible_length(seq.length(), data::Split::kTrain);
+    const int32_t train = split.train_length(seq.index, seq.length());
     for (int32_t p = 0; p < train; ++p) {
       for (int32_t d = 1; d <= 3 && p + d < train; ++d) C[{seq.item[p], seq.item[p + d]}] += 1.0 / d;
     }
@@ -183,6 +188,31 @@ TEST_F(EvaluatorTest, BaselinesMatchBruteForcePopularityAndCooccurrence) {
   // The walk structure of the corpus makes co-occurrence beat popularity.
   EXPECT_GT(b.at("cooccurrence").at("hr@10").get<double>(),
             b.at("popularity").at("hr@10").get<double>());
+}
+
+TEST_F(EvaluatorTest, BaselinesMatchBruteForcePopularityAndCooccurrence) {
+  expect_brute_force_baselines(data::TrainingSplit());
+}
+
+TEST_F(EvaluatorTest, BaselinesCountTheEventsOfTheModelsTrainingSplit) {
+  std::vector<int64_t> every_third;
+  for (int64_t i = 0; i < corpus_->num_sequences(); i += 3) every_third.push_back(i);
+  const data::TrainingSplit split =
+      data::TrainingSplit::holding_out_only(corpus_->num_sequences(), every_third);
+  expect_brute_force_baselines(split);
+  EvalOptions classic = small_batches(), sampled = small_batches();
+  sampled.training_split = split;
+  EXPECT_NE(Evaluator(*corpus_, classic).run(nullptr).json.at("baselines").dump(),
+            Evaluator(*corpus_, sampled).run(nullptr).json.at("baselines").dump());
+
+  // On the validation split only users whose validation event training left out are scored.
+  sampled.split = data::Split::kValidation;
+  int64_t expected = 0;
+  for (const auto& seq : all_sequences())
+    expected += seq.length() >= 3 && seq.index % 3 == 0 ? 1 : 0;
+  ASSERT_GT(expected, 0);
+  EXPECT_EQ(Evaluator(*corpus_, sampled).run(nullptr).json.at("protocol").at("n_users").get<int64_t>(),
+            expected);
 }
 
 TEST_F(EvaluatorTest, SampledProtocolsRankAtLeastAsHighAsFullFiltered) {

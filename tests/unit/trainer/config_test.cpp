@@ -371,7 +371,7 @@ TEST(Config, ShippedConfigsAreValid) {
   namespace fs = std::filesystem;
   const fs::path configs = fs::path(fixtures) / ".." / ".." / "configs";
   int checked = 0;
-  for (const char* folder : {"demo", "pretrain", "finetune"}) {
+  for (const char* folder : {"demo", "pretrain", "finetune", "recipes"}) {
     if (!fs::is_directory(configs / folder)) continue;
     for (const auto& entry : fs::directory_iterator(configs / folder)) {
       if (entry.path().extension() != ".yaml") continue;
@@ -446,18 +446,27 @@ TEST(Config, ValidationSectionDefaultsAndChecks) {
   EXPECT_EQ(c.validation.users, 0);
   EXPECT_EQ(c.validation.patience, 0);
   EXPECT_EQ(c.validation.min_delta, 0.0f);
+  EXPECT_EQ(c.validation.holdout, ValidationHoldout::kAllUsers);
   EXPECT_TRUE(c.checkpoint.keep_best);
   const Config set = parse_config(kMinimal, "configs/x.yaml",
                                   {"validation.metric=hr@10", "validation.every=50",
                                    "validation.users=1000", "validation.patience=3",
-                                   "validation.min_delta=0.001", "checkpoint.keep_best=false"});
+                                   "validation.min_delta=0.001", "checkpoint.keep_best=false",
+                                   "validation.holdout=validation_users"});
   EXPECT_EQ(set.validation.metric, ValidationMetric::kHrAt10);
   EXPECT_EQ(set.validation.every, 50);
   EXPECT_EQ(set.validation.users, 1000);
   EXPECT_EQ(set.validation.patience, 3);
   EXPECT_EQ(set.validation.min_delta, 0.001f);
   EXPECT_FALSE(set.checkpoint.keep_best);
+  EXPECT_EQ(set.validation.holdout, ValidationHoldout::kValidationUsers);
   EXPECT_EQ(to_yaml(parse_config(to_yaml(set), "resolved.yaml")), to_yaml(set));
+  EXPECT_EQ(parse_error(kMinimal, {"validation.holdout=validation_users", "validation.metric=loss"}),
+            "configs/x.yaml: key 'validation.holdout: validation_users' needs a ranking metric "
+            "(validation.metric ndcg@10 or hr@10): the validation loss samples its own users");
+  EXPECT_EQ(parse_error(kMinimal, {"validation.holdout=some"}),
+            "configs/x.yaml: --set validation.holdout=some: key 'validation.holdout' expects one "
+            "of all_users, validation_users, got 'some'");
   // The propensity task ranks no items: its default is the loss, and a ranking metric is refused.
   const Config propensity = parse_config(std::string(kMinimal) + "task:\n  kind: propensity\n",
                                          "configs/x.yaml");

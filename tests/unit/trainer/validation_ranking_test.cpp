@@ -106,5 +106,45 @@ TEST_F(ValidationRankingTest, ASampleIsEvenlySpreadAndFixed) {
   EXPECT_EQ(ValidationRanking(*corpus_, 100000).size(), int64_t(ids.size()));
 }
 
+// The training side of validation.holdout: validation users keep their validation event out of
+// training, every other user trains through it, nobody's test event is ever trained on.
+TEST_F(ValidationRankingTest, TrainingSplitHoldsOutOnlyTheValidationUsers) {
+  using data::TrainingSplit;
+  const std::vector<int64_t> sample = data::validation_user_ids(*corpus_, 7);
+  ASSERT_EQ(sample.size(), 7u);
+  EXPECT_EQ(sample, ValidationRanking(*corpus_, 7).users());  // the users validation ranks
+  const std::set<int64_t> held(sample.begin(), sample.end());
+  const TrainingSplit classic;
+  const TrainingSplit by_sample =
+      TrainingSplit::holding_out_only(corpus_->num_sequences(), sample);
+  const auto& offsets = corpus_->offsets();
+  int trained_through = 0;
+  for (int64_t i = 0; i + 1 < int64_t(offsets.size()); ++i) {
+    const int32_t length = int32_t(offsets[size_t(i) + 1] - offsets[size_t(i)]);
+    const int32_t without = length >= 3 ? length - 2 : length;
+    EXPECT_EQ(classic.train_length(i, length), without) << i;
+    EXPECT_TRUE(classic.holds_out_validation(i));
+    EXPECT_EQ(by_sample.holds_out_validation(i), held.count(i) == 1) << i;
+    const int32_t expected = length >= 3 && !held.count(i) ? length - 1 : without;
+    EXPECT_EQ(by_sample.train_length(i, length), expected) << i;
+    trained_through += expected == length - 1 && length >= 3;
+  }
+  EXPECT_GT(trained_through, 10);  // the case is exercised
+
+  // Trainable = at least an input and a target; users with 3 events become trainable when they
+  // train through their validation event.
+  auto expected_ids = [&](const TrainingSplit& split) {
+    std::vector<int64_t> ids;
+    for (int64_t i = 0; i + 1 < int64_t(offsets.size()); ++i)
+      if (split.train_length(i, int32_t(offsets[size_t(i) + 1] - offsets[size_t(i)])) >= 2)
+        ids.push_back(i);
+    return ids;
+  };
+  EXPECT_EQ(data::trainable_sequences(*corpus_, classic), expected_ids(classic));
+  EXPECT_EQ(data::trainable_sequences(*corpus_, by_sample), expected_ids(by_sample));
+  EXPECT_GT(data::trainable_sequences(*corpus_, by_sample).size(),
+            data::trainable_sequences(*corpus_, classic).size());
+}
+
 }  // namespace
 }  // namespace cf::trainer
