@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "kernels/cpu/blas_gemm.h"
+#include "kernels/cpu/row_softmax.h"
 #include "kernels/ops.h"
 
 namespace cf::ops {
@@ -19,7 +20,7 @@ namespace {
 
 // Rows per chunk: the unit of parallel work and of the fixed summation order of the candidate
 // gradients (partials are added in chunk order), so results never depend on the thread count.
-constexpr int kChunkRows = 128;
+constexpr int kChunkRows = 256;
 
 // log(1 + exp(x)) without overflow.
 double softplus(double x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
@@ -32,27 +33,40 @@ template <class T>
 double row_loss_and_grad(SampledLoss kind, double gbce_beta, T* x, const uint8_t* mask, int M,
                          T pos, T* dpos, T grad_scale, bool with_grads) {
   if (kind == SampledLoss::kSoftmax) {
-    double top = double(pos);
+    T top = pos;
     for (int j = 0; j < M; ++j)
-      if (!mask[j]) top = std::max(top, double(x[j]));
-    double sum = std::exp(double(pos) - top);
+      if (!mask[j]) top = std::max(top, x[j]);
+    // Accidental hits go far below the row maximum, so their exponential is (clamped) ~1e-38
+    // in float and 0 in double; their gradient is set to exactly 0 below. The exponentials
+    // are the full softmax's (exp_shifted_and_sum: vectorised in float).
     for (int j = 0; j < M; ++j)
-      if (!mask[j]) sum += std::exp(double(x[j]) - top);
-    const double loss = std::log(sum) + top - double(pos);
+      if (mask[j]) x[j] = top - T(1000);
+    const double e_pos = std::exp(double(pos) - double(top));
+    const double sum = e_pos + cpu::exp_shifted_and_sum(x, top, M);
+    const double loss = std::log(sum) + double(top) - double(pos);
     if (with_grads) {
-      const double scale = double(grad_scale) / sum;
-      for (int j = 0; j < M; ++j) x[j] = mask[j] ? T(0) : T(std::exp(double(x[j]) - top) * scale);
-      *dpos = T((std::exp(double(pos) - top) / sum - 1.0) * double(grad_scale));
+      cpu::scale_row(x, T(double(grad_scale) / sum), M);
+      for (int j = 0; j < M; ++j)
+        if (mask[j]) x[j] = T(0);
+      *dpos = T((e_pos / sum - 1.0) * double(grad_scale));
     }
     return loss;
   }
-  // gBCE: -beta log sigmoid(pos) - sum_j log(1 - sigmoid(x_j)).
+  // gBCE: -beta log sigmoid(pos) - sum_j log(1 - sigmoid(x_j)). With e = exp(-|x|) (one
+  // vectorised exponential per logit): softplus(x) = max(x, 0) + log1p(e), and sigmoid(x) =
+  // 1 / (1 + e) for x >= 0, e / (1 + e) otherwise.
   double loss = gbce_beta * softplus(-double(pos));
+  thread_local std::vector<T> e;
+  e.resize(size_t(M));
+  for (int j = 0; j < M; ++j) e[size_t(j)] = -std::abs(x[j]);
+  cpu::exp_shifted_and_sum(e.data(), T(0), M);
   for (int j = 0; j < M; ++j)
-    if (!mask[j]) loss += softplus(double(x[j]));
+    if (!mask[j]) loss += double(std::max(x[j], T(0))) + std::log1p(double(e[size_t(j)]));
   if (with_grads) {
-    for (int j = 0; j < M; ++j)
-      x[j] = mask[j] ? T(0) : T(sigmoid(double(x[j])) * double(grad_scale));
+    for (int j = 0; j < M; ++j) {
+      const T ej = e[size_t(j)];
+      x[j] = mask[j] ? T(0) : (x[j] >= 0 ? T(1) : ej) / (T(1) + ej) * grad_scale;
+    }
     *dpos = T(-gbce_beta * sigmoid(-double(pos)) * double(grad_scale));
   }
   return loss;
