@@ -41,11 +41,18 @@ std::string random_text(const Json& plan) {
          std::to_string(r.at("seed").get<uint64_t>());
 }
 
-std::string sets_text(const Json& plan) {
-  std::string text;
-  for (const Json& s : plan.at("set"))
-    text += (text.empty() ? "" : " ") + ("--set " + s.get<std::string>());
-  return text.empty() ? "no --set" : text;
+// The first --set flag where two plans part, "" where they do not: "(there: --set a=1; here:
+// none)" names it without repeating the flags they share.
+std::string first_set_difference(const Json& there, const Json& here) {
+  const Json& a = there.at("set");
+  const Json& b = here.at("set");
+  size_t i = 0;
+  while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+  if (i == a.size() && i == b.size()) return "";
+  auto flag = [&](const Json& list) {
+    return i < list.size() ? "--set " + list[i].get<std::string>() : std::string("none");
+  };
+  return "(there: " + flag(a) + "; here: " + flag(b) + ")";
 }
 
 // The first way `there` (plan.json) and `here` (this command) differ, or "" when they are the
@@ -60,8 +67,10 @@ std::string first_difference(const Json& there, const Json& here) {
   if (random_text(there) != random_text(here)) {
     return differ("trial draws", random_text(there), random_text(here));
   }
-  if (sets_text(there) != sets_text(here))
-    return differ("--set flags", sets_text(there), sets_text(here));
+  if (const std::string set = first_set_difference(there, here); !set.empty()) {
+    return "--set flags differ " + set;
+  }
+
   const Json& a = there.at("trials");
   const Json& b = here.at("trials");
   if (a.size() != b.size()) {

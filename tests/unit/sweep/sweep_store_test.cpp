@@ -67,6 +67,9 @@ TEST_F(SweepStoreTest, ADifferentPlanIsRefusedNamingTheDifference) {
             prefix +
                 "--set flags differ (there: --set train.steps=20; here: --set train.steps=30)" +
                 suffix);
+  sets.sets = {"train.steps=20", "train.lr=0.5"};
+  EXPECT_EQ(user_error_of([&] { open_sweep_dir(dir_, plan_json(plan(), sets)); }),
+            prefix + "--set flags differ (there: none; here: --set train.lr=0.5)" + suffix);
   PlanRecord edited = record();
   edited.config_digests[1] = "cc";
   EXPECT_EQ(user_error_of([&] { open_sweep_dir(dir_, plan_json(plan(), edited)); }),
