@@ -68,16 +68,13 @@ int sweep_command(int argc, char** argv, trainer::comm::Communicator& world) {
       "DIR/sweep.csv, DIR/sweep.md and DIR/best.yaml.");
   args.option("config", "FILE", "base YAML config of every trial (configs/...)");
   args.option("grid", "KEY=V1,V2,...",
-              "a config key and its values; the trials are every combination of all --grid\n"
-              "flags, the first flag varying slowest",
-              "", true);
+              "a config key and its values; trials = every combination (first flag slowest)", "",
+              true);
   args.option("random", "N", "train N distinct combinations drawn uniformly instead of all");
   args.option("seed", "S", "seed of the --random draws (default 1)");
   args.option("set", "KEY=VALUE", "override a config key in every trial", "", true);
   args.option("out-dir", "DIR", "sweep directory (run.out_dir of trial t000 is DIR/trials/t000)");
-  args.option("max-trials", "K",
-              "train at most K trials in this run, then write the table so far (rerun the\n"
-              "command to go on)");
+  args.option("max-trials", "K", "train at most K trials now, then write the table so far");
   args.option("device", "auto|cpu|cuda", "compute backend of every trial (overrides run.device)");
   args.flag("quiet", "no per-step progress lines or trainer notices");
   if (!args.parse(argc, argv)) return 0;
