@@ -2,7 +2,7 @@
 
 #include <filesystem>
 #include <functional>
-#include <map>
+#include <set>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -34,12 +34,11 @@ std::vector<std::string> joined(std::vector<std::string> first,
 // which ValidationSet shares), asked once per corpus.
 void require_validation_targets(const std::vector<trainer::Config>& configs,
                                 const TrialPlan& plan) {
-  std::map<std::string, bool> checked;
+  std::set<std::string> checked;
   for (size_t i = 0; i < configs.size(); ++i) {
     const trainer::Config& c = configs[i];
-    if (checked.count(c.data.corpus)) continue;
+    if (!checked.insert(c.data.corpus).second) continue;
     auto corpus = data::CorpusReader::open(c.data.corpus);
-    checked[c.data.corpus] = true;
     if (trainer::ValidationRanking(*corpus, 0).empty()) {
       throw UserError(c.data.corpus + ": no user has a validation target (it takes 3 events: " +
                       "history, validation, test), so trial " + plan.trials[i].id +

@@ -230,8 +230,9 @@ TEST(Config, CheckOverrideNamesTheGivenContext) {
   // One override alone, as another flag than --set gives it (cartformer sweep's --grid).
   check_override("train.lr=0.5", "x.yaml: --grid train.lr=0.5,abc");
   check_override("task.init_from=", "x.yaml: --grid task.init_from=");
-  EXPECT_EQ(user_error_of([] { check_override("train.lr=abc", "x.yaml: --grid train.lr=0.5,abc"); }),
-            "x.yaml: --grid train.lr=0.5,abc: key 'train.lr' expects a number, got 'abc'");
+  EXPECT_EQ(
+      user_error_of([] { check_override("train.lr=abc", "x.yaml: --grid train.lr=0.5,abc"); }),
+      "x.yaml: --grid train.lr=0.5,abc: key 'train.lr' expects a number, got 'abc'");
   EXPECT_EQ(user_error_of([] { check_override("train.stpes=5", "x.yaml: --grid train.stpes=5"); }),
             "x.yaml: --grid train.stpes=5: unknown key 'train.stpes' (did you mean "
             "'train.steps'?)");
