@@ -302,9 +302,9 @@ void read_document(Config& config, const YAML::Node& root, const std::string& so
   }
 }
 
-void apply_override(Config& config, const std::string& assignment, const std::string& source,
+// `context` opens every message: "x.yaml: --set train.lr=abc" (or whichever flag gave it).
+void apply_override(Config& config, const std::string& assignment, const std::string& context,
                     GivenKeys& given) {
-  const std::string context = source + ": --set " + assignment;
   size_t eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) {
     throw UserError(context + ": expected key=value, e.g. --set train.lr=0.001");
@@ -562,10 +562,18 @@ Config parse_config(const std::string& yaml_text, const std::string& source_name
   config.source_path = source_name;
   GivenKeys given;
   read_document(config, config_fields::load_document(yaml_text, source_name), source_name, given);
-  for (const auto& assignment : overrides) apply_override(config, assignment, source_name, given);
+  for (const auto& assignment : overrides) {
+    apply_override(config, assignment, source_name + ": --set " + assignment, given);
+  }
   resolve_defaults(config, given);
   validate(config, source_name);
   return config;
+}
+
+void check_override(const std::string& assignment, const std::string& context) {
+  Config scratch;
+  GivenKeys given;
+  apply_override(scratch, assignment, context, given);
 }
 
 Config load_config(const std::string& path, const std::vector<std::string>& overrides) {

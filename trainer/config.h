@@ -133,6 +133,12 @@ Config load_config(const std::string& path, const std::vector<std::string>& over
 // Parses a config from YAML text (source_name used in messages).
 Config parse_config(const std::string& yaml_text, const std::string& source_name,
                     const std::vector<std::string>& overrides = {});
+// Checks one "key=value" override alone, as parse_config reads a --set: the key must exist
+// and the value must have its type. Otherwise a UserError opening with `context`, e.g.
+// "x.yaml: --grid train.lr=0.1,abc: key 'train.lr' expects a number, got 'abc'" or
+// "...: unknown key 'train.stpes' (did you mean 'train.steps'?)". Ranges and the rules between
+// keys need the whole config: parse_config checks those.
+void check_override(const std::string& assignment, const std::string& context);
 // The fully resolved config as YAML (saved as config.resolved.yaml and in checkpoint manifests);
 // parse_config(to_yaml(c)) == c.
 std::string to_yaml(const Config& config);

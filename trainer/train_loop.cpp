@@ -158,6 +158,7 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
   TrainOutcome outcome;
   outcome.resumed = run.resumed;
   outcome.resumed_from_step = run.resumed ? state.step : 0;
+  outcome.elapsed_before_resume_seconds = run.resumed ? state.elapsed_seconds : 0;
   int64_t last_ckpt_step = run.resumed ? state.step : -1;
   std::string last_ckpt;
   double last_loss = 0, last_val = -1;

@@ -39,6 +39,9 @@ struct TrainOutcome {
   bool preempted = false;  // stopped early on hooks.stop_requested, with a checkpoint
   int world_size = 1;
   double comm_wait_seconds = 0;  // total time blocked in collectives
+  // Wall time the sessions before this one spent training, as the checkpoint it resumed from
+  // recorded it (0 for a fresh run).
+  double elapsed_before_resume_seconds = 0;
   // Validation (config.validation): the metric followed, its best value and step over the whole
   // run (resumed parts included), the checkpoint kept for it (empty without keep_best or when
   // nothing was validated) and whether patience ran out.

@@ -1,37 +1,19 @@
 // cartformer train: pretraining or fine-tuning from a YAML config, with resume.
-#include <atomic>
-#include <chrono>
-#include <csignal>
 #include <cstdio>
 #include <memory>
-#include <thread>
 
 #include "core/error.h"
-#include "core/progress.h"
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
+#include "tools/cli/job_errors.h"
+#include "tools/cli/progress_line.h"
+#include "tools/cli/stop_signals.h"
 #include "trainer/comm/world.h"
 #include "trainer/config.h"
 #include "trainer/train_loop.h"
 
 namespace cf::cli {
 namespace {
-
-// Exit code of a run stopped by SIGTERM/SIGUSR1 after writing its checkpoint (EX_TEMPFAIL:
-// "try again later"; launch/slurm.sbatch requeues on it).
-constexpr int kPreemptedExitCode = 75;
-
-std::atomic<int> g_stop_signal{0};
-extern "C" void on_stop_signal(int sig) { g_stop_signal.store(sig); }
-
-void install_stop_handlers() {
-  struct sigaction action = {};
-  action.sa_handler = on_stop_signal;
-  action.sa_flags = SA_RESTART;  // writes to mpirun's pipes must not fail with EINTR
-  sigemptyset(&action.sa_mask);
-  sigaction(SIGTERM, &action, nullptr);
-  sigaction(SIGUSR1, &action, nullptr);
-}
 
 int train(int argc, char** argv, trainer::comm::Communicator& comm) {
   ArgParser args(
@@ -59,28 +41,10 @@ int train(int argc, char** argv, trainer::comm::Communicator& comm) {
   trainer::TrainHooks hooks;
   hooks.on_message = [](const std::string& m) { std::fprintf(stderr, "train: %s\n", m.c_str()); };
   if (args.has("stop-after")) hooks.stop_at_step = args.get_int("stop-after", 1);
-  hooks.stop_requested = [] { return g_stop_signal.load() != 0; };
+  hooks.stop_requested = stop_signal_received;
   if (!quiet) {
     hooks.on_progress = [](const trainer::StepReport& r) {
-      std::string val = r.val_loss >= 0 ? " | val " + std::to_string(r.val_loss).substr(0, 6) : "";
-      if (r.val_ndcg_at_10 >= 0) {
-        char buf[64];
-        std::snprintf(buf, sizeof buf, " | val ndcg@10 %.4f hr@10 %.4f", r.val_ndcg_at_10,
-                      r.val_hr_at_10);
-        val += buf;
-      }
-      std::string wait;
-      if (r.world_size > 1) {
-        char buf[64];
-        std::snprintf(buf, sizeof buf, " | comm wait %.1f ms (%.0f%%)", r.comm_wait_seconds * 1e3,
-                      r.comm_share * 100);
-        wait = buf;
-      }
-      std::fprintf(stderr,
-                   "step %5lld/%lld | loss %.4f%s | lr %.2e | %s tok/s | norm %.2f%s | ETA %s\n",
-                   (long long)r.step, (long long)r.total_steps, r.loss, val.c_str(), r.lr,
-                   human_count(r.tokens_per_s).c_str(), r.grad_norm, wait.c_str(),
-                   human_duration(r.eta_seconds).c_str());
+      std::fprintf(stderr, "%s\n", step_progress_line(r).c_str());
     };
   }
   if (lead) {
@@ -122,25 +86,9 @@ int train(int argc, char** argv, trainer::comm::Communicator& comm) {
 }  // namespace
 
 int run_train(int argc, char** argv) {
-  // Before anything slow (MPI start-up, reading the config): launchers forward SIGUSR1 to every
-  // rank at once, and its default action would kill a rank that is still starting.
-  install_stop_handlers();
+  install_stop_handlers();  // first: see stop_signals.h
   auto comm = trainer::comm::open_world();
-  if (comm->world_size() == 1) return train(argc, argv, *comm);
-  // Several ranks: an error on any of them must end all of them (the others would wait in
-  // their next collective). When every rank fails alike (a bad config), rank 0 reports and
-  // ends the job first; a rank that fails alone still reports, a moment later.
-  try {
-    return train(argc, argv, *comm);
-  } catch (const std::exception& e) {
-    const int rank = comm->rank();
-    if (rank != 0) std::this_thread::sleep_for(std::chrono::seconds(2));
-    std::string msg = e.what();
-    if (rank != 0 && msg.rfind("rank ", 0) != 0) msg = "rank " + std::to_string(rank) + ": " + msg;
-    std::fprintf(stderr, "cartformer train: error: %s\n", msg.c_str());
-    std::fflush(stderr);
-    trainer::comm::abort_world(1);
-  }
+  return run_on_every_rank("train", *comm, [&] { return train(argc, argv, *comm); });
 }
 
 }  // namespace cf::cli

@@ -8,6 +8,7 @@ namespace cf::cli {
 int run_synth(int argc, char** argv);     // tools/cli/cmd_synth.cpp
 int run_prep(int argc, char** argv);      // tools/cli/cmd_prep.cpp
 int run_train(int argc, char** argv);     // tools/cli/cmd_train.cpp
+int run_sweep(int argc, char** argv);     // tools/cli/cmd_sweep.cpp
 int run_eval(int argc, char** argv);      // tools/cli/cmd_eval.cpp
 int run_generate(int argc, char** argv);  // tools/cli/cmd_generate.cpp
 int run_inspect(int argc, char** argv);   // tools/cli/cmd_inspect.cpp

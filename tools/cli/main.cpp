@@ -19,6 +19,7 @@ const Command kCommands[] = {
     {"synth", cf::cli::run_synth, "generate a seeded synthetic behaviour log (trio CSV format)"},
     {"prep", cf::cli::run_prep, "turn raw behaviour logs into a tokenized HDF5 corpus"},
     {"train", cf::cli::run_train, "pretrain or fine-tune a model on a corpus (checkpoints, metrics)"},
+    {"sweep", cf::cli::run_sweep, "train a grid (or random draws) of config values, rank them on validation"},
     {"eval", cf::cli::run_eval, "offline next-item and propensity metrics beside baselines -> eval.json"},
     {"generate", cf::cli::run_generate, "top-K next-item recommendations from a checkpoint"},
     {"report", cf::cli::run_report, "offline evaluation as a self-contained HTML report; --compare A B"},

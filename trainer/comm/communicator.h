@@ -78,11 +78,14 @@ class Communicator {
 };
 
 // One process: every collective is the identity (all-gather and reduce-scatter copy).
+// `local_rank`: the process's index among the processes of its host when it trains alone
+// inside a larger job (cartformer sweep: one trial per rank), so each takes its own GPU.
 class LocalComm final : public Communicator {
  public:
+  explicit LocalComm(int local_rank = 0) : local_rank_(local_rank) {}
   int rank() const override { return 0; }
   int world_size() const override { return 1; }
-  int local_rank() const override { return 0; }
+  int local_rank() const override { return local_rank_; }
   std::string name() const override { return "local"; }
   void all_reduce_sum(float*, int64_t) override {}
   void all_reduce_sum(double*, int64_t) override {}
@@ -95,6 +98,9 @@ class LocalComm final : public Communicator {
   void all_gather(const float* send, float* recv, const std::vector<int64_t>& counts) override;
   void broadcast(void*, int64_t, int) override {}
   void barrier() override {}
+
+ private:
+  int local_rank_;
 };
 
 // Splits `n` elements into `parts` contiguous shards as evenly as possible (the first n % parts

@@ -226,6 +226,20 @@ TEST(Config, OverrideErrorsNameSetAndKey) {
             "configs/x.yaml: key 'model.n_head' must be >= 1, got 0");
 }
 
+TEST(Config, CheckOverrideNamesTheGivenContext) {
+  // One override alone, as another flag than --set gives it (cartformer sweep's --grid).
+  check_override("train.lr=0.5", "x.yaml: --grid train.lr=0.5,abc");
+  check_override("task.init_from=", "x.yaml: --grid task.init_from=");
+  EXPECT_EQ(
+      user_error_of([] { check_override("train.lr=abc", "x.yaml: --grid train.lr=0.5,abc"); }),
+      "x.yaml: --grid train.lr=0.5,abc: key 'train.lr' expects a number, got 'abc'");
+  EXPECT_EQ(user_error_of([] { check_override("train.stpes=5", "x.yaml: --grid train.stpes=5"); }),
+            "x.yaml: --grid train.stpes=5: unknown key 'train.stpes' (did you mean "
+            "'train.steps'?)");
+  // Ranges need the whole config: a value of the right type passes here.
+  check_override("model.dropout=1.5", "x.yaml: --grid model.dropout=1.5");
+}
+
 TEST(Config, LossSectionReadsItsKindsAndRefusesBadValues) {
   Config c = parse_config(std::string(kMinimal) +
                               "loss:\n  kind: gbce\n  negatives: 64\n  sampler: popularity\n"
