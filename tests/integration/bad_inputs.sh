@@ -45,6 +45,12 @@ expect_error "model.block is ligr but task.init_from" "$BIN" train "${cfg[@]}" \
 
 # Truncated corpus given to train.
 head -c 5000 "$WORK/corpus.h5" > "$WORK/truncated.h5"
+# An unknown loss, and more shared negatives than the corpus has items (named with the corpus).
+expect_error "key 'loss.kind' expects one of full_softmax, sampled_softmax, gbce, got 'bpr'" \
+  "$BIN" train "${cfg[@]}" --set loss.kind=bpr
+expect_error "key 'loss.negatives' is 1000000, more than the" "$BIN" train "${cfg[@]}" \
+  --set "run.out_dir=$WORK/k_too_big" --set loss.kind=sampled_softmax --set loss.negatives=1000000
+[ ! -d "$WORK/k_too_big/checkpoints" ] || fail "K > catalogue left checkpoints behind"
 expect_error "truncated.h5" "$BIN" train "${cfg[@]}" --set "data.corpus=$WORK/truncated.h5" \
   --set "run.out_dir=$WORK/t"
 [ ! -d "$WORK/t/checkpoints" ] || [ -z "$(ls "$WORK/t/checkpoints")" ] || fail "checkpoint written for a bad corpus"
