@@ -30,7 +30,22 @@ struct VocabSizes {
   int32_t categories = 0;
   int32_t time_gaps = 0;
   int32_t activities = 0;
+  // Item-feature tokens (ItemFeatures) including padding row 0; 0 = the corpus has none.
+  int32_t item_features = 0;
   bool operator==(const VocabSizes&) const = default;
+};
+
+// Side information about items: the feature tokens (S3-Rec attribute ids, categories, brands)
+// prep found for each item token, in CSR form. A model with model.item_features adds the mean
+// of an item's feature embeddings to its item embedding. Empty when the corpus has none.
+struct ItemFeatures {
+  int32_t vocab_size = 0;        // feature tokens including padding 0; 0 = none
+  std::vector<int64_t> offsets;  // item tokens + 1 entries; offsets[0] = 0
+  std::vector<int32_t> ids;      // item t's features: ids[offsets[t], offsets[t + 1]), each >= 1
+  bool empty() const { return vocab_size == 0; }
+  int32_t count(int32_t item) const {
+    return static_cast<int32_t>(offsets[item + 1] - offsets[item]);
+  }
 };
 
 // One user's (or session's) events in time order, one vector per channel.
@@ -85,6 +100,13 @@ class CorpusReader {
     static const std::vector<double> none;
     return none;
   }
+  // Feature tokens of every item token; empty (vocab_size 0) when the corpus has none.
+  virtual const ItemFeatures& item_features() const {
+    static const ItemFeatures none;
+    return none;
+  }
+  // Raw name of each item-feature token ("attr:17", "brand:acme"; entry 0 is "<pad>").
+  virtual std::vector<std::string> item_feature_raw_ids() const { return {}; }
   // Raw id of each item token (index = token id; entry 0 is "<pad>").
   virtual std::vector<std::string> item_raw_ids() const = 0;
   virtual std::vector<std::string> category_raw_ids() const = 0;

@@ -29,6 +29,11 @@ inline constexpr const char* kVocabItem = "/vocab/item_raw";
 inline constexpr const char* kVocabCategory = "/vocab/category_raw";
 inline constexpr const char* kVocabActivity = "/vocab/activity_raw";
 inline constexpr const char* kVocabAction = "/vocab/action_names";
+// Optional (corpora whose source has no item side information lack all three): the feature
+// tokens of each item token in CSR form, and the feature vocabulary.
+inline constexpr const char* kItemFeatureOffsets = "/item_features/offsets";  // int64, items + 1
+inline constexpr const char* kItemFeatureIds = "/item_features/ids";          // int32
+inline constexpr const char* kVocabItemFeature = "/vocab/item_feature_raw";
 inline constexpr const char* kPadToken = "<pad>";
 // Whether `entry` can be stored in a vocabulary: the datasets hold NUL-terminated strings
 // declared UTF-8, so other bytes would make the file undecodable (h5py) and a NUL would cut it.

@@ -16,6 +16,8 @@ inline const std::vector<std::string>& canonical_actions() {
   return names;
 }
 
+inline constexpr char kItemFeatureSeparator = '\x1f';  // ASCII unit separator
+
 // One row of a raw log after parsing and (for the trio format) joining side tables.
 // Fields are reused between calls to RawLogReader::next() to avoid allocation per row.
 struct RawEvent {
@@ -24,6 +26,10 @@ struct RawEvent {
   std::string category;  // raw category id; empty when the source has none
   std::string action;    // one of canonical_actions() (never "<pad>")
   std::string activity;  // campaign / coupon id; empty when none
+  // Side information about the item (attribute ids, category, brand) as feature tokens such as
+  // "attr:17" or "brand:acme", separated by kItemFeatureSeparator; empty when none. prep keeps
+  // the features of each item's first row.
+  std::string item_features;
   int64_t timestamp = 0;  // unix seconds; for order-only sources the row's ordinal within its user
   double price = std::numeric_limits<double>::quiet_NaN();  // NaN when unknown
   int purchase_label = -1;  // per-row purchase flag where the source has one (trio format), else -1
