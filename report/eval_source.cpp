@@ -59,7 +59,7 @@ eval::EvalOutput evaluate_or_load(const std::string& path, const data::CorpusRea
   trainer::LoadedCheckpoint checkpoint = trainer::load_checkpoint(checkpoint_dir, false);
   trainer::require_same_vocab(checkpoint, corpus.path(), corpus.vocab_fingerprint(),
                               corpus.vocab_sizes());
-  trainer::Model model = trainer::model_from_checkpoint(checkpoint);
+  trainer::Model model = trainer::model_from_checkpoint(checkpoint, corpus);
   eval::EvalOptions with_checkpoint = options;
   with_checkpoint.checkpoint_dir = checkpoint_dir;
   with_checkpoint.checkpoint_step = checkpoint.state.step;

@@ -43,11 +43,14 @@ std::string shape_string(const std::vector<int64_t>& shape) {
 }
 
 Json vocab_to_json(const data::VocabSizes& v) {
-  return {{"items", v.items},
-          {"actions", v.actions},
-          {"categories", v.categories},
-          {"time_gaps", v.time_gaps},
-          {"activities", v.activities}};
+  Json j = {{"items", v.items},
+            {"actions", v.actions},
+            {"categories", v.categories},
+            {"time_gaps", v.time_gaps},
+            {"activities", v.activities}};
+  // Only when present, so manifests of feature-less corpora stay as they were.
+  if (v.item_features > 0) j["item_features"] = v.item_features;
+  return j;
 }
 
 // `value` as the integer type T when it is a JSON integer within T's range. nlohmann's get<T>()
@@ -94,6 +97,9 @@ data::VocabSizes vocab_from_json(const Json& j, const std::string& path) {
   v.categories = get_field<int32_t>(j, "categories", path, "vocab_sizes.");
   v.time_gaps = get_field<int32_t>(j, "time_gaps", path, "vocab_sizes.");
   v.activities = get_field<int32_t>(j, "activities", path, "vocab_sizes.");
+  // Absent in manifests from before item features: such a corpus had none.
+  if (j.contains("item_features"))
+    v.item_features = get_field<int32_t>(j, "item_features", path, "vocab_sizes.");
   return v;
 }
 
@@ -518,6 +524,7 @@ void require_same_vocab(const LoadedCheckpoint& ckpt, const std::string& corpus_
   compare("categories", corpus_vocab.categories, ckpt.vocab.categories);
   compare("time gaps", corpus_vocab.time_gaps, ckpt.vocab.time_gaps);
   compare("activities", corpus_vocab.activities, ckpt.vocab.activities);
+  compare("item features", corpus_vocab.item_features, ckpt.vocab.item_features);
   if (differences.empty()) {
     differences = "same sizes but different tokens (fingerprint " +
                   corpus_fingerprint.substr(0, 12) + " vs " + ckpt.vocab_fingerprint.substr(0, 12) +
@@ -529,7 +536,19 @@ void require_same_vocab(const LoadedCheckpoint& ckpt, const std::string& corpus_
                   "): " + differences);
 }
 
-Model model_from_checkpoint(const LoadedCheckpoint& ckpt) {
+Model model_from_checkpoint(const LoadedCheckpoint& ckpt, const data::CorpusReader& corpus) {
+  if (ckpt.config.model.item_features == ItemFeatureUse::kNone) return model_from_checkpoint(ckpt);
+  return model_from_checkpoint(ckpt,
+                               std::make_shared<const data::ItemFeatures>(corpus.item_features()));
+}
+
+Model model_from_checkpoint(const LoadedCheckpoint& ckpt,
+                            std::shared_ptr<const data::ItemFeatures> item_features) {
+  if (ckpt.config.model.item_features != ItemFeatureUse::kNone &&
+      (!item_features || item_features->vocab_size != ckpt.vocab.item_features))
+    throw UserError(ckpt.dir + ": the model uses item features (model.item_features: " +
+                    item_feature_use_name(ckpt.config.model.item_features) +
+                    "); give it the corpus it was trained on");
   // The config and vocabulary of a damaged manifest can describe a model of any size, so the
   // layout they describe is compared with the tensors really loaded before a Model (and its
   // buffers) is allocated; the allocation is then bounded by the checkpoint's files.
@@ -559,7 +578,7 @@ Model model_from_checkpoint(const LoadedCheckpoint& ckpt) {
                       " in the checkpoint but " + shape_string(t.shape) + " in the model");
     }
   }
-  Model model(ckpt.config.model, ckpt.vocab);
+  Model model(ckpt.config.model, ckpt.vocab, std::move(item_features));
   load_matching_weights(model, ckpt, nullptr);
   return model;
 }

@@ -102,7 +102,12 @@ void require_same_vocab(const LoadedCheckpoint& ckpt, const std::string& corpus_
 
 // Builds a Model from a loaded checkpoint (config + weights). UserError naming the checkpoint
 // if its tensors do not match (names and shapes) what its config describes.
-Model model_from_checkpoint(const LoadedCheckpoint& ckpt);
+// A model with model.item_features also needs the item features of its corpus: the overload
+// taking the corpus (whose vocabulary require_same_vocab has checked) passes them on; the other
+// one is a UserError for such a model when `item_features` is null or of another size.
+Model model_from_checkpoint(const LoadedCheckpoint& ckpt,
+                            std::shared_ptr<const data::ItemFeatures> item_features = nullptr);
+Model model_from_checkpoint(const LoadedCheckpoint& ckpt, const data::CorpusReader& corpus);
 
 // Fine-tuning initialisation: copies every tensor of `dst` that `src` holds under the same name
 // (shapes must agree, else UserError); names of dst tensors absent from src (new heads, which

@@ -38,6 +38,7 @@ void visit_fields(Config& c, Visitor&& v) {
   v("model.use_category", c.model.use_category);
   v("model.use_time_gap", c.model.use_time_gap);
   v("model.use_activity", c.model.use_activity);
+  v("model.item_features", c.model.item_features);
 
   v("task.kind", c.task.kind);
   v("task.init_from", c.task.init_from);
@@ -209,6 +210,11 @@ void read_field(BlockKind& field, const RawValue& raw) {
       raw, {block_kind_name(kBlockKinds[0]), block_kind_name(kBlockKinds[1]),
             block_kind_name(kBlockKinds[2])})];
 }
+void read_field(ItemFeatureUse& field, const RawValue& raw) {
+  field = kItemFeatureUses[config_fields::read_choice(
+      raw, {item_feature_use_name(kItemFeatureUses[0]), item_feature_use_name(kItemFeatureUses[1]),
+            item_feature_use_name(kItemFeatureUses[2]), item_feature_use_name(kItemFeatureUses[3])})];
+}
 template <class Int>
 requires std::is_integral_v<Int>
 void read_field(Int& field, const RawValue& raw) { field = config_fields::read_integer<Int>(raw); }
@@ -217,6 +223,7 @@ void write_field(YAML::Emitter& out, TaskKind kind) { out << task_kind_name(kind
 void write_field(YAML::Emitter& out, ItemLoss kind) { out << item_loss_name(kind); }
 void write_field(YAML::Emitter& out, NegativeSampling s) { out << negative_sampling_name(s); }
 void write_field(YAML::Emitter& out, BlockKind kind) { out << block_kind_name(kind); }
+void write_field(YAML::Emitter& out, ItemFeatureUse use) { out << item_feature_use_name(use); }
 void write_field(YAML::Emitter& out, LrSchedule schedule) { out << lr_schedule_name(schedule); }
 void write_field(YAML::Emitter& out, ValidationHoldout h) { out << validation_holdout_name(h); }
 void write_field(YAML::Emitter& out, ValidationMetric metric) {

@@ -178,7 +178,10 @@ RunStart set_up_run(const Config& config, const std::string& resume, comm::Commu
                     const std::function<void(const std::string&)>& say) {
   const data::VocabSizes vocab = corpus.vocab_sizes();
   const std::string fingerprint = corpus.vocab_fingerprint();
-  Model model(model_config_for_task(config.model, task_spec(config.task)), vocab);
+  Model model(model_config_for_task(config.model, task_spec(config.task)), vocab,
+              config.model.item_features == ItemFeatureUse::kNone
+                  ? nullptr
+                  : std::make_shared<const data::ItemFeatures>(corpus.item_features()));
   const int64_t num_params = int64_t(model.params().size());
   AdamW optimizer(model.tensors(), num_params, adamw_hyperparams(config.train));
   if (config.task.kind != TaskKind::kPretrain) optimizer.apply_task_policy(config.task);

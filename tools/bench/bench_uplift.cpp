@@ -155,7 +155,7 @@ int main(int argc, char** argv) {
     };
     auto score = [&](const std::string& checkpoint, cf::marketing::PurchaseHead head) {
       cf::trainer::LoadedCheckpoint ck = cf::trainer::load_checkpoint(checkpoint, false);
-      cf::trainer::Model model = cf::trainer::model_from_checkpoint(ck);
+      cf::trainer::Model model = cf::trainer::model_from_checkpoint(ck, *corpus);
       cf::marketing::ScoringOptions scoring;
       return HeadScores{cf::marketing::purchase_probability(model, *corpus, head, cf::marketing::Exposure::kNone, 0, scoring),
                         cf::marketing::purchase_probability(model, *corpus, head, cf::marketing::Exposure::kActivity, token, scoring)};

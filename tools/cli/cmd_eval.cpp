@@ -74,7 +74,7 @@ int run_eval(int argc, char** argv) {
     trainer::LoadedCheckpoint ckpt = trainer::load_checkpoint(checkpoint_dir, false);
     trainer::require_same_vocab(ckpt, corpus_path, corpus->vocab_fingerprint(),
                                 corpus->vocab_sizes());
-    model.emplace(trainer::model_from_checkpoint(ckpt));
+    model.emplace(trainer::model_from_checkpoint(ckpt, *corpus));
     options.checkpoint_dir = checkpoint_dir;
     options.checkpoint_step = ckpt.state.step;
     const trainer::ValidationSection& validation = ckpt.config.validation;

@@ -97,7 +97,7 @@ int run_generate(int argc, char** argv) {
   trainer::LoadedCheckpoint ckpt = trainer::load_checkpoint(checkpoint_dir, false);
   trainer::require_same_vocab(ckpt, corpus_path, corpus->vocab_fingerprint(),
                               corpus->vocab_sizes());
-  trainer::Model model = trainer::model_from_checkpoint(ckpt);
+  trainer::Model model = trainer::model_from_checkpoint(ckpt, *corpus);
 
   // Hand-written histories need categories and default channels from the corpus, and so do
   // events appended by multi-step generation; one pass over the corpus learns them.

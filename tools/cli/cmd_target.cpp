@@ -154,7 +154,7 @@ int run_target(int argc, char** argv) {
   trainer::LoadedCheckpoint checkpoint = trainer::load_checkpoint(checkpoint_dir, false);
   trainer::require_same_vocab(checkpoint, corpus_path, corpus->vocab_fingerprint(),
                               corpus->vocab_sizes());
-  trainer::Model model = trainer::model_from_checkpoint(checkpoint);
+  trainer::Model model = trainer::model_from_checkpoint(checkpoint, *corpus);
 
   const bool quiet = args.get_flag("quiet");
   std::unique_ptr<ProgressMeter> meter;

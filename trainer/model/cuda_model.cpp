@@ -120,6 +120,10 @@ class CudaModelImpl final : public CudaModel::Impl {
     if (config.block != BlockKind::kGpt)
       throw UserError(std::string("model.block: ") + block_kind_name(config.block) +
                       " is not implemented on the GPU yet; train it with run.device: cpu");
+    if (config.item_features != ItemFeatureUse::kNone)
+      throw UserError(std::string("model.item_features: ") +
+                      item_feature_use_name(config.item_features) +
+                      " is not implemented on the GPU yet; train it with run.device: cpu");
     const int hs = config.d_model / config.n_head;
     if (options.flash_attention && !cuda::flash_attention_supports(hs))
       throw UserError(

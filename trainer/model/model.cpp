@@ -7,18 +7,24 @@
 namespace cf::trainer {
 
 struct Model::Impl {
-  Impl(const ModelConfig& config, const data::VocabSizes& vocab) : core(config, vocab) {}
+  Impl(const ModelConfig& config, const data::VocabSizes& vocab,
+       std::shared_ptr<const data::ItemFeatures> item_features)
+      : core(config, vocab, std::move(item_features)) {}
   ModelCore<float> core;
 };
 
-Model::Model(const ModelConfig& config, const data::VocabSizes& vocab)
-    : impl_(std::make_unique<Impl>(config, vocab)) {}
+Model::Model(const ModelConfig& config, const data::VocabSizes& vocab,
+             std::shared_ptr<const data::ItemFeatures> item_features)
+    : impl_(std::make_unique<Impl>(config, vocab, std::move(item_features))) {}
 Model::~Model() = default;
 Model::Model(Model&&) noexcept = default;
 Model& Model::operator=(Model&&) noexcept = default;
 
 const ModelConfig& Model::config() const { return impl_->core.config(); }
 const data::VocabSizes& Model::vocab() const { return impl_->core.vocab(); }
+const std::shared_ptr<const data::ItemFeatures>& Model::item_features() const {
+  return impl_->core.item_features();
+}
 void Model::init_weights(uint64_t seed) { impl_->core.init_weights(seed); }
 std::vector<float>& Model::params() { return impl_->core.params(); }
 std::vector<float>& Model::grads() { return impl_->core.grads(); }

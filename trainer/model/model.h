@@ -15,13 +15,18 @@ namespace cf::trainer {
 
 class Model {
  public:
-  Model(const ModelConfig& config, const data::VocabSizes& vocab);
+  // `item_features` (the corpus's, data::CorpusReader::item_features) is needed when
+  // config.item_features is not none: UserError if it is missing or does not fit `vocab`.
+  Model(const ModelConfig& config, const data::VocabSizes& vocab,
+        std::shared_ptr<const data::ItemFeatures> item_features = nullptr);
   ~Model();
   Model(Model&&) noexcept;
   Model& operator=(Model&&) noexcept;
 
   const ModelConfig& config() const;
   const data::VocabSizes& vocab() const;
+  // The item features the model was built with (null when model.item_features is none).
+  const std::shared_ptr<const data::ItemFeatures>& item_features() const;
 
   // Deterministic initialisation from `seed` (normal(0, 0.02) weights, LN = 1/0, biases 0;
   // attn.proj / mlp.fc2 weights scaled by 1/sqrt(2*n_layer)). Each tensor's values depend only

@@ -32,10 +32,77 @@ void zero(T* x, int64_t n) {
 }  // namespace
 
 template <class T>
-ModelCore<T>::ModelCore(const ModelConfig& config, const data::VocabSizes& vocab)
+ModelCore<T>::ModelCore(const ModelConfig& config, const data::VocabSizes& vocab,
+                        std::shared_ptr<const data::ItemFeatures> item_features)
     : config_(config), vocab_(vocab), layout_(build_model_layout(config, vocab)) {
+  if (config_.item_features != ItemFeatureUse::kNone) {
+    // The layout checked that the vocabulary has features; the table must be the one the
+    // vocabulary describes, or a lookup would leave the embedding table.
+    const data::ItemFeatures* f = item_features.get();
+    if (f == nullptr || f->vocab_size != vocab.item_features ||
+        static_cast<int64_t>(f->offsets.size()) != int64_t(vocab.items) + 1)
+      throw UserError(
+          "model: model.item_features needs the item features of the corpus it was laid out for");
+    for (int32_t id : f->ids)
+      CF_CHECK(id >= 1 && id < f->vocab_size, "item feature id outside the feature vocabulary");
+    features_ = std::move(item_features);
+  }
   params_.assign(static_cast<size_t>(layout_.num_params), T(0));
   grads_.assign(static_cast<size_t>(layout_.num_params), T(0));
+}
+
+template <class T>
+void ModelCore<T>::add_input_item_features(T* rows, const int32_t* items, int n) const {
+  if (!features_on_input(config_.item_features)) return;
+  const int C = config_.d_model;
+  const data::ItemFeatures& f = *features_;
+  const T* table = param(layout_.item_feature_emb);
+  for (int r = 0; r < n; ++r) {
+    const int64_t begin = f.offsets[items[r]], end = f.offsets[items[r] + 1];
+    if (begin == end) continue;
+    const T weight = T(1) / T(end - begin);
+    T* out = rows + int64_t(r) * C;
+    for (int64_t k = begin; k < end; ++k) {
+      const T* e = table + int64_t(f.ids[k]) * C;
+      for (int c = 0; c < C; ++c) out[c] += weight * e[c];
+    }
+  }
+}
+
+template <class T>
+void ModelCore<T>::build_output_item_table(std::vector<T>& table) const {
+  const int V = vocab_.items, C = config_.d_model;
+  const T* head = param(layout_.item_head_weight);
+  table.assign(head, head + int64_t(V) * C);
+  const data::ItemFeatures& f = *features_;
+  const T* features = param(layout_.item_feature_emb);
+  for (int v = 0; v < V; ++v) {
+    const int64_t begin = f.offsets[v], end = f.offsets[v + 1];
+    if (begin == end) continue;
+    const T weight = T(1) / T(end - begin);
+    T* out = table.data() + int64_t(v) * C;
+    for (int64_t k = begin; k < end; ++k) {
+      const T* e = features + int64_t(f.ids[k]) * C;
+      for (int c = 0; c < C; ++c) out[c] += weight * e[c];
+    }
+  }
+}
+
+template <class T>
+void ModelCore<T>::item_features_backward(const int32_t* items, const T* d_rows, int n) {
+  const int C = config_.d_model;
+  const data::ItemFeatures& f = *features_;
+  T* grad = g(layout_.item_feature_emb);
+  for (int r = 0; r < n; ++r) {
+    const int64_t begin = f.offsets[items[r]], end = f.offsets[items[r] + 1];
+    if (begin == end) continue;
+    const T weight = T(1) / T(end - begin);
+    const T* d = d_rows + int64_t(r) * C;
+    for (int64_t k = begin; k < end; ++k) {
+      T* out = grad + int64_t(f.ids[k]) * C;
+      for (int c = 0; c < C; ++c) out[c] += weight * d[c];
+    }
+  }
 }
 
 template <class T>
@@ -172,6 +239,7 @@ void ModelCore<T>::forward(const data::Batch& batch, float dropout, uint64_t dro
 
   zero(a.encoded, NC);
   ops::embedding_forward(a.encoded, a.packed_item.data(), p(L.item_emb), N, C);
+  add_input_item_features(a.encoded, a.packed_item.data(), N);
   if (L.action_emb != kAbsent)
     ops::embedding_forward(a.encoded, a.packed_action.data(), p(L.action_emb), N, C);
   if (L.category_emb != kAbsent)
@@ -351,14 +419,26 @@ LossSums ModelCore<T>::losses(const data::Batch& batch, const LossOptions& loss,
   if (loss.item_loss) {
     const int rows = gather(batch.target_item);
     if (rows > 0) {
-      T* dh = with_grad ? a.d_gathered : nullptr;
+      // With features on the output the head scores against the effective table (weights +
+      // mean feature embeddings); its gradient is split between the two after the loss.
+      const bool output_features = features_on_output(config_.item_features);
+      const T* head_weight = p(L.item_head_weight);
       T* dw = with_grad ? g(L.item_head_weight) : nullptr;
+      if (output_features) {
+        build_output_item_table(output_table_);
+        head_weight = output_table_.data();
+        if (with_grad) {
+          d_output_table_.assign(output_table_.size(), T(0));
+          dw = d_output_table_.data();
+        }
+      }
+      T* dh = with_grad ? a.d_gathered : nullptr;
       T* db = with_grad ? g(L.item_head_bias) : nullptr;
       const T scale = static_cast<T>(loss.item_grad_scale);
       int64_t counted = 0;
       if (!loss.sampled()) {
         sums.item = ops::softmax_xent_forward_backward(
-            dh, dw, db, &counted, a.gathered, p(L.item_head_weight), p(L.item_head_bias),
+            dh, dw, db, &counted, a.gathered, head_weight, p(L.item_head_bias),
             a.row_target.data(), rows, C, vocab_.items, scale, kItemSoftmaxChunkRows);
       } else {
         // The step's shared negatives, then the in-batch ones: targets of this micro-batch's
@@ -371,12 +451,21 @@ LossSums ModelCore<T>::losses(const data::Batch& batch, const LossOptions& loss,
         const ops::SampledLoss kind = loss.item_kind == ItemLoss::kGbce ? ops::SampledLoss::kGbce
                                                                         : ops::SampledLoss::kSoftmax;
         sums.item = ops::shared_candidates_loss_forward_backward(
-            dh, dw, db, &counted, a.gathered, p(L.item_head_weight), p(L.item_head_bias),
+            dh, dw, db, &counted, a.gathered, head_weight, p(L.item_head_bias),
             a.row_target.data(), rows, C, vocab_.items, candidates.data(),
             int(candidates.size()), loss.item_log_q ? loss.item_log_q->data() : nullptr, kind,
             loss.gbce_beta, scale);
       }
       sums.item_count = counted;
+      if (with_grad && output_features) {
+        T* head_grad = g(L.item_head_weight);
+        for (size_t i = 0; i < d_output_table_.size(); ++i) head_grad[i] += d_output_table_[i];
+        if (all_items_.size() != size_t(vocab_.items)) {
+          all_items_.resize(size_t(vocab_.items));
+          for (int v = 0; v < vocab_.items; ++v) all_items_[size_t(v)] = v;
+        }
+        item_features_backward(all_items_.data(), d_output_table_.data(), vocab_.items);
+      }
       if (with_grad) scatter_grad(rows);
     }
   }
@@ -463,6 +552,8 @@ void ModelCore<T>::backward(const data::Batch& batch, float dropout, uint64_t dr
   zero(a.d_branch, NC);
   dropout_backward(a.d_branch, a.d_residual, dropout, dropout_site_seed(dropout_seed, 0), batch);
   ops::embedding_backward(g(L.item_emb), a.packed_item.data(), a.d_branch, N, C);
+  if (features_on_input(config_.item_features))
+    item_features_backward(a.packed_item.data(), a.d_branch, N);
   if (L.action_emb != kAbsent)
     ops::embedding_backward(g(L.action_emb), a.packed_action.data(), a.d_branch, N, C);
   if (L.category_emb != kAbsent)
@@ -655,8 +746,14 @@ void ModelCore<T>::last_hidden(const data::Batch& batch, std::vector<T>& out) {
 template <class T>
 void ModelCore<T>::item_scores(const T* hidden, int B, T* out) const {
   const int V = vocab_.items;
-  ops::matmul_forward(out, hidden, param(layout_.item_head_weight), param(layout_.item_head_bias),
-                      B, config_.d_model, V);
+  const T* head_weight = param(layout_.item_head_weight);
+  std::vector<T> table;  // local: scoring may run on several threads at once
+  if (features_on_output(config_.item_features)) {
+    build_output_item_table(table);
+    head_weight = table.data();
+  }
+  ops::matmul_forward(out, hidden, head_weight, param(layout_.item_head_bias), B,
+                      config_.d_model, V);
   for (int b = 0; b < B; ++b) out[int64_t(b) * V] = -std::numeric_limits<T>::infinity();
 }
 

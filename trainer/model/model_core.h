@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -21,7 +22,10 @@ inline constexpr int kItemSoftmaxChunkRows = 256;
 template <class T>
 class ModelCore {
  public:
-  ModelCore(const ModelConfig& config, const data::VocabSizes& vocab);
+  // `item_features`: the corpus's feature tokens per item; required (and checked against
+  // `vocab`) when config.item_features is not none, ignored otherwise.
+  ModelCore(const ModelConfig& config, const data::VocabSizes& vocab,
+            std::shared_ptr<const data::ItemFeatures> item_features = nullptr);
 
   const ModelConfig& config() const { return config_; }
   const data::VocabSizes& vocab() const { return vocab_; }
@@ -53,6 +57,10 @@ class ModelCore {
 
   // Parameter pointer by layout offset (the decoder reads weights through this).
   const T* param(int64_t offset) const { return params_.data() + offset; }
+  // Input side of model.item_features: rows[n] += mean of the feature embeddings of items[n]
+  // (nothing when features are off the input or the item has none).
+  void add_input_item_features(T* rows, const int32_t* items, int n) const;
+  const std::shared_ptr<const data::ItemFeatures>& item_features() const { return features_; }
 
  private:
   void validate(const data::Batch& batch, const LossOptions* loss) const;
@@ -87,6 +95,13 @@ class ModelCore {
   LossSums losses(const data::Batch& batch, const LossOptions& loss, bool with_grad);
   void backward(const data::Batch& batch, float dropout, uint64_t dropout_seed);
 
+  // Output side of model.item_features: `table` [V, C] = the head's item weights plus each
+  // item's mean feature embedding.
+  void build_output_item_table(std::vector<T>& table) const;
+  // Gradient of the mean feature embeddings: for every n, grad(feature f of items[n]) +=
+  // d_rows[n] / (number of features of items[n]).
+  void item_features_backward(const int32_t* items, const T* d_rows, int n);
+
   T* p(int64_t offset) { return params_.data() + offset; }
   T* g(int64_t offset) { return grads_.data() + offset; }
 
@@ -95,6 +110,11 @@ class ModelCore {
   ModelLayout layout_;
   std::vector<T> params_, grads_;
   ActivationArena<T> arena_;
+  std::shared_ptr<const data::ItemFeatures> features_;
+  // Training with features on the output: the effective head table and its gradient, which
+  // backward splits between the head weights and the feature table.
+  std::vector<T> output_table_, d_output_table_;
+  std::vector<int32_t> all_items_;  // 0..V-1, the item ids of the output table's rows
   std::function<void(int64_t)> grads_ready_;
 };
 

@@ -206,6 +206,7 @@ const std::vector<T>& KvDecoder<T>::append(int32_t item, int32_t action, int32_t
   // Same op sequence as ModelCore::forward for a single row (B = 1, T = 1).
   std::fill(x_.begin(), x_.end(), T(0));
   ops::embedding_forward(x_.data(), &item, model_.param(L.item_emb), 1, C);
+  model_.add_input_item_features(x_.data(), &item, 1);
   if (L.action_emb != kAbsent)
     ops::embedding_forward(x_.data(), &action, model_.param(L.action_emb), 1, C);
   if (L.category_emb != kAbsent)

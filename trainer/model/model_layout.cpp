@@ -66,6 +66,20 @@ void require(bool ok, const std::string& message) {
 
 }  // namespace
 
+const char* item_feature_use_name(ItemFeatureUse use) {
+  switch (use) {
+    case ItemFeatureUse::kNone:
+      return "none";
+    case ItemFeatureUse::kInput:
+      return "input";
+    case ItemFeatureUse::kOutput:
+      return "output";
+    case ItemFeatureUse::kBoth:
+      return "both";
+  }
+  return "?";
+}
+
 const char* block_kind_name(BlockKind kind) {
   switch (kind) {
     case BlockKind::kGpt:
@@ -99,6 +113,14 @@ ModelLayout build_model_layout(const ModelConfig& c, const data::VocabSizes& voc
   LayoutBuilder b(layout);
   const int64_t C = c.d_model;
   layout.item_emb = b.add("item_emb.weight", {vocab.items, C}, true);
+  if (c.item_features != ItemFeatureUse::kNone) {
+    require(vocab.item_features >= 2,
+            std::string("model.item_features is '") + item_feature_use_name(c.item_features) +
+                "' but the corpus has no item features (prep a source with categories, brands "
+                "or an item_attributes file, or set model.item_features: none)");
+    // Right after the item table: both are embeddings (same weight-decay rule, same freeze).
+    layout.item_feature_emb = b.add("item_feature_emb.weight", {vocab.item_features, C}, true);
+  }
   if (c.use_action && vocab.actions > 0)
     layout.action_emb = b.add("action_emb.weight", {vocab.actions, C}, true);
   if (c.use_category && vocab.categories > 0)

@@ -43,6 +43,7 @@ struct ModelLayout {
   int64_t num_params = 0;
 
   int64_t item_emb = kAbsent, action_emb = kAbsent, category_emb = kAbsent;
+  int64_t item_feature_emb = kAbsent;  // model.item_features: [feature tokens, C]
   int64_t time_gap_emb = kAbsent, activity_emb = kAbsent, pos_emb = kAbsent;
   std::vector<BlockOffsets> blocks;
   LayerNormOffsets ln_f;

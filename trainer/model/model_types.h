@@ -26,6 +26,23 @@ inline constexpr BlockKind kBlockKinds[] = {BlockKind::kGpt, BlockKind::kLigr, B
 // "gpt", "ligr", "hstu": the value of model.block.
 const char* block_kind_name(BlockKind kind);
 
+// Where an item's side information (its feature tokens in the corpus, data::ItemFeatures)
+// enters the model (config key model.item_features): the mean of the item's feature
+// embeddings is added to its input embedding, to its row of the output (next-item) table, or
+// to both, so items that share attributes share part of their representation and rarely seen
+// items borrow from common ones. A checkpoint without the key is kNone.
+enum class ItemFeatureUse { kNone, kInput, kOutput, kBoth };
+inline constexpr ItemFeatureUse kItemFeatureUses[] = {ItemFeatureUse::kNone, ItemFeatureUse::kInput,
+                                                      ItemFeatureUse::kOutput, ItemFeatureUse::kBoth};
+// "none", "input", "output", "both": the value of model.item_features.
+const char* item_feature_use_name(ItemFeatureUse use);
+inline bool features_on_input(ItemFeatureUse use) {
+  return use == ItemFeatureUse::kInput || use == ItemFeatureUse::kBoth;
+}
+inline bool features_on_output(ItemFeatureUse use) {
+  return use == ItemFeatureUse::kOutput || use == ItemFeatureUse::kBoth;
+}
+
 struct ModelConfig {
   BlockKind block = BlockKind::kGpt;
   int n_layer = 2;
@@ -39,6 +56,7 @@ struct ModelConfig {
   bool propensity_head = false;  // binary purchase head on the last position (fine-tuning)
   // Which input channels are embedded (item and position always are).
   bool use_action = true, use_category = true, use_time_gap = true, use_activity = true;
+  ItemFeatureUse item_features = ItemFeatureUse::kNone;  // needs a corpus with item features
 };
 
 // One named tensor inside the flat parameter buffer.

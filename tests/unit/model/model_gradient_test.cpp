@@ -59,8 +59,9 @@ void check_whole_model_gradient(const GradientCase& gc) {
   } restore{saved_threads};
   ModelConfig config = gc.config;
   config.dropout = gc.dropout;
-  const data::VocabSizes vocab = tiny_vocab();
-  ModelCore<double> model(config, vocab);
+  const bool features = config.item_features != ItemFeatureUse::kNone;
+  const data::VocabSizes vocab = features ? testing::tiny_vocab_with_item_features() : tiny_vocab();
+  ModelCore<double> model(config, vocab, features ? testing::tiny_item_features() : nullptr);
   randomize(model, 42);
   const data::Batch batch = tiny_batch(vocab);
   LossOptions loss = all_losses(batch, gc.sampled_negatives);
@@ -168,12 +169,41 @@ TEST(ModelGradient, HstuBlockWithDropoutAndSampledSoftmax) {
   check_whole_model_gradient({with_block(BlockKind::kHstu), 4, 0.3f});
 }
 
+// Item features (model.item_features): the feature table's gradient arrives through the mean
+// pooling on the input side, on the output side (scattered from the effective head table), or
+// both; with a tied head both sides also meet in item_emb.
+ModelConfig with_item_features(ItemFeatureUse use, bool tied) {
+  ModelConfig c = tiny_config();
+  c.item_features = use;
+  c.tied_item_head = tied;
+  return c;
+}
+
+TEST(ModelGradient, ItemFeaturesOnInput) {
+  check_whole_model_gradient({with_item_features(ItemFeatureUse::kInput, false), 0, 0.f});
+}
+
+TEST(ModelGradient, ItemFeaturesOnOutput) {
+  check_whole_model_gradient({with_item_features(ItemFeatureUse::kOutput, false), 0, 0.f});
+}
+
+TEST(ModelGradient, ItemFeaturesOnBothTiedFullSoftmax) {
+  check_whole_model_gradient({with_item_features(ItemFeatureUse::kBoth, true), 0, 0.f});
+}
+
+TEST(ModelGradient, ItemFeaturesOnBothTiedSampledSoftmaxWithDropout) {
+  check_whole_model_gradient(
+      {with_item_features(ItemFeatureUse::kBoth, true), 4, 0.3f, ItemLoss::kSampledSoftmax, 2});
+}
+
 // The float instantiation (what trains) computes the same losses and gradients as the double
 // one that was just finite-difference checked, up to float rounding.
 void check_float_matches_double(const ModelConfig& config) {
-  const data::VocabSizes vocab = tiny_vocab();
-  ModelCore<double> reference(config, vocab);
-  ModelCore<float> model(config, vocab);
+  const bool features = config.item_features != ItemFeatureUse::kNone;
+  const data::VocabSizes vocab = features ? testing::tiny_vocab_with_item_features() : tiny_vocab();
+  auto table = features ? testing::tiny_item_features() : nullptr;
+  ModelCore<double> reference(config, vocab, table);
+  ModelCore<float> model(config, vocab, table);
   randomize(reference, 3);
   for (size_t i = 0; i < reference.params().size(); ++i)
     model.params()[i] = static_cast<float>(reference.params()[i]);
@@ -193,6 +223,9 @@ void check_float_matches_double(const ModelConfig& config) {
 TEST(ModelGradient, FloatMatchesDouble) { check_float_matches_double(tiny_config()); }
 TEST(ModelGradient, FloatMatchesDoubleLigr) {
   check_float_matches_double(with_block(BlockKind::kLigr));
+}
+TEST(ModelGradient, FloatMatchesDoubleItemFeatures) {
+  check_float_matches_double(with_item_features(ItemFeatureUse::kBoth, true));
 }
 TEST(ModelGradient, FloatMatchesDoubleHstu) {
   check_float_matches_double(with_block(BlockKind::kHstu));

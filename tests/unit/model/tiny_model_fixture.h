@@ -1,6 +1,7 @@
 // Tiny model configurations and hand-built ragged batches shared by the model tests.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "data/batch.h"
@@ -17,6 +18,26 @@ inline data::VocabSizes tiny_vocab() {
   v.categories = 5;
   v.time_gaps = 6;
   v.activities = 3;
+  return v;
+}
+
+// Feature tokens of the tiny item vocabulary: 5 features (+ padding); items with none, one and
+// several features, some shared, so every path of the mean pooling is exercised.
+inline std::shared_ptr<const data::ItemFeatures> tiny_item_features() {
+  auto f = std::make_shared<data::ItemFeatures>();
+  f->vocab_size = 6;
+  const std::vector<std::vector<int32_t>> per_item = {
+      {}, {1}, {1, 2}, {3}, {}, {2, 4, 5}, {5}, {1, 3}, {}, {4}, {2, 3, 4}};
+  f->offsets.push_back(0);
+  for (const auto& ids : per_item) {
+    f->ids.insert(f->ids.end(), ids.begin(), ids.end());
+    f->offsets.push_back(static_cast<int64_t>(f->ids.size()));
+  }
+  return f;
+}
+inline data::VocabSizes tiny_vocab_with_item_features() {
+  data::VocabSizes v = tiny_vocab();
+  v.item_features = tiny_item_features()->vocab_size;
   return v;
 }
 

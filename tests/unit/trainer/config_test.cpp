@@ -127,6 +127,23 @@ TEST(Config, ModelBlockChoosesTheBlockAndNamesAnUnknownOne) {
   EXPECT_EQ(parse_config(yaml, "resolved.yaml").model.block, BlockKind::kHstu);
 }
 
+TEST(Config, ModelItemFeaturesChoosesTheSideAndNamesAnUnknownOne) {
+  EXPECT_EQ(parse_config(kMinimal, "a.yaml").model.item_features, ItemFeatureUse::kNone);
+  EXPECT_EQ(parse_config(std::string(kMinimal) + "model:\n  item_features: both\n", "a.yaml")
+                .model.item_features,
+            ItemFeatureUse::kBoth);
+  EXPECT_EQ(parse_config(kMinimal, "a.yaml", {"model.item_features=input"}).model.item_features,
+            ItemFeatureUse::kInput);
+  EXPECT_EQ(parse_error(std::string(kMinimal) + "model:\n  item_features: all\n"),
+            "configs/x.yaml: key 'model.item_features' expects one of none, input, output, both, "
+            "got 'all'");
+  Config c = parse_config(kMinimal, "a.yaml");
+  c.model.item_features = ItemFeatureUse::kOutput;
+  const std::string yaml = to_yaml(c);
+  EXPECT_NE(yaml.find("item_features: output"), std::string::npos) << yaml;
+  EXPECT_EQ(parse_config(yaml, "resolved.yaml").model.item_features, ItemFeatureUse::kOutput);
+}
+
 // Seen while writing tests/fuzz/fuzz_train_config and confirmed by UBSan under it
 // (regressions/fuzz_train_config/steps_two_to_the_63, seed_two_to_the_64):
 // an integer just past the type's range passed the exponent-form check, because INT64_MAX
