@@ -1,0 +1,230 @@
+// Item features in the corpus file: the writer/reader round trip, the fingerprint rule, and
+// damaged feature datasets.
+#include <gtest/gtest.h>
+#include <hdf5.h>
+
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "data/corpus.h"
+#include "data/corpus_layout.h"
+#include "data/corpus_writer.h"
+#include "data/hdf5_file.h"
+#include "unit/data/data_test_support.h"
+#include "unit/user_error_of.h"
+
+namespace cf::data {
+namespace {
+
+using cf::testing::user_error_of;
+using testing::ScratchDir;
+
+// ---- writer and reader ------------------------------------------------------------------------
+
+// A two-sequence corpus over items <pad>, ab, c, d; with `features`, ab has feature tokens
+// {1, 2}, c none and d {2}.
+CorpusContents small_contents(bool features) {
+  CorpusContents c;
+  c.item = {1, 2, 3, 1, 3};
+  c.action = {1, 1, 3, 1, 4};
+  c.category = {0, 0, 0, 0, 0};
+  c.time_gap = {1, 2, 2, 1, 2};
+  c.activity = {0, 0, 0, 0, 0};
+  c.timestamp = {10, 20, 30, 15, 25};
+  c.purchase = {0, 0, 0, 0, 1};
+  c.offsets = {0, 3, 5};
+  c.user_keys = {std::string(32, 'a'), std::string(32, 'b')};
+  c.label_loo = {0, 1};
+  c.label_time = {0, 1};
+  c.time_train_length = {3, 1};
+  c.item_raw = {"<pad>", "ab", "c", "d"};
+  c.category_raw = {"<pad>"};
+  c.activity_raw = {"<pad>"};
+  c.action_names = canonical_actions();
+  c.item_count = {0, 2, 0, 1};
+  c.provenance.time_source = "timestamps";
+  if (features) {
+    c.item_feature_raw = {"<pad>", "attr:1", "brand:x"};
+    c.item_feature_offsets = {0, 0, 2, 2, 3};
+    c.item_feature_ids = {1, 2, 2};
+  }
+  return c;
+}
+
+TEST(CorpusItemFeatures, RoundTripThroughTheFile) {
+  ScratchDir dir("features_roundtrip");
+  const std::string path = dir.file("c.h5");
+  const CorpusContents c = small_contents(true);
+  write_corpus(path, c);
+  auto r = CorpusReader::open(path);
+  EXPECT_EQ(r->vocab_sizes(), (VocabSizes{4, 5, 1, kNumTimeGapBuckets, 1, 3}));
+  EXPECT_EQ(r->item_feature_raw_ids(), c.item_feature_raw);
+  EXPECT_EQ(r->item_features().vocab_size, 3);
+  EXPECT_EQ(r->item_features().offsets, c.item_feature_offsets);
+  EXPECT_EQ(r->item_features().ids, c.item_feature_ids);
+  EXPECT_EQ(
+      r->vocab_fingerprint(),
+      layout::vocab_fingerprint(c.item_raw, c.category_raw, c.activity_raw, c.action_names,
+                                c.item_feature_raw, c.item_feature_offsets, c.item_feature_ids));
+  // Plain HDF5 for other tools: the documented names and types.
+  const h5::File file = h5::File::open_read_only(path);
+  EXPECT_EQ(file.open_dataset(layout::kItemFeatureOffsets).read_all<int64_t>(),
+            c.item_feature_offsets);
+  EXPECT_EQ(file.open_dataset(layout::kItemFeatureIds).read_all<int32_t>(), c.item_feature_ids);
+  EXPECT_EQ(file.open_dataset(layout::kVocabItemFeature).read_strings(), c.item_feature_raw);
+}
+
+// The fingerprint of a corpus without features must stay the one every corpus had before
+// features existed (checkpoints record it): 6d06... is what the four-vocabulary function
+// returned for these vocabularies at commit 3acceda, and what Python's hashlib gives for the
+// rule of docs/corpus-format.md. With features, the expected value is hashlib's too.
+TEST(CorpusItemFeatures, FingerprintIsUnchangedWithoutFeaturesAndCoversThemWhenPresent) {
+  const std::vector<std::string> items = {"<pad>", "ab", "c"}, none = {"<pad>"};
+  const auto& actions = canonical_actions();
+  const std::string before_features =
+      "6d0644593ed30c29d00017664b17a5dec22891b63762356e89c35e9ca630c454";
+  EXPECT_EQ(layout::vocab_fingerprint(items, none, none, actions), before_features);
+  EXPECT_EQ(layout::vocab_fingerprint(items, none, none, actions, {}, {}, {}), before_features);
+
+  const std::vector<std::string> names = {"<pad>", "attr:1", "brand:x"};
+  const std::vector<int64_t> offsets = {0, 0, 2, 3};
+  const std::vector<int32_t> ids = {1, 2, 2};
+  const std::string with_features =
+      layout::vocab_fingerprint(items, none, none, actions, names, offsets, ids);
+  EXPECT_EQ(with_features, "6c53da24203486314b4d28f9701d37b5cf0e137e7388fc8c6e90487ec927eea5");
+  // Any change to the features changes it: a feature's name, an item's list, or a feature
+  // moved from one item to another (same vocabulary and same number of pairs).
+  EXPECT_NE(with_features, layout::vocab_fingerprint(items, none, none, actions,
+                                                     {"<pad>", "attr:1", "brand:y"}, offsets, ids));
+  EXPECT_NE(with_features,
+            layout::vocab_fingerprint(items, none, none, actions, names, offsets, {1, 2, 1}));
+  EXPECT_NE(with_features,
+            layout::vocab_fingerprint(items, none, none, actions, names, {0, 0, 1, 3}, ids));
+  EXPECT_NE(with_features,
+            layout::vocab_fingerprint(items, none, none, actions, names, {0, 0, 0, 3}, {1, 2, 2}));
+}
+
+TEST(CorpusItemFeatures, WrittenFingerprintChangesWhenOnlyAFeatureChanges) {
+  ScratchDir dir("features_fingerprint");
+  CorpusContents c = small_contents(true);
+  write_corpus(dir.file("a.h5"), c);
+  c.item_feature_ids = {1, 2, 1};  // d: brand:x -> attr:1
+  write_corpus(dir.file("b.h5"), c);
+  write_corpus(dir.file("none.h5"), small_contents(false));
+  const std::string a = CorpusReader::open(dir.file("a.h5"))->vocab_fingerprint();
+  const std::string b = CorpusReader::open(dir.file("b.h5"))->vocab_fingerprint();
+  const std::string none = CorpusReader::open(dir.file("none.h5"))->vocab_fingerprint();
+  EXPECT_NE(a, b);
+  EXPECT_NE(a, none);
+  EXPECT_EQ(none,
+            layout::vocab_fingerprint(c.item_raw, c.category_raw, c.activity_raw, c.action_names));
+}
+
+// Replaces (or, with `type` < 0, deletes) dataset `name` of `path`: a 1-D dataset of stored
+// type `type` holding `values` (converted by libhdf5 from native int64).
+void replace_dataset(const std::string& path, const char* name, hid_t type,
+                     const std::vector<int64_t>& values) {
+  hid_t file = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  ASSERT_GE(file, 0);
+  ASSERT_GE(H5Ldelete(file, name, H5P_DEFAULT), 0);
+  if (type >= 0) {
+    const hsize_t n = values.size();
+    hid_t space = H5Screate_simple(1, &n, nullptr);
+    hid_t dataset = H5Dcreate2(file, name, type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    ASSERT_GE(dataset, 0);
+    if (n > 0) H5Dwrite(dataset, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data());
+    H5Dclose(dataset);
+    H5Sclose(space);
+  }
+  H5Fclose(file);
+}
+
+TEST(CorpusItemFeatures, DamagedFeatureDatasetsAreOneLineErrorsNamingTheFile) {
+  ScratchDir dir("features_damaged");
+  struct Damage {
+    const char* what;
+    const char* dataset;
+    hid_t type;  // -1: delete the dataset
+    std::vector<int64_t> values;
+    std::string message;
+  };
+  const std::string corrupt = "truncated or corrupt HDF5 file (";
+  const std::vector<Damage> damages = {
+      {"ids missing",
+       layout::kItemFeatureIds,
+       -1,
+       {},
+       corrupt + "has /item_features/offsets, /vocab/item_feature_raw but not /item_features/ids)"},
+      {"offsets missing",
+       layout::kItemFeatureOffsets,
+       -1,
+       {},
+       corrupt + "has /item_features/ids, /vocab/item_feature_raw but not /item_features/offsets)"},
+      {"vocabulary missing",
+       layout::kVocabItemFeature,
+       -1,
+       {},
+       corrupt + "has /item_features/offsets, /item_features/ids but not /vocab/item_feature_raw)"},
+      {"offsets too short",
+       layout::kItemFeatureOffsets,
+       H5T_STD_I64LE,
+       {0, 0, 2, 3},
+       corrupt + "/item_features/offsets has 4 entries, expected 5)"},
+      {"offsets not from 0",
+       layout::kItemFeatureOffsets,
+       H5T_STD_I64LE,
+       {1, 1, 2, 2, 3},
+       corrupt + "/item_features/offsets does not start at 0)"},
+      {"padding with features",
+       layout::kItemFeatureOffsets,
+       H5T_STD_I64LE,
+       {0, 1, 2, 2, 3},
+       corrupt + "/item_features/offsets gives the padding item features)"},
+      {"offsets decreasing",
+       layout::kItemFeatureOffsets,
+       H5T_STD_I64LE,
+       {0, 0, 3, 2, 3},
+       corrupt + "/item_features/offsets decreases at item 2)"},
+      {"offsets past the ids",
+       layout::kItemFeatureOffsets,
+       H5T_STD_I64LE,
+       {0, 0, 2, 2, 4},
+       corrupt + "/item_features/offsets ends at 4 but /item_features/ids has 3 entries)"},
+      {"id is padding",
+       layout::kItemFeatureIds,
+       H5T_STD_I32LE,
+       {1, 0, 2},
+       corrupt + "/item_features/ids entry 1: token 0 outside [1, 3))"},
+      {"id beyond the vocabulary",
+       layout::kItemFeatureIds,
+       H5T_STD_I32LE,
+       {1, 2, 3},
+       corrupt + "/item_features/ids entry 2: token 3 outside [1, 3))"},
+      {"ids of another width",
+       layout::kItemFeatureIds,
+       H5T_STD_I64LE,
+       {1, 2, 2},
+       "not a Cartformer corpus (/item_features/ids is not a 32-bit integer dataset)"},
+      {"offsets of another width",
+       layout::kItemFeatureOffsets,
+       H5T_STD_I32LE,
+       {0, 0, 2, 2, 3},
+       "not a Cartformer corpus (/item_features/offsets is not a 64-bit integer dataset)"},
+  };
+  for (const Damage& damage : damages) {
+    SCOPED_TRACE(damage.what);
+    const std::string path = dir.file("damaged.h5");
+    write_corpus(path, small_contents(true));
+    replace_dataset(path, damage.dataset, damage.type, damage.values);
+    EXPECT_EQ(user_error_of([&] { CorpusReader::open(path); }), path + ": " + damage.message);
+  }
+  // The same replacement with sound values reads (the damage above is what is refused).
+  const std::string sound = dir.file("sound.h5");
+  write_corpus(sound, small_contents(true));
+  replace_dataset(sound, layout::kItemFeatureIds, H5T_STD_I32LE, {1, 2, 1});
+  EXPECT_EQ(CorpusReader::open(sound)->item_features().ids, (std::vector<int32_t>{1, 2, 1}));
+}
+
+}  // namespace
+}  // namespace cf::data
