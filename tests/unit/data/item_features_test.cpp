@@ -1,8 +1,10 @@
-// Item features in the corpus file: the writer/reader round trip, the fingerprint rule, and
-// damaged feature datasets.
+// Item features: prep's feature vocabulary and CSR table, the writer/reader round trip, the
+// fingerprint rule, and damaged feature datasets.
 #include <gtest/gtest.h>
 #include <hdf5.h>
 
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -11,6 +13,7 @@
 #include "data/corpus_layout.h"
 #include "data/corpus_writer.h"
 #include "data/hdf5_file.h"
+#include "data/prep.h"
 #include "unit/data/data_test_support.h"
 #include "unit/user_error_of.h"
 
@@ -19,6 +22,200 @@ namespace {
 
 using cf::testing::user_error_of;
 using testing::ScratchDir;
+using testing::TestRow;
+using testing::VectorLogReader;
+using testing::with_features;
+
+const std::string kKey = "0123456789abcdef-test-key";
+
+PrepOptions options_for(const std::string& out, RawFormat format = RawFormat::kRees46) {
+  PrepOptions o;
+  RawSourceSpec spec;
+  spec.format = format;
+  spec.path = "memory.csv";
+  o.sources = {spec};
+  o.output_path = out;
+  o.user_key = kKey;
+  o.user_key_source = "key-file";
+  return o;
+}
+
+PrepReport prep_rows(const PrepOptions& o, const std::vector<TestRow>& rows) {
+  return run_prep_with(o, [&](const RawSourceSpec&, RejectSink sink) {
+    return std::make_unique<VectorLogReader>(rows, std::move(sink));
+  });
+}
+
+std::string fixture(const std::string& relative) {
+  const char* env = std::getenv("CARTFORMER_FIXTURES");
+  const std::filesystem::path root =
+      env != nullptr && *env != '\0'
+          ? std::filesystem::path(env)
+          : std::filesystem::path(__FILE__).parent_path() / ".." / ".." / "fixtures";
+  return (root / relative).string();
+}
+
+// The raw feature names of item token `item`, through the corpus's feature vocabulary.
+std::vector<std::string> features_of_item(const CorpusReader& r, const std::string& raw_item) {
+  const auto items = r.item_raw_ids();
+  const auto names = r.item_feature_raw_ids();
+  const ItemFeatures& f = r.item_features();
+  for (size_t item = 1; item < items.size(); ++item) {
+    if (items[item] != raw_item) continue;
+    std::vector<std::string> out;
+    for (int64_t k = f.offsets[item]; k < f.offsets[item + 1]; ++k) out.push_back(names[f.ids[k]]);
+    return out;
+  }
+  ADD_FAILURE() << "no item " << raw_item;
+  return {};
+}
+
+// ---- prep -------------------------------------------------------------------------------------
+
+TEST(PrepItemFeatures, TokensFollowTheNumberOfKeptItemsCarryingThem) {
+  ScratchDir dir("features_order");
+  const std::string out = dir.file("c.h5");
+  // Item a is seen first with a feature only it carries (category:rare); brand:common and
+  // category:shoes are each carried by three kept items. User "short" has too few events: its
+  // item z and the features only z carries get no token, and its rare-carrying z does not count.
+  const std::vector<TestRow> rows = {
+      with_features({"u1", "a", "view", 1}, {"category:rare", "brand:common"}),
+      with_features({"u1", "b", "view", 2}, {"brand:common", "category:shoes"}),
+      {"u1", "c", "view", 3},
+      with_features({"u1", "a", "view", 4}, {"category:other"}),  // not a's first row: ignored
+      with_features({"u2", "d", "view", 1}, {"category:shoes", "brand:common", "brand:common"}),
+      with_features({"u2", "b", "view", 2}, {"brand:common", "category:shoes"}),
+      with_features({"u2", "e", "view", 3}, {"category:shoes"}),
+      with_features({"short", "z", "view", 1}, {"brand:dropped", "category:rare"}),
+      {"short", "a", "view", 2},
+  };
+  const PrepReport report = prep_rows(options_for(out), rows);
+  EXPECT_EQ(report.item_features, 3);
+  EXPECT_EQ(report.items_with_features, 4);  // a, b, d, e (not c)
+
+  auto r = CorpusReader::open(out);
+  // Tie between common and shoes (3 items each) broken by first appearance; rare has 1 item.
+  EXPECT_EQ(r->item_feature_raw_ids(),
+            (std::vector<std::string>{"<pad>", "brand:common", "category:shoes", "category:rare"}));
+  EXPECT_EQ(r->item_raw_ids(), (std::vector<std::string>{"<pad>", "a", "b", "c", "d", "e"}));
+  const ItemFeatures& f = r->item_features();
+  EXPECT_EQ(f.vocab_size, 4);
+  EXPECT_EQ(r->vocab_sizes().item_features, 4);
+  // Per item token, ascending: pad {}, a {common, rare}, b {common, shoes}, c {}, d {common,
+  // shoes} (the doubled brand once), e {shoes}.
+  EXPECT_EQ(f.offsets, (std::vector<int64_t>{0, 0, 2, 4, 4, 6, 7}));
+  EXPECT_EQ(f.ids, (std::vector<int32_t>{1, 3, 1, 2, 1, 2, 2}));
+  EXPECT_EQ(f.count(3), 0);
+  EXPECT_EQ(features_of_item(*r, "a"), (std::vector<std::string>{"brand:common", "category:rare"}));
+
+  // The fingerprint covers the features too.
+  EXPECT_EQ(
+      r->vocab_fingerprint(),
+      layout::vocab_fingerprint(r->item_raw_ids(), r->category_raw_ids(), r->activity_raw_ids(),
+                                r->action_names(), r->item_feature_raw_ids(), f.offsets, f.ids));
+  EXPECT_NE(r->vocab_fingerprint(),
+            layout::vocab_fingerprint(r->item_raw_ids(), r->category_raw_ids(),
+                                      r->activity_raw_ids(), r->action_names()));
+}
+
+TEST(PrepItemFeatures, ASourceWithoutFeaturesWritesNoneAndKeepsTheOldFingerprint) {
+  ScratchDir dir("features_none");
+  const std::string out = dir.file("c.h5");
+  // Only the dropped user's item has features: the corpus has none.
+  const std::vector<TestRow> rows = {
+      {"u", "a", "view", 1},
+      {"u", "b", "view", 2},
+      {"u", "a", "view", 3},
+      with_features({"short", "z", "view", 1}, {"brand:dropped"}),
+  };
+  const PrepReport report = prep_rows(options_for(out), rows);
+  EXPECT_EQ(report.item_features, 0);
+  EXPECT_EQ(report.items_with_features, 0);
+  auto r = CorpusReader::open(out);
+  EXPECT_TRUE(r->item_features().empty());
+  EXPECT_TRUE(r->item_features().offsets.empty());
+  EXPECT_TRUE(r->item_feature_raw_ids().empty());
+  EXPECT_EQ(r->vocab_sizes().item_features, 0);
+  EXPECT_EQ(r->vocab_fingerprint(),
+            layout::vocab_fingerprint(r->item_raw_ids(), r->category_raw_ids(),
+                                      r->activity_raw_ids(), r->action_names()));
+  const h5::File file = h5::File::open_read_only(out);
+  EXPECT_FALSE(file.has_link("/item_features"));
+  EXPECT_FALSE(file.has_link(layout::kVocabItemFeature));
+}
+
+TEST(PrepItemFeatures, FeatureTokensTheCorpusCannotStoreRejectTheRow) {
+  ScratchDir dir("features_rejects");
+  const std::string out = dir.file("c.h5");
+  const std::string longest = "brand:" + std::string(kMaxIdBytes - 6, 'x');
+  // Many short tokens are fine however long the whole string: the limit is per token.
+  std::vector<std::string> many;
+  for (int i = 0; i < 40; ++i) many.push_back("attr:" + std::to_string(1000 + i));
+  const std::vector<TestRow> rows = {
+      with_features({"u", "a", "view", 1}, {longest, "category:caf\xC3\xA9"}),
+      with_features({"u", "b", "view", 2}, many),
+      with_features({"u", "c", "view", 3}, {"category:1", longest + "y"}),   // line 3
+      with_features({"u", "d", "view", 4}, {"brand:caf\xE9"}),               // Latin-1
+      with_features({"u", "e", "view", 5}, {std::string("brand:a\0b", 9)}),  // a NUL
+      {"u", "f", "view", 6},
+  };
+  PrepOptions o = options_for(out);
+  o.max_reject_fraction = 1;
+  const PrepReport report = prep_rows(o, rows);
+  EXPECT_EQ(report.rejects_by_reason,
+            (std::vector<std::pair<std::string, int64_t>>{{"item_feature_not_utf8", 2},
+                                                          {"item_feature_too_long", 1}}));
+  ASSERT_EQ(report.reject_examples.size(), 3u);
+  EXPECT_EQ(report.reject_examples[0].reason, "item_feature_too_long");
+  EXPECT_EQ(report.reject_examples[0].line, 3);
+  EXPECT_EQ(report.reject_examples[1].line, 4);
+  EXPECT_EQ(report.reject_examples[2].line, 5);
+  auto r = CorpusReader::open(out);
+  EXPECT_EQ(r->item_raw_ids(), (std::vector<std::string>{"<pad>", "a", "b", "f"}));
+  EXPECT_EQ(features_of_item(*r, "a"), (std::vector<std::string>{longest, "category:caf\xC3\xA9"}));
+  EXPECT_EQ(features_of_item(*r, "b"), many);
+  EXPECT_EQ(report.items_with_features, 2);
+}
+
+TEST(PrepItemFeatures, UserItemsFixtureWithItsAttributesFile) {
+  ScratchDir dir("features_user_items");
+  PrepOptions o = options_for(dir.file("beauty.h5"), RawFormat::kUserItems);
+  o.sources.front().path = fixture("user_items/Beauty.txt");
+  o.sources.front().item_attributes = fixture("user_items/item2attributes.json");
+  o.max_reject_fraction = 1;  // line 3 is malformed on purpose
+  const PrepReport report = run_prep(o);
+  // Kept: user 1 (items 1 2 3 5) and user 3 (2 2 6); user 2 has two events. Items by kept
+  // events: 2 (3 events), then 1, 3, 5, 6 in order of appearance. Item 1 carries attributes
+  // 10 20 30, item 2 attribute 11, item 3 an empty list; 5 and 6 are not in the file. Every
+  // attribute is on one kept item, so the order is that of first appearance; item 4's
+  // attributes 12 and 21 are on no kept item.
+  EXPECT_EQ(report.item_features, 4);
+  EXPECT_EQ(report.items_with_features, 2);
+  auto r = CorpusReader::open(o.output_path);
+  EXPECT_EQ(r->item_raw_ids(), (std::vector<std::string>{"<pad>", "2", "1", "3", "5", "6"}));
+  EXPECT_EQ(r->item_feature_raw_ids(),
+            (std::vector<std::string>{"<pad>", "attr:10", "attr:20", "attr:30", "attr:11"}));
+  EXPECT_EQ(r->item_features().offsets, (std::vector<int64_t>{0, 0, 1, 4, 4, 4, 4}));
+  EXPECT_EQ(r->item_features().ids, (std::vector<int32_t>{4, 1, 2, 3}));
+  EXPECT_EQ(r->vocab_sizes().item_features, 5);
+}
+
+TEST(PrepItemFeatures, TrioFixtureCategoriesBecomeFeatures) {
+  ScratchDir dir("features_trio");
+  PrepOptions o = options_for(dir.file("trio.h5"), RawFormat::kTrio);
+  o.sources.front().path = fixture("trio");
+  o.max_reject_fraction = 1;
+  o.min_sequence_length = 1;
+  run_prep(o);
+  auto r = CorpusReader::open(o.output_path);
+  // c1 is on i1 and "i,3", c2 on i2; i9 is not in item_data.csv.
+  EXPECT_EQ(r->item_feature_raw_ids(),
+            (std::vector<std::string>{"<pad>", "category:c1", "category:c2"}));
+  EXPECT_EQ(features_of_item(*r, "i1"), (std::vector<std::string>{"category:c1"}));
+  EXPECT_EQ(features_of_item(*r, "i,3"), (std::vector<std::string>{"category:c1"}));
+  EXPECT_EQ(features_of_item(*r, "i2"), (std::vector<std::string>{"category:c2"}));
+  EXPECT_EQ(features_of_item(*r, "i9"), (std::vector<std::string>{}));
+}
 
 // ---- writer and reader ------------------------------------------------------------------------
 
