@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <utility>
 
@@ -218,6 +219,28 @@ void build_item_features(const ReadResult& read, const std::vector<int32_t>& ite
   }
 }
 
+// Fails when a source's item table (an item-attributes file, given apart from its log) lists
+// fewer than half of the corpus's items: then it is almost surely the table of another data
+// set, whose ids meet this one's only by chance. A table of the right data set covers nearly
+// every item (S3-Rec's cover all); half leaves room for partial catalogues.
+void check_item_tables(const std::vector<std::unique_ptr<RawLogReader>>& readers,
+                       const std::vector<std::string>& item_raw, const std::string& input_name) {
+  const int64_t items = static_cast<int64_t>(item_raw.size()) - 1;
+  for (const auto& reader : readers) {
+    const std::string table = reader->checked_item_table();
+    if (table.empty()) continue;
+    int64_t listed = 0;
+    for (size_t token = 1; token < item_raw.size(); ++token) {
+      if (reader->item_table_lists(item_raw[token])) ++listed;
+    }
+    if (2 * listed < items) {
+      throw UserError(table + ": only " + std::to_string(listed) + " of " + std::to_string(items) +
+                      " items of " + input_name +
+                      " appear in it (is it the attributes file of this data set?)");
+    }
+  }
+}
+
 void remap_in_place(std::vector<int32_t>& ids, const std::vector<int32_t>& token_of) {
   const int64_t n = static_cast<int64_t>(ids.size());
 #pragma omp parallel for schedule(static)
@@ -409,6 +432,8 @@ PrepReport run_prep_with(const PrepOptions& options, const RawLogOpener& open,
   // Stage 3: vocabularies.
   std::vector<int32_t> token_of;
   assign_tokens(c.item, read.items, token_of, c.item_raw);
+  check_item_tables(read.readers, c.item_raw, input_name);
+  read.readers.clear();
   remap_in_place(c.item, token_of);
   mean_item_prices(read, token_of, c);
   build_item_features(read, token_of, c);

@@ -232,7 +232,7 @@ void read_sources(const PrepOptions& options, const RawLogOpener& open,
                   const PrepProgress& progress, RejectTally& tally, ReadResult& result) {
   bool opening = true;  // rejects while opening come from side tables
   RejectSink sink = [&tally, &opening](const RowReject& r) { tally.add(r, opening); };
-  std::vector<std::unique_ptr<RawLogReader>> readers;
+  std::vector<std::unique_ptr<RawLogReader>>& readers = result.readers;
   uint64_t bytes_total = 0;
   for (const auto& spec : options.sources) {
     readers.push_back(open(spec, sink));

@@ -17,6 +17,7 @@ UserItemReader::UserItemReader(const std::string& path, const std::string& attri
     : rejects_(std::move(rejects)), items_per_line_(items_per_line), lines_(path) {
   files_.push_back(path);
   if (!attributes_path.empty()) {
+    attributes_path_ = attributes_path;
     files_.push_back(attributes_path);
     load_attributes(attributes_path);
   }

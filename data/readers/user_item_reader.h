@@ -30,6 +30,10 @@ class UserItemReader final : public RawLogReader {
   uint64_t bytes_total() const override { return lines_.bytes_total(); }
   int64_t rows_read() const override { return rows_read_; }
   std::vector<std::string> source_files() const override { return files_; }
+  std::string checked_item_table() const override { return attributes_path_; }
+  bool item_table_lists(std::string_view item) const override {
+    return attributed_items_.find(item) != StringIndex::kAbsent;
+  }
 
  private:
   void load_attributes(const std::string& path);
@@ -40,6 +44,7 @@ class UserItemReader final : public RawLogReader {
   bool items_per_line_;
   LineReader lines_;
   std::vector<std::string> files_;
+  std::string attributes_path_;             // "" when none was given
   StringIndex attributed_items_;            // items listed in the attributes file
   std::vector<std::string> item_category_;  // by attributed_items_ index
   std::vector<std::string> item_features_;  // by attributed_items_ index

@@ -1,5 +1,5 @@
 // Item features: prep's feature vocabulary and CSR table, the writer/reader round trip, the
-// fingerprint rule, and damaged feature datasets.
+// fingerprint rule, damaged feature datasets, and an attributes file of another data set.
 #include <gtest/gtest.h>
 #include <hdf5.h>
 
@@ -215,6 +215,28 @@ TEST(PrepItemFeatures, TrioFixtureCategoriesBecomeFeatures) {
   EXPECT_EQ(features_of_item(*r, "i,3"), (std::vector<std::string>{"category:c1"}));
   EXPECT_EQ(features_of_item(*r, "i2"), (std::vector<std::string>{"category:c2"}));
   EXPECT_EQ(features_of_item(*r, "i9"), (std::vector<std::string>{}));
+}
+
+TEST(PrepItemFeatures, AnAttributesFileOfAnotherDataSetIsOneErrorAndNoCorpus) {
+  ScratchDir dir("features_mismatch");
+  const std::string out = dir.file("beauty.h5");
+  PrepOptions o = options_for(out, RawFormat::kUserItems);
+  o.sources.front().path = fixture("user_items/Beauty.txt");
+  o.max_reject_fraction = 1;
+  // The corpus keeps items 1 2 3 5 6. Two of five listed is fewer than half ...
+  const std::string two_of_five = dir.file("other.json");
+  std::ofstream(two_of_five) << R"({"2": [1], "6": [2], "900": [3], "901": [4]})";
+  o.sources.front().item_attributes = two_of_five;
+  EXPECT_EQ(user_error_of([&] { run_prep(o); }),
+            two_of_five + ": only 2 of 5 items of " + o.sources.front().path +
+                " appear in it (is it the attributes file of this data set?)");
+  EXPECT_FALSE(std::filesystem::exists(out));
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"other.json"});
+
+  // ... three of five (the fixture's own file lists 1, 2 and 3) is enough.
+  o.sources.front().item_attributes = fixture("user_items/item2attributes.json");
+  EXPECT_EQ(run_prep(o).items, 5);
+  EXPECT_TRUE(std::filesystem::exists(out));
 }
 
 // ---- writer and reader ------------------------------------------------------------------------

@@ -124,5 +124,21 @@ TEST(UserItemsReader, StringAttributeIdsAndTheSeparatorInsideOne) {
                              {"bad.json", "item \"a\"", "integers or strings"});
 }
 
+TEST(UserItemsReader, TellsPrepWhichItemsItsAttributesFileLists) {
+  RawSourceSpec spec;
+  spec.format = RawFormat::kUserItems;
+  spec.path = testing::fixture("user_items/Beauty.txt");
+  spec.item_attributes = testing::fixture("user_items/item2attributes.json");
+  const auto reader = open_raw_log(spec, {});
+  EXPECT_EQ(reader->checked_item_table(), spec.item_attributes);
+  EXPECT_TRUE(reader->item_table_lists("1"));
+  EXPECT_TRUE(reader->item_table_lists("3"));  // listed with an empty attribute list
+  EXPECT_FALSE(reader->item_table_lists("5"));
+  EXPECT_FALSE(reader->item_table_lists("10"));  // an attribute id is not an item
+
+  spec.item_attributes.clear();
+  EXPECT_EQ(open_raw_log(spec, {})->checked_item_table(), "");
+}
+
 }  // namespace
 }  // namespace cf::data
