@@ -1,5 +1,6 @@
 // Corpus layout: the dataset and attribute names of schema version 1, shared by writer and reader.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,9 +53,17 @@ inline constexpr const char* kUserIdHashing = "hmac-sha256";
 // sha256 (hex) over the four vocabularies in the order item, category, activity, action; each
 // contributes its dataset name and then every entry as "<byte length>:<bytes>\n", so neither
 // an entry boundary nor a vocabulary boundary can be shifted without changing the hash.
+// A corpus with item features (item_feature_raw not empty) also hashes, after those, the
+// feature vocabulary the same way and then kItemFeatureIds's name and one line per item token
+// with its feature tokens in decimal, space-separated: a model trained with features then
+// refuses a corpus whose features differ. Without them the hash is the four-vocabulary one,
+// as before item features existed, so the fingerprints of older corpora stay valid.
 std::string vocab_fingerprint(const std::vector<std::string>& items,
                               const std::vector<std::string>& categories,
                               const std::vector<std::string>& activities,
-                              const std::vector<std::string>& actions);
+                              const std::vector<std::string>& actions,
+                              const std::vector<std::string>& item_feature_raw = {},
+                              const std::vector<int64_t>& item_feature_offsets = {},
+                              const std::vector<int32_t>& item_feature_ids = {});
 
 }  // namespace cf::data::layout

@@ -36,6 +36,11 @@ class HdfCorpusReader final : public CorpusReader {
   std::vector<std::string> user_keys() const override { return user_key_.read_strings(); }
   const std::vector<int64_t>& item_counts() const override { return item_count_; }
   const std::vector<double>& item_prices() const override { return item_price_; }
+  const ItemFeatures& item_features() const override { return item_features_; }
+  std::vector<std::string> item_feature_raw_ids() const override {
+    if (item_features_.empty()) return {};
+    return strings(layout::kVocabItemFeature);
+  }
   std::vector<std::string> item_raw_ids() const override { return strings(layout::kVocabItem); }
   std::vector<std::string> category_raw_ids() const override {
     return strings(layout::kVocabCategory);
@@ -58,6 +63,7 @@ class HdfCorpusReader final : public CorpusReader {
     throw UserError(path_ + ": truncated or corrupt HDF5 file (" + why + ")");
   }
   h5::Dataset open_checked(const char* name, size_t integer_bytes, int64_t expected_length);
+  void read_item_features();
   std::vector<std::string> strings(const char* name) const {
     return file_.open_dataset(name).read_strings();
   }
@@ -75,6 +81,7 @@ class HdfCorpusReader final : public CorpusReader {
   std::vector<int32_t> time_train_length_;
   std::vector<int64_t> item_count_;
   std::vector<double> item_price_;
+  ItemFeatures item_features_;
   VocabSizes vocab_sizes_;
   std::string fingerprint_;
   int64_t time_split_cutoff_ = 0;
@@ -169,12 +176,59 @@ HdfCorpusReader::HdfCorpusReader(const std::string& path)
     }
     item_price_ = prices.read_all<double>();
   }
+  read_item_features();
 
   for (const char* name : {"vocab_fingerprint", "time_split_cutoff"}) {
     if (!file_.has_attribute(name)) foreign(std::string("missing attribute ") + name);
   }
   fingerprint_ = file_.string_attribute("vocab_fingerprint");
   time_split_cutoff_ = file_.int_attribute("time_split_cutoff");
+}
+
+// The optional item features: all three datasets or none (a corpus from a source without item
+// side information, or from before features existed). Read whole at open (a few entries per
+// item) and checked, so a damaged table cannot become an out-of-range embedding lookup later.
+void HdfCorpusReader::read_item_features() {
+  const char* names[] = {layout::kItemFeatureOffsets, layout::kItemFeatureIds,
+                         layout::kVocabItemFeature};
+  std::string present, missing;
+  for (const char* name : names) {
+    std::string& list = file_.has_link(name) ? present : missing;
+    list += (list.empty() ? "" : ", ") + std::string(name);
+  }
+  if (present.empty()) return;
+  if (!missing.empty()) corrupt("has " + present + " but not " + missing);
+
+  h5::Dataset vocab = open_checked(layout::kVocabItemFeature, 0, -1);
+  if (vocab.length() < 1) {
+    corrupt(std::string(layout::kVocabItemFeature) + " is empty (entry 0 must be <pad>)");
+  }
+  ItemFeatures f;
+  f.vocab_size = static_cast<int32_t>(vocab.length());
+  f.offsets = open_checked(layout::kItemFeatureOffsets, 8, int64_t{vocab_sizes_.items} + 1)
+                  .read_all<int64_t>();
+  h5::Dataset ids = open_checked(layout::kItemFeatureIds, 4, -1);
+  const std::string offsets_name = layout::kItemFeatureOffsets;
+  if (f.offsets[0] != 0) corrupt(offsets_name + " does not start at 0");
+  if (f.offsets[1] != 0) corrupt(offsets_name + " gives the padding item features");
+  for (int32_t item = 0; item < vocab_sizes_.items; ++item) {
+    if (f.offsets[item + 1] < f.offsets[item]) {
+      corrupt(offsets_name + " decreases at item " + std::to_string(item));
+    }
+  }
+  if (f.offsets.back() != ids.length()) {
+    corrupt(offsets_name + " ends at " + std::to_string(f.offsets.back()) + " but " +
+            layout::kItemFeatureIds + " has " + std::to_string(ids.length()) + " entries");
+  }
+  f.ids = ids.read_all<int32_t>();
+  for (size_t k = 0; k < f.ids.size(); ++k) {
+    if (f.ids[k] < 1 || f.ids[k] >= f.vocab_size) {
+      corrupt(std::string(layout::kItemFeatureIds) + " entry " + std::to_string(k) + ": token " +
+              std::to_string(f.ids[k]) + " outside [1, " + std::to_string(f.vocab_size) + ")");
+    }
+  }
+  vocab_sizes_.item_features = f.vocab_size;
+  item_features_ = std::move(f);
 }
 
 void HdfCorpusReader::read_events(int64_t begin, int64_t end, Sequence& out) const {

@@ -80,7 +80,10 @@ namespace layout {
 std::string vocab_fingerprint(const std::vector<std::string>& items,
                               const std::vector<std::string>& categories,
                               const std::vector<std::string>& activities,
-                              const std::vector<std::string>& actions) {
+                              const std::vector<std::string>& actions,
+                              const std::vector<std::string>& item_feature_raw,
+                              const std::vector<int64_t>& item_feature_offsets,
+                              const std::vector<int32_t>& item_feature_ids) {
   Sha256 hash;
   auto add_vocab = [&](const char* name, const std::vector<std::string>& entries) {
     std::string head = std::string(name) + "\n";
@@ -96,6 +99,18 @@ std::string vocab_fingerprint(const std::vector<std::string>& items,
   add_vocab(kVocabCategory, categories);
   add_vocab(kVocabActivity, activities);
   add_vocab(kVocabAction, actions);
+  if (!item_feature_raw.empty()) {
+    add_vocab(kVocabItemFeature, item_feature_raw);
+    std::string lists = std::string(kItemFeatureIds) + "\n";
+    for (size_t item = 0; item + 1 < item_feature_offsets.size(); ++item) {
+      for (int64_t k = item_feature_offsets[item]; k < item_feature_offsets[item + 1]; ++k) {
+        if (k > item_feature_offsets[item]) lists += ' ';
+        lists += std::to_string(item_feature_ids[static_cast<size_t>(k)]);
+      }
+      lists += '\n';
+    }
+    hash.update(lists.data(), lists.size());
+  }
   auto digest = hash.finish();
   return to_hex(digest.data(), digest.size());
 }

@@ -12,6 +12,32 @@
 namespace cf::data {
 namespace {
 
+void check_item_features(const CorpusContents& c) {
+  if (c.item_feature_raw.empty()) {
+    CF_CHECK(c.item_feature_offsets.empty() && c.item_feature_ids.empty(),
+             "item features without a feature vocabulary");
+    return;
+  }
+  CF_CHECK(c.item_feature_raw.front() == layout::kPadToken,
+           "the item-feature vocabulary must start with <pad>");
+  for (const auto& entry : c.item_feature_raw) {
+    CF_CHECK(layout::is_storable_vocab_entry(entry), "item feature is not NUL-free UTF-8");
+  }
+  const auto& offsets = c.item_feature_offsets;
+  CF_CHECK(offsets.size() == c.item_raw.size() + 1,
+           "item_feature_offsets must have one entry per item token, plus one");
+  CF_CHECK(offsets[0] == 0 && offsets[1] == 0, "the padding item has no features");
+  for (size_t t = 0; t + 1 < offsets.size(); ++t) {
+    CF_CHECK(offsets[t] <= offsets[t + 1], "item_feature_offsets must not decrease");
+  }
+  CF_CHECK(offsets.back() == static_cast<int64_t>(c.item_feature_ids.size()),
+           "item_feature_offsets must span all item_feature_ids");
+  const auto vocab = static_cast<int64_t>(c.item_feature_raw.size());
+  for (const int32_t id : c.item_feature_ids) {
+    CF_CHECK(id >= 1 && id < vocab, "item feature token outside the feature vocabulary");
+  }
+}
+
 void check_consistent(const CorpusContents& c) {
   const size_t events = c.item.size();
   CF_CHECK(c.action.size() == events && c.category.size() == events &&
@@ -35,6 +61,7 @@ void check_consistent(const CorpusContents& c) {
     }
   }
   CF_CHECK(c.item_count.size() == c.item_raw.size(), "item_count must match the item vocabulary");
+  check_item_features(c);
   for (const auto& key : c.user_keys) {
     CF_CHECK(key.size() == static_cast<size_t>(layout::kUserKeyHexChars), "user key width");
   }
@@ -75,7 +102,8 @@ void write_provenance(h5::File& file, const CorpusContents& c) {
   file.set_attribute("num_events", c.num_events());
   file.set_attribute(
       "vocab_fingerprint",
-      layout::vocab_fingerprint(c.item_raw, c.category_raw, c.activity_raw, c.action_names));
+      layout::vocab_fingerprint(c.item_raw, c.category_raw, c.activity_raw, c.action_names,
+                                c.item_feature_raw, c.item_feature_offsets, c.item_feature_ids));
 }
 
 }  // namespace
@@ -121,6 +149,14 @@ void write_corpus(const std::string& path, const CorpusContents& c) {
   if (!c.item_price.empty()) {
     file.write_dataset(layout::kStatsItemPrice, c.item_price.data(),
                        static_cast<int64_t>(c.item_price.size()), table_layout);
+  }
+  if (!c.item_feature_raw.empty()) {
+    file.create_group("/item_features");
+    file.write_dataset(layout::kItemFeatureOffsets, c.item_feature_offsets.data(),
+                       static_cast<int64_t>(c.item_feature_offsets.size()), table_layout);
+    file.write_dataset(layout::kItemFeatureIds, c.item_feature_ids.data(),
+                       static_cast<int64_t>(c.item_feature_ids.size()), table_layout);
+    file.write_strings(layout::kVocabItemFeature, c.item_feature_raw, table_layout);
   }
 
   write_provenance(file, c);

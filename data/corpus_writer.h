@@ -40,6 +40,12 @@ struct CorpusContents {
   std::vector<int64_t> item_count;
   // Mean price per item token where the source has prices (NaN elsewhere); may be empty.
   std::vector<double> item_price;
+  // Item features (ItemFeatures in data/corpus.h), all three empty when the source has none:
+  // the feature vocabulary (entry 0 = "<pad>"), and item token t's feature tokens
+  // item_feature_ids[item_feature_offsets[t], [t + 1]) (offsets: one per item token, plus one).
+  std::vector<std::string> item_feature_raw;
+  std::vector<int64_t> item_feature_offsets;
+  std::vector<int32_t> item_feature_ids;
   CorpusProvenance provenance;
 
   int64_t num_events() const { return static_cast<int64_t>(item.size()); }

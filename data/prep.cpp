@@ -5,7 +5,9 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <memory>
 #include <numeric>
+#include <utility>
 
 #include "core/error.h"
 #include "data/corpus.h"
@@ -171,6 +173,70 @@ void mean_item_prices(const ReadResult& read, const std::vector<int32_t>& token_
     if (token > 0 && read.item_price_count[id] > 0) {
       c.item_price[static_cast<size_t>(token)] =
           read.item_price_sum[id] / static_cast<double>(read.item_price_count[id]);
+    }
+  }
+}
+
+// The corpus's item features: feature tokens ordered by the number of kept items carrying them
+// (most common = 1, ties by first appearance), so only features of kept items get one; and each
+// item token's feature tokens, ascending, in CSR form over item tokens (padding has none).
+// `item_token_of` maps provisional item ids (+ 1) to item tokens. Leaves `c` without item
+// features when no kept item has any.
+void build_item_features(const ReadResult& read, const std::vector<int32_t>& item_token_of,
+                         CorpusContents& c) {
+  CF_CHECK(read.item_feature_offsets.size() == static_cast<size_t>(read.items.size()) + 1,
+           "item features recorded for every provisional item");
+  const size_t item_tokens = c.item_raw.size();
+  std::vector<int32_t> provisional_of_token(item_tokens, -1);
+  for (int32_t id = 0; id < read.items.size(); ++id) {
+    if (const int32_t token = item_token_of[id + 1]; token > 0) provisional_of_token[token] = id;
+  }
+  auto features_of = [&](size_t token) {
+    const int32_t id = provisional_of_token[token];
+    return std::pair(read.item_feature_ids.begin() + read.item_feature_offsets[id],
+                     read.item_feature_ids.begin() + read.item_feature_offsets[id + 1]);
+  };
+  // One entry per (kept item, feature) pair, features being distinct within an item: the
+  // occurrence counts assign_tokens orders by are then numbers of items carrying a feature.
+  std::vector<int32_t> carried;
+  for (size_t token = 1; token < item_tokens; ++token) {
+    const auto [begin, end] = features_of(token);
+    carried.insert(carried.end(), begin, end);
+  }
+  if (carried.empty()) return;
+  std::vector<int32_t> feature_token_of;
+  assign_tokens(carried, read.item_features, feature_token_of, c.item_feature_raw);
+  c.item_feature_offsets.assign(2, 0);  // offsets[0] and the end of padding's empty list
+  c.item_feature_offsets.reserve(item_tokens + 1);
+  c.item_feature_ids.reserve(carried.size());
+  for (size_t token = 1; token < item_tokens; ++token) {
+    const auto [begin, end] = features_of(token);
+    const size_t first = c.item_feature_ids.size();
+    for (auto it = begin; it != end; ++it) c.item_feature_ids.push_back(feature_token_of[*it + 1]);
+    std::sort(c.item_feature_ids.begin() + static_cast<std::ptrdiff_t>(first),
+              c.item_feature_ids.end());
+    c.item_feature_offsets.push_back(static_cast<int64_t>(c.item_feature_ids.size()));
+  }
+}
+
+// Fails when a source's item table (an item-attributes file, given apart from its log) lists
+// fewer than half of the corpus's items: then it is almost surely the table of another data
+// set, whose ids meet this one's only by chance. A table of the right data set covers nearly
+// every item (S3-Rec's cover all); half leaves room for partial catalogues.
+void check_item_tables(const std::vector<std::unique_ptr<RawLogReader>>& readers,
+                       const std::vector<std::string>& item_raw, const std::string& input_name) {
+  const int64_t items = static_cast<int64_t>(item_raw.size()) - 1;
+  for (const auto& reader : readers) {
+    const std::string table = reader->checked_item_table();
+    if (table.empty()) continue;
+    int64_t listed = 0;
+    for (size_t token = 1; token < item_raw.size(); ++token) {
+      if (reader->item_table_lists(item_raw[token])) ++listed;
+    }
+    if (2 * listed < items) {
+      throw UserError(table + ": only " + std::to_string(listed) + " of " + std::to_string(items) +
+                      " items of " + input_name +
+                      " appear in it (is it the attributes file of this data set?)");
     }
   }
 }
@@ -366,8 +432,11 @@ PrepReport run_prep_with(const PrepOptions& options, const RawLogOpener& open,
   // Stage 3: vocabularies.
   std::vector<int32_t> token_of;
   assign_tokens(c.item, read.items, token_of, c.item_raw);
+  check_item_tables(read.readers, c.item_raw, input_name);
+  read.readers.clear();
   remap_in_place(c.item, token_of);
   mean_item_prices(read, token_of, c);
+  build_item_features(read, token_of, c);
   assign_tokens(c.category, read.categories, token_of, c.category_raw);
   remap_in_place(c.category, token_of);
   assign_tokens(c.activity, read.activities, token_of, c.activity_raw);
@@ -385,6 +454,14 @@ PrepReport run_prep_with(const PrepOptions& options, const RawLogOpener& open,
   report.items = static_cast<int64_t>(c.item_raw.size()) - 1;
   report.categories = static_cast<int64_t>(c.category_raw.size()) - 1;
   report.activities = static_cast<int64_t>(c.activity_raw.size()) - 1;
+  if (!c.item_feature_raw.empty()) {
+    report.item_features = static_cast<int64_t>(c.item_feature_raw.size()) - 1;
+    for (size_t token = 1; token + 1 < c.item_feature_offsets.size(); ++token) {
+      if (c.item_feature_offsets[token + 1] > c.item_feature_offsets[token]) {
+        ++report.items_with_features;
+      }
+    }
+  }
   report.time_split_cutoff = cutoff;
   report.build_seconds = seconds_since(t1);
   fill_provenance(options, report, c.provenance);

@@ -1,5 +1,6 @@
 #include "data/prep_read.h"
 
+#include <algorithm>
 #include <cmath>
 #include <condition_variable>
 #include <deque>
@@ -14,12 +15,13 @@
 namespace cf::data::prep_detail {
 namespace {
 
-// Rows handed from the parsing thread to the interning thread: the four id strings of each
-// row packed into one buffer (RawEvent's fields are reused by the reader on every call).
+// Rows handed from the parsing thread to the interning thread: the five strings of each row
+// packed into one buffer (RawEvent's fields are reused by the reader on every call).
 struct RowBatch {
   static constexpr size_t kRows = 8192;
+  static constexpr int kFields = 5;  // user, item, category, activity, item features
   std::string text;
-  std::vector<uint32_t> ends;  // 4 per row: end offsets of user, item, category, activity
+  std::vector<uint32_t> ends;  // kFields per row: the end offset of each field
   std::vector<int8_t> action, purchase;
   std::vector<int64_t> timestamp;
   std::vector<double> price;  // NaN when the source has none
@@ -36,7 +38,8 @@ struct RowBatch {
     price.clear();
   }
   void add(const RawEvent& e, int8_t action_id, int8_t purchase_flag) {
-    for (const std::string* field : {&e.user, &e.item, &e.category, &e.activity}) {
+    for (const std::string* field :
+         {&e.user, &e.item, &e.category, &e.activity, &e.item_features}) {
       text.append(*field);
       ends.push_back(static_cast<uint32_t>(text.size()));
     }
@@ -46,7 +49,7 @@ struct RowBatch {
     price.push_back(e.price);
   }
   std::string_view field(size_t row, int k) const {
-    const size_t i = row * 4 + k;
+    const size_t i = row * kFields + k;
     const uint32_t begin = i == 0 ? 0 : ends[i - 1];
     return std::string_view(text.data() + begin, ends[i] - begin);
   }
@@ -107,6 +110,20 @@ class BatchPipe {
 
 const int8_t kBuyToken = action_token("buy");
 
+// Whether some feature token of `features` (kItemFeatureSeparator between tokens) is longer
+// than an id may be: each token becomes a vocabulary entry, so the same width limit applies.
+bool has_overlong_feature(std::string_view features) {
+  if (features.size() <= kMaxIdBytes) return false;  // the usual case: no token can be longer
+  size_t start = 0;
+  while (start <= features.size()) {
+    size_t end = features.find(kItemFeatureSeparator, start);
+    if (end == std::string_view::npos) end = features.size();
+    if (end - start > kMaxIdBytes) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
 // Why prep refuses an event a reader accepted, or nullptr: readers check their format, these
 // checks guard what the corpus needs whatever the format.
 const char* event_problem(const RawEvent& event, int8_t action) {
@@ -117,10 +134,14 @@ const char* event_problem(const RawEvent& event, int8_t action) {
   if (event.item.size() > kMaxIdBytes) return "item_too_long";
   if (event.category.size() > kMaxIdBytes) return "category_too_long";
   if (event.activity.size() > kMaxIdBytes) return "activity_too_long";
+  if (has_overlong_feature(event.item_features)) return "item_feature_too_long";
   // User ids are stored only as keyed hashes, so any bytes will do for them.
   if (!layout::is_storable_vocab_entry(event.item)) return "item_not_utf8";
   if (!layout::is_storable_vocab_entry(event.category)) return "category_not_utf8";
   if (!layout::is_storable_vocab_entry(event.activity)) return "activity_not_utf8";
+  // The separator is ASCII and never inside a multibyte character, so the whole string is
+  // valid UTF-8 exactly when each of its tokens is.
+  if (!layout::is_storable_vocab_entry(event.item_features)) return "item_feature_not_utf8";
   if (event.timestamp < kMinEventTime || event.timestamp > kMaxEventTime) {
     return "timestamp_out_of_range";
   }
@@ -176,6 +197,27 @@ void produce(const PrepOptions& options, std::vector<std::unique_ptr<RawLogReade
   if (progress) progress(bytes_total, bytes_total, rows_before);
 }
 
+// Records the features of a provisional item seen for the first time (the next id, as the
+// interner assigns them in order): its distinct feature tokens as provisional feature ids.
+void record_first_item_features(std::string_view features, ReadResult& result) {
+  std::vector<int32_t>& ids = result.item_feature_ids;
+  const size_t first = ids.size();
+  size_t start = 0;
+  while (start < features.size()) {
+    size_t end = features.find(kItemFeatureSeparator, start);
+    if (end == std::string_view::npos) end = features.size();
+    if (end > start) {  // an empty token (a doubled separator) is nothing
+      const int32_t id = result.item_features.intern(features.substr(start, end - start));
+      // Items carry a handful of features: a linear scan beats any set.
+      if (std::find(ids.begin() + static_cast<std::ptrdiff_t>(first), ids.end(), id) == ids.end()) {
+        ids.push_back(id);
+      }
+    }
+    start = end + 1;
+  }
+  result.item_feature_offsets.push_back(static_cast<int64_t>(ids.size()));
+}
+
 }  // namespace
 
 int8_t action_token(const std::string& name) {
@@ -190,7 +232,7 @@ void read_sources(const PrepOptions& options, const RawLogOpener& open,
                   const PrepProgress& progress, RejectTally& tally, ReadResult& result) {
   bool opening = true;  // rejects while opening come from side tables
   RejectSink sink = [&tally, &opening](const RowReject& r) { tally.add(r, opening); };
-  std::vector<std::unique_ptr<RawLogReader>> readers;
+  std::vector<std::unique_ptr<RawLogReader>>& readers = result.readers;
   uint64_t bytes_total = 0;
   for (const auto& spec : options.sources) {
     readers.push_back(open(spec, sink));
@@ -249,6 +291,9 @@ void read_sources(const PrepOptions& options, const RawLogOpener& open,
       }
       const std::string_view category = batch->field(i, 2), activity = batch->field(i, 3);
       const int32_t item = result.items.intern(batch->field(i, 1));
+      if (static_cast<size_t>(item) + 1 == result.item_feature_offsets.size()) {
+        record_first_item_features(batch->field(i, 4), result);  // prep keeps the first row's
+      }
       // An item's category is almost always the same on every row (it comes from a catalog),
       // so the category last seen with the item is checked first: one short compare instead
       // of a hash-table probe.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -60,6 +61,14 @@ struct RawColumns {
 struct ReadResult {
   RawColumns columns;
   StringInterner users, items, categories, activities;
+  // The item features of each provisional item id (those of the first row that carried it), in
+  // CSR form over provisional item ids: item i has the provisional feature ids (of the
+  // item_features interner) item_feature_ids[item_feature_offsets[i], [i + 1]), all distinct.
+  StringInterner item_features;
+  std::vector<int64_t> item_feature_offsets{0};
+  std::vector<int32_t> item_feature_ids;
+  // The readers, still open after reading: prep asks them about their item tables.
+  std::vector<std::unique_ptr<RawLogReader>> readers;
   int64_t rows_read = 0;
   std::vector<std::string> source_files;
   // Prices seen per provisional item id (rows with a price only): the corpus keeps the mean.

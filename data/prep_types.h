@@ -58,6 +58,9 @@ struct PrepReport {
   std::vector<std::pair<std::string, int64_t>> filtered_by_reason;
   std::vector<RowReject> reject_examples;  // the first few, in input order
   int64_t users_seen = 0, sequences = 0, items = 0, categories = 0, activities = 0;
+  // Item side information: distinct feature tokens (without padding) and the items carrying at
+  // least one; both 0 when the source has none.
+  int64_t item_features = 0, items_with_features = 0;
   int64_t time_split_cutoff = 0;
   std::string time_source;  // "timestamps" or "order"
   double read_seconds = 0, build_seconds = 0, write_seconds = 0;

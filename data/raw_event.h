@@ -5,6 +5,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace cf::data {
@@ -61,6 +62,14 @@ class RawLogReader {
   virtual int64_t rows_read() const = 0;
   // Source files this reader consumes (recorded as provenance in the corpus).
   virtual std::vector<std::string> source_files() const = 0;
+
+  // The item side table whose coverage prep checks, or "" when there is none to check: the
+  // user_item(s) item-attributes file, which is given apart from the log, so the attributes
+  // of another data set are an easy mistake that would otherwise pass silently (items that
+  // happen to share ids get wrong features, the rest none).
+  virtual std::string checked_item_table() const { return ""; }
+  // Whether that table lists `item` (listed with an empty attribute list counts as listed).
+  virtual bool item_table_lists(std::string_view /*item*/) const { return false; }
 };
 
 // The input formats prep understands (docs/corpus-format.md lists what each maps to).

@@ -1,6 +1,7 @@
 #include "data/readers/rees46_reader.h"
 
 #include "data/readers/header_columns.h"
+#include "data/readers/item_features.h"
 #include "data/readers/number_fields.h"
 #include "data/readers/row_rejects.h"
 #include "data/readers/utc_time.h"
@@ -34,6 +35,7 @@ Rees46Reader::Rees46Reader(const std::string& path, RejectSink rejects)
   category_column_ = header.require("category_id");
   price_column_ = header.require("price");
   user_column_ = header.require("user_id");
+  brand_column_ = header.find("brand");
 }
 
 bool Rees46Reader::next(RawEvent& event) {
@@ -68,6 +70,9 @@ bool Rees46Reader::next(RawEvent& event) {
     event.user.assign(splitter_[user_column_]);
     event.item.assign(splitter_[product_column_]);
     event.category.assign(splitter_[category_column_]);
+    event.item_features.clear();
+    append_item_feature(event.item_features, "category", splitter_[category_column_]);
+    if (brand_column_) append_item_feature(event.item_features, "brand", splitter_[*brand_column_]);
     event.action = *action;
     event.activity.clear();
     event.timestamp = timestamp;

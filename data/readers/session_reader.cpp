@@ -82,6 +82,7 @@ bool SessionReader::next(RawEvent& event) {
     event.user.assign(splitter_[session_column_]);
     event.item.assign(splitter_[item_column_]);
     event.category.clear();
+    event.item_features.clear();  // session logs carry nothing about items
     event.action = canonical_actions()[1];
     event.activity.clear();
     event.timestamp = timestamp;

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "data/readers/action_names.h"
+#include "data/readers/item_features.h"
 #include "data/readers/number_fields.h"
 #include "data/readers/row_rejects.h"
 
@@ -56,6 +57,8 @@ bool TaobaoReader::next(RawEvent& event) {
     event.user.assign(splitter_[kUser]);
     event.item.assign(splitter_[kItem]);
     event.category.assign(splitter_[kCategory]);
+    event.item_features.clear();
+    append_item_feature(event.item_features, "category", splitter_[kCategory]);
     event.action = *action;
     event.activity.clear();
     event.timestamp = timestamp;

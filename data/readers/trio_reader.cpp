@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "data/readers/action_names.h"
 #include "data/readers/header_columns.h"
+#include "data/readers/item_features.h"
 #include "data/readers/number_fields.h"
 #include "data/readers/row_rejects.h"
 
@@ -84,7 +85,9 @@ void TrioReader::load_items(const std::string& path) {
       report_reject(rejects_, "duplicate_item", path, number);
       continue;
     }
-    items_.push_back(ItemInfo{std::string(splitter[category_column]), price});
+    ItemInfo info{std::string(splitter[category_column]), price, ""};
+    append_item_feature(info.features, "category", info.category);
+    items_.push_back(std::move(info));
   }
 }
 
@@ -151,9 +154,11 @@ bool TrioReader::next(RawEvent& event) {
     event.line = number;
     if (const uint32_t found = item_ids_.find(item); found != StringIndex::kAbsent) {
       event.category = items_[found].category;
+      event.item_features = items_[found].features;
       event.price = items_[found].price;
     } else {
       event.category.clear();
+      event.item_features.clear();
       event.price = std::nan("");
     }
     return true;

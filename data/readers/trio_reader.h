@@ -16,7 +16,8 @@ namespace cf::data {
 //   item_data.csv      item_id,category,price        (loaded into a hash map)
 //   activity_data.csv  activity_id                   (loaded into a hash set)
 // Other columns (email, phone, ...) are never read. An item missing from item_data gets
-// category "" and price NaN; an activity id missing from activity_data rejects the row.
+// category "" and price NaN; an activity id missing from activity_data rejects the row. An
+// item's category is also its one item feature, "category:<category>".
 class TrioReader final : public RawLogReader {
  public:
   TrioReader(const std::string& folder, RejectSink rejects);
@@ -31,6 +32,7 @@ class TrioReader final : public RawLogReader {
   struct ItemInfo {
     std::string category;
     double price = 0.0;
+    std::string features;  // RawEvent::item_features: "category:<category>" when it has one
   };
   void load_items(const std::string& path);
   void load_activities(const std::string& path);

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "data/readers/csv_line.h"
+#include "data/readers/item_features.h"
 #include "data/readers/row_rejects.h"
 
 namespace cf::data {
@@ -16,6 +17,7 @@ UserItemReader::UserItemReader(const std::string& path, const std::string& attri
     : rejects_(std::move(rejects)), items_per_line_(items_per_line), lines_(path) {
   files_.push_back(path);
   if (!attributes_path.empty()) {
+    attributes_path_ = attributes_path;
     files_.push_back(attributes_path);
     load_attributes(attributes_path);
   }
@@ -43,21 +45,28 @@ void UserItemReader::load_attributes(const std::string& path) {
     if (!ids.is_array()) {
       throw UserError(path + ": item \"" + item + "\": expected an array of attribute ids");
     }
-    std::string category;
-    if (!ids.empty()) {
-      const nlohmann::json& first = ids.front();
-      if (first.is_number_integer()) {
-        category = std::to_string(first.get<int64_t>());
-      } else if (first.is_string()) {
-        category = first.get<std::string>();
+    std::string category, features;
+    bool first = true;
+    for (const nlohmann::json& id : ids) {
+      std::string text;
+      if (id.is_number_integer()) {
+        text = std::to_string(id.get<int64_t>());
+      } else if (id.is_string()) {
+        text = id.get<std::string>();
       } else {
         throw UserError(path + ": item \"" + item +
                         "\": attribute ids must be integers or strings");
       }
+      if (first) category = text;
+      first = false;
+      append_item_feature(features, "attr", text);
     }
     bool inserted = false;
     attributed_items_.insert(item, &inserted);
-    if (inserted) item_category_.push_back(std::move(category));
+    if (inserted) {
+      item_category_.push_back(std::move(category));
+      item_features_.push_back(std::move(features));
+    }
   }
 }
 
@@ -100,8 +109,10 @@ bool UserItemReader::next(RawEvent& event) {
   event.item.assign(item);
   if (const uint32_t found = attributed_items_.find(item); found != StringIndex::kAbsent) {
     event.category = item_category_[found];
+    event.item_features = item_features_[found];
   } else {
     event.category.clear();
+    event.item_features.clear();
   }
   event.action = canonical_actions()[1];
   event.activity.clear();

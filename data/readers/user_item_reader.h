@@ -18,7 +18,8 @@ namespace cf::data {
 // is a "view" (implicit feedback).
 // `attributes_path` (optional) is a JSON object {"<item>": [attribute ids]} as S3-Rec ships
 // (Beauty_item2attributes.json); an item's category is its FIRST attribute id (in S3-Rec's
-// files that is a category, the brand comes last); items not listed get category "".
+// files that is a category, the brand comes last) and its item features are all of its
+// attribute ids as "attr:<id>"; items not listed get category "" and no features.
 class UserItemReader final : public RawLogReader {
  public:
   UserItemReader(const std::string& path, const std::string& attributes_path, bool items_per_line,
@@ -29,6 +30,10 @@ class UserItemReader final : public RawLogReader {
   uint64_t bytes_total() const override { return lines_.bytes_total(); }
   int64_t rows_read() const override { return rows_read_; }
   std::vector<std::string> source_files() const override { return files_; }
+  std::string checked_item_table() const override { return attributes_path_; }
+  bool item_table_lists(std::string_view item) const override {
+    return attributed_items_.find(item) != StringIndex::kAbsent;
+  }
 
  private:
   void load_attributes(const std::string& path);
@@ -39,8 +44,10 @@ class UserItemReader final : public RawLogReader {
   bool items_per_line_;
   LineReader lines_;
   std::vector<std::string> files_;
+  std::string attributes_path_;             // "" when none was given
   StringIndex attributed_items_;            // items listed in the attributes file
   std::vector<std::string> item_category_;  // by attributed_items_ index
+  std::vector<std::string> item_features_;  // by attributed_items_ index
   StringIndex users_;
   std::vector<int64_t> next_ordinal_;  // by users_ index: events emitted so far for that user
   std::string counter_user_;           // user of the last event (fast path for adjacent lines)

@@ -37,6 +37,8 @@ void read_everything(cf::data::CorpusReader& reader) {
   (void)reader.user_keys();
   (void)reader.item_counts();
   (void)reader.item_prices();
+  (void)reader.item_features();
+  (void)reader.item_feature_raw_ids();
   (void)reader.item_raw_ids();
   (void)reader.category_raw_ids();
   (void)reader.action_names();

@@ -73,6 +73,25 @@ else
   fail "prep of a valid log failed: $(cat "$WORK/stderr")"
 fi
 
+# ---- an item-attributes file of another data set ---------------------------------------------
+# The log's items are 1..4; the attributes file lists none of them: most likely the file of
+# another data set, whose items would get wrong features or none.
+for u in 1 2 3; do echo "$u 1 2 3 4"; done >histories.txt
+printf '{"900": [5, 6], "901": [7]}\n' >other_attributes.json
+expect_error "attributes file of another data set" \
+  '^cartformer prep: error: other_attributes\.json: only 0 of 4 items of histories\.txt appear in it \(is it the attributes file of this data set\?\)$' \
+  attrs.h5 -- "$BIN" prep --format user_items --input histories.txt \
+  --item-attributes other_attributes.json --out attrs.h5
+printf '{"1": [5, 6], "2": [7], "3": []}\n' >own_attributes.json
+"$BIN" prep --format user_items --input histories.txt --item-attributes own_attributes.json \
+  --out attrs.h5 >attrs.txt 2>&1 || fail "prep with a matching attributes file failed: $(cat attrs.txt)"
+grep -q '^item features  3 feature tokens on 2 of 4 items$' attrs.txt ||
+  fail "prep does not report the item features: $(cat attrs.txt)"
+"$BIN" inspect attrs.h5 >attrs_inspect.txt 2>&1 || fail "inspect of attrs.h5 failed"
+grep -q '^item features   3 feature tokens (vocab 4 incl. padding 0) on 2 of 4 items, 3 item-feature pairs$' \
+  attrs_inspect.txt || fail "inspect does not show the item features: $(cat attrs_inspect.txt)"
+echo "ok: a matching attributes file gives item features"
+
 # ---- missing key, bad config -----------------------------------------------------------------
 expect_error "no user-hash key" 'no user-hash key' out.h5 -- \
   env -u CARTFORMER_USER_KEY "$BIN" prep --format taobao --input good.csv --out out.h5

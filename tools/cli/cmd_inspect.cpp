@@ -32,6 +32,18 @@ Json corpus_summary(const data::CorpusReader& corpus, int top_items) {
                         {"categories", v.categories},
                         {"time_gaps", v.time_gaps},
                         {"activities", v.activities}};
+  if (v.item_features > 0) {
+    out["vocab_sizes"]["item_features"] = v.item_features;
+    const data::ItemFeatures& features = corpus.item_features();
+    int64_t items_with_features = 0;
+    for (int32_t item = 1; item < v.items; ++item) {
+      if (features.count(item) > 0) ++items_with_features;
+    }
+    out["item_features"] = {{"tokens", v.item_features - 1},
+                            {"items_with_features", items_with_features},
+                            {"items", v.items - 1},
+                            {"item_feature_pairs", static_cast<int64_t>(features.ids.size())}};
+  }
   out["vocab_fingerprint"] = corpus.vocab_fingerprint();
 
   std::vector<int64_t> lengths(corpus.num_sequences());
@@ -86,6 +98,15 @@ void print_corpus_summary(const Json& s) {
       "(each incl. padding 0)\n",
       v["items"].get<int>(), v["actions"].get<int>(), v["categories"].get<int>(),
       v["time_gaps"].get<int>(), v["activities"].get<int>());
+  if (s.contains("item_features")) {
+    const Json& f = s["item_features"];
+    std::printf(
+        "item features   %lld feature tokens (vocab %d incl. padding 0) on %lld of %lld "
+        "items, %lld item-feature pairs\n",
+        f["tokens"].get<long long>(), v["item_features"].get<int>(),
+        f["items_with_features"].get<long long>(), f["items"].get<long long>(),
+        f["item_feature_pairs"].get<long long>());
+  }
   std::printf("vocab sha256    %s\n", s["vocab_fingerprint"].get<std::string>().c_str());
   if (s.contains("sequence_length")) {
     const Json& l = s["sequence_length"];

@@ -213,6 +213,11 @@ void print_report(const data::PrepReport& r) {
   std::printf("vocabulary     %s items, %s categories, %s activities\n",
               with_commas(r.items).c_str(), with_commas(r.categories).c_str(),
               with_commas(r.activities).c_str());
+  if (r.item_features > 0) {
+    std::printf("item features  %s feature tokens on %s of %s items\n",
+                with_commas(r.item_features).c_str(), with_commas(r.items_with_features).c_str(),
+                with_commas(r.items).c_str());
+  }
   std::printf("time split     cutoff %lld (%s)\n", static_cast<long long>(r.time_split_cutoff),
               r.time_source == "order" ? "order-only source: ordinals, not times" : "unix seconds");
   std::printf("time           %.2fs (read %.2fs, build %.2fs, write %.2fs), %s events/s\n",

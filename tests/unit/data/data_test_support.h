@@ -64,7 +64,18 @@ struct TestRow {
   std::string category, activity;
   int purchase_label;
   std::string reject_reason;  // non-empty: the reader rejects this row
+  std::string item_features;  // RawEvent::item_features (set after construction)
 };
+
+// `row` with item features `tokens` (joined with kItemFeatureSeparator).
+inline TestRow with_features(TestRow row, const std::vector<std::string>& tokens) {
+  row.item_features.clear();
+  for (const auto& token : tokens) {
+    if (&token != &tokens.front()) row.item_features.push_back(kItemFeatureSeparator);
+    row.item_features += token;
+  }
+  return row;
+}
 
 // RawLogReader over a vector of rows, so the pipeline can be tested without file formats.
 class VectorLogReader : public RawLogReader {
@@ -87,6 +98,7 @@ class VectorLogReader : public RawLogReader {
       event.category = row.category;
       event.activity = row.activity;
       event.purchase_label = row.purchase_label;
+      event.item_features = row.item_features;
       event.line = static_cast<int64_t>(next_);
       return true;
     }

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/error.h"
@@ -137,6 +138,25 @@ inline void expect_rejects(const std::vector<RowReject>& got,
 }
 
 inline const double kNoPrice = std::nan("");
+
+// The item features of every event, in order, each split at every separator (so a stray
+// leading, doubled or trailing separator shows up as an empty token).
+inline std::vector<std::vector<std::string>> item_features_of(const std::vector<RawEvent>& events) {
+  std::vector<std::vector<std::string>> out;
+  for (const RawEvent& event : events) {
+    std::vector<std::string> tokens;
+    const std::string_view all = event.item_features;
+    for (size_t start = 0; !all.empty();) {
+      const size_t end = all.find(kItemFeatureSeparator, start);
+      tokens.emplace_back(all.substr(start, end == std::string_view::npos ? end : end - start));
+      if (end == std::string_view::npos) break;
+      start = end + 1;
+    }
+    out.push_back(std::move(tokens));
+  }
+  return out;
+}
+using FeatureLists = std::vector<std::vector<std::string>>;
 
 // Runs `action`, expecting a cf::UserError whose message contains every one of `parts`.
 template <typename Action>

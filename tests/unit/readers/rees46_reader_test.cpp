@@ -47,5 +47,24 @@ TEST(Rees46Reader, WrongHeaderIsAUserErrorNamingTheFile) {
                              {"empty.csv", "empty file"});
 }
 
+TEST(Rees46Reader, CategoryAndBrandBecomeItemFeatures) {
+  const auto result = testing::read_all(RawFormat::kRees46, testing::fixture("rees46/events.csv"));
+  EXPECT_EQ(testing::item_features_of(result.events),
+            (testing::FeatureLists{
+                {"category:2103807459595387724", "brand:shiseido"},
+                {"category:2053013552326770905", "brand:aqua"},
+                {"category:2053013552326770905", "brand:aqua"},
+                {"brand:lenovo, inc"},  // no category_id
+            }));
+  testing::TempDir dir;
+  const std::string no_brand =
+      dir.write("reordered.csv",
+                "user_id,price,event_type,event_time,product_id,category_id\n"
+                "9,1.5,view,2019-10-01 00:00:05 UTC,77,3\n"
+                "9,1.5,view,2019-10-01 00:00:06 UTC,78,\n");
+  EXPECT_EQ(testing::item_features_of(testing::read_all(RawFormat::kRees46, no_brand).events),
+            (testing::FeatureLists{{"category:3"}, {}}));
+}
+
 }  // namespace
 }  // namespace cf::data

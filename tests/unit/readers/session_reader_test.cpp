@@ -56,5 +56,15 @@ TEST(SessionReader, WrongHeadersAreUserErrors) {
                              {"views.csv", "\"eventdate\""});
 }
 
+TEST(SessionReader, SessionLogsHaveNoItemFeatures) {
+  for (const auto& [format, file] :
+       {std::pair{RawFormat::kYoochoose, "yoochoose/clicks.tsv"},
+        std::pair{RawFormat::kDiginetica, "diginetica/item-views.csv"}}) {
+    const auto result = testing::read_all(format, testing::fixture(file));
+    ASSERT_FALSE(result.events.empty());
+    for (const RawEvent& event : result.events) EXPECT_EQ(event.item_features, "") << file;
+  }
+}
+
 }  // namespace
 }  // namespace cf::data

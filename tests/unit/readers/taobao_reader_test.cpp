@@ -47,5 +47,16 @@ TEST(TaobaoReader, MissingFileIsAUserError) {
       {"/nonexistent/UserBehavior.csv", "no such file"});
 }
 
+TEST(TaobaoReader, CategoryBecomesTheItemFeature) {
+  const auto result =
+      testing::read_all(RawFormat::kTaobao, testing::fixture("taobao/UserBehavior.csv"));
+  EXPECT_EQ(testing::item_features_of(result.events),
+            (testing::FeatureLists{{"category:2520377"},
+                                   {"category:2520771"},
+                                   {"category:149192"},
+                                   {"category:4181361"},
+                                   {}}));  // line 9 has an empty category
+}
+
 }  // namespace
 }  // namespace cf::data

@@ -103,5 +103,21 @@ TEST(TrioReader, HeaderOnlyFileYieldsNoEvents) {
   EXPECT_EQ(result.rows_read, 0);
 }
 
+TEST(TrioReader, ItemDataCategoryBecomesTheItemFeature) {
+  const auto result = read_all(RawFormat::kTrio, testing::fixture("trio"));
+  // i9 is not in item_data.csv; i1's second definition (category c9) is a rejected duplicate.
+  EXPECT_EQ(testing::item_features_of(result.events), (testing::FeatureLists{{"category:c1"},
+                                                                             {"category:c2"},
+                                                                             {"category:c1"},
+                                                                             {"category:c1"},
+                                                                             {},
+                                                                             {"category:c1"}}));
+  TempDir dir;
+  write_trio(dir, "user_id,item_id,activity_id,behavior,timestamp,purchase\nu1,i1,,view,10,0\n",
+             "item_id,category,price\ni1,,2.5\n");
+  EXPECT_EQ(testing::item_features_of(read_all(RawFormat::kTrio, dir.path()).events),
+            (testing::FeatureLists{{}}));  // an empty category is no feature
+}
+
 }  // namespace
 }  // namespace cf::data

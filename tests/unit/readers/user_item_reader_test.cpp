@@ -83,5 +83,62 @@ TEST(UserItemsReader, BadAttributesFileIsAUserError) {
       {"missing.json", "no such"});
 }
 
+TEST(UserItemsReader, EveryAttributeIdBecomesAnAttrFeatureOfTheItem) {
+  const auto result =
+      testing::read_all(RawFormat::kUserItems, testing::fixture("user_items/Beauty.txt"),
+                        testing::fixture("user_items/item2attributes.json"));
+  // Items 1..6 in file order; the attributes file lists 1, 2, 3 (with no attributes) and 4.
+  EXPECT_EQ(testing::item_features_of(result.events), (testing::FeatureLists{
+                                                          {"attr:10", "attr:20", "attr:30"},
+                                                          {"attr:11"},
+                                                          {},
+                                                          {"attr:12", "attr:21"},
+                                                          {"attr:10", "attr:20", "attr:30"},
+                                                          {},
+                                                          {"attr:11"},
+                                                          {"attr:11"},
+                                                          {},
+                                                      }));
+  const auto without =
+      testing::read_all(RawFormat::kUserItems, testing::fixture("user_items/Beauty.txt"));
+  for (const RawEvent& event : without.events) EXPECT_EQ(event.item_features, "");
+}
+
+TEST(UserItemsReader, StringAttributeIdsAndTheSeparatorInsideOne) {
+  testing::TempDir dir;
+  const std::string lines = dir.write("seqs.txt", "u a b c\n");
+  // A string id holding the feature separator (U+001F) must not split into a second token.
+  const std::string attributes =
+      dir.write("attrs.json", R"({"a": ["red", 7, ""], "b": ["x\u001fattr:y"], "c": []})");
+  const auto result = testing::read_all(RawFormat::kUserItems, lines, attributes);
+  EXPECT_EQ(testing::item_features_of(result.events),
+            (testing::FeatureLists{{"attr:red", "attr:7"}, {"attr:x attr:y"}, {}}));
+  ASSERT_EQ(result.events.size(), 3u);
+  EXPECT_EQ(result.events[0].category, "red");
+  EXPECT_EQ(result.events[1].category,
+            "x\x1f"
+            "attr:y");  // the category channel is unchanged
+
+  const std::string bad = dir.write("bad.json", R"({"a": [1, 2.5]})");
+  testing::expect_user_error([&] { testing::read_all(RawFormat::kUserItems, lines, bad); },
+                             {"bad.json", "item \"a\"", "integers or strings"});
+}
+
+TEST(UserItemsReader, TellsPrepWhichItemsItsAttributesFileLists) {
+  RawSourceSpec spec;
+  spec.format = RawFormat::kUserItems;
+  spec.path = testing::fixture("user_items/Beauty.txt");
+  spec.item_attributes = testing::fixture("user_items/item2attributes.json");
+  const auto reader = open_raw_log(spec, {});
+  EXPECT_EQ(reader->checked_item_table(), spec.item_attributes);
+  EXPECT_TRUE(reader->item_table_lists("1"));
+  EXPECT_TRUE(reader->item_table_lists("3"));  // listed with an empty attribute list
+  EXPECT_FALSE(reader->item_table_lists("5"));
+  EXPECT_FALSE(reader->item_table_lists("10"));  // an attribute id is not an item
+
+  spec.item_attributes.clear();
+  EXPECT_EQ(open_raw_log(spec, {})->checked_item_table(), "");
+}
+
 }  // namespace
 }  // namespace cf::data
