@@ -134,6 +134,25 @@ template <class T>
 void softmax_xent_rows(float* loss, int32_t* counted, T* dlogits, const float* logits,
                        const T* bias, const int32_t* targets, int N, int V, float grad_scale,
                        cudaStream_t stream);
+// The sampled item losses (ops::shared_candidates_loss_forward_backward), per row after the
+// candidate-logits GEMM cand_logits [N, M] = hidden @ weight[candidates]^T (fp32, no bias):
+// target logit = hidden[n] . target_weight[n] (the target's table row, gathered) + bias[target];
+// every logit minus log_q[item] when log_q (fp32 [V]) is non-null; candidates equal to the row's
+// target masked. kSoftmax (gbce false): -log softmax at the target over target + candidates;
+// gBCE: -gbce_beta log sigmoid(target) - sum_j log(1 - sigmoid(s_j)). loss[n], counted[n];
+// dcand [N, M] (T, OVERWRITTEN, may be null) and dtarget [N] (fp32, overwritten, may be null)
+// get grad_scale * dloss/dlogit. Rows with targets[n] <= 0: loss 0, no gradient.
+template <class T>
+void sampled_loss_rows(float* loss, int32_t* counted, T* dcand, float* dtarget,
+                       const float* cand_logits, const T* hidden, const T* target_weight,
+                       const T* bias, const float* log_q, const int32_t* candidates,
+                       const int32_t* targets, int N, int M, int C, bool gbce, float gbce_beta,
+                       float grad_scale, cudaStream_t stream);
+// Backward of the target logits: dhidden[n] += dtarget[n] * target_weight[n]; dweight_rows[n]
+// (fp32 [N, C]) = dtarget[n] * hidden[n], for the caller to scatter into the table's gradient.
+template <class T>
+void sampled_target_grads(T* dhidden, float* dweight_rows, const float* dtarget, const T* hidden,
+                          const T* target_weight, int N, int C, cudaStream_t stream);
 // Binary cross-entropy on logits [N]; labels < 0 are ignored (loss 0, no gradient).
 // loss[n] per row; dlogits[n] += grad_scale * (sigmoid - label) when dlogits is non-null.
 template <class T>

@@ -171,10 +171,6 @@ class CudaModelImpl final : public CudaModel::Impl {
   LossSums forward_backward(const data::Batch& batch, const LossOptions& loss,
                             uint64_t dropout_seed) override {
     validate_batch(config_, layout_, vocab_, batch, &loss);
-    if (loss.item_loss && loss.sampled())
-      throw UserError(
-          "loss.kind: the sampled item losses have no CUDA kernel yet; use "
-          "loss.kind: full_softmax or run.device: cpu");
     forward(batch, config_.dropout, dropout_seed, /*with_backward_plans=*/true);
     LossSums sums = losses(batch, loss, /*with_grad=*/true);
     backward(batch, config_.dropout);
@@ -184,10 +180,8 @@ class CudaModelImpl final : public CudaModel::Impl {
 
   LossSums evaluate_loss(const data::Batch& batch, const LossOptions& loss) override {
     validate_batch(config_, layout_, vocab_, batch, &loss);
-    LossOptions full = loss;
-    full.item_kind = ItemLoss::kFullSoftmax;
     forward(batch, 0.f, 0, /*with_backward_plans=*/false);
-    LossSums sums = losses(batch, full, /*with_grad=*/false);
+    LossSums sums = losses(batch, loss, /*with_grad=*/false);
     CF_CUDA_CHECK(cudaStreamSynchronize(stream_));
     return sums;
   }
@@ -477,7 +471,11 @@ class CudaModelImpl final : public CudaModel::Impl {
         matmul_.backward<T>(d_gathered_.get() + int64_t(r0) * C, g(table), g(bias), dlogits_.get(),
                             hidden, p(table), n, C, V, stream_);
     }
-    // Per-row losses summed on the host in row order, in double (as the CPU path sums).
+    return sum_row_losses(rows, counted);
+  }
+
+  // Per-row losses summed on the host in row order, in double (as the CPU path sums).
+  double sum_row_losses(int rows, int64_t* counted) {
     host_loss_.resize(size_t(rows));
     host_counted_.resize(size_t(rows));
     row_loss_.download(host_loss_.data(), rows, stream_);
@@ -490,6 +488,85 @@ class CudaModelImpl final : public CudaModel::Impl {
     }
     *counted = count;
     return sum;
+  }
+
+  // The sampled item losses (ModelCore::losses' sampled branch): the step's shared negatives,
+  // then in-batch ones drawn from the rows' targets exactly as the CPU draws them; per chunk of
+  // rows one GEMM against the gathered candidate rows, the target logit per row, the loss and
+  // logit gradients per row (sampled_loss_rows), and the gradient GEMMs. The candidates' and
+  // targets' weight and bias gradients reach the table through embedding-gradient plans: fixed
+  // order, no atomics, so deterministic like the rest of the backward.
+  double sampled_item_loss(int rows, const LossOptions& loss, bool with_grad, int64_t* counted) {
+    const int C = config_.d_model;
+    const ModelLayout& L = layout_;
+    std::vector<int32_t>& candidates = candidates_.host;
+    candidates.assign(loss.shared_negatives.begin(), loss.shared_negatives.end());
+    for (int k = 0; k < loss.in_batch_negatives; ++k)
+      candidates.push_back(host_row_target_[size_t(
+          uniform_item(loss.negative_seed, uint64_t(k), rows + 1) - 1)]);
+    const int M = int(candidates.size());
+    candidates_.upload(stream_, with_grad);
+    if (with_grad) {
+      targets_.host.assign(host_row_target_.begin(), host_row_target_.begin() + rows);
+      targets_.upload(stream_, /*with_plan=*/true);
+    }
+    if (loss.item_log_q && loss.item_log_q != uploaded_log_q_) {
+      log_q_.upload(*loss.item_log_q, stream_);
+      uploaded_log_q_ = loss.item_log_q;  // held, so its address cannot come back with new values
+    }
+    const float* log_q = loss.item_log_q ? log_q_.get() : nullptr;
+
+    cand_weight_.reserve(int64_t(M) * C);
+    cuda::gather_rows<T>(cand_weight_.get(), p(L.item_head_weight), candidates_.ids.get(), M, C,
+                         stream_);
+    target_weight_.reserve(int64_t(rows) * C);
+    cuda::gather_rows<T>(target_weight_.get(), p(L.item_head_weight), row_target_.get(), rows, C,
+                         stream_);
+    row_loss_.reserve(rows);
+    row_counted_.reserve(rows);
+    if (with_grad) {
+      dcand_weight_.reserve(int64_t(M) * C);
+      dcand_weight_.zero(stream_, int64_t(M) * C);
+      dcand_bias_.reserve(M);
+      dcand_bias_.zero(stream_, M);
+      dtarget_.reserve(rows);
+      dtarget_rows_.reserve(int64_t(rows) * C);
+    }
+    const int chunk = int(std::clamp<int64_t>(kLogitsPerChunk / std::max(M, 1), 1, rows));
+    logits_.reserve(int64_t(chunk) * M);
+    dlogits_.reserve(int64_t(chunk) * M);
+    const bool gbce = loss.item_kind == ItemLoss::kGbce;
+    for (int r0 = 0; r0 < rows; r0 += chunk) {
+      const int n = std::min(chunk, rows - r0);
+      const T* hidden = gathered_.get() + int64_t(r0) * C;
+      const T* target_weight = target_weight_.get() + int64_t(r0) * C;
+      matmul_.forward<T, float>(logits_.get(), hidden, cand_weight_.get(), nullptr, n, C, M,
+                                cuda::Epilogue::none, nullptr, stream_);
+      cuda::sampled_loss_rows<T>(row_loss_.get() + r0, row_counted_.get() + r0,
+                                 with_grad ? dlogits_.get() : nullptr,
+                                 with_grad ? dtarget_.get() + r0 : nullptr, logits_.get(), hidden,
+                                 target_weight, p(L.item_head_bias), log_q, candidates_.ids.get(),
+                                 row_target_.get() + r0, n, M, C, gbce, float(loss.gbce_beta),
+                                 loss.item_grad_scale, stream_);
+      if (!with_grad) continue;
+      matmul_.backward<T>(d_gathered_.get() + int64_t(r0) * C, dcand_weight_.get(),
+                          dcand_bias_.get(), dlogits_.get(), hidden, cand_weight_.get(), n, C, M,
+                          stream_);
+      cuda::sampled_target_grads<T>(d_gathered_.get() + int64_t(r0) * C,
+                                    dtarget_rows_.get() + int64_t(r0) * C, dtarget_.get() + r0,
+                                    hidden, target_weight, n, C, stream_);
+    }
+    if (with_grad) {
+      auto scatter = [&](DeviceChannel& ids, int64_t table, const float* rows_grad, int width) {
+        cuda::embedding_backward<float>(g(table), ids.unique_ids.get(), ids.offsets.get(),
+                                        ids.rows.get(), ids.unique, rows_grad, width, stream_);
+      };
+      scatter(candidates_, L.item_head_weight, dcand_weight_.get(), C);
+      scatter(candidates_, L.item_head_bias, dcand_bias_.get(), 1);
+      scatter(targets_, L.item_head_weight, dtarget_rows_.get(), C);
+      scatter(targets_, L.item_head_bias, dtarget_.get(), 1);
+    }
+    return sum_row_losses(rows, counted);
   }
 
   void scatter_grad(int rows) {
@@ -507,8 +584,10 @@ class CudaModelImpl final : public CudaModel::Impl {
     if (loss.item_loss) {
       const int rows = gather_targets(batch.target_item, with_grad);
       if (rows > 0) {
-        sums.item = softmax_xent(rows, L.item_head_weight, L.item_head_bias, vocab_.items,
-                                 loss.item_grad_scale, with_grad, &sums.item_count);
+        sums.item = loss.sampled()
+                        ? sampled_item_loss(rows, loss, with_grad, &sums.item_count)
+                        : softmax_xent(rows, L.item_head_weight, L.item_head_bias, vocab_.items,
+                                       loss.item_grad_scale, with_grad, &sums.item_count);
         if (with_grad) scatter_grad(rows);
       }
     }
@@ -696,6 +775,12 @@ class CudaModelImpl final : public CudaModel::Impl {
   DeviceArray<int32_t> lengths_;
   DeviceArray<uint64_t> dropout_seeds_;
   DeviceChannel item_, action_, category_, time_gap_, activity_, position_;
+  // Sampled item losses: candidate and target ids with their gradient plans, the gathered
+  // table rows, the fp32 gradient rows scattered into the table, the uploaded logQ table.
+  DeviceChannel candidates_, targets_;
+  DeviceArray<T> cand_weight_, target_weight_;
+  DeviceArray<float> dcand_weight_, dcand_bias_, dtarget_, dtarget_rows_, log_q_;
+  std::shared_ptr<const std::vector<float>> uploaded_log_q_;
 
   std::vector<int> sequence_start_;
   std::vector<int32_t> host_origin_, host_row_sequence_, host_row_index_, host_row_target_;
