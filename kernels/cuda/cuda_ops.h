@@ -36,6 +36,17 @@ template <class T>
 void embedding_backward(float* dtable, const int32_t* unique_ids, const int32_t* offsets,
                         const int32_t* rows, int U, const T* dout, int C, cudaStream_t stream);
 
+// model.item_features: out[n, :] += mean of table[ids[k], :] over k in [offsets[i], offsets[i+1])
+// with i = items[n] (i = n when items is null: a whole item table). No item features: nothing.
+template <class T>
+void item_features_forward(T* out, const int32_t* items, const int32_t* offsets,
+                           const int32_t* ids, const T* table, int N, int C, cudaStream_t stream);
+// out[p, :] = weights[p] * inp[rows[p], :] (fp32 [P, C]): the per-(row, feature) gradient rows
+// that embedding_backward then sums per feature in a fixed order.
+template <class T>
+void weighted_gather_rows(float* out, const T* inp, const int32_t* rows, const float* weights,
+                          int P, int C, cudaStream_t stream);
+
 // ---- layer norm (fused with the residual add) ---------------------------------------------
 // With b: residual = a + b (stored, rounded to T), then out = LayerNorm(residual) * weight +
 // bias. Without b (null): out = LayerNorm(a) * weight + bias, and `residual` is neither read

@@ -36,7 +36,51 @@ __global__ void embedding_backward_kernel(float* dtable, const int32_t* unique_i
   }
 }
 
+// Row n (thread block) adds the mean of its item's feature rows: no two blocks write one row.
+template <class T>
+__global__ void item_features_forward_kernel(T* out, const int32_t* items, const int32_t* offsets,
+                                             const int32_t* ids, const T* table, int C) {
+  const int64_t n = blockIdx.x;
+  const int item = items ? items[n] : int(n);
+  const int begin = offsets[item], end = offsets[item + 1];
+  if (begin == end) return;
+  const float weight = 1.0f / float(end - begin);
+  T* o = out + n * C;
+  for (int c = threadIdx.x; c < C; c += blockDim.x) {
+    float sum = 0.0f;
+    for (int k = begin; k < end; ++k) sum += to_float(table[int64_t(ids[k]) * C + c]);
+    o[c] = from_float<T>(to_float(o[c]) + weight * sum);
+  }
+}
+
+template <class T>
+__global__ void weighted_gather_rows_kernel(float* out, const T* inp, const int32_t* rows,
+                                            const float* weights, int64_t total, int C) {
+  CF_FOR_EACH_ELEMENT(i, total) {
+    const int64_t p = i / C;
+    out[i] = weights[p] * to_float(inp[int64_t(rows[p]) * C + i % C]);
+  }
+}
+
 }  // namespace
+
+template <class T>
+void item_features_forward(T* out, const int32_t* items, const int32_t* offsets,
+                           const int32_t* ids, const T* table, int N, int C, cudaStream_t stream) {
+  if (N <= 0 || C <= 0) return;
+  item_features_forward_kernel<T><<<N, kThreads, 0, stream>>>(out, items, offsets, ids, table, C);
+  CF_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void weighted_gather_rows(float* out, const T* inp, const int32_t* rows, const float* weights,
+                          int P, int C, cudaStream_t stream) {
+  const int64_t total = int64_t(P) * C;
+  if (total <= 0) return;
+  weighted_gather_rows_kernel<T><<<blocks_for(total, 256), 256, 0, stream>>>(out, inp, rows,
+                                                                             weights, total, C);
+  CF_CUDA_CHECK_LAUNCH();
+}
 
 template <class T>
 void embedding_forward(T* out, const int32_t* ids, const T* table, int N, int C,
@@ -57,6 +101,10 @@ void embedding_backward(float* dtable, const int32_t* unique_ids, const int32_t*
 
 #define CF_INSTANTIATE(T)                                                                          \
   template void embedding_forward<T>(T*, const int32_t*, const T*, int, int, cudaStream_t);        \
+  template void item_features_forward<T>(T*, const int32_t*, const int32_t*, const int32_t*,       \
+                                         const T*, int, int, cudaStream_t);                        \
+  template void weighted_gather_rows<T>(float*, const T*, const int32_t*, const float*, int, int,  \
+                                        cudaStream_t);                                             \
   template void embedding_backward<T>(float*, const int32_t*, const int32_t*, const int32_t*, int, \
                                       const T*, int, cudaStream_t);
 CF_INSTANTIATE(float)

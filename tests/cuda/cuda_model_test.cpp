@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -81,14 +82,37 @@ void use_step_sampled_loss(LossOptions& loss, ItemLoss kind) {
   loss.gbce_beta = 0.8;
 }
 
+// Feature tokens for step_vocab()'s items: 11 features (+ padding); every fifth item has none,
+// the others one to three, shared between items.
+std::shared_ptr<const data::ItemFeatures> step_item_features() {
+  auto f = std::make_shared<data::ItemFeatures>();
+  f->vocab_size = 12;
+  f->offsets.push_back(0);
+  for (int v = 0; v < step_vocab().items; ++v) {
+    if (v % 5 != 0)
+      for (int k = 0; k <= v % 3; ++k) f->ids.push_back(1 + (v * 7 + k * 3) % 11);
+    std::sort(f->ids.begin() + f->offsets.back(), f->ids.end());
+    f->ids.erase(std::unique(f->ids.begin() + f->offsets.back(), f->ids.end()), f->ids.end());
+    f->offsets.push_back(int64_t(f->ids.size()));
+  }
+  return f;
+}
+
 void expect_step_matches_cpu(bool bf16, bool flash, const Tolerance& tol,
-                             ItemLoss item_kind = ItemLoss::kFullSoftmax) {
+                             ItemLoss item_kind = ItemLoss::kFullSoftmax,
+                             ItemFeatureUse features = ItemFeatureUse::kNone) {
   CF_SKIP_WITHOUT_GPU("CudaModel tests");
-  const data::VocabSizes vocab = step_vocab();
-  const ModelConfig config = step_config();
+  data::VocabSizes vocab = step_vocab();
+  ModelConfig config = step_config();
+  config.item_features = features;
+  std::shared_ptr<const data::ItemFeatures> table;
+  if (features != ItemFeatureUse::kNone) {
+    table = step_item_features();
+    vocab.item_features = table->vocab_size;
+  }
   const uint64_t seed = std::random_device{}();
   SCOPED_TRACE("seed " + std::to_string(seed));
-  Model cpu(config, vocab);
+  Model cpu(config, vocab, table);
   cpu.init_weights(seed);
   const data::Batch batch = step_batch(seed ^ 0x5eed);
   LossOptions loss = all_losses(batch);
@@ -101,6 +125,7 @@ void expect_step_matches_cpu(bool bf16, bool flash, const Tolerance& tol,
   CudaModelOptions options;
   options.bf16 = bf16;
   options.flash_attention = flash;
+  options.item_features = table;
   CudaModel gpu(config, vocab, options);
   gpu.upload_params(cpu.params());
   gpu.zero_grads();
@@ -151,6 +176,18 @@ TEST(CudaModelStep, Fp32GbceMatchesCpu) {
 }
 TEST(CudaModelStep, Bf16SampledSoftmaxMatchesCpu) {
   expect_step_matches_cpu(true, true, kBf16, ItemLoss::kSampledSoftmax);
+}
+
+// model.item_features on both sides (the untied head: the output side goes through
+// item_head.weight), with the full and the sampled softmax.
+TEST(CudaModelStep, Fp32ItemFeaturesMatchCpu) {
+  expect_step_matches_cpu(false, true, kFp32, ItemLoss::kFullSoftmax, ItemFeatureUse::kBoth);
+}
+TEST(CudaModelStep, Fp32ItemFeaturesWithSampledSoftmaxMatchCpu) {
+  expect_step_matches_cpu(false, true, kFp32, ItemLoss::kSampledSoftmax, ItemFeatureUse::kBoth);
+}
+TEST(CudaModelStep, Bf16ItemFeaturesMatchCpu) {
+  expect_step_matches_cpu(true, true, kBf16, ItemLoss::kFullSoftmax, ItemFeatureUse::kBoth);
 }
 
 // The validation loss of a sampled-loss run is the sampled loss on both backends.

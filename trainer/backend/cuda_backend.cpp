@@ -30,6 +30,7 @@ class CudaBackend final : public TrainingBackend {
     gpu_options.bf16 = options.cuda.precision == "bf16";
     gpu_options.flash_attention = options.cuda.attention == "flash";
     gpu_options.deterministic = options.cuda.deterministic;
+    gpu_options.item_features = model.item_features();
     gpu_ = std::make_unique<CudaModel>(model.config(), model.vocab(), gpu_options);
     gpu_->upload_params(model.params());
     if (optimizer.steps_taken() > 0) gpu_->upload_optimizer_state(optimizer.m(), optimizer.v());

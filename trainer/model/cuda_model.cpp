@@ -120,10 +120,6 @@ class CudaModelImpl final : public CudaModel::Impl {
     if (config.block != BlockKind::kGpt)
       throw UserError(std::string("model.block: ") + block_kind_name(config.block) +
                       " is not implemented on the GPU yet; train it with run.device: cpu");
-    if (config.item_features != ItemFeatureUse::kNone)
-      throw UserError(std::string("model.item_features: ") +
-                      item_feature_use_name(config.item_features) +
-                      " is not implemented on the GPU yet; train it with run.device: cpu");
     const int hs = config.d_model / config.n_head;
     if (options.flash_attention && !cuda::flash_attention_supports(hs))
       throw UserError(
@@ -140,6 +136,68 @@ class CudaModelImpl final : public CudaModel::Impl {
     v_.zero(stream_);
     grads_.zero(stream_);
     partials_.resize(cuda::sum_of_squares_partials());
+    if (config.item_features != ItemFeatureUse::kNone) upload_item_features(options.item_features);
+  }
+
+  // model.item_features: the CSR table on the device, and for the output side the fixed
+  // (item, feature) pairs with their weights and gradient plan (the same every step).
+  void upload_item_features(const std::shared_ptr<const data::ItemFeatures>& features) {
+    const data::ItemFeatures* f = features.get();
+    if (f == nullptr || f->vocab_size != vocab_.item_features ||
+        int64_t(f->offsets.size()) != int64_t(vocab_.items) + 1)
+      throw UserError(
+          "model: model.item_features needs the item features of the corpus it was laid out for");
+    CF_CHECK(f->ids.size() < size_t(INT32_MAX), "item features: too many (item, feature) pairs");
+    std::vector<int32_t> offsets(f->offsets.begin(), f->offsets.end());
+    feature_offsets_.upload(offsets, stream_);
+    feature_ids_.upload(f->ids, stream_);
+    std::vector<int32_t> rows;
+    std::vector<float> weights;
+    output_pairs_.host.clear();
+    for (int v = 0; v < vocab_.items; ++v)
+      for (int64_t k = f->offsets[size_t(v)]; k < f->offsets[size_t(v) + 1]; ++k) {
+        rows.push_back(v);
+        weights.push_back(1.0f / float(f->count(v)));
+        output_pairs_.host.push_back(f->ids[size_t(k)]);
+      }
+    output_pair_rows_.upload(rows, stream_);
+    output_pair_weights_.upload(weights, stream_);
+    output_pairs_.upload(stream_, /*with_plan=*/true);
+    features_ = features;
+  }
+
+  // The (packed row, feature) pairs of the batch's items, for the input side's backward.
+  void plan_input_feature_pairs() {
+    const data::ItemFeatures& f = *features_;
+    std::vector<int32_t> rows;
+    std::vector<float> weights;
+    input_pairs_.host.clear();
+    for (int n = 0; n < rows_; ++n) {
+      const int32_t item = item_.host[size_t(n)];
+      for (int64_t k = f.offsets[size_t(item)]; k < f.offsets[size_t(item) + 1]; ++k) {
+        rows.push_back(n);
+        weights.push_back(1.0f / float(f.count(item)));
+        input_pairs_.host.push_back(f.ids[size_t(k)]);
+      }
+    }
+    input_pair_rows_.upload(rows, stream_);
+    input_pair_weights_.upload(weights, stream_);
+    input_pairs_.upload(stream_, /*with_plan=*/true);  // waits, so rows/weights may die
+  }
+
+  // Adds to the feature table's gradient the share of `d_rows` (T activations or fp32 table
+  // gradients) that `pairs` route to each feature, summed per feature in a fixed order.
+  template <class D>
+  void item_features_backward(DeviceChannel& pairs, const DeviceArray<int32_t>& pair_rows,
+                              const DeviceArray<float>& pair_weights, const D* d_rows) {
+    const int P = int(pairs.host.size()), C = config_.d_model;
+    if (P == 0) return;
+    pair_grads_.reserve(int64_t(P) * C);
+    cuda::weighted_gather_rows<D>(pair_grads_.get(), d_rows, pair_rows.get(), pair_weights.get(), P,
+                                  C, stream_);
+    cuda::embedding_backward<float>(g(layout_.item_feature_emb), pairs.unique_ids.get(),
+                                    pairs.offsets.get(), pairs.rows.get(), pairs.unique,
+                                    pair_grads_.get(), C, stream_);
   }
 
   int64_t num_params() const override { return layout_.num_params; }
@@ -374,6 +432,11 @@ class CudaModelImpl final : public CudaModel::Impl {
         cuda::embedding_forward<T>(encoded_.get(), ch.ids.get(), p(table), N, C, stream_);
     };
     embed(item_, L.item_emb);
+    if (features_on_input(config_.item_features)) {
+      cuda::item_features_forward<T>(encoded_.get(), item_.ids.get(), feature_offsets_.get(),
+                                     feature_ids_.get(), p(L.item_feature_emb), N, C, stream_);
+      if (with_backward_plans) plan_input_feature_pairs();
+    }
     embed(action_, L.action_emb);
     embed(category_, L.category_emb);
     embed(time_gap_, L.time_gap_emb);
@@ -453,8 +516,8 @@ class CudaModelImpl final : public CudaModel::Impl {
   // Full softmax cross-entropy of gathered_[0, rows) against table [V, C] (+ bias), in chunks
   // of rows so at most kLogitsPerChunk logits exist. Returns the summed loss; counted rows in
   // `counted`. With grad: d_gathered_ and the table's gradients (fp32) accumulate.
-  double softmax_xent(int rows, int64_t table, int64_t bias, int V, float grad_scale,
-                      bool with_grad, int64_t* counted) {
+  double softmax_xent(int rows, const T* weight, float* dweight, const T* bias, float* dbias,
+                      int V, float grad_scale, bool with_grad, int64_t* counted) {
     const int C = config_.d_model;
     const int chunk = int(std::clamp<int64_t>(kLogitsPerChunk / std::max(V, 1), 1, rows));
     logits_.reserve(int64_t(chunk) * V);
@@ -462,14 +525,14 @@ class CudaModelImpl final : public CudaModel::Impl {
     for (int r0 = 0; r0 < rows; r0 += chunk) {
       const int n = std::min(chunk, rows - r0);
       const T* hidden = gathered_.get() + int64_t(r0) * C;
-      matmul_.forward<T, float>(logits_.get(), hidden, p(table), nullptr, n, C, V,
+      matmul_.forward<T, float>(logits_.get(), hidden, weight, nullptr, n, C, V,
                                 cuda::Epilogue::none, nullptr, stream_);
       cuda::softmax_xent_rows<T>(row_loss_.get() + r0, row_counted_.get() + r0, dlogits_.get(),
-                                 logits_.get(), p(bias), row_target_.get() + r0, n, V, grad_scale,
+                                 logits_.get(), bias, row_target_.get() + r0, n, V, grad_scale,
                                  stream_);
       if (with_grad)
-        matmul_.backward<T>(d_gathered_.get() + int64_t(r0) * C, g(table), g(bias), dlogits_.get(),
-                            hidden, p(table), n, C, V, stream_);
+        matmul_.backward<T>(d_gathered_.get() + int64_t(r0) * C, dweight, dbias, dlogits_.get(),
+                            hidden, weight, n, C, V, stream_);
     }
     return sum_row_losses(rows, counted);
   }
@@ -496,7 +559,8 @@ class CudaModelImpl final : public CudaModel::Impl {
   // logit gradients per row (sampled_loss_rows), and the gradient GEMMs. The candidates' and
   // targets' weight and bias gradients reach the table through embedding-gradient plans: fixed
   // order, no atomics, so deterministic like the rest of the backward.
-  double sampled_item_loss(int rows, const LossOptions& loss, bool with_grad, int64_t* counted) {
+  double sampled_item_loss(int rows, const LossOptions& loss, bool with_grad, int64_t* counted,
+                           const T* weight, float* dweight) {
     const int C = config_.d_model;
     const ModelLayout& L = layout_;
     std::vector<int32_t>& candidates = candidates_.host;
@@ -517,11 +581,9 @@ class CudaModelImpl final : public CudaModel::Impl {
     const float* log_q = loss.item_log_q ? log_q_.get() : nullptr;
 
     cand_weight_.reserve(int64_t(M) * C);
-    cuda::gather_rows<T>(cand_weight_.get(), p(L.item_head_weight), candidates_.ids.get(), M, C,
-                         stream_);
+    cuda::gather_rows<T>(cand_weight_.get(), weight, candidates_.ids.get(), M, C, stream_);
     target_weight_.reserve(int64_t(rows) * C);
-    cuda::gather_rows<T>(target_weight_.get(), p(L.item_head_weight), row_target_.get(), rows, C,
-                         stream_);
+    cuda::gather_rows<T>(target_weight_.get(), weight, row_target_.get(), rows, C, stream_);
     row_loss_.reserve(rows);
     row_counted_.reserve(rows);
     if (with_grad) {
@@ -557,14 +619,14 @@ class CudaModelImpl final : public CudaModel::Impl {
                                     hidden, target_weight, n, C, stream_);
     }
     if (with_grad) {
-      auto scatter = [&](DeviceChannel& ids, int64_t table, const float* rows_grad, int width) {
-        cuda::embedding_backward<float>(g(table), ids.unique_ids.get(), ids.offsets.get(),
+      auto scatter = [&](DeviceChannel& ids, float* table_grad, const float* rows_grad, int width) {
+        cuda::embedding_backward<float>(table_grad, ids.unique_ids.get(), ids.offsets.get(),
                                         ids.rows.get(), ids.unique, rows_grad, width, stream_);
       };
-      scatter(candidates_, L.item_head_weight, dcand_weight_.get(), C);
-      scatter(candidates_, L.item_head_bias, dcand_bias_.get(), 1);
-      scatter(targets_, L.item_head_weight, dtarget_rows_.get(), C);
-      scatter(targets_, L.item_head_bias, dtarget_.get(), 1);
+      scatter(candidates_, dweight, dcand_weight_.get(), C);
+      scatter(candidates_, g(L.item_head_bias), dcand_bias_.get(), 1);
+      scatter(targets_, dweight, dtarget_rows_.get(), C);
+      scatter(targets_, g(L.item_head_bias), dtarget_.get(), 1);
     }
     return sum_row_losses(rows, counted);
   }
@@ -584,17 +646,47 @@ class CudaModelImpl final : public CudaModel::Impl {
     if (loss.item_loss) {
       const int rows = gather_targets(batch.target_item, with_grad);
       if (rows > 0) {
+        // With item features on the output the head scores against the effective table
+        // (weights + mean feature embeddings, built here); its gradient lands in d_output_table_
+        // and is split between the head weights and the feature table afterwards.
+        const bool output_features = features_on_output(config_.item_features);
+        const T* weight = p(L.item_head_weight);
+        float* dweight = g(L.item_head_weight);
+        if (output_features) {
+          const int64_t VC = int64_t(vocab_.items) * C;
+          output_table_.reserve(VC);
+          CF_CUDA_CHECK(cudaMemcpyAsync(output_table_.get(), weight, sizeof(T) * VC,
+                                        cudaMemcpyDeviceToDevice, stream_));
+          cuda::item_features_forward<T>(output_table_.get(), nullptr, feature_offsets_.get(),
+                                         feature_ids_.get(), p(L.item_feature_emb), vocab_.items,
+                                         C, stream_);
+          weight = output_table_.get();
+          if (with_grad) {
+            d_output_table_.reserve(VC);
+            d_output_table_.zero(stream_, VC);
+            dweight = d_output_table_.get();
+          }
+        }
         sums.item = loss.sampled()
-                        ? sampled_item_loss(rows, loss, with_grad, &sums.item_count)
-                        : softmax_xent(rows, L.item_head_weight, L.item_head_bias, vocab_.items,
-                                       loss.item_grad_scale, with_grad, &sums.item_count);
+                        ? sampled_item_loss(rows, loss, with_grad, &sums.item_count, weight, dweight)
+                        : softmax_xent(rows, weight, dweight, p(L.item_head_bias),
+                                       g(L.item_head_bias), vocab_.items, loss.item_grad_scale,
+                                       with_grad, &sums.item_count);
+        if (with_grad && output_features) {
+          const int64_t VC = int64_t(vocab_.items) * C;
+          cuda::residual_forward<float>(g(L.item_head_weight), g(L.item_head_weight),
+                                        d_output_table_.get(), VC, stream_);
+          item_features_backward(output_pairs_, output_pair_rows_, output_pair_weights_,
+                                 d_output_table_.get());
+        }
         if (with_grad) scatter_grad(rows);
       }
     }
     if (loss.action_loss) {
       const int rows = gather_targets(batch.target_action, with_grad);
       if (rows > 0) {
-        sums.action = softmax_xent(rows, L.action_head.weight, L.action_head.bias, vocab_.actions,
+        sums.action = softmax_xent(rows, p(L.action_head.weight), g(L.action_head.weight),
+                                   p(L.action_head.bias), g(L.action_head.bias), vocab_.actions,
                                    loss.action_grad_scale, with_grad, &sums.action_count);
         if (with_grad) scatter_grad(rows);
       }
@@ -740,6 +832,8 @@ class CudaModelImpl final : public CudaModel::Impl {
                                   ch.unique, d_branch_.get(), C, stream_);
     };
     embed_backward(item_, L.item_emb);
+    if (features_on_input(config_.item_features))
+      item_features_backward(input_pairs_, input_pair_rows_, input_pair_weights_, d_branch_.get());
     embed_backward(action_, L.action_emb);
     embed_backward(category_, L.category_emb);
     embed_backward(time_gap_, L.time_gap_emb);
@@ -781,6 +875,15 @@ class CudaModelImpl final : public CudaModel::Impl {
   DeviceArray<T> cand_weight_, target_weight_;
   DeviceArray<float> dcand_weight_, dcand_bias_, dtarget_, dtarget_rows_, log_q_;
   std::shared_ptr<const std::vector<float>> uploaded_log_q_;
+  // model.item_features: the corpus's CSR table, the effective output table and its gradient,
+  // and the (row, feature) pairs whose gradient rows are summed into the feature table.
+  std::shared_ptr<const data::ItemFeatures> features_;
+  DeviceArray<int32_t> feature_offsets_, feature_ids_;
+  DeviceArray<T> output_table_;
+  DeviceArray<float> d_output_table_, pair_grads_;
+  DeviceChannel output_pairs_, input_pairs_;
+  DeviceArray<int32_t> output_pair_rows_, input_pair_rows_;
+  DeviceArray<float> output_pair_weights_, input_pair_weights_;
 
   std::vector<int> sequence_start_;
   std::vector<int32_t> host_origin_, host_row_sequence_, host_row_index_, host_row_target_;

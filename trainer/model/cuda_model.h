@@ -24,6 +24,8 @@ struct CudaModelOptions {
   bool bf16 = true;             // false: fp32 compute (for checking against the CPU)
   bool flash_attention = true;  // false: the reference attention kernel (materialises T x T)
   bool deterministic = true;    // attention backward in a fixed summation order
+  // The corpus's item features: needed when config.item_features is not none (Model's).
+  std::shared_ptr<const data::ItemFeatures> item_features;
 };
 
 class CudaModel {
