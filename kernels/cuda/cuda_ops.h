@@ -39,8 +39,8 @@ void embedding_backward(float* dtable, const int32_t* unique_ids, const int32_t*
 // model.item_features: out[n, :] += mean of table[ids[k], :] over k in [offsets[i], offsets[i+1])
 // with i = items[n] (i = n when items is null: a whole item table). No item features: nothing.
 template <class T>
-void item_features_forward(T* out, const int32_t* items, const int32_t* offsets,
-                           const int32_t* ids, const T* table, int N, int C, cudaStream_t stream);
+void item_features_forward(T* out, const int32_t* items, const int32_t* offsets, const int32_t* ids,
+                           const T* table, int N, int C, cudaStream_t stream);
 // out[p, :] = weights[p] * inp[rows[p], :] (fp32 [P, C]): the per-(row, feature) gradient rows
 // that embedding_backward then sums per feature in a fixed order.
 template <class T>
@@ -65,6 +65,26 @@ void layernorm_backward(T* dinp, float* dweight, float* dbias, float* scratch, c
                         int C, cudaStream_t stream);
 
 // ---- elementwise --------------------------------------------------------------------------
+// ---- LiGR block (ops:: equivalents in kernels/ops.h) -------------------------------------
+// out = sigmoid(inp) (may alias).
+template <class T>
+void sigmoid_forward(T* out, const T* inp, int64_t n, cudaStream_t stream);
+// out = x + gate * branch (gate already through the sigmoid).
+template <class T>
+void gated_residual_forward(T* out, const T* x, const T* gate, const T* branch, int64_t n,
+                            cudaStream_t stream);
+// dgate_logit += dout * branch * gate * (1 - gate); dbranch += dout * gate.
+template <class T>
+void gated_residual_backward(T* dgate_logit, T* dbranch, const T* dout, const T* gate,
+                             const T* branch, int64_t n, cudaStream_t stream);
+// gate_up rows are [gate (F) | up (F)]: out[n, j] = silu(gate) * up.
+template <class T>
+void swiglu_forward(T* out, const T* gate_up, int N, int F, cudaStream_t stream);
+// dgate_up += the gradients of both halves.
+template <class T>
+void swiglu_backward(T* dgate_up, const T* gate_up, const T* dout, int N, int F,
+                     cudaStream_t stream);
+
 template <class T>
 void gelu_forward(T* out, const T* inp, int64_t n, cudaStream_t stream);
 template <class T>

@@ -32,6 +32,55 @@ __global__ void gelu_backward_kernel(T* dinp, const T* inp, const T* dout, int64
   }
 }
 
+// LiGR (ops::sigmoid_forward, gated_residual_*, swiglu_* on the CPU), in fp32 per element.
+__device__ __forceinline__ float sigmoid_f(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+template <class T>
+__global__ void sigmoid_kernel(T* out, const T* inp, int64_t n) {
+  CF_FOR_EACH_ELEMENT(i, n) out[i] = from_float<T>(sigmoid_f(to_float(inp[i])));
+}
+
+template <class T>
+__global__ void gated_residual_forward_kernel(T* out, const T* x, const T* gate, const T* branch,
+                                              int64_t n) {
+  CF_FOR_EACH_ELEMENT(i, n) {
+    out[i] = from_float<T>(to_float(x[i]) + to_float(gate[i]) * to_float(branch[i]));
+  }
+}
+
+template <class T>
+__global__ void gated_residual_backward_kernel(T* dgate_logit, T* dbranch, const T* dout,
+                                               const T* gate, const T* branch, int64_t n) {
+  CF_FOR_EACH_ELEMENT(i, n) {
+    const float d = to_float(dout[i]), g = to_float(gate[i]);
+    dgate_logit[i] =
+        from_float<T>(to_float(dgate_logit[i]) + d * to_float(branch[i]) * g * (1.0f - g));
+    dbranch[i] = from_float<T>(to_float(dbranch[i]) + d * g);
+  }
+}
+
+template <class T>
+__global__ void swiglu_forward_kernel(T* out, const T* gate_up, int64_t total, int F) {
+  CF_FOR_EACH_ELEMENT(i, total) {
+    const int64_t n = i / F, j = i % F;
+    const float x = to_float(gate_up[n * 2 * F + j]), u = to_float(gate_up[n * 2 * F + F + j]);
+    out[i] = from_float<T>(x * sigmoid_f(x) * u);
+  }
+}
+
+template <class T>
+__global__ void swiglu_backward_kernel(T* dgate_up, const T* gate_up, const T* dout, int64_t total,
+                                       int F) {
+  CF_FOR_EACH_ELEMENT(i, total) {
+    const int64_t n = i / F, j = i % F;
+    const int64_t gi = n * 2 * F + j, ui = gi + F;
+    const float x = to_float(gate_up[gi]), u = to_float(gate_up[ui]), g = to_float(dout[i]);
+    const float sig = sigmoid_f(x);
+    dgate_up[gi] = from_float<T>(to_float(dgate_up[gi]) + g * u * sig * (1.0f + x * (1.0f - sig)));
+    dgate_up[ui] = from_float<T>(to_float(dgate_up[ui]) + g * x * sig);
+  }
+}
+
 template <class T>
 __global__ void residual_kernel(T* out, const T* a, const T* b, int64_t n) {
   CF_FOR_EACH_ELEMENT(i, n) out[i] = from_float<T>(to_float(a[i]) + to_float(b[i]));
@@ -150,7 +199,58 @@ void column_sums(float* dbias, const T* dout, int N, int C, cudaStream_t stream)
 template void convert<float, bf16>(float*, const bf16*, int64_t, cudaStream_t);
 template void convert<bf16, float>(bf16*, const float*, int64_t, cudaStream_t);
 template void convert<float, float>(float*, const float*, int64_t, cudaStream_t);
+template <class T>
+void sigmoid_forward(T* out, const T* inp, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  sigmoid_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, inp, n);
+  CF_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void gated_residual_forward(T* out, const T* x, const T* gate, const T* branch, int64_t n,
+                            cudaStream_t stream) {
+  if (n <= 0) return;
+  gated_residual_forward_kernel<T>
+      <<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, x, gate, branch, n);
+  CF_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void gated_residual_backward(T* dgate_logit, T* dbranch, const T* dout, const T* gate,
+                             const T* branch, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  gated_residual_backward_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(
+      dgate_logit, dbranch, dout, gate, branch, n);
+  CF_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void swiglu_forward(T* out, const T* gate_up, int N, int F, cudaStream_t stream) {
+  const int64_t total = int64_t(N) * F;
+  if (total <= 0) return;
+  swiglu_forward_kernel<T>
+      <<<blocks_for(total, kThreads), kThreads, 0, stream>>>(out, gate_up, total, F);
+  CF_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void swiglu_backward(T* dgate_up, const T* gate_up, const T* dout, int N, int F,
+                     cudaStream_t stream) {
+  const int64_t total = int64_t(N) * F;
+  if (total <= 0) return;
+  swiglu_backward_kernel<T>
+      <<<blocks_for(total, kThreads), kThreads, 0, stream>>>(dgate_up, gate_up, dout, total, F);
+  CF_CUDA_CHECK_LAUNCH();
+}
+
 #define CF_INSTANTIATE(T)                                                                  \
+  template void sigmoid_forward<T>(T*, const T*, int64_t, cudaStream_t);                   \
+  template void gated_residual_forward<T>(T*, const T*, const T*, const T*, int64_t,       \
+                                          cudaStream_t);                                   \
+  template void gated_residual_backward<T>(T*, T*, const T*, const T*, const T*, int64_t,  \
+                                           cudaStream_t);                                  \
+  template void swiglu_forward<T>(T*, const T*, int, int, cudaStream_t);                   \
+  template void swiglu_backward<T>(T*, const T*, const T*, int, int, cudaStream_t);        \
   template void gelu_forward<T>(T*, const T*, int64_t, cudaStream_t);                      \
   template void gelu_backward<T>(T*, const T*, const T*, int64_t, cudaStream_t);           \
   template void residual_forward<T>(T*, const T*, const T*, int64_t, cudaStream_t);        \

@@ -65,8 +65,8 @@ __global__ void weighted_gather_rows_kernel(float* out, const T* inp, const int3
 }  // namespace
 
 template <class T>
-void item_features_forward(T* out, const int32_t* items, const int32_t* offsets,
-                           const int32_t* ids, const T* table, int N, int C, cudaStream_t stream) {
+void item_features_forward(T* out, const int32_t* items, const int32_t* offsets, const int32_t* ids,
+                           const T* table, int N, int C, cudaStream_t stream) {
   if (N <= 0 || C <= 0) return;
   item_features_forward_kernel<T><<<N, kThreads, 0, stream>>>(out, items, offsets, ids, table, C);
   CF_CUDA_CHECK_LAUNCH();
@@ -77,8 +77,8 @@ void weighted_gather_rows(float* out, const T* inp, const int32_t* rows, const f
                           int P, int C, cudaStream_t stream) {
   const int64_t total = int64_t(P) * C;
   if (total <= 0) return;
-  weighted_gather_rows_kernel<T><<<blocks_for(total, 256), 256, 0, stream>>>(out, inp, rows,
-                                                                             weights, total, C);
+  weighted_gather_rows_kernel<T>
+      <<<blocks_for(total, 256), 256, 0, stream>>>(out, inp, rows, weights, total, C);
   CF_CUDA_CHECK_LAUNCH();
 }
 

@@ -90,9 +90,8 @@ __global__ void sampled_loss_rows_kernel(float* loss, int32_t* counted, T* dcand
     const float sum = block_sum(local_sum, shared) + expf(pos - top);
     if (drow)
       for (int j = threadIdx.x; j < M; j += blockDim.x)
-        drow[j] = from_float<T>(candidates[j] == target
-                                    ? 0.0f
-                                    : grad_scale * expf(logit(j) - top) / sum);
+        drow[j] =
+            from_float<T>(candidates[j] == target ? 0.0f : grad_scale * expf(logit(j) - top) / sum);
     if (threadIdx.x == 0) {
       loss[n] = logf(sum) + top - pos;
       counted[n] = 1;
@@ -126,8 +125,7 @@ __global__ void sampled_loss_rows_kernel(float* loss, int32_t* counted, T* dcand
 // dweight_rows[n] = dtarget[n] * hidden[n] (fp32, scattered to the table by the caller).
 template <class T>
 __global__ void sampled_target_grads_kernel(T* dhidden, float* dweight_rows, const float* dtarget,
-                                            const T* hidden, const T* target_weight, int N,
-                                            int C) {
+                                            const T* hidden, const T* target_weight, int N, int C) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= int64_t(N) * C) return;
   const float d = dtarget[i / C];
@@ -201,12 +199,11 @@ void bce_with_logits(float* loss, T* dlogits, const T* logits, const float* labe
 #define CF_INSTANTIATE(T)                                                                          \
   template void softmax_xent_rows<T>(float*, int32_t*, T*, const float*, const T*, const int32_t*, \
                                      int, int, float, cudaStream_t);                               \
-  template void bce_with_logits<T>(float*, T*, const T*, const float*, int, float, cudaStream_t); \
-  template void sampled_loss_rows<T>(float*, int32_t*, T*, float*, const float*, const T*,        \
-                                     const T*, const T*, const float*, const int32_t*,             \
-                                     const int32_t*, int, int, int, bool, float, float,            \
-                                     cudaStream_t);                                                \
-  template void sampled_target_grads<T>(T*, float*, const float*, const T*, const T*, int, int,   \
+  template void bce_with_logits<T>(float*, T*, const T*, const float*, int, float, cudaStream_t);  \
+  template void sampled_loss_rows<T>(                                                              \
+      float*, int32_t*, T*, float*, const float*, const T*, const T*, const T*, const float*,      \
+      const int32_t*, const int32_t*, int, int, int, bool, float, float, cudaStream_t);            \
+  template void sampled_target_grads<T>(T*, float*, const float*, const T*, const T*, int, int,    \
                                         cudaStream_t);
 CF_INSTANTIATE(float)
 CF_INSTANTIATE(bf16)

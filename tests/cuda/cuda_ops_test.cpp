@@ -43,6 +43,7 @@
 #include <sstream>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "device_buffer.h"
@@ -670,6 +671,85 @@ TYPED_TEST(CudaOpsTyped, ResidualForward) {
     cf::ops::residual_forward<double>(want.data(), to_doubles(a).data(), to_doubles(b).data(), n);
     // Scale: rms of a, the larger operand (an exact sum rounded once: |cpu| alone would do).
     expect_close("residual_forward", d_out.download(s), want, kTol<T>, rms(a));
+  }
+}
+
+// ---- LiGR block ops, against the CPU ops in double -------------------------------------------
+
+TYPED_TEST(CudaOpsTyped, SigmoidForward) {
+  using T = TypeParam;
+  Random& rng = this->rng();
+  const cudaStream_t s = this->stream();
+  for (const int64_t n : kSizes) {
+    SCOPED_TRACE(cat("n ", n));
+    const auto x = rng.values<T>(size_t(n), -8, 8);
+    auto d_x = to_device<T>(x, s);
+    DeviceBuffer<T> d_out(static_cast<size_t>(n));
+    d_out.poison(s);
+    cf::cuda::sigmoid_forward<T>(d_out.get(), d_x.get(), n, s);
+    std::vector<double> want(static_cast<size_t>(n));
+    cf::ops::sigmoid_forward<double>(want.data(), to_doubles(x).data(), n);
+    // Scale 1: the result lies in (0, 1) and the GPU's expf is accurate to ~2^-24 of it.
+    expect_close("sigmoid_forward", d_out.download(s), want, kTol<T>, 1.0);
+  }
+}
+
+TYPED_TEST(CudaOpsTyped, GatedResidualForwardAndBackward) {
+  using T = TypeParam;
+  Random& rng = this->rng();
+  const cudaStream_t s = this->stream();
+  for (const int64_t n : kSizes) {
+    SCOPED_TRACE(cat("n ", n));
+    const auto x = rng.values<T>(size_t(n), -2, 2), gate = rng.values<T>(size_t(n), 0, 1);
+    const auto branch = rng.values<T>(size_t(n), -1, 1), dout = rng.values<T>(size_t(n), -1, 1);
+    const auto dgate0 = rng.values<T>(size_t(n), -1, 1), dbranch0 = rng.values<T>(size_t(n), -1, 1);
+    auto d_x = to_device<T>(x, s), d_gate = to_device<T>(gate, s);
+    auto d_branch = to_device<T>(branch, s), d_dout = to_device<T>(dout, s);
+    DeviceBuffer<T> d_out(static_cast<size_t>(n));
+    d_out.poison(s);
+    cf::cuda::gated_residual_forward<T>(d_out.get(), d_x.get(), d_gate.get(), d_branch.get(), n, s);
+    std::vector<double> want(static_cast<size_t>(n));
+    cf::ops::gated_residual_forward<double>(want.data(), to_doubles(x).data(),
+                                            to_doubles(gate).data(), to_doubles(branch).data(), n);
+    expect_close("gated_residual_forward", d_out.download(s), want, kTol<T>, rms(x));
+
+    auto d_dgate = to_device<T>(dgate0, s), d_dbranch = to_device<T>(dbranch0, s);
+    cf::cuda::gated_residual_backward<T>(d_dgate.get(), d_dbranch.get(), d_dout.get(),
+                                         d_gate.get(), d_branch.get(), n, s);
+    std::vector<double> want_dgate = to_doubles(dgate0), want_dbranch = to_doubles(dbranch0);
+    cf::ops::gated_residual_backward<double>(want_dgate.data(), want_dbranch.data(),
+                                             to_doubles(dout).data(), to_doubles(gate).data(),
+                                             to_doubles(branch).data(), n);
+    expect_close("gated_residual_backward dgate", d_dgate.download(s), want_dgate, kTol<T>,
+                 rms(dgate0));
+    expect_close("gated_residual_backward dbranch", d_dbranch.download(s), want_dbranch, kTol<T>,
+                 rms(dbranch0));
+  }
+}
+
+TYPED_TEST(CudaOpsTyped, SwigluForwardAndBackward) {
+  using T = TypeParam;
+  Random& rng = this->rng();
+  const cudaStream_t s = this->stream();
+  for (const auto& [N, F] : {std::pair{1, 8}, std::pair{7, 37}, std::pair{200, 256}}) {
+    SCOPED_TRACE(cat("N ", N, ", F ", F));
+    const size_t nf = size_t(N) * F;
+    const auto gate_up = rng.values<T>(2 * nf, -4, 4), dout = rng.values<T>(nf, -1, 1);
+    const auto dgate_up0 = rng.values<T>(2 * nf, -1, 1);
+    auto d_gate_up = to_device<T>(gate_up, s), d_dout = to_device<T>(dout, s);
+    DeviceBuffer<T> d_out(nf);
+    d_out.poison(s);
+    cf::cuda::swiglu_forward<T>(d_out.get(), d_gate_up.get(), N, F, s);
+    std::vector<double> want(nf);
+    cf::ops::swiglu_forward<double>(want.data(), to_doubles(gate_up).data(), N, F);
+    expect_close("swiglu_forward", d_out.download(s), want, kTol<T>, rms(want));
+
+    auto d_dgate_up = to_device<T>(dgate_up0, s);
+    cf::cuda::swiglu_backward<T>(d_dgate_up.get(), d_gate_up.get(), d_dout.get(), N, F, s);
+    std::vector<double> want_d = to_doubles(dgate_up0);
+    cf::ops::swiglu_backward<double>(want_d.data(), to_doubles(gate_up).data(),
+                                     to_doubles(dout).data(), N, F);
+    expect_close("swiglu_backward", d_dgate_up.download(s), want_d, kTol<T>, rms(want_d));
   }
 }
 

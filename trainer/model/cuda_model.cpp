@@ -77,6 +77,7 @@ struct OwnedStream {
 template <class T>
 struct BlockBuffers {
   DeviceArray<T> ln1, qkv, att_out, proj, res_mid, ln2, fc1, gelu, fc2;
+  DeviceArray<T> attn_gate, mlp_gate, gate_up, swiglu;  // ligr: sigmoid gates, SwiGLU FFN
   DeviceArray<float> ln1_mean, ln1_rstd, ln2_mean, ln2_rstd;
   DeviceArray<float> lse;  // flash: [B, NH, T]
   DeviceArray<float> att;  // reference: [B, NH, T, T]
@@ -116,8 +117,8 @@ class CudaModelImpl final : public CudaModel::Impl {
         layout_(build_model_layout(config, vocab)),
         options_(options),
         stream_(owned_stream_.stream) {
-    // The kernels below implement the gpt block only; ligr and hstu run on the CPU for now.
-    if (config.block != BlockKind::kGpt)
+    // The kernels below implement the gpt and ligr blocks; hstu runs on the CPU for now.
+    if (config.block == BlockKind::kHstu)
       throw UserError(std::string("model.block: ") + block_kind_name(config.block) +
                       " is not implemented on the GPU yet; train it with run.device: cpu");
     const int hs = config.d_model / config.n_head;
@@ -317,8 +318,15 @@ class CudaModelImpl final : public CudaModel::Impl {
     for (auto& l : blocks_) {
       for (auto* a : {&l.ln1, &l.att_out, &l.proj, &l.res_mid, &l.ln2, &l.fc2}) a->resize(N * C);
       l.qkv.resize(3 * N * C);
-      l.fc1.resize(N * F);
-      l.gelu.resize(N * F);
+      if (config_.block == BlockKind::kLigr) {
+        l.attn_gate.resize(N * C);
+        l.mlp_gate.resize(N * C);
+        l.gate_up.resize(2 * N * F);
+        l.swiglu.resize(N * F);
+      } else {
+        l.fc1.resize(N * F);
+        l.gelu.resize(N * F);
+      }
       for (auto* s : {&l.ln1_mean, &l.ln1_rstd, &l.ln2_mean, &l.ln2_rstd}) s->resize(N);
       if (options_.flash_attention)
         l.lse.resize(int64_t(cap_B_) * NH * cap_T_);
@@ -331,6 +339,10 @@ class CudaModelImpl final : public CudaModel::Impl {
     for (auto* a : {&packed_qkv_, &d_padded_qkv_, &d_qkv_}) a->resize(3 * N * C);
     d_fc1_.resize(N * F);
     d_gelu_.resize(N * F);
+    if (config_.block == BlockKind::kLigr) {
+      d_gate_logit_.resize(N * C);
+      d_gate_up_.resize(2 * N * F);
+    }
     hidden_mean_.resize(N);
     hidden_rstd_.resize(N);
     attention_scratch_.resize(
@@ -463,6 +475,10 @@ class CudaModelImpl final : public CudaModel::Impl {
       gather_from_padded(act.att_out.get(), padded_att_out_.get(), C);
       matmul_.forward<T, T>(act.proj.get(), act.att_out.get(), p(w.proj.weight), p(w.proj.bias), N,
                             C, C, cuda::Epilogue::bias, nullptr, stream_);
+      if (config_.block == BlockKind::kLigr) {
+        ligr_gates_and_ffn_forward(l, x, dropout, B);
+        continue;
+      }
       dropout_forward(dropout_out_.get(), act.proj.get(), dropout, attention_site(l), B);
       cuda::residual_forward<T>(act.res_mid.get(), x, dropout_out_.get(), NC, stream_);
 
@@ -488,6 +504,103 @@ class CudaModelImpl final : public CudaModel::Impl {
     cuda::residual_layernorm_forward<T>(nullptr, hidden_.get(), hidden_mean_.get(),
                                         hidden_rstd_.get(), residual_.back().get(), nullptr,
                                         p(L.ln_f.weight), p(L.ln_f.bias), N, C, stream_);
+  }
+
+  // LiGR's two gated residual adds and its SwiGLU FFN (ModelCore::ligr_block_forward), once the
+  // shared attention sublayer has left its output in act.proj.
+  void ligr_gates_and_ffn_forward(int l, const T* x, float dropout, int B) {
+    const int C = config_.d_model, F = config_.d_ff, N = rows_;
+    const int64_t NC = int64_t(N) * C;
+    const BlockOffsets& w = layout_.blocks[size_t(l)];
+    BlockBuffers<T>& act = blocks_[size_t(l)];
+    matmul_.forward<T, T>(act.attn_gate.get(), x, p(w.attn_gate.weight), p(w.attn_gate.bias), N, C,
+                          C, cuda::Epilogue::bias, nullptr, stream_);
+    cuda::sigmoid_forward<T>(act.attn_gate.get(), act.attn_gate.get(), NC, stream_);
+    dropout_forward(dropout_out_.get(), act.proj.get(), dropout, attention_site(l), B);
+    cuda::gated_residual_forward<T>(act.res_mid.get(), x, act.attn_gate.get(), dropout_out_.get(),
+                                    NC, stream_);
+    cuda::residual_layernorm_forward<T>(nullptr, act.ln2.get(), act.ln2_mean.get(),
+                                        act.ln2_rstd.get(), act.res_mid.get(), nullptr,
+                                        p(w.ln2.weight), p(w.ln2.bias), N, C, stream_);
+    // w_gate and w_up are adjacent [F, C] tensors: one [2F, C] GEMM gives gate | up per row.
+    matmul_.forward<T, T>(act.gate_up.get(), act.ln2.get(), p(w.swiglu_gate), nullptr, N, C, 2 * F,
+                          cuda::Epilogue::none, nullptr, stream_);
+    cuda::swiglu_forward<T>(act.swiglu.get(), act.gate_up.get(), N, F, stream_);
+    matmul_.forward<T, T>(act.fc2.get(), act.swiglu.get(), p(w.swiglu_down), nullptr, N, F, C,
+                          cuda::Epilogue::none, nullptr, stream_);
+    matmul_.forward<T, T>(act.mlp_gate.get(), act.res_mid.get(), p(w.mlp_gate.weight),
+                          p(w.mlp_gate.bias), N, C, C, cuda::Epilogue::bias, nullptr, stream_);
+    cuda::sigmoid_forward<T>(act.mlp_gate.get(), act.mlp_gate.get(), NC, stream_);
+    dropout_forward(dropout_out_.get(), act.fc2.get(), dropout, mlp_site(l), B);
+    cuda::gated_residual_forward<T>(residual_[size_t(l) + 1].get(), act.res_mid.get(),
+                                    act.mlp_gate.get(), dropout_out_.get(), NC, stream_);
+  }
+
+  // gpt: the MLP branch and the attention residual's dropout, down to d(attention sublayer
+  // output) in d_branch_ (the attention residual's identity path stays in d_residual_).
+  void gpt_mlp_backward(int l, float dropout, int B) {
+    const int C = config_.d_model, F = config_.d_ff, N = rows_;
+    const int64_t NC = int64_t(N) * C, NF = int64_t(N) * F;
+    const BlockOffsets& w = layout_.blocks[size_t(l)];
+    BlockBuffers<T>& act = blocks_[size_t(l)];
+    zero(d_branch_, NC);
+    dropout_backward(d_branch_.get(), d_residual_.get(), dropout, mlp_site(l), B);
+    zero(d_gelu_, NF);
+    matmul_.backward<T>(d_gelu_.get(), g(w.fc2.weight), g(w.fc2.bias), d_branch_.get(),
+                        act.gelu.get(), p(w.fc2.weight), N, F, C, stream_);
+    zero(d_fc1_, NF);
+    cuda::gelu_backward<T>(d_fc1_.get(), act.fc1.get(), d_gelu_.get(), NF, stream_);
+    zero(d_ln_, NC);
+    matmul_.backward<T>(d_ln_.get(), g(w.fc1.weight), g(w.fc1.bias), d_fc1_.get(), act.ln2.get(),
+                        p(w.fc1.weight), N, C, F, stream_);
+    cuda::layernorm_backward<T>(
+        d_residual_.get(), g(w.ln2.weight), g(w.ln2.bias), layernorm_scratch_.get(), d_ln_.get(),
+        act.res_mid.get(), p(w.ln2.weight), act.ln2_mean.get(), act.ln2_rstd.get(), N, C, stream_);
+
+    zero(d_branch_, NC);
+    dropout_backward(d_branch_.get(), d_residual_.get(), dropout, attention_site(l), B);
+  }
+
+  // LiGR backward down to d(attention sublayer output) in d_branch_
+  // (ModelCore::ligr_block_backward); both gates' paths add into d_residual_.
+  void ligr_gates_and_ffn_backward(int l, float dropout, int B) {
+    const int C = config_.d_model, F = config_.d_ff, N = rows_;
+    const int64_t NC = int64_t(N) * C, NF = int64_t(N) * F;
+    const BlockOffsets& w = layout_.blocks[size_t(l)];
+    BlockBuffers<T>& act = blocks_[size_t(l)];
+    // FFN branch, x' = m + gate * dropout(ffn); the dropped branch is recomputed from its seed.
+    dropout_forward(dropout_out_.get(), act.fc2.get(), dropout, mlp_site(l), B);
+    zero(d_gate_logit_, NC);
+    zero(d_ln_, NC);  // d(dropped branch)
+    cuda::gated_residual_backward<T>(d_gate_logit_.get(), d_ln_.get(), d_residual_.get(),
+                                     act.mlp_gate.get(), dropout_out_.get(), NC, stream_);
+    zero(d_branch_, NC);  // d(ffn output)
+    dropout_backward(d_branch_.get(), d_ln_.get(), dropout, mlp_site(l), B);
+    matmul_.backward<T>(d_residual_.get(), g(w.mlp_gate.weight), g(w.mlp_gate.bias),
+                        d_gate_logit_.get(), act.res_mid.get(), p(w.mlp_gate.weight), N, C, C,
+                        stream_);
+    zero(d_gelu_, NF);  // d(swiglu)
+    matmul_.backward<T>(d_gelu_.get(), g(w.swiglu_down), nullptr, d_branch_.get(), act.swiglu.get(),
+                        p(w.swiglu_down), N, F, C, stream_);
+    zero(d_gate_up_, 2 * NF);
+    cuda::swiglu_backward<T>(d_gate_up_.get(), act.gate_up.get(), d_gelu_.get(), N, F, stream_);
+    zero(d_ln_, NC);
+    matmul_.backward<T>(d_ln_.get(), g(w.swiglu_gate), nullptr, d_gate_up_.get(), act.ln2.get(),
+                        p(w.swiglu_gate), N, C, 2 * F, stream_);
+    cuda::layernorm_backward<T>(
+        d_residual_.get(), g(w.ln2.weight), g(w.ln2.bias), layernorm_scratch_.get(), d_ln_.get(),
+        act.res_mid.get(), p(w.ln2.weight), act.ln2_mean.get(), act.ln2_rstd.get(), N, C, stream_);
+    // Attention branch, m = x + gate * dropout(attention): the same steps.
+    dropout_forward(dropout_out_.get(), act.proj.get(), dropout, attention_site(l), B);
+    zero(d_gate_logit_, NC);
+    zero(d_ln_, NC);
+    cuda::gated_residual_backward<T>(d_gate_logit_.get(), d_ln_.get(), d_residual_.get(),
+                                     act.attn_gate.get(), dropout_out_.get(), NC, stream_);
+    zero(d_branch_, NC);  // d(proj output), where the attention backward starts
+    dropout_backward(d_branch_.get(), d_ln_.get(), dropout, attention_site(l), B);
+    matmul_.backward<T>(d_residual_.get(), g(w.attn_gate.weight), g(w.attn_gate.bias),
+                        d_gate_logit_.get(), residual_[size_t(l)].get(), p(w.attn_gate.weight), N,
+                        C, C, stream_);
   }
 
   // ---- losses (as ModelCore::losses) ----------------------------------------------------------
@@ -516,8 +629,8 @@ class CudaModelImpl final : public CudaModel::Impl {
   // Full softmax cross-entropy of gathered_[0, rows) against table [V, C] (+ bias), in chunks
   // of rows so at most kLogitsPerChunk logits exist. Returns the summed loss; counted rows in
   // `counted`. With grad: d_gathered_ and the table's gradients (fp32) accumulate.
-  double softmax_xent(int rows, const T* weight, float* dweight, const T* bias, float* dbias,
-                      int V, float grad_scale, bool with_grad, int64_t* counted) {
+  double softmax_xent(int rows, const T* weight, float* dweight, const T* bias, float* dbias, int V,
+                      float grad_scale, bool with_grad, int64_t* counted) {
     const int C = config_.d_model;
     const int chunk = int(std::clamp<int64_t>(kLogitsPerChunk / std::max(V, 1), 1, rows));
     logits_.reserve(int64_t(chunk) * V);
@@ -566,8 +679,8 @@ class CudaModelImpl final : public CudaModel::Impl {
     std::vector<int32_t>& candidates = candidates_.host;
     candidates.assign(loss.shared_negatives.begin(), loss.shared_negatives.end());
     for (int k = 0; k < loss.in_batch_negatives; ++k)
-      candidates.push_back(host_row_target_[size_t(
-          uniform_item(loss.negative_seed, uint64_t(k), rows + 1) - 1)]);
+      candidates.push_back(
+          host_row_target_[size_t(uniform_item(loss.negative_seed, uint64_t(k), rows + 1) - 1)]);
     const int M = int(candidates.size());
     candidates_.upload(stream_, with_grad);
     if (with_grad) {
@@ -604,12 +717,11 @@ class CudaModelImpl final : public CudaModel::Impl {
       const T* target_weight = target_weight_.get() + int64_t(r0) * C;
       matmul_.forward<T, float>(logits_.get(), hidden, cand_weight_.get(), nullptr, n, C, M,
                                 cuda::Epilogue::none, nullptr, stream_);
-      cuda::sampled_loss_rows<T>(row_loss_.get() + r0, row_counted_.get() + r0,
-                                 with_grad ? dlogits_.get() : nullptr,
-                                 with_grad ? dtarget_.get() + r0 : nullptr, logits_.get(), hidden,
-                                 target_weight, p(L.item_head_bias), log_q, candidates_.ids.get(),
-                                 row_target_.get() + r0, n, M, C, gbce, float(loss.gbce_beta),
-                                 loss.item_grad_scale, stream_);
+      cuda::sampled_loss_rows<T>(
+          row_loss_.get() + r0, row_counted_.get() + r0, with_grad ? dlogits_.get() : nullptr,
+          with_grad ? dtarget_.get() + r0 : nullptr, logits_.get(), hidden, target_weight,
+          p(L.item_head_bias), log_q, candidates_.ids.get(), row_target_.get() + r0, n, M, C, gbce,
+          float(loss.gbce_beta), loss.item_grad_scale, stream_);
       if (!with_grad) continue;
       matmul_.backward<T>(d_gathered_.get() + int64_t(r0) * C, dcand_weight_.get(),
                           dcand_bias_.get(), dlogits_.get(), hidden, cand_weight_.get(), n, C, M,
@@ -658,8 +770,8 @@ class CudaModelImpl final : public CudaModel::Impl {
           CF_CUDA_CHECK(cudaMemcpyAsync(output_table_.get(), weight, sizeof(T) * VC,
                                         cudaMemcpyDeviceToDevice, stream_));
           cuda::item_features_forward<T>(output_table_.get(), nullptr, feature_offsets_.get(),
-                                         feature_ids_.get(), p(L.item_feature_emb), vocab_.items,
-                                         C, stream_);
+                                         feature_ids_.get(), p(L.item_feature_emb), vocab_.items, C,
+                                         stream_);
           weight = output_table_.get();
           if (with_grad) {
             d_output_table_.reserve(VC);
@@ -667,11 +779,11 @@ class CudaModelImpl final : public CudaModel::Impl {
             dweight = d_output_table_.get();
           }
         }
-        sums.item = loss.sampled()
-                        ? sampled_item_loss(rows, loss, with_grad, &sums.item_count, weight, dweight)
-                        : softmax_xent(rows, weight, dweight, p(L.item_head_bias),
-                                       g(L.item_head_bias), vocab_.items, loss.item_grad_scale,
-                                       with_grad, &sums.item_count);
+        sums.item =
+            loss.sampled()
+                ? sampled_item_loss(rows, loss, with_grad, &sums.item_count, weight, dweight)
+                : softmax_xent(rows, weight, dweight, p(L.item_head_bias), g(L.item_head_bias),
+                               vocab_.items, loss.item_grad_scale, with_grad, &sums.item_count);
         if (with_grad && output_features) {
           const int64_t VC = int64_t(vocab_.items) * C;
           cuda::residual_forward<float>(g(L.item_head_weight), g(L.item_head_weight),
@@ -759,10 +871,10 @@ class CudaModelImpl final : public CudaModel::Impl {
 
   // ---- backward (as ModelCore::backward) ------------------------------------------------------
   void backward(const data::Batch& batch, float dropout) {
-    const int B = batch.B, Tlen = batch.T, C = config_.d_model, F = config_.d_ff;
+    const int B = batch.B, Tlen = batch.T, C = config_.d_model;
     const int NH = config_.n_head;
     const int N = rows_;
-    const int64_t NC = int64_t(N) * C, NF = int64_t(N) * F;
+    const int64_t NC = int64_t(N) * C;
     const ModelLayout& L = layout_;
     auto ready = [&](int64_t first_final) {
       if (grads_ready) grads_ready(first_final);
@@ -778,23 +890,11 @@ class CudaModelImpl final : public CudaModel::Impl {
       const BlockOffsets& w = L.blocks[size_t(l)];
       BlockBuffers<T>& act = blocks_[size_t(l)];
 
-      zero(d_branch_, NC);
-      dropout_backward(d_branch_.get(), d_residual_.get(), dropout, mlp_site(l), B);
-      zero(d_gelu_, NF);
-      matmul_.backward<T>(d_gelu_.get(), g(w.fc2.weight), g(w.fc2.bias), d_branch_.get(),
-                          act.gelu.get(), p(w.fc2.weight), N, F, C, stream_);
-      zero(d_fc1_, NF);
-      cuda::gelu_backward<T>(d_fc1_.get(), act.fc1.get(), d_gelu_.get(), NF, stream_);
-      zero(d_ln_, NC);
-      matmul_.backward<T>(d_ln_.get(), g(w.fc1.weight), g(w.fc1.bias), d_fc1_.get(), act.ln2.get(),
-                          p(w.fc1.weight), N, C, F, stream_);
-      cuda::layernorm_backward<T>(d_residual_.get(), g(w.ln2.weight), g(w.ln2.bias),
-                                  layernorm_scratch_.get(), d_ln_.get(), act.res_mid.get(),
-                                  p(w.ln2.weight), act.ln2_mean.get(), act.ln2_rstd.get(), N, C,
-                                  stream_);
-
-      zero(d_branch_, NC);
-      dropout_backward(d_branch_.get(), d_residual_.get(), dropout, attention_site(l), B);
+      // Down to d(attention sublayer output) in d_branch_, the rest of d_residual_ added.
+      if (config_.block == BlockKind::kLigr)
+        ligr_gates_and_ffn_backward(l, dropout, B);
+      else
+        gpt_mlp_backward(l, dropout, B);
       zero(d_ln_, NC);  // reused as d(attention output), packed
       matmul_.backward<T>(d_ln_.get(), g(w.proj.weight), g(w.proj.bias), d_branch_.get(),
                           act.att_out.get(), p(w.proj.weight), N, C, C, stream_);
@@ -861,6 +961,7 @@ class CudaModelImpl final : public CudaModel::Impl {
   DeviceArray<float> hidden_mean_, hidden_rstd_;
   DeviceArray<T> d_padded_att_out_, d_padded_qkv_, d_residual_, d_hidden_, d_ln_, d_branch_;
   DeviceArray<T> d_qkv_, d_fc1_, d_gelu_, gathered_, d_gathered_;
+  DeviceArray<T> d_gate_logit_, d_gate_up_;  // ligr
   DeviceArray<float> attention_scratch_, layernorm_scratch_;
   DeviceArray<float> logits_;
   DeviceArray<T> dlogits_;

@@ -94,7 +94,9 @@ void expect_same_outputs(ItemFeatureUse use) {
     ASSERT_NEAR(scores[i], expected_scores[i], 1e-5) << "score " << i;
     largest_change = std::max(largest_change, double(std::abs(scores[i] - plain_scores[i])));
   }
-  if (features_on_output(use)) EXPECT_GT(largest_change, 1e-2);
+  if (features_on_output(use)) {
+    EXPECT_GT(largest_change, 1e-2);
+  }
 
   // The training path sees the same model: its loss matches the reference's.
   LossOptions loss = testing::all_losses(batch);
