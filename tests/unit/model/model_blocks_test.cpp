@@ -272,23 +272,11 @@ TEST_P(BlockTest, PaddingChangesNothing) {
 }
 
 TEST_P(BlockTest, DecoderMatchesFullForward) {
-  ModelConfig config = config_for(GetParam());
-  Model model(config, tiny_vocab());
+  Model model(config_for(GetParam()), tiny_vocab());
   model.init_weights(31);
   SplitMix64 rng(31);
   for (float& w : model.params()) w += static_cast<float>(0.3 * rng.normal());
-  const int T = config.max_len, C = config.d_model;
-  const data::Batch batch = ragged_batch(tiny_vocab(), T, {T}, {-1.f}, 8);
-  std::vector<float> full;
-  model.hidden_states(batch, full);
-  auto decoder = model.make_decoder();
-  for (int t = 0; t < T; ++t) {
-    const std::vector<float>& h = decoder->append(batch.item[t], batch.action[t],
-                                                  batch.category[t], batch.time_gap[t],
-                                                  batch.activity[t]);
-    for (int i = 0; i < C; ++i)
-      ASSERT_NEAR(h[i], full[size_t(t) * C + i], 1e-5) << "position " << t << " dim " << i;
-  }
+  testing::expect_decoder_matches_full_forward(model, 8);
 }
 
 INSTANTIATE_TEST_SUITE_P(Blocks, BlockTest, ::testing::Values(BlockKind::kLigr, BlockKind::kHstu),

@@ -130,21 +130,10 @@ TEST(ItemFeatures, InputFeaturesChangeTheHiddenStates) {
 }
 
 TEST(ItemFeatures, DecoderMatchesFullForward) {
-  ModelConfig config = config_with(ItemFeatureUse::kBoth);
-  Model model(config, tiny_vocab_with_item_features(), tiny_item_features());
+  Model model(config_with(ItemFeatureUse::kBoth), tiny_vocab_with_item_features(),
+              tiny_item_features());
   randomize(model, 23);
-  const int T = config.max_len, C = config.d_model;
-  const data::Batch batch = ragged_batch(tiny_vocab(), T, {T}, {-1.f}, 4);
-  std::vector<float> full;
-  model.hidden_states(batch, full);
-  auto decoder = model.make_decoder();
-  for (int t = 0; t < T; ++t) {
-    const std::vector<float>& h = decoder->append(batch.item[t], batch.action[t],
-                                                  batch.category[t], batch.time_gap[t],
-                                                  batch.activity[t]);
-    for (int i = 0; i < C; ++i)
-      ASSERT_NEAR(h[i], full[size_t(t) * C + i], 1e-5) << "position " << t << " dim " << i;
-  }
+  testing::expect_decoder_matches_full_forward(model, 4);
 }
 
 TEST(ItemFeatures, FeatureTableIsAnEmbeddingRightAfterTheItemTable) {

@@ -4,6 +4,8 @@
 #include <memory>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "data/batch.h"
 #include "data/corpus.h"
 #include "trainer/model/model.h"
@@ -134,6 +136,23 @@ inline LossOptions all_losses(const data::Batch& batch, int sampled_negatives = 
   o.action_grad_scale = 1.f / static_cast<float>(actions);
   o.propensity_grad_scale = 1.f / static_cast<float>(labels);
   return o;
+}
+
+// The KV-cached decoder, fed one full-length sequence event by event, returns the hidden states
+// the full forward computes for it (within float rounding).
+inline void expect_decoder_matches_full_forward(Model& model, uint64_t seed) {
+  const int T = model.config().max_len, C = model.config().d_model;
+  const data::Batch batch = ragged_batch(tiny_vocab(), T, {T}, {-1.f}, seed);
+  std::vector<float> full;
+  model.hidden_states(batch, full);
+  auto decoder = model.make_decoder();
+  for (int t = 0; t < T; ++t) {
+    const std::vector<float>& h = decoder->append(batch.item[t], batch.action[t],
+                                                  batch.category[t], batch.time_gap[t],
+                                                  batch.activity[t]);
+    for (int i = 0; i < C; ++i)
+      ASSERT_NEAR(h[i], full[size_t(t) * C + i], 1e-5) << "position " << t << " dim " << i;
+  }
 }
 
 }  // namespace cf::trainer::testing
