@@ -1,5 +1,7 @@
 // bench_blocks: milliseconds per CPU training step (forward + backward) of the same model with
-// each block kind (model.block: gpt, ligr, hstu), and one table to compare them.
+// each block kind (model.block: gpt, ligr, hstu), and one table to compare them; then the gpt
+// model with each model.item_features setting (every item with 1-4 of 200 feature tokens), with
+// its cost as a ratio to the same model without features, measured in the same run.
 //
 //   bench_blocks [--quick] [--layers L] [--heads H] [--d-model C] [--len T] [--batch B]
 //                [--items V]
@@ -13,6 +15,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -22,6 +25,7 @@
 #include "data/batch.h"
 #include "trainer/model/model.h"
 #include "trainer/model/model_random.h"
+#include "trainer/run_files.h"
 
 namespace {
 
@@ -63,9 +67,29 @@ struct Result {
   int64_t params;
 };
 
-Result time_block(BlockKind kind, const Shape& s, bool quick) {
+// Every item 1-4 distinct feature tokens out of 200, drawn from a fixed seed.
+std::shared_ptr<const cf::data::ItemFeatures> synthetic_item_features(int items) {
+  auto f = std::make_shared<cf::data::ItemFeatures>();
+  f->vocab_size = 201;
+  f->offsets.push_back(0);
+  cf::trainer::SplitMix64 rng(3);
+  for (int v = 0; v < items; ++v) {
+    if (v > 0) {
+      const int count = 1 + int(rng.next() % 4);
+      for (int k = 0; k < count; ++k) f->ids.push_back(1 + int32_t(rng.next() % 200));
+      std::sort(f->ids.begin() + f->offsets.back(), f->ids.end());
+      f->ids.erase(std::unique(f->ids.begin() + f->offsets.back(), f->ids.end()), f->ids.end());
+    }
+    f->offsets.push_back(int64_t(f->ids.size()));
+  }
+  return f;
+}
+
+Result time_block(BlockKind kind, const Shape& s, bool quick,
+                  cf::trainer::ItemFeatureUse features = cf::trainer::ItemFeatureUse::kNone) {
   cf::trainer::ModelConfig c;
   c.block = kind;
+  c.item_features = features;
   c.n_layer = s.layers;
   c.n_head = s.heads;
   c.d_model = s.d_model;
@@ -78,7 +102,12 @@ Result time_block(BlockKind kind, const Shape& s, bool quick) {
   v.categories = 50;
   v.time_gaps = 20;
   v.activities = 3;
-  cf::trainer::Model model(c, v);
+  std::shared_ptr<const cf::data::ItemFeatures> table;
+  if (features != cf::trainer::ItemFeatureUse::kNone) {
+    table = synthetic_item_features(s.items);
+    v.item_features = table->vocab_size;
+  }
+  cf::trainer::Model model(c, v, table);
   model.init_weights(7);
   const cf::data::Batch batch = full_batch(s, v);
   cf::trainer::LossOptions loss;
@@ -128,15 +157,25 @@ int main(int argc, char** argv) {
       return std::strcmp(argv[i], "--help") == 0 ? 0 : 1;
     }
   }
-  std::printf("bench_blocks: %d layer(s), %d head(s), d_model %d, d_ff %d, T %d, batch %d, %d items, "
-              "%d thread(s)\n\n",
-              s.layers, s.heads, s.d_model, 4 * s.d_model, s.len, s.batch, s.items,
-              omp_get_max_threads());
+  std::printf("bench_blocks on %s: %d layer(s), %d head(s), d_model %d, d_ff %d, T %d, batch %d, "
+              "%d items, %d thread(s)\n\n",
+              cf::trainer::host_cpu_model().c_str(), s.layers, s.heads, s.d_model, 4 * s.d_model,
+              s.len, s.batch, s.items, omp_get_max_threads());
   std::printf("| block | parameters | ms / step (median) | tokens/s |\n|---|---:|---:|---:|\n");
   for (BlockKind kind : cf::trainer::kBlockKinds) {
     const Result r = time_block(kind, s, quick);
     std::printf("| %s | %lld | %.2f | %.0f |\n", cf::trainer::block_kind_name(kind),
                 static_cast<long long>(r.params), r.median_ms, r.tokens_per_s);
+  }
+  std::printf("\nmodel.item_features (gpt; %d items with 1-4 of 200 feature tokens each)\n\n",
+              s.items);
+  std::printf("| item_features | parameters | ms / step (median) | x none |\n|---|---:|---:|---:|\n");
+  double none_ms = 0;
+  for (cf::trainer::ItemFeatureUse use : cf::trainer::kItemFeatureUses) {
+    const Result r = time_block(BlockKind::kGpt, s, quick, use);
+    if (use == cf::trainer::ItemFeatureUse::kNone) none_ms = r.median_ms;
+    std::printf("| %s | %lld | %.2f | %.2f |\n", cf::trainer::item_feature_use_name(use),
+                static_cast<long long>(r.params), r.median_ms, r.median_ms / none_ms);
   }
   return 0;
 }
