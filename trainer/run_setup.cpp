@@ -240,6 +240,15 @@ RunStart set_up_run(const Config& config, const std::string& resume, comm::Commu
                         ") was trained with model.block: " +
                         block_kind_name(pre.config.model.block) + "; set model.block: " +
                         block_kind_name(pre.config.model.block));
+      // The item table was trained together with the features it is summed with: dropping
+      // them (or adding them untrained) would silently change every item's representation.
+      if (pre.config.model.item_features != config.model.item_features)
+        throw UserError(config.source_path + ": model.item_features is " +
+                        item_feature_use_name(config.model.item_features) +
+                        " but task.init_from (" + src + ") was trained with model.item_features: " +
+                        item_feature_use_name(pre.config.model.item_features) +
+                        "; set model.item_features: " +
+                        item_feature_use_name(pre.config.model.item_features));
       std::vector<std::string> missing;
       load_matching_weights(model, pre, &missing);
       std::string note = "initialised from " + src + " (" + why + ")";

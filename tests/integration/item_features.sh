@@ -77,4 +77,16 @@ expect_error "model.item_features is 'input' but the corpus has no item features
 expect_error "plain.h5: vocabulary differs from the checkpoint's" \
   "$BIN" eval --checkpoint "$WORK/attrs" --corpus "$WORK/plain.h5" --out-dir "$WORK/bad_eval"
 [ ! -e "$WORK/bad_eval/eval.json" ] || fail "a refused eval wrote eval.json"
+
+# 5. Fine-tuning keeps the pretrained model's features: another setting is one line, no run.
+expect_error "model.item_features is none but task.init_from .* was trained with model.item_features: both" \
+  "$BIN" train --config "$SRC/configs/demo/finetune_next_item.yaml" --set "data.corpus=$WORK/corpus.h5" \
+  "${TINY[@]}" --set train.steps=2 --set "task.init_from=$WORK/straight" \
+  --set "run.out_dir=$WORK/ft_none" --quiet
+[ ! -d "$WORK/ft_none/checkpoints" ] || ! has_checkpoint_in "$WORK/ft_none/checkpoints" ||
+  fail "a refused fine-tuning run left a checkpoint"
+"$BIN" train --config "$SRC/configs/demo/finetune_next_item.yaml" --set "data.corpus=$WORK/corpus.h5" \
+  "${TINY[@]}" --set train.steps=2 --set "task.init_from=$WORK/straight" \
+  --set model.item_features=both --set "run.out_dir=$WORK/ft_both" --quiet >/dev/null ||
+  fail "fine-tuning with the pretrained model's item features failed"
 echo "item features: ok"
