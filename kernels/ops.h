@@ -81,7 +81,7 @@ template <class T>
 void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, const int32_t* lengths,
                         int B, int Tlen, int C, int NH);
 
-// ---- ligr and hstu blocks (CPU only; see README.md "Blocks") -------------------------------
+// ---- ligr and hstu blocks (README.md "Blocks"; CUDA versions in kernels/cuda/cuda_ops.h) ----
 // out = 1 / (1 + exp(-inp)).
 template <class T>
 void sigmoid_forward(T* out, const T* inp, int64_t n);

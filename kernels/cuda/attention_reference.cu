@@ -149,10 +149,140 @@ void reference_attention_backward(T* dqkv, const T* dout, const T* qkv, const fl
   CF_CUDA_CHECK(cudaFreeAsync(dscore, stream));
 }
 
-#define CF_INSTANTIATE(T)                                                                      \
-  template void reference_attention_forward<T>(T*, float*, const T*, const int32_t*, int, int, \
-                                               int, int, cudaStream_t);                        \
-  template void reference_attention_backward<T>(T*, const T*, const T*, const float*,          \
+// ---- HSTU pointwise attention (ops::hstu_attention_forward / _backward on the CPU) -----------
+// Packed rows: sequence b owns rows [sequence_start[b], + lengths[b]) of uvqk [N, 4C] = U|V|Q|K.
+// One block per (sequence, head); its threads take query (or key) positions in turn.
+
+constexpr int kHstuThreads = 64;
+
+template <class T>
+__global__ void hstu_forward_kernel(T* out, float* scores, const T* uvqk, const T* rel_pos_bias,
+                                    int bias_len, const int32_t* sequence_start,
+                                    const int32_t* lengths, int Tlen, int C, int NH, float inv_n) {
+  const int b = blockIdx.x / NH, h = blockIdx.x % NH;
+  const int len = lengths[b], hs = C / NH;
+  const int64_t first = sequence_start[b], row = 4 * int64_t(C);
+  const T* bias = rel_pos_bias + int64_t(h) * bias_len;
+  for (int t = threadIdx.x; t < len; t += blockDim.x) {
+    const T* q = uvqk + (first + t) * row + 2 * C + h * hs;
+    float* z = scores + ((int64_t(b) * NH + h) * Tlen + t) * Tlen;
+    for (int s = 0; s <= t; ++s) {
+      const T* k = uvqk + (first + s) * row + 3 * C + h * hs;
+      float dot = 0.0f;
+      for (int i = 0; i < hs; ++i) dot += to_float(q[i]) * to_float(k[i]);
+      z[s] = dot + to_float(bias[t - s]);
+    }
+    T* o = out + (first + t) * C + h * hs;
+    for (int i = 0; i < hs; ++i) {
+      float acc = 0.0f;
+      for (int s = 0; s <= t; ++s) {
+        const float weight = z[s] / (1.0f + expf(-z[s])) * inv_n;
+        acc += weight * to_float(uvqk[(first + s) * row + C + h * hs + i]);
+      }
+      o[i] = from_float<T>(acc);
+    }
+  }
+}
+
+// Phase 1 (thread per query t): dz[t, s] for s <= t into dscores and dQ_t; phase 2 (thread per
+// key s): dV_s and dK_s from the stored dz. Every gradient row has one writer: deterministic.
+template <class T>
+__global__ void hstu_backward_kernel(T* duvqk, float* dscores, const T* dout, const T* uvqk,
+                                     const float* scores, const int32_t* sequence_start,
+                                     const int32_t* lengths, int Tlen, int C, int NH, float inv_n) {
+  const int b = blockIdx.x / NH, h = blockIdx.x % NH;
+  const int len = lengths[b], hs = C / NH;
+  const int64_t first = sequence_start[b], row = 4 * int64_t(C);
+  const int64_t pair = (int64_t(b) * NH + h) * Tlen;
+  for (int t = threadIdx.x; t < len; t += blockDim.x) {
+    const T* g = dout + (first + t) * C + h * hs;
+    const float* z = scores + (pair + t) * Tlen;
+    float* dz = dscores + (pair + t) * Tlen;
+    for (int s = 0; s <= t; ++s) {
+      const T* v = uvqk + (first + s) * row + C + h * hs;
+      float dweight = 0.0f;
+      for (int i = 0; i < hs; ++i) dweight += to_float(g[i]) * to_float(v[i]);
+      const float sig = 1.0f / (1.0f + expf(-z[s]));
+      dz[s] = dweight * inv_n * sig * (1.0f + z[s] * (1.0f - sig));
+    }
+    T* dq = duvqk + (first + t) * row + 2 * C + h * hs;
+    for (int i = 0; i < hs; ++i) {
+      float acc = 0.0f;
+      for (int s = 0; s <= t; ++s)
+        acc += dz[s] * to_float(uvqk[(first + s) * row + 3 * C + h * hs + i]);
+      dq[i] = from_float<T>(to_float(dq[i]) + acc);
+    }
+  }
+  __syncthreads();
+  for (int s = threadIdx.x; s < len; s += blockDim.x) {
+    T* dv = duvqk + (first + s) * row + C + h * hs;
+    T* dk = duvqk + (first + s) * row + 3 * C + h * hs;
+    for (int i = 0; i < hs; ++i) {
+      float acc_v = 0.0f, acc_k = 0.0f;
+      for (int t = s; t < len; ++t) {
+        const float z = scores[(pair + t) * Tlen + s];
+        const float weight = z / (1.0f + expf(-z)) * inv_n;
+        acc_v += weight * to_float(dout[(first + t) * C + h * hs + i]);
+        acc_k +=
+            dscores[(pair + t) * Tlen + s] * to_float(uvqk[(first + t) * row + 2 * C + h * hs + i]);
+      }
+      dv[i] = from_float<T>(to_float(dv[i]) + acc_v);
+      dk[i] = from_float<T>(to_float(dk[i]) + acc_k);
+    }
+  }
+}
+
+// drel_pos_bias[h, d] += sum over sequences b (in order) and t of dz[b, h, t, t - d].
+__global__ void hstu_bias_grad_kernel(float* drel_pos_bias, const float* dscores,
+                                      const int32_t* lengths, int B, int Tlen, int NH,
+                                      int bias_len) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= NH * Tlen) return;
+  const int h = i / Tlen, d = i % Tlen;
+  float sum = 0.0f;
+  for (int b = 0; b < B; ++b)
+    for (int t = d; t < lengths[b]; ++t)
+      sum += dscores[((int64_t(b) * NH + h) * Tlen + t) * Tlen + (t - d)];
+  drel_pos_bias[int64_t(h) * bias_len + d] += sum;
+}
+
+template <class T>
+void hstu_attention_forward(T* out, float* scores, const T* uvqk, const T* rel_pos_bias,
+                            int bias_len, const int32_t* sequence_start, const int32_t* lengths,
+                            int B, int Tlen, int C, int NH, float inv_n, cudaStream_t stream) {
+  CF_CHECK(NH > 0 && C % NH == 0 && Tlen <= bias_len, "hstu attention: bad shape");
+  if (B <= 0 || Tlen <= 0) return;
+  hstu_forward_kernel<T><<<B * NH, kHstuThreads, 0, stream>>>(
+      out, scores, uvqk, rel_pos_bias, bias_len, sequence_start, lengths, Tlen, C, NH, inv_n);
+  CF_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void hstu_attention_backward(T* duvqk, float* drel_pos_bias, float* dscores, const T* dout,
+                             const T* uvqk, const float* scores, int bias_len,
+                             const int32_t* sequence_start, const int32_t* lengths, int B, int Tlen,
+                             int C, int NH, float inv_n, cudaStream_t stream) {
+  CF_CHECK(NH > 0 && C % NH == 0 && Tlen <= bias_len, "hstu attention: bad shape");
+  if (B <= 0 || Tlen <= 0) return;
+  hstu_backward_kernel<T><<<B * NH, kHstuThreads, 0, stream>>>(
+      duvqk, dscores, dout, uvqk, scores, sequence_start, lengths, Tlen, C, NH, inv_n);
+  CF_CUDA_CHECK_LAUNCH();
+  const int pairs = NH * Tlen;
+  hstu_bias_grad_kernel<<<(pairs + 255) / 256, 256, 0, stream>>>(drel_pos_bias, dscores, lengths, B,
+                                                                 Tlen, NH, bias_len);
+  CF_CUDA_CHECK_LAUNCH();
+}
+
+#define CF_INSTANTIATE(T)                                                                        \
+  template void hstu_attention_forward<T>(T*, float*, const T*, const T*, int, const int32_t*,   \
+                                          const int32_t*, int, int, int, int, float,             \
+                                          cudaStream_t);                                         \
+  template void hstu_attention_backward<T>(T*, float*, float*, const T*, const T*, const float*, \
+                                           int, const int32_t*, const int32_t*, int, int, int,   \
+                                           int, float, cudaStream_t);                            \
+  template void reference_attention_forward<T>(T*, float*, const T*, const int32_t*, int, int,   \
+                                               int, int, cudaStream_t);                          \
+  template void reference_attention_backward<T>(T*, const T*, const T*, const float*,            \
                                                 const int32_t*, int, int, int, int, cudaStream_t);
 CF_INSTANTIATE(float)
 CF_INSTANTIATE(bf16)

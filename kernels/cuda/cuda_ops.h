@@ -155,6 +155,33 @@ void reference_attention_backward(T* dqkv, const T* dout, const T* qkv, const fl
                                   const int32_t* lengths, int B, int Tlen, int C, int NH,
                                   cudaStream_t stream);
 
+// ---- HSTU block (ops:: equivalents in kernels/ops.h) --------------------------------------
+// silu: out = x * sigmoid(x); backward: dinp += dout * silu'(inp).
+template <class T>
+void silu_forward(T* out, const T* inp, int64_t n, cudaStream_t stream);
+template <class T>
+void silu_backward(T* dinp, const T* inp, const T* dout, int64_t n, cudaStream_t stream);
+// out[N, C] = normed * U (U = columns [0, C) of uvqk [N, 4C]); backward: dnormed += dout * U,
+// dU += dout * normed.
+template <class T>
+void hstu_gate_forward(T* out, const T* normed, const T* uvqk, int N, int C, cudaStream_t stream);
+template <class T>
+void hstu_gate_backward(T* dnormed, T* duvqk, const T* dout, const T* normed, const T* uvqk, int N,
+                        int C, cudaStream_t stream);
+// ops::hstu_attention_forward on packed rows (sequence_start, lengths on the device); scores
+// [B, NH, T, T] (fp32) keep z for backward. Backward accumulates into the V, Q, K columns of
+// duvqk and into drel_pos_bias [NH, bias_len] (fp32, fixed order); dscores is scratch of the
+// scores' size.
+template <class T>
+void hstu_attention_forward(T* out, float* scores, const T* uvqk, const T* rel_pos_bias,
+                            int bias_len, const int32_t* sequence_start, const int32_t* lengths,
+                            int B, int Tlen, int C, int NH, float inv_n, cudaStream_t stream);
+template <class T>
+void hstu_attention_backward(T* duvqk, float* drel_pos_bias, float* dscores, const T* dout,
+                             const T* uvqk, const float* scores, int bias_len,
+                             const int32_t* sequence_start, const int32_t* lengths, int B, int Tlen,
+                             int C, int NH, float inv_n, cudaStream_t stream);
+
 // ---- losses -------------------------------------------------------------------------------
 // One softmax cross-entropy chunk, after the logits GEMM. Unlike the backward ops, dlogits is
 // OVERWRITTEN (it is scratch feeding the gradient GEMMs, which accumulate): for each row n of

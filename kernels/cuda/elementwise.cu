@@ -82,6 +82,43 @@ __global__ void swiglu_backward_kernel(T* dgate_up, const T* gate_up, const T* d
 }
 
 template <class T>
+__global__ void silu_forward_kernel(T* out, const T* inp, int64_t n) {
+  CF_FOR_EACH_ELEMENT(i, n) {
+    const float x = to_float(inp[i]);
+    out[i] = from_float<T>(x * sigmoid_f(x));
+  }
+}
+
+template <class T>
+__global__ void silu_backward_kernel(T* dinp, const T* inp, const T* dout, int64_t n) {
+  CF_FOR_EACH_ELEMENT(i, n) {
+    const float x = to_float(inp[i]), sig = sigmoid_f(x);
+    dinp[i] =
+        from_float<T>(to_float(dinp[i]) + to_float(dout[i]) * sig * (1.0f + x * (1.0f - sig)));
+  }
+}
+
+template <class T>
+__global__ void hstu_gate_forward_kernel(T* out, const T* normed, const T* uvqk, int64_t total,
+                                         int C) {
+  CF_FOR_EACH_ELEMENT(i, total) {
+    const int64_t n = i / C, c = i % C;
+    out[i] = from_float<T>(to_float(normed[i]) * to_float(uvqk[n * 4 * C + c]));
+  }
+}
+
+template <class T>
+__global__ void hstu_gate_backward_kernel(T* dnormed, T* duvqk, const T* dout, const T* normed,
+                                          const T* uvqk, int64_t total, int C) {
+  CF_FOR_EACH_ELEMENT(i, total) {
+    const int64_t n = i / C, c = i % C, u = n * 4 * C + c;
+    const float d = to_float(dout[i]);
+    dnormed[i] = from_float<T>(to_float(dnormed[i]) + d * to_float(uvqk[u]));
+    duvqk[u] = from_float<T>(to_float(duvqk[u]) + d * to_float(normed[i]));
+  }
+}
+
+template <class T>
 __global__ void residual_kernel(T* out, const T* a, const T* b, int64_t n) {
   CF_FOR_EACH_ELEMENT(i, n) out[i] = from_float<T>(to_float(a[i]) + to_float(b[i]));
 }
@@ -243,7 +280,45 @@ void swiglu_backward(T* dgate_up, const T* gate_up, const T* dout, int N, int F,
   CF_CUDA_CHECK_LAUNCH();
 }
 
+template <class T>
+void silu_forward(T* out, const T* inp, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  silu_forward_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(out, inp, n);
+  CF_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void silu_backward(T* dinp, const T* inp, const T* dout, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  silu_backward_kernel<T><<<blocks_for(n, kThreads), kThreads, 0, stream>>>(dinp, inp, dout, n);
+  CF_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void hstu_gate_forward(T* out, const T* normed, const T* uvqk, int N, int C, cudaStream_t stream) {
+  const int64_t total = int64_t(N) * C;
+  if (total <= 0) return;
+  hstu_gate_forward_kernel<T>
+      <<<blocks_for(total, kThreads), kThreads, 0, stream>>>(out, normed, uvqk, total, C);
+  CF_CUDA_CHECK_LAUNCH();
+}
+
+template <class T>
+void hstu_gate_backward(T* dnormed, T* duvqk, const T* dout, const T* normed, const T* uvqk, int N,
+                        int C, cudaStream_t stream) {
+  const int64_t total = int64_t(N) * C;
+  if (total <= 0) return;
+  hstu_gate_backward_kernel<T><<<blocks_for(total, kThreads), kThreads, 0, stream>>>(
+      dnormed, duvqk, dout, normed, uvqk, total, C);
+  CF_CUDA_CHECK_LAUNCH();
+}
+
 #define CF_INSTANTIATE(T)                                                                  \
+  template void silu_forward<T>(T*, const T*, int64_t, cudaStream_t);                      \
+  template void silu_backward<T>(T*, const T*, const T*, int64_t, cudaStream_t);           \
+  template void hstu_gate_forward<T>(T*, const T*, const T*, int, int, cudaStream_t);      \
+  template void hstu_gate_backward<T>(T*, T*, const T*, const T*, const T*, int, int,      \
+                                      cudaStream_t);                                       \
   template void sigmoid_forward<T>(T*, const T*, int64_t, cudaStream_t);                   \
   template void gated_residual_forward<T>(T*, const T*, const T*, const T*, int64_t,       \
                                           cudaStream_t);                                   \

@@ -202,6 +202,16 @@ TEST(CudaModelStep, Bf16LigrWithSampledSoftmaxMatchesCpu) {
                           BlockKind::kLigr);
 }
 
+// HSTU: pointwise attention with the relative position bias, U gating, one dropout site.
+TEST(CudaModelStep, Fp32HstuMatchesCpu) {
+  expect_step_matches_cpu(false, true, kFp32, ItemLoss::kFullSoftmax, ItemFeatureUse::kNone,
+                          BlockKind::kHstu);
+}
+TEST(CudaModelStep, Bf16HstuMatchesCpu) {
+  expect_step_matches_cpu(true, true, kBf16, ItemLoss::kFullSoftmax, ItemFeatureUse::kNone,
+                          BlockKind::kHstu);
+}
+
 // The validation loss of a sampled-loss run is the sampled loss on both backends.
 TEST(CudaModelStep, SampledEvaluateLossMatchesCpu) {
   CF_SKIP_WITHOUT_GPU("CudaModel tests");
@@ -295,18 +305,6 @@ TEST(CudaModelErrors, FlashNeedsASupportedHeadDim) {
   }
 }
 
-TEST(CudaModelErrors, TheHstuBlockIsRefusedOnTheGpu) {
-  CF_SKIP_WITHOUT_GPU("CudaModel tests");
-  ModelConfig c = step_config();
-  c.block = BlockKind::kHstu;
-  try {
-    CudaModel gpu(c, step_vocab(), CudaModelOptions{});
-    FAIL() << "no error for model.block hstu";
-  } catch (const UserError& e) {
-    EXPECT_EQ(std::string(e.what()),
-              "model.block: hstu is not implemented on the GPU yet; train it with run.device: cpu");
-  }
-}
 
 }  // namespace
 }  // namespace cf::trainer

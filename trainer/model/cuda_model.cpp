@@ -78,6 +78,10 @@ template <class T>
 struct BlockBuffers {
   DeviceArray<T> ln1, qkv, att_out, proj, res_mid, ln2, fc1, gelu, fc2;
   DeviceArray<T> attn_gate, mlp_gate, gate_up, swiglu;  // ligr: sigmoid gates, SwiGLU FFN
+  // hstu: f1 before and after SiLU (U|V|Q|K), A V, its LayerNorm, the U-gated rows; f2's output
+  // goes to proj. hstu_scores: z of every (t, s) pair, [B, NH, T, T].
+  DeviceArray<T> uvqk_linear, uvqk, av, av_normed, gated;
+  DeviceArray<float> av_mean, av_rstd, hstu_scores;
   DeviceArray<float> ln1_mean, ln1_rstd, ln2_mean, ln2_rstd;
   DeviceArray<float> lse;  // flash: [B, NH, T]
   DeviceArray<float> att;  // reference: [B, NH, T, T]
@@ -117,12 +121,10 @@ class CudaModelImpl final : public CudaModel::Impl {
         layout_(build_model_layout(config, vocab)),
         options_(options),
         stream_(owned_stream_.stream) {
-    // The kernels below implement the gpt and ligr blocks; hstu runs on the CPU for now.
-    if (config.block == BlockKind::kHstu)
-      throw UserError(std::string("model.block: ") + block_kind_name(config.block) +
-                      " is not implemented on the GPU yet; train it with run.device: cpu");
     const int hs = config.d_model / config.n_head;
-    if (options.flash_attention && !cuda::flash_attention_supports(hs))
+    // hstu has its own pointwise attention kernel, which takes any head dim.
+    if (config.block != BlockKind::kHstu && options.flash_attention &&
+        !cuda::flash_attention_supports(hs))
       throw UserError(
           "model: the flash attention kernel needs a head dim (d_model / n_head) of "
           "32, 64 or 128, this model has " +
@@ -318,6 +320,14 @@ class CudaModelImpl final : public CudaModel::Impl {
     for (auto& l : blocks_) {
       for (auto* a : {&l.ln1, &l.att_out, &l.proj, &l.res_mid, &l.ln2, &l.fc2}) a->resize(N * C);
       l.qkv.resize(3 * N * C);
+      if (config_.block == BlockKind::kHstu) {
+        l.uvqk_linear.resize(4 * N * C);
+        l.uvqk.resize(4 * N * C);
+        for (auto* a : {&l.av, &l.av_normed, &l.gated}) a->resize(N * C);
+        l.av_mean.resize(N);
+        l.av_rstd.resize(N);
+        l.hstu_scores.resize(int64_t(cap_B_) * NH * cap_T_ * cap_T_);
+      }
       if (config_.block == BlockKind::kLigr) {
         l.attn_gate.resize(N * C);
         l.mlp_gate.resize(N * C);
@@ -342,6 +352,11 @@ class CudaModelImpl final : public CudaModel::Impl {
     if (config_.block == BlockKind::kLigr) {
       d_gate_logit_.resize(N * C);
       d_gate_up_.resize(2 * N * F);
+    }
+    if (config_.block == BlockKind::kHstu) {
+      d_uvqk_.resize(4 * N * C);
+      d_uvqk_linear_.resize(4 * N * C);
+      hstu_dscores_.resize(int64_t(cap_B_) * NH * cap_T_ * cap_T_);
     }
     hidden_mean_.resize(N);
     hidden_rstd_.resize(N);
@@ -381,6 +396,10 @@ class CudaModelImpl final : public CudaModel::Impl {
     packed_origin_.upload(host_origin_, stream_);
     row_sequence_.upload(host_row_sequence_, stream_);
     lengths_.upload(batch.length, stream_);
+    if (config_.block == BlockKind::kHstu) {
+      host_sequence_start_.assign(sequence_start_.begin(), sequence_start_.end());
+      sequence_start_device_.upload(host_sequence_start_, stream_);
+    }
     for (auto* ch : {&item_, &action_, &category_, &time_gap_, &activity_, &position_})
       if (!ch->host.empty()) ch->upload(stream_, with_backward_plans);
     CF_CUDA_CHECK(cudaStreamSynchronize(stream_));  // host vectors may change after this
@@ -460,6 +479,10 @@ class CudaModelImpl final : public CudaModel::Impl {
       const BlockOffsets& w = L.blocks[size_t(l)];
       BlockBuffers<T>& act = blocks_[size_t(l)];
       const T* x = residual_[size_t(l)].get();
+      if (config_.block == BlockKind::kHstu) {
+        hstu_block_forward(l, x, dropout, B, Tlen);
+        continue;
+      }
       cuda::residual_layernorm_forward<T>(nullptr, act.ln1.get(), act.ln1_mean.get(),
                                           act.ln1_rstd.get(), x, nullptr, p(w.ln1.weight),
                                           p(w.ln1.bias), N, C, stream_);
@@ -504,6 +527,69 @@ class CudaModelImpl final : public CudaModel::Impl {
     cuda::residual_layernorm_forward<T>(nullptr, hidden_.get(), hidden_mean_.get(),
                                         hidden_rstd_.get(), residual_.back().get(), nullptr,
                                         p(L.ln_f.weight), p(L.ln_f.bias), N, C, stream_);
+  }
+
+  // The HSTU layer (ModelCore::hstu_block_forward): no softmax attention and no FFN.
+  void hstu_block_forward(int l, const T* x, float dropout, int B, int Tlen) {
+    const int C = config_.d_model, NH = config_.n_head, N = rows_;
+    const int64_t NC = int64_t(N) * C;
+    const BlockOffsets& w = layout_.blocks[size_t(l)];
+    BlockBuffers<T>& act = blocks_[size_t(l)];
+    cuda::residual_layernorm_forward<T>(nullptr, act.ln1.get(), act.ln1_mean.get(),
+                                        act.ln1_rstd.get(), x, nullptr, p(w.ln1.weight),
+                                        p(w.ln1.bias), N, C, stream_);
+    matmul_.forward<T, T>(act.uvqk_linear.get(), act.ln1.get(), p(w.uvqk.weight), p(w.uvqk.bias), N,
+                          C, 4 * C, cuda::Epilogue::bias, nullptr, stream_);
+    cuda::silu_forward<T>(act.uvqk.get(), act.uvqk_linear.get(), 4 * NC, stream_);
+    cuda::hstu_attention_forward<T>(act.av.get(), act.hstu_scores.get(), act.uvqk.get(),
+                                    p(w.rel_pos_bias), config_.max_len,
+                                    sequence_start_device_.get(), lengths_.get(), B, Tlen, C, NH,
+                                    1.0f / float(config_.max_len), stream_);
+    cuda::residual_layernorm_forward<T>(nullptr, act.av_normed.get(), act.av_mean.get(),
+                                        act.av_rstd.get(), act.av.get(), nullptr,
+                                        p(w.av_norm.weight), p(w.av_norm.bias), N, C, stream_);
+    cuda::hstu_gate_forward<T>(act.gated.get(), act.av_normed.get(), act.uvqk.get(), N, C, stream_);
+    matmul_.forward<T, T>(act.proj.get(), act.gated.get(), p(w.hstu_out.weight), p(w.hstu_out.bias),
+                          N, C, C, cuda::Epilogue::bias, nullptr, stream_);
+    dropout_forward(dropout_out_.get(), act.proj.get(), dropout, attention_site(l), B);
+    cuda::residual_forward<T>(residual_[size_t(l) + 1].get(), x, dropout_out_.get(), NC, stream_);
+  }
+
+  // Its backward (ModelCore::hstu_block_backward), the whole block: d_residual_ ends as
+  // dLoss/d(residual[l]).
+  void hstu_block_backward(int l, float dropout, int B, int Tlen) {
+    const int C = config_.d_model, NH = config_.n_head, N = rows_;
+    const int64_t NC = int64_t(N) * C;
+    const BlockOffsets& w = layout_.blocks[size_t(l)];
+    BlockBuffers<T>& act = blocks_[size_t(l)];
+    zero(d_branch_, NC);  // d(f2 output)
+    dropout_backward(d_branch_.get(), d_residual_.get(), dropout, attention_site(l), B);
+    zero(d_ln_, NC);  // d(gated)
+    matmul_.backward<T>(d_ln_.get(), g(w.hstu_out.weight), g(w.hstu_out.bias), d_branch_.get(),
+                        act.gated.get(), p(w.hstu_out.weight), N, C, C, stream_);
+    zero(d_uvqk_, 4 * NC);
+    zero(d_branch_, NC);  // d(av_normed)
+    cuda::hstu_gate_backward<T>(d_branch_.get(), d_uvqk_.get(), d_ln_.get(), act.av_normed.get(),
+                                act.uvqk.get(), N, C, stream_);
+    zero(d_ln_, NC);  // d(av)
+    cuda::layernorm_backward<T>(d_ln_.get(), g(w.av_norm.weight), g(w.av_norm.bias),
+                                layernorm_scratch_.get(), d_branch_.get(), act.av.get(),
+                                p(w.av_norm.weight), act.av_mean.get(), act.av_rstd.get(), N, C,
+                                stream_);
+    cuda::hstu_attention_backward<T>(d_uvqk_.get(), g(w.rel_pos_bias), hstu_dscores_.get(),
+                                     d_ln_.get(), act.uvqk.get(), act.hstu_scores.get(),
+                                     config_.max_len, sequence_start_device_.get(), lengths_.get(),
+                                     B, Tlen, C, NH, 1.0f / float(config_.max_len), stream_);
+    zero(d_uvqk_linear_, 4 * NC);
+    cuda::silu_backward<T>(d_uvqk_linear_.get(), act.uvqk_linear.get(), d_uvqk_.get(), 4 * NC,
+                           stream_);
+    zero(d_branch_, NC);  // d(ln1 output)
+    matmul_.backward<T>(d_branch_.get(), g(w.uvqk.weight), g(w.uvqk.bias), d_uvqk_linear_.get(),
+                        act.ln1.get(), p(w.uvqk.weight), N, C, 4 * C, stream_);
+    cuda::layernorm_backward<T>(d_residual_.get(), g(w.ln1.weight), g(w.ln1.bias),
+                                layernorm_scratch_.get(), d_branch_.get(),
+                                residual_[size_t(l)].get(), p(w.ln1.weight), act.ln1_mean.get(),
+                                act.ln1_rstd.get(), N, C, stream_);
   }
 
   // LiGR's two gated residual adds and its SwiGLU FFN (ModelCore::ligr_block_forward), once the
@@ -890,6 +976,10 @@ class CudaModelImpl final : public CudaModel::Impl {
       const BlockOffsets& w = L.blocks[size_t(l)];
       BlockBuffers<T>& act = blocks_[size_t(l)];
 
+      if (config_.block == BlockKind::kHstu) {
+        hstu_block_backward(l, dropout, B, Tlen);
+        continue;
+      }
       // Down to d(attention sublayer output) in d_branch_, the rest of d_residual_ added.
       if (config_.block == BlockKind::kLigr)
         ligr_gates_and_ffn_backward(l, dropout, B);
@@ -962,6 +1052,10 @@ class CudaModelImpl final : public CudaModel::Impl {
   DeviceArray<T> d_padded_att_out_, d_padded_qkv_, d_residual_, d_hidden_, d_ln_, d_branch_;
   DeviceArray<T> d_qkv_, d_fc1_, d_gelu_, gathered_, d_gathered_;
   DeviceArray<T> d_gate_logit_, d_gate_up_;  // ligr
+  DeviceArray<T> d_uvqk_, d_uvqk_linear_;    // hstu
+  DeviceArray<float> hstu_dscores_;
+  DeviceArray<int32_t> sequence_start_device_;
+  std::vector<int32_t> host_sequence_start_;
   DeviceArray<float> attention_scratch_, layernorm_scratch_;
   DeviceArray<float> logits_;
   DeviceArray<T> dlogits_;
