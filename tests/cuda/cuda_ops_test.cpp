@@ -714,8 +714,8 @@ TYPED_TEST(CudaOpsTyped, GatedResidualForwardAndBackward) {
     expect_close("gated_residual_forward", d_out.download(s), want, kTol<T>, rms(x));
 
     auto d_dgate = to_device<T>(dgate0, s), d_dbranch = to_device<T>(dbranch0, s);
-    cf::cuda::gated_residual_backward<T>(d_dgate.get(), d_dbranch.get(), d_dout.get(),
-                                         d_gate.get(), d_branch.get(), n, s);
+    cf::cuda::gated_residual_backward<T>(d_dgate.get(), d_dbranch.get(), d_dout.get(), d_gate.get(),
+                                         d_branch.get(), n, s);
     std::vector<double> want_dgate = to_doubles(dgate0), want_dbranch = to_doubles(dbranch0);
     cf::ops::gated_residual_backward<double>(want_dgate.data(), want_dbranch.data(),
                                              to_doubles(dout).data(), to_doubles(gate).data(),
@@ -750,6 +750,68 @@ TYPED_TEST(CudaOpsTyped, SwigluForwardAndBackward) {
     cf::ops::swiglu_backward<double>(want_d.data(), to_doubles(gate_up).data(),
                                      to_doubles(dout).data(), N, F);
     expect_close("swiglu_backward", d_dgate_up.download(s), want_d, kTol<T>, rms(want_d));
+  }
+}
+
+// ---- HSTU block ops ---------------------------------------------------------------------------
+
+TYPED_TEST(CudaOpsTyped, HstuAttentionForwardAndBackward) {
+  using T = TypeParam;
+  Random& rng = this->rng();
+  const cudaStream_t s = this->stream();
+  struct Shape {
+    int C, NH, Tlen, bias_len;
+    std::vector<int32_t> lengths;
+  };
+  // Head dims 8 and 48 (any size: no tiling), ragged lengths with an empty and a full sequence.
+  for (const Shape& shape : {Shape{16, 2, 5, 7, {5, 1, 3}}, Shape{96, 2, 12, 12, {12, 0, 7, 12}}}) {
+    const int C = shape.C, NH = shape.NH, Tlen = shape.Tlen, B = int(shape.lengths.size());
+    SCOPED_TRACE(cat("C ", C, ", NH ", NH, ", T ", Tlen, ", B ", B));
+    std::vector<int32_t> start(size_t(B), 0);
+    int N = 0;
+    for (int b = 0; b < B; ++b) {
+      start[size_t(b)] = N;
+      N += shape.lengths[size_t(b)];
+    }
+    const float inv_n = 1.0f / float(shape.bias_len);
+    const auto uvqk = rng.values<T>(size_t(N) * 4 * C, -1, 1);
+    const auto bias = rng.values<T>(size_t(NH) * shape.bias_len, -0.5, 0.5);
+    const auto dout = rng.values<T>(size_t(N) * C, -1, 1);
+    auto d_uvqk = to_device<T>(uvqk, s), d_bias = to_device<T>(bias, s);
+    auto d_dout = to_device<T>(dout, s);
+    DeviceBuffer<int32_t> d_start(start, s), d_lengths(shape.lengths, s);
+    DeviceBuffer<T> d_out(size_t(N) * C);
+    d_out.poison(s);
+    DeviceBuffer<float> d_scores(size_t(B) * NH * Tlen * Tlen),
+        d_dscores(size_t(B) * NH * Tlen * Tlen);
+    cf::cuda::hstu_attention_forward<T>(d_out.get(), d_scores.get(), d_uvqk.get(), d_bias.get(),
+                                        shape.bias_len, d_start.get(), d_lengths.get(), B, Tlen, C,
+                                        NH, inv_n, s);
+    std::vector<double> want(size_t(N) * C), scores(size_t(B) * NH * Tlen * Tlen, 0.0);
+    const std::vector<double> uvqk_d = to_doubles(uvqk), bias_d = to_doubles(bias);
+    cf::ops::hstu_attention_forward<double>(want.data(), scores.data(), uvqk_d.data(),
+                                            bias_d.data(), shape.bias_len, start.data(),
+                                            shape.lengths.data(), B, Tlen, C, NH, double(inv_n));
+    if (N > 0) expect_close("hstu_attention_forward", d_out.download(s), want, kTol<T>, rms(want));
+
+    const auto duvqk0 = rng.values<T>(size_t(N) * 4 * C, -1, 1);
+    auto d_duvqk = to_device<T>(duvqk0, s);
+    std::vector<float> dbias0(size_t(NH) * shape.bias_len, 0.25f);
+    DeviceBuffer<float> d_dbias(dbias0, s);
+    cf::cuda::hstu_attention_backward<T>(d_duvqk.get(), d_dbias.get(), d_dscores.get(),
+                                         d_dout.get(), d_uvqk.get(), d_scores.get(), shape.bias_len,
+                                         d_start.get(), d_lengths.get(), B, Tlen, C, NH, inv_n, s);
+    std::vector<double> want_duvqk = to_doubles(duvqk0);
+    std::vector<double> want_dbias(dbias0.begin(), dbias0.end());
+    cf::ops::hstu_attention_backward<double>(
+        want_duvqk.data(), want_dbias.data(), to_doubles(dout).data(), uvqk_d.data(), scores.data(),
+        shape.bias_len, start.data(), shape.lengths.data(), B, Tlen, C, NH, double(inv_n));
+    if (N > 0)
+      expect_close("hstu_attention_backward duvqk", d_duvqk.download(s), want_duvqk, kTol<T>,
+                   rms(want_duvqk));
+    // fp32 gradient sums: the fp32 tolerance in both precisions (inputs are exact in T).
+    expect_close("hstu_attention_backward dbias", d_dbias.download(s), want_dbias, kTolF32,
+                 rms(want_dbias));
   }
 }
 
