@@ -62,6 +62,14 @@ struct DeviceChannel {
   }
 };
 
+// (row, feature) pairs of model.item_features: the feature ids with their gradient plan, the
+// row each pair reads its gradient from, and its weight (1 / the item's feature count).
+struct FeaturePairs {
+  DeviceChannel features;
+  DeviceArray<int32_t> rows;
+  DeviceArray<float> weights;
+};
+
 // The model's stream; created first and destroyed last, also when a constructor throws.
 struct OwnedStream {
   OwnedStream() { CF_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking)); }
@@ -154,53 +162,42 @@ class CudaModelImpl final : public CudaModel::Impl {
     std::vector<int32_t> offsets(f->offsets.begin(), f->offsets.end());
     feature_offsets_.upload(offsets, stream_);
     feature_ids_.upload(f->ids, stream_);
-    std::vector<int32_t> rows;
-    std::vector<float> weights;
-    output_pairs_.host.clear();
-    for (int v = 0; v < vocab_.items; ++v)
-      for (int64_t k = f->offsets[size_t(v)]; k < f->offsets[size_t(v) + 1]; ++k) {
-        rows.push_back(v);
-        weights.push_back(1.0f / float(f->count(v)));
-        output_pairs_.host.push_back(f->ids[size_t(k)]);
-      }
-    output_pair_rows_.upload(rows, stream_);
-    output_pair_weights_.upload(weights, stream_);
-    output_pairs_.upload(stream_, /*with_plan=*/true);
     features_ = features;
+    plan_feature_pairs(output_pairs_, nullptr, vocab_.items);
   }
 
-  // The (packed row, feature) pairs of the batch's items, for the input side's backward.
-  void plan_input_feature_pairs() {
+  // The (row, feature) pairs of `items` (null: row n is item n), weighted 1 / the item's
+  // feature count, with their per-feature gradient plan on the device.
+  void plan_feature_pairs(FeaturePairs& pairs, const int32_t* items, int n) {
     const data::ItemFeatures& f = *features_;
     std::vector<int32_t> rows;
     std::vector<float> weights;
-    input_pairs_.host.clear();
-    for (int n = 0; n < rows_; ++n) {
-      const int32_t item = item_.host[size_t(n)];
+    pairs.features.host.clear();
+    for (int r = 0; r < n; ++r) {
+      const int32_t item = items ? items[r] : r;
       for (int64_t k = f.offsets[size_t(item)]; k < f.offsets[size_t(item) + 1]; ++k) {
-        rows.push_back(n);
+        rows.push_back(r);
         weights.push_back(1.0f / float(f.count(item)));
-        input_pairs_.host.push_back(f.ids[size_t(k)]);
+        pairs.features.host.push_back(f.ids[size_t(k)]);
       }
     }
-    input_pair_rows_.upload(rows, stream_);
-    input_pair_weights_.upload(weights, stream_);
-    input_pairs_.upload(stream_, /*with_plan=*/true);  // waits, so rows/weights may die
+    pairs.rows.upload(rows, stream_);
+    pairs.weights.upload(weights, stream_);
+    pairs.features.upload(stream_, /*with_plan=*/true);  // waits, so rows/weights may die
   }
 
   // Adds to the feature table's gradient the share of `d_rows` (T activations or fp32 table
   // gradients) that `pairs` route to each feature, summed per feature in a fixed order.
   template <class D>
-  void item_features_backward(DeviceChannel& pairs, const DeviceArray<int32_t>& pair_rows,
-                              const DeviceArray<float>& pair_weights, const D* d_rows) {
-    const int P = int(pairs.host.size()), C = config_.d_model;
+  void item_features_backward(FeaturePairs& pairs, const D* d_rows) {
+    const int P = int(pairs.features.host.size()), C = config_.d_model;
     if (P == 0) return;
     pair_grads_.reserve(int64_t(P) * C);
-    cuda::weighted_gather_rows<D>(pair_grads_.get(), d_rows, pair_rows.get(), pair_weights.get(), P,
-                                  C, stream_);
-    cuda::embedding_backward<float>(g(layout_.item_feature_emb), pairs.unique_ids.get(),
-                                    pairs.offsets.get(), pairs.rows.get(), pairs.unique,
-                                    pair_grads_.get(), C, stream_);
+    cuda::weighted_gather_rows<D>(pair_grads_.get(), d_rows, pairs.rows.get(), pairs.weights.get(),
+                                  P, C, stream_);
+    cuda::embedding_backward<float>(g(layout_.item_feature_emb), pairs.features.unique_ids.get(),
+                                    pairs.features.offsets.get(), pairs.features.rows.get(),
+                                    pairs.features.unique, pair_grads_.get(), C, stream_);
   }
 
   int64_t num_params() const override { return layout_.num_params; }
@@ -466,7 +463,7 @@ class CudaModelImpl final : public CudaModel::Impl {
     if (features_on_input(config_.item_features)) {
       cuda::item_features_forward<T>(encoded_.get(), item_.ids.get(), feature_offsets_.get(),
                                      feature_ids_.get(), p(L.item_feature_emb), N, C, stream_);
-      if (with_backward_plans) plan_input_feature_pairs();
+      if (with_backward_plans) plan_feature_pairs(input_pairs_, item_.host.data(), N);
     }
     embed(action_, L.action_emb);
     embed(category_, L.category_emb);
@@ -874,8 +871,7 @@ class CudaModelImpl final : public CudaModel::Impl {
           const int64_t VC = int64_t(vocab_.items) * C;
           cuda::residual_forward<float>(g(L.item_head_weight), g(L.item_head_weight),
                                         d_output_table_.get(), VC, stream_);
-          item_features_backward(output_pairs_, output_pair_rows_, output_pair_weights_,
-                                 d_output_table_.get());
+          item_features_backward(output_pairs_, d_output_table_.get());
         }
         if (with_grad) scatter_grad(rows);
       }
@@ -1023,7 +1019,7 @@ class CudaModelImpl final : public CudaModel::Impl {
     };
     embed_backward(item_, L.item_emb);
     if (features_on_input(config_.item_features))
-      item_features_backward(input_pairs_, input_pair_rows_, input_pair_weights_, d_branch_.get());
+      item_features_backward(input_pairs_, d_branch_.get());
     embed_backward(action_, L.action_emb);
     embed_backward(category_, L.category_emb);
     embed_backward(time_gap_, L.time_gap_emb);
@@ -1076,9 +1072,7 @@ class CudaModelImpl final : public CudaModel::Impl {
   DeviceArray<int32_t> feature_offsets_, feature_ids_;
   DeviceArray<T> output_table_;
   DeviceArray<float> d_output_table_, pair_grads_;
-  DeviceChannel output_pairs_, input_pairs_;
-  DeviceArray<int32_t> output_pair_rows_, input_pair_rows_;
-  DeviceArray<float> output_pair_weights_, input_pair_weights_;
+  FeaturePairs output_pairs_, input_pairs_;  // every item's (fixed); the batch's rows'
 
   std::vector<int> sequence_start_;
   std::vector<int32_t> host_origin_, host_row_sequence_, host_row_index_, host_row_target_;

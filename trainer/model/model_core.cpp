@@ -11,7 +11,6 @@
 
 namespace cf::trainer {
 
-
 namespace {
 
 // Dropout sites: 0 = embedding sum, then (attention, MLP) residual branches of each block.
@@ -52,57 +51,50 @@ ModelCore<T>::ModelCore(const ModelConfig& config, const data::VocabSizes& vocab
 }
 
 template <class T>
-void ModelCore<T>::add_input_item_features(T* rows, const int32_t* items, int n) const {
-  if (!features_on_input(config_.item_features)) return;
-  const int C = config_.d_model;
+template <class Visit>
+void ModelCore<T>::for_each_item_feature(const int32_t* items, int n, Visit&& visit) const {
   const data::ItemFeatures& f = *features_;
-  const T* table = param(layout_.item_feature_emb);
   for (int r = 0; r < n; ++r) {
-    const int64_t begin = f.offsets[items[r]], end = f.offsets[items[r] + 1];
+    const int32_t item = items ? items[r] : r;
+    const int64_t begin = f.offsets[item], end = f.offsets[item + 1];
     if (begin == end) continue;
     const T weight = T(1) / T(end - begin);
-    T* out = rows + int64_t(r) * C;
-    for (int64_t k = begin; k < end; ++k) {
-      const T* e = table + int64_t(f.ids[k]) * C;
-      for (int c = 0; c < C; ++c) out[c] += weight * e[c];
-    }
+    for (int64_t k = begin; k < end; ++k) visit(r, f.ids[k], weight);
   }
 }
 
 template <class T>
+void ModelCore<T>::add_mean_item_features(T* rows, const int32_t* items, int n) const {
+  const int C = config_.d_model;
+  const T* table = param(layout_.item_feature_emb);
+  for_each_item_feature(items, n, [&](int r, int32_t feature, T weight) {
+    T* out = rows + int64_t(r) * C;
+    const T* e = table + int64_t(feature) * C;
+    for (int c = 0; c < C; ++c) out[c] += weight * e[c];
+  });
+}
+
+template <class T>
+void ModelCore<T>::add_input_item_features(T* rows, const int32_t* items, int n) const {
+  if (features_on_input(config_.item_features)) add_mean_item_features(rows, items, n);
+}
+
+template <class T>
 void ModelCore<T>::build_output_item_table(std::vector<T>& table) const {
-  const int V = vocab_.items, C = config_.d_model;
   const T* head = param(layout_.item_head_weight);
-  table.assign(head, head + int64_t(V) * C);
-  const data::ItemFeatures& f = *features_;
-  const T* features = param(layout_.item_feature_emb);
-  for (int v = 0; v < V; ++v) {
-    const int64_t begin = f.offsets[v], end = f.offsets[v + 1];
-    if (begin == end) continue;
-    const T weight = T(1) / T(end - begin);
-    T* out = table.data() + int64_t(v) * C;
-    for (int64_t k = begin; k < end; ++k) {
-      const T* e = features + int64_t(f.ids[k]) * C;
-      for (int c = 0; c < C; ++c) out[c] += weight * e[c];
-    }
-  }
+  table.assign(head, head + int64_t(vocab_.items) * config_.d_model);
+  add_mean_item_features(table.data(), nullptr, vocab_.items);
 }
 
 template <class T>
 void ModelCore<T>::item_features_backward(const int32_t* items, const T* d_rows, int n) {
   const int C = config_.d_model;
-  const data::ItemFeatures& f = *features_;
   T* grad = g(layout_.item_feature_emb);
-  for (int r = 0; r < n; ++r) {
-    const int64_t begin = f.offsets[items[r]], end = f.offsets[items[r] + 1];
-    if (begin == end) continue;
-    const T weight = T(1) / T(end - begin);
+  for_each_item_feature(items, n, [&](int r, int32_t feature, T weight) {
+    T* out = grad + int64_t(feature) * C;
     const T* d = d_rows + int64_t(r) * C;
-    for (int64_t k = begin; k < end; ++k) {
-      T* out = grad + int64_t(f.ids[k]) * C;
-      for (int c = 0; c < C; ++c) out[c] += weight * d[c];
-    }
-  }
+    for (int c = 0; c < C; ++c) out[c] += weight * d[c];
+  });
 }
 
 template <class T>
@@ -337,13 +329,12 @@ void ModelCore<T>::ligr_block_forward(const data::Batch& batch, int l, float dro
   ops::layernorm_forward(act.ln2, act.ln2_mean, act.ln2_rstd, act.res_mid, p(w.ln2.weight),
                          p(w.ln2.bias), N, C);
   // w_gate and w_up are adjacent [F, C] tensors: one [2F, C] GEMM gives gate | up per row.
-  ops::matmul_forward(act.gate_up, act.ln2, p(w.swiglu_gate), static_cast<const T*>(nullptr), N,
-                      C, 2 * F);
+  ops::matmul_forward(act.gate_up, act.ln2, p(w.swiglu_gate), static_cast<const T*>(nullptr), N, C,
+                      2 * F);
   ops::swiglu_forward(act.swiglu, act.gate_up, N, F);
   ops::matmul_forward(act.fc2, act.swiglu, p(w.swiglu_down), static_cast<const T*>(nullptr), N, F,
                       C);
-  ops::matmul_forward(act.mlp_gate, act.res_mid, p(w.mlp_gate.weight), p(w.mlp_gate.bias), N, C,
-                      C);
+  ops::matmul_forward(act.mlp_gate, act.res_mid, p(w.mlp_gate.weight), p(w.mlp_gate.bias), N, C, C);
   ops::sigmoid_forward(act.mlp_gate, act.mlp_gate, NC);
   dropout_forward(a.dropout_out, act.fc2, dropout, dropout_site_seed(dropout_seed, mlp_site(l)),
                   batch);
@@ -373,8 +364,8 @@ void ModelCore<T>::hstu_block_forward(const data::Batch& batch, int l, float dro
   ops::matmul_forward(act.uvqk_linear, act.ln1, p(w.uvqk.weight), p(w.uvqk.bias), N, C, 4 * C);
   ops::silu_forward(act.uvqk, act.uvqk_linear, 4 * NC);
   ops::hstu_attention_forward(act.av, act.scores, act.uvqk, p(w.rel_pos_bias), config_.max_len,
-                              a.sequence_start.data(), batch.length.data(), batch.B, batch.T, C,
-                              NH, T(1) / T(config_.max_len));
+                              a.sequence_start.data(), batch.length.data(), batch.B, batch.T, C, NH,
+                              T(1) / T(config_.max_len));
   ops::layernorm_forward(act.av_normed, act.av_mean, act.av_rstd, act.av, p(w.av_norm.weight),
                          p(w.av_norm.bias), N, C);
   ops::hstu_gate_forward(act.gated, act.av_normed, act.uvqk, N, C);
@@ -438,33 +429,29 @@ LossSums ModelCore<T>::losses(const data::Batch& batch, const LossOptions& loss,
       int64_t counted = 0;
       if (!loss.sampled()) {
         sums.item = ops::softmax_xent_forward_backward(
-            dh, dw, db, &counted, a.gathered, head_weight, p(L.item_head_bias),
-            a.row_target.data(), rows, C, vocab_.items, scale, kItemSoftmaxChunkRows);
+            dh, dw, db, &counted, a.gathered, head_weight, p(L.item_head_bias), a.row_target.data(),
+            rows, C, vocab_.items, scale, kItemSoftmaxChunkRows);
       } else {
         // The step's shared negatives, then the in-batch ones: targets of this micro-batch's
         // rows picked by a pure function of (negative_seed, k), so a resume draws them again.
         std::vector<int32_t>& candidates = a.negatives;
         candidates.assign(loss.shared_negatives.begin(), loss.shared_negatives.end());
         for (int k = 0; k < loss.in_batch_negatives; ++k)
-          candidates.push_back(a.row_target[size_t(uniform_item(loss.negative_seed, uint64_t(k),
-                                                                 rows + 1) - 1)]);
-        const ops::SampledLoss kind = loss.item_kind == ItemLoss::kGbce ? ops::SampledLoss::kGbce
-                                                                        : ops::SampledLoss::kSoftmax;
+          candidates.push_back(
+              a.row_target[size_t(uniform_item(loss.negative_seed, uint64_t(k), rows + 1) - 1)]);
+        const ops::SampledLoss kind = loss.item_kind == ItemLoss::kGbce
+                                          ? ops::SampledLoss::kGbce
+                                          : ops::SampledLoss::kSoftmax;
         sums.item = ops::shared_candidates_loss_forward_backward(
-            dh, dw, db, &counted, a.gathered, head_weight, p(L.item_head_bias),
-            a.row_target.data(), rows, C, vocab_.items, candidates.data(),
-            int(candidates.size()), loss.item_log_q ? loss.item_log_q->data() : nullptr, kind,
-            loss.gbce_beta, scale);
+            dh, dw, db, &counted, a.gathered, head_weight, p(L.item_head_bias), a.row_target.data(),
+            rows, C, vocab_.items, candidates.data(), int(candidates.size()),
+            loss.item_log_q ? loss.item_log_q->data() : nullptr, kind, loss.gbce_beta, scale);
       }
       sums.item_count = counted;
       if (with_grad && output_features) {
         T* head_grad = g(L.item_head_weight);
         for (size_t i = 0; i < d_output_table_.size(); ++i) head_grad[i] += d_output_table_[i];
-        if (all_items_.size() != size_t(vocab_.items)) {
-          all_items_.resize(size_t(vocab_.items));
-          for (int v = 0; v < vocab_.items; ++v) all_items_[size_t(v)] = v;
-        }
-        item_features_backward(all_items_.data(), d_output_table_.data(), vocab_.items);
+        item_features_backward(nullptr, d_output_table_.data(), vocab_.items);
       }
       if (with_grad) scatter_grad(rows);
     }
@@ -579,8 +566,8 @@ void ModelCore<T>::attention_sublayer_backward(const data::Batch& batch, int l) 
                        p(w.proj.weight), N, C, C);
   scatter_to_padded(a.d_padded_att_out, a.d_ln, C, batch);
   zero(a.d_padded_qkv, 3 * int64_t(B) * Tlen * C);
-  ops::attention_backward(a.d_padded_qkv, a.d_padded_att_out, act.qkv, act.att,
-                          batch.length.data(), B, Tlen, C, NH);
+  ops::attention_backward(a.d_padded_qkv, a.d_padded_att_out, act.qkv, act.att, batch.length.data(),
+                          B, Tlen, C, NH);
   gather_from_padded(a.d_qkv, a.d_padded_qkv, 3 * C, batch);
   zero(a.d_branch, NC);  // reused as d(ln1 output)
   ops::matmul_backward(a.d_branch, g(w.qkv.weight), g(w.qkv.bias), a.d_qkv, act.ln1,
@@ -608,8 +595,8 @@ void ModelCore<T>::gpt_block_backward(const data::Batch& batch, int l, float dro
   zero(a.d_fc1, NF);
   ops::gelu_backward(a.d_fc1, act.fc1, a.d_gelu, NF);
   zero(a.d_ln, NC);
-  ops::matmul_backward(a.d_ln, g(w.fc1.weight), g(w.fc1.bias), a.d_fc1, act.ln2, p(w.fc1.weight),
-                       N, C, F);
+  ops::matmul_backward(a.d_ln, g(w.fc1.weight), g(w.fc1.bias), a.d_fc1, act.ln2, p(w.fc1.weight), N,
+                       C, F);
   ops::layernorm_backward(a.d_residual, g(w.ln2.weight), g(w.ln2.bias), a.d_ln, act.res_mid,
                           p(w.ln2.weight), act.ln2_mean, act.ln2_rstd, N, C);
 
@@ -645,13 +632,13 @@ void ModelCore<T>::ligr_block_backward(const data::Batch& batch, int l, float dr
   ops::matmul_backward(a.d_residual, g(w.mlp_gate.weight), g(w.mlp_gate.bias), a.d_gate_logit,
                        act.res_mid, p(w.mlp_gate.weight), N, C, C);
   zero(a.d_gelu, NF);  // d(swiglu)
-  ops::matmul_backward(a.d_gelu, g(w.swiglu_down), no_bias_grad, a.d_branch,
-                       act.swiglu, p(w.swiglu_down), N, F, C);
+  ops::matmul_backward(a.d_gelu, g(w.swiglu_down), no_bias_grad, a.d_branch, act.swiglu,
+                       p(w.swiglu_down), N, F, C);
   zero(a.d_gate_up, 2 * NF);
   ops::swiglu_backward(a.d_gate_up, act.gate_up, a.d_gelu, N, F);
   zero(a.d_ln, NC);
-  ops::matmul_backward(a.d_ln, g(w.swiglu_gate), no_bias_grad, a.d_gate_up,
-                       act.ln2, p(w.swiglu_gate), N, C, 2 * F);
+  ops::matmul_backward(a.d_ln, g(w.swiglu_gate), no_bias_grad, a.d_gate_up, act.ln2,
+                       p(w.swiglu_gate), N, C, 2 * F);
   ops::layernorm_backward(a.d_residual, g(w.ln2.weight), g(w.ln2.bias), a.d_ln, act.res_mid,
                           p(w.ln2.weight), act.ln2_mean, act.ln2_rstd, N, C);
 
@@ -752,8 +739,8 @@ void ModelCore<T>::item_scores(const T* hidden, int B, T* out) const {
     build_output_item_table(table);
     head_weight = table.data();
   }
-  ops::matmul_forward(out, hidden, head_weight, param(layout_.item_head_bias), B,
-                      config_.d_model, V);
+  ops::matmul_forward(out, hidden, head_weight, param(layout_.item_head_bias), B, config_.d_model,
+                      V);
   for (int b = 0; b < B; ++b) out[int64_t(b) * V] = -std::numeric_limits<T>::infinity();
 }
 

@@ -99,8 +99,13 @@ class ModelCore {
   // item's mean feature embedding.
   void build_output_item_table(std::vector<T>& table) const;
   // Gradient of the mean feature embeddings: for every n, grad(feature f of items[n]) +=
-  // d_rows[n] / (number of features of items[n]).
+  // d_rows[n] / (number of features of items[n]). items null: row n is item n (the whole table).
   void item_features_backward(const int32_t* items, const T* d_rows, int n);
+  // rows[n] += mean feature embedding of items[n] (items null: of item n).
+  void add_mean_item_features(T* rows, const int32_t* items, int n) const;
+  // visit(n, feature, 1 / number of features) for every feature of items[n] (items null: n).
+  template <class Visit>
+  void for_each_item_feature(const int32_t* items, int n, Visit&& visit) const;
 
   T* p(int64_t offset) { return params_.data() + offset; }
   T* g(int64_t offset) { return grads_.data() + offset; }
@@ -114,7 +119,6 @@ class ModelCore {
   // Training with features on the output: the effective head table and its gradient, which
   // backward splits between the head weights and the feature table.
   std::vector<T> output_table_, d_output_table_;
-  std::vector<int32_t> all_items_;  // 0..V-1, the item ids of the output table's rows
   std::function<void(int64_t)> grads_ready_;
 };
 
