@@ -8,6 +8,10 @@
 #include <string>
 #include <vector>
 
+#include <memory>
+#include <utility>
+
+#include "data/prep.h"
 #include "data/raw_event.h"
 
 namespace cf::data::testing {
@@ -115,5 +119,28 @@ class VectorLogReader : public RawLogReader {
   std::string name_;
   size_t next_ = 0;
 };
+
+// The user-hash key of the in-memory preps (tests recompute pseudonyms with it).
+inline const std::string kTestUserKey = "0123456789abcdef-test-key";
+
+// Prep options for one in-memory source of `format` writing `out`, with a fixed test key.
+inline PrepOptions in_memory_prep_options(const std::string& out, RawFormat format) {
+  PrepOptions o;
+  RawSourceSpec spec;
+  spec.format = format;
+  spec.path = "memory.csv";
+  o.sources = {spec};
+  o.output_path = out;
+  o.user_key = kTestUserKey;
+  o.user_key_source = "key-file";
+  return o;
+}
+
+// Runs prep over `rows` through the in-memory reader.
+inline PrepReport prep_rows(const PrepOptions& o, const std::vector<TestRow>& rows) {
+  return run_prep_with(o, [&](const RawSourceSpec&, RejectSink sink) {
+    return std::make_unique<VectorLogReader>(rows, std::move(sink));
+  });
+}
 
 }  // namespace cf::data::testing

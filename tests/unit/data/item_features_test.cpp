@@ -15,45 +15,25 @@
 #include "data/hdf5_file.h"
 #include "data/prep.h"
 #include "unit/data/data_test_support.h"
+#include "unit/readers/reader_test_support.h"
 #include "unit/user_error_of.h"
 
 namespace cf::data {
 namespace {
 
 using cf::testing::user_error_of;
+using testing::fixture;
+using testing::prep_rows;
 using testing::ScratchDir;
 using testing::TestRow;
 using testing::VectorLogReader;
 using testing::with_features;
 
-const std::string kKey = "0123456789abcdef-test-key";
-
 PrepOptions options_for(const std::string& out, RawFormat format = RawFormat::kRees46) {
-  PrepOptions o;
-  RawSourceSpec spec;
-  spec.format = format;
-  spec.path = "memory.csv";
-  o.sources = {spec};
-  o.output_path = out;
-  o.user_key = kKey;
-  o.user_key_source = "key-file";
-  return o;
+  return testing::in_memory_prep_options(out, format);
 }
 
-PrepReport prep_rows(const PrepOptions& o, const std::vector<TestRow>& rows) {
-  return run_prep_with(o, [&](const RawSourceSpec&, RejectSink sink) {
-    return std::make_unique<VectorLogReader>(rows, std::move(sink));
-  });
-}
 
-std::string fixture(const std::string& relative) {
-  const char* env = std::getenv("CARTFORMER_FIXTURES");
-  const std::filesystem::path root =
-      env != nullptr && *env != '\0'
-          ? std::filesystem::path(env)
-          : std::filesystem::path(__FILE__).parent_path() / ".." / ".." / "fixtures";
-  return (root / relative).string();
-}
 
 // The raw feature names of item token `item`, through the corpus's feature vocabulary.
 std::vector<std::string> features_of_item(const CorpusReader& r, const std::string& raw_item) {

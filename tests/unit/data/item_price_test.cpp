@@ -27,22 +27,13 @@ namespace {
 using cf::testing::user_error_of;
 using testing::ScratchDir;
 
-const std::string kKey = "0123456789abcdef-test-key";
-
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
   out << text;
 }
 
 PrepOptions options_for(const std::string& out, RawFormat format) {
-  PrepOptions o;
-  RawSourceSpec spec;
-  spec.format = format;
-  spec.path = "memory.csv";
-  o.sources = {spec};
-  o.output_path = out;
-  o.user_key = kKey;
-  o.user_key_source = "key-file";
+  PrepOptions o = testing::in_memory_prep_options(out, format);
   o.min_sequence_length = 1;
   return o;
 }

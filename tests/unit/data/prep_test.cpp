@@ -20,30 +20,17 @@ namespace {
 
 using cf::testing::user_error_of;
 
+using testing::prep_rows;
 using testing::ScratchDir;
 using testing::TestRow;
 using testing::VectorLogReader;
 
-const std::string kKey = "0123456789abcdef-test-key";
+const std::string kKey = testing::kTestUserKey;
 
 PrepOptions options_for(const std::string& out, RawFormat format = RawFormat::kTaobao) {
-  PrepOptions o;
-  RawSourceSpec spec;
-  spec.format = format;
-  spec.path = "memory.csv";
-  o.sources = {spec};
-  o.output_path = out;
-  o.user_key = kKey;
-  o.user_key_source = "key-file";
-  return o;
+  return testing::in_memory_prep_options(out, format);
 }
 
-// Runs prep over `rows` through the in-memory reader.
-PrepReport prep_rows(const PrepOptions& o, const std::vector<TestRow>& rows) {
-  return run_prep_with(o, [&](const RawSourceSpec&, RejectSink sink) {
-    return std::make_unique<VectorLogReader>(rows, std::move(sink));
-  });
-}
 
 // The raw item ids of sequence `s`, read back through the vocabulary.
 std::vector<std::string> raw_items(const CorpusReader& r, int64_t s) {
