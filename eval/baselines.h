@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/json.h"
+#include "ranking/cooccurrence.h"
 
 namespace cf::eval {
 
@@ -36,46 +37,36 @@ class PopularityBaseline final : public HistoryScorer {
   std::vector<float> scores_;
 };
 
-struct CooccurrenceParams {
-  int window = 3;        // j counts as following i when it comes 1..window events later
-  int recent_items = 3;  // how many of the user's last events vote
-};
+using ranking::CooccurrenceParams;
 
-// Item-to-item co-occurrence ("people who had i next had j").
-//   Counts, over the TRAINING part of every sequence (add_sequence is given only that part):
-//     C[i][j] = sum over positions p and gaps d in 1..window with items[p] = i, items[p+d] = j
-//               of 1/d
-//   Score of item j for a history h_1..h_n (most recent last):
-//     score(j) = sum_{r=1..min(R,n)} (1/r) * C[h_{n-r+1}][j]  +  eps * count[j] / (1 + max count)
-//   with R = recent_items and eps = 1e-3 / (window * R). The popularity term is below any single
+// Item-to-item co-occurrence ("people who had i next had j"), over ranking::CooccurrenceTable:
+//   score(j) = S(j)  +  eps * count[j] / (1 + max count)
+//   with S the table's history score (sum over the last R = recent_items events of (1/r) *
+//   C[h_r][j]) and eps = 1e-3 / (window * R). The popularity term is below any single
 //   co-occurrence contribution (>= 1/(window * R)), so it essentially only orders items with
 //   equal co-occurrence score, typically zero: a popularity back-off instead of a big tie.
 class CooccurrenceBaseline final : public HistoryScorer {
  public:
   CooccurrenceBaseline(const std::vector<int64_t>& item_counts, CooccurrenceParams params = {});
   // Adds one sequence's training events (item tokens in time order). Call before finalize().
-  void add_sequence(const int32_t* items, int32_t length);
+  void add_sequence(const int32_t* items, int32_t length) { table_.add_sequence(items, length); }
   // Compacts the counts into a sparse row-per-item table; scoring needs it.
-  void finalize();
+  void finalize() { table_.finalize(); }
 
   std::string name() const override { return "cooccurrence"; }
   int32_t num_items() const override { return static_cast<int32_t>(counts_.size()); }
   void score(const int32_t* history, int32_t length, float* out) const override;
   Json describe() const override;
 
-  float weight(int32_t from, int32_t to) const;  // C[from][to] (after finalize)
-  int64_t num_pairs() const;                     // stored non-zero C entries
-  const CooccurrenceParams& params() const { return params_; }
+  float weight(int32_t from, int32_t to) const { return table_.weight(from, to); }
+  int64_t num_pairs() const { return table_.num_pairs(); }
+  const CooccurrenceParams& params() const { return table_.params(); }
+  const ranking::CooccurrenceTable& table() const { return table_; }
 
  private:
-  CooccurrenceParams params_;
   std::vector<int64_t> counts_;
   float backoff_scale_ = 0;
-  std::vector<std::vector<std::pair<int32_t, double>>> building_;  // per source item
-  std::vector<int64_t> row_start_;                                // CSR after finalize()
-  std::vector<int32_t> column_;
-  std::vector<float> value_;
-  bool finalized_ = false;
+  ranking::CooccurrenceTable table_;
 };
 
 }  // namespace cf::eval

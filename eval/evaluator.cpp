@@ -9,6 +9,8 @@
 #include "core/error.h"
 #include "data/batch.h"
 #include "eval/negative_sampler.h"
+#include "trainer/checkpoint.h"
+#include "trainer/cooccurrence_prior.h"
 #include "trainer/model/model.h"
 
 namespace cf::eval {
@@ -81,6 +83,16 @@ const char* split_name(data::Split split) {
   return "?";
 }
 
+void use_checkpoint(EvalOptions& options, const std::string& checkpoint_dir,
+                    const trainer::LoadedCheckpoint& checkpoint, const data::CorpusReader& corpus) {
+  options.checkpoint_dir = checkpoint_dir;
+  options.checkpoint_step = checkpoint.state.step;
+  trainer::RunTrainingSplit split = trainer::run_training_split(checkpoint.config, corpus);
+  options.training_split = std::move(split.split);
+  options.training_split_name = std::move(split.name);
+  options.prior_weight = float(checkpoint.state.cooccurrence_prior_weight);
+}
+
 Evaluator::Evaluator(const data::CorpusReader& corpus, EvalOptions options)
     : corpus_(corpus), options_(std::move(options)) {
   CF_CHECK(options_.split != data::Split::kTrain, "evaluation needs a held-out split");
@@ -145,7 +157,10 @@ EvalReport Evaluator::run(trainer::Model* model, const EvalProgress& progress) {
   // ---- pass 2: score users batch by batch -------------------------------------------------
   const NegativeSampler uniform_sampler(NegativeDistribution::kUniform, item_counts);
   const NegativeSampler popularity_sampler(NegativeDistribution::kPopularity, item_counts);
-  const int num_scorers = (model ? 1 : 0) + kNumBaselines;  // model first when present
+  // Model first when present, then the network alone when it serves with a prior.
+  const bool with_prior = model && options_.prior_weight != 0.0f;
+  const int model_scorers = model ? (with_prior ? 2 : 1) : 0;
+  const int num_scorers = model_scorers + kNumBaselines;
   std::vector<std::vector<RankingAccumulator>> accumulators(
       static_cast<size_t>(num_scorers),
       std::vector<RankingAccumulator>(kNumProtocols, RankingAccumulator(options_.cutoffs)));
@@ -210,6 +225,7 @@ EvalReport Evaluator::run(trainer::Model* model, const EvalProgress& progress) {
     {
       std::vector<uint8_t> marks(static_cast<size_t>(num_items), 0);
       std::vector<float> scores(static_cast<size_t>(num_items));
+      std::vector<std::pair<int32_t, float>> prior_scratch;
 #pragma omp for schedule(dynamic, 4)
       for (int b = 0; b < B; ++b) {
         const UserCase& user = users[static_cast<size_t>(b)];
@@ -219,6 +235,13 @@ EvalReport Evaluator::run(trainer::Model* model, const EvalProgress& progress) {
         if (model) {
           const float* model_row =
               model_scores.data() + static_cast<size_t>(b) * static_cast<size_t>(num_items);
+          if (with_prior) {
+            std::copy(model_row, model_row + num_items, scores.begin());
+            cooccurrence.table().add_log_prior(user.sequence.item.data(), user.visible,
+                                               options_.prior_weight, scores.data(),
+                                               prior_scratch);
+            rank_all_protocols(scores.data(), user, num_items, marks.data(), row[s++]);
+          }
           rank_all_protocols(model_row, user, num_items, marks.data(), row[s++]);
         }
         for (const HistoryScorer* baseline : baselines) {
@@ -301,13 +324,20 @@ EvalReport Evaluator::run(trainer::Model* model, const EvalProgress& progress) {
     if (with_propensity) {
       model_json["propensity"] = binary_metrics_json(propensity_logits_all, propensity_labels_all);
     }
+    if (with_prior) {
+      model_json["cooccurrence_prior"] = Json{
+          {"weight", options_.prior_weight},
+          {"score", "model logit + weight * log(1 + S(j)), S(j) the co-occurrence baseline's "
+                    "score without its popularity back-off"}};
+      report["model_without_prior"] = scorer_json(1);
+    }
     report["model"] = std::move(model_json);
   } else {
     report["model"] = nullptr;
   }
   Json baselines_json = Json::object();
   for (int b = 0; b < kNumBaselines; ++b) {
-    baselines_json[baselines[b]->name()] = scorer_json((model ? 1 : 0) + b);
+    baselines_json[baselines[b]->name()] = scorer_json(model_scorers + b);
   }
   report["baselines"] = std::move(baselines_json);
 
@@ -345,7 +375,10 @@ EvalReport Evaluator::run(trainer::Model* model, const EvalProgress& progress) {
     protocol["checkpoint"] = Json{{"dir", options_.checkpoint_dir},
                                   {"step", options_.checkpoint_step}};
     protocol["model_max_len"] = max_len;
-    protocol["model_score"] = "next-item logits over the whole item vocabulary";
+    protocol["model_score"] =
+        with_prior ? "next-item logits over the whole item vocabulary plus the co-occurrence "
+                     "prior (model.cooccurrence_prior)"
+                   : "next-item logits over the whole item vocabulary";
   } else {
     protocol["checkpoint"] = nullptr;
   }
@@ -361,6 +394,7 @@ EvalReport Evaluator::run(trainer::Model* model, const EvalProgress& progress) {
 
   EvalReport out;
   if (model) out.scorers.push_back("model");
+  if (with_prior) out.scorers.push_back("model_without_prior");
   for (const HistoryScorer* baseline : baselines) out.scorers.push_back(baseline->name());
   out.users = std::move(outcomes);
   out.markdown = render_markdown_summary(report);
@@ -384,6 +418,9 @@ std::string render_markdown_summary(const Json& report) {
   };
   std::vector<Row> rows;
   if (report.contains("model") && report["model"].is_object()) rows.push_back({"model", &report["model"]});
+  if (report.contains("model_without_prior") && report["model_without_prior"].is_object()) {
+    rows.push_back({"model_without_prior", &report["model_without_prior"]});
+  }
   for (const auto& [name, metrics] : report.at("baselines").items()) rows.push_back({name, &metrics});
   const Json* popularity = report.at("baselines").contains("popularity")
                                ? &report.at("baselines").at("popularity")
@@ -398,6 +435,13 @@ std::string render_markdown_summary(const Json& report) {
           format_metric(number_at(*row.metrics, "ndcg@10")) + " | " +
           format_metric(number_at(*row.metrics, "mrr")) + " | " +
           format_ratio(hr, popularity_hr10) + " |\n";
+  }
+
+  if (report.contains("model") && report["model"].is_object() &&
+      report["model"].contains("cooccurrence_prior")) {
+    md += "\n`model` is the network's logits plus the co-occurrence prior (weight " +
+          format_metric(number_at(report["model"]["cooccurrence_prior"], "weight")) +
+          ", chosen on the validation users); `model_without_prior` is the network alone.\n";
   }
 
   md += "\nOther protocols, HR@10 / NDCG@10:\n\n| scorer |";

@@ -15,6 +15,7 @@
 
 namespace cf::trainer {
 class Model;
+struct LoadedCheckpoint;
 }
 
 namespace cf::eval {
@@ -40,10 +41,19 @@ struct EvalOptions {
   // only users whose validation event training left out.
   data::TrainingSplit training_split;
   std::string training_split_name = "all_users";
+  // The checkpoint's co-occurrence prior weight (trainer/cooccurrence_prior.h; 0: none). With
+  // one, "model" is scored as the checkpoint serves it (logits + weight * log(1 + S), S from the
+  // same co-occurrence table as the baseline) and "model_without_prior" is the network alone.
+  float prior_weight = 0;
   // Recorded in "protocol" only (the evaluator does not load checkpoints itself).
   std::string checkpoint_dir;
   int64_t checkpoint_step = -1;
 };
+
+// Sets what `options` records and uses from a checkpoint evaluated on `corpus`: its directory
+// and step, the events it trained on (validation.holdout) and its co-occurrence prior weight.
+void use_checkpoint(EvalOptions& options, const std::string& checkpoint_dir,
+                    const trainer::LoadedCheckpoint& checkpoint, const data::CorpusReader& corpus);
 
 // Called from the evaluating thread as work advances: stage is "cooccurrence" (done/total in
 // sequences) or "scoring" (done/total in users). Libraries never print progress themselves.

@@ -91,8 +91,9 @@ double log_sum_exp_over_items(const float* scores, int32_t num_items) {
   return max_score + std::log(sum);
 }
 
-Recommender::Recommender(trainer::Model& model, AppendedEventChannels appended)
-    : model_(model), appended_(std::move(appended)) {}
+Recommender::Recommender(trainer::Model& model, AppendedEventChannels appended,
+                         trainer::CooccurrencePrior prior)
+    : model_(model), appended_(std::move(appended)), prior_(std::move(prior)) {}
 
 std::vector<Recommendation> Recommender::recommend(const std::vector<GenerationInput>& inputs,
                                                    const GenerateOptions& options) {
@@ -143,8 +144,12 @@ void Recommender::recommend_single_step(const std::vector<GenerationInput>& inpu
 #pragma omp parallel
     {
       std::vector<uint8_t> marks(static_cast<size_t>(num_items), 0);
+      std::vector<std::pair<int32_t, float>> prior_scratch;
 #pragma omp for schedule(dynamic, 4)
       for (int b = 0; b < B; ++b) {
+        const data::Sequence& h = inputs[first + b].history;
+        prior_.apply(h.item.data(), h.length(), logits.data() + static_cast<size_t>(b) * num_items,
+                     prior_scratch);
         std::fill(marks.begin(), marks.end(), uint8_t{0});
         mark_history(inputs[first + b], options, marks);
         tops[b] = top_k_items(logits.data() + static_cast<size_t>(b) * num_items, num_items, marks,
@@ -183,13 +188,17 @@ void Recommender::recommend_multi_step(const GenerationInput& input,
   std::vector<uint8_t> marks(static_cast<size_t>(num_items), 0);
   mark_history(input, options, marks);
   std::vector<float> logits(static_cast<size_t>(num_items));
+  std::vector<int32_t> items(h.item.begin(), h.item.end());  // the history, then each chosen item
+  std::vector<std::pair<int32_t, float>> prior_scratch;
   for (int step = 1; step <= options.steps; ++step) {
     model_.item_scores(hidden->data(), 1, logits.data());
+    prior_.apply(items.data(), int32_t(items.size()), logits.data(), prior_scratch);
     const std::vector<int32_t> top = top_k_items(logits.data(), num_items, marks, options.k);
     emit(input.user, step, logits.data(), num_items, top, out);
     if (top.empty() || step == options.steps) break;
     const int32_t chosen = top.front();
     marks[static_cast<size_t>(chosen)] = 1;  // never recommend a generated item again
+    items.push_back(chosen);
     const int32_t category = channel(appended_.item_category, chosen);
     hidden = &decoder->append(chosen, next_action, category, next_gap, 0);
   }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "data/corpus.h"
+#include "trainer/cooccurrence_prior.h"
 
 namespace cf::trainer {
 class Model;
@@ -47,7 +48,8 @@ struct AppendedEventChannels {
   int32_t time_gap = 0;
 };
 
-// Scores come from the model's next-item logits at the last history position, turned into a
+// Scores come from the model's next-item logits at the last history position (plus the
+// checkpoint's co-occurrence prior, when it has one), turned into a
 // softmax over every item (so a score is the model's probability that this item comes next,
 // comparable across users). Exclusions only remove candidates; they do not renormalise.
 // Items generated at earlier steps are never recommended again for that user.
@@ -58,7 +60,10 @@ struct AppendedEventChannels {
 // left-truncated to max_len - (steps - 1) events so every appended event still fits.
 class Recommender {
  public:
-  Recommender(trainer::Model& model, AppendedEventChannels appended = {});
+  // `prior`: the checkpoint's co-occurrence prior (trainer::cooccurrence_prior_of), added to the
+  // logits before the softmax; inactive by default.
+  Recommender(trainer::Model& model, AppendedEventChannels appended = {},
+              trainer::CooccurrencePrior prior = {});
   // Rows ordered by input, then step, then rank. Empty histories are a UserError naming the user;
   // steps > max_len is a UserError.
   std::vector<Recommendation> recommend(const std::vector<GenerationInput>& inputs,
@@ -71,6 +76,7 @@ class Recommender {
                             std::vector<Recommendation>& out);
   trainer::Model& model_;
   AppendedEventChannels appended_;
+  trainer::CooccurrencePrior prior_;
 };
 
 // Top-k candidates (token ids) of one score row by descending score, ties by ascending token;

@@ -27,6 +27,43 @@ int64_t full_rank(const float* scores, int32_t num_items, int32_t target,
   return 1 + above;
 }
 
+void full_ranks_with_bonus(const float* scores, int32_t num_items, int32_t target,
+                           const uint8_t* excluded,
+                           const std::vector<std::pair<int32_t, float>>& bonus,
+                           const float* weights, int num_weights, int64_t* ranks) {
+  CF_CHECK(target > 0 && target < num_items, "target token out of range");
+  CF_CHECK(num_weights >= 1 && num_weights <= 16, "between 1 and 16 weights");
+  float target_bonus = 0.0f;
+  for (const auto& [item, b] : bonus) {
+    if (item == target) target_bonus = b;
+  }
+  const bool target_has_bonus = target_bonus != 0.0f;
+  float threshold[16];
+  for (int w = 0; w < num_weights; ++w) {
+    threshold[w] = target_has_bonus ? scores[target] + weights[w] * target_bonus : scores[target];
+  }
+  // Every candidate as if it had no bonus...
+  int64_t candidates = 0, above[16] = {0};
+  for (int32_t j = 1; j < num_items; ++j) {
+    if (j == target || (excluded && excluded[j])) continue;
+    ++candidates;
+    const float s = scores[j];
+    for (int w = 0; w < num_weights; ++w) above[w] += s >= threshold[w] ? 1 : 0;
+  }
+  // ...then the candidates with one, recounted with it.
+  for (const auto& [j, b] : bonus) {
+    if (j <= 0 || j >= num_items || j == target || (excluded && excluded[j])) continue;
+    const float s = scores[j];
+    for (int w = 0; w < num_weights; ++w) {
+      const float fused = s + weights[w] * b;
+      above[w] += (fused >= threshold[w] ? 1 : 0) - (s >= threshold[w] ? 1 : 0);
+    }
+  }
+  for (int w = 0; w < num_weights; ++w) {
+    ranks[w] = std::isnan(threshold[w]) ? 1 + candidates : 1 + above[w];
+  }
+}
+
 int64_t sampled_rank(const float* scores, int32_t target, const std::vector<int32_t>& negatives) {
   const float target_score = scores[target];
   if (std::isnan(target_score)) return 1 + static_cast<int64_t>(negatives.size());

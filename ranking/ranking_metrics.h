@@ -4,6 +4,7 @@
 // the same code.
 #pragma once
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "core/json.h"
@@ -32,6 +33,16 @@ int score_batch_rows(int max_rows, int32_t num_items);
 // NaN scores of other items never count above the target.
 int64_t full_rank(const float* scores, int32_t num_items, int32_t target,
                   const uint8_t* excluded);
+
+// full_rank of the scores with an additive sparse term, for several weights at once: ranks[w] =
+// full_rank(fused_w) where fused_w[j] = scores[j] + weights[w] * bonus_j (float arithmetic, as
+// CooccurrenceTable::add_log_prior computes it) for the items listed in `bonus` (item, bonus_j;
+// ascending items, each once) and fused_w[j] = scores[j] for every other item. One pass over the
+// catalogue serves every weight.
+void full_ranks_with_bonus(const float* scores, int32_t num_items, int32_t target,
+                           const uint8_t* excluded,
+                           const std::vector<std::pair<int32_t, float>>& bonus,
+                           const float* weights, int num_weights, int64_t* ranks);
 
 // Rank of the target among itself and the given negatives (1 + #{negatives scoring >= target}),
 // with the same pessimistic ties and NaN rule as full_rank.

@@ -61,8 +61,7 @@ eval::EvalOutput evaluate_or_load(const std::string& path, const data::CorpusRea
                               corpus.vocab_sizes());
   trainer::Model model = trainer::model_from_checkpoint(checkpoint, corpus);
   eval::EvalOptions with_checkpoint = options;
-  with_checkpoint.checkpoint_dir = checkpoint_dir;
-  with_checkpoint.checkpoint_step = checkpoint.state.step;
+  eval::use_checkpoint(with_checkpoint, checkpoint_dir, checkpoint, corpus);
   eval::Evaluator evaluator(corpus, with_checkpoint);
   eval::EvalReport report = evaluator.run(&model, progress);
   eval::EvalOutput out;

@@ -261,6 +261,7 @@ std::string write_checkpoint(const std::string& checkpoints_root,
       {"best_step", es.best_step},
       {"best_value", es.best_step >= 0 ? es.best_value : 0.0},
       {"evaluations_without_improvement", es.evaluations_without_improvement}};
+  manifest["cooccurrence_prior_weight"] = state.cooccurrence_prior_weight;
   manifest["config_yaml"] = to_yaml(config);
   manifest["vocab_sizes"] = vocab_to_json(vocab);
   manifest["vocab_fingerprint"] = vocab_fingerprint;
@@ -335,6 +336,11 @@ LoadedCheckpoint load_checkpoint(const std::string& dir, bool load_optimizer) {
     ckpt.state.early_stopping.evaluations_without_improvement = get_field<int64_t>(
         es, "evaluations_without_improvement", manifest_path, "early_stopping.");
   }
+  // Absent from checkpoints written before the prior existed: none.
+  ckpt.state.cooccurrence_prior_weight =
+      manifest.contains("cooccurrence_prior_weight")
+          ? get_field<double>(manifest, "cooccurrence_prior_weight", manifest_path)
+          : 0.0;
   ckpt.vocab_fingerprint = get_field<std::string>(manifest, "vocab_fingerprint", manifest_path);
   if (!manifest.contains("vocab_sizes") || !manifest["vocab_sizes"].is_object()) {
     throw UserError(manifest_path + ": malformed manifest (vocab_sizes)");

@@ -26,6 +26,9 @@ struct TrainState {
   // The validation metric's best so far and the evaluations since (fresh in checkpoints written
   // before it was recorded).
   EarlyStoppingState early_stopping;
+  // The co-occurrence prior's weight chosen at the last validation (0: none;
+  // trainer/cooccurrence_prior.h).
+  double cooccurrence_prior_weight = 0;
 };
 
 // What a checkpoint directory holds once loaded.

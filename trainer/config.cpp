@@ -39,6 +39,7 @@ void visit_fields(Config& c, Visitor&& v) {
   v("model.use_time_gap", c.model.use_time_gap);
   v("model.use_activity", c.model.use_activity);
   v("model.item_features", c.model.item_features);
+  v("model.cooccurrence_prior", c.model.cooccurrence_prior);
 
   v("task.kind", c.task.kind);
   v("task.init_from", c.task.init_from);
@@ -472,6 +473,10 @@ void validate(const Config& c, const std::string& source) {
   if (t.kind == TaskKind::kPropensity && val.metric != ValidationMetric::kLoss) {
     v.fail_rule("key 'validation.metric' " + std::string(validation_metric_name(val.metric)) +
                 " ranks items, which 'task.kind: propensity' does not; use loss");
+  }
+  if (c.model.cooccurrence_prior && val.metric == ValidationMetric::kLoss) {
+    v.fail_rule("key 'model.cooccurrence_prior' needs a ranking metric (validation.metric "
+                "ndcg@10 or hr@10): its weight is chosen on the validation ranking");
   }
   if (val.holdout == ValidationHoldout::kValidationUsers && val.metric == ValidationMetric::kLoss) {
     v.fail_rule("key 'validation.holdout: validation_users' needs a ranking metric "

@@ -69,6 +69,11 @@ Json metrics_row(const StepReport& r, TaskKind task) {
   if (r.val_loss >= 0) row["val_loss"] = r.val_loss;
   if (r.val_hr_at_10 >= 0) row["val_hr@10"] = r.val_hr_at_10;
   if (r.val_ndcg_at_10 >= 0) row["val_ndcg@10"] = r.val_ndcg_at_10;
+  if (r.val_prior_weight >= 0) {
+    row["val_prior_weight"] = r.val_prior_weight;
+    row["val_model_hr@10"] = r.val_model_hr_at_10;
+    row["val_model_ndcg@10"] = r.val_model_ndcg_at_10;
+  }
   row["task"] = task_kind_name(task);
   return row;
 }

@@ -17,6 +17,7 @@
 #include "trainer/backend/training_backend.h"
 #include "trainer/best_checkpoint.h"
 #include "trainer/checkpoint.h"
+#include "trainer/cooccurrence_prior.h"
 #include "trainer/comm/rank_zero.h"
 #include "trainer/device.h"
 #include "trainer/early_stopping.h"
@@ -113,14 +114,9 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
   const std::string fingerprint = corpus->vocab_fingerprint();
   // Which events training may use (validation.holdout): the validation users' second-to-last
   // event stays out; under all_users everybody's does.
-  const bool held_out_by_sample = config.validation.holdout == ValidationHoldout::kValidationUsers;
-  const std::vector<int64_t> validation_users =
-      held_out_by_sample ? data::validation_user_ids(*corpus, config.validation.users)
-                         : std::vector<int64_t>{};
-  const data::TrainingSplit split =
-      held_out_by_sample
-          ? data::TrainingSplit::holding_out_only(corpus->num_sequences(), validation_users)
-          : data::TrainingSplit();
+  const RunTrainingSplit run_split = run_training_split(config, *corpus);
+  const data::TrainingSplit& split = run_split.split;
+  const std::vector<int64_t>& validation_users = run_split.validation_users;
   data::BatchSampler sampler(data::trainable_sequences(*corpus, split), config.run.seed,
                              int(shape.global_batch));
   // The run length in steps (train.steps, or train.epochs passes); the LR schedule spans it.
@@ -139,6 +135,13 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
   const bool ranks_items = metric != ValidationMetric::kLoss;
   std::optional<ValidationRanking> ranking;
   if (ranks_items) ranking.emplace(*corpus, config.validation.users);
+  // model.cooccurrence_prior: the counts of the events this run trains on, as eval counts them.
+  std::shared_ptr<const cf::ranking::CooccurrenceTable> prior_table;
+  if (config.model.cooccurrence_prior && ranks_items) {
+    prior_table = build_cooccurrence_table(*corpus, split);
+    say("co-occurrence prior: " + std::to_string(prior_table->num_pairs()) +
+        " item pairs; its weight is chosen on the validation ranking");
+  }
   const bool validating = ranks_items ? !ranking->empty() : !validation.empty();
   const int64_t validate_every = validation_interval_steps(config, sampler.steps_per_epoch());
   EarlyStopping stopper(/*higher_is_better=*/ranks_items, config.validation.patience,
@@ -240,7 +243,9 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
         // backend copies its weights back here (a collective: every rank is at this step).
         const CheckpointTensors current = backend->checkpoint_tensors();
         CF_CHECK(&current.model == &run.model, "the backend trains a model other than the run's");
-        ranks = ranking->score(run.model, *corpus, comm);
+        ranks = ranking->score(run.model, *corpus, comm, prior_table.get(),
+                               metric == ValidationMetric::kHrAt10);
+        state.cooccurrence_prior_weight = ranks.prior_weight;
         metric_value = metric == ValidationMetric::kHrAt10 ? ranks.hr_at_10 : ranks.ndcg_at_10;
       } else if (do_metric) {
         if (val < 0) val = validation.loss(*corpus, evaluate, comm);
@@ -257,6 +262,11 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
         if (do_metric && ranks_items) {
           r.val_hr_at_10 = ranks.hr_at_10;
           r.val_ndcg_at_10 = ranks.ndcg_at_10;
+          if (prior_table) {
+            r.val_prior_weight = ranks.prior_weight;
+            r.val_model_hr_at_10 = ranks.model_hr_at_10;
+            r.val_model_ndcg_at_10 = ranks.model_ndcg_at_10;
+          }
         }
         if (lead) {
           files.append_metrics(metrics_row(r, config.task.kind));

@@ -17,6 +17,9 @@ struct StepReport {
   double val_loss = -1;   // validation loss when evaluated at this step, else < 0
   // Full-rank HR@10 / NDCG@10 of the validation targets when ranked at this step, else < 0.
   double val_hr_at_10 = -1, val_ndcg_at_10 = -1;
+  // With model.cooccurrence_prior: the chosen weight (the metrics above include the prior) and
+  // the model's own metrics; -1 without.
+  double val_prior_weight = -1, val_model_hr_at_10 = -1, val_model_ndcg_at_10 = -1;
   double lr = 0;
   double grad_norm = 0;
   double tokens_per_s = 0;  // real (non-padding) positions per second since the last report

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "data/batch.h"
+#include "trainer/cooccurrence_prior.h"
 #include "ranking/ranking_metrics.h"
 
 namespace cf::trainer {
@@ -24,7 +25,9 @@ void mark_history(std::vector<uint8_t>& marks, const data::Sequence& seq, int32_
 }  // namespace
 
 ValidationRanks ValidationRanking::score(Model& model, const data::CorpusReader& corpus,
-                                         comm::Communicator& comm, int max_batch_rows) const {
+                                         comm::Communicator& comm,
+                                         const ranking::CooccurrenceTable* prior,
+                                         bool choose_by_hr, int max_batch_rows) const {
   const int32_t num_items = corpus.vocab_sizes().items;
   CF_CHECK(model.vocab().items == num_items, "model and corpus item vocabularies differ");
   const int max_len = model.config().max_len;
@@ -36,7 +39,9 @@ ValidationRanks ValidationRanking::score(Model& model, const data::CorpusReader&
   const int64_t total = size();
   const int world = comm.world_size(), me = comm.rank();
   const int64_t first = total * me / world, last = total * (me + 1) / world;
-  std::vector<double> rank_of(size_t(total), 0.0);
+  // With a prior, user k's rank under weight w sits at rank_of[k * weights + w].
+  const int weights = prior ? kNumPriorWeights : 1;
+  std::vector<double> rank_of(size_t(total) * size_t(weights), 0.0);
 
   struct Pending {
     int64_t slot;  // index into users_
@@ -61,12 +66,24 @@ ValidationRanks ValidationRanking::score(Model& model, const data::CorpusReader&
 #pragma omp parallel
     {
       std::vector<uint8_t> marks(size_t(num_items), 0);
+      std::vector<std::pair<int32_t, float>> terms;
+      int64_t ranks[kNumPriorWeights];
 #pragma omp for schedule(dynamic, 4)
       for (int b = 0; b < B; ++b) {
         const Pending& p = pending[size_t(b)];
+        const float* row = scores.data() + size_t(b) * size_t(num_items);
         mark_history(marks, p.sequence, p.visible, 1);
-        rank_of[size_t(p.slot)] = double(ranking::full_rank(
-            scores.data() + size_t(b) * size_t(num_items), num_items, p.target, marks.data()));
+        if (prior) {
+          prior->log_prior_terms(p.sequence.item.data(), p.visible, terms);
+          ranking::full_ranks_with_bonus(row, num_items, p.target, marks.data(), terms,
+                                         kPriorWeights, kNumPriorWeights, ranks);
+          for (int w = 0; w < weights; ++w) {
+            rank_of[size_t(p.slot) * size_t(weights) + size_t(w)] = double(ranks[w]);
+          }
+        } else {
+          rank_of[size_t(p.slot)] =
+              double(ranking::full_rank(row, num_items, p.target, marks.data()));
+        }
         mark_history(marks, p.sequence, p.visible, 0);
       }
     }
@@ -89,11 +106,26 @@ ValidationRanks ValidationRanking::score(Model& model, const data::CorpusReader&
   // Ranks are integers, exact in a double sum; the metrics are then accumulated in user order
   // on every rank, so each rank (and every world size) gets the same bits.
   comm.all_reduce_sum(rank_of.data(), rank_of.size());
-  ranking::RankingAccumulator accumulator({10});
-  for (double r : rank_of) {
-    if (r >= 1) accumulator.add(int64_t(r));
+  std::vector<ranking::RankingAccumulator> accumulators(size_t(weights),
+                                                        ranking::RankingAccumulator({10}));
+  for (size_t k = 0; k < rank_of.size(); ++k) {
+    if (rank_of[k] >= 1) accumulators[k % size_t(weights)].add(int64_t(rank_of[k]));
   }
-  return {accumulator.hit_rate(10), accumulator.ndcg(10), accumulator.count()};
+  auto metric = [&](int w) {
+    return choose_by_hr ? accumulators[size_t(w)].hit_rate(10) : accumulators[size_t(w)].ndcg(10);
+  };
+  int best = 0;  // strictly better only: ties keep the smaller weight
+  for (int w = 1; w < weights; ++w) {
+    if (metric(w) > metric(best)) best = w;
+  }
+  ValidationRanks out;
+  out.hr_at_10 = accumulators[size_t(best)].hit_rate(10);
+  out.ndcg_at_10 = accumulators[size_t(best)].ndcg(10);
+  out.users = accumulators[size_t(best)].count();
+  out.prior_weight = prior ? kPriorWeights[best] : 0.0f;
+  out.model_hr_at_10 = accumulators[0].hit_rate(10);
+  out.model_ndcg_at_10 = accumulators[0].ndcg(10);
+  return out;
 }
 
 }  // namespace cf::trainer

@@ -11,6 +11,7 @@
 
 #include "data/corpus.h"
 #include "data/training_split.h"
+#include "ranking/cooccurrence.h"
 #include "trainer/comm/communicator.h"
 #include "trainer/model/model.h"
 
@@ -20,6 +21,10 @@ struct ValidationRanks {
   double hr_at_10 = 0;
   double ndcg_at_10 = 0;
   int64_t users = 0;  // users ranked (targets that are padding or out of vocabulary are skipped)
+  // With a co-occurrence prior: the weight of kPriorWeights whose scores the metrics above are
+  // (the best by the chosen metric), and the model's own metrics (weight 0).
+  float prior_weight = 0;
+  double model_hr_at_10 = 0, model_ndcg_at_10 = 0;
 };
 
 class ValidationRanking {
@@ -33,8 +38,12 @@ class ValidationRanking {
   // Scores `model` (the same parameters on every rank) on this rank's share of the users;
   // collective over `comm`. `max_batch_rows`: users per model call (fewer when the catalogue
   // is huge, as eval does).
+  // `prior`: a co-occurrence table (trainer/cooccurrence_prior.h) or null; with one, every user
+  // is ranked under each of kPriorWeights and the weight with the best HR@10 (`choose_by_hr`)
+  // or NDCG@10 is returned with its metrics.
   ValidationRanks score(Model& model, const data::CorpusReader& corpus, comm::Communicator& comm,
-                        int max_batch_rows = 256) const;
+                        const ranking::CooccurrenceTable* prior = nullptr,
+                        bool choose_by_hr = false, int max_batch_rows = 256) const;
 
  private:
   std::vector<int64_t> users_;  // corpus sequence ids, ascending

@@ -75,15 +75,7 @@ int run_eval(int argc, char** argv) {
     trainer::require_same_vocab(ckpt, corpus_path, corpus->vocab_fingerprint(),
                                 corpus->vocab_sizes());
     model.emplace(trainer::model_from_checkpoint(ckpt, *corpus));
-    options.checkpoint_dir = checkpoint_dir;
-    options.checkpoint_step = ckpt.state.step;
-    const trainer::ValidationSection& validation = ckpt.config.validation;
-    if (validation.holdout == trainer::ValidationHoldout::kValidationUsers) {
-      const std::vector<int64_t> users = data::validation_user_ids(*corpus, validation.users);
-      options.training_split =
-          data::TrainingSplit::holding_out_only(corpus->num_sequences(), users);
-      options.training_split_name = "validation_users (" + std::to_string(users.size()) + ")";
-    }
+    eval::use_checkpoint(options, checkpoint_dir, ckpt, *corpus);
     std::fprintf(stderr, "eval: checkpoint %s (step %lld; %s)\n", checkpoint_dir.c_str(),
                  static_cast<long long>(ckpt.state.step), chosen_because.c_str());
   }

@@ -15,6 +15,7 @@
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
 #include "trainer/checkpoint.h"
+#include "trainer/cooccurrence_prior.h"
 #include "trainer/model/model.h"
 
 namespace cf::cli {
@@ -105,7 +106,8 @@ int run_generate(int argc, char** argv) {
   std::optional<eval::HistoryVocabulary> vocab;
   if (given_histories || options.steps > 1) vocab = eval::HistoryVocabulary::from_corpus(*corpus);
   eval::Recommender recommender(model,
-                                vocab ? vocab->appended_channels() : eval::AppendedEventChannels{});
+                                vocab ? vocab->appended_channels() : eval::AppendedEventChannels{},
+                                trainer::cooccurrence_prior_of(ckpt, *corpus));
   const std::vector<std::string> item_raw_ids = corpus->item_raw_ids();
 
   const std::string out_path = args.get("out");

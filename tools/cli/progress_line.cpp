@@ -13,6 +13,11 @@ std::string step_progress_line(const trainer::StepReport& r) {
     std::snprintf(buf, sizeof buf, " | val ndcg@10 %.4f hr@10 %.4f", r.val_ndcg_at_10,
                   r.val_hr_at_10);
     val += buf;
+    if (r.val_prior_weight >= 0) {  // the metrics include the co-occurrence prior
+      std::snprintf(buf, sizeof buf, " (prior w %g; model alone %.4f)", r.val_prior_weight,
+                    r.val_model_ndcg_at_10);
+      val += buf;
+    }
   }
   std::string wait;
   if (r.world_size > 1) {

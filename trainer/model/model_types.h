@@ -57,6 +57,9 @@ struct ModelConfig {
   // Which input channels are embedded (item and position always are).
   bool use_action = true, use_category = true, use_time_gap = true, use_activity = true;
   ItemFeatureUse item_features = ItemFeatureUse::kNone;  // needs a corpus with item features
+  // Add w * log(1 + co-occurrence score) to the next-item scores, w chosen on the validation
+  // ranking (trainer/cooccurrence_prior.h). Scoring only: the network ignores it.
+  bool cooccurrence_prior = false;
 };
 
 // One named tensor inside the flat parameter buffer.

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <random>
+#include <utility>
 #include <vector>
 
 #include "eval/metrics.h"
@@ -113,6 +115,76 @@ TEST(CooccurrenceBaseline, LongSequencesCompactToTheSameCounts) {
   EXPECT_FLOAT_EQ(co.weight(1, 3), 10000.0f * 0.5f);
   EXPECT_FLOAT_EQ(co.weight(1, 1), 9999.0f / 3.0f);
   EXPECT_EQ(co.num_pairs(), 9);
+}
+
+// The co-occurrence prior's terms are the baseline's history score without the back-off, in
+// sparse form, and add_log_prior adds weight * log(1 + S) to exactly those items.
+TEST(CooccurrencePrior, SparseTermsAreTheHistoryScoreAndTheLogPriorAddsOnlyThem) {
+  const CooccurrenceBaseline co = tiny_cooccurrence();
+  const int32_t history[] = {4, 3, 2};
+  std::vector<std::pair<int32_t, float>> sparse;
+  co.table().history_scores(history, 3, sparse);
+  // By hand (see ScoresSumRecentItemsRows...): S(1) = 1.0, S(2) = 0.25, S(3) = 2.0.
+  ASSERT_EQ(sparse.size(), 3u);
+  EXPECT_EQ(sparse[0].first, 1);
+  EXPECT_FLOAT_EQ(sparse[0].second, 1.0f);
+  EXPECT_EQ(sparse[1].first, 2);
+  EXPECT_FLOAT_EQ(sparse[1].second, 0.25f);
+  EXPECT_EQ(sparse[2].first, 3);
+  EXPECT_FLOAT_EQ(sparse[2].second, 2.0f);
+  std::vector<float> dense(6, 0.0f);
+  co.table().add_history_scores(history, 3, dense.data());
+  for (const auto& [item, s] : sparse) EXPECT_EQ(dense[size_t(item)], s);  // the same sums
+  EXPECT_EQ(dense[4], 0.0f);
+  EXPECT_EQ(dense[5], 0.0f);
+
+  std::vector<float> scores = {0.0f, 0.5f, -1.0f, 0.0f, 3.0f, 2.0f};
+  std::vector<std::pair<int32_t, float>> scratch;
+  co.table().add_log_prior(history, 3, 2.0f, scores.data(), scratch);
+  EXPECT_FLOAT_EQ(scores[1], 0.5f + 2.0f * std::log(2.0f));
+  EXPECT_FLOAT_EQ(scores[2], -1.0f + 2.0f * std::log(1.25f));
+  EXPECT_FLOAT_EQ(scores[3], 0.0f + 2.0f * std::log(3.0f));
+  EXPECT_EQ(scores[4], 3.0f);  // no co-occurrence: unchanged
+  EXPECT_EQ(scores[5], 2.0f);
+  EXPECT_EQ(scores[0], 0.0f);
+  // Weight 0 changes nothing, and an empty history has no terms.
+  std::vector<float> same = {0.0f, 0.5f, -1.0f, 0.0f, 3.0f, 2.0f};
+  co.table().add_log_prior(history, 3, 0.0f, same.data(), scratch);
+  EXPECT_EQ(same, (std::vector<float>{0.0f, 0.5f, -1.0f, 0.0f, 3.0f, 2.0f}));
+  co.table().log_prior_terms(nullptr, 0, scratch);
+  EXPECT_TRUE(scratch.empty());
+}
+
+// full_ranks_with_bonus equals full_rank of the materialised fused scores for every weight,
+// with filtering, ties and a target with and without a bonus, on random data.
+TEST(CooccurrencePrior, RanksForManyWeightsEqualFullRankOfTheFusedScores) {
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> uniform(-2.0f, 2.0f);
+  const int32_t n = 300;
+  const float weights[] = {0.0f, 0.25f, 0.5f, 1.0f, 2.0f, 4.0f, 8.0f};
+  for (int trial = 0; trial < 200; ++trial) {
+    std::vector<float> scores(static_cast<size_t>(n));
+    // Coarse values make ties common.
+    for (auto& s : scores) s = std::round(uniform(rng) * 4.0f) / 4.0f;
+    std::vector<uint8_t> excluded(static_cast<size_t>(n), 0);
+    for (int k = 0; k < 20; ++k) excluded[size_t(1 + rng() % (n - 1))] = 1;
+    std::vector<std::pair<int32_t, float>> bonus;
+    for (int32_t j = 1; j < n; ++j) {
+      if (rng() % 5 == 0) bonus.emplace_back(j, std::log1p(std::fabs(uniform(rng))));
+    }
+    const int32_t target = trial % 2 == 0 && !bonus.empty() ? bonus[size_t(trial) % bonus.size()].first
+                                                             : int32_t(1 + rng() % (n - 1));
+    int64_t got[7];
+    ranking::full_ranks_with_bonus(scores.data(), n, target, trial % 3 == 0 ? nullptr : excluded.data(),
+                          bonus, weights, 7, got);
+    for (int w = 0; w < 7; ++w) {
+      std::vector<float> fused = scores;
+      for (const auto& [j, b] : bonus) fused[size_t(j)] = scores[size_t(j)] + weights[w] * b;
+      EXPECT_EQ(got[w], full_rank(fused.data(), n, target,
+                                  trial % 3 == 0 ? nullptr : excluded.data()))
+          << "trial " << trial << " weight " << weights[w];
+    }
+  }
 }
 
 }  // namespace

@@ -136,6 +136,59 @@ TEST_F(EvaluatorTest, ModelMetricsMatchOneUserAtATimeRecomputation) {
             corpus_->vocab_fingerprint());
 }
 
+// With a co-occurrence prior weight, "model" ranks logits + w * log(1 + S), S recomputed here
+// from the co-occurrence pair weights of the training events, and "model_without_prior" is the
+// network alone, as the run without a prior reports it.
+TEST_F(EvaluatorTest, WithAPriorWeightTheModelIsScoredWithTheCooccurrencePrior) {
+  trainer::Model model = testing::make_tiny_model(corpus_->vocab_sizes());
+  EvalOptions with_prior = small_batches();
+  with_prior.prior_weight = 4.0f;
+  const EvalReport report = Evaluator(*corpus_, with_prior).run(&model);
+  const EvalReport plain = Evaluator(*corpus_, small_batches()).run(&model);
+  EXPECT_EQ(report.scorers,
+            (std::vector<std::string>{"model", "model_without_prior", "popularity", "cooccurrence"}));
+  EXPECT_EQ(report.json.at("model_without_prior").at("hr@10").get<double>(),
+            plain.json.at("model").at("hr@10").get<double>());
+  EXPECT_EQ(report.json.at("model_without_prior").at("ndcg@10").get<double>(),
+            plain.json.at("model").at("ndcg@10").get<double>());
+  EXPECT_FALSE(plain.json.contains("model_without_prior"));
+  EXPECT_EQ(report.json.at("model").at("cooccurrence_prior").at("weight").get<double>(), 4.0);
+  EXPECT_NE(report.markdown.find("model_without_prior"), std::string::npos);
+
+  // Co-occurrence pairs of the training events (classic split: [0, L-2)), window 3.
+  const int32_t V = corpus_->vocab_sizes().items;
+  std::map<std::pair<int32_t, int32_t>, double> pairs;
+  for (const auto& seq : all_sequences()) {
+    const int32_t train = std::max(0, seq.length() - 2);
+    for (int32_t p = 0; p < train; ++p) {
+      for (int32_t d = 1; d <= 3 && p + d < train; ++d) pairs[{seq.item[p], seq.item[p + d]}] += 1.0 / d;
+    }
+  }
+  NaiveMetrics filtered;
+  for (const auto& seq : all_sequences()) {
+    const int32_t L = seq.length();
+    if (L < 3) continue;
+    data::Batch one;
+    one.resize(1, model.config().max_len);
+    data::fill_batch_row(one, 0, seq, L - 1, false);
+    std::vector<float> hidden, scores(static_cast<size_t>(V));
+    model.last_hidden(one, hidden);
+    model.item_scores(hidden.data(), 1, scores.data());
+    for (int32_t j = 1; j < V; ++j) {
+      float s = 0;
+      for (int32_t r = 1; r <= 3 && r <= L - 1; ++r) {
+        auto it = pairs.find({seq.item[size_t(L - 1 - r)], j});
+        if (it != pairs.end()) s += (1.0f / float(r)) * float(it->second);
+      }
+      if (s > 0) scores[size_t(j)] += 4.0f * std::log1p(s);
+    }
+    filtered.add(naive_rank(scores, seq.item[L - 1], std::set<int32_t>(seq.item.begin(), seq.item.end() - 1)));
+  }
+  filtered.expect_matches(report.json.at("model"), "model with the prior");
+  EXPECT_NE(report.json.at("model").at("ndcg@10").get<double>(),
+            plain.json.at("model").at("ndcg@10").get<double>());  // the prior changed something
+}
+
 // The baselines count what the model trained on: with `split` holding out only some users'
 // validation events, the others' count too.
 void EvaluatorTest::expect_brute_force_baselines(const data::TrainingSplit& split) {

@@ -259,6 +259,67 @@ TEST_F(RecommenderTest, SingleStepTopKIsTheModelsSoftmaxOrderWithExclusions) {
   EXPECT_TRUE(some_bought_item_was_recommended_before) << "test would not notice a no-op";
 }
 
+// A checkpoint with a co-occurrence prior recommends from softmax(logits + w * log(1 + S)) at
+// every step; multi-step generation counts the generated items into the history S looks at.
+TEST_F(RecommenderTest, TheCooccurrencePriorIsAddedBeforeTheSoftmaxAtEveryStep) {
+  trainer::Model model = testing::make_tiny_model(corpus_->vocab_sizes());
+  trainer::CooccurrencePrior prior;
+  prior.table = trainer::build_cooccurrence_table(*corpus_, data::TrainingSplit());
+  prior.weight = 20.0f;  // large enough to reorder the tiny model's top 5
+  Recommender plain(model), with_prior(model, {}, prior);
+  GenerateOptions options;
+  options.k = 5;
+  const int32_t V = corpus_->vocab_sizes().items;
+  bool prior_changed_a_list = false;
+  for (int64_t s : {3, 5, 12}) {
+    const GenerationInput input = user(s);
+    const auto got = with_prior.recommend({input}, options);
+    const auto base = plain.recommend({input}, options);
+    data::Batch one;
+    one.resize(1, model.config().max_len);
+    data::fill_batch_row(one, 0, input.history, input.history.length(), false);
+    std::vector<float> hidden, fused(static_cast<size_t>(V));
+    model.last_hidden(one, hidden);
+    model.item_scores(hidden.data(), 1, fused.data());
+    std::vector<std::pair<int32_t, float>> scratch;
+    prior.table->add_log_prior(input.history.item.data(), input.history.length(), 20.0f,
+                               fused.data(), scratch);
+    const double log_z = log_sum_exp_over_items(fused.data(), V);
+    const std::vector<int32_t> top = top_k_items(fused.data(), V, std::vector<uint8_t>(size_t(V), 0), 5);
+    ASSERT_EQ(got.size(), 5u);
+    for (int r = 0; r < 5; ++r) {
+      EXPECT_EQ(got[size_t(r)].item, top[size_t(r)]) << "user " << s << " rank " << r + 1;
+      EXPECT_NEAR(got[size_t(r)].score, std::exp(double(fused[size_t(top[size_t(r)])]) - log_z), 1e-5);
+      prior_changed_a_list |= got[size_t(r)].item != base[size_t(r)].item;
+    }
+  }
+  EXPECT_TRUE(prior_changed_a_list) << "the test would not notice a prior that is never added";
+
+  // Two steps: the second is the single-step list (with the prior) after appending the first
+  // step's top item, minus that item.
+  GenerateOptions two = options;
+  two.steps = 2;
+  const GenerationInput input = user(3);
+  const auto rows = with_prior.recommend({input}, two);
+  ASSERT_EQ(rows.size(), 10u);
+  GenerationInput extended = input;
+  data::Sequence& h = extended.history;
+  const int32_t first = rows[0].item;
+  h.item.push_back(first), h.action.push_back(h.action.back()), h.category.push_back(0);
+  h.time_gap.push_back(h.time_gap.back()), h.activity.push_back(0), h.purchase.push_back(0);
+  h.timestamp.push_back(0);
+  GenerateOptions six = options;
+  six.k = 6;
+  std::vector<Recommendation> expected;
+  for (const auto& r : with_prior.recommend({extended}, six)) {
+    if (r.item != first && expected.size() < 5) expected.push_back(r);
+  }
+  for (int r = 0; r < 5; ++r) {
+    EXPECT_EQ(rows[size_t(5 + r)].item, expected[size_t(r)].item) << "step 2 rank " << r + 1;
+    EXPECT_NEAR(rows[size_t(5 + r)].score, expected[size_t(r)].score, 1e-5);
+  }
+}
+
 TEST_F(RecommenderTest, MultiStepMatchesFullForwardsOnTheExtendedHistory) {
   trainer::Model model = testing::make_tiny_model(corpus_->vocab_sizes());
   AppendedEventChannels appended;

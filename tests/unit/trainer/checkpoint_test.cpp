@@ -118,6 +118,7 @@ TEST_F(CheckpointTest, WriteLoadRoundTripIsBitExact) {
   state.seed = std::numeric_limits<uint64_t>::max();
   state.rng_state = "mt19937:1 2 3\n\"quoted\"";
   state.elapsed_seconds = 12.345678901234567;
+  state.cooccurrence_prior_weight = 0.25;
   std::string written = write_checkpoint(root_, model, m, v, config_, state, "fingerprint-1");
   EXPECT_EQ(written, dir(12));
   EXPECT_EQ(entries(), (std::set<std::string>{"step_12"}));  // no temporary left behind
@@ -136,6 +137,7 @@ TEST_F(CheckpointTest, WriteLoadRoundTripIsBitExact) {
   EXPECT_EQ(ckpt.state.seed, std::numeric_limits<uint64_t>::max());
   EXPECT_EQ(ckpt.state.rng_state, state.rng_state);
   EXPECT_EQ(ckpt.state.elapsed_seconds, state.elapsed_seconds);
+  EXPECT_EQ(ckpt.state.cooccurrence_prior_weight, 0.25);
   EXPECT_EQ(ckpt.vocab_fingerprint, "fingerprint-1");
   EXPECT_EQ(ckpt.vocab, small_vocab());
   EXPECT_EQ(to_yaml(ckpt.config), to_yaml(config_));

@@ -495,6 +495,13 @@ TEST(Config, ValidationSectionDefaultsAndChecks) {
   EXPECT_EQ(parse_error(kMinimal, {"validation.holdout=validation_users", "validation.metric=loss"}),
             "configs/x.yaml: key 'validation.holdout: validation_users' needs a ranking metric "
             "(validation.metric ndcg@10 or hr@10): the validation loss samples its own users");
+  // The co-occurrence prior's weight is chosen on the validation ranking.
+  EXPECT_FALSE(parse_config(kMinimal, "configs/x.yaml").model.cooccurrence_prior);
+  EXPECT_TRUE(parse_config(kMinimal, "configs/x.yaml", {"model.cooccurrence_prior=true"})
+                  .model.cooccurrence_prior);
+  EXPECT_EQ(parse_error(kMinimal, {"model.cooccurrence_prior=true", "validation.metric=loss"}),
+            "configs/x.yaml: key 'model.cooccurrence_prior' needs a ranking metric "
+            "(validation.metric ndcg@10 or hr@10): its weight is chosen on the validation ranking");
   EXPECT_EQ(parse_error(kMinimal, {"validation.holdout=some"}),
             "configs/x.yaml: --set validation.holdout=some: key 'validation.holdout' expects one "
             "of all_users, validation_users, got 'some'");

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "data/batch.h"
+#include "trainer/cooccurrence_prior.h"
 #include "unit/eval/eval_test_corpus.h"
 
 namespace cf::trainer {
@@ -22,8 +23,11 @@ struct Naive {
   int64_t n = 0;
 };
 
+// With `prior`: scores[j] += weight * log(1 + S(j)) where S(j) > 0, S recomputed here from the
+// table's pair weights (not its sparse row merge).
 Naive naive_metrics(Model& model, const data::CorpusReader& corpus,
-                    const std::vector<int64_t>& ids) {
+                    const std::vector<int64_t>& ids,
+                    const ranking::CooccurrenceTable* prior = nullptr, float weight = 0) {
   Naive out;
   const int32_t items = corpus.vocab_sizes().items;
   data::Sequence seq;
@@ -38,6 +42,16 @@ Naive naive_metrics(Model& model, const data::CorpusReader& corpus,
     data::fill_batch_row(batch, 0, seq, visible, false);
     model.last_hidden(batch, hidden);
     model.item_scores(hidden.data(), 1, scores.data());
+    if (prior && weight != 0) {
+      const int recent = prior->params().recent_items;
+      for (int32_t j = 1; j < items; ++j) {
+        float s = 0;
+        for (int32_t r = 1; r <= recent && r <= visible; ++r) {
+          s += (1.0f / float(r)) * prior->weight(seq.item[size_t(visible - r)], j);
+        }
+        if (s > 0) scores[size_t(j)] += weight * std::log1p(s);
+      }
+    }
     const std::set<int32_t> history(seq.item.begin(), seq.item.begin() + visible);
     int64_t rank = 1;
     for (int32_t j = 1; j < items; ++j) {
@@ -82,10 +96,44 @@ TEST_F(ValidationRankingTest, EveryUserMatchesTheNaiveFilteredRanking) {
   ASSERT_GT(expected.hr10, 0);  // the comparison means something
   ASSERT_LT(expected.hr10, 1);
   for (int rows : {256, 7, 1}) {  // batching never changes a rank
-    const ValidationRanks got = ranking.score(model, *corpus_, comm_, rows);
+    const ValidationRanks got = ranking.score(model, *corpus_, comm_, nullptr, false, rows);
     EXPECT_EQ(got.users, expected.n) << rows;
     EXPECT_NEAR(got.hr_at_10, expected.hr10, 1e-12) << rows;
     EXPECT_NEAR(got.ndcg_at_10, expected.ndcg10, 1e-12) << rows;
+  }
+}
+
+TEST_F(ValidationRankingTest, WithACooccurrencePriorTheBestWeightIsChosenAndEachMatchesNaive) {
+  Model model = eval::testing::make_tiny_model(corpus_->vocab_sizes(), false);
+  const ValidationRanking ranking(*corpus_, 0);
+  const std::vector<int64_t> ids = eligible();
+  const auto table = build_cooccurrence_table(*corpus_, data::TrainingSplit());
+  ASSERT_GT(table->num_pairs(), 0);
+  std::vector<Naive> per_weight;
+  for (float w : kPriorWeights) per_weight.push_back(naive_metrics(model, *corpus_, ids, table.get(), w));
+  for (bool by_hr : {false, true}) {
+    size_t best = 0;
+    for (size_t w = 1; w < per_weight.size(); ++w) {
+      const double a = by_hr ? per_weight[w].hr10 : per_weight[w].ndcg10;
+      const double b = by_hr ? per_weight[best].hr10 : per_weight[best].ndcg10;
+      if (a > b + 1e-12) best = w;
+    }
+    // On this corpus the prior lifts NDCG@10 but leaves every HR@10 equal, so by HR the tie
+    // rule keeps weight 0, and by NDCG a positive weight wins.
+    if (by_hr) {
+      ASSERT_EQ(best, 0u);
+    } else {
+      ASSERT_NE(best, 0u) << "the prior must change the ranking for this test to mean something";
+    }
+    for (int rows : {256, 5}) {
+      const ValidationRanks got = ranking.score(model, *corpus_, comm_, table.get(), by_hr, rows);
+      EXPECT_EQ(got.prior_weight, kPriorWeights[best]) << by_hr;
+      EXPECT_NEAR(got.hr_at_10, per_weight[best].hr10, 1e-12);
+      EXPECT_NEAR(got.ndcg_at_10, per_weight[best].ndcg10, 1e-12);
+      EXPECT_NEAR(got.model_hr_at_10, per_weight[0].hr10, 1e-12);
+      EXPECT_NEAR(got.model_ndcg_at_10, per_weight[0].ndcg10, 1e-12);
+      EXPECT_EQ(got.users, per_weight[0].n);
+    }
   }
 }
 
