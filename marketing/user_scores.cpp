@@ -23,8 +23,9 @@ bool has_real_time(const data::CorpusReader& corpus) {
          provenance.value("time_source", std::string("timestamps")) != "order";
 }
 
-// Runs `consume(users, hidden, B)` over every scored user in batches of rows, with each user's
-// whole history as input (left-truncated to the model's context), after `adjust(seq)`.
+// Runs `consume(first, hidden, B, histories)` over every scored user in batches of rows, with
+// each user's whole history as input (left-truncated to the model's context), after
+// `adjust(seq)`; histories[b] is user first + b's (adjusted) history.
 template <class Adjust, class Consume>
 void for_each_batch(trainer::Model& model, const data::CorpusReader& corpus, int rows_per_batch,
                     const ScoringOptions& options, const ScoringProgress& progress,
@@ -48,7 +49,7 @@ void for_each_batch(trainer::Model& model, const data::CorpusReader& corpus, int
       data::fill_batch_row(batch, b, seq, seq.length(), /*train_targets=*/false);
     }
     model.last_hidden(batch, hidden);
-    consume(first, hidden, static_cast<int>(count));
+    consume(first, hidden, static_cast<int>(count), chunk);
     if (progress) progress(first + count, total);
   }
 }
@@ -111,12 +112,16 @@ std::vector<double> next_item_mass(trainer::Model& model, const data::CorpusRead
       1, std::min<int64_t>(options.batch_rows, kMaxScoreFloats / items)));
   std::vector<double> mass(static_cast<size_t>(users_to_score(corpus, options)));
   std::vector<float> scores;
+  std::vector<std::pair<int32_t, float>> prior_scratch;
   for_each_batch(model, corpus, rows, options, progress, [](data::Sequence&) {},
-                 [&](int64_t first, const std::vector<float>& hidden, int B) {
+                 [&](int64_t first, const std::vector<float>& hidden, int B,
+                     const std::vector<data::Sequence>& histories) {
                    scores.resize(static_cast<size_t>(B) * static_cast<size_t>(items));
                    model.item_scores(hidden.data(), B, scores.data());
                    for (int b = 0; b < B; ++b) {
-                     const float* row = scores.data() + static_cast<size_t>(b) * static_cast<size_t>(items);
+                     float* row = scores.data() + static_cast<size_t>(b) * static_cast<size_t>(items);
+                     const data::Sequence& h = histories[static_cast<size_t>(b)];
+                     options.item_prior.apply(h.item.data(), h.length(), row, prior_scratch);
                      // Softmax over real items (token 0 is padding, never a next item).
                      const double log_z = eval::log_sum_exp_over_items(row, items);
                      double selected = 0;
@@ -184,7 +189,8 @@ std::vector<double> purchase_probability(trainer::Model& model, const data::Corp
     for (int32_t e = begin; e < seq.length(); ++e) seq.activity[static_cast<size_t>(e)] = value;
   };
   for_each_batch(model, corpus, options.batch_rows, options, progress, adjust,
-                 [&](int64_t first, const std::vector<float>& hidden, int B) {
+                 [&](int64_t first, const std::vector<float>& hidden, int B,
+                     const std::vector<data::Sequence>&) {
                    if (head == PurchaseHead::kPropensity) {
                      logits.resize(static_cast<size_t>(B));
                      model.propensity_logits(hidden.data(), B, logits.data());

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "data/corpus.h"
+#include "trainer/cooccurrence_prior.h"
 
 namespace cf::trainer {
 class Model;
@@ -22,6 +23,9 @@ struct ScoringOptions {
   // Events within this many seconds of the next one form the user's current session: the
   // events a coupon "live now" is shown on (order-only corpora: the last event alone).
   int64_t session_gap_seconds = 1800;
+  // The checkpoint's co-occurrence prior (trainer::cooccurrence_prior_of): next-item scores are
+  // the softmax of logits plus it, as eval and generate score them. Inactive by default.
+  trainer::CooccurrencePrior item_prior;
 };
 
 // Called as users are scored: (done, total).
@@ -33,7 +37,7 @@ std::vector<int32_t> item_categories(const data::CorpusReader& corpus);
 // Number of users scored: min(max_users, sequences) (or all).
 int64_t users_to_score(const data::CorpusReader& corpus, const ScoringOptions& options);
 
-// P(next item in the set) under the model's next-item softmax, per user; `in_set[token]` != 0
+// P(next item in the set) under the model's next-item softmax (with options.item_prior), per user; `in_set[token]` != 0
 // marks the items of the set (size = item vocabulary).
 std::vector<double> next_item_mass(trainer::Model& model, const data::CorpusReader& corpus,
                                    const std::vector<uint8_t>& in_set,

@@ -16,6 +16,7 @@
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
 #include "trainer/checkpoint.h"
+#include "trainer/cooccurrence_prior.h"
 #include "trainer/model/model.h"
 
 namespace cf::cli {
@@ -155,6 +156,7 @@ int run_target(int argc, char** argv) {
   trainer::require_same_vocab(checkpoint, corpus_path, corpus->vocab_fingerprint(),
                               corpus->vocab_sizes());
   trainer::Model model = trainer::model_from_checkpoint(checkpoint, *corpus);
+  targeting.scoring.item_prior = trainer::cooccurrence_prior_of(checkpoint, *corpus);
 
   const bool quiet = args.get_flag("quiet");
   std::unique_ptr<ProgressMeter> meter;
