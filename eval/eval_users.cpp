@@ -146,7 +146,11 @@ EvalOutput read_eval_output(const std::string& dir) {
                     " (files from different evaluations?)");
   }
   std::vector<std::string> json_scorers;
-  if (out.json.contains("model") && out.json["model"].is_object()) json_scorers.push_back("model");
+  for (const char* model_scorer : {"model", "model_without_prior"}) {
+    if (out.json.contains(model_scorer) && out.json[model_scorer].is_object()) {
+      json_scorers.push_back(model_scorer);
+    }
+  }
   if (out.json["baselines"].is_object()) {
     for (const auto& [name, metrics] : out.json["baselines"].items()) json_scorers.push_back(name);
   }

@@ -132,6 +132,24 @@ TEST(EvalUsers, RoundTripKeepsEveryField) {
   EXPECT_EQ(out.users[1].propensity_logit, -7.25);
 }
 
+// A model served with a co-occurrence prior adds the network-alone scorer; the pair reads back.
+TEST(EvalUsers, ModelWithoutPriorScorerRoundTrips) {
+  EvalDir d("eu_prior");
+  const std::vector<std::string> scorers = {"model", "model_without_prior", "popularity",
+                                            "cooccurrence"};
+  const std::vector<UserOutcome> users = {outcome(5, 3, 2, 1, 1, {1, 3, 4, 6}, 0.5, 0)};
+  Json json = eval_json(1, true);
+  json["model_without_prior"] = json["model"];
+  d.write(json, eval_users_csv(scorers, users));
+  const EvalOutput out = read_eval_output(d.dir());
+  EXPECT_EQ(out.scorers, scorers);
+  EXPECT_EQ(out.users[0].ranks, (std::vector<int64_t>{1, 3, 4, 6}));
+  // Without the JSON block the CSV column has nothing to match.
+  EvalDir e("eu_prior_missing");
+  e.write(eval_json(1, true), eval_users_csv(scorers, users));
+  EXPECT_THROW(read_eval_output(e.dir()), UserError);
+}
+
 TEST(EvalUsers, BaselinesOnlyRoundTrip) {
   EvalDir d("eu_baselines");
   const std::vector<std::string> scorers = {"popularity", "cooccurrence"};
