@@ -8,10 +8,11 @@
 namespace cf::ranking {
 
 namespace {
-// Sorts a row by target item and sums duplicates in place.
+// Sorts a row by target item and sums duplicates in place. Stable, so each item's values add up
+// in the order they were appended.
 template <typename Value>
 void compact_row(std::vector<std::pair<int32_t, Value>>& row) {
-  std::sort(row.begin(), row.end(),
+  std::stable_sort(row.begin(), row.end(),
             [](const auto& a, const auto& b) { return a.first < b.first; });
   size_t out = 0;
   for (size_t i = 0; i < row.size(); ++i) {
@@ -115,18 +116,8 @@ void CooccurrenceTable::history_scores(const int32_t* history, int32_t length,
       out.emplace_back(column_[static_cast<size_t>(at)], recency * value_[static_cast<size_t>(at)]);
     }
   }
-  // Stable: equal items keep the order of r, so each item's sum adds up as the dense form does.
-  std::stable_sort(out.begin(), out.end(),
-                   [](const auto& a, const auto& b) { return a.first < b.first; });
-  size_t kept = 0;
-  for (size_t i = 0; i < out.size(); ++i) {
-    if (kept > 0 && out[kept - 1].first == out[i].first) {
-      out[kept - 1].second += out[i].second;
-    } else {
-      out[kept++] = out[i];
-    }
-  }
-  out.resize(kept);
+  // Equal items keep the order of r, so each item's sum adds up as the dense form does.
+  compact_row(out);
 }
 
 void CooccurrenceTable::log_prior_terms(const int32_t* history, int32_t length,

@@ -50,6 +50,19 @@ int64_t naive_rank(const std::vector<float>& scores, int32_t target,
   return rank;
 }
 
+// The model's next-item logits for `seq`'s last event from everything before it, one user per
+// model call; `hidden` gets the last hidden state.
+std::vector<float> one_user_logits(trainer::Model& model, const data::Sequence& seq,
+                                   std::vector<float>& hidden) {
+  data::Batch one;
+  one.resize(1, model.config().max_len);
+  data::fill_batch_row(one, 0, seq, seq.length() - 1, false);
+  std::vector<float> scores(static_cast<size_t>(model.vocab().items));
+  model.last_hidden(one, hidden);
+  model.item_scores(hidden.data(), 1, scores.data());
+  return scores;
+}
+
 class EvaluatorTest : public ::testing::Test {
  protected:
   void expect_brute_force_baselines(const data::TrainingSplit& split);
@@ -92,12 +105,8 @@ TEST_F(EvaluatorTest, ModelMetricsMatchOneUserAtATimeRecomputation) {
   for (const auto& seq : all_sequences()) {
     const int32_t L = seq.length();
     if (L < 3) continue;
-    data::Batch one;
-    one.resize(1, model.config().max_len);
-    data::fill_batch_row(one, 0, seq, L - 1, false);
-    std::vector<float> hidden, scores(static_cast<size_t>(V));
-    model.last_hidden(one, hidden);
-    model.item_scores(hidden.data(), 1, scores.data());
+    std::vector<float> hidden;
+    std::vector<float> scores = one_user_logits(model, seq, hidden);
     const std::set<int32_t> history(seq.item.begin(), seq.item.end() - 1);
     filtered.add(naive_rank(scores, seq.item[L - 1], history));
     unfiltered.add(naive_rank(scores, seq.item[L - 1], {}));
@@ -168,12 +177,8 @@ TEST_F(EvaluatorTest, WithAPriorWeightTheModelIsScoredWithTheCooccurrencePrior) 
   for (const auto& seq : all_sequences()) {
     const int32_t L = seq.length();
     if (L < 3) continue;
-    data::Batch one;
-    one.resize(1, model.config().max_len);
-    data::fill_batch_row(one, 0, seq, L - 1, false);
-    std::vector<float> hidden, scores(static_cast<size_t>(V));
-    model.last_hidden(one, hidden);
-    model.item_scores(hidden.data(), 1, scores.data());
+    std::vector<float> hidden;
+    std::vector<float> scores = one_user_logits(model, seq, hidden);
     for (int32_t j = 1; j < V; ++j) {
       float s = 0;
       for (int32_t r = 1; r <= 3 && r <= L - 1; ++r) {
