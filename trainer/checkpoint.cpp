@@ -211,6 +211,65 @@ const ParamTensor* LoadedCheckpoint::find_tensor(const std::string& name) const 
   return nullptr;
 }
 
+namespace {
+
+// The TrainState's fields, at the top level of a manifest (or of the object ranks broadcast).
+void add_train_state(Json& out, const TrainState& state) {
+  out["step"] = state.step;
+  out["tokens_seen"] = state.tokens_seen;
+  out["sampler_step"] = state.sampler_step;
+  out["seed"] = state.seed;
+  out["rng_state"] = state.rng_state;
+  out["elapsed_seconds"] = state.elapsed_seconds;
+  out["global_batch"] = state.global_batch;
+  // Values only mean something once their step is set (and JSON holds no NaN/inf).
+  const EarlyStoppingState& es = state.early_stopping;
+  out["early_stopping"] = {
+      {"best_step", es.best_step},
+      {"best_value", es.best_step >= 0 ? es.best_value : 0.0},
+      {"evaluations_without_improvement", es.evaluations_without_improvement},
+      {"best_learning_step", es.best_learning_step},
+      {"best_learning_value", es.best_learning_step >= 0 ? es.best_learning_value : 0.0}};
+  out["cooccurrence_prior_weight"] = state.cooccurrence_prior_weight;
+}
+
+TrainState read_train_state(const Json& in, const std::string& source) {
+  TrainState state;
+  state.step = get_field<int64_t>(in, "step", source);
+  state.tokens_seen = get_field<int64_t>(in, "tokens_seen", source);
+  state.sampler_step = get_field<int64_t>(in, "sampler_step", source);
+  state.seed = get_field<uint64_t>(in, "seed", source);
+  state.rng_state = get_field<std::string>(in, "rng_state", source);
+  state.elapsed_seconds = get_field<double>(in, "elapsed_seconds", source);
+  // Absent from checkpoints written before it was recorded.
+  state.global_batch = in.contains("global_batch") ? get_field<int64_t>(in, "global_batch", source)
+                                                   : 0;
+  // Absent from checkpoints written before early stopping: a fresh state.
+  if (in.contains("early_stopping")) {
+    const Json& es = in["early_stopping"];
+    EarlyStoppingState& out = state.early_stopping;
+    out.best_step = get_field<int64_t>(es, "best_step", source, "early_stopping.");
+    out.best_value = get_field<double>(es, "best_value", source, "early_stopping.");
+    out.evaluations_without_improvement =
+        get_field<int64_t>(es, "evaluations_without_improvement", source, "early_stopping.");
+    // Absent from checkpoints written before the second metric existed: none seen yet.
+    if (es.contains("best_learning_step")) {
+      out.best_learning_step =
+          get_field<int64_t>(es, "best_learning_step", source, "early_stopping.");
+      out.best_learning_value =
+          get_field<double>(es, "best_learning_value", source, "early_stopping.");
+    }
+  }
+  // Absent from checkpoints written before the prior existed: none.
+  state.cooccurrence_prior_weight =
+      in.contains("cooccurrence_prior_weight")
+          ? get_field<double>(in, "cooccurrence_prior_weight", source)
+          : 0.0;
+  return state;
+}
+
+}  // namespace
+
 std::string write_checkpoint(const std::string& checkpoints_root,
                              const std::vector<ParamTensor>& tensors,
                              const std::vector<float>& params, const data::VocabSizes& vocab,
@@ -248,20 +307,7 @@ std::string write_checkpoint(const std::string& checkpoints_root,
 
   Json manifest = Json::object();
   manifest["format_version"] = kCheckpointFormatVersion;
-  manifest["step"] = state.step;
-  manifest["tokens_seen"] = state.tokens_seen;
-  manifest["sampler_step"] = state.sampler_step;
-  manifest["seed"] = state.seed;
-  manifest["rng_state"] = state.rng_state;
-  manifest["elapsed_seconds"] = state.elapsed_seconds;
-  manifest["global_batch"] = state.global_batch;
-  // best_value only means something once a step was evaluated (and JSON holds no NaN/inf).
-  const EarlyStoppingState& es = state.early_stopping;
-  manifest["early_stopping"] = {
-      {"best_step", es.best_step},
-      {"best_value", es.best_step >= 0 ? es.best_value : 0.0},
-      {"evaluations_without_improvement", es.evaluations_without_improvement}};
-  manifest["cooccurrence_prior_weight"] = state.cooccurrence_prior_weight;
+  add_train_state(manifest, state);
   manifest["config_yaml"] = to_yaml(config);
   manifest["vocab_sizes"] = vocab_to_json(vocab);
   manifest["vocab_fingerprint"] = vocab_fingerprint;
@@ -316,31 +362,7 @@ LoadedCheckpoint load_checkpoint(const std::string& dir, bool load_optimizer) {
 
   LoadedCheckpoint ckpt;
   ckpt.dir = dir;
-  ckpt.state.step = get_field<int64_t>(manifest, "step", manifest_path);
-  ckpt.state.tokens_seen = get_field<int64_t>(manifest, "tokens_seen", manifest_path);
-  ckpt.state.sampler_step = get_field<int64_t>(manifest, "sampler_step", manifest_path);
-  ckpt.state.seed = get_field<uint64_t>(manifest, "seed", manifest_path);
-  ckpt.state.rng_state = get_field<std::string>(manifest, "rng_state", manifest_path);
-  ckpt.state.elapsed_seconds = get_field<double>(manifest, "elapsed_seconds", manifest_path);
-  // Absent from checkpoints written before it was recorded.
-  ckpt.state.global_batch = manifest.contains("global_batch")
-                                ? get_field<int64_t>(manifest, "global_batch", manifest_path)
-                                : 0;
-  // Absent from checkpoints written before early stopping: a fresh state.
-  if (manifest.contains("early_stopping")) {
-    const Json& es = manifest["early_stopping"];
-    ckpt.state.early_stopping.best_step =
-        get_field<int64_t>(es, "best_step", manifest_path, "early_stopping.");
-    ckpt.state.early_stopping.best_value =
-        get_field<double>(es, "best_value", manifest_path, "early_stopping.");
-    ckpt.state.early_stopping.evaluations_without_improvement = get_field<int64_t>(
-        es, "evaluations_without_improvement", manifest_path, "early_stopping.");
-  }
-  // Absent from checkpoints written before the prior existed: none.
-  ckpt.state.cooccurrence_prior_weight =
-      manifest.contains("cooccurrence_prior_weight")
-          ? get_field<double>(manifest, "cooccurrence_prior_weight", manifest_path)
-          : 0.0;
+  ckpt.state = read_train_state(manifest, manifest_path);
   ckpt.vocab_fingerprint = get_field<std::string>(manifest, "vocab_fingerprint", manifest_path);
   if (!manifest.contains("vocab_sizes") || !manifest["vocab_sizes"].is_object()) {
     throw UserError(manifest_path + ": malformed manifest (vocab_sizes)");
@@ -606,6 +628,22 @@ void load_matching_weights(Model& dst, const LoadedCheckpoint& src,
              "checkpoint tensor outside its parameters");
     std::copy_n(src.params.begin() + s->offset, t.numel(), params.begin() + t.offset);
   }
+}
+
+std::string train_state_to_json(const TrainState& state) {
+  Json out = Json::object();
+  add_train_state(out, state);
+  return out.dump();
+}
+
+TrainState train_state_from_json(const std::string& text, const std::string& source) {
+  Json in;
+  try {
+    in = Json::parse(text);
+  } catch (const Json::exception& e) {
+    throw UserError(source + ": not a training state: " + e.what());
+  }
+  return read_train_state(in, source);
 }
 
 }  // namespace cf::trainer

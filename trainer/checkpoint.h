@@ -31,6 +31,11 @@ struct TrainState {
   double cooccurrence_prior_weight = 0;
 };
 
+// The state as the JSON object a manifest holds (ranks broadcast it on resume), and back;
+// `source` names where the text came from in errors.
+std::string train_state_to_json(const TrainState& state);
+TrainState train_state_from_json(const std::string& text, const std::string& source);
+
 // What a checkpoint directory holds once loaded.
 struct LoadedCheckpoint {
   std::string dir;

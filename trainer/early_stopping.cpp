@@ -11,24 +11,25 @@ EarlyStopping::EarlyStopping(bool higher_is_better, int patience, double min_del
       min_delta_(min_delta),
       state_(state) {}
 
-bool EarlyStopping::record(int64_t step, double value) {
-  bool improved = false;
-  if (!std::isnan(value)) {
-    if (state_.best_step < 0) {
-      improved = true;
-    } else if (higher_is_better_) {
-      improved = value > state_.best_value + min_delta_;
-    } else {
-      improved = value < state_.best_value - min_delta_;
-    }
-  }
+bool EarlyStopping::beats(double value, bool have_best, double best) const {
+  if (std::isnan(value)) return false;
+  if (!have_best) return true;
+  return higher_is_better_ ? value > best + min_delta_ : value < best - min_delta_;
+}
+
+bool EarlyStopping::record(int64_t step, double value, double learning) {
+  const bool improved = beats(value, state_.best_step >= 0, state_.best_value);
   if (improved) {
     state_.best_step = step;
     state_.best_value = value;
-    state_.evaluations_without_improvement = 0;
-  } else {
-    state_.evaluations_without_improvement += 1;
   }
+  const bool learned = beats(learning, state_.best_learning_step >= 0, state_.best_learning_value);
+  if (learned) {
+    state_.best_learning_step = step;
+    state_.best_learning_value = learning;
+  }
+  state_.evaluations_without_improvement =
+      improved || learned ? 0 : state_.evaluations_without_improvement + 1;
   return improved;
 }
 

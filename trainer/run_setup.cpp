@@ -19,34 +19,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-Json state_to_json(const TrainState& s) {
-  return {{"step", s.step},
-          {"tokens_seen", s.tokens_seen},
-          {"sampler_step", s.sampler_step},
-          {"seed", s.seed},
-          {"rng_state", s.rng_state},
-          {"elapsed", s.elapsed_seconds},
-          {"global_batch", s.global_batch},
-          {"best_step", s.early_stopping.best_step},
-          {"best_value", s.early_stopping.best_value},
-          {"evaluations_without_improvement", s.early_stopping.evaluations_without_improvement}};
-}
-
-TrainState state_from_json(const Json& j) {
-  TrainState s;
-  s.step = j["step"];
-  s.tokens_seen = j["tokens_seen"];
-  s.sampler_step = j["sampler_step"];
-  s.seed = j["seed"];
-  s.rng_state = j["rng_state"];
-  s.elapsed_seconds = j["elapsed"];
-  s.global_batch = j["global_batch"];
-  s.early_stopping.best_step = j["best_step"];
-  s.early_stopping.best_value = j["best_value"];
-  s.early_stopping.evaluations_without_improvement = j["evaluations_without_improvement"];
-  return s;
-}
-
 // A text fingerprint cut to 52 bits, so it survives the round trip through a double.
 double text_hash(const std::string& text) { return double(fnv1a_hash(text) >> 12); }
 
@@ -218,7 +190,7 @@ RunStart set_up_run(const Config& config, const std::string& resume, comm::Commu
       full_v = std::move(ckpt.adam_v);
       TrainState loaded = ckpt.state;
       loaded.global_batch = shape.global_batch;
-      state_json = state_to_json(loaded).dump();
+      state_json = train_state_to_json(loaded);
       say("resumed from " + *resume_dir + " at step " + std::to_string(ckpt.state.step) +
           (shape.world_size > 1 ? " on " + std::to_string(shape.world_size) + " ranks" : ""));
     } else if (!config.task.init_from.empty()) {
@@ -273,7 +245,7 @@ RunStart set_up_run(const Config& config, const std::string& resume, comm::Commu
   }
   bool resumed = false;
   if (!state_json.empty()) {
-    state = state_from_json(Json::parse(state_json));
+    state = train_state_from_json(state_json, "broadcast training state");
     optimizer.load_state(std::move(full_m), std::move(full_v), state.step);
     resumed = true;
   }

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -252,8 +253,14 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
         metric_value = val;
       }
       if (val >= 0) last_val = val;
-      // Every rank holds the same metric value, so every rank takes the same decisions.
-      const bool improved = do_metric && stopper.record(state.step, metric_value);
+      // With a prior, the network alone still improving keeps the run going (the prior can
+      // carry the served metric early on; see early_stopping.h). Every rank holds the same
+      // values, so every rank takes the same decisions.
+      const double learning_value =
+          do_metric && ranks_items && prior_table
+              ? (metric == ValidationMetric::kHrAt10 ? ranks.model_hr_at_10 : ranks.model_ndcg_at_10)
+              : std::numeric_limits<double>::quiet_NaN();
+      const bool improved = do_metric && stopper.record(state.step, metric_value, learning_value);
       state.early_stopping = stopper.state();
       const bool stop_early = do_metric && !last_step && stopper.should_stop();
       if (last_step || state.step % config.train.log_every == 0 || val >= 0 || do_metric) {

@@ -26,6 +26,25 @@ grep -q '"world_size":2,"comm_wait_s":[0-9.e-]*,"comm_share":' "$WORK/two/metric
   fail "metrics.jsonl lacks the communication wait"
 echo "ok: 2 ranks == 1 rank with 2-fold accumulation"
 
+# With the co-occurrence prior chosen on a validation ranking (users split over the ranks): the
+# same weights, the same prior weight and the same early-stopping state as on 1 rank.
+prior=(--set model.cooccurrence_prior=true --set validation.every=5 --set validation.users=40)
+"$BIN" train "${cfg[@]}" "${prior[@]}" --set train.grad_accum=2 \
+  --set "run.out_dir=$WORK/p_one" >/dev/null
+"${MPIRUN[@]}" -np 2 "$BIN" train "${cfg[@]}" "${prior[@]}" --set "run.out_dir=$WORK/p_two" \
+  >/dev/null 2>"$WORK/p_two.err" || { cat "$WORK/p_two.err"; fail "2-rank run with the prior failed"; }
+cmp "$WORK/p_two/checkpoints/step_20/model.safetensors" \
+    "$WORK/p_one/checkpoints/step_20/model.safetensors" || fail "prior: 2 ranks differ from 1 rank"
+python3 - "$WORK/p_one/checkpoints/step_20/manifest.json" \
+  "$WORK/p_two/checkpoints/step_20/manifest.json" <<'PY' || fail "prior: manifests differ"
+import json, sys
+one, two = (json.load(open(p)) for p in sys.argv[1:])
+for key in ("early_stopping", "cooccurrence_prior_weight"):
+    assert one[key] == two[key], (key, one[key], two[key])
+assert one["early_stopping"]["best_step"] > 0, one["early_stopping"]
+PY
+echo "ok: 2 ranks == 1 rank with the co-occurrence prior"
+
 # The same job through the launcher script.
 CARTFORMER_BIN="$BIN" OMP_NUM_THREADS=1 "$SRC/launch/local.sh" -n 2 -- "${cfg[@]}" \
   --set "run.out_dir=$WORK/launched" >/dev/null 2>"$WORK/launched.err" ||

@@ -27,6 +27,25 @@ cfg+=(--set loss.kind=sampled_softmax --set loss.negatives=16 --set loss.sampler
 cmp "$WORK/s_straight/checkpoints/step_20/model.safetensors" \
     "$WORK/s_resumed/checkpoints/step_20/model.safetensors" || fail "sampled-softmax resume differs"
 
+# And with the co-occurrence prior judged on a validation ranking every 3 steps: the prior's
+# weight and the early-stopping state (best, and the network-alone "still learning" best) in the
+# final manifest are the uninterrupted run's. The stop falls between two validations.
+cfg+=(--set model.cooccurrence_prior=true --set validation.every=3 --set validation.users=40
+      --set validation.patience=50 --set checkpoint.keep_best=true)
+"$BIN" train "${cfg[@]}" --set "run.out_dir=$WORK/p_straight" >/dev/null
+"$BIN" train "${cfg[@]}" --set "run.out_dir=$WORK/p_resumed" --stop-after 10 >/dev/null
+"$BIN" train "${cfg[@]}" --set "run.out_dir=$WORK/p_resumed" --resume auto >/dev/null
+cmp "$WORK/p_straight/checkpoints/step_20/model.safetensors" \
+    "$WORK/p_resumed/checkpoints/step_20/model.safetensors" || fail "resume with the prior differs"
+manifest_state() {
+  python3 -c 'import json,sys; m=json.load(open(sys.argv[1]))
+print(json.dumps([m["early_stopping"], m["cooccurrence_prior_weight"]], sort_keys=True))' "$1"
+}
+a=$(manifest_state "$WORK/p_straight/checkpoints/step_20/manifest.json")
+b=$(manifest_state "$WORK/p_resumed/checkpoints/step_20/manifest.json")
+[ "$a" = "$b" ] || fail "early stopping / prior state differs after resume: $a vs $b"
+case "$a" in *'"best_learning_step": -1'*) fail "no network-alone metric was recorded: $a" ;; esac
+
 # A fresh run refuses to write into a run directory that already has checkpoints.
 expect_error "already has checkpoints" "$BIN" train "${cfg[@]}" --set "run.out_dir=$WORK/straight"
 echo "resume is bit-exact"

@@ -534,11 +534,18 @@ TEST_F(CheckpointTest, EarlyStoppingStateRoundTripsBitExactly) {
   Model model = make_model(1);
   TrainState state;
   state.step = 30;
-  state.early_stopping = {20, 0.1 / 3.0, 1};
+  state.early_stopping = {20, 0.1 / 3.0, 1, 30, 0.2 / 7.0};
+  state.cooccurrence_prior_weight = 0.25;
   std::vector<float> m(model.params().size(), 0.f), v = m;
   const std::string written = write_checkpoint(root_, model, m, v, config_, state, "fp");
   const LoadedCheckpoint back = load_checkpoint(written);
   EXPECT_EQ(back.state.early_stopping, state.early_stopping);
+  EXPECT_EQ(back.state.cooccurrence_prior_weight, 0.25);
+  // The text ranks broadcast on resume carries the same state.
+  const TrainState broadcast = train_state_from_json(train_state_to_json(state), "test");
+  EXPECT_EQ(broadcast.early_stopping, state.early_stopping);
+  EXPECT_EQ(broadcast.cooccurrence_prior_weight, 0.25);
+  EXPECT_EQ(broadcast.step, 30);
   // Nothing evaluated yet (best_step -1) reads back as the fresh state.
   state.step = 31;
   state.early_stopping = {};

@@ -93,5 +93,37 @@ TEST(EarlyStopping, RestoredStateDecidesLikeTheUninterruptedRule) {
   }
 }
 
+// Served metric (prior fused) stalls while the network alone still improves: patience counts
+// only evaluations where neither improved, and the best stays the best served evaluation.
+TEST(EarlyStopping, AnImprovingLearningMetricKeepsTheRunGoing) {
+  const std::vector<double> served = {0.30, 0.29, 0.29, 0.30, 0.31, 0.30, 0.30};
+  const std::vector<double> alone = {0.10, 0.15, 0.20, 0.25, 0.28, 0.27, 0.26};
+  EarlyStopping with_learning(true, 2, 0);
+  int64_t stopped = -1;
+  for (size_t i = 0; i < served.size() && stopped < 0; ++i) {
+    with_learning.record(int64_t(i + 1) * 10, served[i], alone[i]);
+    if (with_learning.should_stop()) stopped = int64_t(i + 1) * 10;
+  }
+  EXPECT_EQ(stopped, 70);  // 60 and 70: neither improved
+  EXPECT_EQ(with_learning.state().best_step, 50);
+  EXPECT_EQ(with_learning.state().best_value, 0.31);
+  EXPECT_EQ(with_learning.state().best_learning_step, 50);
+  EXPECT_EQ(with_learning.state().best_learning_value, 0.28);
+  // Judged on the served metric alone, the run stops at step 30 with the prior's 0.30.
+  EarlyStopping served_only(true, 2, 0);
+  EXPECT_EQ(stop_step(served_only, served), 30);
+  EXPECT_EQ(served_only.state().best_step, 10);
+}
+
+TEST(EarlyStopping, TheLearningMetricNeverBecomesTheBest) {
+  EarlyStopping rule(true, 1, 0);
+  EXPECT_TRUE(rule.record(10, 0.5, 0.1));
+  EXPECT_FALSE(rule.record(20, 0.4, 0.2));  // learning improved: not the best, no stop
+  EXPECT_FALSE(rule.should_stop());
+  EXPECT_EQ(rule.state().best_step, 10);
+  EXPECT_FALSE(rule.record(30, 0.4, std::nan("")));  // a NaN learning value is no improvement
+  EXPECT_TRUE(rule.should_stop());
+}
+
 }  // namespace
 }  // namespace cf::trainer
