@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config
   libopenblas-openmp-dev            # BLAS for the CPU matmuls (OpenMP build, cooperates with our OpenMP)
+  libdnnl-dev                       # oneDNN: bf16 matrix products (AMX / AVX512-BF16 CPUs)
   libhdf5-dev hdf5-tools            # corpus files (+ h5dump for inspection)
   libyaml-cpp-dev                   # configs
   nlohmann-json3-dev                # manifests, eval.json

@@ -21,6 +21,7 @@ void visit_fields(Config& c, Visitor&& v) {
   v("run.out_dir", c.run.out_dir);
   v("run.seed", c.run.seed);
   v("run.device", c.run.device);
+  v("run.precision", c.run.precision);
 
   v("data.corpus", c.data.corpus);
 
@@ -401,6 +402,8 @@ void validate(const Config& c, const std::string& source) {
   if (c.run.device != "auto" && c.run.device != "cpu" && c.run.device != "cuda") {
     v.fail("run.device", "must be one of auto, cpu, cuda", "'" + c.run.device + "'");
   }
+  if (c.run.precision != "auto" && c.run.precision != "fp32" && c.run.precision != "bf16")
+    v.fail("run.precision", "must be one of auto, fp32, bf16", "'" + c.run.precision + "'");
   if (c.cuda.precision != "bf16" && c.cuda.precision != "fp32")
     v.fail("cuda.precision", "must be one of bf16, fp32", "'" + c.cuda.precision + "'");
   if (c.cuda.attention != "flash" && c.cuda.attention != "reference")

@@ -24,6 +24,9 @@ struct RunSection {
   std::string out_dir = "runs/default";  // checkpoints/, metrics.jsonl, config.resolved.yaml
   uint64_t seed = 1234;
   std::string device = "auto";  // auto (GPU when one is found) | cpu | cuda
+  // The CPU backend's matrix products: fp32 | bf16 (bf16 inputs, fp32 sums, fp32 weights and
+  // optimizer) | auto (bf16 where the CPU has bf16 units, else fp32). The GPU: cuda.precision.
+  std::string precision = "fp32";
 };
 
 struct DataSection {

@@ -15,6 +15,7 @@
 #include "core/random.h"
 #include "data/batch.h"
 #include "data/corpus.h"
+#include "kernels/cpu/blas_kernel_choice.h"
 #include "trainer/backend/training_backend.h"
 #include "trainer/best_checkpoint.h"
 #include "trainer/checkpoint.h"
@@ -105,6 +106,8 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
                            {"device", device.cuda ? "cuda" : "cpu"},
                            {"device_description", device.description},
                            {"host_cpu", host_cpu_model()},
+                           {"backend", backend->description()},
+                           {"openblas_kernels", ops::cpu::openblas_core()},
                            {"threads_per_rank", threads_per_rank()},
                            {"resumed_at_step", run.resumed ? state.step : int64_t{0}}};
     files.start(config, run_info, state.step);

@@ -1,5 +1,6 @@
-// BLAS products for the CPU kernels: a typed gemm over cblas_sgemm / cblas_dgemm, and
-// fixed-partition variants whose results do not depend on the number of threads.
+// BLAS products for the CPU kernels: a typed gemm over cblas_sgemm / cblas_dgemm (the float one
+// in bf16 when matmul_precision() says so), and fixed-partition variants whose results do not
+// depend on the number of threads.
 #pragma once
 #include <cblas.h>
 #include <omp.h>
@@ -7,6 +8,9 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+
+#include "kernels/cpu/bf16_gemm.h"
+#include "kernels/cpu/matmul_precision.h"
 
 namespace cf::ops::cpu {
 
@@ -27,6 +31,8 @@ inline void gemm_row_major(bool trans_a, bool trans_b, int M, int N, int K, floa
                            int ldc) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) return scale_in_place(M, N, beta, C, ldc);
+  if (matmul_precision() == MatmulPrecision::kBf16)
+    return gemm_bf16_row_major(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
               trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }

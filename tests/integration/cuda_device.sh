@@ -31,6 +31,10 @@ if ! has_gpu; then
   exit 0
 fi
 
+# run.precision: bf16 is the CPU backend's; on the GPU with cuda.precision: fp32 it contradicts.
+expect_error "run.precision: bf16 applies to the CPU backend" "$BIN" train "${cfg[@]}" \
+  --set run.device=cuda --set cuda.precision=fp32 --set run.precision=bf16 --set "run.out_dir=$WORK/bad4"
+
 # fp32 on the GPU: the same computation in another summation order; the logged losses (means
 # over 5 steps) stay within 2e-4 relative of the CPU's over 20 AdamW steps.
 "$BIN" train "${cfg[@]}" --set run.device=cuda --set cuda.precision=fp32 \

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "data/batch.h"
+#include "kernels/cpu/blas_kernel_choice.h"
 #include "trainer/model/model.h"
 #include "trainer/model/model_random.h"
 #include "trainer/run_files.h"
@@ -133,6 +134,7 @@ Result time_block(BlockKind kind, const Shape& s, bool quick,
 }  // namespace
 
 int main(int argc, char** argv) {
+  cf::ops::cpu::use_matching_openblas_kernels(argv);  // may start this program again
   Shape s;
   bool quick = false;
   for (int i = 1; i < argc; ++i) {

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "kernels/ops.h"
+#include "kernels/cpu/blas_kernel_choice.h"
 #include "tools/bench/sgemm_peak.h"
 
 namespace {
@@ -69,6 +70,7 @@ struct Row {
 }  // namespace
 
 int main(int argc, char** argv) {
+  cf::ops::cpu::use_matching_openblas_kernels(argv);  // may start this program again
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) {
       quick = true;

@@ -19,6 +19,7 @@
 
 #include "core/error.h"
 #include "data/batch.h"
+#include "kernels/cpu/blas_kernel_choice.h"
 #include "data/corpus.h"
 #include "data/prep.h"
 #include "data/synth/synth.h"
@@ -179,6 +180,7 @@ TrainResult bench_train(const cf::trainer::Config& config, int steps) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  cf::ops::cpu::use_matching_openblas_kernels(argv);  // may start this program again
   cf::cli::ArgParser args(
       "bench_pipeline",
       "Prep throughput on a synthetic log and training throughput of a config,\n"

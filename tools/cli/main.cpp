@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "kernels/cpu/blas_kernel_choice.h"
 #include "tools/cli/commands.h"
 
 namespace {
@@ -37,6 +38,7 @@ void print_usage(FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  cf::ops::cpu::use_matching_openblas_kernels(argv);  // may start this program again
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     print_usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;

@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/cpu/matmul_precision.h"
 #include "trainer/backend/grad_sync.h"
 #include "trainer/task_rows.h"
 
@@ -23,7 +24,11 @@ class CpuBackend final : public TrainingBackend {
         zero1_(options.zero1),
         overlap_(comm.world_size() > 1 && !zero1_),
         shard_counts_(comm::even_shard_counts(num_params_, zero1_ ? comm.world_size() : 1)),
-        grad_sync_(comm, num_params_, options.bucket_elements) {
+        grad_sync_(comm, num_params_, options.bucket_elements),
+        products_(options.precision == "bf16" ||
+                          (options.precision == "auto" && ops::cpu::cpu_has_bf16_units())
+                      ? ops::cpu::MatmulPrecision::kBf16
+                      : ops::cpu::MatmulPrecision::kFp32) {
     if (zero1_) {
       // This rank keeps (and updates) only its shard of the optimizer state: the full state it
       // was given (fresh or from a checkpoint) is cut down to that shard.
@@ -43,10 +48,17 @@ class CpuBackend final : public TrainingBackend {
     if (accum_ > 1) earlier_.resize(size_t(num_params_));
   }
 
-  std::string description() const override { return ""; }
+  std::string description() const override {
+    if (products_ == ops::cpu::MatmulPrecision::kFp32) return "";
+    return "cpu: bf16 matrix products (" + ops::cpu::bf16_gemm_engine() +
+           "), fp32 weights, optimizer and other ops";
+  }
 
   LossSums forward_backward(const std::vector<data::Batch>& micro, const LossOptions& loss,
                             uint64_t dropout_seed) override {
+    // Only the training step's products run in the chosen precision: validation ranks items
+    // in fp32, as eval does.
+    const ops::cpu::ScopedMatmulPrecision precision(products_);
     LossSums sums;
     for (int m = 0; m < accum_; ++m) {
       // Each micro-batch's gradients start from zero and are then added to the earlier ones
@@ -83,6 +95,7 @@ class CpuBackend final : public TrainingBackend {
   }
 
   LossSums evaluate_loss(const data::Batch& batch, const LossOptions& loss) override {
+    const ops::cpu::ScopedMatmulPrecision precision(products_);
     return model_.evaluate_loss(batch, loss);
   }
 
@@ -108,6 +121,7 @@ class CpuBackend final : public TrainingBackend {
   const bool zero1_, overlap_;
   const std::vector<int64_t> shard_counts_;
   GradientSync grad_sync_;
+  const ops::cpu::MatmulPrecision products_;
   std::vector<float> earlier_, grad_shard_, gathered_m_, gathered_v_;
 };
 

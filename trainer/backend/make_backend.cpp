@@ -16,6 +16,7 @@ BackendOptions backend_options(const Config& config, int micro_batches, int worl
   options.zero1 = config.comm.zero1 && world_size > 1;
   options.bucket_elements = std::max<int64_t>(1, int64_t(config.comm.bucket_mb * (1 << 20) / 4));
   options.comm_timeout_s = config.comm.timeout_s;
+  options.precision = config.run.precision;
   options.cuda = config.cuda;
   options.config_path = config.source_path;
   return options;

@@ -21,6 +21,7 @@ struct BackendOptions {
   bool zero1 = false;           // ZeRO-1 optimizer shards (several ranks)
   int64_t bucket_elements = 1;  // gradient all-reduce bucket size
   float comm_timeout_s = 0;     // for the backend's own communicator (NCCL)
+  std::string precision = "fp32";  // run.precision as written (auto | fp32 | bf16)
   CudaSection cuda;             // the CUDA backend's settings
   std::string config_path;      // named in errors about these settings
 };

@@ -194,6 +194,8 @@ TEST(Config, OutOfRangeNamesKeyAndFile) {
             "configs/x.yaml: key 'task.freeze_blocks' must be in [0, 2], got 3");
   EXPECT_EQ(with("run:\n  device: tpu\n"),
             "configs/x.yaml: key 'run.device' must be one of auto, cpu, cuda, got 'tpu'");
+  EXPECT_EQ(with("run:\n  precision: fp16\n"),
+            "configs/x.yaml: key 'run.precision' must be one of auto, fp32, bf16, got 'fp16'");
   EXPECT_EQ(parse_error("train:\n  steps: 5\n"),
             "configs/x.yaml: key 'data.corpus' is required (path to the corpus .h5 written by "
             "prep)");
