@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <type_traits>
+#include <vector>
 
 #include "kernels/cpu/bf16_gemm.h"
 #include "kernels/cpu/matmul_precision.h"
@@ -44,6 +46,56 @@ inline void gemm_row_major(bool trans_a, bool trans_b, int M, int N, int K, doub
   if (K <= 0) return scale_in_place(M, N, beta, C, ldc);
   cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
               trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// An operand shared by several products. In bf16 mode (float only) it carries a bf16 copy made
+// once by shared_operand, so the products do not each round the same values again (for the
+// item softmax's weight matrix that rounding would cost more than the products).
+template <class T>
+struct GemmOperand {
+  const T* values;
+  int ld;
+  const uint16_t* bf16 = nullptr;  // the same matrix in bf16 with row stride bf16_ld, or null
+  int bf16_ld = 0;
+  // The operand from row `r` on.
+  GemmOperand rows_from(int64_t r) const {
+    return {values + r * ld, ld, bf16 ? bf16 + r * bf16_ld : nullptr, bf16_ld};
+  }
+};
+
+// Whether products of T run in bf16 now (only float products ever do).
+template <class T>
+bool products_in_bf16() {
+  if constexpr (std::is_same_v<T, float>) return matmul_precision() == MatmulPrecision::kBf16;
+  return false;
+}
+
+// `values` (rows x cols, row stride ld) as a shared operand; in bf16 mode its bf16 copy goes
+// into `storage` (which must outlive the operand's use).
+template <class T>
+GemmOperand<T> shared_operand(const T* values, int rows, int cols, int ld,
+                              std::vector<uint16_t>& storage) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (products_in_bf16<T>()) {
+      storage.resize(size_t(rows) * cols);
+      convert_to_bf16(values, rows, cols, ld, storage.data(), cols);
+      return {values, ld, storage.data(), cols};
+    }
+  }
+  return {values, ld};
+}
+
+// gemm_row_major on shared operands: their bf16 copies when both have one.
+template <class T>
+void gemm_row_major(bool trans_a, bool trans_b, int M, int N, int K, T alpha,
+                    const GemmOperand<T>& A, const GemmOperand<T>& B, T beta, T* C, int ldc) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (A.bf16 && B.bf16 && M > 0 && N > 0 && K > 0 &&
+        matmul_precision() == MatmulPrecision::kBf16)
+      return gemm_bf16_prepared(trans_a, trans_b, M, N, K, alpha, A.bf16, A.bf16_ld, B.bf16,
+                                B.bf16_ld, beta, C, ldc);
+  }
+  gemm_row_major(trans_a, trans_b, M, N, K, alpha, A.values, A.ld, B.values, B.ld, beta, C, ldc);
 }
 
 // Partitioned products. OpenBLAS splits a call over its threads in a way that changes the

@@ -24,6 +24,7 @@
 
 #include "data/batch.h"
 #include "kernels/cpu/blas_kernel_choice.h"
+#include "tools/bench/machine.h"
 #include "trainer/model/model.h"
 #include "trainer/model/model_random.h"
 #include "trainer/run_files.h"
@@ -159,9 +160,10 @@ int main(int argc, char** argv) {
       return std::strcmp(argv[i], "--help") == 0 ? 0 : 1;
     }
   }
-  std::printf("bench_blocks on %s: %d layer(s), %d head(s), d_model %d, d_ff %d, T %d, batch %d, "
+  std::printf("%s\n", cf::bench::machine_line().c_str());
+  std::printf("bench_blocks: %d layer(s), %d head(s), d_model %d, d_ff %d, T %d, batch %d, "
               "%d items, %d thread(s)\n\n",
-              cf::trainer::host_cpu_model().c_str(), s.layers, s.heads, s.d_model, 4 * s.d_model,
+              s.layers, s.heads, s.d_model, 4 * s.d_model,
               s.len, s.batch, s.items, omp_get_max_threads());
   std::printf("| block | parameters | ms / step (median) | tokens/s |\n|---|---:|---:|---:|\n");
   for (BlockKind kind : cf::trainer::kBlockKinds) {

@@ -19,13 +19,16 @@
 #include <string>
 #include <vector>
 
-#include "kernels/ops.h"
 #include "kernels/cpu/blas_kernel_choice.h"
+#include "kernels/cpu/matmul_precision.h"
+#include "kernels/ops.h"
+#include "tools/bench/machine.h"
 #include "tools/bench/sgemm_peak.h"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using cf::ops::cpu::MatmulPrecision;
 
 bool quick = false;
 
@@ -89,25 +92,31 @@ int main(int argc, char** argv) {
   const auto x = random_floats(size_t(N) * C, 3);
   const auto dx = random_floats(size_t(N) * C, 4);
 
-  // Linear layers of a block: qkv (64 -> 192), MLP up (64 -> 256), MLP down (256 -> 64).
-  for (const auto& [in, out] : {std::pair{C, 3 * C}, std::pair{C, F}, std::pair{F, C}}) {
-    const auto inp = random_floats(size_t(N) * in, 5), weight = random_floats(size_t(out) * in, 6);
-    const auto bias = random_floats(out, 7), dout = random_floats(size_t(N) * out, 8);
-    std::vector<float> o(size_t(N) * out), dinp(size_t(N) * in), dweight(size_t(out) * in),
-        dbias(out);
-    const std::string shape =
-        std::to_string(N) + "x" + std::to_string(in) + " -> " + std::to_string(out);
-    const double flops = 2.0 * N * in * out;
-    rows.push_back({"matmul_forward", shape, time_ms([&] {
-                      cf::ops::matmul_forward(o.data(), inp.data(), weight.data(), bias.data(), N,
-                                              in, out);
-                    }),
-                    flops});
-    rows.push_back({"matmul_backward", shape, time_ms([&] {
-                      cf::ops::matmul_backward(dinp.data(), dweight.data(), dbias.data(),
-                                               dout.data(), inp.data(), weight.data(), N, in, out);
-                    }),
-                    2 * flops});
+  // Linear layers of a block: qkv (64 -> 192), MLP up (64 -> 256), MLP down (256 -> 64), with
+  // fp32 products and with bf16 ones (run.precision: bf16).
+  for (const MatmulPrecision precision : {MatmulPrecision::kFp32, MatmulPrecision::kBf16}) {
+    const cf::ops::cpu::ScopedMatmulPrecision scope(precision);
+    const std::string tag = precision == MatmulPrecision::kBf16 ? " (bf16)" : "";
+    for (const auto& [in, out] : {std::pair{C, 3 * C}, std::pair{C, F}, std::pair{F, C}}) {
+      const auto inp = random_floats(size_t(N) * in, 5), weight = random_floats(size_t(out) * in, 6);
+      const auto bias = random_floats(out, 7), dout = random_floats(size_t(N) * out, 8);
+      std::vector<float> o(size_t(N) * out), dinp(size_t(N) * in), dweight(size_t(out) * in),
+          dbias(out);
+      const std::string shape =
+          std::to_string(N) + "x" + std::to_string(in) + " -> " + std::to_string(out);
+      const double flops = 2.0 * N * in * out;
+      rows.push_back({"matmul_forward" + tag, shape, time_ms([&] {
+                        cf::ops::matmul_forward(o.data(), inp.data(), weight.data(), bias.data(),
+                                                N, in, out);
+                      }),
+                      flops});
+      rows.push_back({"matmul_backward" + tag, shape, time_ms([&] {
+                        cf::ops::matmul_backward(dinp.data(), dweight.data(), dbias.data(),
+                                                 dout.data(), inp.data(), weight.data(), N, in,
+                                                 out);
+                      }),
+                      2 * flops});
+    }
   }
 
   {
@@ -197,19 +206,35 @@ int main(int argc, char** argv) {
     });
     rows.push_back(
         {"softmax_xent fwd only", "6400x64, V 54543, chunk 128", fwd_ms, 2.0 * N * C * double(V)});
+    {
+      const cf::ops::cpu::ScopedMatmulPrecision scope(MatmulPrecision::kBf16);
+      const double ms = time_ms([&] {
+        cf::ops::softmax_xent_forward_backward(dhidden.data(), dweight.data(), dbias.data(),
+                                               nullptr, x.data(), weight.data(), bias.data(),
+                                               targets.data(), N, C, V, 1.0f / N, 128);
+      });
+      rows.push_back({"softmax_xent fwd+bwd (bf16)", "6400x64, V 54543, chunk 128", ms,
+                      6.0 * N * C * double(V)});
+    }
     // Shared candidates: three products of N x C x M, like the full softmax with V = M.
     const auto log_q = random_floats(V, 19, 0.1f);
     for (int M : {256, 1024}) {
       const auto candidates = random_ids(size_t(M), 20, 1, V - 1);
-      for (auto kind : {cf::ops::SampledLoss::kSoftmax, cf::ops::SampledLoss::kGbce}) {
+      for (auto [kind, precision] :
+           {std::pair{cf::ops::SampledLoss::kSoftmax, MatmulPrecision::kFp32},
+            std::pair{cf::ops::SampledLoss::kGbce, MatmulPrecision::kFp32},
+            std::pair{cf::ops::SampledLoss::kSoftmax, MatmulPrecision::kBf16}}) {
+        const cf::ops::cpu::ScopedMatmulPrecision scope(precision);
+        const std::string tag = precision == MatmulPrecision::kBf16 ? " (bf16)" : "";
         const double ms = time_ms([&] {
           cf::ops::shared_candidates_loss_forward_backward(
               dhidden.data(), dweight.data(), dbias.data(), nullptr, x.data(), weight.data(),
               bias.data(), targets.data(), N, C, V, candidates.data(), M, log_q.data(), kind, 0.5,
               1.0f / N);
         });
-        rows.push_back({kind == cf::ops::SampledLoss::kSoftmax ? "sampled_softmax fwd+bwd"
-                                                              : "gbce fwd+bwd",
+        rows.push_back({(kind == cf::ops::SampledLoss::kSoftmax ? "sampled_softmax fwd+bwd"
+                                                               : "gbce fwd+bwd") +
+                            tag,
                         "6400x64, " + std::to_string(M) + " shared", ms,
                         6.0 * N * C * double(M + 1)});
       }
@@ -234,18 +259,19 @@ int main(int argc, char** argv) {
   // Measured again after the ops, keeping the better value, so that a busy moment on a shared
   // machine does not flatter the ratios.
   const double peak = std::max(peak_before, cf::bench::sgemm_peak_gflops());
+  std::printf("%s\n", cf::bench::machine_line().c_str());
   std::printf("threads %d, sgemm peak (2048^3, OpenBLAS) %.1f GFLOP/s\n\n", threads, peak);
-  std::printf("| %-24s | %-32s | %9s | %8s | %7s |\n", "op", "shape", "ms", "GFLOP/s", "% peak");
-  std::printf("|%s|%s|%s|%s|%s|\n", std::string(26, '-').c_str(), std::string(34, '-').c_str(),
+  std::printf("| %-30s | %-32s | %9s | %8s | %7s |\n", "op", "shape", "ms", "GFLOP/s", "% peak");
+  std::printf("|%s|%s|%s|%s|%s|\n", std::string(32, '-').c_str(), std::string(34, '-').c_str(),
               std::string(11, '-').c_str(), std::string(10, '-').c_str(),
               std::string(9, '-').c_str());
   for (const Row& r : rows) {
     if (r.flops > 0 && r.ms > 0) {
       const double gflops = r.flops / (r.ms * 1e6);
-      std::printf("| %-24s | %-32s | %9.3f | %8.1f | %6.1f%% |\n", r.op.c_str(), r.shape.c_str(),
+      std::printf("| %-30s | %-32s | %9.3f | %8.1f | %6.1f%% |\n", r.op.c_str(), r.shape.c_str(),
                   r.ms, gflops, 100.0 * gflops / peak);
     } else {
-      std::printf("| %-24s | %-32s | %9.3f | %8s | %7s |\n", r.op.c_str(), r.shape.c_str(), r.ms,
+      std::printf("| %-30s | %-32s | %9.3f | %8s | %7s |\n", r.op.c_str(), r.shape.c_str(), r.ms,
                   "-", "-");
     }
   }

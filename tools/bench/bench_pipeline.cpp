@@ -19,11 +19,13 @@
 
 #include "core/error.h"
 #include "data/batch.h"
-#include "kernels/cpu/blas_kernel_choice.h"
 #include "data/corpus.h"
 #include "data/prep.h"
 #include "data/synth/synth.h"
 #include "data/user_pseudonym.h"
+#include "kernels/cpu/blas_kernel_choice.h"
+#include "kernels/cpu/matmul_precision.h"
+#include "tools/bench/machine.h"
 #include "tools/bench/sgemm_peak.h"
 #include "tools/cli/args.h"
 #include "trainer/config.h"
@@ -188,6 +190,10 @@ int main(int argc, char** argv) {
   args.option("config", "FILE", "training config", "configs/pretrain/beauty.yaml");
   args.option("set", "KEY=VALUE", "config override", "", true);
   args.option("steps", "N", "timed training steps (0 = skip training)", "20");
+  args.option("precision", "P",
+              "matrix products of the timed training: fp32, bf16 or both (one row each, and "
+              "their ratio)",
+              "both");
   args.option("prep-events", "N", "events in the synthetic prep input (0 = skip prep)", "10000000");
   args.option("scratch", "DIR", "scratch folder for the prep benchmark", "/tmp/cartformer-bench");
   args.option("pseudonym-ids", "N", "user ids to pseudonymise (0 = skip)", "2000000");
@@ -204,17 +210,28 @@ int main(int argc, char** argv) {
     if (pseudonym_ids > 0) pseudonyms = bench_pseudonyms(pseudonym_ids);
 
     const int threads = omp_get_max_threads();
+    std::printf("%s\n", cf::bench::machine_line().c_str());
     std::printf("machine: %u hardware threads, OpenMP threads %d\n",
                 std::thread::hardware_concurrency(), threads);
     const int steps = int(args.get_int("steps"));
+    const std::string precision = args.get("precision");
+    if (precision != "fp32" && precision != "bf16" && precision != "both")
+      throw cf::UserError("--precision must be fp32, bf16 or both, got '" + precision + "'");
     double peak = 0;
-    TrainResult train;
+    // The timed training per precision, fp32 first: same config, same batches.
+    std::vector<std::pair<std::string, TrainResult>> trains;
     cf::trainer::Config config;
     if (steps > 0) {
       peak = cf::bench::sgemm_peak_gflops();
       std::printf("sgemm peak (2048^3 OpenBLAS, measured now): %.1f GFLOP/s\n", peak);
       config = cf::trainer::load_config(args.get("config"), args.get_all("set"));
-      train = bench_train(config, steps);
+      for (const char* p : {"fp32", "bf16"}) {
+        if (precision != "both" && precision != p) continue;
+        const cf::ops::cpu::ScopedMatmulPrecision scope(std::string(p) == "bf16"
+                                                            ? cf::ops::cpu::MatmulPrecision::kBf16
+                                                            : cf::ops::cpu::MatmulPrecision::kFp32);
+        trains.emplace_back(p, bench_train(config, steps));
+      }
     }
 
     std::printf("\n| stage | workload | result | rate | share of sgemm peak |\n");
@@ -235,18 +252,24 @@ int main(int argc, char** argv) {
           pseudonyms.threads, pseudonyms.ids / pseudonyms.one_thread_s / 1e6,
           pseudonyms.ids / pseudonyms.all_threads_s / 1e6, pseudonyms.threads);
     }
-    if (steps > 0) {
+    for (const auto& [name, train] : trains) {
       const double gflops = train.flops / train.seconds / 1e9;
       std::printf(
-          "| train | %s, %d steps x %d seq, %.2fM params, %s | %.3f s/step | %.0f tokens/s, "
-          "%.1f GFLOP/s | %.1f%% |\n",
-          args.get("config").c_str(), train.steps, config.train.micro_batch, train.params / 1e6,
+          "| train (%s products) | %s, %d steps x %d seq, %.2fM params, %s | %.3f s/step | "
+          "%.0f tokens/s, %.1f GFLOP/s | %.1f%% |\n",
+          name.c_str(), args.get("config").c_str(), train.steps, config.train.micro_batch,
+          train.params / 1e6,
           config.loss.kind == cf::trainer::ItemLoss::kFullSoftmax
               ? "full softmax"
               : (std::string(cf::trainer::item_loss_name(config.loss.kind)) + " k=" +
                  std::to_string(config.loss.negatives))
                     .c_str(),
           train.seconds / train.steps, train.tokens / train.seconds, gflops, 100.0 * gflops / peak);
+    }
+    if (trains.size() == 2) {
+      const auto rate = [](const TrainResult& t) { return t.tokens / t.seconds; };
+      std::printf("\nbf16 / fp32 training tokens/s: %.2fx\n",
+                  rate(trains[1].second) / rate(trains[0].second));
     }
     return 0;
   } catch (const std::exception& e) {

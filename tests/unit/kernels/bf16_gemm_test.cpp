@@ -40,6 +40,24 @@ TEST(Bf16Rounding, RoundsToNearestEvenAndKeepsSpecials) {
   EXPECT_EQ(round_to_bf16(3.0e38f), std::bit_cast<float>(0x7f620000u));
 }
 
+TEST(Bf16Rounding, BlockConversionMatchesTheScalarOneIncludingSpecials) {
+  // Odd widths and a row stride: the 16-wide body, the scalar tail and the skipped columns.
+  const int rows = 3, cols = 37, ld = 41;
+  auto src = random_values<float>(size_t(rows) * ld, 5, -1e6, 1e6);
+  src[1] = std::numeric_limits<float>::quiet_NaN();
+  src[2] = std::bit_cast<float>(0x7f800001u);  // a NaN with only a low payload bit
+  src[3] = -std::numeric_limits<float>::infinity();
+  src[4] = 1.0f + 0x1p-8f;                      // a tie, to even
+  src[5] = std::numeric_limits<float>::denorm_min();
+  src[ld + 36] = 3.0e38f;                       // in the tail: rounds up, stays finite
+  std::vector<uint16_t> dst(size_t(rows) * cols, 0xffff);
+  cf::ops::cpu::convert_to_bf16(src.data(), rows, cols, ld, dst.data(), cols);
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c)
+      EXPECT_EQ(dst[size_t(r) * cols + c], cf::ops::cpu::to_bf16(src[size_t(r) * ld + c]))
+          << r << "," << c;
+}
+
 struct ProductCase {
   bool trans_a, trans_b;
   int M, N, K;
@@ -89,6 +107,16 @@ TEST_P(Bf16Products, EachPathMatchesTheRoundedInputsProductAndIsNearFp32) {
   EXPECT_TRUE(all_close(run(cf::ops::cpu::gemm_bf16_emulated), want, sum_tolerance));
   EXPECT_TRUE(all_close(run(cf::ops::cpu::gemm_bf16_row_major), want, sum_tolerance))
       << cf::ops::cpu::bf16_gemm_engine();
+  // With both operands converted once beforehand (the kernels' shared operands), kept strided.
+  {
+    std::vector<uint16_t> a16(A.size()), b16(B.size());
+    cf::ops::cpu::convert_to_bf16(A.data(), a_rows, lda, lda, a16.data(), lda);
+    cf::ops::cpu::convert_to_bf16(B.data(), b_rows, ldb, ldb, b16.data(), ldb);
+    std::vector<float> C = C0;
+    cf::ops::cpu::gemm_bf16_prepared(p.trans_a, p.trans_b, p.M, p.N, p.K, p.alpha, a16.data(), lda,
+                                     b16.data(), ldb, p.beta, C.data(), ldc);
+    EXPECT_TRUE(all_close(C, want, sum_tolerance));
+  }
   // And through the switch every float GEMM of the kernels reads.
   {
     const ScopedMatmulPrecision bf16(MatmulPrecision::kBf16);
@@ -165,6 +193,42 @@ TEST(Bf16Ops, FullAndSampledSoftmaxFollowFp32) {
     EXPECT_NE(loss16, loss32) << sampled;
     EXPECT_TRUE(close_to_scale(dh16, dh32, 0.03)) << sampled;
     EXPECT_TRUE(close_to_scale(dw16, dw32, 0.03)) << sampled;
+  }
+}
+
+// The full softmax over several vocabulary blocks and row chunks, with a bias and padding rows:
+// in bf16 mode it computes each block's logits twice instead of storing them. On inputs that
+// are bf16 values already, the products are exact in both modes, so the loss and the bias
+// gradient (sums of fp32 softmax values) agree with the fp32 run to summation order; dh and
+// dweight differ by the bf16 rounding of dlogits only.
+TEST(Bf16Ops, FullSoftmaxOverManyBlocksMatchesFp32OnBf16Inputs) {
+  const int N = 150, C = 16, V = 2500;
+  auto hidden = random_values<float>(size_t(N) * C, 51);
+  auto weight = random_values<float>(size_t(V) * C, 52);
+  const auto bias = random_values<float>(V, 53);
+  for (auto* v : {&hidden, &weight})
+    for (float& x : *v) x = cf::ops::cpu::round_to_bf16(x);
+  std::vector<int32_t> targets(N);
+  for (int n = 0; n < N; ++n) targets[n] = n % 7 == 3 ? 0 : 1 + (n * 389) % (V - 1);
+  auto run = [&](MatmulPrecision precision) {
+    const ScopedMatmulPrecision scope(precision);
+    std::vector<float> dh(hidden.size(), 0.f), dw(weight.size(), 0.f), db(V, 0.f);
+    int64_t counted = 0;
+    const double loss = cf::ops::softmax_xent_forward_backward<float>(
+        dh.data(), dw.data(), db.data(), &counted, hidden.data(), weight.data(), bias.data(),
+        targets.data(), N, C, V, 1.f / N, /*chunk_rows=*/64);
+    return std::make_tuple(loss, counted, dh, dw, db);
+  };
+  const auto [loss32, counted32, dh32, dw32, db32] = run(MatmulPrecision::kFp32);
+  const auto [loss16, counted16, dh16, dw16, db16] = run(MatmulPrecision::kBf16);
+  EXPECT_EQ(counted16, counted32);
+  EXPECT_NEAR(loss16, loss32, 1e-5 * loss32);
+  EXPECT_TRUE(close_to_scale(db16, db32, 1e-4));
+  EXPECT_TRUE(close_to_scale(dh16, dh32, 0.01));
+  EXPECT_TRUE(close_to_scale(dw16, dw32, 0.01));
+  for (int n = 0; n < N; ++n) {
+    if (targets[n] != 0) continue;
+    for (int c = 0; c < C; ++c) EXPECT_EQ(dh16[size_t(n) * C + c], 0.f) << "padding row " << n;
   }
 }
 

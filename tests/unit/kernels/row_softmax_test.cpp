@@ -62,4 +62,29 @@ TEST(RowSoftmax, BiasMaxAndScale) {
   }
 }
 
+// The fused pass the softmax uses when it recomputes a block must give the very bits of the
+// three passes it replaces (vector bodies and scalar tails alike), with and without a bias.
+template <class T>
+void expect_fused_pass_matches_the_three() {
+  for (int n : {1, 15, 16, 17, 33, 1000}) {
+    for (bool with_bias : {false, true}) {
+      const auto logits = random_values<T>(n, 40 + n, -30.0, 5.0);
+      const auto bias = random_values<T>(n, 41 + n);
+      const T* b = with_bias ? bias.data() : nullptr;
+      auto three = logits;
+      const T shift = cf::ops::cpu::add_bias_and_max(three.data(), b, n) + T(0.25);
+      cf::ops::cpu::exp_shifted_and_sum(three.data(), shift, n);
+      cf::ops::cpu::scale_row(three.data(), T(0.37), n);
+      auto fused = logits;
+      cf::ops::cpu::exp_shifted_scaled(fused.data(), b, shift, T(0.37), n);
+      EXPECT_EQ(fused, three) << n << " " << with_bias;
+    }
+  }
+}
+
+TEST(RowSoftmax, FusedExpScalePassMatchesTheThreePassesItReplaces) {
+  expect_fused_pass_matches_the_three<float>();
+  expect_fused_pass_matches_the_three<double>();
+}
+
 }  // namespace
