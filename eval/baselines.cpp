@@ -28,16 +28,17 @@ Json PopularityBaseline::describe() const {
 
 CooccurrenceBaseline::CooccurrenceBaseline(const std::vector<int64_t>& item_counts,
                                            CooccurrenceParams params)
-    : counts_(item_counts), table_(static_cast<int32_t>(item_counts.size()), params) {
+    : backoff_(item_counts.size()), table_(static_cast<int32_t>(item_counts.size()), params) {
   int64_t max_count = 0;
-  for (int64_t c : counts_) max_count = std::max(max_count, c);
+  for (int64_t c : item_counts) max_count = std::max(max_count, c);
   const double epsilon = 1e-3 / (static_cast<double>(params.window) * params.recent_items);
-  backoff_scale_ = static_cast<float>(epsilon / (1.0 + static_cast<double>(max_count)));
+  const float scale = static_cast<float>(epsilon / (1.0 + static_cast<double>(max_count)));
+  for (size_t j = 0; j < item_counts.size(); ++j)
+    backoff_[j] = scale * static_cast<float>(item_counts[j]);
 }
 
 void CooccurrenceBaseline::score(const int32_t* history, int32_t length, float* out) const {
-  const int32_t n = num_items();
-  for (int32_t j = 0; j < n; ++j) out[j] = backoff_scale_ * static_cast<float>(counts_[j]);
+  std::copy(backoff_.begin(), backoff_.end(), out);
   table_.add_history_scores(history, length, out);
   out[0] = kMinusInf;
 }

@@ -54,7 +54,7 @@ class CooccurrenceBaseline final : public HistoryScorer {
   void finalize() { table_.finalize(); }
 
   std::string name() const override { return "cooccurrence"; }
-  int32_t num_items() const override { return static_cast<int32_t>(counts_.size()); }
+  int32_t num_items() const override { return static_cast<int32_t>(backoff_.size()); }
   void score(const int32_t* history, int32_t length, float* out) const override;
   Json describe() const override;
 
@@ -64,8 +64,7 @@ class CooccurrenceBaseline final : public HistoryScorer {
   const ranking::CooccurrenceTable& table() const { return table_; }
 
  private:
-  std::vector<int64_t> counts_;
-  float backoff_scale_ = 0;
+  std::vector<float> backoff_;  // every item's score before the history's: a popularity tie-break
   ranking::CooccurrenceTable table_;
 };
 

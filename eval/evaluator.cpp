@@ -37,8 +37,8 @@ struct ProtocolRanks {
 
 void rank_all_protocols(const float* scores, const UserCase& user, int32_t num_items,
                         const uint8_t* history_marks, ProtocolRanks& out) {
-  out.rank[0] = full_rank(scores, num_items, user.target, history_marks);
-  out.rank[1] = full_rank(scores, num_items, user.target, nullptr);
+  ranking::full_ranks_filtered_and_not(scores, num_items, user.target, history_marks,
+                                       &out.rank[0], &out.rank[1]);
   out.rank[2] = sampled_rank(scores, user.target, user.uniform_negatives);
   out.rank[3] = sampled_rank(scores, user.target, user.popularity_negatives);
 }

@@ -1,5 +1,7 @@
 #include "ranking/ranking_metrics.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -13,18 +15,97 @@ int score_batch_rows(int max_rows, int32_t num_items) {
       1, std::min<int64_t>(max_rows, kMaxScoreFloats / std::max<int32_t>(num_items, 1))));
 }
 
+namespace {
+
+struct RankCounts {
+  int64_t candidates = 0, above = 0;          // among the items not excluded
+  int64_t all_candidates = 0, all_above = 0;  // among every item
+};
+
+struct RawCounts {
+  int64_t kept = 0, above_kept = 0, above = 0;
+};
+
+// Over items [1, n), the target included: how many are not excluded, how many of those score
+// >= t, and how many of all score >= t (comparisons false for NaN on either side). Branch-free,
+// in int32 counters (n < 2^31), so the compiler vectorises it.
+RawCounts raw_counts_plain(const float* scores, int32_t n, float t, const uint8_t* excluded) {
+  int32_t kept = 0, above_kept = 0, above = 0;
+  if (excluded) {
+#pragma omp simd reduction(+ : kept, above_kept, above)
+    for (int32_t j = 1; j < n; ++j) {
+      const int32_t k = excluded[j] == 0, a = scores[j] >= t;
+      kept += k;
+      above_kept += k & a;
+      above += a;
+    }
+  } else {
+#pragma omp simd reduction(+ : above)
+    for (int32_t j = 1; j < n; ++j) above += int32_t(scores[j] >= t);
+    kept = n - 1;
+    above_kept = above;
+  }
+  return {kept, above_kept, above};
+}
+
+// The same with AVX-512: 16 items per step, compare masks and popcounts.
+__attribute__((target("avx512f,avx512bw,avx512vl,popcnt"))) RawCounts raw_counts_avx512(
+    const float* scores, int32_t n, float t, const uint8_t* excluded) {
+  const __m512 threshold = _mm512_set1_ps(t);
+  int64_t kept = 0, above_kept = 0, above = 0;
+  int32_t j = 1;
+  for (; j + 16 <= n; j += 16) {
+    const __mmask16 at_least =
+        _mm512_cmp_ps_mask(_mm512_loadu_ps(scores + j), threshold, _CMP_GE_OQ);
+    above += _mm_popcnt_u32(at_least);
+    if (excluded) {
+      const __m128i marks = _mm_loadu_si128(reinterpret_cast<const __m128i*>(excluded + j));
+      const __mmask16 keep = _mm_cmpeq_epi8_mask(marks, _mm_setzero_si128());
+      kept += _mm_popcnt_u32(keep);
+      above_kept += _mm_popcnt_u32(keep & at_least);
+    }
+  }
+  const RawCounts tail = raw_counts_plain(scores + (j - 1), n - (j - 1), t,
+                                          excluded ? excluded + (j - 1) : nullptr);
+  if (!excluded) return {n - 1, above + tail.above, above + tail.above};
+  return {kept + tail.kept, above_kept + tail.above_kept, above + tail.above};
+}
+
+RankCounts count_ranks(const float* scores, int32_t num_items, int32_t target,
+                       const uint8_t* excluded) {
+  static const bool avx512 = __builtin_cpu_supports("avx512bw") &&
+                             __builtin_cpu_supports("avx512vl");
+  const float target_score = scores[target];
+  const RawCounts raw = avx512 ? raw_counts_avx512(scores, num_items, target_score, excluded)
+                               : raw_counts_plain(scores, num_items, target_score, excluded);
+  // The target was counted like any item; it is always ranked and never above itself.
+  const int64_t target_kept = excluded ? int64_t(excluded[target] == 0) : 1;
+  const int64_t target_at_least = target_score >= target_score;  // false for NaN
+  RankCounts counts;
+  counts.candidates = raw.kept - target_kept;
+  counts.above = raw.above_kept - (target_kept & target_at_least);
+  counts.all_candidates = num_items - 2;
+  counts.all_above = raw.above - target_at_least;
+  return counts;
+}
+
+}  // namespace
+
 int64_t full_rank(const float* scores, int32_t num_items, int32_t target,
                   const uint8_t* excluded) {
   CF_CHECK(target > 0 && target < num_items, "target token out of range");
-  const float target_score = scores[target];
-  int64_t candidates = 0, above = 0;
-  for (int32_t j = 1; j < num_items; ++j) {
-    if (j == target || (excluded && excluded[j])) continue;
-    ++candidates;
-    above += scores[j] >= target_score ? 1 : 0;  // false for NaN on either side
-  }
-  if (std::isnan(target_score)) return 1 + candidates;
-  return 1 + above;
+  const RankCounts c = count_ranks(scores, num_items, target, excluded);
+  return 1 + (std::isnan(scores[target]) ? c.candidates : c.above);
+}
+
+void full_ranks_filtered_and_not(const float* scores, int32_t num_items, int32_t target,
+                                 const uint8_t* excluded, int64_t* filtered,
+                                 int64_t* unfiltered) {
+  CF_CHECK(target > 0 && target < num_items, "target token out of range");
+  const RankCounts c = count_ranks(scores, num_items, target, excluded);
+  const bool nan = std::isnan(scores[target]);
+  *filtered = 1 + (nan ? c.candidates : c.above);
+  *unfiltered = 1 + (nan ? c.all_candidates : c.all_above);
 }
 
 void full_ranks_with_bonus(const float* scores, int32_t num_items, int32_t target,

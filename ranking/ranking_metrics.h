@@ -34,6 +34,10 @@ int score_batch_rows(int max_rows, int32_t num_items);
 int64_t full_rank(const float* scores, int32_t num_items, int32_t target,
                   const uint8_t* excluded);
 
+// full_rank(scores, ..., excluded) and full_rank(scores, ..., nullptr) from one pass.
+void full_ranks_filtered_and_not(const float* scores, int32_t num_items, int32_t target,
+                                 const uint8_t* excluded, int64_t* filtered, int64_t* unfiltered);
+
 // full_rank of the scores with an additive sparse term, for several weights at once: ranks[w] =
 // full_rank(fused_w) where fused_w[j] = scores[j] + weights[w] * bonus_j (float arithmetic, as
 // CooccurrenceTable::add_log_prior computes it) for the items listed in `bonus` (item, bonus_j;

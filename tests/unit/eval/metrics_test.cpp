@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -46,6 +47,44 @@ TEST(FullRank, NaNTargetRanksLastAndNaNOthersNeverAbove) {
   std::vector<float> s = {-kInf, nan, 0.2f, 0.7f, nan};
   EXPECT_EQ(full_rank(s.data(), 5, 1, nullptr), 4);
   EXPECT_EQ(full_rank(s.data(), 5, 2, nullptr), 2);  // only 0.7 above; NaNs do not count
+}
+
+// The vectorised counts (16 items at a time where the CPU has AVX-512) against the definition,
+// at catalogue sizes around the vector width, with ties, NaNs, infinities, and history marks.
+TEST(FullRank, MatchesTheDefinitionOnRandomCataloguesBothWays) {
+  std::mt19937 rng(7);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (int32_t n : {2, 3, 15, 16, 17, 18, 33, 100, 1031}) {
+    for (int trial = 0; trial < 20; ++trial) {
+      std::vector<float> s(static_cast<size_t>(n));
+      std::vector<uint8_t> excluded(static_cast<size_t>(n));
+      for (int32_t j = 0; j < n; ++j) {
+        s[j] = float(rng() % 7) * 0.25f;  // few values: many ties
+        if (rng() % 13 == 0) s[j] = nan;
+        if (rng() % 17 == 0) s[j] = rng() % 2 ? kInf : -kInf;
+        excluded[j] = rng() % 4 == 0 ? 1 : 0;
+      }
+      for (int32_t target = 1; target < n; target += std::max(1, n / 7)) {
+        auto reference = [&](const uint8_t* ex) {
+          int64_t candidates = 0, above = 0;
+          for (int32_t j = 1; j < n; ++j) {
+            if (j == target || (ex && ex[j])) continue;
+            ++candidates;
+            above += s[j] >= s[target] ? 1 : 0;
+          }
+          return 1 + (std::isnan(s[target]) ? candidates : above);
+        };
+        EXPECT_EQ(full_rank(s.data(), n, target, nullptr), reference(nullptr)) << n;
+        EXPECT_EQ(full_rank(s.data(), n, target, excluded.data()), reference(excluded.data()))
+            << n;
+        int64_t filtered = 0, unfiltered = 0;
+        ranking::full_ranks_filtered_and_not(s.data(), n, target, excluded.data(), &filtered,
+                                             &unfiltered);
+        EXPECT_EQ(filtered, reference(excluded.data())) << n;
+        EXPECT_EQ(unfiltered, reference(nullptr)) << n;
+      }
+    }
+  }
 }
 
 TEST(SampledRank, RanksAgainstTheNegativesOnly) {
