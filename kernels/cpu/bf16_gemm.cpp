@@ -73,7 +73,8 @@ dnnl::engine& cpu_engine() {
 // objects are not shared between threads): (transposes, M, N, K, lda, ldb, ldc, alpha, beta).
 struct OnednnProduct {
   dnnl::matmul matmul;
-  dnnl::memory a, b, c;
+  dnnl::memory a, b, c, scratchpad;
+  size_t scratchpad_bytes = 0;
   std::string implementation;
 };
 using ProductKey = std::tuple<bool, bool, int, int, int, int, int, int, float, float>;
@@ -88,6 +89,8 @@ OnednnProduct make_product(const ProductKey& key) {
                           trans_b ? memory::dims{1, ldb} : memory::dims{ldb, 1});
   const memory::desc c_md({M, N}, memory::data_type::f32, memory::dims{ldc, 1});
   dnnl::primitive_attr attr;
+  // Scratch memory comes from one buffer per thread (below), not one per cached primitive.
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   if (alpha != 1.f) attr.set_output_scales(0, {alpha});
   if (beta != 0.f) {
     dnnl::post_ops ops;
@@ -96,15 +99,20 @@ OnednnProduct make_product(const ProductKey& key) {
   }
   dnnl::engine& engine = cpu_engine();
   const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), attr, engine);
-  return {dnnl::matmul(pd), memory(a_md, engine, nullptr), memory(b_md, engine, nullptr),
-          memory(c_md, engine, nullptr), pd.impl_info_str()};
+  return {dnnl::matmul(pd),
+          memory(a_md, engine, nullptr),
+          memory(b_md, engine, nullptr),
+          memory(c_md, engine, nullptr),
+          memory(pd.scratchpad_desc(), engine, nullptr),
+          pd.scratchpad_desc().get_size(),
+          pd.impl_info_str()};
 }
 
 OnednnProduct& product_for(const ProductKey& key) {
   thread_local std::map<ProductKey, OnednnProduct> products;
   auto it = products.find(key);
   if (it != products.end()) return it->second;
-  if (products.size() >= 4096) products.clear();  // bounded: a few thousand shapes at most
+  if (products.size() >= 1024) products.clear();  // bounded: each holds compiled kernels
   return products.emplace(key, make_product(key)).first->second;
 }
 
@@ -184,14 +192,41 @@ void gemm_bf16_prepared(bool trans_a, bool trans_b, int M, int N, int K, float a
                         float* C, int ldc) {
 #ifdef CF_HAVE_ONEDNN
   if (!onednn_implementation().empty()) {
+    // Row counts vary from batch to batch (the last chunk of rows, the packed positions) and
+    // each new shape costs oneDNN a kernel compilation (~0.5 ms) and memory: the rows go as a
+    // multiple of 16 plus a remainder below 16, so a run meets a few dozen shapes, not hundreds.
+    constexpr int kRowQuantum = 16;
+    if (M > kRowQuantum && M % kRowQuantum != 0) {
+      const int main_rows = M - M % kRowQuantum;
+      gemm_bf16_prepared(trans_a, trans_b, main_rows, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      // Row i of op(A) is row i of A, or column i when A is stored transposed.
+      const uint16_t* a_rest = trans_a ? A + main_rows : A + int64_t(main_rows) * lda;
+      return gemm_bf16_prepared(trans_a, trans_b, M - main_rows, N, K, alpha, a_rest, lda, B, ldb,
+                                beta, C + int64_t(main_rows) * ldc, ldc);
+    }
+    // The summed dimension likewise (the weight gradients of a row chunk sum over its rows):
+    // the remainder is added on top of the first part's result.
+    if (K > kRowQuantum && K % kRowQuantum != 0) {
+      const int main_depth = K - K % kRowQuantum;
+      gemm_bf16_prepared(trans_a, trans_b, M, N, main_depth, alpha, A, lda, B, ldb, beta, C, ldc);
+      // Step k of op(A) is column k of A (row k when transposed); of op(B), row k (column k).
+      const uint16_t* a_rest = trans_a ? A + int64_t(main_depth) * lda : A + main_depth;
+      const uint16_t* b_rest = trans_b ? B + main_depth : B + int64_t(main_depth) * ldb;
+      return gemm_bf16_prepared(trans_a, trans_b, M, N, K - main_depth, alpha, a_rest, lda, b_rest,
+                                ldb, 1.0f, C, ldc);
+    }
     OnednnProduct& product = product_for({trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, beta});
     product.a.set_data_handle(const_cast<uint16_t*>(A));
     product.b.set_data_handle(const_cast<uint16_t*>(B));
     product.c.set_data_handle(C);
+    thread_local std::vector<uint8_t> scratch;
+    if (scratch.size() < product.scratchpad_bytes) scratch.resize(product.scratchpad_bytes);
+    product.scratchpad.set_data_handle(scratch.data());
     thread_local dnnl::stream stream(cpu_engine());
     product.matmul.execute(stream, {{DNNL_ARG_SRC, product.a},
                                     {DNNL_ARG_WEIGHTS, product.b},
-                                    {DNNL_ARG_DST, product.c}});
+                                    {DNNL_ARG_DST, product.c},
+                                    {DNNL_ARG_SCRATCHPAD, product.scratchpad}});
     stream.wait();
     return;
   }

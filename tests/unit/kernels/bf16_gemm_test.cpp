@@ -141,7 +141,11 @@ INSTANTIATE_TEST_SUITE_P(
                       ProductCase{true, false, 9, 64, 130, 1.f, 0.f},
                       ProductCase{true, true, 16, 7, 48, 0.5f, 1.f},
                       ProductCase{false, true, 128, 256, 64, 1.f, 0.f},
-                      ProductCase{true, false, 64, 64, 300, -2.f, 0.25f}));
+                      ProductCase{true, false, 64, 64, 300, -2.f, 0.25f},
+                      // Rows and depth that are not multiples of 16 (split in two products).
+                      ProductCase{true, false, 37, 20, 41, 1.f, 1.f},
+                      ProductCase{false, true, 53, 24, 70, 0.5f, -1.f},
+                      ProductCase{true, true, 35, 19, 33, 1.f, 0.f}));
 
 // The ops that multiply matrices, run in bf16 against fp32. bf16 keeps 8 significant bits, so
 // outputs and gradients agree to about 1% of their scale; these tolerances are 2-3x that.
