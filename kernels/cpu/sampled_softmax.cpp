@@ -26,28 +26,28 @@ constexpr int kChunkRows = 256;
 double softplus(double x) { return x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)); }
 double sigmoid(double x) { return x >= 0 ? 1 / (1 + std::exp(-x)) : std::exp(x) / (1 + std::exp(x)); }
 
-// One row's loss over its target logit `pos` and candidate logits x[0..M) (entries with
-// mask[j] set are accidental hits and take no part). Writes the logit gradients (times
-// grad_scale) over x and into *dpos; returns the row's loss.
+// One row's loss over its target logit `pos` and candidate logits x[0..M). The candidates at
+// `hits` (mask[j] set for exactly those) are accidental hits, equal to the row's target, and
+// take no part. Writes the logit gradients (times grad_scale) over x and into *dpos; returns
+// the row's loss.
 template <class T>
-double row_loss_and_grad(SampledLoss kind, double gbce_beta, T* x, const uint8_t* mask, int M,
-                         T pos, T* dpos, T grad_scale, bool with_grads) {
+double row_loss_and_grad(SampledLoss kind, double gbce_beta, T* x, const uint8_t* mask,
+                         const std::vector<int>& hits, int M, T pos, T* dpos, T grad_scale,
+                         bool with_grads) {
   if (kind == SampledLoss::kSoftmax) {
-    T top = pos;
-    for (int j = 0; j < M; ++j)
-      if (!mask[j]) top = std::max(top, x[j]);
-    // Accidental hits go far below the row maximum, so their exponential is (clamped) ~1e-38
-    // in float and 0 in double; their gradient is set to exactly 0 below. The exponentials
-    // are the full softmax's (exp_shifted_and_sum: vectorised in float).
-    for (int j = 0; j < M; ++j)
-      if (mask[j]) x[j] = top - T(1000);
+    // The maximum over the candidates that are not hits (a vectorised pass, the hits pushed to
+    // the bottom first), then the hits go far below it: their exponential is (clamped) ~1e-38
+    // in float and 0 in double, and their gradient is set to exactly 0 below. The
+    // exponentials are the full softmax's (exp_shifted_and_sum: vectorised in float).
+    for (int j : hits) x[j] = std::numeric_limits<T>::lowest();
+    const T top = std::max(pos, cpu::add_bias_and_max<T>(x, nullptr, M));
+    for (int j : hits) x[j] = top - T(1000);
     const double e_pos = std::exp(double(pos) - double(top));
     const double sum = e_pos + cpu::exp_shifted_and_sum(x, top, M);
     const double loss = std::log(sum) + double(top) - double(pos);
     if (with_grads) {
       cpu::scale_row(x, T(double(grad_scale) / sum), M);
-      for (int j = 0; j < M; ++j)
-        if (mask[j]) x[j] = T(0);
+      for (int j : hits) x[j] = T(0);
       *dpos = T((e_pos / sum - 1.0) * double(grad_scale));
     }
     return loss;
@@ -110,6 +110,17 @@ double shared_candidates_loss_forward_backward(T* dhidden, T* dweight, T* dbias,
     if (item_log_q) cand_log_q[j] = T(item_log_q[candidates[j]]);
   }
 
+  // What every row adds to its candidate logits (their bias, less log_q), and the candidates
+  // sorted by item, where a row finds its accidental hits without a pass over all of them.
+  std::vector<T> cand_offset(M);
+  for (int j = 0; j < M; ++j) cand_offset[j] = bc[j] - cand_log_q[j];
+  std::vector<std::pair<int32_t, int>> by_item(M);
+  for (int j = 0; j < M; ++j) by_item[j] = {candidates[j], j};
+  std::sort(by_item.begin(), by_item.end());
+  // The candidates' weights are an operand of every product: in bf16 mode rounded once here.
+  std::vector<uint16_t> wc_bf16;
+  const cpu::GemmOperand<T> WC = cpu::shared_operand<T>(wc.data(), M, C, C, wc_bf16);
+
   const int chunks = (total + kChunkRows - 1) / kChunkRows;
   const int64_t dwc_size = int64_t(M) * C;
   auto dwc_partial = std::make_unique<T[]>(with_grads ? dwc_size * chunks : 0);
@@ -123,7 +134,9 @@ double shared_candidates_loss_forward_backward(T* dhidden, T* dweight, T* dbias,
     cpu::run_blas_serially_in_this_task();
     std::vector<T> h(int64_t(kChunkRows) * C), logits(int64_t(kChunkRows) * M),
         dh(int64_t(kChunkRows) * C);
-    std::vector<uint8_t> mask(M);
+    std::vector<uint8_t> mask(M, 0);  // set for the current row's hits only
+    std::vector<int> hits;
+    std::vector<uint16_t> h_bf16, logits_bf16;  // the chunk's operands in bf16 mode
 #pragma omp for schedule(static)
     for (int chunk = 0; chunk < chunks; ++chunk) {
       const int first = chunk * kChunkRows;
@@ -131,8 +144,8 @@ double shared_candidates_loss_forward_backward(T* dhidden, T* dweight, T* dbias,
       for (int r = 0; r < m; ++r)
         std::memcpy(h.data() + int64_t(r) * C, hidden + int64_t(rows[first + r]) * C,
                     sizeof(T) * C);
-      cpu::gemm_row_major(false, true, m, M, C, T(1), h.data(), C, wc.data(), C, T(0),
-                          logits.data(), M);
+      const cpu::GemmOperand<T> H = cpu::shared_operand<T>(h.data(), m, C, C, h_bf16);
+      cpu::gemm_row_major(false, true, m, M, C, T(1), H, WC, T(0), logits.data(), M);
       double loss = 0;
       for (int r = 0; r < m; ++r) {
         const int32_t target = targets[rows[first + r]];
@@ -142,19 +155,22 @@ double shared_candidates_loss_forward_backward(T* dhidden, T* dweight, T* dbias,
         for (int c = 0; c < C; ++c) pos += hr[c] * wt[c];
         if (item_log_q) pos -= T(item_log_q[target]);
         T* x = logits.data() + int64_t(r) * M;
-        for (int j = 0; j < M; ++j) {
-          x[j] += bc[j] - cand_log_q[j];
-          mask[j] = candidates[j] == target;
-        }
+        for (int j = 0; j < M; ++j) x[j] += cand_offset[j];
+        hits.clear();
+        for (auto it = std::lower_bound(by_item.begin(), by_item.end(), std::pair{target, 0});
+             it != by_item.end() && it->first == target; ++it)
+          hits.push_back(it->second);
+        for (int j : hits) mask[j] = 1;
         T dpos = 0;
-        loss += row_loss_and_grad(kind, gbce_beta, x, mask.data(), M, pos, &dpos, grad_scale,
-                                  with_grads);
+        loss += row_loss_and_grad(kind, gbce_beta, x, mask.data(), hits, M, pos, &dpos,
+                                  grad_scale, with_grads);
+        for (int j : hits) mask[j] = 0;
         if (with_grads) dtarget[first + r] = dpos;
       }
       chunk_loss[chunk] = loss;
       if (!with_grads) continue;
-      cpu::gemm_row_major(false, false, m, C, M, T(1), logits.data(), M, wc.data(), C, T(0),
-                          dh.data(), C);
+      const cpu::GemmOperand<T> D = cpu::shared_operand<T>(logits.data(), m, M, M, logits_bf16);
+      cpu::gemm_row_major(false, false, m, C, M, T(1), D, WC, T(0), dh.data(), C);
       for (int r = 0; r < m; ++r) {
         const int32_t target = targets[rows[first + r]];
         const T* wt = weight + int64_t(target) * C;
@@ -164,7 +180,7 @@ double shared_candidates_loss_forward_backward(T* dhidden, T* dweight, T* dbias,
         for (int c = 0; c < C; ++c) out[c] += d[c] + dpos * wt[c];
       }
       if (dweight)
-        cpu::gemm_row_major(true, false, M, C, m, T(1), logits.data(), M, h.data(), C, T(0),
+        cpu::gemm_row_major(true, false, M, C, m, T(1), D, H, T(0),
                             dwc_partial.get() + dwc_size * chunk, C);
       if (dbias) {
         T* db = dbc_partial.get() + int64_t(M) * chunk;
