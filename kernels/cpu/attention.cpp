@@ -1,4 +1,5 @@
-// CPU reference causal multi-head attention with key padding, keeping the probabilities.
+// CPU causal multi-head attention with key padding, keeping the probabilities: per (batch,
+// head) a few BLAS products over the sequence and row softmaxes between them.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -7,6 +8,7 @@
 
 #include "core/error.h"
 #include "kernels/attention_mask.h"
+#include "kernels/cpu/blas_gemm.h"
 #include "kernels/cpu/row_softmax.h"
 #include "kernels/ops.h"
 
@@ -21,99 +23,94 @@ void check_lengths(const int32_t* lengths, int B, int Tlen) {
 
 }  // namespace
 
+// Per (batch, head), with L = lengths[b] real keys, as products over the whole sequence:
+//   S = scale * Q K^T ([T, L], written into the probability rows), then per query row t the
+//   softmax over its visible keys s < visible_keys(t, L) (the rest set to 0), then O = P V.
+// Each (batch, head) is one task with single-threaded BLAS calls, so the bits do not depend on
+// the thread count.
 template <class T>
 void attention_forward(T* out, T* att, const T* qkv, const int32_t* lengths, int B, int Tlen, int C,
                        int NH) {
   CF_CHECK(NH > 0 && C % NH == 0, "attention: C must be a multiple of NH");
   check_lengths(lengths, B, Tlen);
   const int hs = C / NH;
-  const int64_t row = 3 * int64_t(C);
+  const int row = 3 * C;
   const T scale = T(1) / std::sqrt(T(hs));
   const bool worth_threads = int64_t(B) * NH * Tlen * Tlen * hs > 65536;
-#pragma omp parallel for collapse(3) schedule(static) if (worth_threads)
-  for (int b = 0; b < B; ++b) {
-    for (int h = 0; h < NH; ++h) {
-      for (int t = 0; t < Tlen; ++t) {
-        const T* q = qkv + (int64_t(b) * Tlen + t) * row + h * hs;
-        const T* keys = qkv + int64_t(b) * Tlen * row + C + h * hs;
-        const T* values = keys + C;
-        T* a = att + ((int64_t(b) * NH + h) * Tlen + t) * Tlen;
-        T* o = out + (int64_t(b) * Tlen + t) * C + h * hs;
-        const int nvis = visible_keys(t, lengths[b]);
-        std::fill(a, a + Tlen, T(0));
-        std::fill(o, o + hs, T(0));
-        if (nvis == 0) continue;
-        T max_score = -std::numeric_limits<T>::infinity();
-        for (int s = 0; s < nvis; ++s) {
-          const T* k = keys + s * row;
-          T dot = 0;
-#pragma omp simd reduction(+ : dot)
-          for (int i = 0; i < hs; ++i) dot += q[i] * k[i];
-          a[s] = dot * scale;
-          max_score = std::max(max_score, a[s]);
+#pragma omp parallel if (worth_threads)
+  {
+    cpu::run_blas_serially_in_this_task();
+#pragma omp for collapse(2) schedule(static)
+    for (int b = 0; b < B; ++b) {
+      for (int h = 0; h < NH; ++h) {
+        const int L = lengths[b];
+        const T* q = qkv + int64_t(b) * Tlen * row + h * hs;
+        const T* k = q + C;
+        const T* v = q + 2 * C;
+        T* a = att + (int64_t(b) * NH + h) * Tlen * Tlen;
+        T* o = out + int64_t(b) * Tlen * C + h * hs;
+        cpu::gemm_row_major_unrounded(false, true, Tlen, L, hs, scale, q, row, k, row, T(0), a,
+                                      Tlen);
+        for (int t = 0; t < Tlen; ++t) {
+          T* p = a + int64_t(t) * Tlen;
+          const int nvis = visible_keys(t, L);
+          std::fill(p + nvis, p + Tlen, T(0));
+          if (nvis == 0) continue;
+          const T top = cpu::add_bias_and_max<T>(p, nullptr, nvis);
+          cpu::scale_row(p, T(1.0 / cpu::exp_shifted_and_sum(p, top, nvis)), nvis);
         }
-        const T inv_sum = T(1.0 / cpu::exp_shifted_and_sum(a, max_score, nvis));
-        for (int s = 0; s < nvis; ++s) {
-          a[s] *= inv_sum;
-          const T* v = values + s * row;
-          for (int i = 0; i < hs; ++i) o[i] += a[s] * v[i];
+        if (L == 0) {
+          for (int t = 0; t < Tlen; ++t) std::fill(o + int64_t(t) * C, o + int64_t(t) * C + hs, T(0));
+          continue;
         }
+        cpu::gemm_row_major_unrounded(false, false, Tlen, hs, L, T(1), a, Tlen, v, row, T(0), o, C);
       }
     }
   }
 }
 
-// One (batch, head) pair per task: its keys and values collect gradient from every query of
-// the sequence, so a task owns them and walks the queries in order (deterministic, no atomics).
+// Per (batch, head), the same products backwards: dP = dO V^T; dS = P (dP - rowsum(P dP)) *
+// scale on the visible keys; dV += P^T dO, dQ += dS K, dK += dS^T Q. A task owns its (batch,
+// head)'s keys and values, so the sums need no atomics and their order is fixed.
 template <class T>
 void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, const int32_t* lengths,
                         int B, int Tlen, int C, int NH) {
   CF_CHECK(NH > 0 && C % NH == 0, "attention: C must be a multiple of NH");
   check_lengths(lengths, B, Tlen);
   const int hs = C / NH;
-  const int64_t row = 3 * int64_t(C);
+  const int row = 3 * C;
   const T scale = T(1) / std::sqrt(T(hs));
   const bool worth_threads = int64_t(B) * NH * Tlen * Tlen * hs > 65536;
 #pragma omp parallel if (worth_threads)
   {
-    std::vector<T> datt(std::max(Tlen, 1));
+    cpu::run_blas_serially_in_this_task();
+    std::vector<T> ds(size_t(std::max(Tlen, 1)) * std::max(Tlen, 1));  // dP, then dS: [T, L]
 #pragma omp for collapse(2) schedule(static)
     for (int b = 0; b < B; ++b) {
       for (int h = 0; h < NH; ++h) {
-        const T* keys = qkv + int64_t(b) * Tlen * row + C + h * hs;
-        const T* values = keys + C;
-        T* dkeys = dqkv + int64_t(b) * Tlen * row + C + h * hs;
-        T* dvalues = dkeys + C;
+        const int L = lengths[b];
+        if (L == 0) continue;
+        const int64_t offset = int64_t(b) * Tlen * row + h * hs;
+        const T *q = qkv + offset, *k = q + C, *v = q + 2 * C;
+        T *dq = dqkv + offset, *dk = dq + C, *dv = dq + 2 * C;
+        const T* g = dout + int64_t(b) * Tlen * C + h * hs;
+        const T* a = att + (int64_t(b) * NH + h) * Tlen * Tlen;
+        cpu::gemm_row_major_unrounded(false, true, Tlen, L, hs, T(1), g, C, v, row, T(0),
+                                      ds.data(), L);
         for (int t = 0; t < Tlen; ++t) {
-          const int nvis = visible_keys(t, lengths[b]);
-          if (nvis == 0) continue;
-          const T* q = qkv + (int64_t(b) * Tlen + t) * row + h * hs;
-          T* dq = dqkv + (int64_t(b) * Tlen + t) * row + h * hs;
-          const T* g = dout + (int64_t(b) * Tlen + t) * C + h * hs;
-          const T* a = att + ((int64_t(b) * NH + h) * Tlen + t) * Tlen;
-          // Through out = sum_s a[s] v_s: gradients of the probabilities and of the values.
-          T expected = 0;  // sum_s a[s] * datt[s], the softmax Jacobian's shared term
-          for (int s = 0; s < nvis; ++s) {
-            const T* v = values + s * row;
-            T* dv = dvalues + s * row;
-            T dot = 0;
-#pragma omp simd reduction(+ : dot)
-            for (int i = 0; i < hs; ++i) dot += g[i] * v[i];
-            for (int i = 0; i < hs; ++i) dv[i] += a[s] * g[i];
-            datt[s] = dot;
-            expected += a[s] * dot;
-          }
-          // Through the softmax to the scaled scores q . k_s.
-          for (int s = 0; s < nvis; ++s) {
-            const T dscore = a[s] * (datt[s] - expected) * scale;
-            const T* k = keys + s * row;
-            T* dk = dkeys + s * row;
-            for (int i = 0; i < hs; ++i) {
-              dq[i] += dscore * k[i];
-              dk[i] += dscore * q[i];
-            }
-          }
+          const T* p = a + int64_t(t) * Tlen;
+          T* d = ds.data() + int64_t(t) * L;
+          const int nvis = visible_keys(t, L);
+          T expected = 0;  // sum_s p[s] dP[s], the softmax Jacobian's shared term
+          for (int s = 0; s < nvis; ++s) expected += p[s] * d[s];
+          for (int s = 0; s < nvis; ++s) d[s] = p[s] * (d[s] - expected) * scale;
+          std::fill(d + nvis, d + L, T(0));
         }
+        cpu::gemm_row_major_unrounded(true, false, L, hs, Tlen, T(1), a, Tlen, g, C, T(1), dv, row);
+        cpu::gemm_row_major_unrounded(false, false, Tlen, hs, L, T(1), ds.data(), L, k, row, T(1),
+                                      dq, row);
+        cpu::gemm_row_major_unrounded(true, false, L, hs, Tlen, T(1), ds.data(), L, q, row, T(1),
+                                      dk, row);
       }
     }
   }

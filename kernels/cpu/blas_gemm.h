@@ -98,6 +98,20 @@ void gemm_row_major(bool trans_a, bool trans_b, int M, int N, int K, T alpha,
   gemm_row_major(trans_a, trans_b, M, N, K, alpha, A.values, A.ld, B.values, B.ld, beta, C, ldc);
 }
 
+// gemm_row_major in the type's own precision whatever matmul_precision() says: for products
+// whose inputs must not be rounded (attention scores and probabilities).
+template <class T>
+void gemm_row_major_unrounded(bool trans_a, bool trans_b, int M, int N, int K, T alpha,
+                              const T* A, int lda, const T* B, int ldb, T beta, T* C, int ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return scale_in_place(M, N, beta, C, ldc);
+  const auto ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
+  if constexpr (std::is_same_v<T, float>)
+    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 // Partitioned products. OpenBLAS splits a call over its threads in a way that changes the
 // rounding of some elements with the thread count (its edge kernels move with the split), so
 // the kernels cut their products into blocks of a FIXED size themselves and run one
