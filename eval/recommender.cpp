@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <exception>
 #include <string>
 #include <limits>
 
@@ -112,9 +113,22 @@ std::vector<Recommendation> Recommender::recommend(const std::vector<GenerationI
   if (options.steps == 1) {
     recommend_single_step(inputs, options, out);
   } else {
-    // One decoder at a time: each step is a single position's work, so users run sequentially
-    // and the matmuls inside use the threads.
-    for (const auto& input : inputs) recommend_multi_step(input, options, out);
+    // A decoder per user, the users spread over the threads (a step is one position's work,
+    // too little to share); each user's rows land in its own list and are joined in input
+    // order, so the output does not depend on the thread count.
+    std::vector<std::vector<Recommendation>> per_user(inputs.size());
+    std::exception_ptr failure;
+#pragma omp parallel for schedule(dynamic, 1)
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      try {
+        recommend_multi_step(inputs[i], options, per_user[i]);
+      } catch (...) {
+#pragma omp critical(cf_recommender_failure)
+        if (!failure) failure = std::current_exception();
+      }
+    }
+    if (failure) std::rethrow_exception(failure);
+    for (auto& rows : per_user) out.insert(out.end(), rows.begin(), rows.end());
   }
   return out;
 }

@@ -35,6 +35,19 @@ inline void gemm_row_major(bool trans_a, bool trans_b, int M, int N, int K, floa
   if (K <= 0) return scale_in_place(M, N, beta, C, ldc);
   if (matmul_precision() == MatmulPrecision::kBf16)
     return gemm_bf16_row_major(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  if (M == 1) {
+    // One row (a user's scores over the catalogue while generating): a matrix-vector product.
+    // sgemm would copy the whole of B into its packed layout for this single row.
+    // C[1, N] = alpha a op(B) + beta C, a = the row of op(A) (stride lda when A is transposed).
+    const int inc_a = trans_a ? lda : 1;
+    // OpenBLAS's gemv scales y by beta even when beta is 0 (NaN * 0 stays NaN): clear it.
+    if (beta == 0.0f) std::fill(C, C + N, 0.0f);
+    if (trans_b)  // B stored [N, K]: C = B a
+      cblas_sgemv(CblasRowMajor, CblasNoTrans, N, K, alpha, B, ldb, A, inc_a, beta, C, 1);
+    else  // B stored [K, N]: C = B^T a
+      cblas_sgemv(CblasRowMajor, CblasTrans, K, N, alpha, B, ldb, A, inc_a, beta, C, 1);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
               trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }

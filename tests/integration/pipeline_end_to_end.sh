@@ -39,6 +39,14 @@ PY
 "$BIN" generate --checkpoint "$WORK/ni" --corpus "$WORK/corpus.h5" --all-users --limit 3 --k 4 \
   --format csv --out "$WORK/recs.csv"
 [ "$(tail -n +2 "$WORK/recs.csv" | wc -l)" -eq 12 ] || fail "expected 3 users x 4 rows"
+# Multi-step generation runs the users on all threads, each with its own decoder: the output is
+# the same, row for row, on one thread and on three.
+for threads in 1 3; do
+  OMP_NUM_THREADS=$threads "$BIN" generate --checkpoint "$WORK/ni" --corpus "$WORK/corpus.h5" \
+    --all-users --limit 25 --k 3 --steps 3 --out "$WORK/multi_$threads.csv" --quiet
+done
+[ "$(tail -n +2 "$WORK/multi_1.csv" | wc -l)" -eq 225 ] || fail "expected 25 users x 3 steps x 3 rows"
+cmp "$WORK/multi_1.csv" "$WORK/multi_3.csv" || fail "multi-step generate depends on the thread count"
 # Captured to files first: under pipefail, `cmd | grep -q` fails when grep exits before cmd
 # has written everything (SIGPIPE), which made this check flaky.
 "$BIN" inspect "$WORK/ni/checkpoints/step_10" > "$WORK/inspect_ckpt.txt"
