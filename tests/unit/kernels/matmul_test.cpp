@@ -2,7 +2,11 @@
 // bias and skipped gradients, and the accumulation contract.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+
 #include "kernel_checks.h"
+#include "kernels/cpu/blas_gemm.h"
 #include "kernels/ops.h"
 
 namespace {
@@ -108,6 +112,36 @@ TEST(Matmul, EmptyBatchLeavesGradientsUntouched) {
                                    weight.data(), 0, C, OC);
   EXPECT_EQ(dweight, std::vector<double>(OC * C, 0.5));
   EXPECT_EQ(dbias, std::vector<double>(OC, 0.25));
+}
+
+// A single row (generation's scores) goes through gemv rather than gemm: every layout of A and
+// B, strides past the used width, and beta = 0 on an output holding NaN (which must not leak).
+TEST(OneRowProduct, MatchesTheDefinitionInEveryLayout) {
+  const int N = 37, K = 21, lda = 25, ldb = 40;
+  for (bool trans_a : {false, true}) {
+    for (bool trans_b : {false, true}) {
+      for (float beta : {0.0f, 0.5f}) {
+        // op(A) is [1, K]: A stored [1, K] (row) or [K, 1] with stride lda (column).
+        const auto A = random_values<float>(size_t(trans_a ? K : 1) * lda, 61);
+        const auto B = random_values<float>(size_t(trans_b ? N : K) * ldb, 62);
+        std::vector<float> C = random_values<float>(N, 63);
+        if (beta == 0.0f) C[3] = std::numeric_limits<float>::quiet_NaN();
+        std::vector<double> want(N);
+        for (int j = 0; j < N; ++j) {
+          double s = 0;
+          for (int k = 0; k < K; ++k) {
+            const double a = trans_a ? A[size_t(k) * lda] : A[k];
+            const double b = trans_b ? B[size_t(j) * ldb + k] : B[size_t(k) * ldb + j];
+            s += a * b;
+          }
+          want[j] = 1.5 * s + (beta == 0.0f ? 0.0 : beta * double(C[j]));
+        }
+        cf::ops::cpu::gemm_row_major(trans_a, trans_b, 1, N, K, 1.5f, A.data(), lda, B.data(),
+                                     ldb, beta, C.data(), N);
+        EXPECT_TRUE(all_close(C, want, kFloatTolerance)) << trans_a << trans_b << beta;
+      }
+    }
+  }
 }
 
 }  // namespace
