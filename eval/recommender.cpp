@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "data/batch.h"
+#include "kernels/cpu/row_softmax.h"
 #include "trainer/model/model.h"
 
 namespace cf::eval {
@@ -29,9 +30,8 @@ void mark_history(const GenerationInput& input, const GenerateOptions& options,
   }
 }
 
-void emit(const std::string& user, int step, const float* logits, int32_t num_items,
+void emit(const std::string& user, int step, const float* logits, double log_z,
           const std::vector<int32_t>& top, std::vector<Recommendation>& out) {
-  const double log_z = log_sum_exp_over_items(logits, num_items);
   for (size_t r = 0; r < top.size(); ++r) {
     Recommendation rec;
     rec.user = user;
@@ -63,13 +63,7 @@ std::string format_score(float score) {
 
 std::vector<int32_t> top_k_items(const float* scores, int32_t num_items,
                                  const std::vector<uint8_t>& excluded, int k) {
-  std::vector<int32_t> candidates;
-  candidates.reserve(static_cast<size_t>(std::max(0, num_items - 1)));
-  for (int32_t j = 1; j < num_items; ++j) {
-    if (static_cast<size_t>(j) < excluded.size() && excluded[static_cast<size_t>(j)]) continue;
-    candidates.push_back(j);
-  }
-  const size_t take = std::min(candidates.size(), static_cast<size_t>(std::max(0, k)));
+  // The order: scores high to low, NaN after every number, ties to the lower item id.
   auto better = [scores](int32_t a, int32_t b) {
     const float sa = scores[a], sb = scores[b];
     const bool nan_a = std::isnan(sa), nan_b = std::isnan(sb);
@@ -77,19 +71,49 @@ std::vector<int32_t> top_k_items(const float* scores, int32_t num_items,
     if (!nan_a && sa != sb) return sa > sb;
     return a < b;
   };
-  std::partial_sort(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(take),
-                    candidates.end(), better);
-  candidates.resize(take);
-  return candidates;
+  auto is_excluded = [&](int32_t j) {
+    return static_cast<size_t>(j) < excluded.size() && excluded[static_cast<size_t>(j)];
+  };
+  if (k <= 0) return {};
+  if (k > 64) {  // a long list: sort the candidates
+    std::vector<int32_t> candidates;
+    candidates.reserve(static_cast<size_t>(std::max(0, num_items - 1)));
+    for (int32_t j = 1; j < num_items; ++j)
+      if (!is_excluded(j)) candidates.push_back(j);
+    const size_t take = std::min(candidates.size(), static_cast<size_t>(k));
+    std::partial_sort(candidates.begin(), candidates.begin() + static_cast<std::ptrdiff_t>(take),
+                      candidates.end(), better);
+    candidates.resize(take);
+    return candidates;
+  }
+  // A short list: one pass keeping the best k in order. Items come in increasing id, so one
+  // that ties the k-th best never displaces it; most are turned away by one comparison.
+  std::vector<int32_t> top;
+  top.reserve(static_cast<size_t>(k) + 1);
+  float worst = 0;  // the k-th best score, once there are k
+  for (int32_t j = 1; j < num_items; ++j) {
+    if (is_excluded(j)) continue;
+    if (top.size() == static_cast<size_t>(k)) {
+      const float s = scores[j];
+      if (!(s > worst)) {  // not strictly above: a tie, below, or a NaN on either side
+        if (!std::isnan(worst) || std::isnan(s)) continue;  // only a number beats a NaN k-th
+      }
+    }
+    top.insert(std::upper_bound(top.begin(), top.end(), j, better), j);
+    if (top.size() > static_cast<size_t>(k)) top.pop_back();
+    if (top.size() == static_cast<size_t>(k)) worst = scores[top.back()];
+  }
+  return top;
 }
 
 double log_sum_exp_over_items(const float* scores, int32_t num_items) {
-  double max_score = -std::numeric_limits<double>::infinity();
-  for (int32_t j = 1; j < num_items; ++j) max_score = std::max(max_score, double(scores[j]));
+  if (num_items <= 1) return -std::numeric_limits<double>::infinity();
+  // Vectorised passes (the softmax kernels' float exp, summed in double; item 0 is padding).
+  float max_score = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : max_score)
+  for (int32_t j = 1; j < num_items; ++j) max_score = std::max(max_score, scores[j]);
   if (!std::isfinite(max_score)) return max_score;
-  double sum = 0;
-  for (int32_t j = 1; j < num_items; ++j) sum += std::exp(double(scores[j]) - max_score);
-  return max_score + std::log(sum);
+  return double(max_score) + std::log(ops::cpu::sum_exp_shifted(scores + 1, max_score, num_items - 1));
 }
 
 Recommender::Recommender(trainer::Model& model, AppendedEventChannels appended,
@@ -142,6 +166,7 @@ void Recommender::recommend_single_step(const std::vector<GenerationInput>& inpu
   data::Batch batch;
   std::vector<float> hidden, logits;
   std::vector<std::vector<int32_t>> tops;
+  std::vector<double> log_z;  // per user: log of the softmax's normaliser over all items
   for (size_t first = 0; first < inputs.size(); first += static_cast<size_t>(rows)) {
     const int B = static_cast<int>(std::min(inputs.size() - first, static_cast<size_t>(rows)));
     int longest = 1;
@@ -155,6 +180,7 @@ void Recommender::recommend_single_step(const std::vector<GenerationInput>& inpu
     logits.resize(static_cast<size_t>(B) * static_cast<size_t>(num_items));
     model_.item_scores(hidden.data(), B, logits.data());
     tops.assign(static_cast<size_t>(B), {});
+    log_z.assign(static_cast<size_t>(B), 0.0);
 #pragma omp parallel
     {
       std::vector<uint8_t> marks(static_cast<size_t>(num_items), 0);
@@ -166,13 +192,14 @@ void Recommender::recommend_single_step(const std::vector<GenerationInput>& inpu
                      prior_scratch);
         std::fill(marks.begin(), marks.end(), uint8_t{0});
         mark_history(inputs[first + b], options, marks);
-        tops[b] = top_k_items(logits.data() + static_cast<size_t>(b) * num_items, num_items, marks,
-                              options.k);
+        const float* row = logits.data() + static_cast<size_t>(b) * num_items;
+        tops[b] = top_k_items(row, num_items, marks, options.k);
+        log_z[b] = log_sum_exp_over_items(row, num_items);
       }
     }
     for (int b = 0; b < B; ++b) {
       emit(inputs[first + b].user, 1, logits.data() + static_cast<size_t>(b) * num_items,
-           num_items, tops[b], out);
+           log_z[b], tops[b], out);
     }
   }
 }
@@ -208,7 +235,8 @@ void Recommender::recommend_multi_step(const GenerationInput& input,
     model_.item_scores(hidden->data(), 1, logits.data());
     prior_.apply(items.data(), int32_t(items.size()), logits.data(), prior_scratch);
     const std::vector<int32_t> top = top_k_items(logits.data(), num_items, marks, options.k);
-    emit(input.user, step, logits.data(), num_items, top, out);
+    emit(input.user, step, logits.data(), log_sum_exp_over_items(logits.data(), num_items), top,
+         out);
     if (top.empty() || step == options.steps) break;
     const int32_t chosen = top.front();
     marks[static_cast<size_t>(chosen)] = 1;  // never recommend a generated item again

@@ -6,7 +6,9 @@
 
 #include <cmath>
 #include <fstream>
+#include <algorithm>
 #include <limits>
+#include <random>
 #include <set>
 
 #include "core/error.h"
@@ -31,6 +33,35 @@ TEST(TopKItems, OrdersByScoreThenTokenAndSkipsExcludedPaddingAndNaN) {
   std::vector<uint8_t> excluded = {0, 0, 0, 0, 0, 1, 0};
   EXPECT_EQ(top_k_items(s.data(), 7, excluded, 4), (std::vector<int32_t>{2, 4, 6, 1}));
   EXPECT_EQ(top_k_items(s.data(), 7, excluded, 10), (std::vector<int32_t>{2, 4, 6, 1, 3}));
+}
+
+// The one-pass selection (k <= 64) and the sorting one (k > 64) against a full sort by the
+// definition, on catalogues with many ties, NaNs, exclusions, and fewer candidates than k.
+TEST(TopKItems, EveryKMatchesAFullSortByTheDefinition) {
+  std::mt19937 rng(5);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (int32_t n : {1, 2, 8, 70, 500}) {
+    for (int trial = 0; trial < 10; ++trial) {
+      std::vector<float> s(static_cast<size_t>(n));
+      std::vector<uint8_t> excluded(static_cast<size_t>(n));
+      for (auto& x : s) x = rng() % 9 == 0 ? nan : float(rng() % 5);
+      for (auto& e : excluded) e = rng() % 5 == 0;
+      std::vector<int32_t> all;
+      for (int32_t j = 1; j < n; ++j)
+        if (!excluded[size_t(j)]) all.push_back(j);
+      std::sort(all.begin(), all.end(), [&](int32_t a, int32_t b) {
+        const bool na = std::isnan(s[a]), nb = std::isnan(s[b]);
+        if (na != nb) return nb;
+        if (!na && s[a] != s[b]) return s[a] > s[b];
+        return a < b;
+      });
+      for (int k : {0, 1, 3, 10, 64, 65, 100, 600}) {
+        const std::vector<int32_t> want(all.begin(),
+                                        all.begin() + std::min<size_t>(all.size(), size_t(k)));
+        EXPECT_EQ(top_k_items(s.data(), n, excluded, k), want) << "n " << n << " k " << k;
+      }
+    }
+  }
 }
 
 TEST(LogSumExp, MatchesTheDirectSumAndIgnoresPadding) {
