@@ -10,7 +10,6 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "data/batch.h"
-#include "kernels/cpu/row_softmax.h"
 #include "trainer/model/model.h"
 
 namespace cf::eval {
@@ -107,13 +106,14 @@ std::vector<int32_t> top_k_items(const float* scores, int32_t num_items,
 }
 
 double log_sum_exp_over_items(const float* scores, int32_t num_items) {
-  if (num_items <= 1) return -std::numeric_limits<double>::infinity();
-  // Vectorised passes (the softmax kernels' float exp, summed in double; item 0 is padding).
-  float max_score = -std::numeric_limits<float>::infinity();
-#pragma omp simd reduction(max : max_score)
-  for (int32_t j = 1; j < num_items; ++j) max_score = std::max(max_score, scores[j]);
+  // In double with the exact exponential: callers (generate's scores, the marketing masses)
+  // add probabilities exp(score - log_z) computed the same way, which must sum to 1.
+  double max_score = -std::numeric_limits<double>::infinity();
+  for (int32_t j = 1; j < num_items; ++j) max_score = std::max(max_score, double(scores[j]));
   if (!std::isfinite(max_score)) return max_score;
-  return double(max_score) + std::log(ops::cpu::sum_exp_shifted(scores + 1, max_score, num_items - 1));
+  double sum = 0;
+  for (int32_t j = 1; j < num_items; ++j) sum += std::exp(double(scores[j]) - max_score);
+  return max_score + std::log(sum);
 }
 
 Recommender::Recommender(trainer::Model& model, AppendedEventChannels appended,

@@ -108,22 +108,6 @@ __attribute__((target("avx512f"))) double exp_shifted_and_sum_avx512(float* x, f
   return sum;
 }
 
-__attribute__((target("avx512f"))) double sum_exp_shifted_avx512(const float* x, float shift,
-                                                                  int n) {
-  const __m512 vshift = _mm512_set1_ps(shift);
-  __m512d sum_lo = _mm512_setzero_pd(), sum_hi = _mm512_setzero_pd();
-  int i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m512 e = cpu::exp16(_mm512_sub_ps(_mm512_loadu_ps(x + i), vshift));
-    sum_lo = _mm512_add_pd(sum_lo, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
-    sum_hi = _mm512_add_pd(
-        sum_hi, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(e), 1))));
-  }
-  double sum = _mm512_reduce_add_pd(_mm512_add_pd(sum_lo, sum_hi));
-  for (; i < n; ++i) sum += cpu::exp_scalar_fma(x[i] - shift);
-  return sum;
-}
-
 __attribute__((target("avx512f"))) void exp_shifted_scaled_avx512(float* x, const float* bias,
                                                                    float shift, float factor,
                                                                    int n) {
@@ -224,17 +208,6 @@ template <>
 void exp_shifted_scaled<double>(double* x, const double* bias, double shift, double factor,
                                 int n) {
   exp_shifted_scaled_plain(x, bias, shift, factor, n);
-}
-
-double sum_exp_shifted(const float* x, float shift, int n) {
-  if (cpu::has_avx512()) return sum_exp_shifted_avx512(x, shift, n);
-  double sum = 0;
-  if (cpu::has_avx2_fma()) {
-    for (int i = 0; i < n; ++i) sum += cpu::exp_scalar_fma(x[i] - shift);
-  } else {
-    for (int i = 0; i < n; ++i) sum += std::exp(x[i] - shift);
-  }
-  return sum;
 }
 
 template <>

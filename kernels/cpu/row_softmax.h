@@ -18,9 +18,6 @@ double exp_shifted_and_sum(T* x, T shift, int n);
 template <class T>
 void exp_shifted_scaled(T* x, const T* bias, T shift, T factor, int n);
 
-// sum of exp(x[i] - shift), accumulated in double, x unchanged (the same exp as above).
-double sum_exp_shifted(const float* x, float shift, int n);
-
 // x[i] *= factor.
 template <class T>
 void scale_row(T* x, T factor, int n);
