@@ -1,7 +1,6 @@
 #include "kernels/cpu/bf16_gemm.h"
 
 #include <cblas.h>
-#include <cpuid.h>
 #include <immintrin.h>
 
 #include <atomic>
@@ -11,6 +10,8 @@
 #include <tuple>
 #include <vector>
 
+#include "kernels/cpu/blas_kernel_choice.h"
+#include "kernels/cpu/fast_exp.h"
 #include "kernels/cpu/matmul_precision.h"
 
 #ifdef CF_HAVE_ONEDNN
@@ -50,8 +51,7 @@ __attribute__((target("avx512f"))) void convert_row_to_bf16_avx512(const float* 
 #pragma GCC diagnostic pop
 
 void convert_row_to_bf16(const float* src, int n, uint16_t* dst) {
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
-  if (avx512) return convert_row_to_bf16_avx512(src, n, dst);
+  if (has_avx512()) return convert_row_to_bf16_avx512(src, n, dst);
   for (int i = 0; i < n; ++i) dst[i] = to_bf16(src[i]);
 }
 
@@ -140,16 +140,7 @@ void set_matmul_precision(MatmulPrecision precision) {
   g_precision.store(precision, std::memory_order_relaxed);
 }
 
-bool cpu_has_bf16_units() {
-  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
-  const bool amx_bf16 = (edx >> 22) & 1;
-  const unsigned max_subleaf = eax;
-  bool avx512_bf16 = false;
-  if (max_subleaf >= 1 && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx))
-    avx512_bf16 = (eax >> 5) & 1;
-  return amx_bf16 || avx512_bf16;
-}
+bool cpu_has_bf16_units() { return host_simd_features().bf16_units; }
 
 std::string bf16_gemm_engine() {
 #ifdef CF_HAVE_ONEDNN

@@ -28,6 +28,21 @@ void scale_in_place(int M, int N, T beta, T* C, int ldc) {
 }
 
 // C[M, N] = alpha * op(A) @ op(B) + beta * C, all row-major; op transposes when the flag is set.
+// In the type's own precision whatever matmul_precision() says: the BLAS call every product ends
+// in, and what products whose inputs must not be rounded (attention) call directly.
+template <class T>
+void gemm_row_major_unrounded(bool trans_a, bool trans_b, int M, int N, int K, T alpha,
+                              const T* A, int lda, const T* B, int ldb, T beta, T* C, int ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) return scale_in_place(M, N, beta, C, ldc);
+  const auto ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
+  if constexpr (std::is_same_v<T, float>)
+    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  else
+    cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+// The kernels' float product: in bf16 when matmul_precision() says so, one row as a gemv.
 inline void gemm_row_major(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
                            const float* A, int lda, const float* B, int ldb, float beta, float* C,
                            int ldc) {
@@ -48,17 +63,13 @@ inline void gemm_row_major(bool trans_a, bool trans_b, int M, int N, int K, floa
       cblas_sgemv(CblasRowMajor, CblasTrans, K, N, alpha, B, ldb, A, inc_a, beta, C, 1);
     return;
   }
-  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-              trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  gemm_row_major_unrounded(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 inline void gemm_row_major(bool trans_a, bool trans_b, int M, int N, int K, double alpha,
                            const double* A, int lda, const double* B, int ldb, double beta,
                            double* C, int ldc) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0) return scale_in_place(M, N, beta, C, ldc);
-  cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-              trans_b ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  gemm_row_major_unrounded(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 // An operand shared by several products. In bf16 mode (float only) it carries a bf16 copy made
@@ -109,20 +120,6 @@ void gemm_row_major(bool trans_a, bool trans_b, int M, int N, int K, T alpha,
                                 B.bf16_ld, beta, C, ldc);
   }
   gemm_row_major(trans_a, trans_b, M, N, K, alpha, A.values, A.ld, B.values, B.ld, beta, C, ldc);
-}
-
-// gemm_row_major in the type's own precision whatever matmul_precision() says: for products
-// whose inputs must not be rounded (attention scores and probabilities).
-template <class T>
-void gemm_row_major_unrounded(bool trans_a, bool trans_b, int M, int N, int K, T alpha,
-                              const T* A, int lda, const T* B, int ldb, T beta, T* C, int ldc) {
-  if (M <= 0 || N <= 0) return;
-  if (K <= 0) return scale_in_place(M, N, beta, C, ldc);
-  const auto ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
-  if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  else
-    cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 // Partitioned products. OpenBLAS splits a call over its threads in a way that changes the

@@ -28,13 +28,18 @@ SimdFeatures host_simd_features() {
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
   if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return f;
   const bool fma = (ecx >> 12) & 1;
-  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return f;
+  unsigned max_subleaf = 0, leaf7_ebx = 0, leaf7_edx = 0;
+  if (!__get_cpuid_count(7, 0, &max_subleaf, &leaf7_ebx, &ecx, &leaf7_edx)) return f;
   const uint64_t xcr0 = os_saved_state();
   const bool os_avx = (xcr0 & 0x6) == 0x6, os_avx512 = (xcr0 & 0xe6) == 0xe6;
-  f.avx2_fma = os_avx && fma && ((ebx >> 5) & 1);
-  const bool avx512f = (ebx >> 16) & 1, avx512dq = (ebx >> 17) & 1, avx512bw = (ebx >> 30) & 1,
-             avx512vl = (ebx >> 31) & 1;
+  f.avx2_fma = os_avx && fma && ((leaf7_ebx >> 5) & 1);
+  const bool avx512f = (leaf7_ebx >> 16) & 1, avx512dq = (leaf7_ebx >> 17) & 1,
+             avx512bw = (leaf7_ebx >> 30) & 1, avx512vl = (leaf7_ebx >> 31) & 1;
   f.avx512 = os_avx512 && f.avx2_fma && avx512f && avx512dq && avx512bw && avx512vl;
+  const bool amx_bf16 = (leaf7_edx >> 22) & 1;
+  const bool avx512_bf16 =
+      max_subleaf >= 1 && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && ((eax >> 5) & 1);
+  f.bf16_units = amx_bf16 || avx512_bf16;
   return f;
 }
 

@@ -11,6 +11,7 @@ namespace cf::ops::cpu {
 struct SimdFeatures {
   bool avx2_fma = false;
   bool avx512 = false;  // F, BW, VL and DQ: what OpenBLAS's SkylakeX kernels use
+  bool bf16_units = false;  // AMX-BF16 tiles or AVX512-BF16 dot products (cpu_has_bf16_units)
 };
 SimdFeatures host_simd_features();  // from cpuid (and the OS saving the registers)
 
