@@ -27,6 +27,13 @@ using prep_detail::RejectTally;
 
 using Clock = std::chrono::steady_clock;
 
+// Gives a vector's memory back. `v = {}` would not: it assigns an empty list and keeps the
+// capacity.
+template <typename T>
+void release(std::vector<T>& v) {
+  std::vector<T>().swap(v);
+}
+
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
@@ -265,36 +272,44 @@ std::string joined_format_names(const std::vector<RawSourceSpec>& sources) {
   return out;
 }
 
-// Copies each kept user's events, in time order, into the corpus channels (provisional ids)
-// and derives the time-gap channel.
-void gather_events(const RawColumns& raw, const Grouping& g, bool real_time, CorpusContents& c) {
+// Copies one raw column into its corpus channel: each kept user's events in time order. The raw
+// column is released as soon as it is copied, so the raw log and the corpus are never both
+// whole in memory (this bounds prep's peak memory).
+template <typename Raw, typename Kept>
+void gather_channel(std::vector<Raw>& raw_column, const Grouping& g,
+                    const std::vector<int64_t>& offsets, std::vector<Kept>& channel) {
+  const int64_t num_sequences = static_cast<int64_t>(g.kept_users.size());
+  channel.resize(static_cast<size_t>(offsets.back()));
+#pragma omp parallel for schedule(dynamic, 1024)
+  for (int64_t s = 0; s < num_sequences; ++s) {
+    Kept* out = channel.data() + offsets[s];
+    for (int64_t k = g.slice_begin[s]; k < g.slice_end[s]; ++k) *out++ = raw_column[g.order[k]];
+  }
+  release(raw_column);
+}
+
+// Moves each kept user's events, in time order, into the corpus channels (provisional ids),
+// consuming the raw columns, and derives the time-gap channel from the kept timestamps.
+void gather_events(RawColumns& raw, const Grouping& g, bool real_time, CorpusContents& c) {
   const int64_t num_sequences = static_cast<int64_t>(g.kept_users.size());
   c.offsets.assign(num_sequences + 1, 0);
   for (int64_t s = 0; s < num_sequences; ++s) {
     c.offsets[s + 1] = c.offsets[s] + (g.slice_end[s] - g.slice_begin[s]);
   }
-  const int64_t n = c.offsets.back();
-  for (auto* channel : {&c.item, &c.action, &c.category, &c.time_gap, &c.activity}) {
-    channel->resize(n);
-  }
-  c.timestamp.resize(n);
-  c.purchase.resize(n);
+  release(raw.user);  // grouping is done: the user column is not needed again
+  gather_channel(raw.timestamp, g, c.offsets, c.timestamp);
+  gather_channel(raw.item, g, c.offsets, c.item);
+  gather_channel(raw.category, g, c.offsets, c.category);
+  gather_channel(raw.activity, g, c.offsets, c.activity);
+  gather_channel(raw.action, g, c.offsets, c.action);
+  gather_channel(raw.purchase, g, c.offsets, c.purchase);
+  c.time_gap.resize(c.timestamp.size());
 #pragma omp parallel for schedule(dynamic, 1024)
   for (int64_t s = 0; s < num_sequences; ++s) {
-    int64_t out = c.offsets[s];
-    int64_t previous_time = 0;
-    for (int64_t k = g.slice_begin[s]; k < g.slice_end[s]; ++k, ++out) {
-      const uint32_t e = g.order[k];
-      c.item[out] = raw.item[e];
-      c.category[out] = raw.category[e];
-      c.activity[out] = raw.activity[e];
-      c.action[out] = raw.action[e];
-      c.purchase[out] = raw.purchase[e];
-      c.timestamp[out] = raw.timestamp[e];
-      const bool first = k == g.slice_begin[s];
-      c.time_gap[out] =
-          first || !real_time ? 1 : time_gap_bucket_between(previous_time, raw.timestamp[e]);
-      previous_time = raw.timestamp[e];
+    const int64_t begin = c.offsets[s], end = c.offsets[s + 1];
+    c.time_gap[begin] = 1;  // the first event of a sequence
+    for (int64_t e = begin + 1; e < end; ++e) {
+      c.time_gap[e] = real_time ? time_gap_bucket_between(c.timestamp[e - 1], c.timestamp[e]) : 1;
     }
   }
 }
@@ -425,9 +440,8 @@ PrepReport run_prep_with(const PrepOptions& options, const RawLogOpener& open,
   report.time_source = real_time ? "timestamps" : "order";
 
   CorpusContents c;
-  gather_events(raw, g, real_time, c);
-  g.order = {};
-  raw = RawColumns{};  // release ~26 bytes/event before building vocabularies and the file
+  gather_events(raw, g, real_time, c);  // consumes the raw columns
+  release(g.order);
 
   // Stage 3: vocabularies.
   std::vector<int32_t> token_of;

@@ -48,22 +48,21 @@ struct PrepResult {
   double synth_s = 0, prep_s = 0, peak_rss_mb = 0;
 };
 
-// Synth then prep in a child process, so its peak RSS (wait4) is prep's alone.
+// Prep runs in a child process, so that its peak RSS (wait4) is prep's alone. The child is forked
+// before synth runs and waits for it: a child forked after synth would inherit synth's peak
+// (Linux copies the high-water mark into the child), which at 100M events is larger than prep's.
 PrepResult bench_prep(int64_t events, const std::string& scratch) {
   fs::create_directories(scratch);
   const std::string logs = scratch + "/logs", corpus = scratch + "/corpus.h5";
   fs::remove_all(logs);
-  cf::synth::SynthOptions synth;
-  cf::synth::apply_event_target(synth, events, /*keep_users=*/false);
-  auto t0 = Clock::now();
-  auto summary = cf::synth::generate_synthetic_logs(synth, logs);
-  PrepResult r;
-  r.synth_s = seconds_since(t0);
-  int pipe_fd[2];
-  if (pipe(pipe_fd) != 0) throw std::runtime_error("pipe failed");
+  int go_fd[2], result_fd[2];
+  if (pipe(go_fd) != 0 || pipe(result_fd) != 0) throw std::runtime_error("pipe failed");
   pid_t pid = fork();
   if (pid == 0) {
-    close(pipe_fd[0]);
+    close(go_fd[1]);
+    close(result_fd[0]);
+    char go = 0;
+    if (read(go_fd[0], &go, 1) != 1 || go != 'g') _exit(4);  // synth failed: nothing to prep
     cf::data::PrepOptions options;
     options.sources.push_back({cf::data::RawFormat::kTrio, logs, "", {}});
     options.output_path = corpus;
@@ -73,21 +72,36 @@ PrepResult bench_prep(int64_t events, const std::string& scratch) {
     auto report = cf::data::run_prep(options);
     double s = seconds_since(t);
     int64_t kept = report.rows_kept;
-    if (write(pipe_fd[1], &s, sizeof(s)) < 0 || write(pipe_fd[1], &kept, sizeof(kept)) < 0)
+    if (write(result_fd[1], &s, sizeof(s)) < 0 || write(result_fd[1], &kept, sizeof(kept)) < 0)
       _exit(3);
     _exit(0);
   }
-  close(pipe_fd[1]);
+  close(go_fd[0]);
+  close(result_fd[1]);
+  cf::synth::SynthOptions synth;
+  cf::synth::apply_event_target(synth, events, /*keep_users=*/false);
+  auto t0 = Clock::now();
+  PrepResult r;
+  try {
+    cf::synth::generate_synthetic_logs(synth, logs);
+  } catch (...) {
+    close(go_fd[1]);  // the child reads end of file and exits
+    waitpid(pid, nullptr, 0);
+    throw;
+  }
+  r.synth_s = seconds_since(t0);
+  const char go = 'g';
+  if (write(go_fd[1], &go, 1) != 1) throw std::runtime_error("prep child did not start");
+  close(go_fd[1]);
   int status = 0;
   struct rusage usage {};
   wait4(pid, &status, 0, &usage);
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw std::runtime_error("prep child failed");
-  if (read(pipe_fd[0], &r.prep_s, sizeof(r.prep_s)) != sizeof(r.prep_s) ||
-      read(pipe_fd[0], &r.events, sizeof(r.events)) != sizeof(r.events))
+  if (read(result_fd[0], &r.prep_s, sizeof(r.prep_s)) != sizeof(r.prep_s) ||
+      read(result_fd[0], &r.events, sizeof(r.events)) != sizeof(r.events))
     throw std::runtime_error("prep child sent no result");
-  close(pipe_fd[0]);
+  close(result_fd[0]);
   r.peak_rss_mb = double(usage.ru_maxrss) / 1024.0;
-  (void)summary;
   fs::remove_all(logs);
   fs::remove(corpus);
   return r;
