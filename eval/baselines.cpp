@@ -35,12 +35,20 @@ CooccurrenceBaseline::CooccurrenceBaseline(const std::vector<int64_t>& item_coun
   const float scale = static_cast<float>(epsilon / (1.0 + static_cast<double>(max_count)));
   for (size_t j = 0; j < item_counts.size(); ++j)
     backoff_[j] = scale * static_cast<float>(item_counts[j]);
+  backoff_[0] = kMinusInf;
 }
 
 void CooccurrenceBaseline::score(const int32_t* history, int32_t length, float* out) const {
   std::copy(backoff_.begin(), backoff_.end(), out);
   table_.add_history_scores(history, length, out);
-  out[0] = kMinusInf;
+}
+
+void CooccurrenceBaseline::change(const int32_t* history, int32_t length, float* row,
+                                  std::vector<int32_t>& changed) const {
+  changed.clear();
+  table_.add_history_scores(history, length, row, &changed);
+  std::sort(changed.begin(), changed.end());
+  changed.erase(std::unique(changed.begin(), changed.end()), changed.end());
 }
 
 Json CooccurrenceBaseline::describe() const {

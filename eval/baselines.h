@@ -21,6 +21,14 @@ class HistoryScorer {
   virtual void score(const int32_t* history, int32_t length, float* out) const = 0;
   // Parameters and formula, recorded in eval.json so the numbers can be reproduced.
   virtual Json describe() const = 0;
+
+  // The same scores in the form eval ranks fastest: a row every user starts from (base(), -inf
+  // at padding), changed for this user at a few items. change() writes the user's scores of
+  // those items into `row` (which holds base() everywhere else) and lists them in `changed`
+  // (distinct, cleared first); score() equals base() with those changes, to the bit.
+  virtual const std::vector<float>& base() const = 0;
+  virtual void change(const int32_t* history, int32_t length, float* row,
+                      std::vector<int32_t>& changed) const = 0;
 };
 
 // score(j) = training occurrences of item j (the corpus item_counts): the same list for
@@ -32,6 +40,10 @@ class PopularityBaseline final : public HistoryScorer {
   int32_t num_items() const override { return static_cast<int32_t>(scores_.size()); }
   void score(const int32_t* history, int32_t length, float* out) const override;
   Json describe() const override;
+  const std::vector<float>& base() const override { return scores_; }
+  void change(const int32_t*, int32_t, float*, std::vector<int32_t>& changed) const override {
+    changed.clear();  // the same list for every user
+  }
 
  private:
   std::vector<float> scores_;
@@ -57,6 +69,10 @@ class CooccurrenceBaseline final : public HistoryScorer {
   int32_t num_items() const override { return static_cast<int32_t>(backoff_.size()); }
   void score(const int32_t* history, int32_t length, float* out) const override;
   Json describe() const override;
+  const std::vector<float>& base() const override { return backoff_; }
+  // The items with a co-occurrence score: backoff plus S(j).
+  void change(const int32_t* history, int32_t length, float* row,
+              std::vector<int32_t>& changed) const override;
 
   float weight(int32_t from, int32_t to) const { return table_.weight(from, to); }
   int64_t num_pairs() const { return table_.num_pairs(); }
@@ -64,7 +80,8 @@ class CooccurrenceBaseline final : public HistoryScorer {
   const ranking::CooccurrenceTable& table() const { return table_; }
 
  private:
-  std::vector<float> backoff_;  // every item's score before the history's: a popularity tie-break
+  // Every item's score before the history's: a popularity tie-break (-inf at padding).
+  std::vector<float> backoff_;
   ranking::CooccurrenceTable table_;
 };
 

@@ -35,13 +35,37 @@ struct ProtocolRanks {
   int64_t rank[kNumProtocols] = {0, 0, 0, 0};
 };
 
+void rank_sampled_protocols(const float* scores, const UserCase& user, ProtocolRanks& out) {
+  out.rank[2] = sampled_rank(scores, user.target, user.uniform_negatives);
+  out.rank[3] = sampled_rank(scores, user.target, user.popularity_negatives);
+}
+
 void rank_all_protocols(const float* scores, const UserCase& user, int32_t num_items,
                         const uint8_t* history_marks, ProtocolRanks& out) {
   ranking::full_ranks_filtered_and_not(scores, num_items, user.target, history_marks,
                                        &out.rank[0], &out.rank[1]);
-  out.rank[2] = sampled_rank(scores, user.target, user.uniform_negatives);
-  out.rank[3] = sampled_rank(scores, user.target, user.popularity_negatives);
+  rank_sampled_protocols(scores, user, out);
 }
+
+// A baseline's scores as its base row plus this user's changes (HistoryScorer::change): the
+// full ranks come without a pass over the catalogue, and equal rank_all_protocols's.
+struct BaseRanker {
+  const HistoryScorer* scorer;
+  ranking::SortedScores sorted_base;
+  explicit BaseRanker(const HistoryScorer* s)
+      : scorer(s), sorted_base(s->base().data(), s->num_items()) {}
+
+  // `row` holds the base at rest and is given back that way.
+  void rank(const UserCase& user, int32_t num_items, const std::vector<int32_t>& history_items,
+            std::vector<float>& row, std::vector<int32_t>& changed, ProtocolRanks& out) const {
+    const std::vector<float>& base = scorer->base();
+    scorer->change(user.sequence.item.data(), user.visible, row.data(), changed);
+    ranking::full_ranks_over_base(row.data(), base.data(), sorted_base, num_items, user.target,
+                                  changed, history_items, &out.rank[0], &out.rank[1]);
+    rank_sampled_protocols(row.data(), user, out);
+    for (int32_t j : changed) row[static_cast<size_t>(j)] = base[static_cast<size_t>(j)];
+  }
+};
 
 void set_marks(std::vector<uint8_t>& marks, const UserCase& user, uint8_t value) {
   const int32_t n = static_cast<int32_t>(marks.size());
@@ -49,6 +73,21 @@ void set_marks(std::vector<uint8_t>& marks, const UserCase& user, uint8_t value)
     const int32_t item = user.sequence.item[static_cast<size_t>(t)];
     if (item > 0 && item < n) marks[static_cast<size_t>(item)] = value;
   }
+}
+
+// The distinct items set_marks marks, in `out` (cleared first); `marks` must hold them marked
+// and keeps them marked.
+void marked_history_items(std::vector<uint8_t>& marks, const UserCase& user,
+                          std::vector<int32_t>& out) {
+  out.clear();
+  const int32_t n = static_cast<int32_t>(marks.size());
+  for (int32_t t = 0; t < user.visible; ++t) {
+    const int32_t item = user.sequence.item[static_cast<size_t>(t)];
+    if (item <= 0 || item >= n || marks[static_cast<size_t>(item)] != 1) continue;
+    marks[static_cast<size_t>(item)] = 2;  // still a mark; tells a repeat apart
+    out.push_back(item);
+  }
+  for (int32_t item : out) marks[static_cast<size_t>(item)] = 1;
 }
 
 double number_at(const Json& object, const std::string& key) {
@@ -153,6 +192,7 @@ EvalReport Evaluator::run(trainer::Model* model, const EvalProgress& progress) {
   cooccurrence.finalize();
   const HistoryScorer* baselines[] = {&popularity, &cooccurrence};
   constexpr int kNumBaselines = 2;
+  const BaseRanker baseline_rankers[] = {BaseRanker(&popularity), BaseRanker(&cooccurrence)};
 
   // ---- pass 2: score users batch by batch -------------------------------------------------
   const NegativeSampler uniform_sampler(NegativeDistribution::kUniform, item_counts);
@@ -224,29 +264,32 @@ EvalReport Evaluator::run(trainer::Model* model, const EvalProgress& progress) {
 #pragma omp parallel
     {
       std::vector<uint8_t> marks(static_cast<size_t>(num_items), 0);
-      std::vector<float> scores(static_cast<size_t>(num_items));
       std::vector<std::pair<int32_t, float>> prior_scratch;
+      std::vector<int32_t> history_items, changed;
+      std::vector<std::vector<float>> baseline_rows;  // each baseline's base row, at rest
+      for (const HistoryScorer* baseline : baselines) baseline_rows.push_back(baseline->base());
 #pragma omp for schedule(dynamic, 4)
       for (int b = 0; b < B; ++b) {
         const UserCase& user = users[static_cast<size_t>(b)];
         ProtocolRanks* row = &ranks[static_cast<size_t>(b) * static_cast<size_t>(num_scorers)];
         set_marks(marks, user, 1);
-        int s = 0;
         if (model) {
-          const float* model_row =
+          // This user's row of model_scores is not needed after: the prior is added in place,
+          // once the network alone is ranked.
+          float* model_row =
               model_scores.data() + static_cast<size_t>(b) * static_cast<size_t>(num_items);
+          rank_all_protocols(model_row, user, num_items, marks.data(), row[model_scorers - 1]);
           if (with_prior) {
-            std::copy(model_row, model_row + num_items, scores.begin());
             cooccurrence.table().add_log_prior(user.sequence.item.data(), user.visible,
-                                               options_.prior_weight, scores.data(),
-                                               prior_scratch);
-            rank_all_protocols(scores.data(), user, num_items, marks.data(), row[s++]);
+                                               options_.prior_weight, model_row, prior_scratch);
+            rank_all_protocols(model_row, user, num_items, marks.data(), row[0]);
           }
-          rank_all_protocols(model_row, user, num_items, marks.data(), row[s++]);
         }
-        for (const HistoryScorer* baseline : baselines) {
-          baseline->score(user.sequence.item.data(), user.visible, scores.data());
-          rank_all_protocols(scores.data(), user, num_items, marks.data(), row[s++]);
+        marked_history_items(marks, user, history_items);
+        for (int k = 0; k < kNumBaselines; ++k) {
+          baseline_rankers[k].rank(user, num_items, history_items,
+                                   baseline_rows[static_cast<size_t>(k)], changed,
+                                   row[model_scorers + k]);
         }
         set_marks(marks, user, 0);
       }

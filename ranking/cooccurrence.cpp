@@ -89,16 +89,18 @@ int64_t CooccurrenceTable::num_pairs() const {
   return static_cast<int64_t>(column_.size());
 }
 
-void CooccurrenceTable::add_history_scores(const int32_t* history, int32_t length,
-                                           float* out) const {
+void CooccurrenceTable::add_history_scores(const int32_t* history, int32_t length, float* out,
+                                           std::vector<int32_t>* touched) const {
   CF_CHECK(finalized_, "scoring before finalize()");
   for (int32_t r = 1; r <= params_.recent_items && r <= length; ++r) {
     const int32_t from = history[length - r];
     if (from <= 0 || from >= num_items_) continue;
     const float recency = 1.0f / static_cast<float>(r);
-    for (int64_t at = row_start_[size_t(from)]; at < row_start_[size_t(from) + 1]; ++at) {
+    const int64_t first = row_start_[size_t(from)], last = row_start_[size_t(from) + 1];
+    for (int64_t at = first; at < last; ++at) {
       out[column_[static_cast<size_t>(at)]] += recency * value_[static_cast<size_t>(at)];
     }
+    if (touched) touched->insert(touched->end(), column_.begin() + first, column_.begin() + last);
   }
 }
 

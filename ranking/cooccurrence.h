@@ -32,8 +32,10 @@ class CooccurrenceTable {
   float weight(int32_t from, int32_t to) const;  // C[from][to]
   int64_t num_pairs() const;                     // stored non-zero C entries
 
-  // out[j] += S(j) for every item (dense).
-  void add_history_scores(const int32_t* history, int32_t length, float* out) const;
+  // out[j] += S(j) for every item (dense). With `touched`, the items it added to are appended
+  // to it (an item once per addition).
+  void add_history_scores(const int32_t* history, int32_t length, float* out,
+                          std::vector<int32_t>* touched = nullptr) const;
   // The items with S(j) > 0 and their S(j), ascending by item: the sparse form of the above.
   // `out` is cleared first.
   void history_scores(const int32_t* history, int32_t length,

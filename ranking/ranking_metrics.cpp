@@ -71,15 +71,11 @@ __attribute__((target("avx512f,avx512bw,avx512vl,popcnt"))) RawCounts raw_counts
   return {kept + tail.kept, above_kept + tail.above_kept, above + tail.above};
 }
 
-RankCounts count_ranks(const float* scores, int32_t num_items, int32_t target,
-                       const uint8_t* excluded) {
-  static const bool avx512 = __builtin_cpu_supports("avx512bw") &&
-                             __builtin_cpu_supports("avx512vl");
-  const float target_score = scores[target];
-  const RawCounts raw = avx512 ? raw_counts_avx512(scores, num_items, target_score, excluded)
-                               : raw_counts_plain(scores, num_items, target_score, excluded);
-  // The target was counted like any item; it is always ranked and never above itself.
-  const int64_t target_kept = excluded ? int64_t(excluded[target] == 0) : 1;
+// The counts over items [1, num_items) with the target counted like any item, turned into the
+// target's: it is always ranked and never above itself.
+RankCounts target_counts(const RawCounts& raw, int32_t num_items, float target_score,
+                         bool target_excluded) {
+  const int64_t target_kept = target_excluded ? 0 : 1;
   const int64_t target_at_least = target_score >= target_score;  // false for NaN
   RankCounts counts;
   counts.candidates = raw.kept - target_kept;
@@ -89,7 +85,56 @@ RankCounts count_ranks(const float* scores, int32_t num_items, int32_t target,
   return counts;
 }
 
+RankCounts count_ranks(const float* scores, int32_t num_items, int32_t target,
+                       const uint8_t* excluded) {
+  static const bool avx512 = __builtin_cpu_supports("avx512bw") &&
+                             __builtin_cpu_supports("avx512vl");
+  const float target_score = scores[target];
+  const RawCounts raw = avx512 ? raw_counts_avx512(scores, num_items, target_score, excluded)
+                               : raw_counts_plain(scores, num_items, target_score, excluded);
+  return target_counts(raw, num_items, target_score, excluded && excluded[target] != 0);
+}
+
+void store_ranks(const RankCounts& c, float target_score, int64_t* filtered, int64_t* unfiltered) {
+  const bool nan = std::isnan(target_score);
+  *filtered = 1 + (nan ? c.candidates : c.above);
+  *unfiltered = 1 + (nan ? c.all_candidates : c.all_above);
+}
+
 }  // namespace
+
+SortedScores::SortedScores(const float* base, int32_t num_items) {
+  for (int32_t j = 1; j < num_items; ++j) {
+    if (!std::isnan(base[j])) sorted_.push_back(base[j]);
+  }
+  std::sort(sorted_.begin(), sorted_.end());
+}
+
+int64_t SortedScores::count_at_least(float t) const {
+  if (std::isnan(t)) return 0;
+  return static_cast<int64_t>(sorted_.end() - std::lower_bound(sorted_.begin(), sorted_.end(), t));
+}
+
+void full_ranks_over_base(const float* scores, const float* base, const SortedScores& sorted_base,
+                          int32_t num_items, int32_t target, const std::vector<int32_t>& changed,
+                          const std::vector<int32_t>& excluded, int64_t* filtered,
+                          int64_t* unfiltered) {
+  CF_CHECK(target > 0 && target < num_items, "target token out of range");
+  const float t = scores[target];
+  // The pass over the catalogue, rebuilt: every item counted at its base score, the changed
+  // ones moved to their own, and the excluded ones taken out.
+  RawCounts raw;
+  raw.above = sorted_base.count_at_least(t);
+  for (int32_t j : changed) raw.above += int64_t(scores[j] >= t) - int64_t(base[j] >= t);
+  raw.above_kept = raw.above;
+  bool target_excluded = false;
+  for (int32_t j : excluded) {
+    raw.above_kept -= int64_t(scores[j] >= t);
+    target_excluded = target_excluded || j == target;
+  }
+  raw.kept = num_items - 1 - static_cast<int64_t>(excluded.size());
+  store_ranks(target_counts(raw, num_items, t, target_excluded), t, filtered, unfiltered);
+}
 
 int64_t full_rank(const float* scores, int32_t num_items, int32_t target,
                   const uint8_t* excluded) {
@@ -102,10 +147,8 @@ void full_ranks_filtered_and_not(const float* scores, int32_t num_items, int32_t
                                  const uint8_t* excluded, int64_t* filtered,
                                  int64_t* unfiltered) {
   CF_CHECK(target > 0 && target < num_items, "target token out of range");
-  const RankCounts c = count_ranks(scores, num_items, target, excluded);
-  const bool nan = std::isnan(scores[target]);
-  *filtered = 1 + (nan ? c.candidates : c.above);
-  *unfiltered = 1 + (nan ? c.all_candidates : c.all_above);
+  store_ranks(count_ranks(scores, num_items, target, excluded), scores[target], filtered,
+              unfiltered);
 }
 
 void full_ranks_with_bonus(const float* scores, int32_t num_items, int32_t target,

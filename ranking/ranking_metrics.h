@@ -38,6 +38,29 @@ int64_t full_rank(const float* scores, int32_t num_items, int32_t target,
 void full_ranks_filtered_and_not(const float* scores, int32_t num_items, int32_t target,
                                  const uint8_t* excluded, int64_t* filtered, int64_t* unfiltered);
 
+// A fixed score row, sorted, for ranking against rows that differ from it in a few items
+// (full_ranks_over_base).
+class SortedScores {
+ public:
+  // `base[1..num_items)`; NaN scores are left out (they never count above a target).
+  SortedScores(const float* base, int32_t num_items);
+  // How many of those items score >= t (0 for a NaN t).
+  int64_t count_at_least(float t) const;
+
+ private:
+  std::vector<float> sorted_;
+};
+
+// full_ranks_filtered_and_not(scores, ...) for a row that equals `base` except at the items in
+// `changed`, without a pass over the catalogue: O(|changed| + |excluded| + log num_items).
+// `changed` and `excluded` list distinct items in [1, num_items); `excluded` lists exactly the
+// items whose mark full_ranks_filtered_and_not would see set. The ranks are the same, to the
+// last tie and NaN rule.
+void full_ranks_over_base(const float* scores, const float* base, const SortedScores& sorted_base,
+                          int32_t num_items, int32_t target, const std::vector<int32_t>& changed,
+                          const std::vector<int32_t>& excluded, int64_t* filtered,
+                          int64_t* unfiltered);
+
 // full_rank of the scores with an additive sparse term, for several weights at once: ranks[w] =
 // full_rank(fused_w) where fused_w[j] = scores[j] + weights[w] * bonus_j (float arithmetic, as
 // CooccurrenceTable::add_log_prior computes it) for the items listed in `bonus` (item, bonus_j;

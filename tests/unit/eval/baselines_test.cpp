@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <utility>
 #include <vector>
@@ -91,6 +93,47 @@ TEST(CooccurrenceBaseline, EmptyHistoryFallsBackToPopularityOrder) {
   EXPECT_GT(s[2], s[3]);
   EXPECT_GT(s[3], s[4]);
   EXPECT_GT(s[4], s[5]);
+}
+
+// eval ranks the baselines from their base row and the items a history changes; that form
+// must give score()'s row to the bit, list each changed item once, and nothing else.
+TEST(HistoryScorer, BasePlusChangesIsTheDenseScoreBitForBit) {
+  std::mt19937 rng(5);
+  const int32_t n = 60;
+  std::vector<int64_t> counts(static_cast<size_t>(n));
+  for (auto& c : counts) c = rng() % 40;
+  CooccurrenceBaseline co(counts, CooccurrenceParams{});
+  for (int s = 0; s < 200; ++s) {
+    std::vector<int32_t> seq(static_cast<size_t>(2 + rng() % 12));
+    for (auto& item : seq) item = static_cast<int32_t>(rng() % n);
+    co.add_sequence(seq.data(), static_cast<int32_t>(seq.size()));
+  }
+  co.finalize();
+  const PopularityBaseline pop(counts);
+  const HistoryScorer* scorers[] = {&pop, &co};
+  for (const HistoryScorer* scorer : scorers) {
+    std::vector<float> row = scorer->base(), dense(static_cast<size_t>(n));
+    std::vector<int32_t> changed;
+    for (int user = 0; user < 50; ++user) {
+      std::vector<int32_t> history(static_cast<size_t>(rng() % 8));
+      for (auto& item : history) item = static_cast<int32_t>(rng() % n);
+      const int32_t length = static_cast<int32_t>(history.size());
+      scorer->score(history.data(), length, dense.data());
+      scorer->change(history.data(), length, row.data(), changed);
+      std::vector<int32_t> distinct = changed;
+      std::sort(distinct.begin(), distinct.end());
+      EXPECT_EQ(std::unique(distinct.begin(), distinct.end()), distinct.end()) << scorer->name();
+      for (int32_t j = 0; j < n; ++j) {
+        const bool listed = std::count(changed.begin(), changed.end(), j) == 1;
+        // Bit equality (also for -inf at padding); unlisted items keep the base.
+        EXPECT_EQ(std::memcmp(&row[j], &dense[j], sizeof(float)), 0) << scorer->name() << " " << j;
+        if (!listed) {
+          EXPECT_EQ(row[j], scorer->base()[j]) << scorer->name() << " " << j;
+        }
+      }
+      for (int32_t j : changed) row[j] = scorer->base()[j];
+    }
+  }
 }
 
 TEST(CooccurrenceBaseline, IgnoresPaddingAndOutOfVocabularyTokens) {

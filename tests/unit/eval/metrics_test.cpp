@@ -87,6 +87,63 @@ TEST(FullRank, MatchesTheDefinitionOnRandomCataloguesBothWays) {
   }
 }
 
+// The ranks of a row that differs from a fixed base at a few items, counted without a pass
+// over the catalogue, against the pass itself: ties, NaN and +-inf on either side, a changed or
+// excluded target, items both changed and excluded.
+TEST(FullRanksOverBase, EqualTheFullPassOnRandomRows) {
+  std::mt19937 rng(11);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  auto draw = [&] {
+    if (rng() % 13 == 0) return nan;
+    if (rng() % 17 == 0) return rng() % 2 ? kInf : -kInf;
+    return float(rng() % 7) * 0.25f;  // few values: many ties
+  };
+  int64_t checked = 0;
+  for (int32_t n : {2, 3, 17, 100, 1031}) {
+    std::vector<float> base(static_cast<size_t>(n));
+    for (auto& v : base) v = draw();
+    const ranking::SortedScores sorted(base.data(), n);
+    for (int trial = 0; trial < 40; ++trial) {
+      std::vector<float> row = base;
+      std::vector<uint8_t> marks(static_cast<size_t>(n), 0);
+      std::vector<int32_t> changed, excluded;
+      for (int32_t j = 1; j < n; ++j) {
+        if (rng() % 5 == 0) {
+          row[j] = draw();
+          changed.push_back(j);
+        }
+        if (rng() % 6 == 0) {
+          marks[j] = 1;
+          excluded.push_back(j);
+        }
+      }
+      std::shuffle(changed.begin(), changed.end(), rng);  // any order
+      for (int32_t target = 1; target < n; target += std::max(1, n / 9)) {
+        int64_t filtered = 0, unfiltered = 0, want_filtered = 0, want_unfiltered = 0;
+        ranking::full_ranks_filtered_and_not(row.data(), n, target, marks.data(), &want_filtered,
+                                             &want_unfiltered);
+        ranking::full_ranks_over_base(row.data(), base.data(), sorted, n, target, changed,
+                                      excluded, &filtered, &unfiltered);
+        EXPECT_EQ(filtered, want_filtered) << n << " " << target;
+        EXPECT_EQ(unfiltered, want_unfiltered) << n << " " << target;
+        ++checked;
+      }
+    }
+  }
+  EXPECT_GT(checked, 500);
+}
+
+TEST(SortedScores, CountsScoresAtLeastAThresholdLeavingOutPaddingAndNaN) {
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> base = {9.0f, 1.0f, nan, 3.0f, 3.0f, -kInf, kInf};
+  const ranking::SortedScores sorted(base.data(), static_cast<int32_t>(base.size()));
+  EXPECT_EQ(sorted.count_at_least(3.0f), 3);  // 3, 3, inf (index 0 is padding)
+  EXPECT_EQ(sorted.count_at_least(-kInf), 5);
+  EXPECT_EQ(sorted.count_at_least(kInf), 1);
+  EXPECT_EQ(sorted.count_at_least(10.0f), 1);
+  EXPECT_EQ(sorted.count_at_least(nan), 0);
+}
+
 TEST(SampledRank, RanksAgainstTheNegativesOnly) {
   std::vector<float> s = {-kInf, 0.5f, 0.9f, 0.1f, 0.5f, 0.3f, 2.0f};
   EXPECT_EQ(sampled_rank(s.data(), 1, {3, 5}), 1);
