@@ -80,6 +80,17 @@ void attention_forward(T* out, T* att, const T* qkv, const int32_t* lengths, int
 template <class T>
 void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, const int32_t* lengths,
                         int B, int Tlen, int C, int NH);
+// The same attention without the [B, NH, T, T] tensor, for long sequences: queries in tiles of
+// kAttentionQueryTile rows, and per query row only its softmax statistics kept, stats[B, NH, T,
+// 2] = (row maximum, 1 / sum of exponentials); backward computes each tile's probabilities
+// again from them, to the bit. Memory per thread: two [tile, T] buffers.
+inline constexpr int kAttentionQueryTile = 64;
+template <class T>
+void attention_forward_tiled(T* out, T* stats, const T* qkv, const int32_t* lengths, int B,
+                             int Tlen, int C, int NH);
+template <class T>
+void attention_backward_tiled(T* dqkv, const T* dout, const T* qkv, const T* stats,
+                              const int32_t* lengths, int B, int Tlen, int C, int NH);
 
 // ---- ligr and hstu blocks (README.md "Blocks"; CUDA versions in kernels/cuda/cuda_ops.h) ----
 // out = 1 / (1 + exp(-inp)).

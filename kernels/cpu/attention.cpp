@@ -1,5 +1,6 @@
-// CPU causal multi-head attention with key padding, keeping the probabilities: per (batch,
-// head) a few BLAS products over the sequence and row softmaxes between them.
+// CPU causal multi-head attention with key padding: per (batch, head) a few BLAS products and
+// row softmaxes between them, either keeping the probabilities for backward or, tiled over the
+// queries, only each row's softmax statistics.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -116,10 +117,137 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, cons
   }
 }
 
+// The tiled form: per (batch, head), query tiles of kAttentionQueryTile rows, each tile's
+// scores [rows, keys] in a buffer of this thread. Per query row only the softmax statistics
+// (its maximum and 1/sum) are kept; backward computes the probabilities again from them, with
+// the bits the forward had (exp_shifted_scaled), so no [B, NH, T, T] tensor exists.
+template <class T>
+void attention_forward_tiled(T* out, T* stats, const T* qkv, const int32_t* lengths, int B,
+                             int Tlen, int C, int NH) {
+  CF_CHECK(NH > 0 && C % NH == 0, "attention: C must be a multiple of NH");
+  check_lengths(lengths, B, Tlen);
+  const int hs = C / NH;
+  const int row = 3 * C;
+  const T scale = T(1) / std::sqrt(T(hs));
+  const int tile = std::max(1, std::min(Tlen, kAttentionQueryTile));
+  const bool worth_threads = int64_t(B) * NH * Tlen * Tlen * hs > 65536;
+#pragma omp parallel if (worth_threads)
+  {
+    cpu::run_blas_serially_in_this_task();
+    std::vector<T> scores(size_t(tile) * std::max(Tlen, 1));
+#pragma omp for collapse(2) schedule(static)
+    for (int b = 0; b < B; ++b) {
+      for (int h = 0; h < NH; ++h) {
+        const int L = lengths[b];
+        const T* q = qkv + int64_t(b) * Tlen * row + h * hs;
+        const T* k = q + C;
+        const T* v = q + 2 * C;
+        T* o = out + int64_t(b) * Tlen * C + h * hs;
+        T* st = stats + (int64_t(b) * NH + h) * Tlen * 2;
+        for (int t0 = 0; t0 < Tlen; t0 += tile) {
+          const int rows = std::min(tile, Tlen - t0);
+          const int keys = visible_keys(t0 + rows - 1, L);  // the tile's last row sees most
+          if (keys == 0) {
+            for (int t = t0; t < t0 + rows; ++t) {
+              std::fill(o + int64_t(t) * C, o + int64_t(t) * C + hs, T(0));
+              st[2 * t] = T(0);
+              st[2 * t + 1] = T(0);
+            }
+            continue;
+          }
+          T* a = scores.data();
+          cpu::gemm_row_major_unrounded(false, true, rows, keys, hs, scale, q + int64_t(t0) * row,
+                                        row, k, row, T(0), a, keys);
+          for (int t = t0; t < t0 + rows; ++t) {
+            T* p = a + int64_t(t - t0) * keys;
+            const int nvis = visible_keys(t, L);
+            std::fill(p + nvis, p + keys, T(0));
+            T top = T(0), inverse_sum = T(0);  // a row without keys: all zero
+            if (nvis > 0) {
+              top = cpu::add_bias_and_max<T>(p, nullptr, nvis);
+              inverse_sum = T(1.0 / cpu::exp_shifted_and_sum(p, top, nvis));
+              cpu::scale_row(p, inverse_sum, nvis);
+            }
+            st[2 * t] = top;
+            st[2 * t + 1] = inverse_sum;
+          }
+          cpu::gemm_row_major_unrounded(false, false, rows, hs, keys, T(1), a, keys, v, row, T(0),
+                                        o + int64_t(t0) * C, C);
+        }
+      }
+    }
+  }
+}
+
+template <class T>
+void attention_backward_tiled(T* dqkv, const T* dout, const T* qkv, const T* stats,
+                              const int32_t* lengths, int B, int Tlen, int C, int NH) {
+  CF_CHECK(NH > 0 && C % NH == 0, "attention: C must be a multiple of NH");
+  check_lengths(lengths, B, Tlen);
+  const int hs = C / NH;
+  const int row = 3 * C;
+  const T scale = T(1) / std::sqrt(T(hs));
+  const int tile = std::max(1, std::min(Tlen, kAttentionQueryTile));
+  const bool worth_threads = int64_t(B) * NH * Tlen * Tlen * hs > 65536;
+#pragma omp parallel if (worth_threads)
+  {
+    cpu::run_blas_serially_in_this_task();
+    const size_t tile_size = size_t(tile) * std::max(Tlen, 1);
+    std::vector<T> probabilities(tile_size), ds(tile_size);  // [rows, keys] each
+#pragma omp for collapse(2) schedule(static)
+    for (int b = 0; b < B; ++b) {
+      for (int h = 0; h < NH; ++h) {
+        const int L = lengths[b];
+        if (L == 0) continue;
+        const int64_t offset = int64_t(b) * Tlen * row + h * hs;
+        const T *q = qkv + offset, *k = q + C, *v = q + 2 * C;
+        T *dq = dqkv + offset, *dk = dq + C, *dv = dq + 2 * C;
+        const T* g = dout + int64_t(b) * Tlen * C + h * hs;
+        const T* st = stats + (int64_t(b) * NH + h) * Tlen * 2;
+        for (int t0 = 0; t0 < Tlen; t0 += tile) {
+          const int rows = std::min(tile, Tlen - t0);
+          const int keys = visible_keys(t0 + rows - 1, L);
+          T* a = probabilities.data();
+          T* d = ds.data();
+          cpu::gemm_row_major_unrounded(false, true, rows, keys, hs, scale, q + int64_t(t0) * row,
+                                        row, k, row, T(0), a, keys);
+          cpu::gemm_row_major_unrounded(false, true, rows, keys, hs, T(1), g + int64_t(t0) * C, C,
+                                        v, row, T(0), d, keys);
+          for (int t = t0; t < t0 + rows; ++t) {
+            T* p = a + int64_t(t - t0) * keys;
+            T* dp = d + int64_t(t - t0) * keys;
+            const int nvis = visible_keys(t, L);
+            cpu::exp_shifted_scaled<T>(p, nullptr, st[2 * t], st[2 * t + 1], nvis);
+            T expected = 0;  // sum_s p[s] dP[s], the softmax Jacobian's shared term
+            for (int s = 0; s < nvis; ++s) expected += p[s] * dp[s];
+            for (int s = 0; s < nvis; ++s) dp[s] = p[s] * (dp[s] - expected) * scale;
+            std::fill(p + nvis, p + keys, T(0));
+            std::fill(dp + nvis, dp + keys, T(0));
+          }
+          cpu::gemm_row_major_unrounded(true, false, keys, hs, rows, T(1), a, keys,
+                                        g + int64_t(t0) * C, C, T(1), dv, row);
+          cpu::gemm_row_major_unrounded(false, false, rows, hs, keys, T(1), d, keys, k, row, T(1),
+                                        dq + int64_t(t0) * row, row);
+          cpu::gemm_row_major_unrounded(true, false, keys, hs, rows, T(1), d, keys,
+                                        q + int64_t(t0) * row, row, T(1), dk, row);
+        }
+      }
+    }
+  }
+}
+
 #define CF_INSTANTIATE(T)                                                                         \
   template void attention_forward<T>(T*, T*, const T*, const int32_t*, int, int, int, int);       \
   template void attention_backward<T>(T*, const T*, const T*, const T*, const int32_t*, int, int, \
                                       int, int);
+CF_INSTANTIATE(float)
+CF_INSTANTIATE(double)
+#undef CF_INSTANTIATE
+
+#define CF_INSTANTIATE(T)                                                                          \
+  template void attention_forward_tiled<T>(T*, T*, const T*, const int32_t*, int, int, int, int);  \
+  template void attention_backward_tiled<T>(T*, const T*, const T*, const T*, const int32_t*, int, \
+                                            int, int, int);
 CF_INSTANTIATE(float)
 CF_INSTANTIATE(double)
 #undef CF_INSTANTIATE

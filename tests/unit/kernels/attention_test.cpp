@@ -100,6 +100,68 @@ INSTANTIATE_TEST_SUITE_P(
                       // odd head size 5, two heads
                       AttentionShape{3, 7, 10, 2, {7, 2, 6}}, AttentionShape{2, 9, 8, 1, {4, 9}}));
 
+// The tiled form (softmax statistics instead of probabilities) against the naive definition
+// and against finite differences, on shapes with several query tiles and a ragged last one,
+// every length kind (0, 1, inside the first tile, inside a later one, full).
+class TiledAttentionShapes : public ::testing::TestWithParam<AttentionShape> {};
+
+TEST_P(TiledAttentionShapes, ForwardMatchesNaive) {
+  const AttentionShape& shape = GetParam();
+  const auto [B, T, C, NH, lengths] = shape;
+  const auto qkv = random_values<float>(size_t(B) * T * 3 * C, 21, -2.0, 2.0);
+  std::vector<float> out(size_t(B) * T * C, 7.0f), stats(size_t(B) * NH * T * 2, 7.0f);
+  cf::ops::attention_forward_tiled(out.data(), stats.data(), qkv.data(), lengths.data(), B, T, C,
+                                   NH);
+  std::vector<double> want_out, want_att;
+  naive_attention(want_out, want_att, cast<double>(qkv), shape);
+  EXPECT_TRUE(all_close(out, want_out, kFloatTolerance));
+}
+
+TEST_P(TiledAttentionShapes, GradientMatchesFiniteDifferencesAndTheStoredForm) {
+  const AttentionShape& shape = GetParam();
+  const auto [B, T, C, NH, lengths] = shape;
+  auto qkv = random_values(size_t(B) * T * 3 * C, 22, -1.5, 1.5);
+  const auto R = random_values(size_t(B) * T * C, 23);
+  std::vector<double> out(R.size()), stats(size_t(B) * NH * T * 2);
+  auto loss = [&] {
+    cf::ops::attention_forward_tiled(out.data(), stats.data(), qkv.data(), lengths.data(), B, T,
+                                     C, NH);
+    return dot(out, R);
+  };
+  loss();
+  std::vector<double> dqkv(qkv.size(), 0.0);
+  cf::ops::attention_backward_tiled(dqkv.data(), R.data(), qkv.data(), stats.data(),
+                                    lengths.data(), B, T, C, NH);
+  EXPECT_TRUE(gradient_matches(dqkv, numeric_gradient(qkv, loss)));
+  loss();  // numeric_gradient left the statistics of a perturbed input behind
+
+  // The stored-probability form gives the same gradient up to rounding.
+  std::vector<double> stored_out(R.size()), att(size_t(B) * NH * T * T), stored(qkv.size(), 0.0);
+  cf::ops::attention_forward(stored_out.data(), att.data(), qkv.data(), lengths.data(), B, T, C,
+                             NH);
+  cf::ops::attention_backward(stored.data(), R.data(), qkv.data(), att.data(), lengths.data(), B,
+                              T, C, NH);
+  EXPECT_TRUE(all_close(out, stored_out, 1e-12));
+  EXPECT_TRUE(all_close(dqkv, stored, 1e-12));
+
+  // Backward accumulates into dqkv.
+  auto twice = dqkv;
+  cf::ops::attention_backward_tiled(twice.data(), R.data(), qkv.data(), stats.data(),
+                                    lengths.data(), B, T, C, NH);
+  for (auto& g : dqkv) g *= 2;
+  EXPECT_TRUE(all_close(twice, dqkv, 1e-12));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Shapes, TiledAttentionShapes,
+    ::testing::Values(AttentionShape{1, 1, 2, 1, {1}},
+                      // three query tiles (64, 64, 2), lengths ending in the second and last
+                      AttentionShape{2, cf::ops::kAttentionQueryTile * 2 + 2, 4, 1, {100, 130}},
+                      // two tiles (64, 2), lengths 0, 1 and full, two heads of size 2
+                      AttentionShape{3, cf::ops::kAttentionQueryTile + 2, 4, 2, {0, 1, 66}},
+                      // exactly one tile, odd head size
+                      AttentionShape{2, cf::ops::kAttentionQueryTile, 5, 1, {64, 17}}));
+
 TEST(Attention, EmptySequenceOutputsZerosAndAttendsNowhere) {
   const int B = 2, T = 4, C = 6, NH = 2;
   const std::vector<int32_t> lengths = {0, 2};

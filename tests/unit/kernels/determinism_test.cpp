@@ -109,6 +109,23 @@ TEST(Determinism, Attention) {
   });
 }
 
+TEST(Determinism, TiledAttention) {
+  const int NH = 2;
+  const auto qkv = random_values<float>(size_t(kRows) * 3 * kWidth, 11);
+  auto lengths = random_ids(kBatch, 12, 0, kTime);
+  lengths[0] = 0;
+  const auto dout = random_values<float>(size_t(kRows) * kWidth, 13);
+  expect_reproducible([&] {
+    std::vector<float> out(size_t(kRows) * kWidth), stats(size_t(kBatch) * NH * kTime * 2);
+    cf::ops::attention_forward_tiled(out.data(), stats.data(), qkv.data(), lengths.data(), kBatch,
+                                     kTime, kWidth, NH);
+    std::vector<float> dqkv(qkv.size(), 0.0f);
+    cf::ops::attention_backward_tiled(dqkv.data(), dout.data(), qkv.data(), stats.data(),
+                                      lengths.data(), kBatch, kTime, kWidth, NH);
+    return Outputs{out, stats, dqkv};
+  });
+}
+
 TEST(Determinism, SoftmaxXent) {
   const int N = 300, C = 32, V = 5003;
   const auto hidden = random_values<float>(size_t(N) * C, 14);
