@@ -85,6 +85,10 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, cons
 // 2] = (row maximum, 1 / sum of exponentials); backward computes each tile's probabilities
 // again from them, to the bit. Memory per thread: two [tile, T] buffers.
 inline constexpr int kAttentionQueryTile = 64;
+// The form a model runs for a batch padded to Tlen positions: the stored one while the whole
+// sequence is one query tile (its backward needs no second score product), the tiled one
+// beyond, where it is also the faster (docs/benchmarks.md, "Attention, stored and tiled").
+inline bool attention_is_tiled(double Tlen) { return Tlen > kAttentionQueryTile; }
 template <class T>
 void attention_forward_tiled(T* out, T* stats, const T* qkv, const int32_t* lengths, int B,
                              int Tlen, int C, int NH);

@@ -119,21 +119,39 @@ int main(int argc, char** argv) {
     }
   }
 
-  {
-    const auto qkv = random_floats(size_t(N) * 3 * C, 9);
-    auto lengths = std::vector<int32_t>(B, T);  // full sequences: the most work
-    std::vector<float> out(size_t(N) * C), att(size_t(B) * NH * T * T), dqkv(qkv.size());
-    const std::string shape = "B128 T50 C64 NH2";
+  // Attention in both forms: keeping the probabilities [B, NH, T, T] for backward, and tiled
+  // over the queries, keeping only each row's softmax statistics. At the Beauty shape and at a
+  // long one (same tokens per batch), where the stored form's tensor gets large.
+  for (const auto& [ab, at] : {std::pair{B, T}, std::pair{std::max(1, N / 1024), 1024}}) {
+    const int an = ab * at;
+    const auto qkv = random_floats(size_t(an) * 3 * C, 9);
+    const auto dout = random_floats(size_t(an) * C, 12);
+    auto lengths = std::vector<int32_t>(ab, at);  // full sequences: the most work
+    std::vector<float> out(size_t(an) * C), att(size_t(ab) * NH * at * at),
+        stats(size_t(ab) * NH * at * 2), dqkv(qkv.size());
+    const std::string shape = "B" + std::to_string(ab) + " T" + std::to_string(at) + " C" +
+                              std::to_string(C) + " NH" + std::to_string(NH);
     // Causal: T(T+1)/2 query-key pairs per head, hs multiply-adds each for scores and values.
-    const double flops = 2.0 * 2.0 * B * NH * (T * (T + 1) / 2.0) * hs;
+    const double flops = 2.0 * 2.0 * ab * NH * (at * (at + 1) / 2.0) * hs;
     rows.push_back({"attention_forward", shape, time_ms([&] {
-                      cf::ops::attention_forward(out.data(), att.data(), qkv.data(), lengths.data(),
-                                                 B, T, C, NH);
+                      cf::ops::attention_forward(out.data(), att.data(), qkv.data(),
+                                                 lengths.data(), ab, at, C, NH);
                     }),
                     flops});
     rows.push_back({"attention_backward", shape, time_ms([&] {
-                      cf::ops::attention_backward(dqkv.data(), dx.data(), qkv.data(), att.data(),
-                                                  lengths.data(), B, T, C, NH);
+                      cf::ops::attention_backward(dqkv.data(), dout.data(), qkv.data(),
+                                                  att.data(), lengths.data(), ab, at, C, NH);
+                    }),
+                    2 * flops});
+    rows.push_back({"attention_forward (tiled)", shape, time_ms([&] {
+                      cf::ops::attention_forward_tiled(out.data(), stats.data(), qkv.data(),
+                                                       lengths.data(), ab, at, C, NH);
+                    }),
+                    flops});
+    rows.push_back({"attention_backward (tiled)", shape, time_ms([&] {
+                      cf::ops::attention_backward_tiled(dqkv.data(), dout.data(), qkv.data(),
+                                                        stats.data(), lengths.data(), ab, at, C,
+                                                        NH);
                     }),
                     2 * flops});
   }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/ops.h"
 #include "trainer/model/model_types.h"
 
 namespace cf::trainer {
@@ -19,7 +20,9 @@ struct BlockActivations {
   T *ln1, *ln1_mean, *ln1_rstd;  // [N, C], [N], [N]: every kind
   // gpt and ligr: softmax attention and the FFN's pre-norm.
   T* qkv;      // [B*T, 3C] padded layout (padding rows zero), as attention wants
-  T* att;      // [B, NH, T, T] softmax probabilities
+  // [B, NH, T, T] softmax probabilities, or for long batches (ops::attention_is_tiled) only
+  // each row's softmax statistics, [B, NH, T, 2]
+  T* att;
   T* att_out;  // [N, C] attention output before the projection (packed)
   T* proj;     // [N, C] projection output before dropout
   T* res_mid;  // [N, C] residual stream between attention and FFN
@@ -143,7 +146,7 @@ class ActivationArena {
       l.ln1_rstd = take(N);
       if (softmax_attention) {
         l.qkv = take(3 * N * C);
-        l.att = take(B * c.n_head * Tlen * Tlen);
+        l.att = take(B * c.n_head * Tlen * (ops::attention_is_tiled(double(Tlen)) ? 2 : Tlen));
         l.att_out = take(N * C);
         l.proj = take(N * C);
         l.res_mid = take(N * C);

@@ -272,7 +272,13 @@ void ModelCore<T>::attention_sublayer_forward(const data::Batch& batch, int l) {
                          p(w.ln1.bias), N, C);
   ops::matmul_forward(a.packed_qkv, act.ln1, p(w.qkv.weight), p(w.qkv.bias), N, C, 3 * C);
   scatter_to_padded(act.qkv, a.packed_qkv, 3 * C, batch);
-  ops::attention_forward(a.padded_att_out, act.att, act.qkv, batch.length.data(), B, Tlen, C, NH);
+  if (ops::attention_is_tiled(Tlen)) {
+    ops::attention_forward_tiled(a.padded_att_out, act.att, act.qkv, batch.length.data(), B, Tlen,
+                                 C, NH);
+  } else {
+    ops::attention_forward(a.padded_att_out, act.att, act.qkv, batch.length.data(), B, Tlen, C,
+                           NH);
+  }
   gather_from_padded(act.att_out, a.padded_att_out, C, batch);
   ops::matmul_forward(act.proj, act.att_out, p(w.proj.weight), p(w.proj.bias), N, C, C);
 }
@@ -566,8 +572,13 @@ void ModelCore<T>::attention_sublayer_backward(const data::Batch& batch, int l) 
                        p(w.proj.weight), N, C, C);
   scatter_to_padded(a.d_padded_att_out, a.d_ln, C, batch);
   zero(a.d_padded_qkv, 3 * int64_t(B) * Tlen * C);
-  ops::attention_backward(a.d_padded_qkv, a.d_padded_att_out, act.qkv, act.att, batch.length.data(),
-                          B, Tlen, C, NH);
+  if (ops::attention_is_tiled(Tlen)) {
+    ops::attention_backward_tiled(a.d_padded_qkv, a.d_padded_att_out, act.qkv, act.att,
+                                  batch.length.data(), B, Tlen, C, NH);
+  } else {
+    ops::attention_backward(a.d_padded_qkv, a.d_padded_att_out, act.qkv, act.att,
+                            batch.length.data(), B, Tlen, C, NH);
+  }
   gather_from_padded(a.d_qkv, a.d_padded_qkv, 3 * C, batch);
   zero(a.d_branch, NC);  // reused as d(ln1 output)
   ops::matmul_backward(a.d_branch, g(w.qkv.weight), g(w.qkv.bias), a.d_qkv, act.ln1,

@@ -46,6 +46,9 @@ struct GradientCase {
   ItemLoss kind = ItemLoss::kSampledSoftmax;  // with sampled_negatives > 0
   int in_batch_negatives = 0;
   bool log_q = false;  // a logQ table over the tiny vocabulary
+  // 0: tiny_batch; else a batch padded to this many positions (with max_len raised to it), so
+  // that attention runs in its tiled form (ops::attention_is_tiled).
+  int long_batch_T = 0;
 };
 
 void check_whole_model_gradient(const GradientCase& gc) {
@@ -59,11 +62,14 @@ void check_whole_model_gradient(const GradientCase& gc) {
   } restore{saved_threads};
   ModelConfig config = gc.config;
   config.dropout = gc.dropout;
+  if (gc.long_batch_T > 0) config.max_len = gc.long_batch_T;
   const bool features = config.item_features != ItemFeatureUse::kNone;
   const data::VocabSizes vocab = features ? testing::tiny_vocab_with_item_features() : tiny_vocab();
   ModelCore<double> model(config, vocab, features ? testing::tiny_item_features() : nullptr);
   randomize(model, 42);
-  const data::Batch batch = tiny_batch(vocab);
+  const int T = gc.long_batch_T;
+  const data::Batch batch = T > 0 ? testing::ragged_batch(vocab, T, {T, T - 9, 1}, {1.f, 0.f, -1.f}, 7)
+                                  : tiny_batch(vocab);
   LossOptions loss = all_losses(batch, gc.sampled_negatives);
   if (gc.sampled_negatives > 0)
     testing::use_sampled_loss(loss, gc.sampled_negatives, 99, gc.kind, gc.in_batch_negatives);
@@ -76,9 +82,11 @@ void check_whole_model_gradient(const GradientCase& gc) {
 
   std::fill(model.grads().begin(), model.grads().end(), 0.0);
   const LossSums sums = model.forward_backward(batch, loss, dropout_seed);
-  EXPECT_EQ(sums.item_count, 4 + 0 + 2);
-  EXPECT_EQ(sums.action_count, 6);
-  EXPECT_EQ(sums.propensity_count, 2);
+  if (T == 0) {
+    EXPECT_EQ(sums.item_count, 4 + 0 + 2);
+    EXPECT_EQ(sums.action_count, 6);
+    EXPECT_EQ(sums.propensity_count, 2);
+  }
   const std::vector<double> analytic = model.grads();
 
   // With dropout on, the masks are a pure function of the seed, so the loss is still a smooth
@@ -119,6 +127,16 @@ void check_whole_model_gradient(const GradientCase& gc) {
 
 TEST(ModelGradient, FullSoftmaxUntiedAllHeads) {
   check_whole_model_gradient({tiny_config(), 0, 0.f});
+}
+
+// Past one query tile of attention the model keeps softmax statistics, not probabilities, and
+// backward recomputes them: the gradient must still be the loss's.
+TEST(ModelGradient, LongBatchThroughTiledAttention) {
+  const int T = ops::kAttentionQueryTile + 6;
+  ASSERT_TRUE(ops::attention_is_tiled(T));
+  GradientCase gc{tiny_config(), 0, 0.f};
+  gc.long_batch_T = T;
+  check_whole_model_gradient(gc);
 }
 
 TEST(ModelGradient, SampledSoftmaxTiedHead) {

@@ -170,6 +170,27 @@ TEST(MemoryEstimate, ActivationsPerLayerFollowTheBlock) {
   EXPECT_EQ(per_layer_floats(BlockKind::kHstu), 14 * N * C + scores + 4 * N);
 }
 
+// Past one query tile, softmax attention keeps two statistics per query row instead of the
+// [B, NH, T, T] probabilities (ops::attention_is_tiled); HSTU still keeps its scores.
+TEST(MemoryEstimate, LongSequencesKeepAttentionStatisticsNotProbabilities) {
+  ModelConfig model;
+  model.d_model = 16;
+  model.n_head = 2;
+  model.d_ff = 24;
+  const double B = 3, T = 200, N = B * T, C = 16, F = 24, stats = B * 2 * T * 2;
+  auto per_layer_floats = [&](BlockKind block) {
+    model.block = block;
+    model.n_layer = 1;
+    const double one = ActivationArena<float>::bytes_needed(model, B, T);
+    model.n_layer = 2;
+    return (ActivationArena<float>::bytes_needed(model, B, T) - one) / sizeof(float);
+  };
+  ASSERT_TRUE(ops::attention_is_tiled(T));
+  EXPECT_EQ(per_layer_floats(BlockKind::kGpt), 10 * N * C + 2 * N * F + stats + 4 * N);
+  EXPECT_EQ(per_layer_floats(BlockKind::kLigr), 12 * N * C + 3 * N * F + stats + 4 * N);
+  EXPECT_EQ(per_layer_floats(BlockKind::kHstu), 14 * N * C + B * 2 * T * T + 4 * N);
+}
+
 TEST(MemoryEstimate, AnImpossibleConfigIsRefusedNamingItsKeys) {
   Config config = parse_config(
       "data:\n  corpus: c.h5\ntrain:\n  micro_batch: 100000000\n", "cfg.yaml");
