@@ -27,7 +27,21 @@ NegativeSampler::NegativeSampler(NegativeDistribution distribution,
     for (int32_t j = 1; j < num_items_; ++j) {
       cumulative_[j] = cumulative_[j - 1] + static_cast<double>(std::max<int64_t>(0, item_counts[j]));
     }
+    guide_.resize(kGuideCells + 1);
+    for (int k = 0; k <= kGuideCells; ++k) guide_[k] = upper_token(k * (cumulative_.back() / kGuideCells));
   }
+}
+
+int32_t NegativeSampler::upper_token(double target) const {
+  return upper_token_between(target, 1, num_items_);
+}
+
+// The first token in [first, last) whose cumulative weight exceeds `target`, or the last token
+// when none does (a target at the very top).
+int32_t NegativeSampler::upper_token_between(double target, int32_t first, int32_t last) const {
+  auto it = std::upper_bound(cumulative_.begin() + first, cumulative_.begin() + last, target);
+  if (it == cumulative_.begin() + last) --it;
+  return static_cast<int32_t>(it - cumulative_.begin());
 }
 
 double NegativeSampler::weight(int32_t item) const {
@@ -39,11 +53,21 @@ int32_t NegativeSampler::draw(uint64_t& state) const {
   if (distribution_ == NegativeDistribution::kUniform) {
     return 1 + static_cast<int32_t>(uniform01(state) * (num_items_ - 1));
   }
-  const double target = uniform01(state) * cumulative_.back();
-  // First token whose cumulative weight exceeds the target: zero-weight tokens are never hit.
-  auto it = std::upper_bound(cumulative_.begin() + 1, cumulative_.end(), target);
-  if (it == cumulative_.end()) --it;
-  return static_cast<int32_t>(it - cumulative_.begin());
+  return token_at(uniform01(state) * cumulative_.back());
+}
+
+int32_t NegativeSampler::token_at(double target) const {
+  CF_CHECK(distribution_ == NegativeDistribution::kPopularity, "token_at: popularity only");
+  // Zero-weight tokens are never hit. The target lies between two guide points, and so does
+  // its token (cumulative_ is sorted).
+  if (!(cumulative_.back() > 0)) return upper_token(target);  // nothing to guide: no weight
+  const int cell = std::min(kGuideCells - 1,
+                            static_cast<int>(target / cumulative_.back() * kGuideCells));
+  if (cell >= 0 && target >= cell * (cumulative_.back() / kGuideCells) &&
+      target < (cell + 1) * (cumulative_.back() / kGuideCells)) {
+    return upper_token_between(target, guide_[cell], std::min(num_items_, guide_[cell + 1] + 1));
+  }
+  return upper_token(target);  // rounding put the target outside its cell: search everything
 }
 
 std::vector<int32_t> NegativeSampler::sample(uint64_t seed, uint64_t stream,
@@ -58,10 +82,14 @@ std::vector<int32_t> NegativeSampler::sample(uint64_t seed, uint64_t stream,
   // large, which is the normal case. A bounded number of tries guards the rare tiny catalogue
   // or a history that covers most of the popularity mass.
   const int64_t max_tries = 20LL * count + 1000;
+  std::vector<uint64_t> taken(static_cast<size_t>(num_items_) / 64 + 1, 0);  // a bit per token
   for (int64_t tries = 0; tries < max_tries && static_cast<int>(chosen.size()) < count; ++tries) {
     const int32_t item = draw(state);
     if (excluded && excluded[item]) continue;
-    if (std::find(chosen.begin(), chosen.end(), item) != chosen.end()) continue;
+    uint64_t& word = taken[static_cast<size_t>(item) / 64];
+    const uint64_t bit = uint64_t{1} << (item % 64);
+    if (word & bit) continue;
+    word |= bit;
     chosen.push_back(item);
   }
   if (static_cast<int>(chosen.size()) < count) {

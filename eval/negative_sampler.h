@@ -23,9 +23,14 @@ class NegativeSampler {
   std::vector<int32_t> sample(uint64_t seed, uint64_t stream, const uint8_t* excluded,
                               int count) const;
   NegativeDistribution distribution() const { return distribution_; }
+  // Popularity: the token a draw lands on for a point `target` in [0, total weight): the first
+  // whose cumulative weight exceeds it (the last token for a point at the top).
+  int32_t token_at(double target) const;
 
  private:
   int32_t draw(uint64_t& state) const;
+  int32_t upper_token(double target) const;
+  int32_t upper_token_between(double target, int32_t first, int32_t last) const;
   std::vector<int32_t> sample_exhaustively(uint64_t& state, const uint8_t* excluded,
                                            const std::vector<int32_t>& already, int count) const;
   double weight(int32_t item) const;
@@ -33,6 +38,10 @@ class NegativeSampler {
   NegativeDistribution distribution_;
   int32_t num_items_;
   std::vector<double> cumulative_;  // popularity: cumulative weight of tokens 1..j
+  // popularity: guide_[k] = the token upper_bound finds for k / kGuideCells of the total weight,
+  // so a draw searches only between two neighbouring guides (the same token, found faster).
+  static constexpr int kGuideCells = 4096;
+  std::vector<int32_t> guide_;
 };
 
 }  // namespace cf::eval

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <random>
 #include <set>
 #include <vector>
 
@@ -63,6 +65,33 @@ TEST(NegativeSampler, ReturnsEveryEligibleItemWhenTooFewAreLeft) {
   auto p = popular.sample(1, 1, excluded.data(), 100);
   std::sort(p.begin(), p.end());
   EXPECT_EQ(p, (std::vector<int32_t>{3, 4, 6}));  // item 2 has no training occurrences
+}
+
+// A draw's token comes from a guide table plus a short search; it must be the token a search
+// of the whole cumulative table finds, for any point: cell edges, points inside runs of
+// zero-weight tokens' shared cumulative value, the very top.
+TEST(NegativeSampler, PopularityTokenIsTheFirstWhoseCumulativeWeightExceedsThePoint) {
+  std::mt19937_64 rng(3);
+  for (int n : {2, 3, 50, 10007}) {
+    std::vector<int64_t> counts(static_cast<size_t>(n), 0);
+    for (int j = 1; j < n; ++j) counts[j] = rng() % 3 == 0 ? 0 : int64_t(rng() % 1000);
+    counts[n - 1] = 5;  // some weight for sure
+    const NegativeSampler sampler(NegativeDistribution::kPopularity, counts);
+    std::vector<double> cumulative(static_cast<size_t>(n), 0.0);
+    for (int j = 1; j < n; ++j) cumulative[j] = cumulative[j - 1] + double(counts[j]);
+    const double total = cumulative.back();
+    auto reference = [&](double target) {
+      for (int j = 1; j < n; ++j) {
+        if (cumulative[j] > target) return j;
+      }
+      return n - 1;
+    };
+    std::vector<double> points = {0.0, total, std::nextafter(total, 0.0)};
+    for (int j = 1; j < n; ++j) points.push_back(cumulative[j]);  // exactly on a boundary
+    for (int k = 0; k <= 4096; k += 7) points.push_back(k * (total / 4096));
+    for (int i = 0; i < 2000; ++i) points.push_back(double(rng() >> 11) * 0x1.0p-53 * total);
+    for (double p : points) EXPECT_EQ(sampler.token_at(p), reference(p)) << n << " at " << p;
+  }
 }
 
 TEST(NegativeSampler, PopularityDrawsFollowTheCounts) {
