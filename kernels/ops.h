@@ -56,6 +56,10 @@ void gelu_backward(T* dinp, const T* inp, const T* dout, int64_t n);
 // out = a + b
 template <class T>
 void residual_forward(T* out, const T* a, const T* b, int64_t n);
+// x[0, n) = 0, split over the threads when large: gradient buffers are zeroed every step, and
+// one thread's memset left the other idle for a few percent of a step.
+template <class T>
+void fill_zero(T* x, int64_t n);
 // Inverted dropout with a counter-based RNG: element i is kept iff hash(seed, i) >= p, kept
 // values scaled by 1/(1-p). The mask is a pure function of (seed, i), so backward recomputes it
 // and resume / other backends reproduce it exactly. p == 0 copies.

@@ -160,6 +160,9 @@ float from_bf16(uint16_t bits) { return std::bit_cast<float>(uint32_t(bits) << 1
 
 void convert_to_bf16(const float* src, int rows, int cols, int ld_src, uint16_t* dst,
                      int ld_dst) {
+  // A whole weight matrix (the item table: 3.5M values) on one thread left the other idle; a
+  // call from inside a parallel region stays on its thread (no nested teams).
+#pragma omp parallel for schedule(static) if (int64_t(rows) * cols > (int64_t{1} << 18))
   for (int r = 0; r < rows; ++r) convert_row_to_bf16(src + int64_t(r) * ld_src, cols,
                                                      dst + int64_t(r) * ld_dst);
 }

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <type_traits>
 
 #include "kernels/cpu/fast_exp.h"
@@ -117,6 +118,17 @@ void residual_forward(T* out, const T* a, const T* b, int64_t n) {
 }
 
 template <class T>
+void fill_zero(T* x, int64_t n) {
+  constexpr int64_t kPiece = int64_t{1} << 16;  // elements per memset
+  const int64_t pieces = (n + kPiece - 1) / kPiece;
+#pragma omp parallel for schedule(static) if (pieces > 4)
+  for (int64_t piece = 0; piece < pieces; ++piece) {
+    const int64_t begin = piece * kPiece;
+    std::memset(x + begin, 0, size_t(std::min(kPiece, n - begin)) * sizeof(T));
+  }
+}
+
+template <class T>
 void dropout_forward(T* out, const T* inp, float p, uint64_t seed, int64_t n) {
   if (p <= 0.0f) {
     if (out != inp) std::copy(inp, inp + n, out);
@@ -149,6 +161,7 @@ void dropout_backward(T* dinp, const T* dout, float p, uint64_t seed, int64_t n)
   template void gelu_forward<T>(T*, const T*, int64_t);                     \
   template void gelu_backward<T>(T*, const T*, const T*, int64_t);          \
   template void residual_forward<T>(T*, const T*, const T*, int64_t);       \
+  template void fill_zero<T>(T*, int64_t);                                  \
   template void dropout_forward<T>(T*, const T*, float, uint64_t, int64_t); \
   template void dropout_backward<T>(T*, const T*, float, uint64_t, int64_t);
 CF_INSTANTIATE(float)

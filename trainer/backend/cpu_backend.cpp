@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/cpu/matmul_precision.h"
+#include "kernels/ops.h"
 #include "trainer/backend/grad_sync.h"
 #include "trainer/task_rows.h"
 
@@ -64,7 +65,7 @@ class CpuBackend final : public TrainingBackend {
       // Each micro-batch's gradients start from zero and are then added to the earlier ones
       // (add_gradients says why); `earlier_` holds that running sum.
       if (m > 0) earlier_.swap(model_.grads());
-      std::fill(model_.grads().begin(), model_.grads().end(), 0.f);
+      ops::fill_zero(model_.grads().data(), int64_t(model_.grads().size()));
       const float* prior = m > 0 ? earlier_.data() : nullptr;
       const bool last = m == accum_ - 1;
       if (overlap_ && last) grad_sync_.arm(model_.grads().data(), prior);

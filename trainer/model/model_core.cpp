@@ -25,7 +25,7 @@ int mlp_site(int layer) { return 2 + 2 * layer; }
 
 template <class T>
 void zero(T* x, int64_t n) {
-  std::memset(x, 0, static_cast<size_t>(n) * sizeof(T));
+  ops::fill_zero(x, n);
 }
 
 }  // namespace

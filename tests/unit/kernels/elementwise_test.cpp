@@ -2,7 +2,9 @@
 // differences, and the dropout mask's contract (pure function of seed and index).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numbers>
 
 #include "kernel_checks.h"
@@ -67,6 +69,21 @@ TEST(Residual, AddsElementwise) {
   std::vector<float> out(77);
   cf::ops::residual_forward(out.data(), a.data(), b.data(), 77);
   for (size_t i = 0; i < out.size(); ++i) EXPECT_EQ(out[i], a[i] + b[i]);
+}
+
+// Zeroes exactly [0, n) at every size: none, within one piece, on a piece boundary, and split
+// over the threads with a ragged last piece; the element past the end keeps its value.
+TEST(FillZero, ZeroesExactlyTheRange) {
+  for (int64_t n : {int64_t{0}, int64_t{1}, int64_t{65535}, int64_t{65536}, int64_t{65536 * 5 + 3}}) {
+    std::vector<float> x(size_t(n) + 1, std::numeric_limits<float>::quiet_NaN());
+    x[size_t(n)] = 7.0f;
+    cf::ops::fill_zero(x.data(), n);
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(x[size_t(i)], 0.0f) << n << " at " << i;
+    EXPECT_EQ(x[size_t(n)], 7.0f) << n;
+  }
+  std::vector<double> d(200000, 1.5);
+  cf::ops::fill_zero(d.data(), int64_t(d.size()));
+  EXPECT_EQ(std::count(d.begin(), d.end(), 0.0), int64_t(d.size()));
 }
 
 TEST(Dropout, ZeroProbabilityCopiesExactly) {
