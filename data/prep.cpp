@@ -307,6 +307,7 @@ void gather_events(RawColumns& raw, const Grouping& g, bool real_time, CorpusCon
 #pragma omp parallel for schedule(dynamic, 1024)
   for (int64_t s = 0; s < num_sequences; ++s) {
     const int64_t begin = c.offsets[s], end = c.offsets[s + 1];
+    if (begin == end) continue;
     c.time_gap[begin] = 1;  // the first event of a sequence
     for (int64_t e = begin + 1; e < end; ++e) {
       c.time_gap[e] = real_time ? time_gap_bucket_between(c.timestamp[e - 1], c.timestamp[e]) : 1;

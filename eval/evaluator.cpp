@@ -52,8 +52,11 @@ void rank_all_protocols(const float* scores, const UserCase& user, int32_t num_i
 struct BaseRanker {
   const HistoryScorer* scorer;
   ranking::SortedScores sorted_base;
-  explicit BaseRanker(const HistoryScorer* s)
-      : scorer(s), sorted_base(s->base().data(), s->num_items()) {}
+  BaseRanker(const HistoryScorer* s, int32_t num_items)
+      : scorer(s), sorted_base(s->base().data(), s->num_items()) {
+    CF_CHECK(s->num_items() == num_items && s->base().size() == size_t(num_items),
+             "baseline scores cover another vocabulary than the corpus");
+  }
 
   // `row` holds the base at rest and is given back that way.
   void rank(const UserCase& user, int32_t num_items, const std::vector<int32_t>& history_items,
@@ -67,27 +70,20 @@ struct BaseRanker {
   }
 };
 
-void set_marks(std::vector<uint8_t>& marks, const UserCase& user, uint8_t value) {
+// Sets the marks of the user's input items to `value`. With `marked`, also lists the distinct
+// items whose mark went from 0 to `value` (cleared first): the history items, each once, when
+// the marks started clear.
+void set_marks(std::vector<uint8_t>& marks, const UserCase& user, uint8_t value,
+               std::vector<int32_t>* marked = nullptr) {
+  if (marked) marked->clear();
   const int32_t n = static_cast<int32_t>(marks.size());
   for (int32_t t = 0; t < user.visible; ++t) {
     const int32_t item = user.sequence.item[static_cast<size_t>(t)];
-    if (item > 0 && item < n) marks[static_cast<size_t>(item)] = value;
+    if (item <= 0 || item >= n) continue;
+    uint8_t& mark = marks[static_cast<size_t>(item)];
+    if (marked && mark == 0 && value != 0) marked->push_back(item);
+    mark = value;
   }
-}
-
-// The distinct items set_marks marks, in `out` (cleared first); `marks` must hold them marked
-// and keeps them marked.
-void marked_history_items(std::vector<uint8_t>& marks, const UserCase& user,
-                          std::vector<int32_t>& out) {
-  out.clear();
-  const int32_t n = static_cast<int32_t>(marks.size());
-  for (int32_t t = 0; t < user.visible; ++t) {
-    const int32_t item = user.sequence.item[static_cast<size_t>(t)];
-    if (item <= 0 || item >= n || marks[static_cast<size_t>(item)] != 1) continue;
-    marks[static_cast<size_t>(item)] = 2;  // still a mark; tells a repeat apart
-    out.push_back(item);
-  }
-  for (int32_t item : out) marks[static_cast<size_t>(item)] = 1;
 }
 
 double number_at(const Json& object, const std::string& key) {
@@ -192,7 +188,8 @@ EvalReport Evaluator::run(trainer::Model* model, const EvalProgress& progress) {
   cooccurrence.finalize();
   const HistoryScorer* baselines[] = {&popularity, &cooccurrence};
   constexpr int kNumBaselines = 2;
-  const BaseRanker baseline_rankers[] = {BaseRanker(&popularity), BaseRanker(&cooccurrence)};
+  const BaseRanker baseline_rankers[] = {BaseRanker(&popularity, num_items),
+                                         BaseRanker(&cooccurrence, num_items)};
 
   // ---- pass 2: score users batch by batch -------------------------------------------------
   const NegativeSampler uniform_sampler(NegativeDistribution::kUniform, item_counts);
@@ -272,7 +269,7 @@ EvalReport Evaluator::run(trainer::Model* model, const EvalProgress& progress) {
       for (int b = 0; b < B; ++b) {
         const UserCase& user = users[static_cast<size_t>(b)];
         ProtocolRanks* row = &ranks[static_cast<size_t>(b) * static_cast<size_t>(num_scorers)];
-        set_marks(marks, user, 1);
+        set_marks(marks, user, 1, &history_items);
         if (model) {
           // This user's row of model_scores is not needed after: the prior is added in place,
           // once the network alone is ranked.
@@ -285,7 +282,6 @@ EvalReport Evaluator::run(trainer::Model* model, const EvalProgress& progress) {
             rank_all_protocols(model_row, user, num_items, marks.data(), row[0]);
           }
         }
-        marked_history_items(marks, user, history_items);
         for (int k = 0; k < kNumBaselines; ++k) {
           baseline_rankers[k].rank(user, num_items, history_items,
                                    baseline_rows[static_cast<size_t>(k)], changed,

@@ -28,9 +28,12 @@ NegativeSampler::NegativeSampler(NegativeDistribution distribution,
       cumulative_[j] = cumulative_[j - 1] + static_cast<double>(std::max<int64_t>(0, item_counts[j]));
     }
     guide_.resize(kGuideCells + 1);
-    for (int k = 0; k <= kGuideCells; ++k) guide_[k] = upper_token(k * (cumulative_.back() / kGuideCells));
+    for (int k = 0; k <= kGuideCells; ++k) guide_[k] = upper_token(guide_point(k));
   }
 }
+
+// Where guide cell k starts: the table and the draws must round it alike, so one expression.
+double NegativeSampler::guide_point(int k) const { return k * (cumulative_.back() / kGuideCells); }
 
 int32_t NegativeSampler::upper_token(double target) const {
   return upper_token_between(target, 1, num_items_);
@@ -63,8 +66,7 @@ int32_t NegativeSampler::token_at(double target) const {
   if (!(cumulative_.back() > 0)) return upper_token(target);  // nothing to guide: no weight
   const int cell = std::min(kGuideCells - 1,
                             static_cast<int>(target / cumulative_.back() * kGuideCells));
-  if (cell >= 0 && target >= cell * (cumulative_.back() / kGuideCells) &&
-      target < (cell + 1) * (cumulative_.back() / kGuideCells)) {
+  if (cell >= 0 && target >= guide_point(cell) && target < guide_point(cell + 1)) {
     return upper_token_between(target, guide_[cell], std::min(num_items_, guide_[cell + 1] + 1));
   }
   return upper_token(target);  // rounding put the target outside its cell: search everything
@@ -82,7 +84,20 @@ std::vector<int32_t> NegativeSampler::sample(uint64_t seed, uint64_t stream,
   // large, which is the normal case. A bounded number of tries guards the rare tiny catalogue
   // or a history that covers most of the popularity mass.
   const int64_t max_tries = 20LL * count + 1000;
-  std::vector<uint64_t> taken(static_cast<size_t>(num_items_) / 64 + 1, 0);  // a bit per token
+  // A bit per token for "already chosen", kept per thread and cleared bit by bit after, so a
+  // call costs nothing of the catalogue's size.
+  thread_local std::vector<uint64_t> taken;
+  taken.resize(std::max(taken.size(), static_cast<size_t>(num_items_) / 64 + 1), 0);
+  auto clear_taken = [&] {
+    for (int32_t item : chosen) taken[static_cast<size_t>(item) / 64] = 0;
+  };
+  struct ClearOnThrow {  // the bits must not outlive this call, whichever way it ends
+    decltype(clear_taken)& clear;
+    bool armed = true;
+    ~ClearOnThrow() {
+      if (armed) clear();
+    }
+  } clear_on_throw{clear_taken};
   for (int64_t tries = 0; tries < max_tries && static_cast<int>(chosen.size()) < count; ++tries) {
     const int32_t item = draw(state);
     if (excluded && excluded[item]) continue;
@@ -93,14 +108,17 @@ std::vector<int32_t> NegativeSampler::sample(uint64_t seed, uint64_t stream,
     chosen.push_back(item);
   }
   if (static_cast<int>(chosen.size()) < count) {
-    std::vector<int32_t> rest = sample_exhaustively(state, excluded, chosen, count);
+    std::vector<int32_t> rest = sample_exhaustively(state, excluded, taken.data(), chosen, count);
     chosen.insert(chosen.end(), rest.begin(), rest.end());
   }
+  clear_taken();
+  clear_on_throw.armed = false;
   return chosen;
 }
 
 std::vector<int32_t> NegativeSampler::sample_exhaustively(uint64_t& state,
                                                           const uint8_t* excluded,
+                                                          const uint64_t* taken,
                                                           const std::vector<int32_t>& already,
                                                           int count) const {
   // Weighted sampling without replacement over every eligible item (Efraimidis-Spirakis:
@@ -108,7 +126,7 @@ std::vector<int32_t> NegativeSampler::sample_exhaustively(uint64_t& state,
   std::vector<std::pair<double, int32_t>> keyed;
   for (int32_t j = 1; j < num_items_; ++j) {
     if (excluded && excluded[j]) continue;
-    if (std::find(already.begin(), already.end(), j) != already.end()) continue;
+    if (taken[static_cast<size_t>(j) / 64] >> (j % 64) & 1) continue;  // in `already`
     const double w = weight(j);
     if (w <= 0) continue;
     const double u = std::max(uniform01(state), 1e-300);

@@ -31,8 +31,11 @@ class NegativeSampler {
   int32_t draw(uint64_t& state) const;
   int32_t upper_token(double target) const;
   int32_t upper_token_between(double target, int32_t first, int32_t last) const;
+  // `taken` marks `already` (a bit per token).
   std::vector<int32_t> sample_exhaustively(uint64_t& state, const uint8_t* excluded,
+                                           const uint64_t* taken,
                                            const std::vector<int32_t>& already, int count) const;
+  double guide_point(int k) const;
   double weight(int32_t item) const;
 
   NegativeDistribution distribution_;

@@ -17,10 +17,25 @@ namespace cf::ops {
 
 namespace {
 
-void check_lengths(const int32_t* lengths, int B, int Tlen) {
-  for (int b = 0; b < B; ++b)
-    CF_CHECK(lengths[b] >= 0 && lengths[b] <= Tlen, "attention: lengths[b] outside [0, T]");
-}
+// What every form derives from the shapes, after checking them: qkv rows hold q | k | v.
+template <class T>
+struct HeadShape {
+  int hs, row;         // head size; floats per qkv row
+  T scale;             // 1 / sqrt(hs)
+  int tile;            // query rows per tile of the tiled form
+  bool worth_threads;  // enough work to wake the other threads
+
+  HeadShape(const int32_t* lengths, int B, int Tlen, int C, int NH) {
+    CF_CHECK(NH > 0 && C % NH == 0, "attention: C must be a multiple of NH");
+    for (int b = 0; b < B; ++b)
+      CF_CHECK(lengths[b] >= 0 && lengths[b] <= Tlen, "attention: lengths[b] outside [0, T]");
+    hs = C / NH;
+    row = 3 * C;
+    scale = T(1) / std::sqrt(T(hs));
+    tile = std::max(1, std::min(Tlen, kAttentionQueryTile));
+    worth_threads = int64_t(B) * NH * Tlen * Tlen * hs > 65536;
+  }
+};
 
 }  // namespace
 
@@ -32,13 +47,10 @@ void check_lengths(const int32_t* lengths, int B, int Tlen) {
 template <class T>
 void attention_forward(T* out, T* att, const T* qkv, const int32_t* lengths, int B, int Tlen, int C,
                        int NH) {
-  CF_CHECK(NH > 0 && C % NH == 0, "attention: C must be a multiple of NH");
-  check_lengths(lengths, B, Tlen);
-  const int hs = C / NH;
-  const int row = 3 * C;
-  const T scale = T(1) / std::sqrt(T(hs));
-  const bool worth_threads = int64_t(B) * NH * Tlen * Tlen * hs > 65536;
-#pragma omp parallel if (worth_threads)
+  const HeadShape<T> shape(lengths, B, Tlen, C, NH);
+  const int hs = shape.hs, row = shape.row;
+  const T scale = shape.scale;
+#pragma omp parallel if (shape.worth_threads)
   {
     cpu::run_blas_serially_in_this_task();
 #pragma omp for collapse(2) schedule(static)
@@ -76,13 +88,10 @@ void attention_forward(T* out, T* att, const T* qkv, const int32_t* lengths, int
 template <class T>
 void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, const int32_t* lengths,
                         int B, int Tlen, int C, int NH) {
-  CF_CHECK(NH > 0 && C % NH == 0, "attention: C must be a multiple of NH");
-  check_lengths(lengths, B, Tlen);
-  const int hs = C / NH;
-  const int row = 3 * C;
-  const T scale = T(1) / std::sqrt(T(hs));
-  const bool worth_threads = int64_t(B) * NH * Tlen * Tlen * hs > 65536;
-#pragma omp parallel if (worth_threads)
+  const HeadShape<T> shape(lengths, B, Tlen, C, NH);
+  const int hs = shape.hs, row = shape.row;
+  const T scale = shape.scale;
+#pragma omp parallel if (shape.worth_threads)
   {
     cpu::run_blas_serially_in_this_task();
     std::vector<T> ds(size_t(std::max(Tlen, 1)) * std::max(Tlen, 1));  // dP, then dS: [T, L]
@@ -124,14 +133,10 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, cons
 template <class T>
 void attention_forward_tiled(T* out, T* stats, const T* qkv, const int32_t* lengths, int B,
                              int Tlen, int C, int NH) {
-  CF_CHECK(NH > 0 && C % NH == 0, "attention: C must be a multiple of NH");
-  check_lengths(lengths, B, Tlen);
-  const int hs = C / NH;
-  const int row = 3 * C;
-  const T scale = T(1) / std::sqrt(T(hs));
-  const int tile = std::max(1, std::min(Tlen, kAttentionQueryTile));
-  const bool worth_threads = int64_t(B) * NH * Tlen * Tlen * hs > 65536;
-#pragma omp parallel if (worth_threads)
+  const HeadShape<T> shape(lengths, B, Tlen, C, NH);
+  const int hs = shape.hs, row = shape.row, tile = shape.tile;
+  const T scale = shape.scale;
+#pragma omp parallel if (shape.worth_threads)
   {
     cpu::run_blas_serially_in_this_task();
     std::vector<T> scores(size_t(tile) * std::max(Tlen, 1));
@@ -182,14 +187,10 @@ void attention_forward_tiled(T* out, T* stats, const T* qkv, const int32_t* leng
 template <class T>
 void attention_backward_tiled(T* dqkv, const T* dout, const T* qkv, const T* stats,
                               const int32_t* lengths, int B, int Tlen, int C, int NH) {
-  CF_CHECK(NH > 0 && C % NH == 0, "attention: C must be a multiple of NH");
-  check_lengths(lengths, B, Tlen);
-  const int hs = C / NH;
-  const int row = 3 * C;
-  const T scale = T(1) / std::sqrt(T(hs));
-  const int tile = std::max(1, std::min(Tlen, kAttentionQueryTile));
-  const bool worth_threads = int64_t(B) * NH * Tlen * Tlen * hs > 65536;
-#pragma omp parallel if (worth_threads)
+  const HeadShape<T> shape(lengths, B, Tlen, C, NH);
+  const int hs = shape.hs, row = shape.row, tile = shape.tile;
+  const T scale = shape.scale;
+#pragma omp parallel if (shape.worth_threads)
   {
     cpu::run_blas_serially_in_this_task();
     const size_t tile_size = size_t(tile) * std::max(Tlen, 1);

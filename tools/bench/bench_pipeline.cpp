@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <string>
@@ -48,21 +49,30 @@ struct PrepResult {
   double synth_s = 0, prep_s = 0, peak_rss_mb = 0;
 };
 
-// Prep runs in a child process, so that its peak RSS (wait4) is prep's alone. The child is forked
-// before synth runs and waits for it: a child forked after synth would inherit synth's peak
-// (Linux copies the high-water mark into the child), which at 100M events is larger than prep's.
-PrepResult bench_prep(int64_t events, const std::string& scratch) {
-  fs::create_directories(scratch);
-  const std::string logs = scratch + "/logs", corpus = scratch + "/corpus.h5";
-  fs::remove_all(logs);
-  int go_fd[2], result_fd[2];
-  if (pipe(go_fd) != 0 || pipe(result_fd) != 0) throw std::runtime_error("pipe failed");
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(go_fd[1]);
-    close(result_fd[0]);
-    char go = 0;
-    if (read(go_fd[0], &go, 1) != 1 || go != 'g') _exit(4);  // synth failed: nothing to prep
+// The prep child of bench_prep and its pipes. Whatever way bench_prep leaves, the destructor
+// closes what is still open, which ends a waiting child (it reads end of file), and reaps it.
+struct PrepChild {
+  int go[2] = {-1, -1}, result[2] = {-1, -1};
+  pid_t pid = -1;
+
+  static void close_fd(int& fd) {
+    if (fd >= 0) close(fd);
+    fd = -1;
+  }
+  ~PrepChild() {
+    for (int* fd : {&go[0], &go[1], &result[0], &result[1]}) close_fd(*fd);
+    if (pid > 0) waitpid(pid, nullptr, 0);
+  }
+};
+
+// In the child: waits for the go byte, runs prep, sends its time and kept rows; never returns.
+[[noreturn]] void run_prep_child(PrepChild& child, const std::string& logs,
+                                 const std::string& corpus) {
+  PrepChild::close_fd(child.go[1]);
+  PrepChild::close_fd(child.result[0]);
+  char go = 0;
+  if (read(child.go[0], &go, 1) != 1 || go != 'g') _exit(4);  // synth failed: nothing to prep
+  try {
     cf::data::PrepOptions options;
     options.sources.push_back({cf::data::RawFormat::kTrio, logs, "", {}});
     options.output_path = corpus;
@@ -70,40 +80,61 @@ PrepResult bench_prep(int64_t events, const std::string& scratch) {
     options.user_key_source = "benchmark";
     auto t = Clock::now();
     auto report = cf::data::run_prep(options);
-    double s = seconds_since(t);
-    int64_t kept = report.rows_kept;
-    if (write(result_fd[1], &s, sizeof(s)) < 0 || write(result_fd[1], &kept, sizeof(kept)) < 0)
+    const double s = seconds_since(t);
+    const int64_t kept = report.rows_kept;
+    if (write(child.result[1], &s, sizeof(s)) != sizeof(s) ||
+        write(child.result[1], &kept, sizeof(kept)) != sizeof(kept))
       _exit(3);
-    _exit(0);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_pipeline: prep child: %s\n", e.what());
+    _exit(5);
   }
-  close(go_fd[0]);
-  close(result_fd[1]);
+  _exit(0);  // no exit handlers: they belong to the parent
+}
+
+// Prep runs in a child process, so that its peak RSS (wait4) is prep's alone. The child is forked
+// before synth runs and waits for it: a child forked after synth would inherit synth's peak
+// (Linux copies the high-water mark into the child), which at 100M events is larger than prep's.
+PrepResult bench_prep(int64_t events, const std::string& scratch) {
+  fs::create_directories(scratch);
+  const std::string logs = scratch + "/logs", corpus = scratch + "/corpus.h5";
+  fs::remove_all(logs);
+  struct RemoveScratch {
+    std::string logs, corpus;
+    ~RemoveScratch() {
+      std::error_code ignored;
+      fs::remove_all(logs, ignored);
+      fs::remove(corpus, ignored);
+    }
+  } remove_scratch{logs, corpus};
+  signal(SIGPIPE, SIG_IGN);  // a child that died early turns the go byte into EPIPE, not a kill
+  PrepChild child;
+  if (pipe(child.go) != 0 || pipe(child.result) != 0) throw std::runtime_error("pipe failed");
+  child.pid = fork();
+  if (child.pid < 0) throw std::runtime_error("fork failed");
+  if (child.pid == 0) run_prep_child(child, logs, corpus);
+  PrepChild::close_fd(child.go[0]);
+  PrepChild::close_fd(child.result[1]);
+
+  PrepResult r;
   cf::synth::SynthOptions synth;
   cf::synth::apply_event_target(synth, events, /*keep_users=*/false);
   auto t0 = Clock::now();
-  PrepResult r;
-  try {
-    cf::synth::generate_synthetic_logs(synth, logs);
-  } catch (...) {
-    close(go_fd[1]);  // the child reads end of file and exits
-    waitpid(pid, nullptr, 0);
-    throw;
-  }
+  cf::synth::generate_synthetic_logs(synth, logs);
   r.synth_s = seconds_since(t0);
   const char go = 'g';
-  if (write(go_fd[1], &go, 1) != 1) throw std::runtime_error("prep child did not start");
-  close(go_fd[1]);
+  if (write(child.go[1], &go, 1) != 1) throw std::runtime_error("prep child did not start");
+  PrepChild::close_fd(child.go[1]);
   int status = 0;
   struct rusage usage {};
-  wait4(pid, &status, 0, &usage);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) throw std::runtime_error("prep child failed");
-  if (read(result_fd[0], &r.prep_s, sizeof(r.prep_s)) != sizeof(r.prep_s) ||
-      read(result_fd[0], &r.events, sizeof(r.events)) != sizeof(r.events))
+  const pid_t waited = wait4(child.pid, &status, 0, &usage);
+  child.pid = -1;  // reaped (or gone)
+  if (waited < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    throw std::runtime_error("prep child failed");
+  if (read(child.result[0], &r.prep_s, sizeof(r.prep_s)) != sizeof(r.prep_s) ||
+      read(child.result[0], &r.events, sizeof(r.events)) != sizeof(r.events))
     throw std::runtime_error("prep child sent no result");
-  close(result_fd[0]);
   r.peak_rss_mb = double(usage.ru_maxrss) / 1024.0;
-  fs::remove_all(logs);
-  fs::remove(corpus);
   return r;
 }
 

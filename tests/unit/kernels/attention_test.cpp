@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "kernel_checks.h"
 #include "kernels/ops.h"
@@ -160,7 +161,30 @@ INSTANTIATE_TEST_SUITE_P(
                       // two tiles (64, 2), lengths 0, 1 and full, two heads of size 2
                       AttentionShape{3, cf::ops::kAttentionQueryTile + 2, 4, 2, {0, 1, 66}},
                       // exactly one tile, odd head size
-                      AttentionShape{2, cf::ops::kAttentionQueryTile, 5, 1, {64, 17}}));
+                      AttentionShape{2, cf::ops::kAttentionQueryTile, 5, 1, {64, 17}},
+                      // lengths on a tile's last row and on the next tile's first
+                      AttentionShape{2, cf::ops::kAttentionQueryTile + 3, 4, 1, {64, 65}}));
+
+// Within one query tile both forms make the same products, and backward's recomputed
+// probabilities carry the forward's bits: the float results are equal bit for bit.
+TEST(TiledAttention, OneTileEqualsTheStoredFormBitForBit) {
+  const int B = 3, T = 50, C = 64, NH = 2;
+  const std::vector<int32_t> lengths = {0, 17, 50};
+  const auto qkv = random_values<float>(size_t(B) * T * 3 * C, 31, -2.0, 2.0);
+  const auto dout = random_values<float>(size_t(B) * T * C, 32);
+  std::vector<float> out(size_t(B) * T * C), att(size_t(B) * NH * T * T), dqkv(qkv.size(), 0.f);
+  std::vector<float> tiled_out(out.size()), stats(size_t(B) * NH * T * 2),
+      tiled_dqkv(qkv.size(), 0.f);
+  cf::ops::attention_forward(out.data(), att.data(), qkv.data(), lengths.data(), B, T, C, NH);
+  cf::ops::attention_backward(dqkv.data(), dout.data(), qkv.data(), att.data(), lengths.data(), B,
+                              T, C, NH);
+  cf::ops::attention_forward_tiled(tiled_out.data(), stats.data(), qkv.data(), lengths.data(), B,
+                                   T, C, NH);
+  cf::ops::attention_backward_tiled(tiled_dqkv.data(), dout.data(), qkv.data(), stats.data(),
+                                    lengths.data(), B, T, C, NH);
+  EXPECT_EQ(std::memcmp(out.data(), tiled_out.data(), out.size() * sizeof(float)), 0);
+  EXPECT_EQ(std::memcmp(dqkv.data(), tiled_dqkv.data(), dqkv.size() * sizeof(float)), 0);
+}
 
 TEST(Attention, EmptySequenceOutputsZerosAndAttendsNowhere) {
   const int B = 2, T = 4, C = 6, NH = 2;

@@ -92,38 +92,37 @@ TEST(Determinism, MatmulSingleBlock) {
   });
 }
 
-TEST(Determinism, Attention) {
-  const int NH = 2;
-  const auto qkv = random_values<float>(size_t(kRows) * 3 * kWidth, 11);
-  auto lengths = random_ids(kBatch, 12, 0, kTime);
+// Both forms of attention (kept probabilities, and tiled with softmax statistics) on sequences
+// of T positions.
+void expect_attention_reproducible(bool tiled, int T) {
+  const int NH = 2, rows = kBatch * T;
+  const auto qkv = random_values<float>(size_t(rows) * 3 * kWidth, 11);
+  auto lengths = random_ids(kBatch, 12, 0, T);
   lengths[0] = 0;
-  const auto dout = random_values<float>(size_t(kRows) * kWidth, 13);
+  lengths[1] = T;
+  const auto dout = random_values<float>(size_t(rows) * kWidth, 13);
   expect_reproducible([&] {
-    std::vector<float> out(size_t(kRows) * kWidth), att(size_t(kBatch) * NH * kTime * kTime);
-    cf::ops::attention_forward(out.data(), att.data(), qkv.data(), lengths.data(), kBatch, kTime,
-                               kWidth, NH);
-    std::vector<float> dqkv(qkv.size(), 0.0f);
-    cf::ops::attention_backward(dqkv.data(), dout.data(), qkv.data(), att.data(), lengths.data(),
-                                kBatch, kTime, kWidth, NH);
-    return Outputs{out, att, dqkv};
+    std::vector<float> out(size_t(rows) * kWidth),
+        saved(size_t(kBatch) * NH * T * (tiled ? 2 : T)), dqkv(qkv.size(), 0.0f);
+    if (tiled) {
+      cf::ops::attention_forward_tiled(out.data(), saved.data(), qkv.data(), lengths.data(),
+                                       kBatch, T, kWidth, NH);
+      cf::ops::attention_backward_tiled(dqkv.data(), dout.data(), qkv.data(), saved.data(),
+                                        lengths.data(), kBatch, T, kWidth, NH);
+    } else {
+      cf::ops::attention_forward(out.data(), saved.data(), qkv.data(), lengths.data(), kBatch, T,
+                                 kWidth, NH);
+      cf::ops::attention_backward(dqkv.data(), dout.data(), qkv.data(), saved.data(),
+                                  lengths.data(), kBatch, T, kWidth, NH);
+    }
+    return Outputs{out, saved, dqkv};
   });
 }
 
+TEST(Determinism, Attention) { expect_attention_reproducible(false, kTime); }
+// Three query tiles, so keys and values gather gradients from several tiles.
 TEST(Determinism, TiledAttention) {
-  const int NH = 2;
-  const auto qkv = random_values<float>(size_t(kRows) * 3 * kWidth, 11);
-  auto lengths = random_ids(kBatch, 12, 0, kTime);
-  lengths[0] = 0;
-  const auto dout = random_values<float>(size_t(kRows) * kWidth, 13);
-  expect_reproducible([&] {
-    std::vector<float> out(size_t(kRows) * kWidth), stats(size_t(kBatch) * NH * kTime * 2);
-    cf::ops::attention_forward_tiled(out.data(), stats.data(), qkv.data(), lengths.data(), kBatch,
-                                     kTime, kWidth, NH);
-    std::vector<float> dqkv(qkv.size(), 0.0f);
-    cf::ops::attention_backward_tiled(dqkv.data(), dout.data(), qkv.data(), stats.data(),
-                                      lengths.data(), kBatch, kTime, kWidth, NH);
-    return Outputs{out, stats, dqkv};
-  });
+  expect_attention_reproducible(true, 2 * cf::ops::kAttentionQueryTile + 5);
 }
 
 TEST(Determinism, SoftmaxXent) {

@@ -149,46 +149,42 @@ TEST(MemoryEstimate, ParameterCountMatchesTheModelBuilt) {
   }
 }
 
-// What each block kind keeps per layer for backward (activation_arena.h), in floats, for
-// N = B*T rows, its residual-stream output included: the estimate follows the block the config
-// asks for.
-TEST(MemoryEstimate, ActivationsPerLayerFollowTheBlock) {
+// What a block kind keeps per layer for backward (activation_arena.h), in floats, for a batch
+// of B sequences of T positions (d_model 16, 2 heads, d_ff 24).
+double activation_floats_per_layer(BlockKind block, double B, double T) {
   ModelConfig model;
   model.d_model = 16;
   model.n_head = 2;
   model.d_ff = 24;
+  model.block = block;
+  model.n_layer = 1;
+  const double one = ActivationArena<float>::bytes_needed(model, B, T);
+  model.n_layer = 2;
+  return (ActivationArena<float>::bytes_needed(model, B, T) - one) / sizeof(float);
+}
+
+// Per layer, for N = B*T rows, its residual-stream output included: the estimate follows the
+// block the config asks for.
+TEST(MemoryEstimate, ActivationsPerLayerFollowTheBlock) {
   const double B = 3, T = 5, N = B * T, C = 16, F = 24, scores = B * 2 * T * T;
-  auto per_layer_floats = [&](BlockKind block) {
-    model.block = block;
-    model.n_layer = 1;
-    const double one = ActivationArena<float>::bytes_needed(model, B, T);
-    model.n_layer = 2;
-    return (ActivationArena<float>::bytes_needed(model, B, T) - one) / sizeof(float);
-  };
-  EXPECT_EQ(per_layer_floats(BlockKind::kGpt), 10 * N * C + 2 * N * F + scores + 4 * N);
-  EXPECT_EQ(per_layer_floats(BlockKind::kLigr), 12 * N * C + 3 * N * F + scores + 4 * N);
-  EXPECT_EQ(per_layer_floats(BlockKind::kHstu), 14 * N * C + scores + 4 * N);
+  EXPECT_EQ(activation_floats_per_layer(BlockKind::kGpt, B, T),
+            10 * N * C + 2 * N * F + scores + 4 * N);
+  EXPECT_EQ(activation_floats_per_layer(BlockKind::kLigr, B, T),
+            12 * N * C + 3 * N * F + scores + 4 * N);
+  EXPECT_EQ(activation_floats_per_layer(BlockKind::kHstu, B, T), 14 * N * C + scores + 4 * N);
 }
 
 // Past one query tile, softmax attention keeps two statistics per query row instead of the
 // [B, NH, T, T] probabilities (ops::attention_is_tiled); HSTU still keeps its scores.
 TEST(MemoryEstimate, LongSequencesKeepAttentionStatisticsNotProbabilities) {
-  ModelConfig model;
-  model.d_model = 16;
-  model.n_head = 2;
-  model.d_ff = 24;
   const double B = 3, T = 200, N = B * T, C = 16, F = 24, stats = B * 2 * T * 2;
-  auto per_layer_floats = [&](BlockKind block) {
-    model.block = block;
-    model.n_layer = 1;
-    const double one = ActivationArena<float>::bytes_needed(model, B, T);
-    model.n_layer = 2;
-    return (ActivationArena<float>::bytes_needed(model, B, T) - one) / sizeof(float);
-  };
   ASSERT_TRUE(ops::attention_is_tiled(T));
-  EXPECT_EQ(per_layer_floats(BlockKind::kGpt), 10 * N * C + 2 * N * F + stats + 4 * N);
-  EXPECT_EQ(per_layer_floats(BlockKind::kLigr), 12 * N * C + 3 * N * F + stats + 4 * N);
-  EXPECT_EQ(per_layer_floats(BlockKind::kHstu), 14 * N * C + B * 2 * T * T + 4 * N);
+  EXPECT_EQ(activation_floats_per_layer(BlockKind::kGpt, B, T),
+            10 * N * C + 2 * N * F + stats + 4 * N);
+  EXPECT_EQ(activation_floats_per_layer(BlockKind::kLigr, B, T),
+            12 * N * C + 3 * N * F + stats + 4 * N);
+  EXPECT_EQ(activation_floats_per_layer(BlockKind::kHstu, B, T),
+            14 * N * C + B * 2 * T * T + 4 * N);
 }
 
 TEST(MemoryEstimate, AnImpossibleConfigIsRefusedNamingItsKeys) {
