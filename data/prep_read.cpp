@@ -26,10 +26,16 @@ struct RowBatch {
   std::vector<int64_t> timestamp;
   std::vector<double> price;  // NaN when the source has none
   int64_t expected_rows = 0;  // estimate of all rows of all sources, from bytes per row so far
+  // The reader all rows came from, and whether it leaves category, features and price to
+  // join_item (RawLogReader::joins_items_on_request).
+  size_t reader = 0;
+  bool joined_on_request = false;
 
   size_t rows() const { return action.size(); }
   void clear() {
     expected_rows = 0;
+    reader = 0;
+    joined_on_request = false;
     text.clear();
     ends.clear();
     action.clear();
@@ -158,6 +164,13 @@ void produce(const PrepOptions& options, std::vector<std::unique_ptr<RawLogReade
   std::unique_ptr<RowBatch> batch = pipe.take_free();
   for (size_t r = 0; r < readers.size() && batch; ++r) {
     RawLogReader& reader = *readers[r];
+    if (batch->rows() > 0) {  // a batch holds the rows of one reader
+      pipe.put_full(std::move(batch));
+      batch = pipe.take_free();
+      if (!batch) return;
+    }
+    batch->reader = r;
+    batch->joined_on_request = reader.joins_items_on_request();
     int64_t since_progress = 0;
     while (reader.next(event)) {
       if (++since_progress == 16384) {
@@ -187,6 +200,8 @@ void produce(const PrepOptions& options, std::vector<std::unique_ptr<RawLogReade
         pipe.put_full(std::move(batch));
         batch = pipe.take_free();
         if (!batch) return;
+        batch->reader = r;
+        batch->joined_on_request = reader.joins_items_on_request();
       }
     }
     bytes_done_before += reader.bytes_total();
@@ -264,6 +279,26 @@ void read_sources(const PrepOptions& options, const RawLogOpener& open,
   RawColumns& c = result.columns;
   constexpr int32_t kNoCategoryYet = -2;
   std::vector<int32_t> category_of_item;
+  // Readers that join on request: per reader, what join_item gave for each provisional item
+  // (an index into `joins`, -1 before the item's first row from that reader).
+  struct JoinedItem {
+    std::string category, features;
+    double price = 0.0;
+  };
+  std::vector<JoinedItem> joins;
+  std::vector<std::vector<int32_t>> join_of_item(readers.size());
+  auto joined = [&](size_t reader, int32_t item, std::string_view item_text) -> const JoinedItem& {
+    std::vector<int32_t>& slots = join_of_item[reader];
+    if (static_cast<size_t>(item) >= slots.size()) slots.resize(static_cast<size_t>(item) + 1, -1);
+    int32_t& slot = slots[static_cast<size_t>(item)];
+    if (slot < 0) {
+      JoinedItem j;
+      readers[reader]->join_item(item_text, j.category, j.features, j.price);
+      slot = static_cast<int32_t>(joins.size());
+      joins.push_back(std::move(j));
+    }
+    return joins[static_cast<size_t>(slot)];
+  };
   std::string last_user;
   int32_t last_user_id = -1;
   bool reserved = false;
@@ -289,10 +324,18 @@ void read_sources(const PrepOptions& options, const RawLogOpener& open,
         last_user_id = result.users.intern(user);
         last_user.assign(user);
       }
-      const std::string_view category = batch->field(i, 2), activity = batch->field(i, 3);
-      const int32_t item = result.items.intern(batch->field(i, 1));
+      std::string_view category = batch->field(i, 2), features = batch->field(i, 4);
+      const std::string_view activity = batch->field(i, 3), item_text = batch->field(i, 1);
+      const int32_t item = result.items.intern(item_text);
+      double price = batch->price[i];
+      if (batch->joined_on_request) {  // the row's side information, as next() would have set it
+        const JoinedItem& j = joined(batch->reader, item, item_text);
+        category = j.category;
+        features = j.features;
+        price = j.price;
+      }
       if (static_cast<size_t>(item) + 1 == result.item_feature_offsets.size()) {
-        record_first_item_features(batch->field(i, 4), result);  // prep keeps the first row's
+        record_first_item_features(features, result);  // prep keeps the first row's
       }
       // An item's category is almost always the same on every row (it comes from a catalog),
       // so the category last seen with the item is checked first: one short compare instead
@@ -308,7 +351,6 @@ void read_sources(const PrepOptions& options, const RawLogOpener& open,
       c.item.push_back(item);
       c.category.push_back(known);
       c.activity.push_back(activity.empty() ? -1 : result.activities.intern(activity));
-      const double price = batch->price[i];
       if (std::isfinite(price)) {
         if (static_cast<size_t>(item) >= result.item_price_count.size()) {
           result.item_price_count.resize(static_cast<size_t>(item) + 1, 0);

@@ -70,6 +70,20 @@ class RawLogReader {
   virtual std::string checked_item_table() const { return ""; }
   // Whether that table lists `item` (listed with an empty attribute list counts as listed).
   virtual bool item_table_lists(std::string_view /*item*/) const { return false; }
+
+  // A reader that joins each row with an item table may leave the rows' category,
+  // item_features and price unset (empty, empty, NaN) and let prep ask join_item once per
+  // distinct item instead of looking the item up on every row (most of the parsing thread's
+  // time on a large log). It says so here, and only when join_item gives exactly what next()
+  // would have put in every row of the item. join_item runs on prep's other thread while next()
+  // runs: it may read only what the constructor built.
+  virtual bool joins_items_on_request() const { return false; }
+  virtual void join_item(std::string_view /*item*/, std::string& category, std::string& features,
+                         double& price) const {
+    category.clear();
+    features.clear();
+    price = std::numeric_limits<double>::quiet_NaN();
+  }
 };
 
 // The input formats prep understands (docs/corpus-format.md lists what each maps to).

@@ -1,9 +1,11 @@
 #include "data/readers/trio_reader.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 
 #include "core/error.h"
+#include "data/corpus_layout.h"
 #include "data/readers/action_names.h"
 #include "data/readers/header_columns.h"
 #include "data/readers/item_features.h"
@@ -38,6 +40,10 @@ TrioReader::TrioReader(const std::string& folder, RejectSink rejects)
              file_in(folder, "activity_data.csv")},
       behaviour_(files_[0]) {
   load_items(files_[1]);
+  joins_on_request_ = std::all_of(items_.begin(), items_.end(), [](const ItemInfo& info) {
+    return layout::is_storable_vocab_entry(info.category) &&
+           layout::is_storable_vocab_entry(info.features);
+  });
   load_activities(files_[2]);
   const HeaderColumns header(behaviour_, splitter_,
                              "user_id,item_id,activity_id,behavior,timestamp,purchase");
@@ -152,18 +158,25 @@ bool TrioReader::next(RawEvent& event) {
     event.timestamp = timestamp;
     event.purchase_label = purchase > 0.0 ? 1 : 0;
     event.line = number;
-    if (const uint32_t found = item_ids_.find(item); found != StringIndex::kAbsent) {
-      event.category = items_[found].category;
-      event.item_features = items_[found].features;
-      event.price = items_[found].price;
+    if (joins_on_request_) {
+      RawLogReader::join_item(item, event.category, event.item_features, event.price);  // unset
     } else {
-      event.category.clear();
-      event.item_features.clear();
-      event.price = std::nan("");
+      join_item(item, event.category, event.item_features, event.price);
     }
     return true;
   }
   return false;
+}
+
+void TrioReader::join_item(std::string_view item, std::string& category, std::string& features,
+                           double& price) const {
+  if (const uint32_t found = item_ids_.find(item); found != StringIndex::kAbsent) {
+    category = items_[found].category;
+    features = items_[found].features;
+    price = items_[found].price;
+  } else {
+    RawLogReader::join_item(item, category, features, price);  // not in the table: nothing
+  }
 }
 
 }  // namespace cf::data

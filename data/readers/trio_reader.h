@@ -27,6 +27,9 @@ class TrioReader final : public RawLogReader {
   uint64_t bytes_total() const override { return behaviour_.bytes_total(); }
   int64_t rows_read() const override { return rows_read_; }
   std::vector<std::string> source_files() const override { return files_; }
+  bool joins_items_on_request() const override { return joins_on_request_; }
+  void join_item(std::string_view item, std::string& category, std::string& features,
+                 double& price) const override;
 
  private:
   struct ItemInfo {
@@ -48,6 +51,10 @@ class TrioReader final : public RawLogReader {
   size_t user_column_ = 0, item_column_ = 0, activity_column_ = 0, behaviour_column_ = 0,
          timestamp_column_ = 0, purchase_column_ = 0;
   int64_t rows_read_ = 0;
+  // Every item's category and features can be stored, so no row is ever rejected for them and
+  // prep may join once per item (joins_items_on_request); otherwise next() joins each row, and
+  // the rows of an item with unstorable text are rejected one by one as before.
+  bool joins_on_request_ = false;
 };
 
 }  // namespace cf::data

@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 #include <map>
+#include <sstream>
 
 #include "core/error.h"
 #include "core/json.h"
@@ -508,6 +510,90 @@ TEST(Prep, ConcatenatesSeveralSources) {
   auto r = CorpusReader::open(dir.file("c.h5"));
   EXPECT_EQ(raw_items(*r, 0), (std::vector<std::string>{"second.csv-a", "memory.csv-a",
                                                         "second.csv-b", "memory.csv-b"}));
+}
+
+// A trio folder with the given item table rows (after its header) and behaviour rows.
+void write_trio(const std::string& folder, const std::string& items, const std::string& rows) {
+  std::filesystem::create_directories(folder);
+  std::ofstream(folder + "/item_data.csv") << "item_id,category,price\n" << items;
+  std::ofstream(folder + "/activity_data.csv") << "activity_id,type\nA1,coupon\n";
+  std::ofstream(folder + "/behavior_data.csv")
+      << "user_id,item_id,activity_id,behavior,timestamp,purchase\n" << rows;
+}
+
+// Everything of a corpus but its provenance: events, vocabularies, prices, item features.
+std::string corpus_contents(const std::string& path) {
+  auto r = CorpusReader::open(path);
+  std::ostringstream out;
+  for (int64_t s = 0; s < r->num_sequences(); ++s) {
+    Sequence seq;
+    r->read_sequence(s, seq);
+    for (size_t e = 0; e < seq.item.size(); ++e) {
+      out << seq.item[e] << ',' << seq.category[e] << ',' << seq.activity[e] << ','
+          << seq.action[e] << ',' << seq.timestamp[e] << ';';
+    }
+    out << '\n';
+  }
+  for (const auto& v : {r->item_raw_ids(), r->category_raw_ids(), r->activity_raw_ids(),
+                        r->item_feature_raw_ids()}) {
+    for (const auto& s : v) out << s << '|';
+    out << '\n';
+  }
+  for (double p : r->item_prices()) out << p << ' ';
+  return out.str();
+}
+
+// The trio reader leaves each row's category, features and price to prep, which joins once per
+// item, when its item table has nothing to reject; otherwise it joins every row. Both give the
+// same corpus (here the second table differs only by an unused item with a Latin-1 category).
+TEST(Prep, TrioJoinOncePerItemEqualsJoiningEveryRow) {
+  ScratchDir dir("trio_join");
+  const std::string items = "i1,c1,9.99\ni2,c2,\ni3,c1,5\n";
+  std::string rows;
+  for (int e = 0; e < 12; ++e) {
+    rows += "u" + std::to_string(e % 3) + ",i" + std::to_string(1 + e % 4) + "," +
+            (e % 5 == 0 ? "A1" : "") + "," + (e % 4 == 3 ? "buy" : "view") + "," +
+            std::to_string(1700000000 + 60 * e) + ",0\n";  // i4 is not in the item table
+  }
+  write_trio(dir.file("once"), items, rows);
+  write_trio(dir.file("rows"), items + "i9,caf\xE9,1\n", rows);
+  auto sink = [](const RowReject&) {};
+  EXPECT_TRUE(open_raw_log({RawFormat::kTrio, dir.file("once"), "", {}}, sink)
+                  ->joins_items_on_request());
+  EXPECT_FALSE(open_raw_log({RawFormat::kTrio, dir.file("rows"), "", {}}, sink)
+                   ->joins_items_on_request());
+  for (const char* which : {"once", "rows"}) {
+    PrepOptions o = options_for(dir.file(std::string(which) + ".h5"), RawFormat::kTrio);
+    o.sources.front().path = dir.file(which);
+    o.min_sequence_length = 1;
+    run_prep(o);
+  }
+  EXPECT_EQ(corpus_contents(dir.file("once.h5")), corpus_contents(dir.file("rows.h5")));
+  auto r = CorpusReader::open(dir.file("once.h5"));
+  EXPECT_EQ(r->category_raw_ids(), (std::vector<std::string>{"<pad>", "c1", "c2"}));
+  EXPECT_DOUBLE_EQ(r->item_prices()[1], 9.99);
+}
+
+// Each source joins with its own item table: the same item id keeps the category its own
+// source gives it, row by row, when both readers join once per item.
+TEST(Prep, TrioSourcesJoinWithTheirOwnItemTables) {
+  ScratchDir dir("trio_two");
+  write_trio(dir.file("a"), "i1,cA,1\n", "u1,i1,,view,1700000000,0\nu1,i1,,view,1700000100,0\n");
+  write_trio(dir.file("b"), "i1,cB,1\n", "u1,i1,,view,1700000050,0\n");
+  PrepOptions o = options_for(dir.file("c.h5"), RawFormat::kTrio);
+  o.sources.front().path = dir.file("a");
+  o.sources.push_back(o.sources.front());
+  o.sources.back().path = dir.file("b");
+  o.min_sequence_length = 1;
+  run_prep(o);
+  auto r = CorpusReader::open(dir.file("c.h5"));
+  Sequence u1;
+  r->read_sequence(0, u1);
+  const auto categories = r->category_raw_ids();
+  ASSERT_EQ(u1.category.size(), 3u);
+  EXPECT_EQ(categories[u1.category[0]], "cA");  // time order: a, b, a
+  EXPECT_EQ(categories[u1.category[1]], "cB");
+  EXPECT_EQ(categories[u1.category[2]], "cA");
 }
 
 std::filesystem::path fixtures_dir() {

@@ -66,12 +66,22 @@ struct ReadResult {
   std::vector<std::string> source_files;
 };
 
-// Opens `spec` and reads it to the end, copying every event and reject.
+// Opens `spec` and reads it to the end, copying every event and reject. The events are as prep
+// sees them: from a reader that joins its item table on request, each row comes without its
+// item's side information (checked) and is completed with join_item, as prep does.
 inline ReadResult read_all(const RawSourceSpec& spec) {
   ReadResult result;
   auto reader = open_raw_log(spec, [&](const RowReject& r) { result.rejects.push_back(r); });
   RawEvent event;
-  while (reader->next(event)) result.events.push_back(event);
+  while (reader->next(event)) {
+    if (reader->joins_items_on_request()) {
+      EXPECT_TRUE(event.category.empty() && event.item_features.empty() &&
+                  std::isnan(event.price))
+          << "line " << event.line << ": side information left to join_item was set";
+      reader->join_item(event.item, event.category, event.item_features, event.price);
+    }
+    result.events.push_back(event);
+  }
   result.rows_read = reader->rows_read();
   result.bytes_read = reader->bytes_read();
   result.bytes_total = reader->bytes_total();
