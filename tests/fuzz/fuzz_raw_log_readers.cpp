@@ -67,7 +67,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto reader = cf::data::open_raw_log(spec, count_reject);
     cf::data::RawEvent event;
     int64_t events = 0;
-    while (reader->next(event)) ++events;
+    while (reader->next(event)) {
+      ++events;
+      if (reader->joins_items_on_request()) {  // as prep completes such rows
+        reader->join_item(event.item, event.category, event.item_features, event.price);
+      }
+    }
     // user_items turns one row into several events; every other format one row into one.
     const bool one_event_per_row = format != RawFormat::kUserItems;
     if (one_event_per_row && events + log_rejects != reader->rows_read()) {

@@ -247,6 +247,10 @@ TEST(Synth, TrioReaderReadsEveryRow) {
   data::RawEvent event;
   int64_t events = 0, buys = 0, priced = 0;
   while (reader->next(event)) {
+    // The item table joined as prep joins it: per row, or once per item on request.
+    if (reader->joins_items_on_request()) {
+      reader->join_item(event.item, event.category, event.item_features, event.price);
+    }
     ++events;
     buys += event.purchase_label > 0 ? 1 : 0;
     priced += std::isnan(event.price) ? 0 : 1;
