@@ -21,17 +21,7 @@ class CudaBackend final : public TrainingBackend {
   CudaBackend(const DeviceChoice& device, const BackendOptions& options, Model& model,
               AdamW& optimizer, comm::Communicator& comm)
       : model_(model), optimizer_(optimizer), comm_(comm), options_(options) {
-    if (options.zero1) {
-      throw UserError(options.config_path +
-                      ": comm.zero1 is not available on the CUDA backend yet; "
-                      "set comm.zero1: false or run.device: cpu");
-    }
-    // run.precision is the CPU backend's; on the GPU cuda.precision decides. Asking for bf16
-    // there while cuda.precision says fp32 is a contradiction, not a choice to ignore.
-    if (options.precision == "bf16" && options.cuda.precision != "bf16") {
-      throw UserError(options.config_path + ": run.precision: bf16 applies to the CPU backend; " +
-                      "on the GPU set cuda.precision: bf16 (now " + options.cuda.precision + ")");
-    }
+    check_backend_options(options, /*cuda=*/true);  // make_training_backend did; direct use too
     CudaModelOptions gpu_options;
     gpu_options.bf16 = options.cuda.precision == "bf16";
     gpu_options.flash_attention = options.cuda.attention == "flash";

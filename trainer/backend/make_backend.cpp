@@ -22,9 +22,25 @@ BackendOptions backend_options(const Config& config, int micro_batches, int worl
   return options;
 }
 
+void check_backend_options(const BackendOptions& options, bool cuda) {
+  if (!cuda) return;
+  if (options.zero1) {
+    throw UserError(options.config_path +
+                    ": comm.zero1 is not available on the CUDA backend yet; "
+                    "set comm.zero1: false or run.device: cpu");
+  }
+  // Asking for bf16 through the CPU's key while cuda.precision says fp32 is a contradiction,
+  // not a choice to ignore.
+  if (options.precision == "bf16" && options.cuda.precision != "bf16") {
+    throw UserError(options.config_path + ": run.precision: bf16 applies to the CPU backend; " +
+                    "on the GPU set cuda.precision: bf16 (now " + options.cuda.precision + ")");
+  }
+}
+
 std::unique_ptr<TrainingBackend> make_training_backend(const DeviceChoice& device,
                                                        const BackendOptions& options, Model& model,
                                                        AdamW& optimizer, comm::Communicator& comm) {
+  check_backend_options(options, device.cuda);
   if (!device.cuda) return make_cpu_backend(options, model, optimizer, comm);
 #if CARTFORMER_HAVE_CUDA
   return make_cuda_backend(device, options, model, optimizer, comm);

@@ -59,6 +59,11 @@ class TrainingBackend {
 // The backend for `device`, training `model` with `optimizer` (both set up: fresh, resumed or
 // initialised; the backend takes them over for the run). UserError for settings the chosen
 // backend lacks.
+// Refuses settings the chosen backend cannot honour, naming the config and the keys, before
+// anything is allocated: on CUDA, comm.zero1 (not available there yet) and run.precision: bf16
+// without cuda.precision: bf16 (run.precision is the CPU's; on the GPU cuda.precision decides).
+void check_backend_options(const BackendOptions& options, bool cuda);
+
 std::unique_ptr<TrainingBackend> make_training_backend(const DeviceChoice& device,
                                                        const BackendOptions& options, Model& model,
                                                        AdamW& optimizer, comm::Communicator& comm);

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "trainer/backend/training_backend.h"
 #include "unit/user_error_of.h"
 
 namespace cf::trainer {
@@ -199,6 +200,27 @@ TEST(Config, OutOfRangeNamesKeyAndFile) {
   EXPECT_EQ(parse_error("train:\n  steps: 5\n"),
             "configs/x.yaml: key 'data.corpus' is required (path to the corpus .h5 written by "
             "prep)");
+}
+
+// Settings a backend cannot honour are refused before anything is allocated, naming the config
+// and its keys: checked here without a GPU, since the check does not need one.
+TEST(Config, SettingsTheCudaBackendLacksAreRefusedOnlyThere) {
+  const auto options = [](const std::string& yaml, int world_size) {
+    return backend_options(parse_config(std::string(kMinimal) + yaml, "configs/x.yaml"), 1,
+                           world_size);
+  };
+  const BackendOptions zero1 = options("comm:\n  zero1: true\n", 2);
+  const BackendOptions bf16 = options("run:\n  precision: bf16\ncuda:\n  precision: fp32\n", 1);
+  EXPECT_EQ(user_error_of([&] { check_backend_options(zero1, /*cuda=*/true); }),
+            "configs/x.yaml: comm.zero1 is not available on the CUDA backend yet; set "
+            "comm.zero1: false or run.device: cpu");
+  EXPECT_EQ(user_error_of([&] { check_backend_options(bf16, /*cuda=*/true); }),
+            "configs/x.yaml: run.precision: bf16 applies to the CPU backend; on the GPU set "
+            "cuda.precision: bf16 (now fp32)");
+  // The CPU backend has both; bf16 with cuda.precision: bf16 (its default) is consistent.
+  check_backend_options(zero1, /*cuda=*/false);
+  check_backend_options(bf16, /*cuda=*/false);
+  check_backend_options(options("run:\n  precision: bf16\n", 1), /*cuda=*/true);
 }
 
 TEST(Config, StructuralErrors) {
