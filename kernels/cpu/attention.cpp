@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -18,14 +20,17 @@ namespace cf::ops {
 namespace {
 
 // What every form derives from the shapes, after checking them: qkv rows hold q | k | v.
+// Also where a (batch, head)'s rows start in each tensor.
 template <class T>
 struct HeadShape {
+  int Tlen, C, NH;
   int hs, row;         // head size; floats per qkv row
   T scale;             // 1 / sqrt(hs)
   int tile;            // query rows per tile of the tiled form
   bool worth_threads;  // enough work to wake the other threads
 
-  HeadShape(const int32_t* lengths, int B, int Tlen, int C, int NH) {
+  HeadShape(const int32_t* lengths, int B, int Tlen_, int C_, int NH_)
+      : Tlen(Tlen_), C(C_), NH(NH_) {
     CF_CHECK(NH > 0 && C % NH == 0, "attention: C must be a multiple of NH");
     for (int b = 0; b < B; ++b)
       CF_CHECK(lengths[b] >= 0 && lengths[b] <= Tlen, "attention: lengths[b] outside [0, T]");
@@ -35,7 +40,36 @@ struct HeadShape {
     tile = std::max(1, std::min(Tlen, kAttentionQueryTile));
     worth_threads = int64_t(B) * NH * Tlen * Tlen * hs > 65536;
   }
+  // Its q in qkv (and dq in dqkv); k and v follow at + C and + 2C.
+  int64_t qkv_offset(int b, int h) const { return int64_t(b) * Tlen * row + h * hs; }
+  // Its columns of out (and dout), rows C apart.
+  int64_t out_offset(int b, int h) const { return int64_t(b) * Tlen * C + h * hs; }
+  // Its index among the B * NH (batch, head) pairs: where its probabilities or statistics are.
+  int64_t head(int b, int h) const { return int64_t(b) * NH + h; }
 };
+
+// Query row p's softmax over its `nvis` visible keys, in place, and 0 from there to `width`.
+// Returns the row's maximum and 1 / sum of exponentials (both 0 for a row without keys), the
+// statistics exp_shifted_scaled needs to make the same bits again.
+template <class T>
+std::pair<T, T> softmax_of_visible(T* p, int nvis, int width) {
+  std::fill(p + nvis, p + width, T(0));
+  if (nvis == 0) return {T(0), T(0)};
+  const T top = cpu::add_bias_and_max<T>(p, nullptr, nvis);
+  const T inverse_sum = T(1.0 / cpu::exp_shifted_and_sum(p, top, nvis));
+  cpu::scale_row(p, inverse_sum, nvis);
+  return {top, inverse_sum};
+}
+
+// The softmax Jacobian on one query row: d = p (d - sum_s p[s] d[s]) * scale over the visible
+// keys, and 0 from there to `width`.
+template <class T>
+void softmax_backward_of_visible(const T* p, T* d, int nvis, int width, T scale) {
+  T expected = 0;  // sum_s p[s] dP[s], the Jacobian's shared term
+  for (int s = 0; s < nvis; ++s) expected += p[s] * d[s];
+  for (int s = 0; s < nvis; ++s) d[s] = p[s] * (d[s] - expected) * scale;
+  std::fill(d + nvis, d + width, T(0));
+}
 
 }  // namespace
 
@@ -57,20 +91,15 @@ void attention_forward(T* out, T* att, const T* qkv, const int32_t* lengths, int
     for (int b = 0; b < B; ++b) {
       for (int h = 0; h < NH; ++h) {
         const int L = lengths[b];
-        const T* q = qkv + int64_t(b) * Tlen * row + h * hs;
+        const T* q = qkv + shape.qkv_offset(b, h);
         const T* k = q + C;
         const T* v = q + 2 * C;
-        T* a = att + (int64_t(b) * NH + h) * Tlen * Tlen;
-        T* o = out + int64_t(b) * Tlen * C + h * hs;
+        T* a = att + shape.head(b, h) * Tlen * Tlen;
+        T* o = out + shape.out_offset(b, h);
         cpu::gemm_row_major_unrounded(false, true, Tlen, L, hs, scale, q, row, k, row, T(0), a,
                                       Tlen);
         for (int t = 0; t < Tlen; ++t) {
-          T* p = a + int64_t(t) * Tlen;
-          const int nvis = visible_keys(t, L);
-          std::fill(p + nvis, p + Tlen, T(0));
-          if (nvis == 0) continue;
-          const T top = cpu::add_bias_and_max<T>(p, nullptr, nvis);
-          cpu::scale_row(p, T(1.0 / cpu::exp_shifted_and_sum(p, top, nvis)), nvis);
+          softmax_of_visible(a + int64_t(t) * Tlen, visible_keys(t, L), Tlen);
         }
         if (L == 0) {
           for (int t = 0; t < Tlen; ++t) std::fill(o + int64_t(t) * C, o + int64_t(t) * C + hs, T(0));
@@ -100,21 +129,16 @@ void attention_backward(T* dqkv, const T* dout, const T* qkv, const T* att, cons
       for (int h = 0; h < NH; ++h) {
         const int L = lengths[b];
         if (L == 0) continue;
-        const int64_t offset = int64_t(b) * Tlen * row + h * hs;
+        const int64_t offset = shape.qkv_offset(b, h);
         const T *q = qkv + offset, *k = q + C, *v = q + 2 * C;
         T *dq = dqkv + offset, *dk = dq + C, *dv = dq + 2 * C;
-        const T* g = dout + int64_t(b) * Tlen * C + h * hs;
-        const T* a = att + (int64_t(b) * NH + h) * Tlen * Tlen;
+        const T* g = dout + shape.out_offset(b, h);
+        const T* a = att + shape.head(b, h) * Tlen * Tlen;
         cpu::gemm_row_major_unrounded(false, true, Tlen, L, hs, T(1), g, C, v, row, T(0),
                                       ds.data(), L);
         for (int t = 0; t < Tlen; ++t) {
-          const T* p = a + int64_t(t) * Tlen;
-          T* d = ds.data() + int64_t(t) * L;
-          const int nvis = visible_keys(t, L);
-          T expected = 0;  // sum_s p[s] dP[s], the softmax Jacobian's shared term
-          for (int s = 0; s < nvis; ++s) expected += p[s] * d[s];
-          for (int s = 0; s < nvis; ++s) d[s] = p[s] * (d[s] - expected) * scale;
-          std::fill(d + nvis, d + L, T(0));
+          softmax_backward_of_visible(a + int64_t(t) * Tlen, ds.data() + int64_t(t) * L,
+                                      visible_keys(t, L), L, scale);
         }
         cpu::gemm_row_major_unrounded(true, false, L, hs, Tlen, T(1), a, Tlen, g, C, T(1), dv, row);
         cpu::gemm_row_major_unrounded(false, false, Tlen, hs, L, T(1), ds.data(), L, k, row, T(1),
@@ -144,11 +168,11 @@ void attention_forward_tiled(T* out, T* stats, const T* qkv, const int32_t* leng
     for (int b = 0; b < B; ++b) {
       for (int h = 0; h < NH; ++h) {
         const int L = lengths[b];
-        const T* q = qkv + int64_t(b) * Tlen * row + h * hs;
+        const T* q = qkv + shape.qkv_offset(b, h);
         const T* k = q + C;
         const T* v = q + 2 * C;
-        T* o = out + int64_t(b) * Tlen * C + h * hs;
-        T* st = stats + (int64_t(b) * NH + h) * Tlen * 2;
+        T* o = out + shape.out_offset(b, h);
+        T* st = stats + shape.head(b, h) * Tlen * 2;
         for (int t0 = 0; t0 < Tlen; t0 += tile) {
           const int rows = std::min(tile, Tlen - t0);
           const int keys = visible_keys(t0 + rows - 1, L);  // the tile's last row sees most
@@ -164,17 +188,8 @@ void attention_forward_tiled(T* out, T* stats, const T* qkv, const int32_t* leng
           cpu::gemm_row_major_unrounded(false, true, rows, keys, hs, scale, q + int64_t(t0) * row,
                                         row, k, row, T(0), a, keys);
           for (int t = t0; t < t0 + rows; ++t) {
-            T* p = a + int64_t(t - t0) * keys;
-            const int nvis = visible_keys(t, L);
-            std::fill(p + nvis, p + keys, T(0));
-            T top = T(0), inverse_sum = T(0);  // a row without keys: all zero
-            if (nvis > 0) {
-              top = cpu::add_bias_and_max<T>(p, nullptr, nvis);
-              inverse_sum = T(1.0 / cpu::exp_shifted_and_sum(p, top, nvis));
-              cpu::scale_row(p, inverse_sum, nvis);
-            }
-            st[2 * t] = top;
-            st[2 * t + 1] = inverse_sum;
+            std::tie(st[2 * t], st[2 * t + 1]) =
+                softmax_of_visible(a + int64_t(t - t0) * keys, visible_keys(t, L), keys);
           }
           cpu::gemm_row_major_unrounded(false, false, rows, hs, keys, T(1), a, keys, v, row, T(0),
                                         o + int64_t(t0) * C, C);
@@ -200,11 +215,11 @@ void attention_backward_tiled(T* dqkv, const T* dout, const T* qkv, const T* sta
       for (int h = 0; h < NH; ++h) {
         const int L = lengths[b];
         if (L == 0) continue;
-        const int64_t offset = int64_t(b) * Tlen * row + h * hs;
+        const int64_t offset = shape.qkv_offset(b, h);
         const T *q = qkv + offset, *k = q + C, *v = q + 2 * C;
         T *dq = dqkv + offset, *dk = dq + C, *dv = dq + 2 * C;
-        const T* g = dout + int64_t(b) * Tlen * C + h * hs;
-        const T* st = stats + (int64_t(b) * NH + h) * Tlen * 2;
+        const T* g = dout + shape.out_offset(b, h);
+        const T* st = stats + shape.head(b, h) * Tlen * 2;
         for (int t0 = 0; t0 < Tlen; t0 += tile) {
           const int rows = std::min(tile, Tlen - t0);
           const int keys = visible_keys(t0 + rows - 1, L);
@@ -219,11 +234,8 @@ void attention_backward_tiled(T* dqkv, const T* dout, const T* qkv, const T* sta
             T* dp = d + int64_t(t - t0) * keys;
             const int nvis = visible_keys(t, L);
             cpu::exp_shifted_scaled<T>(p, nullptr, st[2 * t], st[2 * t + 1], nvis);
-            T expected = 0;  // sum_s p[s] dP[s], the softmax Jacobian's shared term
-            for (int s = 0; s < nvis; ++s) expected += p[s] * dp[s];
-            for (int s = 0; s < nvis; ++s) dp[s] = p[s] * (dp[s] - expected) * scale;
-            std::fill(p + nvis, p + keys, T(0));
-            std::fill(dp + nvis, dp + keys, T(0));
+            std::fill(p + nvis, p + keys, T(0));  // the score product filled the masked keys
+            softmax_backward_of_visible(p, dp, nvis, keys, scale);
           }
           cpu::gemm_row_major_unrounded(true, false, keys, hs, rows, T(1), a, keys,
                                         g + int64_t(t0) * C, C, T(1), dv, row);
