@@ -162,15 +162,21 @@ void produce(const PrepOptions& options, std::vector<std::unique_ptr<RawLogReade
   uint64_t bytes_done_before = 0;
   int64_t rows_before = 0;
   std::unique_ptr<RowBatch> batch = pipe.take_free();
-  for (size_t r = 0; r < readers.size() && batch; ++r) {
-    RawLogReader& reader = *readers[r];
-    if (batch->rows() > 0) {  // a batch holds the rows of one reader
+  // Hands the batch on when it holds rows and readies an empty one for reader r's rows (a batch
+  // holds the rows of one reader); false once the consumer has stopped.
+  auto batch_for_reader = [&](size_t r) {
+    if (batch->rows() > 0) {
       pipe.put_full(std::move(batch));
       batch = pipe.take_free();
-      if (!batch) return;
+      if (!batch) return false;
     }
     batch->reader = r;
-    batch->joined_on_request = reader.joins_items_on_request();
+    batch->joined_on_request = readers[r]->joins_items_on_request();
+    return true;
+  };
+  for (size_t r = 0; r < readers.size() && batch; ++r) {
+    RawLogReader& reader = *readers[r];
+    if (!batch_for_reader(r)) return;
     int64_t since_progress = 0;
     while (reader.next(event)) {
       if (++since_progress == 16384) {
@@ -197,11 +203,7 @@ void produce(const PrepOptions& options, std::vector<std::unique_ptr<RawLogReade
           batch->expected_rows = static_cast<int64_t>(
               std::min(rows_done * double(bytes_total) / double(bytes_done), bytes_total / 2.0));
         }
-        pipe.put_full(std::move(batch));
-        batch = pipe.take_free();
-        if (!batch) return;
-        batch->reader = r;
-        batch->joined_on_request = reader.joins_items_on_request();
+        if (!batch_for_reader(r)) return;
       }
     }
     bytes_done_before += reader.bytes_total();
