@@ -74,15 +74,16 @@ libfuzzer_flags=(-timeout="$timeout_s" -rss_limit_mb="$rss_mb" -print_final_stat
 
 # Whether the crash report in log $1 puts the fault inside libhdf5 rather than in Cartformer:
 # the first frame of the crash stack that is not sanitizer, libFuzzer, libc or libstdc++
-# machinery lies in libhdf5, and so does the first such frame of the stack that allocated the
-# memory involved, when the report has one (a buffer Cartformer allocated and libhdf5 overran
-# is Cartformer's fault). Such crashes are libhdf5 bugs on corrupt files that no check of ours
-# before calling HDF5 can prevent; they are kept and counted, not failed on.
+# machinery (libc frames named by their glibc source, "sysdeps/...", too) lies in libhdf5, and
+# so does the first such frame of the stack that allocated the memory involved, when the
+# report has one (a buffer Cartformer allocated and libhdf5 overran is Cartformer's fault).
+# Such crashes are libhdf5 bugs on corrupt files that no check of ours before calling HDF5 can
+# prevent; they are kept and counted, not failed on.
 blamed_on_libhdf5() {
   awk '
     function culprit(line) {
       return line !~ /in (__interceptor_|__asan|__sanitizer|__lsan|__ubsan|fuzzer::|malloc|calloc|realloc|free|operator new|operator delete|__cxa_|std::terminate|raise|abort|__pthread_kill|__libc_)/ &&
-             line !~ /(libc\.so|libstdc\+\+\.so|libgcc_s\.so|ld-linux)/
+             line !~ /(libc\.so|libstdc\+\+\.so|libgcc_s\.so|ld-linux|sysdeps\/)/
     }
     /ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error|deadly signal/ { stack = "crash" }
     /allocated by thread/ { stack = "alloc" }
