@@ -145,6 +145,20 @@ void flash_attention_backward(T* dqkv, float* scratch, const T* dout, const T* o
                               const float* lse, const int32_t* lengths, int B, int Tlen, int C,
                               int NH, bool deterministic, cudaStream_t stream);
 
+// Tensor-core flash attention (flash_attention_mma.cu): the same contract as above in bf16, with
+// the tile products on the MMA units (mma.sync, compute capability 8.0 and newer). Backward is
+// always deterministic (a key-major and a query-major pass, no atomics). qkv and dout must be
+// 16-byte aligned.
+bool tensor_core_flash_attention_available(int compute_major);
+void tensor_core_flash_attention_forward(bf16* out, float* lse, const bf16* qkv,
+                                         const int32_t* lengths, int B, int Tlen, int C, int NH,
+                                         cudaStream_t stream);
+int64_t tensor_core_flash_attention_backward_scratch_floats(int B, int Tlen, int NH);
+void tensor_core_flash_attention_backward(bf16* dqkv, float* scratch, const bf16* dout,
+                                          const bf16* out, const bf16* qkv, const float* lse,
+                                          const int32_t* lengths, int B, int Tlen, int C, int NH,
+                                          cudaStream_t stream);
+
 // Reference attention: materialises the probabilities att [B, NH, T, T] (fp32), one simple
 // kernel per step. For tests and as the baseline in benchmarks.
 template <class T>

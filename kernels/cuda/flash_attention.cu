@@ -12,13 +12,13 @@
 //    (deterministic).
 #include <cmath>
 #include <cstdint>
-#include <type_traits>
 
 #include "core/error.h"
 #include "kernels/attention_mask.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/cuda_ops.h"
 #include "kernels/cuda/device_math.cuh"
+#include "kernels/cuda/flash_attention_parts.h"
 
 namespace cf::cuda {
 
@@ -27,7 +27,7 @@ namespace {
 constexpr int kTile = 32;          // query rows or keys per block, and per shared tile
 constexpr int kThreadsPerRow = 4;  // threads sharing one row's head dims
 constexpr int kThreads = kTile * kThreadsPerRow;
-constexpr float kLog2e = 1.4426950408889634f;
+using flash::kLog2e;
 
 // Sum of a value over the four threads of a row (lanes 4r .. 4r+3 of a warp).
 __device__ __forceinline__ float row_sum(float x) {
@@ -291,32 +291,31 @@ __global__ void add_dq_kernel(T* dqkv, const float* dq_accum, int64_t rows, int 
   }
 }
 
-void check_shape(int B, int Tlen, int C, int NH) {
+}  // namespace
+
+namespace flash {
+
+void check_shape(int Tlen, int C, int NH, int rows_per_block) {
   CF_CHECK(NH > 0 && C % NH == 0, "flash attention: C must be a multiple of NH");
   CF_CHECK(flash_attention_supports(C / NH), "flash attention: head dim must be 32, 64 or 128");
-  CF_CHECK((int64_t(Tlen) + kTile - 1) / kTile <= 65535,
+  CF_CHECK((int64_t(Tlen) + rows_per_block - 1) / rows_per_block <= 65535,
            "flash attention: T too long for the grid");
 }
 
-// Calls f(std::integral_constant<int, HS>) for the supported head dims.
-template <class F>
-void with_head_dim(int hs, F&& f) {
-  switch (hs) {
-    case 32:
-      f(std::integral_constant<int, 32>{});
-      break;
-    case 64:
-      f(std::integral_constant<int, 64>{});
-      break;
-    case 128:
-      f(std::integral_constant<int, 128>{});
-      break;
-    default:
-      CF_CHECK(false, "flash attention: unsupported head dim");
-  }
+template <class T>
+void launch_delta(float* delta, const T* dout, const T* out, int B, int Tlen, int C, int NH,
+                  cudaStream_t stream) {
+  const int64_t stats = int64_t(B) * NH * Tlen;
+  flash_delta_kernel<T>
+      <<<blocks_for(stats, 256), 256, 0, stream>>>(delta, dout, out, B, Tlen, C, NH);
+  CF_CUDA_CHECK_LAUNCH();
 }
+template void launch_delta<float>(float*, const float*, const float*, int, int, int, int,
+                                  cudaStream_t);
+template void launch_delta<bf16>(float*, const bf16*, const bf16*, int, int, int, int,
+                                 cudaStream_t);
 
-}  // namespace
+}  // namespace flash
 
 bool flash_attention_supports(int head_dim) {
   return head_dim == 32 || head_dim == 64 || head_dim == 128;
@@ -325,10 +324,10 @@ bool flash_attention_supports(int head_dim) {
 template <class T>
 void flash_attention_forward(T* out, float* lse, const T* qkv, const int32_t* lengths, int B,
                              int Tlen, int C, int NH, cudaStream_t stream) {
-  check_shape(B, Tlen, C, NH);
+  flash::check_shape(Tlen, C, NH, kTile);
   if (B <= 0 || Tlen <= 0) return;
   const dim3 grid(B * NH, (Tlen + kTile - 1) / kTile);  // x: up to 2^31 - 1 blocks
-  with_head_dim(C / NH, [&](auto hs) {
+  flash::with_head_dim(C / NH, [&](auto hs) {
     flash_forward_kernel<decltype(hs)::value, T>
         <<<grid, kThreads, 0, stream>>>(out, lse, qkv, lengths, Tlen, C, NH);
   });
@@ -343,18 +342,15 @@ template <class T>
 void flash_attention_backward(T* dqkv, float* scratch, const T* dout, const T* out, const T* qkv,
                               const float* lse, const int32_t* lengths, int B, int Tlen, int C,
                               int NH, bool deterministic, cudaStream_t stream) {
-  check_shape(B, Tlen, C, NH);
+  flash::check_shape(Tlen, C, NH, kTile);
   if (B <= 0 || Tlen <= 0) return;
   float* delta = scratch;
   float* dq_accum = scratch + int64_t(B) * NH * Tlen;
-  const int64_t stats = int64_t(B) * NH * Tlen;
-  flash_delta_kernel<T>
-      <<<blocks_for(stats, 256), 256, 0, stream>>>(delta, dout, out, B, Tlen, C, NH);
-  CF_CUDA_CHECK_LAUNCH();
+  flash::launch_delta(delta, dout, out, B, Tlen, C, NH, stream);
   if (!deterministic)
     CF_CUDA_CHECK(cudaMemsetAsync(dq_accum, 0, sizeof(float) * int64_t(B) * Tlen * C, stream));
   const dim3 grid(B * NH, (Tlen + kTile - 1) / kTile);  // x: up to 2^31 - 1 blocks
-  with_head_dim(C / NH, [&](auto hs) {
+  flash::with_head_dim(C / NH, [&](auto hs) {
     constexpr int HS = decltype(hs)::value;
     flash_backward_kv_kernel<HS, T><<<grid, kThreads, 0, stream>>>(
         dqkv, deterministic ? nullptr : dq_accum, dout, qkv, lse, delta, lengths, Tlen, C, NH);

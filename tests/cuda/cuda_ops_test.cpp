@@ -1314,39 +1314,80 @@ AttentionCase make_attention_case(const AttentionShape& shape, Random& rng) {
   return c;
 }
 
+// The flash attention kernels of one dtype, each tested against the CPU below: the CUDA-core
+// kernel in both dtypes, and in bf16 the tensor-core kernel too.
+template <class T>
+struct FlashKernel {
+  std::string name;
+  std::function<void(T*, float*, const T*, const int32_t*, int, int, int, int, cudaStream_t)>
+      forward;
+  std::function<int64_t(int, int, int, int)> scratch_floats;
+  // (dqkv, scratch, dout, out, qkv, lse, lengths, B, T, C, NH, deterministic, stream)
+  std::function<void(T*, float*, const T*, const T*, const T*, const float*, const int32_t*, int,
+                     int, int, int, bool, cudaStream_t)>
+      backward;
+  bool has_atomic_backward;  // deterministic = false takes another path
+};
+
+template <class T>
+std::vector<FlashKernel<T>> flash_kernels() {
+  std::vector<FlashKernel<T>> kernels = {
+      {"flash_attention", cf::cuda::flash_attention_forward<T>,
+       cf::cuda::flash_attention_backward_scratch_floats, cf::cuda::flash_attention_backward<T>,
+       true}};
+  if constexpr (std::is_same_v<T, bf16>) {
+    kernels.push_back(
+        {"tensor_core_flash_attention", cf::cuda::tensor_core_flash_attention_forward,
+         [](int B, int Tlen, int, int NH) {
+           return cf::cuda::tensor_core_flash_attention_backward_scratch_floats(B, Tlen, NH);
+         },
+         [](bf16* dqkv, float* scratch, const bf16* dout, const bf16* out, const bf16* qkv,
+            const float* lse, const int32_t* lengths, int B, int Tlen, int C, int NH, bool,
+            cudaStream_t s) {
+           cf::cuda::tensor_core_flash_attention_backward(dqkv, scratch, dout, out, qkv, lse,
+                                                          lengths, B, Tlen, C, NH, s);
+         },
+         false});
+  }
+  return kernels;
+}
+
 TYPED_TEST(CudaOpsTyped, FlashAttentionForward) {
   using T = TypeParam;
   Random& rng = this->rng();
   const cudaStream_t s = this->stream();
   for (const int head_dim : {32, 64, 128})
     EXPECT_TRUE(cf::cuda::flash_attention_supports(head_dim)) << "head dim " << head_dim;
-  for (const AttentionShape& shape : attention_shapes()) {
-    const AttentionCase c = make_attention_case<T>(shape, rng);
-    const int B = c.B, Tlen = c.Tlen, C = c.C, NH = c.NH;
-    SCOPED_TRACE(describe(shape, c.lengths));
-    auto d_qkv = to_device<T>(c.qkv, s);
-    DeviceBuffer<int32_t> d_lengths(c.lengths, s);
-    DeviceBuffer<T> d_out(c.out.size());
-    DeviceBuffer<float> d_lse(c.lse.size());
-    d_out.poison(s);
-    d_lse.poison(s);
-    cf::cuda::flash_attention_forward<T>(d_out.get(), d_lse.get(), d_qkv.get(), d_lengths.get(), B,
-                                         Tlen, C, NH, s);
-    // Every query row, padded ones included (they attend to the sequence's keys; rows of an
-    // empty sequence are zeros).
-    expect_close("flash_attention_forward out", d_out.download(s), c.out, kTol<T>,
-                 rms_of_values(c.qkv, C), {B, Tlen, C});
-    // lse: an fp32 result of exact inputs (bf16 products are exact in fp32), so 1e-5 in both
-    // tests; scale 1: lse is a log, its absolute error is the sum's relative error. Rows without
-    // a visible key have no defined lse, but the backward reads lse, so they must be written
-    // (anything but the NaN poison, -inf included).
-    const std::vector<float> lse = d_lse.download(s);
-    expect_close("flash_attention_forward lse", lse, c.lse, kTolF32, 1.0, {B, NH, Tlen},
-                 [&](size_t i) { return !std::isnan(c.lse[i]); });
-    size_t unwritten = 0;
-    for (size_t i = 0; i < lse.size(); ++i) unwritten += std::isnan(c.lse[i]) && std::isnan(lse[i]);
-    EXPECT_EQ(unwritten, 0u) << "flash_attention_forward left lse unwritten (NaN poison) in "
-                             << unwritten << " rows without a visible key";
+  for (const FlashKernel<T>& kernel : flash_kernels<T>()) {
+    SCOPED_TRACE(kernel.name);
+    for (const AttentionShape& shape : attention_shapes()) {
+      const AttentionCase c = make_attention_case<T>(shape, rng);
+      const int B = c.B, Tlen = c.Tlen, C = c.C, NH = c.NH;
+      SCOPED_TRACE(describe(shape, c.lengths));
+      auto d_qkv = to_device<T>(c.qkv, s);
+      DeviceBuffer<int32_t> d_lengths(c.lengths, s);
+      DeviceBuffer<T> d_out(c.out.size());
+      DeviceBuffer<float> d_lse(c.lse.size());
+      d_out.poison(s);
+      d_lse.poison(s);
+      kernel.forward(d_out.get(), d_lse.get(), d_qkv.get(), d_lengths.get(), B, Tlen, C, NH, s);
+      // Every query row, padded ones included (they attend to the sequence's keys; rows of an
+      // empty sequence are zeros).
+      expect_close(kernel.name + " forward out", d_out.download(s), c.out, kTol<T>,
+                   rms_of_values(c.qkv, C), {B, Tlen, C});
+      // lse: an fp32 result of exact inputs (bf16 products are exact in fp32), so 1e-5 in both
+      // tests; scale 1: lse is a log, its absolute error is the sum's relative error. Rows
+      // without a visible key have no defined lse, but the backward reads lse, so they must be
+      // written (anything but the NaN poison, -inf included).
+      const std::vector<float> lse = d_lse.download(s);
+      expect_close(kernel.name + " forward lse", lse, c.lse, kTolF32, 1.0, {B, NH, Tlen},
+                   [&](size_t i) { return !std::isnan(c.lse[i]); });
+      size_t unwritten = 0;
+      for (size_t i = 0; i < lse.size(); ++i)
+        unwritten += std::isnan(c.lse[i]) && std::isnan(lse[i]);
+      EXPECT_EQ(unwritten, 0u) << kernel.name << " forward left lse unwritten (NaN poison) in "
+                               << unwritten << " rows without a visible key";
+    }
   }
 }
 
@@ -1354,42 +1395,43 @@ TYPED_TEST(CudaOpsTyped, FlashAttentionBackward) {
   using T = TypeParam;
   Random& rng = this->rng();
   const cudaStream_t s = this->stream();
-  for (const AttentionShape& shape : attention_shapes()) {
-    const AttentionCase c = make_attention_case<T>(shape, rng);
-    const int B = c.B, Tlen = c.Tlen, C = c.C, NH = c.NH;
-    SCOPED_TRACE(describe(shape, c.lengths));
-    // The backward gets out and lse from the GPU forward, as in training (the forward is checked
-    // on its own above).
-    auto d_qkv = to_device<T>(c.qkv, s);
-    auto d_dout = to_device<T>(c.dout, s);
-    DeviceBuffer<int32_t> d_lengths(c.lengths, s);
-    DeviceBuffer<T> d_out(c.out.size());
-    DeviceBuffer<float> d_lse(c.lse.size());
-    d_out.poison(s);
-    d_lse.poison(s);
-    cf::cuda::flash_attention_forward<T>(d_out.get(), d_lse.get(), d_qkv.get(), d_lengths.get(), B,
-                                         Tlen, C, NH, s);
-    const int64_t scratch_floats =
-        cf::cuda::flash_attention_backward_scratch_floats(B, Tlen, C, NH);
-    ASSERT_GE(scratch_floats, 0);
-    DeviceBuffer<float> d_scratch(size_t(std::max<int64_t>(scratch_floats, 1)));
-    DeviceBuffer<T> d_dqkv(c.qkv.size());
-    const std::vector<T> dqkv0 = to_type<T>(c.dqkv0);
-    auto run = [&](bool deterministic) {
-      d_dqkv.upload(dqkv0, s);
-      d_scratch.poison(s);  // the header does not ask callers to clear it
-      cf::cuda::flash_attention_backward<T>(d_dqkv.get(), d_scratch.get(), d_dout.get(),
-                                            d_out.get(), d_qkv.get(), d_lse.get(), d_lengths.get(),
-                                            B, Tlen, C, NH, deterministic, s);
-      return d_dqkv.download(s);
-    };
-    for (const bool deterministic : {true, false}) {
-      SCOPED_TRACE(deterministic ? "deterministic = true" : "deterministic = false (atomic dq)");
-      const std::vector<T> got = run(deterministic);
-      expect_attention_grads("flash_attention_backward", got, c.dqkv, c.grad_scales, kTol<T>, B,
-                             Tlen, C);
-      if (deterministic)
-        expect_bitwise_equal("flash_attention_backward (deterministic) dqkv", got, run(true));
+  for (const FlashKernel<T>& kernel : flash_kernels<T>()) {
+    SCOPED_TRACE(kernel.name);
+    for (const AttentionShape& shape : attention_shapes()) {
+      const AttentionCase c = make_attention_case<T>(shape, rng);
+      const int B = c.B, Tlen = c.Tlen, C = c.C, NH = c.NH;
+      SCOPED_TRACE(describe(shape, c.lengths));
+      // The backward gets out and lse from the kernel's own forward, as in training (the
+      // forward is checked on its own above).
+      auto d_qkv = to_device<T>(c.qkv, s);
+      auto d_dout = to_device<T>(c.dout, s);
+      DeviceBuffer<int32_t> d_lengths(c.lengths, s);
+      DeviceBuffer<T> d_out(c.out.size());
+      DeviceBuffer<float> d_lse(c.lse.size());
+      d_out.poison(s);
+      d_lse.poison(s);
+      kernel.forward(d_out.get(), d_lse.get(), d_qkv.get(), d_lengths.get(), B, Tlen, C, NH, s);
+      const int64_t scratch_floats = kernel.scratch_floats(B, Tlen, C, NH);
+      ASSERT_GE(scratch_floats, 0);
+      DeviceBuffer<float> d_scratch(size_t(std::max<int64_t>(scratch_floats, 1)));
+      DeviceBuffer<T> d_dqkv(c.qkv.size());
+      const std::vector<T> dqkv0 = to_type<T>(c.dqkv0);
+      auto run = [&](bool deterministic) {
+        d_dqkv.upload(dqkv0, s);
+        d_scratch.poison(s);  // the header does not ask callers to clear it
+        kernel.backward(d_dqkv.get(), d_scratch.get(), d_dout.get(), d_out.get(), d_qkv.get(),
+                        d_lse.get(), d_lengths.get(), B, Tlen, C, NH, deterministic, s);
+        return d_dqkv.download(s);
+      };
+      for (const bool deterministic : {true, false}) {
+        if (!deterministic && !kernel.has_atomic_backward) continue;
+        SCOPED_TRACE(deterministic ? "deterministic = true" : "deterministic = false (atomic dq)");
+        const std::vector<T> got = run(deterministic);
+        expect_attention_grads(kernel.name + " backward", got, c.dqkv, c.grad_scales, kTol<T>,
+                               B, Tlen, C);
+        if (deterministic)
+          expect_bitwise_equal(kernel.name + " backward (deterministic) dqkv", got, run(true));
+      }
     }
   }
 }

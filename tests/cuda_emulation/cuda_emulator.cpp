@@ -41,9 +41,15 @@ struct Fiber {
   Wait wait = Wait::none;
 };
 
+struct MmaFragments {
+  uint32_t a[4];
+  uint32_t b[2];
+};
+
 struct Grid {
   std::vector<Fiber> fibers;
   std::vector<double> exchange;  // shuffle slots, one per thread
+  std::vector<MmaFragments> mma;  // tensor-core operand slots, one per thread
   ucontext_t scheduler;
   const std::function<void()>* body = nullptr;
   int current = 0;
@@ -98,6 +104,52 @@ V shuffle(V value, int lane_mask) {
   return result;
 }
 float shuffle_xor(float value, int lane_mask) { return shuffle(value, lane_mask); }
+
+namespace {
+
+float bf16_half(uint32_t pair, int high) {
+  const uint32_t bits = (high ? pair >> 16 : pair & 0xffffu) << 16;
+  float x;
+  std::memcpy(&x, &bits, sizeof x);
+  return x;
+}
+
+// Fragment layouts of mma.m16n8k16 (PTX ISA), lane = 4 * group + index_in_group:
+//  A (16 x 16): register r holds row group + 8 * (r & 1), columns 2 * index + 8 * (r >> 1)
+//               and the one after it;
+//  B (16 x 8):  register r holds rows 2 * index + 8 * r and the one after, column group;
+//  C, D:        element e holds row group + 8 * (e >> 1), column 2 * index + (e & 1).
+float a_element(const MmaFragments* warp, int row, int k) {
+  const int lane = 4 * (row % 8) + (k % 8) / 2;
+  const int reg = (row >= 8) + 2 * (k >= 8);
+  return bf16_half(warp[lane].a[reg], k & 1);
+}
+float b_element(const MmaFragments* warp, int k, int col) {
+  const int lane = 4 * col + (k % 8) / 2;
+  return bf16_half(warp[lane].b[k >= 8], k & 1);
+}
+
+}  // namespace
+
+void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]) {
+  const int t = active->current;
+  const int lane = t % kWarp;
+  MmaFragments& mine = active->mma[size_t(t)];
+  std::memcpy(mine.a, a, sizeof mine.a);
+  std::memcpy(mine.b, b, sizeof mine.b);
+  const float c_in[4] = {c[0], c[1], c[2], c[3]};  // d may alias c
+  wait_at(Wait::warp);  // every lane has posted its fragments
+  const MmaFragments* warp = &active->mma[size_t(t - lane)];
+  for (int e = 0; e < 4; ++e) {
+    const int row = lane / 4 + 8 * (e >> 1), col = 2 * (lane % 4) + (e & 1);
+    // bf16 products are exact in fp32; the hardware's order of the fp32 sum is unspecified,
+    // so any order is a legal result (the tests allow for it).
+    float sum = 0.0f;
+    for (int k = 0; k < 16; ++k) sum += a_element(warp, row, k) * b_element(warp, k, col);
+    d[e] = c_in[e] + sum;
+  }
+  wait_at(Wait::warp);  // every lane has read before the slots are reused
+}
 double shuffle_xor(double value, int lane_mask) { return shuffle(value, lane_mask); }
 
 void run_grid(dim3 grid, dim3 block, const std::function<void()>& body) {
@@ -109,6 +161,7 @@ void run_grid(dim3 grid, dim3 block, const std::function<void()>& body) {
   g.fibers.resize(size_t(threads));
   for (auto& f : g.fibers) f.stack = std::make_unique<char[]>(kFiberStack);
   g.exchange.assign(size_t(threads), 0.0);
+  g.mma.resize(size_t(threads));
   Grid* outer = active;
   active = &g;
   block_dim = block;

@@ -9,9 +9,16 @@
 // (made `static`) is shared by the block's threads. Threads that return early leave the
 // barriers, as exited threads do on the GPU. Device memory is host memory (cuda_emulator.cpp).
 //
+// Tensor-core MMA (mma.sync m16n8k16, bf16 in, fp32 out) is a warp exchange too: each lane posts
+// its fragments, and once the warp's lanes all have, each computes its part of D from the
+// whole A and B, placed by the PTX ISA's fragment layouts ("Matrix Fragments for mma.m16n8k16
+// with floating point type"). Kernels select it with CF_CUDA_EMULATOR (kernels/cuda/tensor_core.cuh).
+//
 // What this cannot show: speed, the GPU memory model beyond barrier ordering, bank conflicts,
 // register limits, or bugs that only appear under true parallel timing between blocks.
 #pragma once
+
+#define CF_CUDA_EMULATOR 1
 
 #define __shared__ static
 #define __launch_bounds__(...)
@@ -34,6 +41,9 @@ extern thread_local dim3 grid_dim;
 void sync_threads();
 float shuffle_xor(float value, int lane_mask);
 double shuffle_xor(double value, int lane_mask);
+// d = a * b + c for the calling warp: a 16x16 (row), b 16x8 (col), c and d 16x8, each lane
+// holding its fragment registers (bf16 pairs in a and b, low half first).
+void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]);
 // Runs body() once per thread of every block of the grid.
 void run_grid(dim3 grid, dim3 block, const std::function<void()>& body);
 
