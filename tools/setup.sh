@@ -35,3 +35,8 @@ else
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# cuDNN's fused attention needs NVIDIA's cudnn_frontend headers, where a CUDA toolkit is.
+if [ -f "${CUDA_HOME:-/usr/local/cuda}/include/cudnn.h" ]; then
+  "$(dirname "$0")/fetch_cudnn_frontend.sh"
+fi

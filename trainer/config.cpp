@@ -406,8 +406,10 @@ void validate(const Config& c, const std::string& source) {
     v.fail("run.precision", "must be one of auto, fp32, bf16", "'" + c.run.precision + "'");
   if (c.cuda.precision != "bf16" && c.cuda.precision != "fp32")
     v.fail("cuda.precision", "must be one of bf16, fp32", "'" + c.cuda.precision + "'");
-  if (c.cuda.attention != "flash" && c.cuda.attention != "reference")
-    v.fail("cuda.attention", "must be one of flash, reference", "'" + c.cuda.attention + "'");
+  if (c.cuda.attention != "flash" && c.cuda.attention != "flash_cuda_cores" &&
+      c.cuda.attention != "cudnn" && c.cuda.attention != "reference")
+    v.fail("cuda.attention", "must be one of flash, flash_cuda_cores, cudnn, reference",
+           "'" + c.cuda.attention + "'");
   if (c.data.corpus.empty()) {
     v.fail_rule("key 'data.corpus' is required (path to the corpus .h5 written by prep)");
   }

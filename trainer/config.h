@@ -111,7 +111,8 @@ struct CommSection {
 // The CUDA backend's settings (ignored on the CPU).
 struct CudaSection {
   std::string precision = "bf16";   // bf16 (fp32 master weights and optimizer) | fp32 (checking)
-  std::string attention = "flash";  // flash (custom kernel) | reference (materialises T x T)
+  // flash (custom kernel; tensor cores in bf16) | flash_cuda_cores | cudnn | reference (T x T)
+  std::string attention = "flash";
   bool deterministic = true;        // fixed summation order in backward (same bits every run)
 };
 

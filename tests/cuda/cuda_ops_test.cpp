@@ -24,6 +24,7 @@
 // Nothing here touches CUDA before a test body runs (see device_buffer.h): the fixture's SetUp
 // checks for a device and skips the test with the reason when there is none.
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/cuda/cudnn_attention.h"
 
 #include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
@@ -1431,6 +1432,62 @@ TYPED_TEST(CudaOpsTyped, FlashAttentionBackward) {
                                B, Tlen, C);
         if (deterministic)
           expect_bitwise_equal(kernel.name + " backward (deterministic) dqkv", got, run(true));
+      }
+    }
+  }
+}
+
+// cuDNN's fused attention against the CPU, where the build has it (a GPU run; the emulation
+// has no cuDNN). Its padding mask differs from the flash kernels' in padded query rows (zero
+// output, no gradient), so those rows are left out of the comparison and their dout is zero,
+// as in the model; and backward writes dqkv instead of adding to it.
+TEST_F(CudaOps, CudnnAttentionMatchesCpu) {
+  if (!cf::cuda::cudnn_attention_built()) GTEST_SKIP() << "this build has no cuDNN attention";
+  const cudaStream_t s = stream();
+  for (const AttentionShape& shape : attention_shapes()) {
+    AttentionCase c = make_attention_case<bf16>(shape, rng());
+    const int B = c.B, Tlen = c.Tlen, C = c.C, NH = c.NH;
+    SCOPED_TRACE(describe(shape, c.lengths));
+    auto real_row = [&](size_t row) { return int(row % Tlen) < c.lengths[row / Tlen]; };
+    for (size_t i = 0; i < c.dout.size(); ++i)
+      if (!real_row(i / size_t(C))) c.dout[i] = 0.0f;
+    std::fill(c.dqkv0.begin(), c.dqkv0.end(), 0.0f);
+    const std::vector<double> qkv = to_doubles(c.qkv);
+    c.dqkv.assign(c.qkv.size(), 0.0);
+    cf::ops::attention_backward<double>(c.dqkv.data(), to_doubles(c.dout).data(), qkv.data(),
+                                        c.att.data(), c.lengths.data(), B, Tlen, C, NH);
+    c.grad_scales = attention_grad_scales(qkv, to_doubles(c.dout), c.att, c.lengths, B, Tlen, C, NH);
+
+    cf::cuda::CudnnAttention cudnn(C, NH);
+    auto d_qkv = to_device<bf16>(c.qkv, s);
+    auto d_dout = to_device<bf16>(c.dout, s);
+    DeviceBuffer<int32_t> d_lengths(c.lengths, s);
+    DeviceBuffer<bf16> d_out(c.out.size()), d_dqkv(c.qkv.size());
+    DeviceBuffer<float> d_lse(c.lse.size());
+    cudnn.forward(d_out.get(), d_lse.get(), d_qkv.get(), d_lengths.get(), B, Tlen, s);
+    expect_close("cudnn attention forward out", d_out.download(s), c.out, kTolBf16,
+                 rms_of_values(c.qkv, C), {B, Tlen, C},
+                 [&](size_t i) { return real_row(i / size_t(C)); });
+    expect_close("cudnn attention forward lse", d_lse.download(s), c.lse, kTolF32, 1.0,
+                 {B, NH, Tlen}, [&](size_t i) {
+                   const size_t b = i / (size_t(NH) * Tlen), t = i % size_t(Tlen);
+                   return int(t) < c.lengths[b] && !std::isnan(c.lse[i]);
+                 });
+    for (const bool deterministic : {true, false}) {
+      SCOPED_TRACE(deterministic ? "deterministic" : "not deterministic");
+      d_dqkv.poison(s);  // backward writes every element it is responsible for
+      cudnn.backward(d_dqkv.get(), d_dout.get(), d_out.get(), d_qkv.get(), d_lse.get(),
+                     d_lengths.get(), B, Tlen, deterministic, s);
+      const std::vector<bf16> got = d_dqkv.download(s);
+      const char* names[3] = {"dq", "dk", "dv"};
+      for (int part = 0; part < 3; ++part) {
+        expect_close_scaled(
+            cat("cudnn attention backward ", names[part]), got, c.dqkv, kTolBf16,
+            [&](size_t i) { return c.grad_scales[i]; }, {B, Tlen, 3 * C},
+            [&](size_t i) {
+              return int((i % (3 * size_t(C))) / size_t(C)) == part &&
+                     real_row(i / (3 * size_t(C)));
+            });
       }
     }
   }

@@ -283,6 +283,10 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp* prop, int) {
   return cudaSuccess;
 }
 cudaError_t cudaSetDevice(int) { return cudaSuccess; }
+cudaError_t cudaGetDevice(int* device) {
+  *device = 0;
+  return cudaSuccess;
+}
 
 }  // extern "C"
 

@@ -13,6 +13,14 @@
 namespace cf::trainer {
 namespace {
 
+// cuda.attention (validated by config.cpp) -> the GPU model's kernel.
+CudaAttention attention_kernel(const std::string& value) {
+  if (value == "flash_cuda_cores") return CudaAttention::kFlashCudaCores;
+  if (value == "cudnn") return CudaAttention::kCudnn;
+  if (value == "reference") return CudaAttention::kReference;
+  return CudaAttention::kFlash;
+}
+
 // The GPU trains a device copy of the model; the host Model and AdamW are brought up to date
 // whenever a checkpoint is written. Gradients are summed across ranks by NCCL, bucket by bucket
 // as the device backward finishes them; micro-batches accumulate in place on the device.
@@ -24,7 +32,7 @@ class CudaBackend final : public TrainingBackend {
     check_backend_options(options, /*cuda=*/true);  // make_training_backend did; direct use too
     CudaModelOptions gpu_options;
     gpu_options.bf16 = options.cuda.precision == "bf16";
-    gpu_options.flash_attention = options.cuda.attention == "flash";
+    gpu_options.attention = attention_kernel(options.cuda.attention);
     gpu_options.deterministic = options.cuda.deterministic;
     gpu_options.item_features = model.item_features();
     gpu_ = std::make_unique<CudaModel>(model.config(), model.vocab(), gpu_options);

@@ -16,7 +16,9 @@
 #include "core/error.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/cuda/cudnn_attention.h"
 #include "kernels/cuda/device_array.h"
+#include "kernels/cuda/device_info.h"
 #include "kernels/cuda/embedding_grad_plan.h"
 #include "kernels/cuda/matmul_lt.h"
 #include "kernels/dropout_mask.h"
@@ -131,12 +133,27 @@ class CudaModelImpl final : public CudaModel::Impl {
         stream_(owned_stream_.stream) {
     const int hs = config.d_model / config.n_head;
     // hstu has its own pointwise attention kernel, which takes any head dim.
-    if (config.block != BlockKind::kHstu && options.flash_attention &&
-        !cuda::flash_attention_supports(hs))
+    const bool softmax_attention = config.block != BlockKind::kHstu;
+    const bool flash = options.attention == CudaAttention::kFlash ||
+                       options.attention == CudaAttention::kFlashCudaCores;
+    if (softmax_attention && flash && !cuda::flash_attention_supports(hs))
       throw UserError(
           "model: the flash attention kernel needs a head dim (d_model / n_head) of "
           "32, 64 or 128, this model has " +
           std::to_string(hs) + "; change the model or set cuda.attention: reference");
+    if (softmax_attention && options.attention == CudaAttention::kCudnn) {
+      if constexpr (!std::is_same_v<T, cuda::bf16>)
+        throw UserError("cuda.attention: cudnn needs cuda.precision: bf16 (cuDNN's fused "
+                        "attention takes 16-bit inputs)");
+      cudnn_ = std::make_unique<cuda::CudnnAttention>(config.d_model, config.n_head);
+    }
+    if constexpr (std::is_same_v<T, cuda::bf16>) {
+      int device = 0;
+      CF_CUDA_CHECK(cudaGetDevice(&device));
+      tensor_cores_ = options.attention == CudaAttention::kFlash &&
+                      cuda::tensor_core_flash_attention_available(
+                          cuda::query_cuda_device(device).major);
+    }
     const int64_t P = layout_.num_params;
     master_.resize(P);
     grads_.resize(P);
@@ -335,10 +352,10 @@ class CudaModelImpl final : public CudaModel::Impl {
         l.gelu.resize(N * F);
       }
       for (auto* s : {&l.ln1_mean, &l.ln1_rstd, &l.ln2_mean, &l.ln2_rstd}) s->resize(N);
-      if (options_.flash_attention)
-        l.lse.resize(int64_t(cap_B_) * NH * cap_T_);
-      else
+      if (options_.attention == CudaAttention::kReference)
         l.att.resize(int64_t(cap_B_) * NH * cap_T_ * cap_T_);
+      else
+        l.lse.resize(int64_t(cap_B_) * NH * cap_T_);
     }
     for (auto* a : {&hidden_, &dropout_out_, &padded_att_out_, &d_padded_att_out_, &d_residual_,
                     &d_hidden_, &d_ln_, &d_branch_, &gathered_, &d_gathered_})
@@ -358,7 +375,9 @@ class CudaModelImpl final : public CudaModel::Impl {
     hidden_mean_.resize(N);
     hidden_rstd_.resize(N);
     attention_scratch_.resize(
-        cuda::flash_attention_backward_scratch_floats(cap_B_, cap_T_, int(C), int(NH)));
+        tensor_cores_
+            ? cuda::tensor_core_flash_attention_backward_scratch_floats(cap_B_, cap_T_, int(NH))
+            : cuda::flash_attention_backward_scratch_floats(cap_B_, cap_T_, int(C), int(NH)));
     layernorm_scratch_.resize(cuda::layernorm_backward_scratch_floats(int(N), int(C)));
     for (auto* a : {&packed_origin_, &row_sequence_, &row_index_, &row_target_}) a->resize(N);
     row_loss_.resize(N);
@@ -441,11 +460,66 @@ class CudaModelImpl final : public CudaModel::Impl {
     CF_CUDA_CHECK(cudaMemsetAsync(a.get(), 0, sizeof(T) * n, stream_));
   }
 
+  // ---- attention: the kernel cuda.attention chose, on the padded [B, T, ...] buffers -------
+  // act.qkv -> padded_att_out_, keeping act.lse (or act.att for the reference kernels).
+  void attention_forward(BlockBuffers<T>& act, int B, int Tlen) {
+    const int C = config_.d_model, NH = config_.n_head;
+    T* out = padded_att_out_.get();
+    if constexpr (std::is_same_v<T, cuda::bf16>) {
+      if (tensor_cores_) {
+        cuda::tensor_core_flash_attention_forward(out, act.lse.get(), act.qkv.get(),
+                                                  lengths_.get(), B, Tlen, C, NH, stream_);
+        return;
+      }
+      if (cudnn_) {
+        cudnn_->forward(out, act.lse.get(), act.qkv.get(), lengths_.get(), B, Tlen, stream_);
+        return;
+      }
+    }
+    if (options_.attention == CudaAttention::kReference)
+      cuda::reference_attention_forward<T>(out, act.att.get(), act.qkv.get(), lengths_.get(), B,
+                                           Tlen, C, NH, stream_);
+    else
+      cuda::flash_attention_forward<T>(out, act.lse.get(), act.qkv.get(), lengths_.get(), B,
+                                       Tlen, C, NH, stream_);
+  }
+
+  // d_padded_att_out_ -> d_padded_qkv_ (zero on entry).
+  void attention_backward(BlockBuffers<T>& act, int B, int Tlen) {
+    const int C = config_.d_model, NH = config_.n_head;
+    if (options_.attention == CudaAttention::kReference) {
+      cuda::reference_attention_backward<T>(d_padded_qkv_.get(), d_padded_att_out_.get(),
+                                            act.qkv.get(), act.att.get(), lengths_.get(), B, Tlen,
+                                            C, NH, stream_);
+      return;
+    }
+    // The forward output, padded again (rows past a sequence's length are zero there, which
+    // backward does not need: their output gradient is zero).
+    scatter_to_padded(padded_att_out_.get(), act.att_out.get(), C, B, Tlen);
+    const T* out = padded_att_out_.get();
+    const T* dout = d_padded_att_out_.get();
+    if constexpr (std::is_same_v<T, cuda::bf16>) {
+      if (tensor_cores_) {
+        cuda::tensor_core_flash_attention_backward(d_padded_qkv_.get(), attention_scratch_.get(),
+                                                   dout, out, act.qkv.get(), act.lse.get(),
+                                                   lengths_.get(), B, Tlen, C, NH, stream_);
+        return;
+      }
+      if (cudnn_) {
+        cudnn_->backward(d_padded_qkv_.get(), dout, out, act.qkv.get(), act.lse.get(),
+                         lengths_.get(), B, Tlen, options_.deterministic, stream_);
+        return;
+      }
+    }
+    cuda::flash_attention_backward<T>(d_padded_qkv_.get(), attention_scratch_.get(), dout, out,
+                                      act.qkv.get(), act.lse.get(), lengths_.get(), B, Tlen, C, NH,
+                                      options_.deterministic, stream_);
+  }
+
   // ---- forward (as ModelCore::forward) ------------------------------------------------------
   void forward(const data::Batch& batch, float dropout, uint64_t dropout_seed,
                bool with_backward_plans) {
     const int B = batch.B, Tlen = batch.T, C = config_.d_model, F = config_.d_ff;
-    const int NH = config_.n_head;
     ensure(B, Tlen);
     pack(batch, with_backward_plans);
     upload_dropout_seeds(batch, dropout_seed);
@@ -486,12 +560,7 @@ class CudaModelImpl final : public CudaModel::Impl {
       matmul_.forward<T, T>(packed_qkv_.get(), act.ln1.get(), p(w.qkv.weight), p(w.qkv.bias), N, C,
                             3 * C, cuda::Epilogue::bias, nullptr, stream_);
       scatter_to_padded(act.qkv.get(), packed_qkv_.get(), 3 * C, B, Tlen);
-      if (options_.flash_attention)
-        cuda::flash_attention_forward<T>(padded_att_out_.get(), act.lse.get(), act.qkv.get(),
-                                         lengths_.get(), B, Tlen, C, NH, stream_);
-      else
-        cuda::reference_attention_forward<T>(padded_att_out_.get(), act.att.get(), act.qkv.get(),
-                                             lengths_.get(), B, Tlen, C, NH, stream_);
+      attention_forward(act, B, Tlen);
       gather_from_padded(act.att_out.get(), padded_att_out_.get(), C);
       matmul_.forward<T, T>(act.proj.get(), act.att_out.get(), p(w.proj.weight), p(w.proj.bias), N,
                             C, C, cuda::Epilogue::bias, nullptr, stream_);
@@ -954,7 +1023,6 @@ class CudaModelImpl final : public CudaModel::Impl {
   // ---- backward (as ModelCore::backward) ------------------------------------------------------
   void backward(const data::Batch& batch, float dropout) {
     const int B = batch.B, Tlen = batch.T, C = config_.d_model;
-    const int NH = config_.n_head;
     const int N = rows_;
     const int64_t NC = int64_t(N) * C;
     const ModelLayout& L = layout_;
@@ -987,19 +1055,7 @@ class CudaModelImpl final : public CudaModel::Impl {
       scatter_to_padded(d_padded_att_out_.get(), d_ln_.get(), C, B, Tlen);
       CF_CUDA_CHECK(
           cudaMemsetAsync(d_padded_qkv_.get(), 0, sizeof(T) * 3 * int64_t(B) * Tlen * C, stream_));
-      if (options_.flash_attention) {
-        // The forward output, padded again (rows past a sequence's length are zero there,
-        // which backward does not need: their output gradient is zero).
-        scatter_to_padded(padded_att_out_.get(), act.att_out.get(), C, B, Tlen);
-        cuda::flash_attention_backward<T>(d_padded_qkv_.get(), attention_scratch_.get(),
-                                          d_padded_att_out_.get(), padded_att_out_.get(),
-                                          act.qkv.get(), act.lse.get(), lengths_.get(), B, Tlen, C,
-                                          NH, options_.deterministic, stream_);
-      } else {
-        cuda::reference_attention_backward<T>(d_padded_qkv_.get(), d_padded_att_out_.get(),
-                                              act.qkv.get(), act.att.get(), lengths_.get(), B, Tlen,
-                                              C, NH, stream_);
-      }
+      attention_backward(act, B, Tlen);
       gather_from_padded(d_qkv_.get(), d_padded_qkv_.get(), 3 * C);
       zero(d_branch_, NC);  // reused as d(ln1 output)
       matmul_.backward<T>(d_branch_.get(), g(w.qkv.weight), g(w.qkv.bias), d_qkv_.get(),
@@ -1053,6 +1109,8 @@ class CudaModelImpl final : public CudaModel::Impl {
   DeviceArray<int32_t> sequence_start_device_;
   std::vector<int32_t> host_sequence_start_;
   DeviceArray<float> attention_scratch_, layernorm_scratch_;
+  bool tensor_cores_ = false;                  // the flash kernel on tensor cores (bf16)
+  std::unique_ptr<cuda::CudnnAttention> cudnn_;  // cuda.attention: cudnn
   DeviceArray<float> logits_;
   DeviceArray<T> dlogits_;
   DeviceArray<float> row_loss_;

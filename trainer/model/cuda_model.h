@@ -20,9 +20,18 @@
 
 namespace cf::trainer {
 
+// The attention kernels the GPU model runs (cuda.attention).
+enum class CudaAttention {
+  kFlash,           // the custom flash kernel: on tensor cores in bf16 (compute capability 8+),
+                    // on CUDA cores in fp32
+  kFlashCudaCores,  // the custom flash kernel on CUDA cores only (for comparison)
+  kCudnn,           // cuDNN's fused attention (bf16; builds with cuDNN 9 and cudnn_frontend)
+  kReference,       // the plain kernels that materialise the T x T probabilities
+};
+
 struct CudaModelOptions {
-  bool bf16 = true;             // false: fp32 compute (for checking against the CPU)
-  bool flash_attention = true;  // false: the reference attention kernel (materialises T x T)
+  bool bf16 = true;  // false: fp32 compute (for checking against the CPU)
+  CudaAttention attention = CudaAttention::kFlash;
   bool deterministic = true;    // attention backward in a fixed summation order
   // The corpus's item features: needed when config.item_features is not none (Model's).
   std::shared_ptr<const data::ItemFeatures> item_features;
