@@ -1,8 +1,9 @@
 // bench_gpu: the GPU numbers of docs/benchmarks.md, measured in one run —
 //  1. the bf16 GEMM rate of this GPU (cuBLASLt, 8192^3), the yardstick for everything below;
-//  2. attention forward + backward time at T = 200, 1024, 4096 for the custom flash kernel
-//     (deterministic and atomic dQ) against the reference kernel (cuDNN's fused attention is
-//     not built yet: its column says so);
+//  2. attention forward + backward time at T = 200, 1024, 4096, 8192 and head dims 64 and 128
+//     for the custom flash kernel on tensor cores and on CUDA cores, cuDNN's fused attention
+//     (where the build has it) and the reference kernel (T <= 4096), with the ratio the target
+//     is stated in: tensor-core flash time / cuDNN time;
 //  3. training steps (forward, backward, grad norm, AdamW) of the Beauty config and of a
 //     GPT-2-small-sized config (12 layers, d = 768, T = 1024) on random full-length batches:
 //     tokens/s and model-FLOPs utilisation (model FLOPs/s over the measured bf16 GEMM rate).
@@ -24,6 +25,7 @@
 #include "data/corpus.h"
 #include "kernels/cuda/cuda_check.h"
 #include "kernels/cuda/cuda_ops.h"
+#include "kernels/cuda/cudnn_attention.h"
 #include "kernels/cuda/device_array.h"
 #include "kernels/cuda/device_info.h"
 #include "kernels/cuda/matmul_lt.h"
@@ -86,40 +88,64 @@ double bf16_gemm_tflops(cudaStream_t stream) {
 
 // ---- 2. attention -----------------------------------------------------------------------------
 struct AttentionRow {
-  int T = 0, B = 0;
-  double flash_ms = 0, flash_atomic_ms = 0, reference_ms = 0;
+  int T = 0, B = 0, head_dim = 0;
+  double tensor_core_ms = 0, cuda_core_ms = 0, cudnn_ms = -1, reference_ms = -1;  // -1: not run
 };
 
-AttentionRow bench_attention(int T, int tokens, cudaStream_t stream) {
-  const int NH = 12, C = 768;
+AttentionRow bench_attention(int T, int head_dim, int tokens, cudaStream_t stream) {
+  const int C = 768, NH = C / head_dim;
   const int B = std::max(1, tokens / T);
-  AttentionRow row{T, B};
+  AttentionRow row{T, B, head_dim};
   DeviceArray<bf16> qkv(int64_t(B) * T * 3 * C), out(int64_t(B) * T * C);
   DeviceArray<bf16> dout(int64_t(B) * T * C), dqkv(int64_t(B) * T * 3 * C);
   DeviceArray<float> lse(int64_t(B) * NH * T);
-  DeviceArray<float> scratch(cf::cuda::flash_attention_backward_scratch_floats(B, T, C, NH));
+  DeviceArray<float> scratch(std::max(
+      cf::cuda::flash_attention_backward_scratch_floats(B, T, C, NH),
+      cf::cuda::tensor_core_flash_attention_backward_scratch_floats(B, T, NH)));
   DeviceArray<int32_t> lengths(B);
   fill_random(qkv, 3, 1.0f, stream);
   fill_random(dout, 4, 1.0f, stream);
   lengths.upload(std::vector<int32_t>(size_t(B), T), stream);
-  for (bool deterministic : {true, false}) {
-    const double ms = time_ms(stream, 2, 5, [&] {
-      cf::cuda::flash_attention_forward<bf16>(out.get(), lse.get(), qkv.get(), lengths.get(), B, T,
-                                              C, NH, stream);
-      cf::cuda::flash_attention_backward<bf16>(dqkv.get(), scratch.get(), dout.get(), out.get(),
-                                               qkv.get(), lse.get(), lengths.get(), B, T, C, NH,
-                                               deterministic, stream);
-    });
-    (deterministic ? row.flash_ms : row.flash_atomic_ms) = ms;
-  }
-  DeviceArray<float> att(int64_t(B) * NH * T * T);
-  row.reference_ms = time_ms(stream, 1, 3, [&] {
-    cf::cuda::reference_attention_forward<bf16>(out.get(), att.get(), qkv.get(), lengths.get(), B,
-                                                T, C, NH, stream);
-    cf::cuda::reference_attention_backward<bf16>(dqkv.get(), dout.get(), qkv.get(), att.get(),
-                                                 lengths.get(), B, T, C, NH, stream);
+  // Deterministic backward everywhere: what training runs by default (cuda.deterministic).
+  row.tensor_core_ms = time_ms(stream, 2, 5, [&] {
+    cf::cuda::tensor_core_flash_attention_forward(out.get(), lse.get(), qkv.get(), lengths.get(),
+                                                  B, T, C, NH, stream);
+    cf::cuda::tensor_core_flash_attention_backward(dqkv.get(), scratch.get(), dout.get(),
+                                                   out.get(), qkv.get(), lse.get(), lengths.get(),
+                                                   B, T, C, NH, stream);
   });
+  row.cuda_core_ms = time_ms(stream, 2, 5, [&] {
+    cf::cuda::flash_attention_forward<bf16>(out.get(), lse.get(), qkv.get(), lengths.get(), B, T,
+                                            C, NH, stream);
+    cf::cuda::flash_attention_backward<bf16>(dqkv.get(), scratch.get(), dout.get(), out.get(),
+                                             qkv.get(), lse.get(), lengths.get(), B, T, C, NH,
+                                             true, stream);
+  });
+  if (cf::cuda::cudnn_attention_built()) {
+    cf::cuda::CudnnAttention cudnn(C, NH);
+    row.cudnn_ms = time_ms(stream, 2, 5, [&] {
+      cudnn.forward(out.get(), lse.get(), qkv.get(), lengths.get(), B, T, stream);
+      cudnn.backward(dqkv.get(), dout.get(), out.get(), qkv.get(), lse.get(), lengths.get(), B, T,
+                     true, stream);
+    });
+  }
+  if (T <= 4096) {  // B * NH * T^2 probabilities
+    DeviceArray<float> att(int64_t(B) * NH * T * T);
+    row.reference_ms = time_ms(stream, 1, 3, [&] {
+      cf::cuda::reference_attention_forward<bf16>(out.get(), att.get(), qkv.get(), lengths.get(),
+                                                  B, T, C, NH, stream);
+      cf::cuda::reference_attention_backward<bf16>(dqkv.get(), dout.get(), qkv.get(), att.get(),
+                                                   lengths.get(), B, T, C, NH, stream);
+    });
+  }
   return row;
+}
+
+std::string ms_or_dash(double ms) {
+  if (ms < 0) return "—";
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3f", ms);
+  return text;
 }
 
 // ---- 3. training ------------------------------------------------------------------------------
@@ -218,14 +244,22 @@ int main(int argc, char** argv) {
     std::printf("bf16 GEMM 8192^3 (cuBLASLt): %.1f TFLOP/s\n\n", peak);
 
     std::printf(
-        "| attention fwd+bwd, bf16, 12 heads x 64 | B | flash (deterministic) ms | "
-        "flash (atomic dQ) ms | reference ms | cuDNN ms | flash / reference |\n");
-    std::printf("|---|---|---|---|---|---|---|\n");
-    for (int T : {200, 1024, 4096}) {
-      const AttentionRow r = bench_attention(T, quick ? 2048 : 16384, stream);
-      std::printf("| T = %d | %d | %.3f | %.3f | %.3f | not built | %.2f |\n", r.T, r.B, r.flash_ms,
-                  r.flash_atomic_ms, r.reference_ms, r.flash_ms / r.reference_ms);
+        "| attention fwd+bwd, bf16, d = 768 | head dim | B | flash, tensor cores ms | "
+        "flash, CUDA cores ms | cuDNN ms | reference ms | tensor cores / cuDNN (target <= 1.1) |\n");
+    std::printf("|---|---|---|---|---|---|---|---|\n");
+    for (int head_dim : {64, 128}) {
+      for (int T : {200, 1024, 4096, 8192}) {
+        if (quick && T > 1024) continue;
+        const AttentionRow r = bench_attention(T, head_dim, quick ? 2048 : 16384, stream);
+        std::string ratio = "—";
+        if (r.cudnn_ms > 0) ratio = std::to_string(r.tensor_core_ms / r.cudnn_ms).substr(0, 4);
+        std::printf("| T = %d | %d | %d | %.3f | %.3f | %s | %s | %s |\n", r.T, r.head_dim, r.B,
+                    r.tensor_core_ms, r.cuda_core_ms, ms_or_dash(r.cudnn_ms).c_str(),
+                    ms_or_dash(r.reference_ms).c_str(), ratio.c_str());
+      }
     }
+    if (!cf::cuda::cudnn_attention_built())
+      std::printf("(cuDNN attention not built: run tools/fetch_cudnn_frontend.sh and rebuild)\n");
     std::printf("\n");
 
     cf::trainer::Config beauty = cf::trainer::load_config(args.get("beauty-config"));
@@ -254,7 +288,7 @@ int main(int argc, char** argv) {
                        gpt2, gpt2_vocab, int(args.get_int("gpt2-batch")), steps, peak));
 
     std::printf(
-        "| training step, bf16, flash attention | params | B x T | ms/step | tokens/s | "
+        "| training step, bf16, flash attention (tensor cores) | params | B x T | ms/step | tokens/s | "
         "model TFLOP/s | MFU (vs %.0f TFLOP/s bf16 GEMM) |\n",
         peak);
     std::printf("|---|---|---|---|---|---|---|\n");
