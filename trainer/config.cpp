@@ -202,9 +202,9 @@ void read_field(ValidationHoldout& field, const RawValue& raw) {
 }
 void read_field(ValidationMetric& field, const RawValue& raw) {
   field = kValidationMetrics[config_fields::read_choice(
-      raw, {validation_metric_name(kValidationMetrics[0]),
-            validation_metric_name(kValidationMetrics[1]),
-            validation_metric_name(kValidationMetrics[2])})];
+      raw,
+      {validation_metric_name(kValidationMetrics[0]), validation_metric_name(kValidationMetrics[1]),
+       validation_metric_name(kValidationMetrics[2])})];
 }
 // An old config or checkpoint without model.block never reaches this: the default is gpt.
 void read_field(BlockKind& field, const RawValue& raw) {
@@ -214,8 +214,9 @@ void read_field(BlockKind& field, const RawValue& raw) {
 }
 void read_field(ItemFeatureUse& field, const RawValue& raw) {
   field = kItemFeatureUses[config_fields::read_choice(
-      raw, {item_feature_use_name(kItemFeatureUses[0]), item_feature_use_name(kItemFeatureUses[1]),
-            item_feature_use_name(kItemFeatureUses[2]), item_feature_use_name(kItemFeatureUses[3])})];
+      raw,
+      {item_feature_use_name(kItemFeatureUses[0]), item_feature_use_name(kItemFeatureUses[1]),
+       item_feature_use_name(kItemFeatureUses[2]), item_feature_use_name(kItemFeatureUses[3])})];
 }
 template <class Int>
 requires std::is_integral_v<Int>
@@ -440,17 +441,19 @@ void validate(const Config& c, const std::string& source) {
   v.at_least("loss.in_batch_negatives", l.in_batch_negatives, 0);
   v.in_closed("loss.gbce_t", l.gbce_t, 0.0f, 1.0f);
   if (l.kind == ItemLoss::kFullSoftmax && l.in_batch_negatives > 0)
-    v.fail_rule("key 'loss.in_batch_negatives' applies only to 'loss.kind: sampled_softmax' or "
-                "'loss.kind: gbce'");
+    v.fail_rule(
+        "key 'loss.in_batch_negatives' applies only to 'loss.kind: sampled_softmax' or "
+        "'loss.kind: gbce'");
 
   const TrainSection& tr = c.train;
   v.at_least<int64_t>("train.epochs", tr.epochs, 0);
   if (tr.epochs == 0) {
     v.at_least<int64_t>("train.steps", tr.steps, 1);
   } else if (tr.steps != 0) {
-    v.fail_rule("keys 'train.steps' and 'train.epochs' both set the run length; give one of "
-                "them (train.steps " + std::to_string(tr.steps) + ", train.epochs " +
-                std::to_string(tr.epochs) + ")");
+    v.fail_rule(
+        "keys 'train.steps' and 'train.epochs' both set the run length; give one of "
+        "them (train.steps " +
+        std::to_string(tr.steps) + ", train.epochs " + std::to_string(tr.epochs) + ")");
   }
   v.at_least("train.micro_batch", tr.micro_batch, 1);
   v.at_least("train.grad_accum", tr.grad_accum, 1);
@@ -480,12 +483,14 @@ void validate(const Config& c, const std::string& source) {
                 " ranks items, which 'task.kind: propensity' does not; use loss");
   }
   if (c.model.cooccurrence_prior && val.metric == ValidationMetric::kLoss) {
-    v.fail_rule("key 'model.cooccurrence_prior' needs a ranking metric (validation.metric "
-                "ndcg@10 or hr@10): its weight is chosen on the validation ranking");
+    v.fail_rule(
+        "key 'model.cooccurrence_prior' needs a ranking metric (validation.metric "
+        "ndcg@10 or hr@10): its weight is chosen on the validation ranking");
   }
   if (val.holdout == ValidationHoldout::kValidationUsers && val.metric == ValidationMetric::kLoss) {
-    v.fail_rule("key 'validation.holdout: validation_users' needs a ranking metric "
-                "(validation.metric ndcg@10 or hr@10): the validation loss samples its own users");
+    v.fail_rule(
+        "key 'validation.holdout: validation_users' needs a ranking metric "
+        "(validation.metric ndcg@10 or hr@10): the validation loss samples its own users");
   }
 
   v.at_least("comm.timeout_s", c.comm.timeout_s, 0.0f);

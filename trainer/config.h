@@ -93,10 +93,10 @@ struct CheckpointSection {
 struct ValidationSection {
   // Default ndcg@10; the propensity task (no item ranking) defaults to loss.
   ValidationMetric metric = ValidationMetric::kNdcgAt10;
-  int64_t every = 0;      // steps between evaluations; 0 = once per epoch (and at the end)
-  int64_t users = 0;      // 0 = every eligible validation user; N = a fixed evenly spread sample
-  int patience = 0;       // 0 = off; else stop after this many evaluations without improvement
-  float min_delta = 0.0f; // an improvement must beat the best by more than this
+  int64_t every = 0;       // steps between evaluations; 0 = once per epoch (and at the end)
+  int64_t users = 0;       // 0 = every eligible validation user; N = a fixed evenly spread sample
+  int patience = 0;        // 0 = off; else stop after this many evaluations without improvement
+  float min_delta = 0.0f;  // an improvement must beat the best by more than this
   ValidationHoldout holdout = ValidationHoldout::kAllUsers;
 };
 
@@ -110,10 +110,10 @@ struct CommSection {
 
 // The CUDA backend's settings (ignored on the CPU).
 struct CudaSection {
-  std::string precision = "bf16";   // bf16 (fp32 master weights and optimizer) | fp32 (checking)
+  std::string precision = "bf16";  // bf16 (fp32 master weights and optimizer) | fp32 (checking)
   // flash (custom kernel; tensor cores in bf16) | flash_cuda_cores | cudnn | reference (T x T)
   std::string attention = "flash";
-  bool deterministic = true;        // fixed summation order in backward (same bits every run)
+  bool deterministic = true;  // fixed summation order in backward (same bits every run)
 };
 
 struct Config {
@@ -151,7 +151,7 @@ const char* task_kind_name(TaskKind kind);
 const char* lr_schedule_name(LrSchedule schedule);
 const char* item_loss_name(ItemLoss kind);
 const char* negative_sampling_name(NegativeSampling sampling);
-const char* validation_metric_name(ValidationMetric metric);  // "ndcg@10", "hr@10", "loss"
+const char* validation_metric_name(ValidationMetric metric);     // "ndcg@10", "hr@10", "loss"
 const char* validation_holdout_name(ValidationHoldout holdout);  // "all_users", ...
 
 }  // namespace cf::trainer

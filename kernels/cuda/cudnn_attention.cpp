@@ -7,7 +7,6 @@
 
 #if CARTFORMER_HAVE_CUDNN
 #include <cudnn.h>
-
 #include <cudnn_frontend.h>
 
 #include <map>
@@ -82,8 +81,8 @@ struct CudnnAttention::Impl {
                             .set_stride(std::move(stride)));
   }
   static std::shared_ptr<fe::graph::Tensor_attributes> lengths_tensor(fe::graph::Graph& graph,
-                                                                      const char* name,
-                                                                      int64_t uid, int B) {
+                                                                      const char* name, int64_t uid,
+                                                                      int B) {
     return graph.tensor(fe::graph::Tensor_attributes()
                             .set_name(name)
                             .set_uid(uid)
@@ -126,8 +125,8 @@ struct CudnnAttention::Impl {
         .set_dim(stats_dims(B, Tlen))
         .set_stride(stats_strides(Tlen));
     return forward_graphs
-        .emplace(key, finish(std::move(graph), "forward graph for B " + std::to_string(B) +
-                                                   ", T " + std::to_string(Tlen)))
+        .emplace(key, finish(std::move(graph), "forward graph for B " + std::to_string(B) + ", T " +
+                                                   std::to_string(Tlen)))
         .first->second;
   }
 
@@ -171,9 +170,10 @@ CudnnAttention::CudnnAttention(int C, int NH) : impl_(std::make_unique<Impl>()) 
   CF_CHECK(NH > 0 && C % NH == 0, "cuDNN attention: C must be a multiple of NH");
   const int hs = C / NH;
   if (hs % 8 != 0 || hs > 128)
-    throw UserError("cuDNN fused attention needs a head dim (d_model / n_head) that is a multiple "
-                    "of 8 and at most 128, this model has " +
-                    std::to_string(hs) + "; set cuda.attention: flash");
+    throw UserError(
+        "cuDNN fused attention needs a head dim (d_model / n_head) that is a multiple "
+        "of 8 and at most 128, this model has " +
+        std::to_string(hs) + "; set cuda.attention: flash");
   impl_->C = C;
   impl_->NH = NH;
   impl_->HS = hs;
@@ -184,16 +184,16 @@ CudnnAttention::~CudnnAttention() {
   if (impl_ && impl_->handle) cudnnDestroy(impl_->handle);
 }
 
-void CudnnAttention::forward(bf16* out, float* lse, const bf16* qkv, const int32_t* lengths,
-                             int B, int Tlen, cudaStream_t stream) {
+void CudnnAttention::forward(bf16* out, float* lse, const bf16* qkv, const int32_t* lengths, int B,
+                             int Tlen, cudaStream_t stream) {
   if (B <= 0 || Tlen <= 0) return;
   check_cudnn(cudnnSetStream(impl_->handle, stream), "cudnnSetStream");
   Graph& g = impl_->forward_graph(B, Tlen);
   auto* base = const_cast<bf16*>(qkv);
   auto* seq = const_cast<int32_t*>(lengths);
   std::unordered_map<int64_t, void*> pack = {
-      {kQ, base},   {kK, base + impl_->C}, {kV, base + 2 * impl_->C}, {kO, out},
-      {kStats, lse}, {kSeqQ, seq},          {kSeqKV, seq}};
+      {kQ, base},   {kK, base + impl_->C}, {kV, base + 2 * impl_->C}, {kO, out}, {kStats, lse},
+      {kSeqQ, seq}, {kSeqKV, seq}};
   check_frontend(g.graph->execute(impl_->handle, pack, g.workspace.get()), "forward");
 }
 
@@ -206,18 +206,17 @@ void CudnnAttention::backward(bf16* dqkv, const bf16* dout, const bf16* out, con
   auto* base = const_cast<bf16*>(qkv);
   auto* seq = const_cast<int32_t*>(lengths);
   const int C = impl_->C;
-  std::unordered_map<int64_t, void*> pack = {
-      {kQ, base},
-      {kK, base + C},
-      {kV, base + 2 * C},
-      {kO, const_cast<bf16*>(out)},
-      {kDO, const_cast<bf16*>(dout)},
-      {kStats, const_cast<float*>(lse)},
-      {kSeqQ, seq},
-      {kSeqKV, seq},
-      {kDQ, dqkv},
-      {kDK, dqkv + C},
-      {kDV, dqkv + 2 * C}};
+  std::unordered_map<int64_t, void*> pack = {{kQ, base},
+                                             {kK, base + C},
+                                             {kV, base + 2 * C},
+                                             {kO, const_cast<bf16*>(out)},
+                                             {kDO, const_cast<bf16*>(dout)},
+                                             {kStats, const_cast<float*>(lse)},
+                                             {kSeqQ, seq},
+                                             {kSeqKV, seq},
+                                             {kDQ, dqkv},
+                                             {kDK, dqkv + C},
+                                             {kDV, dqkv + 2 * C}};
   check_frontend(g.graph->execute(impl_->handle, pack, g.workspace.get()), "backward");
 }
 

@@ -33,9 +33,9 @@ namespace {
 
 constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
-constexpr int kWarpRows = 16;                 // rows of one warp's MMA tiles
+constexpr int kWarpRows = 16;                   // rows of one warp's MMA tiles
 constexpr int kBlockRows = kWarps * kWarpRows;  // rows a block owns
-constexpr int kTileRows = 64;                 // rows of a shared tile of the other operand
+constexpr int kTileRows = 64;                   // rows of a shared tile of the other operand
 using flash::kLog2e;
 
 template <int HS>

@@ -1,7 +1,6 @@
 // The whole model on the GPU against the CPU model: one training step (loss and every gradient
 // tensor) in fp32 and bf16, with dropout on (the masks must be the CPU's), and 20 AdamW steps
 // whose loss trajectory must follow the CPU run.
-#include "kernels/cuda/cudnn_attention.h"
 #include "trainer/model/cuda_model.h"
 
 #include <gtest/gtest.h>
@@ -16,6 +15,7 @@
 
 #include "core/error.h"
 #include "cuda/device_buffer.h"
+#include "kernels/cuda/cudnn_attention.h"
 #include "trainer/model/model.h"
 #include "trainer/optimizer.h"
 #include "unit/model/tiny_model_fixture.h"
@@ -185,12 +185,16 @@ void expect_step_matches_cpu(bool bf16, CudaAttention attention, const Tolerance
   }
 }
 
-TEST(CudaModelStep, Fp32FlashMatchesCpu) { expect_step_matches_cpu(false, CudaAttention::kFlash, kFp32); }
+TEST(CudaModelStep, Fp32FlashMatchesCpu) {
+  expect_step_matches_cpu(false, CudaAttention::kFlash, kFp32);
+}
 TEST(CudaModelStep, Fp32ReferenceAttentionMatchesCpu) {
   expect_step_matches_cpu(false, CudaAttention::kReference, kFp32);
 }
 // bf16 flash runs on tensor cores where the device has them (the emulation reports 9.0).
-TEST(CudaModelStep, Bf16FlashMatchesCpu) { expect_step_matches_cpu(true, CudaAttention::kFlash, kBf16); }
+TEST(CudaModelStep, Bf16FlashMatchesCpu) {
+  expect_step_matches_cpu(true, CudaAttention::kFlash, kBf16);
+}
 TEST(CudaModelStep, Bf16FlashCudaCoresMatchesCpu) {
   expect_step_matches_cpu(true, CudaAttention::kFlashCudaCores, kBf16);
 }
@@ -212,33 +216,36 @@ TEST(CudaModelStep, Bf16SampledSoftmaxMatchesCpu) {
 // model.item_features on both sides (the untied head: the output side goes through
 // item_head.weight), with the full and the sampled softmax.
 TEST(CudaModelStep, Fp32ItemFeaturesMatchCpu) {
-  expect_step_matches_cpu(false, CudaAttention::kFlash, kFp32, ItemLoss::kFullSoftmax, ItemFeatureUse::kBoth);
+  expect_step_matches_cpu(false, CudaAttention::kFlash, kFp32, ItemLoss::kFullSoftmax,
+                          ItemFeatureUse::kBoth);
 }
 TEST(CudaModelStep, Fp32ItemFeaturesWithSampledSoftmaxMatchCpu) {
-  expect_step_matches_cpu(false, CudaAttention::kFlash, kFp32, ItemLoss::kSampledSoftmax, ItemFeatureUse::kBoth);
+  expect_step_matches_cpu(false, CudaAttention::kFlash, kFp32, ItemLoss::kSampledSoftmax,
+                          ItemFeatureUse::kBoth);
 }
 TEST(CudaModelStep, Bf16ItemFeaturesMatchCpu) {
-  expect_step_matches_cpu(true, CudaAttention::kFlash, kBf16, ItemLoss::kFullSoftmax, ItemFeatureUse::kBoth);
+  expect_step_matches_cpu(true, CudaAttention::kFlash, kBf16, ItemLoss::kFullSoftmax,
+                          ItemFeatureUse::kBoth);
 }
 
 // LiGR's gated layers (sigmoid gates, SwiGLU FFN) with dropout on both gated branches.
 TEST(CudaModelStep, Fp32LigrMatchesCpu) {
-  expect_step_matches_cpu(false, CudaAttention::kFlash, kFp32, ItemLoss::kFullSoftmax, ItemFeatureUse::kNone,
-                          BlockKind::kLigr);
+  expect_step_matches_cpu(false, CudaAttention::kFlash, kFp32, ItemLoss::kFullSoftmax,
+                          ItemFeatureUse::kNone, BlockKind::kLigr);
 }
 TEST(CudaModelStep, Bf16LigrWithSampledSoftmaxMatchesCpu) {
-  expect_step_matches_cpu(true, CudaAttention::kFlash, kBf16, ItemLoss::kSampledSoftmax, ItemFeatureUse::kNone,
-                          BlockKind::kLigr);
+  expect_step_matches_cpu(true, CudaAttention::kFlash, kBf16, ItemLoss::kSampledSoftmax,
+                          ItemFeatureUse::kNone, BlockKind::kLigr);
 }
 
 // HSTU: pointwise attention with the relative position bias, U gating, one dropout site.
 TEST(CudaModelStep, Fp32HstuMatchesCpu) {
-  expect_step_matches_cpu(false, CudaAttention::kFlash, kFp32, ItemLoss::kFullSoftmax, ItemFeatureUse::kNone,
-                          BlockKind::kHstu);
+  expect_step_matches_cpu(false, CudaAttention::kFlash, kFp32, ItemLoss::kFullSoftmax,
+                          ItemFeatureUse::kNone, BlockKind::kHstu);
 }
 TEST(CudaModelStep, Bf16HstuMatchesCpu) {
-  expect_step_matches_cpu(true, CudaAttention::kFlash, kBf16, ItemLoss::kFullSoftmax, ItemFeatureUse::kNone,
-                          BlockKind::kHstu);
+  expect_step_matches_cpu(true, CudaAttention::kFlash, kBf16, ItemLoss::kFullSoftmax,
+                          ItemFeatureUse::kNone, BlockKind::kHstu);
 }
 
 // The validation loss of a sampled-loss run is the sampled loss on both backends.
@@ -321,6 +328,77 @@ void expect_trajectory_matches_cpu(bool bf16, double per_step_relative) {
 TEST(CudaModelTraining, Fp32TwentyStepsFollowCpu) { expect_trajectory_matches_cpu(false, 1e-4); }
 TEST(CudaModelTraining, Bf16TwentyStepsFollowCpu) { expect_trajectory_matches_cpu(true, 1e-1); }
 
+// ZeRO-1's update (CudaModel::shard_optimizer), without NCCL: two "ranks", each keeping the
+// optimizer state of its part of the parameters (split inside a tensor) and given the summed
+// gradient of that part, update their parts exactly as one unsharded model updates the whole;
+// their sums of squares add up to the whole one. The all-gather is done by hand.
+TEST(CudaModelZero1, ShardedUpdatesEqualTheWholeUpdate) {
+  CF_SKIP_WITHOUT_GPU("CudaModel tests");
+  const data::VocabSizes vocab = step_vocab();
+  const ModelConfig config = step_config();
+  for (const bool bf16 : {false, true}) {
+    SCOPED_TRACE(bf16 ? "bf16" : "fp32");
+    Model cpu(config, vocab);
+    cpu.init_weights(23);
+    const int64_t P = int64_t(cpu.params().size());
+    const int64_t split = P / 2 + 3;
+    CudaModelOptions options;
+    options.bf16 = bf16;
+    CudaModel whole(config, vocab, options), first(config, vocab, options),
+        second(config, vocab, options);
+    for (CudaModel* m : {&whole, &first, &second}) m->upload_params(cpu.params());
+    first.shard_optimizer(0, split);
+    second.shard_optimizer(split, P);
+    ASSERT_EQ(whole.device_grad_shard(), nullptr);
+    AdamW whole_opt(cpu.tensors(), P, {}), first_opt(cpu.tensors(), P, {}),
+        second_opt(cpu.tensors(), P, {});
+
+    const data::Batch batch = step_batch(77);
+    const LossOptions loss = all_losses(batch);
+    for (int step = 0; step < 2; ++step) {  // the second step uses the moments
+      whole.zero_grads();
+      whole.forward_backward(batch, loss, uint64_t(step));
+      std::vector<float> grads;
+      whole.download_grads(grads);
+      const double whole_sum = whole.grad_sum_of_squares(whole_opt);
+      ASSERT_EQ(cudaMemcpy(first.device_grad_shard(), grads.data(), sizeof(float) * split,
+                           cudaMemcpyHostToDevice),
+                cudaSuccess);
+      ASSERT_EQ(cudaMemcpy(second.device_grad_shard(), grads.data() + split,
+                           sizeof(float) * (P - split), cudaMemcpyHostToDevice),
+                cudaSuccess);
+      const double shard_sum =
+          first.grad_sum_of_squares(first_opt) + second.grad_sum_of_squares(second_opt);
+      EXPECT_NEAR(shard_sum, whole_sum, 1e-9 * whole_sum) << "step " << step;
+
+      const float clip = clip_factor(std::sqrt(whole_sum), 0.5f);
+      whole.adamw_step(whole_opt, 3e-3f, clip);
+      first.adamw_step(first_opt, 3e-3f, clip);
+      second.adamw_step(second_opt, 3e-3f, clip);
+      // The all-gather: each rank's updated part into everyone's weights.
+      std::vector<float> want, a, b;
+      whole.download_params(want);
+      first.download_params(a);
+      second.download_params(b);
+      std::copy(b.begin() + split, b.end(), a.begin() + split);
+      for (int64_t i = 0; i < P; ++i)
+        ASSERT_EQ(a[size_t(i)], want[size_t(i)]) << "step " << step << ", parameter " << i;
+      first.upload_params(a);
+      second.upload_params(a);
+    }
+    std::vector<float> m, v, m0, v0, m1, v1;
+    whole.download_optimizer_state(m, v);
+    first.download_optimizer_state(m0, v0);
+    second.download_optimizer_state(m1, v1);
+    ASSERT_EQ(int64_t(m0.size()), split);
+    ASSERT_EQ(int64_t(m1.size()), P - split);
+    m0.insert(m0.end(), m1.begin(), m1.end());
+    v0.insert(v0.end(), v1.begin(), v1.end());
+    EXPECT_EQ(m0, m);
+    EXPECT_EQ(v0, v);
+  }
+}
+
 // Settings the GPU path refuses get a clear error instead of wrong numbers.
 TEST(CudaModelErrors, FlashNeedsASupportedHeadDim) {
   CF_SKIP_WITHOUT_GPU("CudaModel tests");
@@ -333,7 +411,6 @@ TEST(CudaModelErrors, FlashNeedsASupportedHeadDim) {
     EXPECT_NE(std::string(e.what()).find("head dim"), std::string::npos) << e.what();
   }
 }
-
 
 }  // namespace
 }  // namespace cf::trainer

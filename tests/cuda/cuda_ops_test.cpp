@@ -24,7 +24,6 @@
 // Nothing here touches CUDA before a test body runs (see device_buffer.h): the fixture's SetUp
 // checks for a device and skips the test with the reason when there is none.
 #include "kernels/cuda/cuda_ops.h"
-#include "kernels/cuda/cudnn_attention.h"
 
 #include <cuda_bf16.h>
 #include <cuda_runtime_api.h>
@@ -48,6 +47,7 @@
 #include <vector>
 
 #include "device_buffer.h"
+#include "kernels/cuda/cudnn_attention.h"
 #include "kernels/cuda/embedding_grad_plan.h"
 #include "kernels/cuda/matmul_lt.h"
 #include "kernels/dropout_mask.h"
@@ -1332,23 +1332,22 @@ struct FlashKernel {
 
 template <class T>
 std::vector<FlashKernel<T>> flash_kernels() {
-  std::vector<FlashKernel<T>> kernels = {
-      {"flash_attention", cf::cuda::flash_attention_forward<T>,
-       cf::cuda::flash_attention_backward_scratch_floats, cf::cuda::flash_attention_backward<T>,
-       true}};
+  std::vector<FlashKernel<T>> kernels = {{"flash_attention", cf::cuda::flash_attention_forward<T>,
+                                          cf::cuda::flash_attention_backward_scratch_floats,
+                                          cf::cuda::flash_attention_backward<T>, true}};
   if constexpr (std::is_same_v<T, bf16>) {
-    kernels.push_back(
-        {"tensor_core_flash_attention", cf::cuda::tensor_core_flash_attention_forward,
-         [](int B, int Tlen, int, int NH) {
-           return cf::cuda::tensor_core_flash_attention_backward_scratch_floats(B, Tlen, NH);
-         },
-         [](bf16* dqkv, float* scratch, const bf16* dout, const bf16* out, const bf16* qkv,
-            const float* lse, const int32_t* lengths, int B, int Tlen, int C, int NH, bool,
-            cudaStream_t s) {
-           cf::cuda::tensor_core_flash_attention_backward(dqkv, scratch, dout, out, qkv, lse,
-                                                          lengths, B, Tlen, C, NH, s);
-         },
-         false});
+    kernels.push_back({"tensor_core_flash_attention", cf::cuda::tensor_core_flash_attention_forward,
+                       [](int B, int Tlen, int, int NH) {
+                         return cf::cuda::tensor_core_flash_attention_backward_scratch_floats(
+                             B, Tlen, NH);
+                       },
+                       [](bf16* dqkv, float* scratch, const bf16* dout, const bf16* out,
+                          const bf16* qkv, const float* lse, const int32_t* lengths, int B,
+                          int Tlen, int C, int NH, bool, cudaStream_t s) {
+                         cf::cuda::tensor_core_flash_attention_backward(
+                             dqkv, scratch, dout, out, qkv, lse, lengths, B, Tlen, C, NH, s);
+                       },
+                       false});
   }
   return kernels;
 }
@@ -1428,8 +1427,8 @@ TYPED_TEST(CudaOpsTyped, FlashAttentionBackward) {
         if (!deterministic && !kernel.has_atomic_backward) continue;
         SCOPED_TRACE(deterministic ? "deterministic = true" : "deterministic = false (atomic dq)");
         const std::vector<T> got = run(deterministic);
-        expect_attention_grads(kernel.name + " backward", got, c.dqkv, c.grad_scales, kTol<T>,
-                               B, Tlen, C);
+        expect_attention_grads(kernel.name + " backward", got, c.dqkv, c.grad_scales, kTol<T>, B,
+                               Tlen, C);
         if (deterministic)
           expect_bitwise_equal(kernel.name + " backward (deterministic) dqkv", got, run(true));
       }
@@ -1456,7 +1455,8 @@ TEST_F(CudaOps, CudnnAttentionMatchesCpu) {
     c.dqkv.assign(c.qkv.size(), 0.0);
     cf::ops::attention_backward<double>(c.dqkv.data(), to_doubles(c.dout).data(), qkv.data(),
                                         c.att.data(), c.lengths.data(), B, Tlen, C, NH);
-    c.grad_scales = attention_grad_scales(qkv, to_doubles(c.dout), c.att, c.lengths, B, Tlen, C, NH);
+    c.grad_scales =
+        attention_grad_scales(qkv, to_doubles(c.dout), c.att, c.lengths, B, Tlen, C, NH);
 
     cf::cuda::CudnnAttention cudnn(C, NH);
     auto d_qkv = to_device<bf16>(c.qkv, s);

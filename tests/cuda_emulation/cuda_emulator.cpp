@@ -48,7 +48,7 @@ struct MmaFragments {
 
 struct Grid {
   std::vector<Fiber> fibers;
-  std::vector<double> exchange;  // shuffle slots, one per thread
+  std::vector<double> exchange;   // shuffle slots, one per thread
   std::vector<MmaFragments> mma;  // tensor-core operand slots, one per thread
   ucontext_t scheduler;
   const std::function<void()>* body = nullptr;
@@ -138,7 +138,7 @@ void mma_m16n8k16_bf16(float d[4], const uint32_t a[4], const uint32_t b[2], con
   std::memcpy(mine.a, a, sizeof mine.a);
   std::memcpy(mine.b, b, sizeof mine.b);
   const float c_in[4] = {c[0], c[1], c[2], c[3]};  // d may alias c
-  wait_at(Wait::warp);  // every lane has posted its fragments
+  wait_at(Wait::warp);                             // every lane has posted its fragments
   const MmaFragments* warp = &active->mma[size_t(t - lane)];
   for (int e = 0; e < 4; ++e) {
     const int row = lane / 4 + 8 * (e >> 1), col = 2 * (lane % 4) + (e & 1);

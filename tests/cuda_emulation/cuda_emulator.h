@@ -12,7 +12,8 @@
 // Tensor-core MMA (mma.sync m16n8k16, bf16 in, fp32 out) is a warp exchange too: each lane posts
 // its fragments, and once the warp's lanes all have, each computes its part of D from the
 // whole A and B, placed by the PTX ISA's fragment layouts ("Matrix Fragments for mma.m16n8k16
-// with floating point type"). Kernels select it with CF_CUDA_EMULATOR (kernels/cuda/tensor_core.cuh).
+// with floating point type"). Kernels select it with CF_CUDA_EMULATOR
+// (kernels/cuda/tensor_core.cuh).
 //
 // What this cannot show: speed, the GPU memory model beyond barrier ordering, bank conflicts,
 // register limits, or bugs that only appear under true parallel timing between blocks.

@@ -1,6 +1,7 @@
 #include "trainer/backend/cuda_backend.h"
 
 #include <cmath>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -37,14 +38,25 @@ class CudaBackend final : public TrainingBackend {
     gpu_options.item_features = model.item_features();
     gpu_ = std::make_unique<CudaModel>(model.config(), model.vocab(), gpu_options);
     gpu_->upload_params(model.params());
+    const int64_t num_params = int64_t(model.params().size());
+    if (options.zero1) {
+      // This rank keeps (and updates) only its shard of the optimizer state, as on the CPU.
+      shard_counts_ = comm::even_shard_counts(num_params, comm.world_size());
+      for (int r = 0; r < comm.rank(); ++r) shard_begin_ += shard_counts_[size_t(r)];
+      gpu_->shard_optimizer(shard_begin_, shard_begin_ + shard_counts_[size_t(comm.rank())]);
+    }
     if (optimizer.steps_taken() > 0) gpu_->upload_optimizer_state(optimizer.m(), optimizer.v());
     if (comm.world_size() > 1) {
       nccl_ = std::make_unique<comm::NcclComm>(comm, device.gpu);
       nccl_->set_timeout(options.comm_timeout_s);
       nccl_->set_compute_stream(gpu_->stream());
-      sync_ = std::make_unique<GradientSync>(*nccl_, int64_t(model.params().size()),
-                                             options.bucket_elements);
-      gpu_->set_grads_ready_hook([this](int64_t first_final) { sync_->grads_ready(first_final); });
+      // ZeRO-1 reduce-scatters once the step's backward is done instead of all-reducing
+      // buckets during it.
+      if (!options.zero1) {
+        sync_ = std::make_unique<GradientSync>(*nccl_, num_params, options.bucket_elements);
+        gpu_->set_grads_ready_hook(
+            [this](int64_t first_final) { sync_->grads_ready(first_final); });
+      }
     }
   }
 
@@ -52,7 +64,10 @@ class CudaBackend final : public TrainingBackend {
     const CudaSection& c = options_.cuda;
     return "cuda: " + c.precision + ", " + c.attention + " attention" +
            (c.deterministic ? ", deterministic" : "") +
-           (nccl_ ? ", gradients all-reduced with NCCL during backward" : "");
+           (sync_ ? ", gradients all-reduced with NCCL during backward" : "") +
+           (options_.zero1 ? ", ZeRO-1 (optimizer state sharded over " +
+                                 std::to_string(comm_.world_size()) + " GPUs, NCCL)"
+                           : "");
   }
 
   LossSums forward_backward(const std::vector<data::Batch>& micro, const LossOptions& loss,
@@ -67,6 +82,19 @@ class CudaBackend final : public TrainingBackend {
   }
 
   double update(float lr, float grad_clip) override {
+    if (options_.zero1) {
+      // Each GPU gets the summed gradient of its shard, updates that part of the weights, and
+      // the GPUs all-gather the result.
+      nccl_->reduce_scatter_sum(gpu_->device_grads(), gpu_->device_grad_shard(), shard_counts_);
+      double sum_sq = gpu_->grad_sum_of_squares(optimizer_);
+      comm_.all_reduce_sum(&sum_sq, 1);
+      const double norm = std::sqrt(sum_sq);
+      gpu_->adamw_step(optimizer_, lr, clip_factor(norm, grad_clip));
+      float* params = gpu_->device_params();
+      nccl_->all_gather(params + shard_begin_, params, shard_counts_);
+      gpu_->refresh_compute_copy();
+      return norm;
+    }
     if (sync_) sync_->finish();
     const double norm = std::sqrt(gpu_->grad_sum_of_squares(optimizer_));
     gpu_->adamw_step(optimizer_, lr, clip_factor(norm, grad_clip));
@@ -81,6 +109,15 @@ class CudaBackend final : public TrainingBackend {
     gpu_->download_params(model_.params());
     std::vector<float> m, v;
     gpu_->download_optimizer_state(m, v);
+    if (options_.zero1) {
+      // Reassemble the whole state (over the host communicator), so the checkpoint is the same
+      // at any world size and resumes with or without sharding.
+      std::vector<float> whole_m(model_.params().size()), whole_v(model_.params().size());
+      comm_.all_gather(m.data(), whole_m.data(), shard_counts_);
+      comm_.all_gather(v.data(), whole_v.data(), shard_counts_);
+      m.swap(whole_m);
+      v.swap(whole_v);
+    }
     optimizer_.load_state(std::move(m), std::move(v), optimizer_.steps_taken());
     return {model_, optimizer_.m(), optimizer_.v()};
   }
@@ -97,6 +134,8 @@ class CudaBackend final : public TrainingBackend {
   std::unique_ptr<CudaModel> gpu_;
   std::unique_ptr<comm::NcclComm> nccl_;
   std::unique_ptr<GradientSync> sync_;
+  std::vector<int64_t> shard_counts_;  // ZeRO-1: parameters per rank
+  int64_t shard_begin_ = 0;            // ZeRO-1: this rank's first parameter
 };
 
 }  // namespace

@@ -24,11 +24,6 @@ BackendOptions backend_options(const Config& config, int micro_batches, int worl
 
 void check_backend_options(const BackendOptions& options, bool cuda) {
   if (!cuda) return;
-  if (options.zero1) {
-    throw UserError(options.config_path +
-                    ": comm.zero1 is not available on the CUDA backend yet; "
-                    "set comm.zero1: false or run.device: cpu");
-  }
   // Asking for bf16 through the CPU's key while cuda.precision says fp32 is a contradiction,
   // not a choice to ignore.
   if (options.precision == "bf16" && options.cuda.precision != "bf16") {

@@ -117,6 +117,10 @@ struct CudaModel::Impl {
   virtual void download_optimizer_state(std::vector<float>& m, std::vector<float>& v) const = 0;
   virtual double grad_sum_of_squares(const AdamW& optimizer) = 0;
   virtual void adamw_step(AdamW& optimizer, float lr, float grad_scale) = 0;
+  virtual void shard_optimizer(int64_t begin, int64_t end) = 0;
+  virtual float* device_params() = 0;
+  virtual float* device_grad_shard() = 0;
+  virtual void refresh_compute_copy() = 0;
 };
 
 namespace {
@@ -143,16 +147,17 @@ class CudaModelImpl final : public CudaModel::Impl {
           std::to_string(hs) + "; change the model or set cuda.attention: reference");
     if (softmax_attention && options.attention == CudaAttention::kCudnn) {
       if constexpr (!std::is_same_v<T, cuda::bf16>)
-        throw UserError("cuda.attention: cudnn needs cuda.precision: bf16 (cuDNN's fused "
-                        "attention takes 16-bit inputs)");
+        throw UserError(
+            "cuda.attention: cudnn needs cuda.precision: bf16 (cuDNN's fused "
+            "attention takes 16-bit inputs)");
       cudnn_ = std::make_unique<cuda::CudnnAttention>(config.d_model, config.n_head);
     }
     if constexpr (std::is_same_v<T, cuda::bf16>) {
       int device = 0;
       CF_CUDA_CHECK(cudaGetDevice(&device));
-      tensor_cores_ = options.attention == CudaAttention::kFlash &&
-                      cuda::tensor_core_flash_attention_available(
-                          cuda::query_cuda_device(device).major);
+      tensor_cores_ =
+          options.attention == CudaAttention::kFlash &&
+          cuda::tensor_core_flash_attention_available(cuda::query_cuda_device(device).major);
     }
     const int64_t P = layout_.num_params;
     master_.resize(P);
@@ -261,40 +266,64 @@ class CudaModelImpl final : public CudaModel::Impl {
     return sums;
   }
 
+  // ZeRO-1: m and v shrink to the parameters [begin, end); the update reads the summed
+  // gradients of that range from grad_shard_ (where the backend reduce-scatters them).
+  void shard_optimizer(int64_t begin, int64_t end) override {
+    CF_CHECK(0 <= begin && begin <= end && end <= layout_.num_params,
+             "CudaModel: optimizer shard outside the parameters");
+    shard_begin_ = begin;
+    shard_end_ = end;
+    sharded_ = true;
+    for (DeviceArray<float>* a : {&m_, &v_, &grad_shard_}) {
+      a->resize(end - begin);
+      a->zero(stream_);
+    }
+    CF_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+  float* device_params() override { return master_.get(); }
+  float* device_grad_shard() override { return sharded_ ? grad_shard_.get() : nullptr; }
+
   void upload_optimizer_state(const std::vector<float>& m, const std::vector<float>& v) override {
     CF_CHECK(int64_t(m.size()) == layout_.num_params && m.size() == v.size(),
              "CudaModel: optimizer state size differs from the parameters");
-    m_.upload(m.data(), layout_.num_params, stream_);
-    v_.upload(v.data(), layout_.num_params, stream_);
+    const int64_t n = shard_end() - shard_begin_;
+    m_.upload(m.data() + shard_begin_, n, stream_);
+    v_.upload(v.data() + shard_begin_, n, stream_);
     CF_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
   void download_optimizer_state(std::vector<float>& m, std::vector<float>& v) const override {
-    m.resize(size_t(layout_.num_params));
-    v.resize(size_t(layout_.num_params));
-    m_.download(m.data(), layout_.num_params, stream_);
-    v_.download(v.data(), layout_.num_params, stream_);
+    const int64_t n = shard_end() - shard_begin_;
+    m.resize(size_t(n));
+    v.resize(size_t(n));
+    m_.download(m.data(), n, stream_);
+    v_.download(v.data(), n, stream_);
   }
 
   double grad_sum_of_squares(const AdamW& optimizer) override {
     double sum = 0;
-    for (const AdamW::Range& r : optimizer.update_ranges())
-      if (!r.rule.frozen && r.count > 0)
-        sum += cuda::sum_of_squares(grads_.get() + r.begin, r.count, partials_.get(), stream_);
+    for_each_update_range(optimizer, [&](const AdamW::Range&, int64_t begin, int64_t count) {
+      sum += cuda::sum_of_squares(gradient_at(begin), count, partials_.get(), stream_);
+    });
     return sum;
   }
 
   void adamw_step(AdamW& optimizer, float lr, float grad_scale) override {
     const int64_t step = optimizer.count_external_step();
     const AdamWHyperparams& h = optimizer.hyperparams();
-    for (const AdamW::Range& r : optimizer.update_ranges()) {
-      if (r.rule.frozen || r.count <= 0) continue;
-      T* copy = compute_copy_or_null(r.begin);
-      cuda::adamw_update<T>(master_.get() + r.begin, copy, grads_.get() + r.begin,
-                            m_.get() + r.begin, v_.get() + r.begin, r.count, lr * r.rule.lr_scale,
+    for_each_update_range(optimizer, [&](const AdamW::Range& r, int64_t begin, int64_t count) {
+      const int64_t state = begin - shard_begin_;
+      cuda::adamw_update<T>(master_.get() + begin, compute_copy_or_null(begin), gradient_at(begin),
+                            m_.get() + state, v_.get() + state, count, lr * r.rule.lr_scale,
                             h.beta1, h.beta2, h.eps, r.rule.weight_decay, step, grad_scale,
                             stream_);
-    }
+    });
     CF_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+
+  // The weights kernels read, from the fp32 master (after an all-gather wrote the master).
+  void refresh_compute_copy() override {
+    if constexpr (!std::is_same_v<T, float>)
+      cuda::convert<T, float>(compute_.get(), master_.get(), layout_.num_params, stream_);
   }
 
  private:
@@ -314,9 +343,21 @@ class CudaModelImpl final : public CudaModel::Impl {
     else
       return compute_.get() + offset;
   }
-  void refresh_compute_copy() {
-    if constexpr (!std::is_same_v<T, float>)
-      cuda::convert<T, float>(compute_.get(), master_.get(), layout_.num_params, stream_);
+  // ---- optimizer shard ----------------------------------------------------------------------
+  int64_t shard_end() const { return sharded_ ? shard_end_ : layout_.num_params; }
+  // The summed gradient of parameter `offset` (inside this rank's shard when sharded).
+  float* gradient_at(int64_t offset) {
+    return sharded_ ? grad_shard_.get() + (offset - shard_begin_) : grads_.get() + offset;
+  }
+  // f(range, begin, count) for the part of each trained update range inside the shard.
+  template <class F>
+  void for_each_update_range(const AdamW& optimizer, F&& f) {
+    for (const AdamW::Range& r : optimizer.update_ranges()) {
+      if (r.rule.frozen) continue;
+      const int64_t begin = std::max(r.begin, shard_begin_);
+      const int64_t end = std::min(r.begin + r.count, shard_end());
+      if (end > begin) f(r, begin, end - begin);
+    }
   }
 
   // ---- activations ------------------------------------------------------------------------
@@ -467,8 +508,8 @@ class CudaModelImpl final : public CudaModel::Impl {
     T* out = padded_att_out_.get();
     if constexpr (std::is_same_v<T, cuda::bf16>) {
       if (tensor_cores_) {
-        cuda::tensor_core_flash_attention_forward(out, act.lse.get(), act.qkv.get(),
-                                                  lengths_.get(), B, Tlen, C, NH, stream_);
+        cuda::tensor_core_flash_attention_forward(out, act.lse.get(), act.qkv.get(), lengths_.get(),
+                                                  B, Tlen, C, NH, stream_);
         return;
       }
       if (cudnn_) {
@@ -480,8 +521,8 @@ class CudaModelImpl final : public CudaModel::Impl {
       cuda::reference_attention_forward<T>(out, act.att.get(), act.qkv.get(), lengths_.get(), B,
                                            Tlen, C, NH, stream_);
     else
-      cuda::flash_attention_forward<T>(out, act.lse.get(), act.qkv.get(), lengths_.get(), B,
-                                       Tlen, C, NH, stream_);
+      cuda::flash_attention_forward<T>(out, act.lse.get(), act.qkv.get(), lengths_.get(), B, Tlen,
+                                       C, NH, stream_);
   }
 
   // d_padded_att_out_ -> d_padded_qkv_ (zero on entry).
@@ -1109,7 +1150,11 @@ class CudaModelImpl final : public CudaModel::Impl {
   DeviceArray<int32_t> sequence_start_device_;
   std::vector<int32_t> host_sequence_start_;
   DeviceArray<float> attention_scratch_, layernorm_scratch_;
-  bool tensor_cores_ = false;                  // the flash kernel on tensor cores (bf16)
+  bool tensor_cores_ = false;  // the flash kernel on tensor cores (bf16)
+  // ZeRO-1 (shard_optimizer): m_, v_ and grad_shard_ cover [shard_begin_, shard_end_) only.
+  bool sharded_ = false;
+  int64_t shard_begin_ = 0, shard_end_ = 0;
+  DeviceArray<float> grad_shard_;
   std::unique_ptr<cuda::CudnnAttention> cudnn_;  // cuda.attention: cudnn
   DeviceArray<float> logits_;
   DeviceArray<T> dlogits_;
@@ -1180,5 +1225,9 @@ double CudaModel::grad_sum_of_squares(const AdamW& optimizer) {
 void CudaModel::adamw_step(AdamW& optimizer, float lr, float grad_scale) {
   impl_->adamw_step(optimizer, lr, grad_scale);
 }
+void CudaModel::shard_optimizer(int64_t begin, int64_t end) { impl_->shard_optimizer(begin, end); }
+float* CudaModel::device_params() { return impl_->device_params(); }
+float* CudaModel::device_grad_shard() { return impl_->device_grad_shard(); }
+void CudaModel::refresh_compute_copy() { impl_->refresh_compute_copy(); }
 
 }  // namespace cf::trainer

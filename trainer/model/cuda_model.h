@@ -1,5 +1,5 @@
-// CudaModel: the decoder of trainer/model/model_core.cpp on an NVIDIA GPU — the same parameter layout,
-// packing, dropout masks and losses, computed by kernels/cuda/ in bf16 (or fp32) with fp32
+// CudaModel: the decoder of trainer/model/model_core.cpp on an NVIDIA GPU — the same parameter
+// layout, packing, dropout masks and losses, computed by kernels/cuda/ in bf16 (or fp32) with fp32
 // master weights, gradients and AdamW state on the device.
 //
 // The host Model stays the owner of record (initialisation, checkpoints, inference tools): the
@@ -32,7 +32,7 @@ enum class CudaAttention {
 struct CudaModelOptions {
   bool bf16 = true;  // false: fp32 compute (for checking against the CPU)
   CudaAttention attention = CudaAttention::kFlash;
-  bool deterministic = true;    // attention backward in a fixed summation order
+  bool deterministic = true;  // attention backward in a fixed summation order
   // The corpus's item features: needed when config.item_features is not none (Model's).
   std::shared_ptr<const data::ItemFeatures> item_features;
 };
@@ -69,10 +69,23 @@ class CudaModel {
 
   // AdamW on the device, applying `optimizer`'s per-tensor rules and hyperparameters; the host
   // optimizer's step counter advances (its m/v are refreshed by download_optimizer_state).
+  // upload takes the whole state; download gives this rank's shard (the whole state unless
+  // shard_optimizer was called).
   void upload_optimizer_state(const std::vector<float>& m, const std::vector<float>& v);
   void download_optimizer_state(std::vector<float>& m, std::vector<float>& v) const;
   double grad_sum_of_squares(const AdamW& optimizer);
   void adamw_step(AdamW& optimizer, float lr, float grad_scale);
+
+  // ZeRO-1: this rank keeps AdamW's m and v for the parameters [begin, end) only, and
+  // grad_sum_of_squares / adamw_step read the summed gradients of that range from
+  // device_grad_shard() (end - begin floats, filled by the caller's reduce-scatter) and update
+  // the master weights of that range; the caller all-gathers device_params() and then calls
+  // refresh_compute_copy(). Call before upload_optimizer_state.
+  void shard_optimizer(int64_t begin, int64_t end);
+  float* device_params();      // the fp32 master weights
+  float* device_grad_shard();  // null unless sharded
+  // Re-derives the weights the kernels read (the bf16 copy) from the fp32 master.
+  void refresh_compute_copy();
 
   struct Impl;  // defined in cuda_model.cpp, one implementation per compute type
 

@@ -204,20 +204,19 @@ TEST(Config, OutOfRangeNamesKeyAndFile) {
 
 // Settings a backend cannot honour are refused before anything is allocated, naming the config
 // and its keys: checked here without a GPU, since the check does not need one.
-TEST(Config, SettingsTheCudaBackendLacksAreRefusedOnlyThere) {
+TEST(Config, SettingsTheCudaBackendContradictsAreRefusedOnlyThere) {
   const auto options = [](const std::string& yaml, int world_size) {
     return backend_options(parse_config(std::string(kMinimal) + yaml, "configs/x.yaml"), 1,
                            world_size);
   };
   const BackendOptions zero1 = options("comm:\n  zero1: true\n", 2);
   const BackendOptions bf16 = options("run:\n  precision: bf16\ncuda:\n  precision: fp32\n", 1);
-  EXPECT_EQ(user_error_of([&] { check_backend_options(zero1, /*cuda=*/true); }),
-            "configs/x.yaml: comm.zero1 is not available on the CUDA backend yet; set "
-            "comm.zero1: false or run.device: cpu");
+  check_backend_options(zero1, /*cuda=*/true);  // both backends shard the optimizer state
   EXPECT_EQ(user_error_of([&] { check_backend_options(bf16, /*cuda=*/true); }),
             "configs/x.yaml: run.precision: bf16 applies to the CPU backend; on the GPU set "
             "cuda.precision: bf16 (now fp32)");
-  // The CPU backend has both; bf16 with cuda.precision: bf16 (its default) is consistent.
+  // The CPU backend takes run.precision; bf16 with cuda.precision: bf16 (its default) is
+  // consistent.
   check_backend_options(zero1, /*cuda=*/false);
   check_backend_options(bf16, /*cuda=*/false);
   check_backend_options(options("run:\n  precision: bf16\n", 1), /*cuda=*/true);
@@ -503,11 +502,11 @@ TEST(Config, ValidationSectionDefaultsAndChecks) {
   EXPECT_EQ(c.validation.min_delta, 0.0f);
   EXPECT_EQ(c.validation.holdout, ValidationHoldout::kAllUsers);
   EXPECT_TRUE(c.checkpoint.keep_best);
-  const Config set = parse_config(kMinimal, "configs/x.yaml",
-                                  {"validation.metric=hr@10", "validation.every=50",
-                                   "validation.users=1000", "validation.patience=3",
-                                   "validation.min_delta=0.001", "checkpoint.keep_best=false",
-                                   "validation.holdout=validation_users"});
+  const Config set =
+      parse_config(kMinimal, "configs/x.yaml",
+                   {"validation.metric=hr@10", "validation.every=50", "validation.users=1000",
+                    "validation.patience=3", "validation.min_delta=0.001",
+                    "checkpoint.keep_best=false", "validation.holdout=validation_users"});
   EXPECT_EQ(set.validation.metric, ValidationMetric::kHrAt10);
   EXPECT_EQ(set.validation.every, 50);
   EXPECT_EQ(set.validation.users, 1000);
@@ -516,9 +515,10 @@ TEST(Config, ValidationSectionDefaultsAndChecks) {
   EXPECT_FALSE(set.checkpoint.keep_best);
   EXPECT_EQ(set.validation.holdout, ValidationHoldout::kValidationUsers);
   EXPECT_EQ(to_yaml(parse_config(to_yaml(set), "resolved.yaml")), to_yaml(set));
-  EXPECT_EQ(parse_error(kMinimal, {"validation.holdout=validation_users", "validation.metric=loss"}),
-            "configs/x.yaml: key 'validation.holdout: validation_users' needs a ranking metric "
-            "(validation.metric ndcg@10 or hr@10): the validation loss samples its own users");
+  EXPECT_EQ(
+      parse_error(kMinimal, {"validation.holdout=validation_users", "validation.metric=loss"}),
+      "configs/x.yaml: key 'validation.holdout: validation_users' needs a ranking metric "
+      "(validation.metric ndcg@10 or hr@10): the validation loss samples its own users");
   // The co-occurrence prior's weight is chosen on the validation ranking.
   EXPECT_FALSE(parse_config(kMinimal, "configs/x.yaml").model.cooccurrence_prior);
   EXPECT_TRUE(parse_config(kMinimal, "configs/x.yaml", {"model.cooccurrence_prior=true"})
@@ -530,15 +530,16 @@ TEST(Config, ValidationSectionDefaultsAndChecks) {
             "configs/x.yaml: --set validation.holdout=some: key 'validation.holdout' expects one "
             "of all_users, validation_users, got 'some'");
   // The propensity task ranks no items: its default is the loss, and a ranking metric is refused.
-  const Config propensity = parse_config(std::string(kMinimal) + "task:\n  kind: propensity\n",
-                                         "configs/x.yaml");
+  const Config propensity =
+      parse_config(std::string(kMinimal) + "task:\n  kind: propensity\n", "configs/x.yaml");
   EXPECT_EQ(propensity.validation.metric, ValidationMetric::kLoss);
   EXPECT_EQ(parse_error(std::string(kMinimal) + "task:\n  kind: propensity\n",
                         {"validation.metric=ndcg@10"}),
             "configs/x.yaml: key 'validation.metric' ndcg@10 ranks items, which 'task.kind: "
             "propensity' does not; use loss");
-  EXPECT_EQ(parse_error(std::string(kMinimal) + "validation:\n  metric: mrr\n"),
-            "configs/x.yaml: key 'validation.metric' expects one of ndcg@10, hr@10, loss, got 'mrr'");
+  EXPECT_EQ(
+      parse_error(std::string(kMinimal) + "validation:\n  metric: mrr\n"),
+      "configs/x.yaml: key 'validation.metric' expects one of ndcg@10, hr@10, loss, got 'mrr'");
   EXPECT_EQ(parse_error(kMinimal, {"validation.patience=-1"}),
             "configs/x.yaml: key 'validation.patience' must be >= 0, got -1");
   EXPECT_EQ(parse_error(kMinimal, {"validation.users=-5"}),

@@ -99,27 +99,27 @@ AttentionRow bench_attention(int T, int head_dim, int tokens, cudaStream_t strea
   DeviceArray<bf16> qkv(int64_t(B) * T * 3 * C), out(int64_t(B) * T * C);
   DeviceArray<bf16> dout(int64_t(B) * T * C), dqkv(int64_t(B) * T * 3 * C);
   DeviceArray<float> lse(int64_t(B) * NH * T);
-  DeviceArray<float> scratch(std::max(
-      cf::cuda::flash_attention_backward_scratch_floats(B, T, C, NH),
-      cf::cuda::tensor_core_flash_attention_backward_scratch_floats(B, T, NH)));
+  DeviceArray<float> scratch(
+      std::max(cf::cuda::flash_attention_backward_scratch_floats(B, T, C, NH),
+               cf::cuda::tensor_core_flash_attention_backward_scratch_floats(B, T, NH)));
   DeviceArray<int32_t> lengths(B);
   fill_random(qkv, 3, 1.0f, stream);
   fill_random(dout, 4, 1.0f, stream);
   lengths.upload(std::vector<int32_t>(size_t(B), T), stream);
   // Deterministic backward everywhere: what training runs by default (cuda.deterministic).
   row.tensor_core_ms = time_ms(stream, 2, 5, [&] {
-    cf::cuda::tensor_core_flash_attention_forward(out.get(), lse.get(), qkv.get(), lengths.get(),
-                                                  B, T, C, NH, stream);
-    cf::cuda::tensor_core_flash_attention_backward(dqkv.get(), scratch.get(), dout.get(),
-                                                   out.get(), qkv.get(), lse.get(), lengths.get(),
-                                                   B, T, C, NH, stream);
+    cf::cuda::tensor_core_flash_attention_forward(out.get(), lse.get(), qkv.get(), lengths.get(), B,
+                                                  T, C, NH, stream);
+    cf::cuda::tensor_core_flash_attention_backward(dqkv.get(), scratch.get(), dout.get(), out.get(),
+                                                   qkv.get(), lse.get(), lengths.get(), B, T, C, NH,
+                                                   stream);
   });
   row.cuda_core_ms = time_ms(stream, 2, 5, [&] {
-    cf::cuda::flash_attention_forward<bf16>(out.get(), lse.get(), qkv.get(), lengths.get(), B, T,
-                                            C, NH, stream);
+    cf::cuda::flash_attention_forward<bf16>(out.get(), lse.get(), qkv.get(), lengths.get(), B, T, C,
+                                            NH, stream);
     cf::cuda::flash_attention_backward<bf16>(dqkv.get(), scratch.get(), dout.get(), out.get(),
-                                             qkv.get(), lse.get(), lengths.get(), B, T, C, NH,
-                                             true, stream);
+                                             qkv.get(), lse.get(), lengths.get(), B, T, C, NH, true,
+                                             stream);
   });
   if (cf::cuda::cudnn_attention_built()) {
     cf::cuda::CudnnAttention cudnn(C, NH);
@@ -132,8 +132,8 @@ AttentionRow bench_attention(int T, int head_dim, int tokens, cudaStream_t strea
   if (T <= 4096) {  // B * NH * T^2 probabilities
     DeviceArray<float> att(int64_t(B) * NH * T * T);
     row.reference_ms = time_ms(stream, 1, 3, [&] {
-      cf::cuda::reference_attention_forward<bf16>(out.get(), att.get(), qkv.get(), lengths.get(),
-                                                  B, T, C, NH, stream);
+      cf::cuda::reference_attention_forward<bf16>(out.get(), att.get(), qkv.get(), lengths.get(), B,
+                                                  T, C, NH, stream);
       cf::cuda::reference_attention_backward<bf16>(dqkv.get(), dout.get(), qkv.get(), att.get(),
                                                    lengths.get(), B, T, C, NH, stream);
     });
@@ -245,7 +245,8 @@ int main(int argc, char** argv) {
 
     std::printf(
         "| attention fwd+bwd, bf16, d = 768 | head dim | B | flash, tensor cores ms | "
-        "flash, CUDA cores ms | cuDNN ms | reference ms | tensor cores / cuDNN (target <= 1.1) |\n");
+        "flash, CUDA cores ms | cuDNN ms | reference ms | tensor cores / cuDNN (target <= 1.1) "
+        "|\n");
     std::printf("|---|---|---|---|---|---|---|---|\n");
     for (int head_dim : {64, 128}) {
       for (int T : {200, 1024, 4096, 8192}) {
@@ -288,7 +289,8 @@ int main(int argc, char** argv) {
                        gpt2, gpt2_vocab, int(args.get_int("gpt2-batch")), steps, peak));
 
     std::printf(
-        "| training step, bf16, flash attention (tensor cores) | params | B x T | ms/step | tokens/s | "
+        "| training step, bf16, flash attention (tensor cores) | params | B x T | ms/step | "
+        "tokens/s | "
         "model TFLOP/s | MFU (vs %.0f TFLOP/s bf16 GEMM) |\n",
         peak);
     std::printf("|---|---|---|---|---|---|---|\n");
