@@ -159,6 +159,13 @@ void tensor_core_flash_attention_backward(bf16* dqkv, float* scratch, const bf16
                                           const int32_t* lengths, int B, int Tlen, int C, int NH,
                                           cudaStream_t stream);
 
+// The tensor-core fragment layouts on their own (tensor_core_probe.cu), one warp: with a
+// [16, 16], b [16, 16] (row-major, k x n), b_transposed = the first 8 columns of b as [8, 16]
+// (n x k) and b2 [16, 8]: d = a * b[:, :8] and d_transposed = the same product through the
+// transposed loader (each [16, 8] fp32), e = bf16(a * b) * b2 [16, 8].
+void tensor_core_probe(float* d, float* d_transposed, float* e, const bf16* a, const bf16* b,
+                       const bf16* b_transposed, const bf16* b2, cudaStream_t stream);
+
 // Reference attention: materialises the probabilities att [B, NH, T, T] (fp32), one simple
 // kernel per step. For tests and as the baseline in benchmarks.
 template <class T>

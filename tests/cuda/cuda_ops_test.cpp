@@ -1315,6 +1315,53 @@ AttentionCase make_attention_case(const AttentionShape& shape, Random& rng) {
   return c;
 }
 
+// The tensor-core fragment loaders and the warp MMA against a CPU product (tensor_core_probe):
+// a plain product, the same through the transposed loader, and a product whose a operand is
+// the previous products' accumulators rounded to bf16.
+TEST_F(CudaOps, TensorCoreFragmentLayouts) {
+  const cudaStream_t s = stream();
+  const std::vector<float> a = rng().values<bf16>(16 * 16, -1, 1);
+  const std::vector<float> b = rng().values<bf16>(16 * 16, -1, 1);
+  const std::vector<float> b2 = rng().values<bf16>(16 * 8, -1, 1);
+  std::vector<float> bt(8 * 16);
+  for (int n = 0; n < 8; ++n)
+    for (int k = 0; k < 16; ++k) bt[size_t(n) * 16 + k] = b[size_t(k) * 16 + n];
+  // Products of bf16 values are exact in double.
+  std::vector<double> product(16 * 16), want_d(16 * 8), want_e(16 * 8);
+  for (int r = 0; r < 16; ++r)
+    for (int n = 0; n < 16; ++n) {
+      double sum = 0;
+      for (int k = 0; k < 16; ++k) sum += double(a[size_t(r) * 16 + k]) * b[size_t(k) * 16 + n];
+      product[size_t(r) * 16 + n] = sum;
+      if (n < 8) want_d[size_t(r) * 8 + n] = sum;
+    }
+  for (int r = 0; r < 16; ++r)
+    for (int n = 0; n < 8; ++n) {
+      double sum = 0;
+      for (int k = 0; k < 16; ++k)
+        sum +=
+            as_double(from_float<bf16>(float(product[size_t(r) * 16 + k]))) * b2[size_t(k) * 8 + n];
+      want_e[size_t(r) * 8 + n] = sum;
+    }
+  auto d_a = to_device<bf16>(a, s);
+  auto d_b = to_device<bf16>(b, s);
+  auto d_bt = to_device<bf16>(bt, s);
+  auto d_b2 = to_device<bf16>(b2, s);
+  DeviceBuffer<float> d(16 * 8), d_transposed(16 * 8), e(16 * 8);
+  for (auto* buffer : {&d, &d_transposed, &e}) buffer->poison(s);
+  cf::cuda::tensor_core_probe(d.get(), d_transposed.get(), e.get(), d_a.get(), d_b.get(),
+                              d_bt.get(), d_b2.get(), s);
+  const std::vector<float> got_d = d.download(s);
+  // 16 exact products summed in fp32.
+  expect_close("tensor-core product", got_d, want_d, kTolF32, rms(want_d), {16, 8});
+  expect_bitwise_equal("tensor-core product through the transposed loader",
+                       d_transposed.download(s), got_d);
+  // The rounding of the accumulators to bf16 may land on the other side of a tie than the
+  // rounding of the exact sum does: bf16's tolerance.
+  expect_close("tensor-core chained product", e.download(s), want_e, kTolBf16, rms(want_e),
+               {16, 8});
+}
+
 // The flash attention kernels of one dtype, each tested against the CPU below: the CUDA-core
 // kernel in both dtypes, and in bf16 the tensor-core kernel too.
 template <class T>
