@@ -14,5 +14,6 @@ int run_generate(int argc, char** argv);  // tools/cli/cmd_generate.cpp
 int run_inspect(int argc, char** argv);   // tools/cli/cmd_inspect.cpp
 int run_report(int argc, char** argv);    // tools/cli/cmd_report.cpp
 int run_target(int argc, char** argv);    // tools/cli/cmd_target.cpp
+int run_privacy(int argc, char** argv);   // tools/cli/cmd_privacy.cpp
 
 }  // namespace cf::cli

@@ -19,19 +19,27 @@ struct Command {
 const Command kCommands[] = {
     {"synth", cf::cli::run_synth, "generate a seeded synthetic behaviour log (trio CSV format)"},
     {"prep", cf::cli::run_prep, "turn raw behaviour logs into a tokenized HDF5 corpus"},
-    {"train", cf::cli::run_train, "pretrain or fine-tune a model on a corpus (checkpoints, metrics)"},
-    {"sweep", cf::cli::run_sweep, "train a grid (or random draws) of config values, rank them on validation"},
-    {"eval", cf::cli::run_eval, "offline next-item and propensity metrics beside baselines -> eval.json"},
+    {"train", cf::cli::run_train,
+     "pretrain or fine-tune a model on a corpus (checkpoints, metrics)"},
+    {"sweep", cf::cli::run_sweep,
+     "train a grid (or random draws) of config values, rank them on validation"},
+    {"eval", cf::cli::run_eval,
+     "offline next-item and propensity metrics beside baselines -> eval.json"},
     {"generate", cf::cli::run_generate, "top-K next-item recommendations from a checkpoint"},
-    {"report", cf::cli::run_report, "offline evaluation as a self-contained HTML report; --compare A B"},
-    {"target", cf::cli::run_target, "rank users for a category or campaign; allocate coupons under a budget"},
+    {"report", cf::cli::run_report,
+     "offline evaluation as a self-contained HTML report; --compare A B"},
+    {"target", cf::cli::run_target,
+     "rank users for a category or campaign; allocate coupons under a budget"},
     {"inspect", cf::cli::run_inspect, "describe a corpus file or a checkpoint"},
+    {"privacy", cf::cli::run_privacy,
+     "DP-SGD accountant: epsilon of a training plan, or the noise a target needs"},
 };
 
 void print_usage(FILE* out) {
-  std::fprintf(out,
-               "usage: cartformer <command> [options]   (cartformer <command> --help for details)\n\n"
-               "commands:\n");
+  std::fprintf(
+      out,
+      "usage: cartformer <command> [options]   (cartformer <command> --help for details)\n\n"
+      "commands:\n");
   for (const auto& c : kCommands) std::fprintf(out, "  %-10s %s\n", c.name, c.summary);
 }
 
