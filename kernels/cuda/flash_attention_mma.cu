@@ -84,6 +84,27 @@ __device__ __forceinline__ float quad_sum(float x) {
   return x + __shfl_xor_sync(0xffffffffu, x, 2);
 }
 
+// The two products of a backward sub-tile: for the warp's 16 rows, held as a fragments over the
+// head dim (x and y), against rows [first, first + 16) of two shared tiles:
+// xs += x * x_tile[first..]^T and ys += y * y_tile[first..]^T, each as two 8-column tiles.
+template <int HS>
+__device__ __forceinline__ void products_with_16_rows(
+    float (&xs)[2][4], const uint32_t (&x)[HS / 16][4], const SharedTile<HS>& x_tile,
+    float (&ys)[2][4], const uint32_t (&y)[HS / 16][4], const SharedTile<HS>& y_tile, int first,
+    int lane) {
+#pragma unroll
+  for (int nt = 0; nt < 2; ++nt) {
+#pragma unroll
+    for (int ks = 0; ks < HS / 16; ++ks) {
+      uint32_t frag[2];
+      load_b_fragment_transposed(frag, &x_tile[first + 8 * nt][0], HS + 8, 16 * ks, lane);
+      mma_bf16_m16n8k16(xs[nt], x[ks], frag);
+      load_b_fragment_transposed(frag, &y_tile[first + 8 * nt][0], HS + 8, 16 * ks, lane);
+      mma_bf16_m16n8k16(ys[nt], y[ks], frag);
+    }
+  }
+}
+
 // dst[0..1] += (lo, hi): a pair of a thread's accumulator row into a bf16 gradient row.
 __device__ __forceinline__ void add_pair(bf16* dst, float lo, float hi) {
   dst[0] = from_float<bf16>(to_float(dst[0]) + lo);
@@ -235,19 +256,9 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();
 #pragma unroll 1
     for (int sub = 0; sub < kTileRows; sub += 16) {
-      // S^T and dP^T for 16 queries: two 8-query accumulator tiles.
+      // S^T = K Q^T and dP^T = V dO^T for 16 queries.
       float st[2][4] = {}, dpt[2][4] = {};
-#pragma unroll
-      for (int nt = 0; nt < 2; ++nt) {
-#pragma unroll
-        for (int ks = 0; ks < HS / 16; ++ks) {
-          uint32_t frag[2];
-          load_b_fragment_transposed(frag, &q_tile[sub + 8 * nt][0], HS + 8, 16 * ks, lane);
-          mma_bf16_m16n8k16(st[nt], k[ks], frag);
-          load_b_fragment_transposed(frag, &g_tile[sub + 8 * nt][0], HS + 8, 16 * ks, lane);
-          mma_bf16_m16n8k16(dpt[nt], v[ks], frag);
-        }
-      }
+      products_with_16_rows<HS>(st, k, q_tile, dpt, v, g_tile, sub, lane);
 #pragma unroll
       for (int nt = 0; nt < 2; ++nt) {
 #pragma unroll
@@ -329,18 +340,9 @@ __global__ void __launch_bounds__(kThreads)
     __syncthreads();
 #pragma unroll 1
     for (int sub = 0; sub < kTileRows; sub += 16) {
+      // S = Q K^T and dP = dO V^T for 16 keys.
       float s[2][4] = {}, dp[2][4] = {};
-#pragma unroll
-      for (int nt = 0; nt < 2; ++nt) {
-#pragma unroll
-        for (int ks = 0; ks < HS / 16; ++ks) {
-          uint32_t frag[2];
-          load_b_fragment_transposed(frag, &k_tile[sub + 8 * nt][0], HS + 8, 16 * ks, lane);
-          mma_bf16_m16n8k16(s[nt], q[ks], frag);
-          load_b_fragment_transposed(frag, &v_tile[sub + 8 * nt][0], HS + 8, 16 * ks, lane);
-          mma_bf16_m16n8k16(dp[nt], g[ks], frag);
-        }
-      }
+      products_with_16_rows<HS>(s, q, k_tile, dp, g, v_tile, sub, lane);
 #pragma unroll
       for (int nt = 0; nt < 2; ++nt) {
 #pragma unroll

@@ -1399,6 +1399,28 @@ std::vector<FlashKernel<T>> flash_kernels() {
   return kernels;
 }
 
+// A case's inputs on the device and a kernel's forward outputs (out and lse poisoned first, so
+// an element the kernel does not write shows).
+template <class T>
+struct FlashForwardRun {
+  DeviceBuffer<T> qkv;
+  DeviceBuffer<int32_t> lengths;
+  DeviceBuffer<T> out;
+  DeviceBuffer<float> lse;
+};
+
+template <class T>
+FlashForwardRun<T> run_flash_forward(const FlashKernel<T>& kernel, const AttentionCase& c,
+                                     cudaStream_t s) {
+  FlashForwardRun<T> run{to_device<T>(c.qkv, s), DeviceBuffer<int32_t>(c.lengths, s),
+                         DeviceBuffer<T>(c.out.size()), DeviceBuffer<float>(c.lse.size())};
+  run.out.poison(s);
+  run.lse.poison(s);
+  kernel.forward(run.out.get(), run.lse.get(), run.qkv.get(), run.lengths.get(), c.B, c.Tlen, c.C,
+                 c.NH, s);
+  return run;
+}
+
 TYPED_TEST(CudaOpsTyped, FlashAttentionForward) {
   using T = TypeParam;
   Random& rng = this->rng();
@@ -1411,13 +1433,9 @@ TYPED_TEST(CudaOpsTyped, FlashAttentionForward) {
       const AttentionCase c = make_attention_case<T>(shape, rng);
       const int B = c.B, Tlen = c.Tlen, C = c.C, NH = c.NH;
       SCOPED_TRACE(describe(shape, c.lengths));
-      auto d_qkv = to_device<T>(c.qkv, s);
-      DeviceBuffer<int32_t> d_lengths(c.lengths, s);
-      DeviceBuffer<T> d_out(c.out.size());
-      DeviceBuffer<float> d_lse(c.lse.size());
-      d_out.poison(s);
-      d_lse.poison(s);
-      kernel.forward(d_out.get(), d_lse.get(), d_qkv.get(), d_lengths.get(), B, Tlen, C, NH, s);
+      FlashForwardRun<T> run = run_flash_forward(kernel, c, s);
+      DeviceBuffer<T>& d_out = run.out;
+      DeviceBuffer<float>& d_lse = run.lse;
       // Every query row, padded ones included (they attend to the sequence's keys; rows of an
       // empty sequence are zeros).
       expect_close(kernel.name + " forward out", d_out.download(s), c.out, kTol<T>,
@@ -1450,14 +1468,11 @@ TYPED_TEST(CudaOpsTyped, FlashAttentionBackward) {
       SCOPED_TRACE(describe(shape, c.lengths));
       // The backward gets out and lse from the kernel's own forward, as in training (the
       // forward is checked on its own above).
-      auto d_qkv = to_device<T>(c.qkv, s);
+      FlashForwardRun<T> forward = run_flash_forward(kernel, c, s);
       auto d_dout = to_device<T>(c.dout, s);
-      DeviceBuffer<int32_t> d_lengths(c.lengths, s);
-      DeviceBuffer<T> d_out(c.out.size());
-      DeviceBuffer<float> d_lse(c.lse.size());
-      d_out.poison(s);
-      d_lse.poison(s);
-      kernel.forward(d_out.get(), d_lse.get(), d_qkv.get(), d_lengths.get(), B, Tlen, C, NH, s);
+      DeviceBuffer<T>&d_qkv = forward.qkv, &d_out = forward.out;
+      DeviceBuffer<int32_t>& d_lengths = forward.lengths;
+      DeviceBuffer<float>& d_lse = forward.lse;
       const int64_t scratch_floats = kernel.scratch_floats(B, Tlen, C, NH);
       ASSERT_GE(scratch_floats, 0);
       DeviceBuffer<float> d_scratch(size_t(std::max<int64_t>(scratch_floats, 1)));
