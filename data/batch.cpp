@@ -22,6 +22,23 @@ void Batch::resize(int batch, int time) {
   sequence_index.assign(batch, 0);
 }
 
+void copy_row(const Batch& from, int b, Batch& to) {
+  CF_CHECK(b >= 0 && b < from.B, "copy_row: row out of range");
+  to.resize(1, from.T);
+  const size_t first = size_t(b) * size_t(from.T), last = first + size_t(from.T);
+  std::vector<int32_t> Batch::*const channels[] = {&Batch::item,     &Batch::action,
+                                                   &Batch::category, &Batch::time_gap,
+                                                   &Batch::activity, &Batch::target_item,
+                                                   &Batch::target_action};
+  for (auto channel : channels) {
+    const std::vector<int32_t>& source = from.*channel;
+    std::copy(source.begin() + long(first), source.begin() + long(last), (to.*channel).begin());
+  }
+  to.length[0] = from.length[size_t(b)];
+  to.label[0] = from.label[size_t(b)];
+  to.sequence_index[0] = from.sequence_index[size_t(b)];
+}
+
 int64_t Batch::num_targets() const {
   return std::count_if(target_item.begin(), target_item.end(), [](int32_t t) { return t > 0; });
 }

@@ -23,6 +23,9 @@ struct Batch {
   int64_t num_targets() const;       // count of target_item > 0
 };
 
+// `to` becomes a one-row batch holding row b of `from` (DP-SGD's per-user passes).
+void copy_row(const Batch& from, int b, Batch& to);
+
 // Fills row `b` of `batch` from the first `visible` events of `seq`. With `train_targets`
 // every position t < n-1 gets target = event t+1 (next-event pretraining); otherwise no
 // targets are set (inference rows: the caller scores the last position).

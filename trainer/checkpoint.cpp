@@ -231,6 +231,16 @@ void add_train_state(Json& out, const TrainState& state) {
       {"best_learning_step", es.best_learning_step},
       {"best_learning_value", es.best_learning_step >= 0 ? es.best_learning_value : 0.0}};
   out["cooccurrence_prior_weight"] = state.cooccurrence_prior_weight;
+  const PrivacySpent& p = state.privacy;
+  if (p.enabled) {
+    out["privacy"] = {{"epsilon", p.epsilon},
+                      {"delta", p.delta},
+                      {"clip_norm", p.clip_norm},
+                      {"noise_multiplier", p.noise_multiplier},
+                      {"sampling_rate", p.sampling_rate},
+                      {"steps", p.steps},
+                      {"accountant", "RDP, Poisson-sampled Gaussian, add/remove one user"}};
+  }
 }
 
 TrainState read_train_state(const Json& in, const std::string& source) {
@@ -265,6 +275,18 @@ TrainState read_train_state(const Json& in, const std::string& source) {
       in.contains("cooccurrence_prior_weight")
           ? get_field<double>(in, "cooccurrence_prior_weight", source)
           : 0.0;
+  // Absent from runs trained without privacy.
+  if (in.contains("privacy")) {
+    const Json& p = in["privacy"];
+    PrivacySpent& out = state.privacy;
+    out.enabled = true;
+    out.epsilon = get_field<double>(p, "epsilon", source, "privacy.");
+    out.delta = get_field<double>(p, "delta", source, "privacy.");
+    out.clip_norm = get_field<double>(p, "clip_norm", source, "privacy.");
+    out.noise_multiplier = get_field<double>(p, "noise_multiplier", source, "privacy.");
+    out.sampling_rate = get_field<double>(p, "sampling_rate", source, "privacy.");
+    out.steps = get_field<int64_t>(p, "steps", source, "privacy.");
+  }
   return state;
 }
 

@@ -15,6 +15,15 @@ namespace cf::trainer {
 inline constexpr int kCheckpointFormatVersion = 1;
 
 // Everything besides tensors needed to continue a run bit for bit.
+// What a DP-SGD run has spent (privacy.enabled): the accountant's result after `steps` steps at
+// (sampling_rate, noise_multiplier), for the manifest, inspect and eval; enabled = false for a
+// run trained without privacy.
+struct PrivacySpent {
+  bool enabled = false;
+  double epsilon = 0, delta = 0, clip_norm = 0, noise_multiplier = 0, sampling_rate = 0;
+  int64_t steps = 0;
+};
+
 struct TrainState {
   int64_t step = 0;            // optimizer steps completed
   int64_t tokens_seen = 0;     // target positions trained on
@@ -29,6 +38,7 @@ struct TrainState {
   // The co-occurrence prior's weight chosen at the last validation (0: none;
   // trainer/cooccurrence_prior.h).
   double cooccurrence_prior_weight = 0;
+  PrivacySpent privacy;
 };
 
 // The state as the JSON object a manifest holds (ranks broadcast it on resume), and back;

@@ -94,6 +94,12 @@ void visit_fields(Config& c, Visitor&& v) {
   v("cuda.precision", c.cuda.precision);
   v("cuda.attention", c.cuda.attention);
   v("cuda.deterministic", c.cuda.deterministic);
+
+  v("privacy.enabled", c.privacy.enabled);
+  v("privacy.target_epsilon", c.privacy.target_epsilon);
+  v("privacy.delta", c.privacy.delta);
+  v("privacy.clip_norm", c.privacy.clip_norm);
+  v("privacy.init_from_public", c.privacy.init_from_public);
 }
 
 const std::vector<std::string>& all_keys() {
@@ -495,6 +501,27 @@ void validate(const Config& c, const std::string& source) {
 
   v.at_least("comm.timeout_s", c.comm.timeout_s, 0.0f);
   v.positive("comm.bucket_mb", c.comm.bucket_mb);
+
+  // DP-SGD: the numbers, and the settings that would spend privacy the accountant does not
+  // count (choices made by looking at the users' held-out events, or statistics of the training
+  // events served beside the model).
+  const PrivacySection& p = c.privacy;
+  if (p.enabled) {
+    v.positive("privacy.target_epsilon", p.target_epsilon);
+    v.at_least("privacy.delta", p.delta, 0.0f);
+    v.positive("privacy.clip_norm", p.clip_norm);
+    if (c.model.cooccurrence_prior)
+      v.fail_rule("privacy.enabled: model.cooccurrence_prior serves counts of the training "
+                  "events that no noise protects; set model.cooccurrence_prior: false");
+    if (c.validation.patience > 0)
+      v.fail_rule("privacy.enabled: validation.patience stops training on the users' held-out "
+                  "events, a use of their data the accountant does not count; set "
+                  "validation.patience: 0");
+    if (c.checkpoint.keep_best)
+      v.fail_rule("privacy.enabled: checkpoint.keep_best picks a checkpoint by the users' "
+                  "held-out events, a use of their data the accountant does not count; set "
+                  "checkpoint.keep_best: false");
+  }
 }
 
 // Defaults that depend on other keys. The resolved config (to_yaml) holds the outcome, so it

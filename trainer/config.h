@@ -116,6 +116,19 @@ struct CudaSection {
   bool deterministic = true;  // fixed summation order in backward (same bits every run)
 };
 
+// Differentially private training (DP-SGD, trainer/privacy/): users sampled by Poisson
+// sampling, each user's gradient clipped to clip_norm, Gaussian noise on the sum, the noise
+// calibrated before training so that the run spends at most target_epsilon.
+struct PrivacySection {
+  bool enabled = false;
+  float target_epsilon = 0;  // > 0 when enabled: (epsilon, delta) of the whole run
+  float delta = 0;           // 0 = 1 / (10 x training users); must be below 1 / users
+  float clip_norm = 1.0f;    // the L2 norm one user's gradient is clipped to
+  // task.init_from a checkpoint trained without privacy is refused unless its users were not
+  // this corpus's (public or other data): say so here.
+  bool init_from_public = false;
+};
+
 struct Config {
   std::string source_path;  // the YAML file it was read from (for messages)
   RunSection run;
@@ -128,6 +141,7 @@ struct Config {
   ValidationSection validation;
   CommSection comm;
   CudaSection cuda;
+  PrivacySection privacy;
 };
 
 // Reads `path`, applies `overrides` ("a.b=value", as given by --set), validates everything.

@@ -74,6 +74,7 @@ Json metrics_row(const StepReport& r, TaskKind task) {
     row["val_model_hr@10"] = r.val_model_hr_at_10;
     row["val_model_ndcg@10"] = r.val_model_ndcg_at_10;
   }
+  if (r.epsilon >= 0) row["epsilon"] = r.epsilon;
   row["task"] = task_kind_name(task);
   return row;
 }

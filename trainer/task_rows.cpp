@@ -100,6 +100,31 @@ void add_sums(LossSums& into, const LossSums& s) {
   into.propensity_count += s.propensity_count;
 }
 
+namespace {
+
+// Row b of `batch` from sequence `id`, global row `row` of the step; adds to `counts` (but its
+// item and action targets, which the caller counts per batch).
+void fill_training_row(const TaskSpec& task, const data::TrainingSplit& split,
+                       const data::CorpusReader& corpus, int64_t id, uint64_t seed, int64_t step,
+                       int64_t row, data::Batch& batch, int b, data::Sequence& seq,
+                       StepTargetCounts& counts) {
+  corpus.read_sequence(id, seq);
+  const RowPlan plan = plan_training_row(task, seq, split.train_length(id, seq.length()),
+                                         training_row_draw(seed, step, row));
+  data::fill_batch_row(batch, b, seq, plan.visible, true);
+  batch.label[b] = plan.label;
+  restrict_targets(task, batch, b);
+  counts.tokens += batch.length[b];
+  counts.labels += plan.label >= 0 ? 1 : 0;
+}
+
+void count_targets(const data::Batch& batch, StepTargetCounts& counts) {
+  counts.items += batch.num_targets();
+  for (int32_t a : batch.target_action) counts.actions += a > 0 ? 1 : 0;
+}
+
+}  // namespace
+
 StepTargetCounts fill_micro_batches(const TaskSpec& task, const data::TrainingSplit& split,
                                     const data::CorpusReader& corpus,
                                     const std::vector<int64_t>& global_ids, int64_t first_row,
@@ -112,19 +137,44 @@ StepTargetCounts fill_micro_batches(const TaskSpec& task, const data::TrainingSp
     batch.resize(micro_batch, max_len);
     for (int b = 0; b < micro_batch; ++b) {
       const int64_t row = first_row + int64_t(m) * micro_batch + b;
-      const int64_t id = global_ids[size_t(row)];
-      corpus.read_sequence(id, seq);
-      const RowPlan plan = plan_training_row(task, seq, split.train_length(id, seq.length()),
-                                             training_row_draw(seed, step, row));
-      data::fill_batch_row(batch, b, seq, plan.visible, true);
-      batch.label[b] = plan.label;
-      restrict_targets(task, batch, b);
-      counts.tokens += batch.length[b];
-      counts.labels += plan.label >= 0 ? 1 : 0;
+      fill_training_row(task, split, corpus, global_ids[size_t(row)], seed, step, row, batch, b,
+                        seq, counts);
     }
-    counts.items += batch.num_targets();
-    for (int32_t a : batch.target_action) counts.actions += a > 0 ? 1 : 0;
+    count_targets(batch, counts);
   }
+  return counts;
+}
+
+StepTargetCounts fill_private_micro_batches(const TaskSpec& task,
+                                            const data::TrainingSplit& split,
+                                            const data::CorpusReader& corpus,
+                                            const std::vector<int64_t>& step_users,
+                                            int64_t first_row, int64_t rows, uint64_t seed,
+                                            int64_t step, int micro_batch, int max_len,
+                                            std::vector<data::Batch>& micro) {
+  StepTargetCounts counts;
+  data::Sequence seq;
+  micro.resize(size_t((rows + micro_batch - 1) / micro_batch));
+  for (size_t m = 0; m < micro.size(); ++m) {
+    data::Batch& batch = micro[m];
+    batch.resize(micro_batch, max_len);  // rows past the step's users stay empty (length 0)
+    for (int b = 0; b < micro_batch; ++b) {
+      const int64_t offset = int64_t(m) * micro_batch + b;
+      if (offset >= rows) break;
+      const int64_t row = first_row + offset;
+      fill_training_row(task, split, corpus, step_users[size_t(row)], seed, step, row, batch, b,
+                        seq, counts);
+    }
+    count_targets(batch, counts);
+  }
+  return counts;
+}
+
+StepTargetCounts row_target_counts(const data::Batch& row) {
+  StepTargetCounts counts;
+  count_targets(row, counts);
+  counts.labels = row.label[0] >= 0 ? 1 : 0;
+  counts.tokens = row.length[0];
   return counts;
 }
 

@@ -69,6 +69,18 @@ StepTargetCounts fill_micro_batches(const TaskSpec& task, const data::TrainingSp
                                     const std::vector<int64_t>& global_ids, int64_t first_row,
                                     uint64_t seed, int64_t step, int micro_batch, int max_len,
                                     std::vector<data::Batch>& micro);
+// DP-SGD (privacy.enabled): `micro` becomes as many micro-batches as rows
+// [first_row, first_row + rows) of the step's Poisson-sampled users need (the last one padded
+// with empty rows, length 0); a user's row is the same at any world size.
+StepTargetCounts fill_private_micro_batches(const TaskSpec& task,
+                                            const data::TrainingSplit& split,
+                                            const data::CorpusReader& corpus,
+                                            const std::vector<int64_t>& step_users,
+                                            int64_t first_row, int64_t rows, uint64_t seed,
+                                            int64_t step, int micro_batch, int max_len,
+                                            std::vector<data::Batch>& micro);
+// The target counts of a one-row batch (one user's share of a private step).
+StepTargetCounts row_target_counts(const data::Batch& row);
 // The loss options of one step: the task's, with every gradient scale set to 1 / its global
 // count, and the item loss of `item_loss` with the step's negatives drawn from negative_seed.
 LossOptions step_loss_options(const TaskSpec& task, const StepTargetCounts& global_counts,

@@ -3,6 +3,7 @@
 // (trainer/backend/), the rows the task's (task_rows.h), the files rank 0's (run_files.h).
 #include "trainer/train_loop.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -25,6 +26,8 @@
 #include "trainer/early_stopping.h"
 #include "trainer/lr_schedule.h"
 #include "trainer/memory_estimate.h"
+#include "trainer/privacy/dp_sgd.h"
+#include "trainer/privacy/rdp_accountant.h"
 #include "trainer/run_files.h"
 #include "trainer/run_length.h"
 #include "trainer/run_setup.h"
@@ -62,6 +65,44 @@ std::string format_metric(double value) {
   char text[32];
   std::snprintf(text, sizeof text, "%.4f", value);
   return text;
+}
+
+// The manifest's account of a private run after `steps` steps.
+PrivacySpent privacy_spent(const privacy::PrivacyPlan& dp, const privacy::StepAccountant& accountant,
+                           int64_t steps) {
+  PrivacySpent spent;
+  spent.enabled = true;
+  spent.epsilon = accountant.after(steps).epsilon;
+  spent.delta = dp.delta;
+  spent.clip_norm = dp.clip_norm;
+  spent.noise_multiplier = dp.noise_multiplier;
+  spent.sampling_rate = dp.sampling_rate;
+  spent.steps = steps;
+  return spent;
+}
+
+// A resumed private run must continue the plan its steps were accounted under: the same
+// sampling rate and noise (a changed train.steps or privacy key would change them), and a run
+// trained without privacy cannot become private halfway.
+void require_same_privacy_plan(const Config& config, const privacy::PrivacyPlan& dp,
+                               const TrainState& state) {
+  if (state.step == 0) return;
+  const PrivacySpent& before = state.privacy;
+  if (!before.enabled)
+    throw UserError(config.source_path + ": privacy.enabled: the run being resumed trained " +
+                    std::to_string(state.step) +
+                    " steps without privacy; start a fresh run (--resume fresh)");
+  auto differs = [](double a, double b) { return std::abs(a - b) > 1e-12 * std::max(1.0, std::abs(b)); };
+  if (differs(before.noise_multiplier, dp.noise_multiplier) ||
+      differs(before.sampling_rate, dp.sampling_rate) || differs(before.delta, dp.delta) ||
+      differs(before.clip_norm, dp.clip_norm))
+    throw UserError(config.source_path +
+                    ": privacy: the resumed run's plan differs from the checkpoint's (noise "
+                    "multiplier " + std::to_string(dp.noise_multiplier) + " vs " +
+                    std::to_string(before.noise_multiplier) + ", sampling rate " +
+                    std::to_string(dp.sampling_rate) + " vs " +
+                    std::to_string(before.sampling_rate) +
+                    "): keep train.steps, train.global_batch and the privacy keys as they were");
 }
 
 }  // namespace
@@ -121,10 +162,27 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
   const RunTrainingSplit run_split = run_training_split(config, *corpus);
   const data::TrainingSplit& split = run_split.split;
   const std::vector<int64_t>& validation_users = run_split.validation_users;
-  data::BatchSampler sampler(data::trainable_sequences(*corpus, split), config.run.seed,
-                             int(shape.global_batch));
+  std::vector<int64_t> trainable = data::trainable_sequences(*corpus, split);
+  std::sort(trainable.begin(), trainable.end());
+  data::BatchSampler sampler(trainable, config.run.seed, int(shape.global_batch));
   // The run length in steps (train.steps, or train.epochs passes); the LR schedule spans it.
   const int64_t total_steps = run_length_steps(config, sampler.steps_per_epoch());
+  // DP-SGD (privacy.enabled): the noise calibrated for the whole run before the first step.
+  const privacy::PrivacyPlan dp =
+      privacy::plan_privacy(config, int64_t(trainable.size()), shape.global_batch, total_steps);
+  std::optional<privacy::StepAccountant> accountant;
+  if (dp.enabled) {
+    accountant.emplace(dp.sampling_rate, dp.noise_multiplier, dp.delta);
+    require_same_privacy_plan(config, dp, state);
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "privacy: DP-SGD to epsilon %g at delta %.3g over %lld steps: users Poisson-"
+                  "sampled at rate %.5g (%lld users, %.1f per step expected), each user's "
+                  "gradient clipped to %g, noise multiplier %.4f",
+                  dp.target_epsilon, dp.delta, (long long)dp.steps, dp.sampling_rate,
+                  (long long)dp.users, dp.expected_batch(), dp.clip_norm, dp.noise_multiplier);
+    say(line);
+  }
   TrainSection schedule = config.train;
   schedule.steps = total_steps;
   const ValidationSet validation(*corpus, shape.micro_batch * config.train.eval_batches, task,
@@ -198,10 +256,22 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
       // 2. This rank's rows of the global batch (ranks take consecutive slices), and the global
       //    target counts, so every loss is averaged over the whole global batch. A stop request
       //    (SIGTERM/SIGUSR1) on any rank travels with them and stops every rank at this step.
-      const StepTargetCounts mine =
-          fill_micro_batches(task, split, *corpus, sampler.global_batch(state.sampler_step),
-                             int64_t(rank) * shape.micro_batches * shape.micro_batch,
-                             config.run.seed, step, shape.micro_batch, shape.max_len, micro);
+      std::vector<int64_t> step_users;  // DP-SGD: the users Poisson sampling put in this step
+      StepTargetCounts mine;
+      if (dp.enabled) {
+        step_users = privacy::poisson_sample(trainable, dp.sampling_rate, config.run.seed, step);
+        // Ranks take consecutive slices; the last rank may get fewer users.
+        const int64_t per_rank = (int64_t(step_users.size()) + world - 1) / world;
+        const int64_t first = std::min<int64_t>(int64_t(rank) * per_rank, step_users.size());
+        const int64_t rows = std::min<int64_t>(per_rank, int64_t(step_users.size()) - first);
+        mine = fill_private_micro_batches(task, split, *corpus, step_users, first, rows,
+                                          config.run.seed, step, shape.micro_batch, shape.max_len,
+                                          micro);
+      } else {
+        mine = fill_micro_batches(task, split, *corpus, sampler.global_batch(state.sampler_step),
+                                  int64_t(rank) * shape.micro_batches * shape.micro_batch,
+                                  config.run.seed, step, shape.micro_batch, shape.max_len, micro);
+      }
       double counts[5] = {double(mine.items), double(mine.actions), double(mine.labels),
                           double(mine.tokens),
                           hooks.stop_requested && hooks.stop_requested() ? 1.0 : 0.0};
@@ -218,17 +288,34 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
       // 3. Forward, backward, update. One seed per step for every micro-batch: the model draws
       //    dropout masks and negatives per (sequence, position), so any split of the global
       //    batch draws the same ones.
-      const LossOptions loss =
-          step_loss_options(task, global, item_loss, stream_seed(config.run.seed, step, 0x6e6567));
-      LossSums sums =
-          backend->forward_backward(micro, loss, stream_seed(config.run.seed, step, 0x64726f70));
-      all_reduce_sums(comm, sums);
+      const uint64_t negative_seed = stream_seed(config.run.seed, step, 0x6e6567);
+      const uint64_t dropout_seed = stream_seed(config.run.seed, step, 0x64726f70);
       const float lr = lr_at(step, schedule);
-      const double norm = backend->update(lr, config.train.grad_clip);
+      LossSums sums;
+      double norm;
+      if (dp.enabled) {
+        // Each user's loss is the mean over its own targets, so every user weighs the same
+        // before clipping; the noisy sum is divided by the expected users per step.
+        sums = backend->forward_backward_private(
+            micro,
+            [&](const data::Batch& user) {
+              return step_loss_options(task, row_target_counts(user), item_loss, negative_seed);
+            },
+            dropout_seed, dp.clip_norm);
+        norm = backend->update_private(lr, dp.noise_multiplier * dp.clip_norm,
+                                       dp.expected_batch(),
+                                       stream_seed(config.run.seed, step, 0x6e6f697365), step);
+      } else {
+        const LossOptions loss = step_loss_options(task, global, item_loss, negative_seed);
+        sums = backend->forward_backward(micro, loss, dropout_seed);
+        norm = backend->update(lr, config.train.grad_clip);
+      }
+      all_reduce_sums(comm, sums);
       last_loss = task_loss(task, sums);
       require_finite_step(config, step + 1, last_loss, norm);
       state.step += 1;
       state.sampler_step += 1;
+      if (dp.enabled) state.privacy = privacy_spent(dp, *accountant, state.step);
       state.tokens_seen += global.tokens;
       reporter.add_step(last_loss, global.tokens);
 
@@ -269,6 +356,7 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
       if (last_step || state.step % config.train.log_every == 0 || val >= 0 || do_metric) {
         StepReport r = reporter.report(state.step, state.tokens_seen, lr, norm, val,
                                        backend->comm_wait_seconds());
+        if (dp.enabled) r.epsilon = state.privacy.epsilon;
         if (do_metric && ranks_items) {
           r.val_hr_at_10 = ranks.hr_at_10;
           r.val_ndcg_at_10 = ranks.ndcg_at_10;

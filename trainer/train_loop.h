@@ -29,6 +29,7 @@ struct StepReport {
   int world_size = 1;
   double comm_wait_seconds = 0;  // per step, blocked in collectives (mean over the window)
   double comm_share = 0;         // that wait as a share of the wall time of the window
+  double epsilon = -1;           // privacy.enabled: epsilon spent so far (at privacy delta)
 };
 
 struct TrainOutcome {

@@ -26,6 +26,11 @@ std::string step_progress_line(const trainer::StepReport& r) {
                   r.comm_share * 100);
     wait = buf;
   }
+  if (r.epsilon >= 0) {  // privacy.enabled
+    char buf[48];
+    std::snprintf(buf, sizeof buf, " | epsilon %.3f", r.epsilon);
+    wait += buf;
+  }
   char line[512];
   std::snprintf(line, sizeof line,
                 "step %5lld/%lld | loss %.4f%s | lr %.2e | %s tok/s | norm %.2f%s | ETA %s",

@@ -8,6 +8,7 @@
 #include "kernels/cpu/matmul_precision.h"
 #include "kernels/ops.h"
 #include "trainer/backend/grad_sync.h"
+#include "trainer/privacy/dp_sgd.h"
 #include "trainer/task_rows.h"
 
 namespace cf::trainer {
@@ -23,7 +24,7 @@ class CpuBackend final : public TrainingBackend {
         num_params_(int64_t(model.params().size())),
         accum_(options.micro_batches),
         zero1_(options.zero1),
-        overlap_(comm.world_size() > 1 && !zero1_),
+        overlap_(comm.world_size() > 1 && !zero1_ && !options.privacy),
         shard_counts_(comm::even_shard_counts(num_params_, zero1_ ? comm.world_size() : 1)),
         grad_sync_(comm, num_params_, options.bucket_elements),
         products_(options.precision == "bf16" ||
@@ -95,6 +96,44 @@ class CpuBackend final : public TrainingBackend {
     return norm;
   }
 
+  LossSums forward_backward_private(
+      const std::vector<data::Batch>& micro,
+      const std::function<LossOptions(const data::Batch&)>& loss_for_user, uint64_t dropout_seed,
+      double clip_norm) override {
+    const ops::cpu::ScopedMatmulPrecision precision(products_);
+    LossSums sums;
+    clipped_sum_.assign(size_t(num_params_), 0.0);
+    std::vector<float>& grads = model_.grads();
+    for (const data::Batch& batch : micro) {
+      for (int b = 0; b < batch.B; ++b) {
+        if (batch.length[size_t(b)] == 0) continue;  // padding after the step's last user
+        data::copy_row(batch, b, user_row_);
+        ops::fill_zero(grads.data(), num_params_);
+        add_sums(sums, model_.forward_backward(user_row_, loss_for_user(user_row_), dropout_seed));
+        const double scale =
+            privacy::clip_scale(optimizer_.grad_norm(grads), clip_norm);
+        double* sum = clipped_sum_.data();
+        const float* g = grads.data();
+#pragma omp parallel for schedule(static)
+        for (int64_t i = 0; i < num_params_; ++i) sum[i] += scale * double(g[i]);
+      }
+    }
+    return sums;
+  }
+
+  double update_private(float lr, double noise_stddev, double divisor, uint64_t noise_seed,
+                        int64_t step) override {
+    comm_.all_reduce_sum(clipped_sum_.data(), num_params_);
+    std::vector<float>& grads = model_.grads();
+    for (int64_t i = 0; i < num_params_; ++i) grads[size_t(i)] = float(clipped_sum_[size_t(i)]);
+    privacy::add_gaussian_noise(grads.data(), num_params_, noise_stddev, noise_seed, step);
+    const float inverse = float(1.0 / divisor);
+    for (float& g : grads) g *= inverse;
+    const double norm = optimizer_.grad_norm(grads);
+    optimizer_.step(model_.params(), grads, lr, 1.0f);  // the clipping was per user
+    return norm;
+  }
+
   LossSums evaluate_loss(const data::Batch& batch, const LossOptions& loss) override {
     const ops::cpu::ScopedMatmulPrecision precision(products_);
     return model_.evaluate_loss(batch, loss);
@@ -124,6 +163,8 @@ class CpuBackend final : public TrainingBackend {
   GradientSync grad_sync_;
   const ops::cpu::MatmulPrecision products_;
   std::vector<float> earlier_, grad_shard_, gathered_m_, gathered_v_;
+  std::vector<double> clipped_sum_;  // DP-SGD: this rank's sum of clipped user gradients
+  data::Batch user_row_;              // DP-SGD: the user of the current pass
 };
 
 }  // namespace

@@ -18,12 +18,33 @@ BackendOptions backend_options(const Config& config, int micro_batches, int worl
   options.comm_timeout_s = config.comm.timeout_s;
   options.precision = config.run.precision;
   options.cuda = config.cuda;
+  options.privacy = config.privacy.enabled;
   options.config_path = config.source_path;
   return options;
 }
 
+LossSums TrainingBackend::forward_backward_private(
+    const std::vector<data::Batch>&, const std::function<LossOptions(const data::Batch&)>&,
+    uint64_t, double) {
+  CF_CHECK(false, "this backend has no DP-SGD step (check_backend_options refuses it)");
+  return {};
+}
+double TrainingBackend::update_private(float, double, double, uint64_t, int64_t) {
+  CF_CHECK(false, "this backend has no DP-SGD step (check_backend_options refuses it)");
+  return 0;
+}
+
 void check_backend_options(const BackendOptions& options, bool cuda) {
+  if (options.privacy && options.zero1) {
+    throw UserError(options.config_path +
+                    ": privacy.enabled does not shard the optimizer state yet; set comm.zero1: "
+                    "false");
+  }
   if (!cuda) return;
+  if (options.privacy) {
+    throw UserError(options.config_path +
+                    ": privacy.enabled trains on the CPU backend only so far; set run.device: cpu");
+  }
   // Asking for bf16 through the CPU's key while cuda.precision says fp32 is a contradiction,
   // not a choice to ignore.
   if (options.precision == "bf16" && options.cuda.precision != "bf16") {

@@ -2,6 +2,7 @@
 // this rank's micro-batches, the gradient sum across ranks and the AdamW update — on the CPU
 // (cpu_backend.cpp) or on a GPU (cuda_backend.cpp). The training loop only sequences steps.
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -23,6 +24,7 @@ struct BackendOptions {
   float comm_timeout_s = 0;     // for the backend's own communicator (NCCL)
   std::string precision = "fp32";  // run.precision as written (auto | fp32 | bf16)
   CudaSection cuda;             // the CUDA backend's settings
+  bool privacy = false;         // DP-SGD steps (forward_backward_private / update_private)
   std::string config_path;      // named in errors about these settings
 };
 BackendOptions backend_options(const Config& config, int micro_batches, int world_size);
@@ -47,6 +49,19 @@ class TrainingBackend {
   // Completes the gradient sum across ranks, clips it to global norm `grad_clip` (0 = off) and
   // takes one AdamW step at `lr`. Returns the gradient norm before clipping.
   virtual double update(float lr, float grad_clip) = 0;
+  // DP-SGD (privacy.enabled; trainer/privacy/dp_sgd.h). One forward and backward per user (a
+  // row of the micro-batches; empty rows are skipped) under loss_for_user(its one-row batch),
+  // each user's gradient clipped to norm clip_norm and the clipped gradients summed (in
+  // double). Returns this rank's loss sums.
+  virtual LossSums forward_backward_private(
+      const std::vector<data::Batch>& micro,
+      const std::function<LossOptions(const data::Batch&)>& loss_for_user, uint64_t dropout_seed,
+      double clip_norm);
+  // Sums the clipped gradients across ranks, adds N(0, noise_stddev^2) to every element (drawn
+  // from (noise_seed, step): the same on every rank), divides by `divisor` (the expected users
+  // per step) and takes one AdamW step at `lr`. Returns the norm of the noisy gradient.
+  virtual double update_private(float lr, double noise_stddev, double divisor,
+                                uint64_t noise_seed, int64_t step);
   // Loss sums of one batch without dropout (validation).
   virtual LossSums evaluate_loss(const data::Batch& batch, const LossOptions& loss) = 0;
   // Brings the host model and optimizer up to date (from the device, or the ZeRO-1 shards of

@@ -100,21 +100,32 @@ double sampled_gaussian_rdp(double q, double sigma, double order) {
   return log_a / (order - 1);  // +inf for an order whose series did not converge
 }
 
-Epsilon epsilon_after(double q, double sigma, int64_t steps, double delta) {
-  CF_CHECK(delta > 0 && delta < 1 && steps >= 0, "privacy accountant: bad arguments");
+StepAccountant::StepAccountant(double q, double sigma, double delta) : delta_(delta) {
+  CF_CHECK(delta > 0 && delta < 1, "privacy accountant: delta must be in (0, 1)");
+  for (const double order : rdp_orders()) step_rdp_.push_back(sampled_gaussian_rdp(q, sigma, order));
+}
+
+Epsilon StepAccountant::after(int64_t steps) const {
+  CF_CHECK(steps >= 0, "privacy accountant: negative steps");
+  const std::vector<double>& orders = rdp_orders();
   Epsilon best{kInf, 0};
-  for (const double order : rdp_orders()) {
-    const double rdp = double(steps) * sampled_gaussian_rdp(q, sigma, order);
+  for (size_t i = 0; i < orders.size(); ++i) {
+    const double order = orders[i];
+    const double rdp = double(steps) * step_rdp_[i];
     double eps;
-    if (rdp < 0 || delta * delta + std::expm1(-rdp) > 0) {
+    if (rdp < 0 || delta_ * delta_ + std::expm1(-rdp) > 0) {
       eps = 0;  // the KL bound alone gives delta
     } else {
-      eps = rdp + std::log1p(-1 / order) - std::log(delta * order) / (order - 1);
+      eps = rdp + std::log1p(-1 / order) - std::log(delta_ * order) / (order - 1);
     }
     if (eps < best.epsilon) best = {eps, order};
   }
   best.epsilon = std::max(0.0, best.epsilon);
   return best;
+}
+
+Epsilon epsilon_after(double q, double sigma, int64_t steps, double delta) {
+  return StepAccountant(q, sigma, delta).after(steps);
 }
 
 double calibrate_noise(double q, int64_t steps, double target_epsilon, double delta,

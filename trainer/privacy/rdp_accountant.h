@@ -32,6 +32,18 @@ struct Epsilon {
 // (epsilon, delta) after `steps` steps: delta in (0, 1).
 Epsilon epsilon_after(double q, double sigma, int64_t steps, double delta);
 
+// The same for one (q, sigma, delta) at any number of steps, each step's RDP computed once
+// (what a training run asks after every step).
+class StepAccountant {
+ public:
+  StepAccountant(double q, double sigma, double delta);
+  Epsilon after(int64_t steps) const;
+
+ private:
+  double delta_;
+  std::vector<double> step_rdp_;  // per rdp_orders()
+};
+
 // The smallest noise multiplier (to 0.1% relative) whose epsilon after `steps` steps at rate q
 // is at most target_epsilon. Throws UserError naming `key` when even sigma = kMaxNoise is not
 // enough: the target is out of reach with these steps and sampling rate.
