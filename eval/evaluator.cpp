@@ -126,6 +126,8 @@ void use_checkpoint(EvalOptions& options, const std::string& checkpoint_dir,
   options.training_split = std::move(split.split);
   options.training_split_name = std::move(split.name);
   options.prior_weight = float(checkpoint.state.cooccurrence_prior_weight);
+  if (checkpoint.state.privacy.enabled)
+    options.privacy = trainer::privacy_spent_json(checkpoint.state.privacy);
 }
 
 Evaluator::Evaluator(const data::CorpusReader& corpus, EvalOptions options)
@@ -412,7 +414,8 @@ EvalReport Evaluator::run(trainer::Model* model, const EvalProgress& progress) {
                             {"vocab_fingerprint", corpus_.vocab_fingerprint()}};
   if (model) {
     protocol["checkpoint"] = Json{{"dir", options_.checkpoint_dir},
-                                  {"step", options_.checkpoint_step}};
+                                  {"step", options_.checkpoint_step},
+                                  {"privacy", options_.privacy}};
     protocol["model_max_len"] = max_len;
     protocol["model_score"] =
         with_prior ? "next-item logits over the whole item vocabulary plus the co-occurrence "

@@ -48,6 +48,7 @@ struct EvalOptions {
   // Recorded in "protocol" only (the evaluator does not load checkpoints itself).
   std::string checkpoint_dir;
   int64_t checkpoint_step = -1;
+  Json privacy;  // the checkpoint's DP-SGD spend (trainer::privacy_spent_json); null: not private
 };
 
 // Sets what `options` records and uses from a checkpoint evaluated on `corpus`: its directory

@@ -336,6 +336,7 @@ Json model_summary(const std::string& role, const eval::EvalOutput& e) {
                      {"tokens_seen", ck.state.tokens_seen},
                      {"elapsed_s", ck.state.elapsed_seconds},
                      {"global_batch", ck.state.global_batch}};
+  if (ck.state.privacy.enabled) out["privacy"] = trainer::privacy_spent_json(ck.state.privacy);
   const std::string run = run_dir_of_checkpoint(dir);
   if (!run.empty()) out["run_info"] = read_json_file((fs::path(run) / "run.json").string());
   return out;

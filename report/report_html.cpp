@@ -80,6 +80,20 @@ std::string hardware_line(const Json& run_info) {
   return text(run_info, "world_size") + " rank(s) × " + text(run_info, "threads_per_rank") + " threads; " + where;
 }
 
+// "epsilon 2.91 at delta 1e-05 (DP-SGD, clip 1, noise 0.79, 2,000 steps)", or "none" for a
+// model trained without privacy.
+std::string privacy_line(const Json& m) {
+  if (!m.contains("privacy") || !m["privacy"].is_object()) return "none";
+  const Json& p = m["privacy"];
+  char line[192];
+  std::snprintf(line, sizeof line,
+                "epsilon %.3g at delta %.2g (DP-SGD: clip %g, noise multiplier %.3g, sampling rate "
+                "%.3g, %s steps)",
+                num(p, "epsilon"), num(p, "delta"), num(p, "clip_norm"), num(p, "noise_multiplier"),
+                num(p, "sampling_rate"), count(num(p, "steps")).c_str());
+  return line;
+}
+
 void summary_section(HtmlPage& page, const Json& report) {
   const Json& data = report["summary"]["data"];
   page.begin_section("summary", "Run summary");
@@ -100,10 +114,11 @@ void summary_section(HtmlPage& page, const Json& report) {
     const Json& info = m.contains("run_info") ? m["run_info"] : Json(nullptr);
     rows.push_back({text(m, "role"), text(m, "checkpoint", text(m, "source")), text(m, "task", "?"),
                     text(m, "step", "?"), model_line(m), count(num(t, "tokens_seen")),
-                    duration(num(t, "elapsed_s")), hardware_line(info)});
+                    duration(num(t, "elapsed_s")), hardware_line(info), privacy_line(m)});
   }
   page.subheading("Models");
-  page.table({"role", "checkpoint", "task", "step", "architecture", "tokens trained", "training time", "hardware"},
+  page.table({"role", "checkpoint", "task", "step", "architecture", "tokens trained", "training time", "hardware",
+              "privacy"},
              rows, "", false);
   page.end_section();
 }

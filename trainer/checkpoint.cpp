@@ -231,16 +231,7 @@ void add_train_state(Json& out, const TrainState& state) {
       {"best_learning_step", es.best_learning_step},
       {"best_learning_value", es.best_learning_step >= 0 ? es.best_learning_value : 0.0}};
   out["cooccurrence_prior_weight"] = state.cooccurrence_prior_weight;
-  const PrivacySpent& p = state.privacy;
-  if (p.enabled) {
-    out["privacy"] = {{"epsilon", p.epsilon},
-                      {"delta", p.delta},
-                      {"clip_norm", p.clip_norm},
-                      {"noise_multiplier", p.noise_multiplier},
-                      {"sampling_rate", p.sampling_rate},
-                      {"steps", p.steps},
-                      {"accountant", "RDP, Poisson-sampled Gaussian, add/remove one user"}};
-  }
+  if (state.privacy.enabled) out["privacy"] = privacy_spent_json(state.privacy);
 }
 
 TrainState read_train_state(const Json& in, const std::string& source) {
@@ -650,6 +641,16 @@ void load_matching_weights(Model& dst, const LoadedCheckpoint& src,
              "checkpoint tensor outside its parameters");
     std::copy_n(src.params.begin() + s->offset, t.numel(), params.begin() + t.offset);
   }
+}
+
+Json privacy_spent_json(const PrivacySpent& p) {
+  return {{"epsilon", p.epsilon},
+          {"delta", p.delta},
+          {"clip_norm", p.clip_norm},
+          {"noise_multiplier", p.noise_multiplier},
+          {"sampling_rate", p.sampling_rate},
+          {"steps", p.steps},
+          {"accountant", "RDP, Poisson-sampled Gaussian, add/remove one user"}};
 }
 
 std::string train_state_to_json(const TrainState& state) {

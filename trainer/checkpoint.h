@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/json.h"
 #include "trainer/config.h"
 #include "trainer/early_stopping.h"
 #include "trainer/model/model.h"
@@ -23,6 +24,9 @@ struct PrivacySpent {
   double epsilon = 0, delta = 0, clip_norm = 0, noise_multiplier = 0, sampling_rate = 0;
   int64_t steps = 0;
 };
+
+// The spend as the JSON object manifests, eval.json and reports show.
+Json privacy_spent_json(const PrivacySpent& spent);
 
 struct TrainState {
   int64_t step = 0;            // optimizer steps completed

@@ -47,6 +47,21 @@ assert 0 < p["delta"] < 1 / 300 and 0 < p["sampling_rate"] <= 1, p
 print(f"ok: epsilon rises to {eps[-1]:.3f} <= 8 over 20 steps; manifest: {p}")
 PY
 
+# eval.json and the HTML report carry the spend; inspect shows the manifest's.
+"$BIN" eval --checkpoint "$WORK/a/checkpoints/step_20" --corpus "$WORK/corpus.h5" \
+  --out-dir "$WORK/eval_a" --quiet >/dev/null || fail "eval of the private checkpoint failed"
+python3 - "$WORK/eval_a/eval.json" <<'PY' || fail "eval.json lacks the privacy spend"
+import json, sys
+p = json.load(open(sys.argv[1]))["protocol"]["checkpoint"]["privacy"]
+assert p["steps"] == 20 and 0 < p["epsilon"] <= 8 and p["clip_norm"] == 1, p
+PY
+"$BIN" report --corpus "$WORK/corpus.h5" --checkpoint "$WORK/a/checkpoints/step_20" \
+  --out-dir "$WORK/report" --quiet >/dev/null 2>&1 || fail "report of the private checkpoint failed"
+grep -q "epsilon 7.99 at delta" "$WORK/report/report.html" || fail "the report's run summary lacks the privacy spend"
+"$BIN" inspect "$WORK/a/checkpoints/step_20" > "$WORK/inspect.txt"
+grep -q "\"noise_multiplier\"" "$WORK/inspect.txt" || fail "inspect lacks the privacy spend"
+echo "ok: eval.json, the report and inspect show the spend"
+
 # The same run again: the same bits (sampling, clipping and noise are functions of seed and step).
 "$BIN" train "${cfg[@]}" --set "run.out_dir=$WORK/b" >/dev/null 2>&1 || fail "second private run failed"
 cmp "$WORK/a/checkpoints/step_20/model.safetensors" "$WORK/b/checkpoints/step_20/model.safetensors" ||
@@ -60,6 +75,20 @@ echo "ok: private runs repeat and resume bit for bit"
 # A resume under another plan (train.steps changes the calibrated noise) is refused.
 expect_error "privacy: the resumed run's plan differs" "$BIN" train "${cfg[@]}" \
   --set "run.out_dir=$WORK/r" --set train.steps=40 --resume auto
+
+# Fine-tuning from a checkpoint trained without privacy is refused unless the user says it was
+# trained on other users; from a private one it is allowed.
+"$BIN" train "${cfg[@]}" --set privacy.enabled=false --set train.steps=5 --set checkpoint.every=5 \
+  --set "run.out_dir=$WORK/public" >/dev/null 2>&1 || fail "non-private run failed"
+ft=(--set task.kind=next_item --set train.steps=5 --set checkpoint.every=5)
+expect_error "privacy.enabled but task.init_from" "$BIN" train "${cfg[@]}" "${ft[@]}" \
+  --set "task.init_from=$WORK/public/checkpoints/step_5" --set "run.out_dir=$WORK/ft1"
+"$BIN" train "${cfg[@]}" "${ft[@]}" --set "task.init_from=$WORK/public/checkpoints/step_5" \
+  --set privacy.init_from_public=true --set "run.out_dir=$WORK/ft2" >/dev/null 2>&1 ||
+  fail "fine-tuning from a declared public checkpoint failed"
+"$BIN" train "${cfg[@]}" "${ft[@]}" --set "task.init_from=$WORK/a/checkpoints/step_20" \
+  --set "run.out_dir=$WORK/ft3" >/dev/null 2>&1 || fail "fine-tuning from a private checkpoint failed"
+echo "ok: task.init_from follows privacy.init_from_public"
 
 if command -v mpirun >/dev/null; then
   "${MPIRUN[@]}" -np 2 "$BIN" train "${cfg[@]}" --set "run.out_dir=$WORK/two" >/dev/null 2>"$WORK/two.err" ||
