@@ -26,10 +26,9 @@ void copy_row(const Batch& from, int b, Batch& to) {
   CF_CHECK(b >= 0 && b < from.B, "copy_row: row out of range");
   to.resize(1, from.T);
   const size_t first = size_t(b) * size_t(from.T), last = first + size_t(from.T);
-  std::vector<int32_t> Batch::*const channels[] = {&Batch::item,     &Batch::action,
-                                                   &Batch::category, &Batch::time_gap,
-                                                   &Batch::activity, &Batch::target_item,
-                                                   &Batch::target_action};
+  std::vector<int32_t> Batch::*const channels[] = {
+      &Batch::item,     &Batch::action,      &Batch::category,     &Batch::time_gap,
+      &Batch::activity, &Batch::target_item, &Batch::target_action};
   for (auto channel : channels) {
     const std::vector<int32_t>& source = from.*channel;
     std::copy(source.begin() + long(first), source.begin() + long(last), (to.*channel).begin());

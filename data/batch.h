@@ -19,8 +19,8 @@ struct Batch {
   std::vector<int32_t> length;                                      // [B] real positions
   std::vector<float> label;                                         // [B]
   std::vector<int64_t> sequence_index;                              // [B] corpus sequence ids
-  void resize(int batch, int time);  // zero-fills everything
-  int64_t num_targets() const;       // count of target_item > 0
+  void resize(int batch, int time);                                 // zero-fills everything
+  int64_t num_targets() const;                                      // count of target_item > 0
 };
 
 // `to` becomes a one-row batch holding row b of `from` (DP-SGD's per-user passes).

@@ -26,7 +26,7 @@ struct UserCase {
   data::Sequence sequence;
   int32_t visible = 0;  // input = events [0, visible); target = event `visible`
   int32_t target = 0;
-  int8_t label = -1;    // held-out purchase flag of the target event (-1 unknown)
+  int8_t label = -1;  // held-out purchase flag of the target event (-1 unknown)
   double propensity_logit = std::numeric_limits<double>::quiet_NaN();
   std::vector<int32_t> uniform_negatives, popularity_negatives;
 };
@@ -42,8 +42,8 @@ void rank_sampled_protocols(const float* scores, const UserCase& user, ProtocolR
 
 void rank_all_protocols(const float* scores, const UserCase& user, int32_t num_items,
                         const uint8_t* history_marks, ProtocolRanks& out) {
-  ranking::full_ranks_filtered_and_not(scores, num_items, user.target, history_marks,
-                                       &out.rank[0], &out.rank[1]);
+  ranking::full_ranks_filtered_and_not(scores, num_items, user.target, history_marks, &out.rank[0],
+                                       &out.rank[1]);
   rank_sampled_protocols(scores, user, out);
 }
 
@@ -111,9 +111,12 @@ std::string format_ratio(double numerator, double denominator) {
 
 const char* split_name(data::Split split) {
   switch (split) {
-    case data::Split::kTrain: return "train";
-    case data::Split::kValidation: return "validation";
-    case data::Split::kTest: return "test";
+    case data::Split::kTrain:
+      return "train";
+    case data::Split::kValidation:
+      return "validation";
+    case data::Split::kTest:
+      return "test";
   }
   return "?";
 }
@@ -169,9 +172,8 @@ EvalReport Evaluator::run(trainer::Model* model, const EvalProgress& progress) {
       ++eligible_total;
     }
   }
-  const int64_t users_planned = options_.max_users > 0
-                                    ? std::min(options_.max_users, eligible_total)
-                                    : eligible_total;
+  const int64_t users_planned =
+      options_.max_users > 0 ? std::min(options_.max_users, eligible_total) : eligible_total;
 
   // ---- pass 1: co-occurrence counts over the training part of every sequence -------------
   PopularityBaseline popularity(item_counts);
@@ -226,8 +228,8 @@ EvalReport Evaluator::run(trainer::Model* model, const EvalProgress& progress) {
         set_marks(marks, user, 1);
         marks[static_cast<size_t>(user.target)] = 1;
         const uint64_t stream = static_cast<uint64_t>(user.sequence.index);
-        user.uniform_negatives = uniform_sampler.sample(options_.seed, stream, marks.data(),
-                                                        options_.num_negatives);
+        user.uniform_negatives =
+            uniform_sampler.sample(options_.seed, stream, marks.data(), options_.num_negatives);
         user.popularity_negatives = popularity_sampler.sample(
             options_.seed ^ 0x5bd1e9955bd1e995ull, stream, marks.data(), options_.num_negatives);
         set_marks(marks, user, 0);
@@ -304,8 +306,8 @@ EvalReport Evaluator::run(trainer::Model* model, const EvalProgress& progress) {
       outcome.propensity_logit = user.propensity_logit;
       outcome.label = user.label;
       for (int s = 0; s < num_scorers; ++s) {
-        const ProtocolRanks& r =
-            ranks[static_cast<size_t>(b) * static_cast<size_t>(num_scorers) + static_cast<size_t>(s)];
+        const ProtocolRanks& r = ranks[static_cast<size_t>(b) * static_cast<size_t>(num_scorers) +
+                                       static_cast<size_t>(s)];
         for (int p = 0; p < kNumProtocols; ++p) accumulators[s][p].add(r.rank[p]);
         outcome.ranks.push_back(r.rank[0]);
       }
@@ -336,8 +338,7 @@ EvalReport Evaluator::run(trainer::Model* model, const EvalProgress& progress) {
       UserCase user;
       user.visible = visible;
       user.target = target;
-      if (test_labels && seq.index >= 0 &&
-          seq.index < static_cast<int64_t>(test_labels->size())) {
+      if (test_labels && seq.index >= 0 && seq.index < static_cast<int64_t>(test_labels->size())) {
         user.label = (*test_labels)[static_cast<size_t>(seq.index)] ? 1 : 0;
       } else if (seq.purchase.size() == seq.item.size()) {
         user.label = seq.purchase[static_cast<size_t>(visible)] ? 1 : 0;
@@ -354,7 +355,8 @@ EvalReport Evaluator::run(trainer::Model* model, const EvalProgress& progress) {
   auto scorer_json = [&](int s) {
     Json out = accumulators[s][0].to_json();
     Json by_protocol = Json::object();
-    for (int p = 1; p < kNumProtocols; ++p) by_protocol[kProtocols[p]] = accumulators[s][p].to_json();
+    for (int p = 1; p < kNumProtocols; ++p)
+      by_protocol[kProtocols[p]] = accumulators[s][p].to_json();
     out["by_protocol"] = std::move(by_protocol);
     return out;
   };
@@ -366,10 +368,11 @@ EvalReport Evaluator::run(trainer::Model* model, const EvalProgress& progress) {
       model_json["propensity"] = binary_metrics_json(propensity_logits_all, propensity_labels_all);
     }
     if (with_prior) {
-      model_json["cooccurrence_prior"] = Json{
-          {"weight", options_.prior_weight},
-          {"score", "model logit + weight * log(1 + S(j)), S(j) the co-occurrence baseline's "
-                    "score without its popularity back-off"}};
+      model_json["cooccurrence_prior"] =
+          Json{{"weight", options_.prior_weight},
+               {"score",
+                "model logit + weight * log(1 + S(j)), S(j) the co-occurrence baseline's "
+                "score without its popularity back-off"}};
       report["model_without_prior"] = scorer_json(1);
     }
     report["model"] = std::move(model_json);
@@ -403,15 +406,15 @@ EvalReport Evaluator::run(trainer::Model* model, const EvalProgress& progress) {
   protocol["n_skipped_padding_target"] = targets_skipped;
   protocol["n_items"] = num_items - 1;
   protocol["cutoffs"] = options_.cutoffs;
-  protocol["negatives"] = Json{
-      {"count", options_.num_negatives},
-      {"uniform", "distinct items drawn uniformly among non-history items"},
-      {"popularity", "distinct non-history items drawn proportional to training item_counts"},
-      {"seed", options_.seed}};
+  protocol["negatives"] =
+      Json{{"count", options_.num_negatives},
+           {"uniform", "distinct items drawn uniformly among non-history items"},
+           {"popularity", "distinct non-history items drawn proportional to training item_counts"},
+           {"seed", options_.seed}};
   protocol["seed"] = options_.seed;
   protocol["max_users"] = options_.max_users;
-  protocol["corpus"] = Json{{"path", corpus_.path()},
-                            {"vocab_fingerprint", corpus_.vocab_fingerprint()}};
+  protocol["corpus"] =
+      Json{{"path", corpus_.path()}, {"vocab_fingerprint", corpus_.vocab_fingerprint()}};
   if (model) {
     protocol["checkpoint"] = Json{{"dir", options_.checkpoint_dir},
                                   {"step", options_.checkpoint_step},
@@ -427,10 +430,9 @@ EvalReport Evaluator::run(trainer::Model* model, const EvalProgress& progress) {
   protocol["baselines"] = Json{{popularity.name(), popularity.describe()},
                                {cooccurrence.name(), cooccurrence.describe()}};
   if (with_propensity) {
-    protocol["propensity"] = Json{
-        {"label", "purchase flag of the target event"},
-        {"input", "same as next-item: every event before the target"},
-        {"calibration_bins", 10}};
+    protocol["propensity"] = Json{{"label", "purchase flag of the target event"},
+                                  {"input", "same as next-item: every event before the target"},
+                                  {"calibration_bins", 10}};
   }
   report["protocol"] = std::move(protocol);
 
@@ -459,11 +461,13 @@ std::string render_markdown_summary(const Json& report) {
     const Json* metrics;
   };
   std::vector<Row> rows;
-  if (report.contains("model") && report["model"].is_object()) rows.push_back({"model", &report["model"]});
+  if (report.contains("model") && report["model"].is_object())
+    rows.push_back({"model", &report["model"]});
   if (report.contains("model_without_prior") && report["model_without_prior"].is_object()) {
     rows.push_back({"model_without_prior", &report["model_without_prior"]});
   }
-  for (const auto& [name, metrics] : report.at("baselines").items()) rows.push_back({name, &metrics});
+  for (const auto& [name, metrics] : report.at("baselines").items())
+    rows.push_back({name, &metrics});
   const Json* popularity = report.at("baselines").contains("popularity")
                                ? &report.at("baselines").at("popularity")
                                : nullptr;
@@ -496,7 +500,8 @@ std::string render_markdown_summary(const Json& report) {
     md += "| " + row.name + " |";
     for (const char* name : others) {
       const Json empty = Json::object();
-      const Json& by = row.metrics->contains("by_protocol") ? row.metrics->at("by_protocol") : empty;
+      const Json& by =
+          row.metrics->contains("by_protocol") ? row.metrics->at("by_protocol") : empty;
       const Json& m = by.contains(name) ? by.at(name) : empty;
       md += " " + format_metric(number_at(m, "hr@10")) + " / " +
             format_metric(number_at(m, "ndcg@10")) + " |";

@@ -16,7 +16,7 @@
 namespace cf::trainer {
 class Model;
 struct LoadedCheckpoint;
-}
+}  // namespace cf::trainer
 
 namespace cf::eval {
 
@@ -29,13 +29,13 @@ inline constexpr const char* kSampledPopularity = "sampled_popularity";
 
 struct EvalOptions {
   data::Split split = data::Split::kTest;  // kTest: target = last event; kValidation: 2nd-to-last
-  int64_t max_users = 0;       // 0 = every eligible user; else the first N in corpus order
-  uint64_t seed = 42;          // sampled negatives
-  int num_negatives = 100;     // per user and sampled protocol
+  int64_t max_users = 0;    // 0 = every eligible user; else the first N in corpus order
+  uint64_t seed = 42;       // sampled negatives
+  int num_negatives = 100;  // per user and sampled protocol
   std::vector<int> cutoffs = default_cutoffs();
   CooccurrenceParams cooccurrence;
-  int max_batch_rows = 256;    // users scored per model call (fewer when the catalogue is huge)
-  int read_chunk = 1024;       // sequences read from the corpus per call
+  int max_batch_rows = 256;  // users scored per model call (fewer when the catalogue is huge)
+  int read_chunk = 1024;     // sequences read from the corpus per call
   // The events the model was trained on (its checkpoint's validation.holdout): the baselines
   // count the same ones, so the comparison is like for like, and the validation split scores
   // only users whose validation event training left out.
@@ -70,12 +70,12 @@ struct UserOutcome {
   int32_t last_action = 0;     // action of the last input event
   std::vector<int64_t> ranks;  // main-protocol rank per scorer, in EvalReport::scorers order
   double propensity_logit = std::numeric_limits<double>::quiet_NaN();  // NaN without the head
-  int8_t label = -1;           // held-out purchase flag of the target event (-1 unknown)
+  int8_t label = -1;  // held-out purchase flag of the target event (-1 unknown)
 };
 
 struct EvalReport {
-  Json json;             // the eval.json document
-  std::string markdown;  // the eval.md summary
+  Json json;                         // the eval.json document
+  std::string markdown;              // the eval.md summary
   std::vector<std::string> scorers;  // "model" (when evaluated) then the baselines
   std::vector<UserOutcome> users;    // in corpus order
 };

@@ -243,8 +243,8 @@ TrainState read_train_state(const Json& in, const std::string& source) {
   state.rng_state = get_field<std::string>(in, "rng_state", source);
   state.elapsed_seconds = get_field<double>(in, "elapsed_seconds", source);
   // Absent from checkpoints written before it was recorded.
-  state.global_batch = in.contains("global_batch") ? get_field<int64_t>(in, "global_batch", source)
-                                                   : 0;
+  state.global_batch =
+      in.contains("global_batch") ? get_field<int64_t>(in, "global_batch", source) : 0;
   // Absent from checkpoints written before early stopping: a fresh state.
   if (in.contains("early_stopping")) {
     const Json& es = in["early_stopping"];
@@ -262,10 +262,9 @@ TrainState read_train_state(const Json& in, const std::string& source) {
     }
   }
   // Absent from checkpoints written before the prior existed: none.
-  state.cooccurrence_prior_weight =
-      in.contains("cooccurrence_prior_weight")
-          ? get_field<double>(in, "cooccurrence_prior_weight", source)
-          : 0.0;
+  state.cooccurrence_prior_weight = in.contains("cooccurrence_prior_weight")
+                                        ? get_field<double>(in, "cooccurrence_prior_weight", source)
+                                        : 0.0;
   // Absent from runs trained without privacy.
   if (in.contains("privacy")) {
     const Json& p = in["privacy"];
@@ -499,9 +498,10 @@ std::string resolve_checkpoint_dir(const std::string& path, std::string* why) {
              std::to_string(best->step));
         return dir;
       }
-      std::fprintf(stderr, "warning: %s names step %lld, which is not a valid checkpoint; "
-                   "taking the newest valid one\n", best_mark_path(root).c_str(),
-                   static_cast<long long>(best->step));
+      std::fprintf(stderr,
+                   "warning: %s names step %lld, which is not a valid checkpoint; "
+                   "taking the newest valid one\n",
+                   best_mark_path(root).c_str(), static_cast<long long>(best->step));
     }
   } catch (const UserError& e) {
     std::fprintf(stderr, "warning: %s; taking the newest valid checkpoint\n", e.what());

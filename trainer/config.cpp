@@ -511,16 +511,19 @@ void validate(const Config& c, const std::string& source) {
     v.at_least("privacy.delta", p.delta, 0.0f);
     v.positive("privacy.clip_norm", p.clip_norm);
     if (c.model.cooccurrence_prior)
-      v.fail_rule("privacy.enabled: model.cooccurrence_prior serves counts of the training "
-                  "events that no noise protects; set model.cooccurrence_prior: false");
+      v.fail_rule(
+          "privacy.enabled: model.cooccurrence_prior serves counts of the training "
+          "events that no noise protects; set model.cooccurrence_prior: false");
     if (c.validation.patience > 0)
-      v.fail_rule("privacy.enabled: validation.patience stops training on the users' held-out "
-                  "events, a use of their data the accountant does not count; set "
-                  "validation.patience: 0");
+      v.fail_rule(
+          "privacy.enabled: validation.patience stops training on the users' held-out "
+          "events, a use of their data the accountant does not count; set "
+          "validation.patience: 0");
     if (c.checkpoint.keep_best)
-      v.fail_rule("privacy.enabled: checkpoint.keep_best picks a checkpoint by the users' "
-                  "held-out events, a use of their data the accountant does not count; set "
-                  "checkpoint.keep_best: false");
+      v.fail_rule(
+          "privacy.enabled: checkpoint.keep_best picks a checkpoint by the users' "
+          "held-out events, a use of their data the accountant does not count; set "
+          "checkpoint.keep_best: false");
   }
 }
 

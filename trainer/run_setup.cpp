@@ -207,20 +207,20 @@ RunStart set_up_run(const Config& config, const std::string& resume, comm::Commu
       // gpt and ligr share tensor names (ln1, attn.*, ln2): without this check a gpt model
       // would silently start from a ligr model's attention and train new FFNs beside it.
       if (pre.config.model.block != config.model.block)
-        throw UserError(config.source_path + ": model.block is " +
-                        block_kind_name(config.model.block) + " but task.init_from (" + src +
-                        ") was trained with model.block: " +
-                        block_kind_name(pre.config.model.block) + "; set model.block: " +
-                        block_kind_name(pre.config.model.block));
+        throw UserError(
+            config.source_path + ": model.block is " + block_kind_name(config.model.block) +
+            " but task.init_from (" + src +
+            ") was trained with model.block: " + block_kind_name(pre.config.model.block) +
+            "; set model.block: " + block_kind_name(pre.config.model.block));
       // The item table was trained together with the features it is summed with: dropping
       // them (or adding them untrained) would silently change every item's representation.
       if (pre.config.model.item_features != config.model.item_features)
-        throw UserError(config.source_path + ": model.item_features is " +
-                        item_feature_use_name(config.model.item_features) +
-                        " but task.init_from (" + src + ") was trained with model.item_features: " +
-                        item_feature_use_name(pre.config.model.item_features) +
-                        "; set model.item_features: " +
-                        item_feature_use_name(pre.config.model.item_features));
+        throw UserError(
+            config.source_path + ": model.item_features is " +
+            item_feature_use_name(config.model.item_features) + " but task.init_from (" + src +
+            ") was trained with model.item_features: " +
+            item_feature_use_name(pre.config.model.item_features) +
+            "; set model.item_features: " + item_feature_use_name(pre.config.model.item_features));
       // A private run starting from weights trained without privacy on the same users would
       // carry their data through the unprotected start: only weights from other (public)
       // data may start a private run, and the user says so.

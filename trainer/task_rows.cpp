@@ -145,8 +145,7 @@ StepTargetCounts fill_micro_batches(const TaskSpec& task, const data::TrainingSp
   return counts;
 }
 
-StepTargetCounts fill_private_micro_batches(const TaskSpec& task,
-                                            const data::TrainingSplit& split,
+StepTargetCounts fill_private_micro_batches(const TaskSpec& task, const data::TrainingSplit& split,
                                             const data::CorpusReader& corpus,
                                             const std::vector<int64_t>& step_users,
                                             int64_t first_row, int64_t rows, uint64_t seed,

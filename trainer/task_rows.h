@@ -72,8 +72,7 @@ StepTargetCounts fill_micro_batches(const TaskSpec& task, const data::TrainingSp
 // DP-SGD (privacy.enabled): `micro` becomes as many micro-batches as rows
 // [first_row, first_row + rows) of the step's Poisson-sampled users need (the last one padded
 // with empty rows, length 0); a user's row is the same at any world size.
-StepTargetCounts fill_private_micro_batches(const TaskSpec& task,
-                                            const data::TrainingSplit& split,
+StepTargetCounts fill_private_micro_batches(const TaskSpec& task, const data::TrainingSplit& split,
                                             const data::CorpusReader& corpus,
                                             const std::vector<int64_t>& step_users,
                                             int64_t first_row, int64_t rows, uint64_t seed,

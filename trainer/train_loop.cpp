@@ -20,8 +20,8 @@
 #include "trainer/backend/training_backend.h"
 #include "trainer/best_checkpoint.h"
 #include "trainer/checkpoint.h"
-#include "trainer/cooccurrence_prior.h"
 #include "trainer/comm/rank_zero.h"
+#include "trainer/cooccurrence_prior.h"
 #include "trainer/device.h"
 #include "trainer/early_stopping.h"
 #include "trainer/lr_schedule.h"
@@ -68,8 +68,8 @@ std::string format_metric(double value) {
 }
 
 // The manifest's account of a private run after `steps` steps.
-PrivacySpent privacy_spent(const privacy::PrivacyPlan& dp, const privacy::StepAccountant& accountant,
-                           int64_t steps) {
+PrivacySpent privacy_spent(const privacy::PrivacyPlan& dp,
+                           const privacy::StepAccountant& accountant, int64_t steps) {
   PrivacySpent spent;
   spent.enabled = true;
   spent.epsilon = accountant.after(steps).epsilon;
@@ -92,13 +92,16 @@ void require_same_privacy_plan(const Config& config, const privacy::PrivacyPlan&
     throw UserError(config.source_path + ": privacy.enabled: the run being resumed trained " +
                     std::to_string(state.step) +
                     " steps without privacy; start a fresh run (--resume fresh)");
-  auto differs = [](double a, double b) { return std::abs(a - b) > 1e-12 * std::max(1.0, std::abs(b)); };
+  auto differs = [](double a, double b) {
+    return std::abs(a - b) > 1e-12 * std::max(1.0, std::abs(b));
+  };
   if (differs(before.noise_multiplier, dp.noise_multiplier) ||
       differs(before.sampling_rate, dp.sampling_rate) || differs(before.delta, dp.delta) ||
       differs(before.clip_norm, dp.clip_norm))
     throw UserError(config.source_path +
                     ": privacy: the resumed run's plan differs from the checkpoint's (noise "
-                    "multiplier " + std::to_string(dp.noise_multiplier) + " vs " +
+                    "multiplier " +
+                    std::to_string(dp.noise_multiplier) + " vs " +
                     std::to_string(before.noise_multiplier) + ", sampling rate " +
                     std::to_string(dp.sampling_rate) + " vs " +
                     std::to_string(before.sampling_rate) +
@@ -302,8 +305,7 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
               return step_loss_options(task, row_target_counts(user), item_loss, negative_seed);
             },
             dropout_seed, dp.clip_norm);
-        norm = backend->update_private(lr, dp.noise_multiplier * dp.clip_norm,
-                                       dp.expected_batch(),
+        norm = backend->update_private(lr, dp.noise_multiplier * dp.clip_norm, dp.expected_batch(),
                                        stream_seed(config.run.seed, step, 0x6e6f697365), step);
       } else {
         const LossOptions loss = step_loss_options(task, global, item_loss, negative_seed);
@@ -348,7 +350,8 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
       // values, so every rank takes the same decisions.
       const double learning_value =
           do_metric && ranks_items && prior_table
-              ? (metric == ValidationMetric::kHrAt10 ? ranks.model_hr_at_10 : ranks.model_ndcg_at_10)
+              ? (metric == ValidationMetric::kHrAt10 ? ranks.model_hr_at_10
+                                                     : ranks.model_ndcg_at_10)
               : std::numeric_limits<double>::quiet_NaN();
       const bool improved = do_metric && stopper.record(state.step, metric_value, learning_value);
       state.early_stopping = stopper.state();

@@ -13,8 +13,8 @@ namespace cf::trainer {
 // One logged step (also one metrics.jsonl row).
 struct StepReport {
   int64_t step = 0, total_steps = 0;
-  double loss = 0;        // mean training loss of the task over the global batch
-  double val_loss = -1;   // validation loss when evaluated at this step, else < 0
+  double loss = 0;       // mean training loss of the task over the global batch
+  double val_loss = -1;  // validation loss when evaluated at this step, else < 0
   // Full-rank HR@10 / NDCG@10 of the validation targets when ranked at this step, else < 0.
   double val_hr_at_10 = -1, val_ndcg_at_10 = -1;
   // With model.cooccurrence_prior: the chosen weight (the metrics above include the prior) and
@@ -57,8 +57,8 @@ struct TrainOutcome {
 };
 
 struct TrainHooks {
-  std::function<void(const StepReport&)> on_progress;     // every train.log_every steps
-  std::function<void(const std::string&)> on_message;     // one-off notices (resume, init)
+  std::function<void(const StepReport&)> on_progress;  // every train.log_every steps
+  std::function<void(const std::string&)> on_message;  // one-off notices (resume, init)
   // > 0: stop after this many completed steps, writing a checkpoint there, as a preempted job
   // would (the schedule still follows the run length, so a later --resume continues the same
   // run).

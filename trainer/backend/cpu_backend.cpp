@@ -110,8 +110,7 @@ class CpuBackend final : public TrainingBackend {
         data::copy_row(batch, b, user_row_);
         ops::fill_zero(grads.data(), num_params_);
         add_sums(sums, model_.forward_backward(user_row_, loss_for_user(user_row_), dropout_seed));
-        const double scale =
-            privacy::clip_scale(optimizer_.grad_norm(grads), clip_norm);
+        const double scale = privacy::clip_scale(optimizer_.grad_norm(grads), clip_norm);
         double* sum = clipped_sum_.data();
         const float* g = grads.data();
 #pragma omp parallel for schedule(static)
@@ -164,7 +163,7 @@ class CpuBackend final : public TrainingBackend {
   const ops::cpu::MatmulPrecision products_;
   std::vector<float> earlier_, grad_shard_, gathered_m_, gathered_v_;
   std::vector<double> clipped_sum_;  // DP-SGD: this rank's sum of clipped user gradients
-  data::Batch user_row_;              // DP-SGD: the user of the current pass
+  data::Batch user_row_;             // DP-SGD: the user of the current pass
 };
 
 }  // namespace

@@ -18,14 +18,14 @@ namespace cf::trainer {
 
 // How a backend trains, beyond the model and optimizer it is given.
 struct BackendOptions {
-  int micro_batches = 1;        // per rank per step (gradient accumulation)
-  bool zero1 = false;           // ZeRO-1 optimizer shards (several ranks)
-  int64_t bucket_elements = 1;  // gradient all-reduce bucket size
-  float comm_timeout_s = 0;     // for the backend's own communicator (NCCL)
+  int micro_batches = 1;           // per rank per step (gradient accumulation)
+  bool zero1 = false;              // ZeRO-1 optimizer shards (several ranks)
+  int64_t bucket_elements = 1;     // gradient all-reduce bucket size
+  float comm_timeout_s = 0;        // for the backend's own communicator (NCCL)
   std::string precision = "fp32";  // run.precision as written (auto | fp32 | bf16)
-  CudaSection cuda;             // the CUDA backend's settings
-  bool privacy = false;         // DP-SGD steps (forward_backward_private / update_private)
-  std::string config_path;      // named in errors about these settings
+  CudaSection cuda;                // the CUDA backend's settings
+  bool privacy = false;            // DP-SGD steps (forward_backward_private / update_private)
+  std::string config_path;         // named in errors about these settings
 };
 BackendOptions backend_options(const Config& config, int micro_batches, int world_size);
 
@@ -60,8 +60,8 @@ class TrainingBackend {
   // Sums the clipped gradients across ranks, adds N(0, noise_stddev^2) to every element (drawn
   // from (noise_seed, step): the same on every rank), divides by `divisor` (the expected users
   // per step) and takes one AdamW step at `lr`. Returns the norm of the noisy gradient.
-  virtual double update_private(float lr, double noise_stddev, double divisor,
-                                uint64_t noise_seed, int64_t step);
+  virtual double update_private(float lr, double noise_stddev, double divisor, uint64_t noise_seed,
+                                int64_t step);
   // Loss sums of one batch without dropout (validation).
   virtual LossSums evaluate_loss(const data::Batch& batch, const LossOptions& loss) = 0;
   // Brings the host model and optimizer up to date (from the device, or the ZeRO-1 shards of

@@ -23,8 +23,8 @@ struct PrivacyPlan {
   double delta = 0;
   double clip_norm = 0;
   double target_epsilon = 0;
-  int64_t users = 0;            // training users the sample is drawn from
-  int64_t steps = 0;            // the run's length the noise was calibrated for
+  int64_t users = 0;  // training users the sample is drawn from
+  int64_t steps = 0;  // the run's length the noise was calibrated for
   // The sum of clipped gradients is divided by this (the expected number of users per step),
   // not by the drawn count, which would depend on the data.
   double expected_batch() const { return sampling_rate * double(users); }

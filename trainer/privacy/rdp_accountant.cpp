@@ -102,7 +102,8 @@ double sampled_gaussian_rdp(double q, double sigma, double order) {
 
 StepAccountant::StepAccountant(double q, double sigma, double delta) : delta_(delta) {
   CF_CHECK(delta > 0 && delta < 1, "privacy accountant: delta must be in (0, 1)");
-  for (const double order : rdp_orders()) step_rdp_.push_back(sampled_gaussian_rdp(q, sigma, order));
+  for (const double order : rdp_orders())
+    step_rdp_.push_back(sampled_gaussian_rdp(q, sigma, order));
 }
 
 Epsilon StepAccountant::after(int64_t steps) const {

@@ -17,8 +17,8 @@ namespace fs = std::filesystem;
 class BestCheckpointTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = (fs::temp_directory_path() / ("cf_best_mark_test_" + std::to_string(::getpid())))
-                .string();
+    root_ =
+        (fs::temp_directory_path() / ("cf_best_mark_test_" + std::to_string(::getpid()))).string();
     fs::remove_all(root_);
     fs::create_directories(root_);
   }
@@ -40,9 +40,9 @@ TEST_F(BestCheckpointTest, WrittenMarkReadsBackExactly) {
 
 TEST_F(BestCheckpointTest, MalformedMarkIsNamed) {
   std::ofstream(best_mark_path(root_)) << "{\"step\": \"forty\", \"metric\": \"x\", \"value\": 1}";
-  EXPECT_EQ(cf::testing::user_error_of([&] { read_best_mark(root_); }),
-            best_mark_path(root_) +
-                ": malformed best-checkpoint mark (needs step, metric and value)");
+  EXPECT_EQ(
+      cf::testing::user_error_of([&] { read_best_mark(root_); }),
+      best_mark_path(root_) + ": malformed best-checkpoint mark (needs step, metric and value)");
 }
 
 }  // namespace

@@ -86,7 +86,8 @@ TEST(DpSgd, ClipScale) {
 TEST(DpSgd, CpuBackendClipsEveryUserToTheClipNorm) {
   const data::VocabSizes vocab = testing::tiny_vocab();
   const ModelConfig config = testing::tiny_config();
-  const data::Batch batch = testing::ragged_batch(vocab, 6, {6, 0, 4, 5}, {-1.f, -1.f, -1.f, -1.f}, 3);
+  const data::Batch batch =
+      testing::ragged_batch(vocab, 6, {6, 0, 4, 5}, {-1.f, -1.f, -1.f, -1.f}, 3);
   auto loss_for = [](const data::Batch& row) {
     LossOptions o;
     const int64_t targets = row.num_targets();

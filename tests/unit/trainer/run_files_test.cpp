@@ -188,8 +188,8 @@ TEST(MemoryEstimate, LongSequencesKeepAttentionStatisticsNotProbabilities) {
 }
 
 TEST(MemoryEstimate, AnImpossibleConfigIsRefusedNamingItsKeys) {
-  Config config = parse_config(
-      "data:\n  corpus: c.h5\ntrain:\n  micro_batch: 100000000\n", "cfg.yaml");
+  Config config =
+      parse_config("data:\n  corpus: c.h5\ntrain:\n  micro_batch: 100000000\n", "cfg.yaml");
   const data::VocabSizes vocab = {40, 4, 6, 16, 3};
   const StepShape shape = step_shape(config, 1);
   const TrainingMemory need = estimate_training_memory(config, vocab, shape, 0, true);

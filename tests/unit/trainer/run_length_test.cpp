@@ -15,9 +15,8 @@ Config config_with(const std::vector<std::string>& overrides) {
 TEST(RunLength, StepsOrEpochsTimesStepsPerEpoch) {
   EXPECT_EQ(run_length_steps(config_with({"train.steps=20"}), 7), 20);
   EXPECT_EQ(run_length_steps(config_with({"train.epochs=3"}), 7), 21);
-  EXPECT_EQ(cf::testing::user_error_of([] {
-              run_length_steps(config_with({"train.epochs=4611686018427387904"}), 4);
-            }),
+  EXPECT_EQ(cf::testing::user_error_of(
+                [] { run_length_steps(config_with({"train.epochs=4611686018427387904"}), 4); }),
             "configs/x.yaml: key 'train.epochs' (4611686018427387904) x 4 steps per epoch is "
             "more steps than a run can count");
 }

@@ -39,8 +39,8 @@ TEST(SampledLossPlan, UniformDrawsCoverEveryItemAndNeverPadding) {
 }
 
 TEST(SampledLossPlan, DrawIsAFunctionOfTheSeed) {
-  const SampledLossPlan plan(
-      sampled(ItemLoss::kSampledSoftmax, 5, NegativeSampling::kPopularity), kCounts, "c", "d");
+  const SampledLossPlan plan(sampled(ItemLoss::kSampledSoftmax, 5, NegativeSampling::kPopularity),
+                             kCounts, "c", "d");
   EXPECT_EQ(plan.draw(7), plan.draw(7));
   EXPECT_NE(plan.draw(7), plan.draw(8));
 }
@@ -132,8 +132,8 @@ TEST(SampledLossPlan, MoreNegativesThanItemsIsOneClearError) {
     EXPECT_NE(message.find("beauty.h5"), std::string::npos) << message;
   }
   // Exactly the catalogue is allowed.
-  EXPECT_NO_THROW(SampledLossPlan(
-      sampled(ItemLoss::kSampledSoftmax, 5, NegativeSampling::kUniform), kCounts, "c", "d"));
+  EXPECT_NO_THROW(SampledLossPlan(sampled(ItemLoss::kSampledSoftmax, 5, NegativeSampling::kUniform),
+                                  kCounts, "c", "d"));
 }
 
 TEST(SampledLossPlan, PopularityWithoutTrainingCountsIsAnError) {

@@ -25,8 +25,7 @@ struct Naive {
 
 // With `prior`: scores[j] += weight * log(1 + S(j)) where S(j) > 0, S recomputed here from the
 // table's pair weights (not its sparse row merge).
-Naive naive_metrics(Model& model, const data::CorpusReader& corpus,
-                    const std::vector<int64_t>& ids,
+Naive naive_metrics(Model& model, const data::CorpusReader& corpus, const std::vector<int64_t>& ids,
                     const ranking::CooccurrenceTable* prior = nullptr, float weight = 0) {
   Naive out;
   const int32_t items = corpus.vocab_sizes().items;
@@ -110,7 +109,8 @@ TEST_F(ValidationRankingTest, WithACooccurrencePriorTheBestWeightIsChosenAndEach
   const auto table = build_cooccurrence_table(*corpus_, data::TrainingSplit());
   ASSERT_GT(table->num_pairs(), 0);
   std::vector<Naive> per_weight;
-  for (float w : kPriorWeights) per_weight.push_back(naive_metrics(model, *corpus_, ids, table.get(), w));
+  for (float w : kPriorWeights)
+    per_weight.push_back(naive_metrics(model, *corpus_, ids, table.get(), w));
   for (bool by_hr : {false, true}) {
     size_t best = 0;
     for (size_t w = 1; w < per_weight.size(); ++w) {
@@ -163,8 +163,7 @@ TEST_F(ValidationRankingTest, TrainingSplitHoldsOutOnlyTheValidationUsers) {
   EXPECT_EQ(sample, ValidationRanking(*corpus_, 7).users());  // the users validation ranks
   const std::set<int64_t> held(sample.begin(), sample.end());
   const TrainingSplit classic;
-  const TrainingSplit by_sample =
-      TrainingSplit::holding_out_only(corpus_->num_sequences(), sample);
+  const TrainingSplit by_sample = TrainingSplit::holding_out_only(corpus_->num_sequences(), sample);
   const auto& offsets = corpus_->offsets();
   int trained_through = 0;
   for (int64_t i = 0; i + 1 < int64_t(offsets.size()); ++i) {
