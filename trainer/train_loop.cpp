@@ -174,6 +174,11 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
   const privacy::PrivacyPlan dp =
       privacy::plan_privacy(config, int64_t(trainable.size()), shape.global_batch, total_steps);
   std::optional<privacy::StepAccountant> accountant;
+  if (!dp.enabled && state.privacy.enabled)
+    throw UserError(config.source_path +
+                    ": the run being resumed trained with DP-SGD (privacy.enabled); going on "
+                    "without it would leave a model whose manifest claims a guarantee it no "
+                    "longer has: set privacy.enabled: true with the same keys, or --resume fresh");
   if (dp.enabled) {
     accountant.emplace(dp.sampling_rate, dp.noise_multiplier, dp.delta);
     require_same_privacy_plan(config, dp, state);

@@ -75,6 +75,8 @@ echo "ok: private runs repeat and resume bit for bit"
 # A resume under another plan (train.steps changes the calibrated noise) is refused.
 expect_error "privacy: the resumed run's plan differs" "$BIN" train "${cfg[@]}" \
   --set "run.out_dir=$WORK/r" --set train.steps=40 --resume auto
+expect_error "the run being resumed trained with DP-SGD" "$BIN" train "${cfg[@]}" \
+  --set "run.out_dir=$WORK/r" --set train.steps=40 --set privacy.enabled=false --resume auto
 
 # Fine-tuning from a checkpoint trained without privacy is refused unless the user says it was
 # trained on other users; from a private one it is allowed.
