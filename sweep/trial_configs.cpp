@@ -68,6 +68,13 @@ std::vector<trainer::Config> trial_configs(const SweepBase& base, const TrialPla
   auto parse = [&](const std::vector<std::string>& values, const std::string& id) {
     trainer::Config c = trainer::parse_config(text, path, joined(base.sets, values));
     c.run.out_dir = trial_dir(base.out_dir, id);
+    // Every trial would spend privacy on the same users, and picking the best by validation
+    // spends more; the accountant counts one run. Tune on public data, then train once.
+    if (c.privacy.enabled)
+      throw UserError(path +
+                      ": privacy.enabled in a sweep: each trial spends privacy on the "
+                      "same users and choosing among them spends more, which no "
+                      "accountant here counts; tune on public data, then train once");
     return c;
   };
 

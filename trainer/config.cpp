@@ -100,6 +100,7 @@ void visit_fields(Config& c, Visitor&& v) {
   v("privacy.delta", c.privacy.delta);
   v("privacy.clip_norm", c.privacy.clip_norm);
   v("privacy.init_from_public", c.privacy.init_from_public);
+  v("privacy.noise_key_file", c.privacy.noise_key_file);
 }
 
 const std::vector<std::string>& all_keys() {
@@ -524,6 +525,19 @@ void validate(const Config& c, const std::string& source) {
           "privacy.enabled: checkpoint.keep_best picks a checkpoint by the users' "
           "held-out events, a use of their data the accountant does not count; set "
           "checkpoint.keep_best: false");
+    // Negatives drawn by all users' item counts, or corrected by them (logQ), put every
+    // user's events into every other user's gradient, past the per-user clipping.
+    if (c.loss.kind != ItemLoss::kFullSoftmax && c.loss.sampler == NegativeSampling::kPopularity)
+      v.fail_rule(
+          "privacy.enabled: loss.sampler: popularity draws negatives by every user's "
+          "item counts, which reach each user's gradient past the clipping; set "
+          "loss.sampler: uniform");
+    if (c.loss.kind == ItemLoss::kSampledSoftmax && c.loss.logq_correction &&
+        c.loss.in_batch_negatives > 0)
+      v.fail_rule(
+          "privacy.enabled: loss.logq_correction corrects in-batch negatives by every "
+          "user's item counts, which reach each user's gradient past the clipping; set "
+          "loss.logq_correction: false or loss.in_batch_negatives: 0");
   }
 }
 

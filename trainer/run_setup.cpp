@@ -221,13 +221,21 @@ RunStart set_up_run(const Config& config, const std::string& resume, comm::Commu
             ") was trained with model.item_features: " +
             item_feature_use_name(pre.config.model.item_features) +
             "; set model.item_features: " + item_feature_use_name(pre.config.model.item_features));
-      // A private run starting from weights trained without privacy on the same users would
-      // carry their data through the unprotected start: only weights from other (public)
-      // data may start a private run, and the user says so.
-      if (config.privacy.enabled && !pre.state.privacy.enabled && !config.privacy.init_from_public)
-        throw UserError(config.source_path + ": privacy.enabled but task.init_from (" + src +
-                        ") was trained without privacy; if it was trained on other users' data "
-                        "(public, or another platform), set privacy.init_from_public: true");
+      // A private run starting from weights trained on the same users would carry their data
+      // in through the start: without privacy, unprotected; with it, a spend this run's
+      // accountant does not add (composition across runs is not implemented). Only weights
+      // from other users' (public) data may start a private run, and the user says so.
+      if (config.privacy.enabled && !config.privacy.init_from_public) {
+        const std::string how = pre.state.privacy.enabled
+                                    ? "was trained with DP-SGD (epsilon " +
+                                          std::to_string(pre.state.privacy.epsilon) +
+                                          "), a spend this run's accountant would not add"
+                                    : "was trained without privacy";
+        throw UserError(config.source_path + ": privacy.enabled but task.init_from (" + src + ") " +
+                        how +
+                        "; if its users were not this corpus's (public data, another platform), "
+                        "set privacy.init_from_public: true");
+      }
       std::vector<std::string> missing;
       load_matching_weights(model, pre, &missing);
       std::string note = "initialised from " + src + " (" + why + ")";

@@ -27,6 +27,7 @@
 #include "trainer/lr_schedule.h"
 #include "trainer/memory_estimate.h"
 #include "trainer/privacy/dp_sgd.h"
+#include "trainer/privacy/noise_key.h"
 #include "trainer/privacy/rdp_accountant.h"
 #include "trainer/run_files.h"
 #include "trainer/run_length.h"
@@ -156,6 +157,13 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
                            {"resumed_at_step", run.resumed ? state.step : int64_t{0}}};
     files.start(config, run_info, state.step);
   });
+  // DP-SGD's sampling and noise are keyed by a secret (privacy/noise_key.h), the same on every
+  // rank: rank 0 reads or creates it and hands it on.
+  uint64_t dp_key = 0;
+  if (config.privacy.enabled) {
+    comm::on_rank0(comm, [&] { dp_key = privacy::load_noise_key(config, state.step); });
+    comm.broadcast(&dp_key, sizeof dp_key, 0);
+  }
   const TaskSpec task = task_spec(config.task);
   const SampledLossPlan item_loss(config.loss, corpus->item_counts(), config.source_path,
                                   config.data.corpus);
@@ -267,7 +275,7 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
       std::vector<int64_t> step_users;  // DP-SGD: the users Poisson sampling put in this step
       StepTargetCounts mine;
       if (dp.enabled) {
-        step_users = privacy::poisson_sample(trainable, dp.sampling_rate, config.run.seed, step);
+        step_users = privacy::poisson_sample(trainable, dp.sampling_rate, dp_key, step);
         // Ranks take consecutive slices; the last rank may get fewer users.
         const int64_t per_rank = (int64_t(step_users.size()) + world - 1) / world;
         const int64_t first = std::min<int64_t>(int64_t(rank) * per_rank, step_users.size());
@@ -311,7 +319,7 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
             },
             dropout_seed, dp.clip_norm);
         norm = backend->update_private(lr, dp.noise_multiplier * dp.clip_norm, dp.expected_batch(),
-                                       stream_seed(config.run.seed, step, 0x6e6f697365), step);
+                                       stream_seed(dp_key, step, 0x6e6f697365), step);
       } else {
         const LossOptions loss = step_loss_options(task, global, item_loss, negative_seed);
         sums = backend->forward_backward(micro, loss, dropout_seed);

@@ -5,11 +5,14 @@
 # for bit, resumes bit for bit, refuses a resume under another plan, and 2 ranks follow 1 rank.
 source "$(dirname "$0")/support/common.bash"
 make_tiny_corpus
+head -c 32 /dev/urandom > "$WORK/noise.key"
+# A named noise key: runs that must be compared bit for bit (again, resumed, on 2 ranks) draw
+# the same sampling and noise; without it every run draws from a fresh secret of its own.
 cfg=(--config "$SRC/configs/demo/pretrain.yaml" --set "data.corpus=$WORK/corpus.h5" "${TINY[@]}"
      --set train.steps=20 --set train.log_every=1 --set checkpoint.every=10
      --set validation.every=0 --set checkpoint.keep_best=false --set model.dropout=0.1
      --set privacy.enabled=true --set privacy.target_epsilon=8 --set privacy.clip_norm=1
-     --set train.global_batch=32 --quiet)
+     --set train.global_batch=32 --set "privacy.noise_key_file=$WORK/noise.key" --quiet)
 
 expect_error "privacy.target_epsilon' must be > 0" "$BIN" train "${cfg[@]}" \
   --set privacy.target_epsilon=0 --set "run.out_dir=$WORK/bad1"
@@ -25,7 +28,15 @@ expect_error "validation.patience stops training" "$BIN" train "${cfg[@]}" \
   --set validation.patience=2 --set "run.out_dir=$WORK/bad6"
 expect_error "checkpoint.keep_best picks a checkpoint" "$BIN" train "${cfg[@]}" \
   --set checkpoint.keep_best=true --set "run.out_dir=$WORK/bad7"
-for d in bad1 bad2 bad3 bad4 bad5 bad6 bad7; do
+expect_error "loss.sampler: popularity draws negatives" "$BIN" train "${cfg[@]}" \
+  --set loss.kind=sampled_softmax --set loss.negatives=16 --set loss.sampler=popularity \
+  --set "run.out_dir=$WORK/bad8"
+expect_error "loss.logq_correction corrects in-batch negatives" "$BIN" train "${cfg[@]}" \
+  --set loss.kind=sampled_softmax --set loss.negatives=16 --set loss.in_batch_negatives=4 \
+  --set loss.logq_correction=true --set "run.out_dir=$WORK/bad9"
+expect_error "privacy.enabled in a sweep" "$BIN" sweep "${cfg[@]}" --grid train.lr=0.001,0.002 \
+  --out-dir "$WORK/sweep"
+for d in bad1 bad2 bad3 bad4 bad5 bad6 bad7 bad8 bad9; do
   [ ! -e "$WORK/$d/checkpoints" ] || fail "a refused private run ($d) left checkpoints"
 done
 
@@ -72,14 +83,33 @@ cmp "$WORK/a/checkpoints/step_20/model.safetensors" "$WORK/b/checkpoints/step_20
 cmp "$WORK/a/checkpoints/step_20/model.safetensors" "$WORK/r/checkpoints/step_20/model.safetensors" ||
   fail "a resumed private run differs from the uninterrupted one"
 echo "ok: private runs repeat and resume bit for bit"
+# Without a named key each run keys its sampling and noise by a fresh secret of its own, kept
+# in the run directory (owner-only) and nowhere else: two such runs differ, a resume reads the
+# secret back, and a resume whose secret is gone is refused.
+own=("${cfg[@]}" --set privacy.noise_key_file=)
+"$BIN" train "${own[@]}" --set "run.out_dir=$WORK/own1" --stop-after 10 >/dev/null 2>&1 || fail "own-key run failed"
+"$BIN" train "${own[@]}" --set "run.out_dir=$WORK/own2" --stop-after 10 >/dev/null 2>&1 || fail "own-key run failed"
+[ "$(stat -c %a "$WORK/own1/privacy_noise.key")" = 600 ] || fail "the run's noise key is not owner-only"
+! cmp -s "$WORK/own1/checkpoints/step_10/model.safetensors" "$WORK/own2/checkpoints/step_10/model.safetensors" ||
+  fail "two runs with their own secrets drew the same noise"
+secret=$(head -c 64 "$WORK/own1/privacy_noise.key")
+! grep -rq "$secret" "$WORK/own1/checkpoints" "$WORK/own1/metrics.jsonl" "$WORK/own1/config.resolved.yaml" ||
+  fail "the noise secret leaked into the run's outputs"
+cp -r "$WORK/own1" "$WORK/own1b"
+"$BIN" train "${own[@]}" --set "run.out_dir=$WORK/own1" --resume auto >/dev/null 2>&1 || fail "own-key resume failed"
+rm "$WORK/own1b/privacy_noise.key"
+expect_error "privacy_noise.key: missing" "$BIN" train "${own[@]}" --set "run.out_dir=$WORK/own1b" --resume auto
+echo "ok: a run's own noise secret is fresh, owner-only, kept out of its outputs, and needed to resume"
+
 # A resume under another plan (train.steps changes the calibrated noise) is refused.
 expect_error "privacy: the resumed run's plan differs" "$BIN" train "${cfg[@]}" \
   --set "run.out_dir=$WORK/r" --set train.steps=40 --resume auto
 expect_error "the run being resumed trained with DP-SGD" "$BIN" train "${cfg[@]}" \
   --set "run.out_dir=$WORK/r" --set train.steps=40 --set privacy.enabled=false --resume auto
 
-# Fine-tuning from a checkpoint trained without privacy is refused unless the user says it was
-# trained on other users; from a private one it is allowed.
+# Fine-tuning from a checkpoint trained on this corpus's users is refused (without privacy:
+# unprotected; with it: a spend not composed with this run's) unless the user says its users
+# were others'.
 "$BIN" train "${cfg[@]}" --set privacy.enabled=false --set train.steps=5 --set checkpoint.every=5 \
   --set "run.out_dir=$WORK/public" >/dev/null 2>&1 || fail "non-private run failed"
 ft=(--set task.kind=next_item --set train.steps=5 --set checkpoint.every=5)
@@ -88,8 +118,8 @@ expect_error "privacy.enabled but task.init_from" "$BIN" train "${cfg[@]}" "${ft
 "$BIN" train "${cfg[@]}" "${ft[@]}" --set "task.init_from=$WORK/public/checkpoints/step_5" \
   --set privacy.init_from_public=true --set "run.out_dir=$WORK/ft2" >/dev/null 2>&1 ||
   fail "fine-tuning from a declared public checkpoint failed"
-"$BIN" train "${cfg[@]}" "${ft[@]}" --set "task.init_from=$WORK/a/checkpoints/step_20" \
-  --set "run.out_dir=$WORK/ft3" >/dev/null 2>&1 || fail "fine-tuning from a private checkpoint failed"
+expect_error "was trained with DP-SGD (epsilon" "$BIN" train "${cfg[@]}" "${ft[@]}" \
+  --set "task.init_from=$WORK/a/checkpoints/step_20" --set "run.out_dir=$WORK/ft3"
 echo "ok: task.init_from follows privacy.init_from_public"
 
 if command -v mpirun >/dev/null; then

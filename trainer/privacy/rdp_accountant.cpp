@@ -114,7 +114,8 @@ Epsilon StepAccountant::after(int64_t steps) const {
     const double order = orders[i];
     const double rdp = double(steps) * step_rdp_[i];
     double eps;
-    if (rdp < 0 || delta_ * delta_ + std::expm1(-rdp) > 0) {
+    CF_CHECK(!(rdp < 0), "privacy accountant: negative RDP (a numerical error)");
+    if (delta_ * delta_ + std::expm1(-rdp) > 0) {
       eps = 0;  // the KL bound alone gives delta
     } else {
       eps = rdp + std::log1p(-1 / order) - std::log(delta_ * order) / (order - 1);
