@@ -112,7 +112,8 @@ struct CudnnAttention::Impl {
     auto options = fe::graph::SDPA_attributes()
                        .set_name("attention")
                        .set_generate_stats(true)
-                       .set_causal_mask(true)
+                       .set_diagonal_alignment(fe::DiagonalAlignment_t::TOP_LEFT)
+                       .set_diagonal_band_right_bound(0)  // causal: key <= query
                        .set_attn_scale(1.0f / std::sqrt(float(HS)))
                        .set_padding_mask(true)
                        .set_seq_len_q(lengths_tensor(*graph, "seq_len_q", kSeqQ, B))
@@ -147,7 +148,8 @@ struct CudnnAttention::Impl {
                                    .set_data_type(fe::DataType_t::FLOAT));
     auto options = fe::graph::SDPA_backward_attributes()
                        .set_name("attention_backward")
-                       .set_causal_mask(true)
+                       .set_diagonal_alignment(fe::DiagonalAlignment_t::TOP_LEFT)
+                       .set_diagonal_band_right_bound(0)  // causal: key <= query
                        .set_attn_scale(1.0f / std::sqrt(float(HS)))
                        .set_padding_mask(true)
                        .set_seq_len_q(lengths_tensor(*graph, "seq_len_q", kSeqQ, B))

@@ -375,16 +375,30 @@ TEST(CudaModelZero1, ShardedUpdatesEqualTheWholeUpdate) {
       whole.adamw_step(whole_opt, 3e-3f, clip);
       first.adamw_step(first_opt, 3e-3f, clip);
       second.adamw_step(second_opt, 3e-3f, clip);
-      // The all-gather: each rank's updated part into everyone's weights.
+      // The all-gather, as the backend does it: each rank's updated part written into the
+      // other's fp32 master (device_params), then the weights the kernels read re-derived.
       std::vector<float> want, a, b;
       whole.download_params(want);
       first.download_params(a);
       second.download_params(b);
-      std::copy(b.begin() + split, b.end(), a.begin() + split);
-      for (int64_t i = 0; i < P; ++i)
+      for (int64_t i = 0; i < split; ++i)
         ASSERT_EQ(a[size_t(i)], want[size_t(i)]) << "step " << step << ", parameter " << i;
-      first.upload_params(a);
-      second.upload_params(a);
+      for (int64_t i = split; i < P; ++i)
+        ASSERT_EQ(b[size_t(i)], want[size_t(i)]) << "step " << step << ", parameter " << i;
+      ASSERT_EQ(cudaMemcpy(first.device_params() + split, b.data() + split,
+                           sizeof(float) * (P - split), cudaMemcpyHostToDevice),
+                cudaSuccess);
+      ASSERT_EQ(cudaMemcpy(second.device_params(), a.data(), sizeof(float) * split,
+                           cudaMemcpyHostToDevice),
+                cudaSuccess);
+      first.refresh_compute_copy();
+      second.refresh_compute_copy();
+    }
+    // The next forward reads the refreshed copy: the same loss as the whole model's.
+    for (CudaModel* m : {&first, &second}) {
+      const LossSums got = m->evaluate_loss(batch, loss);
+      const LossSums expected = whole.evaluate_loss(batch, loss);
+      EXPECT_EQ(got.item, expected.item);
     }
     std::vector<float> m, v, m0, v0, m1, v1;
     whole.download_optimizer_state(m, v);
