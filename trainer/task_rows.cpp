@@ -127,42 +127,21 @@ void count_targets(const data::Batch& batch, StepTargetCounts& counts) {
 
 StepTargetCounts fill_micro_batches(const TaskSpec& task, const data::TrainingSplit& split,
                                     const data::CorpusReader& corpus,
-                                    const std::vector<int64_t>& global_ids, int64_t first_row,
-                                    uint64_t seed, int64_t step, int micro_batch, int max_len,
-                                    std::vector<data::Batch>& micro) {
-  StepTargetCounts counts;
-  data::Sequence seq;
-  for (size_t m = 0; m < micro.size(); ++m) {
-    data::Batch& batch = micro[m];
-    batch.resize(micro_batch, max_len);
-    for (int b = 0; b < micro_batch; ++b) {
-      const int64_t row = first_row + int64_t(m) * micro_batch + b;
-      fill_training_row(task, split, corpus, global_ids[size_t(row)], seed, step, row, batch, b,
-                        seq, counts);
-    }
-    count_targets(batch, counts);
-  }
-  return counts;
-}
-
-StepTargetCounts fill_private_micro_batches(const TaskSpec& task, const data::TrainingSplit& split,
-                                            const data::CorpusReader& corpus,
-                                            const std::vector<int64_t>& step_users,
-                                            int64_t first_row, int64_t rows, uint64_t seed,
-                                            int64_t step, int micro_batch, int max_len,
-                                            std::vector<data::Batch>& micro) {
+                                    const std::vector<int64_t>& ids, int64_t first_row,
+                                    int64_t rows, uint64_t seed, int64_t step, int micro_batch,
+                                    int max_len, std::vector<data::Batch>& micro) {
   StepTargetCounts counts;
   data::Sequence seq;
   micro.resize(size_t((rows + micro_batch - 1) / micro_batch));
   for (size_t m = 0; m < micro.size(); ++m) {
     data::Batch& batch = micro[m];
-    batch.resize(micro_batch, max_len);  // rows past the step's users stay empty (length 0)
+    batch.resize(micro_batch, max_len);  // rows past `rows` stay empty (length 0)
     for (int b = 0; b < micro_batch; ++b) {
       const int64_t offset = int64_t(m) * micro_batch + b;
       if (offset >= rows) break;
       const int64_t row = first_row + offset;
-      fill_training_row(task, split, corpus, step_users[size_t(row)], seed, step, row, batch, b,
-                        seq, counts);
+      fill_training_row(task, split, corpus, ids[size_t(row)], seed, step, row, batch, b, seq,
+                        counts);
     }
     count_targets(batch, counts);
   }

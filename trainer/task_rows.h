@@ -60,24 +60,17 @@ struct StepTargetCounts {
   int64_t labels = 0;   // propensity labels
   int64_t tokens = 0;   // real (non-padding) input positions
 };
-// Fills `micro` (this rank's micro-batches, `micro_batch` x `max_len` each) with the global
-// batch rows [first_row, first_row + micro.size() * micro_batch) of `global_ids`, cut and
-// restricted for the task and cut to what `split` lets training see; returns this rank's share
-// of the counts.
+// Fills `micro` with this rank's rows [first_row, first_row + rows) of the step's sequence ids
+// `ids` (the global batch, or a private step's Poisson-sampled users), cut and restricted for
+// the task and cut to what `split` lets training see: as many `micro_batch` x `max_len`
+// micro-batches as the rows need, the last padded with empty rows (length 0) when `rows` is
+// not a multiple of micro_batch. A row's draws depend on its place in `ids`, not on the rank.
+// Returns this rank's share of the counts.
 StepTargetCounts fill_micro_batches(const TaskSpec& task, const data::TrainingSplit& split,
                                     const data::CorpusReader& corpus,
-                                    const std::vector<int64_t>& global_ids, int64_t first_row,
-                                    uint64_t seed, int64_t step, int micro_batch, int max_len,
-                                    std::vector<data::Batch>& micro);
-// DP-SGD (privacy.enabled): `micro` becomes as many micro-batches as rows
-// [first_row, first_row + rows) of the step's Poisson-sampled users need (the last one padded
-// with empty rows, length 0); a user's row is the same at any world size.
-StepTargetCounts fill_private_micro_batches(const TaskSpec& task, const data::TrainingSplit& split,
-                                            const data::CorpusReader& corpus,
-                                            const std::vector<int64_t>& step_users,
-                                            int64_t first_row, int64_t rows, uint64_t seed,
-                                            int64_t step, int micro_batch, int max_len,
-                                            std::vector<data::Batch>& micro);
+                                    const std::vector<int64_t>& ids, int64_t first_row,
+                                    int64_t rows, uint64_t seed, int64_t step, int micro_batch,
+                                    int max_len, std::vector<data::Batch>& micro);
 // The target counts of a one-row batch (one user's share of a private step).
 StepTargetCounts row_target_counts(const data::Batch& row);
 // The loss options of one step: the task's, with every gradient scale set to 1 / its global

@@ -82,13 +82,18 @@ PrivacySpent privacy_spent(const privacy::PrivacyPlan& dp,
   return spent;
 }
 
-// A resumed private run must continue the plan its steps were accounted under: the same
-// sampling rate and noise (a changed train.steps or privacy key would change them), and a run
-// trained without privacy cannot become private halfway.
+// A resumed run keeps the privacy plan its steps were accounted under: a private run goes on
+// privately with the same sampling rate and noise (a changed train.steps or privacy key would
+// change them), and a run trained without privacy cannot become private halfway.
 void require_same_privacy_plan(const Config& config, const privacy::PrivacyPlan& dp,
                                const TrainState& state) {
-  if (state.step == 0) return;
   const PrivacySpent& before = state.privacy;
+  if (!dp.enabled && before.enabled)
+    throw UserError(config.source_path +
+                    ": the run being resumed trained with DP-SGD (privacy.enabled); going on "
+                    "without it would leave a model whose manifest claims a guarantee it no "
+                    "longer has: set privacy.enabled: true with the same keys, or --resume fresh");
+  if (!dp.enabled || state.step == 0) return;
   if (!before.enabled)
     throw UserError(config.source_path + ": privacy.enabled: the run being resumed trained " +
                     std::to_string(state.step) +
@@ -173,23 +178,17 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
   const RunTrainingSplit run_split = run_training_split(config, *corpus);
   const data::TrainingSplit& split = run_split.split;
   const std::vector<int64_t>& validation_users = run_split.validation_users;
-  std::vector<int64_t> trainable = data::trainable_sequences(*corpus, split);
-  std::sort(trainable.begin(), trainable.end());
+  const std::vector<int64_t> trainable = data::trainable_sequences(*corpus, split);
   data::BatchSampler sampler(trainable, config.run.seed, int(shape.global_batch));
   // The run length in steps (train.steps, or train.epochs passes); the LR schedule spans it.
   const int64_t total_steps = run_length_steps(config, sampler.steps_per_epoch());
   // DP-SGD (privacy.enabled): the noise calibrated for the whole run before the first step.
   const privacy::PrivacyPlan dp =
       privacy::plan_privacy(config, int64_t(trainable.size()), shape.global_batch, total_steps);
+  require_same_privacy_plan(config, dp, state);
   std::optional<privacy::StepAccountant> accountant;
-  if (!dp.enabled && state.privacy.enabled)
-    throw UserError(config.source_path +
-                    ": the run being resumed trained with DP-SGD (privacy.enabled); going on "
-                    "without it would leave a model whose manifest claims a guarantee it no "
-                    "longer has: set privacy.enabled: true with the same keys, or --resume fresh");
   if (dp.enabled) {
     accountant.emplace(dp.sampling_rate, dp.noise_multiplier, dp.delta);
-    require_same_privacy_plan(config, dp, state);
     char line[256];
     std::snprintf(line, sizeof line,
                   "privacy: DP-SGD to epsilon %g at delta %.3g over %lld steps: users Poisson-"
@@ -272,21 +271,22 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
       // 2. This rank's rows of the global batch (ranks take consecutive slices), and the global
       //    target counts, so every loss is averaged over the whole global batch. A stop request
       //    (SIGTERM/SIGUSR1) on any rank travels with them and stops every rank at this step.
-      std::vector<int64_t> step_users;  // DP-SGD: the users Poisson sampling put in this step
       StepTargetCounts mine;
       if (dp.enabled) {
-        step_users = privacy::poisson_sample(trainable, dp.sampling_rate, dp_key, step);
-        // Ranks take consecutive slices; the last rank may get fewer users.
-        const int64_t per_rank = (int64_t(step_users.size()) + world - 1) / world;
-        const int64_t first = std::min<int64_t>(int64_t(rank) * per_rank, step_users.size());
-        const int64_t rows = std::min<int64_t>(per_rank, int64_t(step_users.size()) - first);
-        mine = fill_private_micro_batches(task, split, *corpus, step_users, first, rows,
-                                          config.run.seed, step, shape.micro_batch, shape.max_len,
-                                          micro);
+        // DP-SGD: the users Poisson sampling put in this step, in consecutive slices per rank
+        // (the last rank may get fewer).
+        const std::vector<int64_t> users =
+            privacy::poisson_sample(trainable, dp.sampling_rate, dp_key, step);
+        const int64_t per_rank = (int64_t(users.size()) + world - 1) / world;
+        const int64_t first = std::min<int64_t>(int64_t(rank) * per_rank, users.size());
+        const int64_t rows = std::min<int64_t>(per_rank, int64_t(users.size()) - first);
+        mine = fill_micro_batches(task, split, *corpus, users, first, rows, config.run.seed, step,
+                                  shape.micro_batch, shape.max_len, micro);
       } else {
+        const int64_t rows = int64_t(shape.micro_batches) * shape.micro_batch;
         mine = fill_micro_batches(task, split, *corpus, sampler.global_batch(state.sampler_step),
-                                  int64_t(rank) * shape.micro_batches * shape.micro_batch,
-                                  config.run.seed, step, shape.micro_batch, shape.max_len, micro);
+                                  int64_t(rank) * rows, rows, config.run.seed, step,
+                                  shape.micro_batch, shape.max_len, micro);
       }
       double counts[5] = {double(mine.items), double(mine.actions), double(mine.labels),
                           double(mine.tokens),
