@@ -36,8 +36,7 @@ class CpuBackend final : public TrainingBackend {
       // was given (fresh or from a checkpoint) is cut down to that shard.
       std::vector<float> m = optimizer_.m(), v = optimizer_.v();
       const int64_t steps = optimizer_.steps_taken();
-      int64_t begin = 0;
-      for (int r = 0; r < comm.rank(); ++r) begin += shard_counts_[size_t(r)];
+      const int64_t begin = comm::shard_begin(shard_counts_, comm.rank());
       optimizer_.set_shard(begin, begin + shard_counts_[size_t(comm.rank())]);
       optimizer_.load_state(std::move(m), std::move(v), steps);
       grad_shard_.resize(size_t(optimizer_.shard_end() - optimizer_.shard_begin()));

@@ -42,7 +42,7 @@ class CudaBackend final : public TrainingBackend {
     if (options.zero1) {
       // This rank keeps (and updates) only its shard of the optimizer state, as on the CPU.
       shard_counts_ = comm::even_shard_counts(num_params, comm.world_size());
-      for (int r = 0; r < comm.rank(); ++r) shard_begin_ += shard_counts_[size_t(r)];
+      shard_begin_ = comm::shard_begin(shard_counts_, comm.rank());
       gpu_->shard_optimizer(shard_begin_, shard_begin_ + shard_counts_[size_t(comm.rank())]);
     }
     if (optimizer.steps_taken() > 0) gpu_->upload_optimizer_state(optimizer.m(), optimizer.v());

@@ -20,4 +20,10 @@ std::vector<int64_t> even_shard_counts(int64_t n, int parts) {
   return counts;
 }
 
+int64_t shard_begin(const std::vector<int64_t>& counts, int part) {
+  int64_t begin = 0;
+  for (int r = 0; r < part; ++r) begin += counts[size_t(r)];
+  return begin;
+}
+
 }  // namespace cf::trainer::comm

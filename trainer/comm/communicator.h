@@ -106,5 +106,7 @@ class LocalComm final : public Communicator {
 // Splits `n` elements into `parts` contiguous shards as evenly as possible (the first n % parts
 // get one more). Used for ZeRO-1 optimizer-state shards.
 std::vector<int64_t> even_shard_counts(int64_t n, int parts);
+// Where shard `part` of `counts` starts: the sum of the counts before it.
+int64_t shard_begin(const std::vector<int64_t>& counts, int part);
 
 }  // namespace cf::trainer::comm
