@@ -276,6 +276,9 @@ TrainState read_train_state(const Json& in, const std::string& source) {
     out.noise_multiplier = get_field<double>(p, "noise_multiplier", source, "privacy.");
     out.sampling_rate = get_field<double>(p, "sampling_rate", source, "privacy.");
     out.steps = get_field<int64_t>(p, "steps", source, "privacy.");
+    // Absent before composition existed: none.
+    if (p.contains("earlier_phases"))
+      out.earlier = privacy_phases_from_json(p["earlier_phases"], source);
   }
   return state;
 }
@@ -650,7 +653,33 @@ Json privacy_spent_json(const PrivacySpent& p) {
           {"noise_multiplier", p.noise_multiplier},
           {"sampling_rate", p.sampling_rate},
           {"steps", p.steps},
+          {"earlier_phases", privacy_phases_json(p.earlier)},
           {"accountant", "RDP, Poisson-sampled Gaussian, add/remove one user"}};
+}
+
+Json privacy_phases_json(const std::vector<privacy::MechanismPhase>& phases) {
+  Json out = Json::array();
+  for (const privacy::MechanismPhase& phase : phases)
+    out.push_back({{"sampling_rate", phase.sampling_rate},
+                   {"noise_multiplier", phase.noise_multiplier},
+                   {"steps", phase.steps}});
+  return out;
+}
+
+std::vector<privacy::MechanismPhase> privacy_phases_from_json(const Json& phases,
+                                                              const std::string& source) {
+  if (!phases.is_array()) throw UserError(source + ": privacy.earlier_phases is not a list");
+  std::vector<privacy::MechanismPhase> out;
+  for (const Json& phase : phases) {
+    privacy::MechanismPhase p{
+        get_field<double>(phase, "sampling_rate", source, "privacy.earlier_phases[]."),
+        get_field<double>(phase, "noise_multiplier", source, "privacy.earlier_phases[]."),
+        get_field<int64_t>(phase, "steps", source, "privacy.earlier_phases[].")};
+    if (!(p.sampling_rate > 0 && p.sampling_rate <= 1) || !(p.noise_multiplier > 0) || p.steps < 0)
+      throw UserError(source + ": privacy.earlier_phases holds an impossible phase");
+    out.push_back(p);
+  }
+  return out;
 }
 
 std::string train_state_to_json(const TrainState& state) {

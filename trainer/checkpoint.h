@@ -10,6 +10,7 @@
 #include "trainer/config.h"
 #include "trainer/early_stopping.h"
 #include "trainer/model/model.h"
+#include "trainer/privacy/rdp_accountant.h"
 
 namespace cf::trainer {
 
@@ -23,10 +24,18 @@ struct PrivacySpent {
   bool enabled = false;
   double epsilon = 0, delta = 0, clip_norm = 0, noise_multiplier = 0, sampling_rate = 0;
   int64_t steps = 0;
+  // Private runs on the same users this run started from (task.init_from a private checkpoint,
+  // and that run's own earlier phases), oldest first: epsilon covers them and this run.
+  std::vector<privacy::MechanismPhase> earlier;
 };
 
 // The spend as the JSON object manifests, eval.json and reports show.
 Json privacy_spent_json(const PrivacySpent& spent);
+// PrivacySpent::earlier as JSON (a list of {sampling_rate, noise_multiplier, steps}), and back
+// (UserError naming `source` for a malformed or impossible phase).
+Json privacy_phases_json(const std::vector<privacy::MechanismPhase>& phases);
+std::vector<privacy::MechanismPhase> privacy_phases_from_json(const Json& phases,
+                                                              const std::string& source);
 
 struct TrainState {
   int64_t step = 0;            // optimizer steps completed

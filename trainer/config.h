@@ -124,9 +124,10 @@ struct PrivacySection {
   float target_epsilon = 0;  // > 0 when enabled: (epsilon, delta) of the whole run
   float delta = 0;           // 0 = 1 / (10 x training users); must be below 1 / users
   float clip_norm = 1.0f;    // the L2 norm one user's gradient is clipped to
-  // task.init_from is refused in a private run unless the checkpoint's users were not this
-  // corpus's (public or other data): say so here. (Composing an earlier private run's spend on
-  // the same users with this run's is not implemented.)
+  // With task.init_from: the checkpoint's users were not this corpus's (public or other data),
+  // so its training is not counted. Otherwise a private run refuses a checkpoint trained
+  // without privacy and composes a private one's spend with its own (target_epsilon covers
+  // both).
   bool init_from_public = false;
   // The secret the user sampling and noise are keyed by (trainer/privacy/noise_key.h); empty:
   // the run's own <run.out_dir>/privacy_noise.key, created from the OS's random source.

@@ -221,20 +221,24 @@ RunStart set_up_run(const Config& config, const std::string& resume, comm::Commu
             ") was trained with model.item_features: " +
             item_feature_use_name(pre.config.model.item_features) +
             "; set model.item_features: " + item_feature_use_name(pre.config.model.item_features));
-      // A private run starting from weights trained on the same users would carry their data
-      // in through the start: without privacy, unprotected; with it, a spend this run's
-      // accountant does not add (composition across runs is not implemented). Only weights
-      // from other users' (public) data may start a private run, and the user says so.
+      // A private run starting from weights trained on the same users carries their data in
+      // through the start. From a private run, that spend composes with this run's: its phases
+      // become this run's earlier phases, and privacy.target_epsilon covers them all. From a
+      // run without privacy nothing bounds it: refused, unless the user says the checkpoint's
+      // users were others' (public data, another platform).
       if (config.privacy.enabled && !config.privacy.init_from_public) {
-        const std::string how = pre.state.privacy.enabled
-                                    ? "was trained with DP-SGD (epsilon " +
-                                          std::to_string(pre.state.privacy.epsilon) +
-                                          "), a spend this run's accountant would not add"
-                                    : "was trained without privacy";
-        throw UserError(config.source_path + ": privacy.enabled but task.init_from (" + src + ") " +
-                        how +
-                        "; if its users were not this corpus's (public data, another platform), "
-                        "set privacy.init_from_public: true");
+        const PrivacySpent& before = pre.state.privacy;
+        if (!before.enabled)
+          throw UserError(config.source_path + ": privacy.enabled but task.init_from (" + src +
+                          ") was trained without privacy; if its users were not this "
+                          "corpus's (public data, another platform), set "
+                          "privacy.init_from_public: true");
+        state.privacy.earlier = before.earlier;
+        state.privacy.earlier.push_back(
+            {before.sampling_rate, before.noise_multiplier, before.steps});
+        say("privacy: task.init_from (" + src + ") was trained with DP-SGD on these users " +
+            "(epsilon " + std::to_string(before.epsilon) + "): its spend composes with this " +
+            "run's, and privacy.target_epsilon covers both");
       }
       std::vector<std::string> missing;
       load_matching_weights(model, pre, &missing);
@@ -254,6 +258,10 @@ RunStart set_up_run(const Config& config, const std::string& resume, comm::Commu
   require_same_setup_on_all_ranks(comm, config, num_params, fingerprint, shape.micro_batches);
   if (comm.world_size() > 1) {
     comm::broadcast_floats(comm, model.params(), /*fixed_size=*/true);
+    std::string earlier = privacy_phases_json(state.privacy.earlier).dump();
+    comm::broadcast_string(comm, earlier);
+    state.privacy.earlier =
+        privacy_phases_from_json(Json::parse(earlier), "broadcast privacy phases");
     comm::broadcast_string(comm, state_json);
     comm::broadcast_floats(comm, full_m);
     comm::broadcast_floats(comm, full_v);

@@ -79,6 +79,7 @@ PrivacySpent privacy_spent(const privacy::PrivacyPlan& dp,
   spent.noise_multiplier = dp.noise_multiplier;
   spent.sampling_rate = dp.sampling_rate;
   spent.steps = steps;
+  spent.earlier = dp.earlier;
   return spent;
 }
 
@@ -183,12 +184,13 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
   // The run length in steps (train.steps, or train.epochs passes); the LR schedule spans it.
   const int64_t total_steps = run_length_steps(config, sampler.steps_per_epoch());
   // DP-SGD (privacy.enabled): the noise calibrated for the whole run before the first step.
-  const privacy::PrivacyPlan dp =
-      privacy::plan_privacy(config, int64_t(trainable.size()), shape.global_batch, total_steps);
+  const privacy::PrivacyPlan dp = privacy::plan_privacy(
+      config, int64_t(trainable.size()), shape.global_batch, total_steps, state.privacy.earlier);
   require_same_privacy_plan(config, dp, state);
   std::optional<privacy::StepAccountant> accountant;
   if (dp.enabled) {
-    accountant.emplace(dp.sampling_rate, dp.noise_multiplier, dp.delta);
+    accountant.emplace(dp.sampling_rate, dp.noise_multiplier, dp.delta,
+                       privacy::composed_rdp(dp.earlier));
     char line[256];
     std::snprintf(line, sizeof line,
                   "privacy: DP-SGD to epsilon %g at delta %.3g over %lld steps: users Poisson-"
@@ -196,7 +198,17 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
                   "gradient clipped to %g, noise multiplier %.4f",
                   dp.target_epsilon, dp.delta, (long long)dp.steps, dp.sampling_rate,
                   (long long)dp.users, dp.expected_batch(), dp.clip_norm, dp.noise_multiplier);
-    say(line);
+    std::string text = line;
+    if (!dp.earlier.empty()) {
+      int64_t earlier_steps = 0;
+      for (const privacy::MechanismPhase& phase : dp.earlier) earlier_steps += phase.steps;
+      std::snprintf(line, sizeof line,
+                    "; composed with %zu earlier private run(s) on these users (%lld steps, "
+                    "epsilon %.4g before this run)",
+                    dp.earlier.size(), (long long)earlier_steps, accountant->after(0).epsilon);
+      text += line;
+    }
+    say(text);
   }
   TrainSection schedule = config.train;
   schedule.steps = total_steps;

@@ -249,5 +249,8 @@ void adamw_update(float* params, T* compute_copy, const float* grads, float* m, 
 // holds sum_of_squares_partials() doubles. Synchronises the stream and returns on the host.
 int sum_of_squares_partials();
 double sum_of_squares(const float* x, int64_t n, double* partials, cudaStream_t stream);
+// sum[i] += scale * x[i] in double, then x[i] = 0 (DP-SGD: a user's clipped gradient into the
+// step's sum, the gradient buffer ready for the next user).
+void add_scaled_and_zero(double* sum, float* x, double scale, int64_t n, cudaStream_t stream);
 
 }  // namespace cf::cuda

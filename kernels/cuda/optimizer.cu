@@ -44,6 +44,15 @@ __global__ void sum_of_squares_kernel(double* partials, const float* x, int64_t 
   if (threadIdx.x == 0) partials[blockIdx.x] = total;
 }
 
+// DP-SGD: one user's clipped gradient into the step's double-precision sum, the buffer cleared
+// for the next user in the same pass.
+__global__ void add_scaled_and_zero_kernel(double* sum, float* x, double scale, int64_t n) {
+  CF_FOR_EACH_ELEMENT(i, n) {
+    sum[i] += scale * double(x[i]);
+    x[i] = 0.0f;
+  }
+}
+
 }  // namespace
 
 template <class T>
@@ -74,6 +83,12 @@ double sum_of_squares(const float* x, int64_t n, double* partials, cudaStream_t 
   double total = 0.0;
   for (double s : host) total += s;
   return total;
+}
+
+void add_scaled_and_zero(double* sum, float* x, double scale, int64_t n, cudaStream_t stream) {
+  if (n <= 0) return;
+  add_scaled_and_zero_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(sum, x, scale, n);
+  CF_CUDA_CHECK_LAUNCH();
 }
 
 template void adamw_update<float>(float*, float*, const float*, float*, float*, int64_t, float,

@@ -16,8 +16,11 @@
 #include "core/error.h"
 #include "cuda/device_buffer.h"
 #include "kernels/cuda/cudnn_attention.h"
+#include "trainer/backend/training_backend.h"
+#include "trainer/comm/communicator.h"
 #include "trainer/model/model.h"
 #include "trainer/optimizer.h"
+#include "trainer/privacy/dp_sgd.h"
 #include "unit/model/tiny_model_fixture.h"
 
 namespace cf::trainer {
@@ -414,6 +417,73 @@ TEST(CudaModelZero1, ShardedUpdatesEqualTheWholeUpdate) {
 }
 
 // Settings the GPU path refuses get a clear error instead of wrong numbers.
+// DP-SGD on the GPU: each user's pass, clipped into the device sum (add_clipped_grads), against
+// the CPU backend's private step on the same users (which takes each norm over the user's
+// gradient support), in fp32 with a sampled loss and dropout. With a clip norm below every
+// user's norm each user is scaled; with a large one none is.
+TEST(CudaModelPrivacy, ClippedSumMatchesTheCpuBackend) {
+  CF_SKIP_WITHOUT_GPU("CudaModel tests");
+  const data::VocabSizes vocab = step_vocab();
+  ModelConfig config = step_config();
+  config.tied_item_head = true;
+  // Three users (the emulation takes about a minute per gradient norm: keep the passes few).
+  const data::Batch batch = ragged_batch(step_vocab(), 24, {24, 9, 3}, {-1.f, -1.f, -1.f}, 11);
+  auto loss_for = [](const data::Batch& row) {
+    LossOptions o;
+    use_step_sampled_loss(o, ItemLoss::kSampledSoftmax);
+    o.item_log_q = nullptr;
+    const int64_t targets = row.num_targets();
+    o.item_grad_scale = targets > 0 ? 1.0f / float(targets) : 0.0f;
+    return o;
+  };
+  for (const double clip_norm : {1e-3, 1e6}) {
+    SCOPED_TRACE("clip norm " + std::to_string(clip_norm));
+    Model cpu(config, vocab);
+    cpu.init_weights(21);
+    const int64_t P = int64_t(cpu.params().size());
+    CudaModelOptions options;
+    options.bf16 = false;
+    CudaModel gpu(config, vocab, options);
+    gpu.upload_params(cpu.params());
+    gpu.zero_grads();
+    data::Batch row;
+    int users = 0;
+    privacy::for_each_user({batch}, row, [&](const data::Batch& user) {
+      gpu.forward_backward(user, loss_for(user), 9);
+      const double norm = gpu.add_clipped_grads(clip_norm);
+      if (clip_norm < 1) {
+        EXPECT_GT(norm, clip_norm) << "a user would not be clipped";
+      }
+      ++users;
+    });
+    ASSERT_EQ(users, batch.B);
+    std::vector<double> gpu_sum;
+    gpu.take_clipped_sum(gpu_sum);
+    std::vector<double> after;
+    gpu.take_clipped_sum(after);
+    EXPECT_EQ(std::count(after.begin(), after.end(), 0.0), P) << "the sum was not restarted";
+
+    AdamW optimizer(cpu.tensors(), P, {});
+    comm::LocalComm local;
+    BackendOptions backend_options;
+    backend_options.privacy = true;
+    auto backend = make_training_backend(DeviceChoice{}, backend_options, cpu, optimizer, local);
+    backend->forward_backward_private({batch}, loss_for, 9, clip_norm);
+    backend->update_private(0.0f, 0.0, 1.0, 1, 0);  // no noise, divisor 1: the sum itself
+    double diff = 0, ref = 0;
+    for (int64_t i = 0; i < P; ++i) {
+      const double c = cpu.grads()[size_t(i)], g = gpu_sum[size_t(i)];
+      diff += (g - c) * (g - c);
+      ref += c * c;
+    }
+    ASSERT_GT(ref, 0);
+    EXPECT_LE(std::sqrt(diff / ref), kFp32.gradient);
+    if (clip_norm < 1) {
+      EXPECT_LE(std::sqrt(ref), users * clip_norm * (1 + 1e-5));
+    }
+  }
+}
+
 TEST(CudaModelErrors, FlashNeedsASupportedHeadDim) {
   CF_SKIP_WITHOUT_GPU("CudaModel tests");
   ModelConfig c = step_config();

@@ -2,7 +2,8 @@
 # DP-SGD (privacy.enabled, trainer/privacy/) through `cartformer train`: bad privacy settings are
 # one clear error before training; a private run says its plan, reports epsilon every logged
 # step and stays within its target, records the spend in the checkpoint manifest, repeats bit
-# for bit, resumes bit for bit, refuses a resume under another plan, and 2 ranks follow 1 rank.
+# for bit, resumes bit for bit, refuses a resume under another plan, composes with a private
+# checkpoint it fine-tunes, and 2 ranks follow 1 rank.
 source "$(dirname "$0")/support/common.bash"
 make_tiny_corpus
 head -c 32 /dev/urandom > "$WORK/noise.key"
@@ -107,9 +108,9 @@ expect_error "privacy: the resumed run's plan differs" "$BIN" train "${cfg[@]}" 
 expect_error "the run being resumed trained with DP-SGD" "$BIN" train "${cfg[@]}" \
   --set "run.out_dir=$WORK/r" --set train.steps=40 --set privacy.enabled=false --resume auto
 
-# Fine-tuning from a checkpoint trained on this corpus's users is refused (without privacy:
-# unprotected; with it: a spend not composed with this run's) unless the user says its users
-# were others'.
+# Fine-tuning from a checkpoint trained on this corpus's users without privacy is refused
+# (nothing bounds what it carries in) unless the user says its users were others'; from a
+# private one, its spend composes with the fine-tune's under the fine-tune's target.
 "$BIN" train "${cfg[@]}" --set privacy.enabled=false --set train.steps=5 --set checkpoint.every=5 \
   --set "run.out_dir=$WORK/public" >/dev/null 2>&1 || fail "non-private run failed"
 ft=(--set task.kind=next_item --set train.steps=5 --set checkpoint.every=5)
@@ -118,9 +119,31 @@ expect_error "privacy.enabled but task.init_from" "$BIN" train "${cfg[@]}" "${ft
 "$BIN" train "${cfg[@]}" "${ft[@]}" --set "task.init_from=$WORK/public/checkpoints/step_5" \
   --set privacy.init_from_public=true --set "run.out_dir=$WORK/ft2" >/dev/null 2>&1 ||
   fail "fine-tuning from a declared public checkpoint failed"
-expect_error "was trained with DP-SGD (epsilon" "$BIN" train "${cfg[@]}" "${ft[@]}" \
-  --set "task.init_from=$WORK/a/checkpoints/step_20" --set "run.out_dir=$WORK/ft3"
-echo "ok: task.init_from follows privacy.init_from_public"
+expect_error "is already spent by the earlier private training of these users" "$BIN" train \
+  "${cfg[@]}" "${ft[@]}" --set "task.init_from=$WORK/a/checkpoints/step_20" \
+  --set privacy.target_epsilon=5 --set "run.out_dir=$WORK/ft3"
+[ ! -e "$WORK/ft3/checkpoints" ] || fail "a refused composed run left checkpoints"
+"$BIN" train "${cfg[@]}" "${ft[@]}" --set "task.init_from=$WORK/a/checkpoints/step_20" \
+  --set privacy.target_epsilon=12 --set "run.out_dir=$WORK/ft4" 2>"$WORK/ft4.err" >/dev/null ||
+  { cat "$WORK/ft4.err"; fail "a private fine-tune of a private checkpoint failed"; }
+grep -q "composed with 1 earlier private run(s) on these users (20 steps" "$WORK/ft4.err" ||
+  { cat "$WORK/ft4.err"; fail "the composition was not said"; }
+python3 - "$WORK/a/checkpoints/step_20/manifest.json" "$WORK/ft4/checkpoints/step_5/manifest.json" <<'PY' || fail "composed accounting"
+import json, sys
+def spend(path):
+    m = json.load(open(path))
+    return m.get("state", m)["privacy"] if "privacy" not in m else m["privacy"]
+pre, ft = spend(sys.argv[1]), spend(sys.argv[2])
+assert pre["earlier_phases"] == [], pre
+phase = ft["earlier_phases"]
+assert len(phase) == 1 and phase[0]["steps"] == 20, phase
+assert phase[0]["noise_multiplier"] == pre["noise_multiplier"], (phase, pre)
+assert phase[0]["sampling_rate"] == pre["sampling_rate"], (phase, pre)
+# Both runs together: above what the pretraining spent, within the fine-tune's target.
+assert pre["epsilon"] < ft["epsilon"] <= 12, (pre["epsilon"], ft["epsilon"])
+print(f"ok: pretraining epsilon {pre['epsilon']:.3f}, with the fine-tune {ft['epsilon']:.3f} <= 12")
+PY
+echo "ok: task.init_from follows privacy.init_from_public; a private start composes"
 
 if command -v mpirun >/dev/null; then
   "${MPIRUN[@]}" -np 2 "$BIN" train "${cfg[@]}" --set "run.out_dir=$WORK/two" >/dev/null 2>"$WORK/two.err" ||
@@ -128,6 +151,12 @@ if command -v mpirun >/dev/null; then
   same_losses "$WORK/two/metrics.jsonl" "$WORK/a/metrics.jsonl" 1e-5 || fail "2 ranks differ from 1 rank"
   "$BIN" inspect "$WORK/two/checkpoints/step_20" --compare "$WORK/a/checkpoints/step_20" \
     --tolerance 1e-5 >/dev/null || fail "2-rank private weights differ from 1 rank's"
+  # The composed fine-tune on 2 ranks: every rank accounts the earlier phase (the same noise).
+  "${MPIRUN[@]}" -np 2 "$BIN" train "${cfg[@]}" "${ft[@]}" --set "task.init_from=$WORK/a/checkpoints/step_20" \
+    --set privacy.target_epsilon=12 --set "run.out_dir=$WORK/ft4two" >/dev/null 2>"$WORK/ft4two.err" ||
+    { cat "$WORK/ft4two.err"; fail "2-rank composed fine-tune failed"; }
+  "$BIN" inspect "$WORK/ft4two/checkpoints/step_5" --compare "$WORK/ft4/checkpoints/step_5" \
+    --tolerance 1e-5 >/dev/null || fail "2-rank composed fine-tune differs from 1 rank's"
   expect_error "privacy.enabled does not shard the optimizer state" "${MPIRUN[@]}" -np 2 "$BIN" train \
     "${cfg[@]}" --set comm.zero1=true --set "run.out_dir=$WORK/z"
   echo "ok: 2 ranks follow 1 rank"

@@ -103,30 +103,23 @@ class CpuBackend final : public TrainingBackend {
     LossSums sums;
     clipped_sum_.assign(size_t(num_params_), 0.0);
     std::vector<float>& grads = model_.grads();
-    for (const data::Batch& batch : micro) {
-      for (int b = 0; b < batch.B; ++b) {
-        if (batch.length[size_t(b)] == 0) continue;  // padding after the step's last user
-        data::copy_row(batch, b, user_row_);
-        ops::fill_zero(grads.data(), num_params_);
-        add_sums(sums, model_.forward_backward(user_row_, loss_for_user(user_row_), dropout_seed));
-        const double scale = privacy::clip_scale(optimizer_.grad_norm(grads), clip_norm);
-        double* sum = clipped_sum_.data();
-        const float* g = grads.data();
-#pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < num_params_; ++i) sum[i] += scale * double(g[i]);
-      }
-    }
+    // Each user's pass starts from a zero buffer; only its support (the rows it can write:
+    // trainer/model/gradient_support.h) is then read, summed and zeroed again, so the cost per
+    // user follows what the user touched, not the size of the item table.
+    ops::fill_zero(grads.data(), num_params_);
+    privacy::for_each_user(micro, user_row_, [&](const data::Batch& user) {
+      const LossOptions loss = loss_for_user(user);
+      add_sums(sums, model_.forward_backward(user, loss, dropout_seed));
+      add_clipped_user_gradient(model_.gradient_support(user, loss), clip_norm);
+    });
     return sums;
   }
 
   double update_private(float lr, double noise_stddev, double divisor, uint64_t noise_seed,
                         int64_t step) override {
-    comm_.all_reduce_sum(clipped_sum_.data(), num_params_);
     std::vector<float>& grads = model_.grads();
-    for (int64_t i = 0; i < num_params_; ++i) grads[size_t(i)] = float(clipped_sum_[size_t(i)]);
-    privacy::add_gaussian_noise(grads.data(), num_params_, noise_stddev, noise_seed, step);
-    const float inverse = float(1.0 / divisor);
-    for (float& g : grads) g *= inverse;
+    privacy::noisy_mean_gradient(clipped_sum_, comm_, noise_stddev, divisor, noise_seed, step,
+                                 grads);
     const double norm = optimizer_.grad_norm(grads);
     optimizer_.step(model_.params(), grads, lr, 1.0f);  // the clipping was per user
     return norm;
@@ -135,6 +128,32 @@ class CpuBackend final : public TrainingBackend {
   LossSums evaluate_loss(const data::Batch& batch, const LossOptions& loss) override {
     const ops::cpu::ScopedMatmulPrecision precision(products_);
     return model_.evaluate_loss(batch, loss);
+  }
+
+  // clipped_sum_ += min(1, clip_norm / |g|) g over the user's support, which is zeroed after.
+  // The norm's partial sums are per range and added in range order: the same at any thread
+  // count.
+  void add_clipped_user_gradient(const std::vector<GradientRange>& support, double clip_norm) {
+    float* g = model_.grads().data();
+    double* sum = clipped_sum_.data();
+    const int64_t ranges = int64_t(support.size());
+    range_sum_sq_.assign(size_t(ranges), 0.0);
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < ranges; ++r) {
+      double s = 0;
+      for (int64_t i = support[size_t(r)].begin; i < support[size_t(r)].end; ++i)
+        s += double(g[i]) * double(g[i]);
+      range_sum_sq_[size_t(r)] = s;
+    }
+    double sum_sq = 0;
+    for (double s : range_sum_sq_) sum_sq += s;
+    const double scale = privacy::clip_scale(std::sqrt(sum_sq), clip_norm);
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < ranges; ++r)
+      for (int64_t i = support[size_t(r)].begin; i < support[size_t(r)].end; ++i) {
+        sum[i] += scale * double(g[i]);
+        g[i] = 0.f;
+      }
   }
 
   CheckpointTensors checkpoint_tensors() override {
@@ -161,8 +180,9 @@ class CpuBackend final : public TrainingBackend {
   GradientSync grad_sync_;
   const ops::cpu::MatmulPrecision products_;
   std::vector<float> earlier_, grad_shard_, gathered_m_, gathered_v_;
-  std::vector<double> clipped_sum_;  // DP-SGD: this rank's sum of clipped user gradients
-  data::Batch user_row_;             // DP-SGD: the user of the current pass
+  std::vector<double> clipped_sum_;   // DP-SGD: this rank's sum of clipped user gradients
+  std::vector<double> range_sum_sq_;  // DP-SGD: a user's squared norm per support range
+  data::Batch user_row_;              // DP-SGD: the user of the current pass
 };
 
 }  // namespace

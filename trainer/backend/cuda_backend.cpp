@@ -9,6 +9,7 @@
 #include "trainer/backend/grad_sync.h"
 #include "trainer/comm/nccl_comm.h"
 #include "trainer/model/cuda_model.h"
+#include "trainer/privacy/dp_sgd.h"
 #include "trainer/task_rows.h"
 
 namespace cf::trainer {
@@ -101,6 +102,33 @@ class CudaBackend final : public TrainingBackend {
     return norm;
   }
 
+  // DP-SGD: one pass per user on the device, each user's gradient clipped into a device sum
+  // (CudaModel::add_clipped_grads); the noise and the update's arithmetic are the CPU's
+  // (privacy::noisy_mean_gradient on the host), so both backends add the same noise.
+  LossSums forward_backward_private(
+      const std::vector<data::Batch>& micro,
+      const std::function<LossOptions(const data::Batch&)>& loss_for_user, uint64_t dropout_seed,
+      double clip_norm) override {
+    LossSums sums;
+    gpu_->zero_grads();
+    privacy::for_each_user(micro, user_row_, [&](const data::Batch& user) {
+      add_sums(sums, gpu_->forward_backward(user, loss_for_user(user), dropout_seed));
+      gpu_->add_clipped_grads(clip_norm);
+    });
+    return sums;
+  }
+
+  double update_private(float lr, double noise_stddev, double divisor, uint64_t noise_seed,
+                        int64_t step) override {
+    gpu_->take_clipped_sum(clipped_sum_);
+    privacy::noisy_mean_gradient(clipped_sum_, comm_, noise_stddev, divisor, noise_seed, step,
+                                 private_grads_);
+    gpu_->upload_grads(private_grads_);
+    const double norm = std::sqrt(gpu_->grad_sum_of_squares(optimizer_));
+    gpu_->adamw_step(optimizer_, lr, 1.0f);  // the clipping was per user
+    return norm;
+  }
+
   LossSums evaluate_loss(const data::Batch& batch, const LossOptions& loss) override {
     return gpu_->evaluate_loss(batch, loss);
   }
@@ -136,6 +164,9 @@ class CudaBackend final : public TrainingBackend {
   std::unique_ptr<GradientSync> sync_;
   std::vector<int64_t> shard_counts_;  // ZeRO-1: parameters per rank
   int64_t shard_begin_ = 0;            // ZeRO-1: this rank's first parameter
+  data::Batch user_row_;               // DP-SGD: the user of the current pass
+  std::vector<double> clipped_sum_;    // DP-SGD: the step's clipped sum, on the host
+  std::vector<float> private_grads_;   // DP-SGD: the noisy mean gradient, on the host
 };
 
 }  // namespace

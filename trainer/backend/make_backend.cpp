@@ -41,10 +41,6 @@ void check_backend_options(const BackendOptions& options, bool cuda) {
                     "false");
   }
   if (!cuda) return;
-  if (options.privacy) {
-    throw UserError(options.config_path +
-                    ": privacy.enabled trains on the CPU backend only so far; set run.device: cpu");
-  }
   // Asking for bf16 through the CPU's key while cuda.precision says fp32 is a contradiction,
   // not a choice to ignore.
   if (options.precision == "bf16" && options.cuda.precision != "bf16") {

@@ -52,7 +52,8 @@ class TrainingBackend {
   // DP-SGD (privacy.enabled; trainer/privacy/dp_sgd.h). One forward and backward per user (a
   // row of the micro-batches; empty rows are skipped) under loss_for_user(its one-row batch),
   // each user's gradient clipped to norm clip_norm and the clipped gradients summed (in
-  // double). Returns this rank's loss sums.
+  // double). The CPU takes each norm over the user's gradient support (gradient_support.h),
+  // the GPU over the whole buffer. Returns this rank's loss sums.
   virtual LossSums forward_backward_private(
       const std::vector<data::Batch>& micro,
       const std::function<LossOptions(const data::Batch&)>& loss_for_user, uint64_t dropout_seed,
@@ -75,7 +76,7 @@ class TrainingBackend {
 // initialised; the backend takes them over for the run). UserError for settings the chosen
 // backend lacks.
 // Refuses settings the chosen backend cannot honour, naming the config and the keys, before
-// anything is allocated: on CUDA, comm.zero1 (not available there yet) and run.precision: bf16
+// anything is allocated: privacy.enabled with comm.zero1, and on CUDA run.precision: bf16
 // without cuda.precision: bf16 (run.precision is the CPU's; on the GPU cuda.precision decides).
 void check_backend_options(const BackendOptions& options, bool cuda);
 

@@ -25,6 +25,7 @@
 #include "kernels/ops.h"
 #include "trainer/model/model_layout.h"
 #include "trainer/model/model_random.h"
+#include "trainer/privacy/dp_sgd.h"
 
 namespace cf::trainer {
 
@@ -116,6 +117,8 @@ struct CudaModel::Impl {
   virtual void upload_optimizer_state(const std::vector<float>& m, const std::vector<float>& v) = 0;
   virtual void download_optimizer_state(std::vector<float>& m, std::vector<float>& v) const = 0;
   virtual double grad_sum_of_squares(const AdamW& optimizer) = 0;
+  virtual double add_clipped_grads(double clip_norm) = 0;
+  virtual void take_clipped_sum(std::vector<double>& host) = 0;
   virtual void adamw_step(AdamW& optimizer, float lr, float grad_scale) = 0;
   virtual void shard_optimizer(int64_t begin, int64_t end) = 0;
   virtual float* device_params() = 0;
@@ -305,6 +308,26 @@ class CudaModelImpl final : public CudaModel::Impl {
       sum += cuda::sum_of_squares(gradient_at(begin), count, partials_.get(), stream_);
     });
     return sum;
+  }
+
+  double add_clipped_grads(double clip_norm) override {
+    const int64_t P = layout_.num_params;
+    if (clipped_sum_.size() != P) {
+      clipped_sum_.resize(P);
+      clipped_sum_.zero(stream_);
+    }
+    const double norm = std::sqrt(cuda::sum_of_squares(grads_.get(), P, partials_.get(), stream_));
+    cuda::add_scaled_and_zero(clipped_sum_.get(), grads_.get(),
+                              privacy::clip_scale(norm, clip_norm), P, stream_);
+    return norm;
+  }
+
+  void take_clipped_sum(std::vector<double>& host) override {
+    const int64_t P = layout_.num_params;
+    host.assign(size_t(P), 0.0);
+    if (clipped_sum_.size() != P) return;  // no user this step
+    clipped_sum_.download(host.data(), P, stream_);
+    clipped_sum_.zero(stream_);
   }
 
   void adamw_step(AdamW& optimizer, float lr, float grad_scale) override {
@@ -1136,6 +1159,7 @@ class CudaModelImpl final : public CudaModel::Impl {
   DeviceArray<float> master_, grads_, m_, v_;
   DeviceArray<T> compute_;  // bf16 only
   DeviceArray<double> partials_;
+  DeviceArray<double> clipped_sum_;  // DP-SGD: the step's sum of clipped user gradients
 
   int cap_B_ = 0, cap_T_ = 0, rows_ = 0;
   DeviceArray<T> encoded_, hidden_, dropout_out_, packed_qkv_, padded_att_out_;
@@ -1222,6 +1246,10 @@ void CudaModel::download_optimizer_state(std::vector<float>& m, std::vector<floa
 double CudaModel::grad_sum_of_squares(const AdamW& optimizer) {
   return impl_->grad_sum_of_squares(optimizer);
 }
+double CudaModel::add_clipped_grads(double clip_norm) {
+  return impl_->add_clipped_grads(clip_norm);
+}
+void CudaModel::take_clipped_sum(std::vector<double>& host) { impl_->take_clipped_sum(host); }
 void CudaModel::adamw_step(AdamW& optimizer, float lr, float grad_scale) {
   impl_->adamw_step(optimizer, lr, grad_scale);
 }

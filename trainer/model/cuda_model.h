@@ -76,6 +76,13 @@ class CudaModel {
   double grad_sum_of_squares(const AdamW& optimizer);
   void adamw_step(AdamW& optimizer, float lr, float grad_scale);
 
+  // DP-SGD (trainer/privacy/dp_sgd.h), one user at a time: adds the gradient buffer, scaled
+  // by min(1, clip_norm / its norm), to the step's device sum of clipped gradients (double)
+  // and zeroes it for the next user; returns the norm. take_clipped_sum downloads that sum
+  // (all zeros when no user was added) and starts the next step's from zero.
+  double add_clipped_grads(double clip_norm);
+  void take_clipped_sum(std::vector<double>& host);
+
   // ZeRO-1: this rank keeps AdamW's m and v for the parameters [begin, end) only, and
   // grad_sum_of_squares / adamw_step read the summed gradients of that range from
   // device_grad_shard() (end - begin floats, filled by the caller's reduce-scatter) and update

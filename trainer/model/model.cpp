@@ -40,6 +40,12 @@ LossSums Model::forward_backward(const data::Batch& batch, const LossOptions& lo
 void Model::set_grads_ready_hook(std::function<void(int64_t)> hook) {
   impl_->core.set_grads_ready_hook(std::move(hook));
 }
+std::vector<GradientRange> Model::gradient_support(const data::Batch& batch,
+                                                   const LossOptions& loss) const {
+  const ModelCore<float>& core = impl_->core;
+  return cf::trainer::gradient_support(core.config(), core.layout(), core.vocab(),
+                                       core.item_features().get(), batch, loss);
+}
 LossSums Model::evaluate_loss(const data::Batch& batch, const LossOptions& loss) {
   return impl_->core.evaluate_loss(batch, loss);
 }

@@ -9,6 +9,7 @@
 
 #include "data/batch.h"
 #include "data/corpus.h"
+#include "trainer/model/gradient_support.h"
 #include "trainer/model/model_types.h"
 
 namespace cf::trainer {
@@ -53,6 +54,10 @@ class Model {
   // embeddings at first = 0): data-parallel training starts reducing those while backward
   // goes on. Empty function = no calls.
   void set_grads_ready_hook(std::function<void(int64_t first_final_offset)> hook);
+  // Every element of grads() that forward_backward(batch, loss) may write, ascending
+  // (trainer/model/gradient_support.h); the rest it leaves untouched.
+  std::vector<GradientRange> gradient_support(const data::Batch& batch,
+                                              const LossOptions& loss) const;
   // Forward only, no dropout, returns loss sums (validation loss).
   LossSums evaluate_loss(const data::Batch& batch, const LossOptions& loss);
 

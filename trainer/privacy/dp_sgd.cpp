@@ -15,7 +15,8 @@ double unit_interval(uint64_t bits) { return double(bits >> 11) * 0x1.0p-53; }
 
 }  // namespace
 
-PrivacyPlan plan_privacy(const Config& config, int64_t users, int64_t global_batch, int64_t steps) {
+PrivacyPlan plan_privacy(const Config& config, int64_t users, int64_t global_batch, int64_t steps,
+                         const std::vector<MechanismPhase>& earlier) {
   const PrivacySection& p = config.privacy;
   PrivacyPlan plan;
   if (!p.enabled) return plan;
@@ -34,8 +35,10 @@ PrivacyPlan plan_privacy(const Config& config, int64_t users, int64_t global_bat
                     " training users), got " + std::to_string(plan.delta) +
                     ": a larger delta allows releasing a user's data outright");
   }
-  plan.noise_multiplier = calibrate_noise(plan.sampling_rate, steps, plan.target_epsilon,
-                                          plan.delta, file + ": key 'privacy.target_epsilon'");
+  plan.earlier = earlier;
+  plan.noise_multiplier =
+      calibrate_noise(plan.sampling_rate, steps, plan.target_epsilon, plan.delta,
+                      file + ": key 'privacy.target_epsilon'", composed_rdp(earlier));
   return plan;
 }
 
@@ -60,6 +63,18 @@ void add_gaussian_noise(float* x, int64_t n, double stddev, uint64_t seed, int64
     x[i] += float(radius * std::cos(2 * M_PI * u2));
     if (i + 1 < n) x[i + 1] += float(radius * std::sin(2 * M_PI * u2));
   }
+}
+
+void noisy_mean_gradient(std::vector<double>& clipped_sum, comm::Communicator& comm,
+                         double noise_stddev, double divisor, uint64_t noise_seed, int64_t step,
+                         std::vector<float>& grads) {
+  const int64_t n = int64_t(clipped_sum.size());
+  comm.all_reduce_sum(clipped_sum.data(), n);
+  grads.resize(size_t(n));
+  for (int64_t i = 0; i < n; ++i) grads[size_t(i)] = float(clipped_sum[size_t(i)]);
+  add_gaussian_noise(grads.data(), n, noise_stddev, noise_seed, step);
+  const float inverse = float(1.0 / divisor);
+  for (float& g : grads) g *= inverse;
 }
 
 double clip_scale(double norm, double clip_norm) {

@@ -12,7 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "data/batch.h"
+#include "trainer/comm/communicator.h"
 #include "trainer/config.h"
+#include "trainer/privacy/rdp_accountant.h"
 
 namespace cf::trainer::privacy {
 
@@ -25,6 +28,9 @@ struct PrivacyPlan {
   double target_epsilon = 0;
   int64_t users = 0;  // training users the sample is drawn from
   int64_t steps = 0;  // the run's length the noise was calibrated for
+  // Earlier private runs on the same users (PrivacySpent::earlier): target_epsilon covers
+  // them and this run together.
+  std::vector<MechanismPhase> earlier;
   // The sum of clipped gradients is divided by this (the expected number of users per step),
   // not by the drawn count, which would depend on the data.
   double expected_batch() const { return sampling_rate * double(users); }
@@ -32,8 +38,10 @@ struct PrivacyPlan {
 
 // The plan for `config.privacy` over `users` training users and `steps` steps; disabled when
 // privacy.enabled is false. UserError naming the key for a delta at or above 1 / users, or a
-// target epsilon no noise multiplier up to kMaxNoise reaches. `config_path` names the file.
-PrivacyPlan plan_privacy(const Config& config, int64_t users, int64_t global_batch, int64_t steps);
+// target epsilon no noise multiplier up to kMaxNoise reaches (or that `earlier` phases on the
+// same users already spend). The file named is config.source_path.
+PrivacyPlan plan_privacy(const Config& config, int64_t users, int64_t global_batch, int64_t steps,
+                         const std::vector<MechanismPhase>& earlier = {});
 
 // The users (ids from `users`, in that order) in the batch of `step`.
 std::vector<int64_t> poisson_sample(const std::vector<int64_t>& users, double sampling_rate,
@@ -42,6 +50,27 @@ std::vector<int64_t> poisson_sample(const std::vector<int64_t>& users, double sa
 // x[i] += N(0, stddev^2), one draw per element from a counter-based stream keyed by (seed,
 // step): every rank adding it to the same sum gets the same values.
 void add_gaussian_noise(float* x, int64_t n, double stddev, uint64_t seed, int64_t step);
+
+// Calls visit(row) for each user of the step's micro-batches in order, `row` (the caller's
+// scratch) holding that user alone; rows of length 0 (padding after the last user) are skipped.
+// Every backend's private step walks the users this way.
+template <class Visit>
+void for_each_user(const std::vector<data::Batch>& micro, data::Batch& row, Visit&& visit) {
+  for (const data::Batch& batch : micro)
+    for (int b = 0; b < batch.B; ++b) {
+      if (batch.length[size_t(b)] == 0) continue;
+      data::copy_row(batch, b, row);
+      visit(row);
+    }
+}
+
+// The step's private gradient from this rank's sum of clipped user gradients: summed across
+// ranks (in double), N(0, noise_stddev^2) added to every element (add_gaussian_noise: the same
+// on every rank), divided by `divisor` (the expected users per step) and rounded into `grads`.
+// Every backend finishes its private step with it, so they agree to the last bit here.
+void noisy_mean_gradient(std::vector<double>& clipped_sum, comm::Communicator& comm,
+                         double noise_stddev, double divisor, uint64_t noise_seed, int64_t step,
+                         std::vector<float>& grads);
 
 // min(1, clip_norm / norm): the factor that brings a user's gradient of norm `norm` within
 // clip_norm.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 
 #include "core/error.h"
 
@@ -100,10 +101,27 @@ double sampled_gaussian_rdp(double q, double sigma, double order) {
   return log_a / (order - 1);  // +inf for an order whose series did not converge
 }
 
-StepAccountant::StepAccountant(double q, double sigma, double delta) : delta_(delta) {
+std::vector<double> composed_rdp(const std::vector<MechanismPhase>& phases) {
+  const std::vector<double>& orders = rdp_orders();
+  std::vector<double> total(orders.size(), 0.0);
+  for (const MechanismPhase& phase : phases) {
+    CF_CHECK(phase.steps >= 0, "privacy accountant: negative steps");
+    if (phase.steps == 0) continue;
+    for (size_t i = 0; i < orders.size(); ++i)
+      total[i] += double(phase.steps) *
+                  sampled_gaussian_rdp(phase.sampling_rate, phase.noise_multiplier, orders[i]);
+  }
+  return total;
+}
+
+StepAccountant::StepAccountant(double q, double sigma, double delta, std::vector<double> earlier)
+    : delta_(delta), earlier_rdp_(std::move(earlier)) {
   CF_CHECK(delta > 0 && delta < 1, "privacy accountant: delta must be in (0, 1)");
   for (const double order : rdp_orders())
     step_rdp_.push_back(sampled_gaussian_rdp(q, sigma, order));
+  if (earlier_rdp_.empty()) earlier_rdp_.assign(step_rdp_.size(), 0.0);
+  CF_CHECK(earlier_rdp_.size() == step_rdp_.size(),
+           "privacy accountant: earlier RDP has the wrong number of orders");
 }
 
 Epsilon StepAccountant::after(int64_t steps) const {
@@ -112,7 +130,7 @@ Epsilon StepAccountant::after(int64_t steps) const {
   Epsilon best{kInf, 0};
   for (size_t i = 0; i < orders.size(); ++i) {
     const double order = orders[i];
-    const double rdp = double(steps) * step_rdp_[i];
+    const double rdp = earlier_rdp_[i] + double(steps) * step_rdp_[i];
     double eps;
     CF_CHECK(!(rdp < 0), "privacy accountant: negative RDP (a numerical error)");
     if (delta_ * delta_ + std::expm1(-rdp) > 0) {
@@ -131,8 +149,19 @@ Epsilon epsilon_after(double q, double sigma, int64_t steps, double delta) {
 }
 
 double calibrate_noise(double q, int64_t steps, double target_epsilon, double delta,
-                       const std::string& key) {
-  const auto eps = [&](double sigma) { return epsilon_after(q, sigma, steps, delta).epsilon; };
+                       const std::string& key, const std::vector<double>& earlier) {
+  const auto eps = [&](double sigma) {
+    return StepAccountant(q, sigma, delta, earlier).after(steps).epsilon;
+  };
+  if (!earlier.empty()) {
+    const double spent = StepAccountant(q, kMaxNoise, delta, earlier).after(0).epsilon;
+    if (spent >= target_epsilon)
+      throw UserError(key + ": epsilon " + std::to_string(target_epsilon) +
+                      " is already spent by the earlier private training of these users (" +
+                      std::to_string(spent) +
+                      " at this delta); the target covers both runs: "
+                      "raise it above that");
+  }
   if (eps(kMaxNoise) > target_epsilon) {
     throw UserError(key + ": epsilon " + std::to_string(target_epsilon) + " is out of reach in " +
                     std::to_string(steps) + " steps at sampling rate " + std::to_string(q) +

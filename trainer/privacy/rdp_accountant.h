@@ -33,23 +33,39 @@ struct Epsilon {
 // (epsilon, delta) after `steps` steps: delta in (0, 1).
 Epsilon epsilon_after(double q, double sigma, int64_t steps, double delta);
 
+// A run of steps under one plan: its sampling rate, noise multiplier and length.
+struct MechanismPhase {
+  double sampling_rate = 0;
+  double noise_multiplier = 0;
+  int64_t steps = 0;
+};
+
+// The RDP of `phases` run one after another on the same users, per rdp_orders(): RDP adds up
+// across mechanisms (adaptive composition), whatever each phase's q and sigma.
+std::vector<double> composed_rdp(const std::vector<MechanismPhase>& phases);
+
 // The same for one (q, sigma, delta) at any number of steps, each step's RDP computed once
-// (what a training run asks after every step).
+// (what a training run asks after every step). `earlier` is the RDP (composed_rdp) the same
+// users already spent on earlier phases (a private pretraining this run fine-tunes): epsilon
+// then covers them and this run together.
 class StepAccountant {
  public:
-  StepAccountant(double q, double sigma, double delta);
+  StepAccountant(double q, double sigma, double delta, std::vector<double> earlier = {});
   Epsilon after(int64_t steps) const;
 
  private:
   double delta_;
-  std::vector<double> step_rdp_;  // per rdp_orders()
+  std::vector<double> step_rdp_;     // per rdp_orders()
+  std::vector<double> earlier_rdp_;  // per rdp_orders(); zeros without earlier phases
 };
 
 // The smallest noise multiplier (to 0.1% relative) whose epsilon after `steps` steps at rate q
 // is at most target_epsilon. Throws UserError naming `key` when even sigma = kMaxNoise is not
 // enough: the target is out of reach with these steps and sampling rate.
 constexpr double kMaxNoise = 100.0;
+// With `earlier` (composed_rdp of earlier phases on the same users) the target covers them and
+// this run together; a target the earlier phases already spend is out of reach.
 double calibrate_noise(double q, int64_t steps, double target_epsilon, double delta,
-                       const std::string& key);
+                       const std::string& key, const std::vector<double>& earlier = {});
 
 }  // namespace cf::trainer::privacy

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <string>
 #include <vector>
 
 #include "../model/tiny_model_fixture.h"
@@ -83,19 +84,25 @@ TEST(DpSgd, ClipScale) {
 // The CPU backend's private step against the slow way: each user's gradient computed alone on
 // a copy of the model, clipped to C, summed. With noise 0 and divisor 1 the gradient the step
 // leaves behind is that sum. Once with C below every user's norm (all clipped), once above.
-TEST(DpSgd, CpuBackendClipsEveryUserToTheClipNorm) {
+// The backend takes each user's norm over the user's gradient support only (a sampled loss
+// touches a few item rows): checked with the full softmax (whole head) and a sampled one with
+// a tied head (input and output rows of one table).
+void expect_backend_clips_every_user(bool sampled) {
   const data::VocabSizes vocab = testing::tiny_vocab();
-  const ModelConfig config = testing::tiny_config();
+  ModelConfig config = testing::tiny_config();
+  config.tied_item_head = sampled;
   const data::Batch batch =
       testing::ragged_batch(vocab, 6, {6, 0, 4, 5}, {-1.f, -1.f, -1.f, -1.f}, 3);
-  auto loss_for = [](const data::Batch& row) {
+  auto loss_for = [sampled](const data::Batch& row) {
     LossOptions o;
+    if (sampled) testing::use_sampled_loss(o, 3, 8, ItemLoss::kSampledSoftmax, 2);
     const int64_t targets = row.num_targets();
     o.item_grad_scale = targets > 0 ? 1.0f / float(targets) : 0.0f;
     return o;
   };
   for (const double clip_norm : {1e-3, 1e6}) {
-    SCOPED_TRACE("clip norm " + std::to_string(clip_norm));
+    SCOPED_TRACE(std::string(sampled ? "sampled" : "full") + " softmax, clip norm " +
+                 std::to_string(clip_norm));
     Model reference(config, vocab);
     reference.init_weights(5);
     const int64_t P = int64_t(reference.params().size());
@@ -142,6 +149,9 @@ TEST(DpSgd, CpuBackendClipsEveryUserToTheClipNorm) {
     }
   }
 }
+
+TEST(DpSgd, CpuBackendClipsEveryUserToTheClipNorm) { expect_backend_clips_every_user(false); }
+TEST(DpSgd, CpuBackendClipsOverEachUsersGradientSupport) { expect_backend_clips_every_user(true); }
 
 }  // namespace
 }  // namespace cf::trainer::privacy

@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 
@@ -90,6 +92,49 @@ TEST(RdpAccountant, CalibrationFindsTheSmallestNoise) {
                                     "in 100000 steps at sampling rate 0.500000",
                                     0),
         0u)
+        << e.what();
+  }
+}
+
+// Composition: RDP adds across phases, so two phases of the same plan are one longer phase,
+// and an accountant started with earlier phases' RDP counts them in its epsilon.
+TEST(RdpAccountant, EarlierPhasesComposeByAddingRdp) {
+  const std::vector<double> earlier = composed_rdp({{0.01, 1.1, 300}, {0.01, 1.1, 200}});
+  const std::vector<double> whole = composed_rdp({{0.01, 1.1, 500}});
+  ASSERT_EQ(earlier.size(), rdp_orders().size());
+  for (size_t i = 0; i < whole.size(); ++i) EXPECT_NEAR(earlier[i], whole[i], 1e-12 * whole[i]);
+  EXPECT_DOUBLE_EQ(
+      StepAccountant(0.01, 1.1, 1e-5, composed_rdp({{0.01, 1.1, 300}})).after(200).epsilon,
+      epsilon_after(0.01, 1.1, 500, 1e-5).epsilon);
+  // Phases of different plans: the sum of their own RDP at every order.
+  const std::vector<double> mixed = composed_rdp({{0.02, 0.9, 100}, {0.005, 2.0, 400}});
+  for (size_t i = 0; i < mixed.size(); ++i) {
+    const double order = rdp_orders()[i];
+    EXPECT_NEAR(mixed[i],
+                100 * sampled_gaussian_rdp(0.02, 0.9, order) +
+                    400 * sampled_gaussian_rdp(0.005, 2.0, order),
+                1e-12 * std::max(1.0, mixed[i]));
+  }
+  EXPECT_EQ(composed_rdp({}), std::vector<double>(rdp_orders().size(), 0.0));
+}
+
+// With earlier phases the calibrated noise is larger (less budget is left), still meets the
+// target for both together, and a target the earlier phases already spend is refused.
+TEST(RdpAccountant, CalibrationCountsEarlierPhases) {
+  const std::vector<double> earlier = composed_rdp({{0.004, 1.0, 2000}});
+  const double alone = calibrate_noise(0.004, 3000, 8.0, 1e-5, "privacy.target_epsilon");
+  const double after = calibrate_noise(0.004, 3000, 8.0, 1e-5, "privacy.target_epsilon", earlier);
+  EXPECT_GT(after, alone);
+  EXPECT_LE(StepAccountant(0.004, after, 1e-5, earlier).after(3000).epsilon, 8.0);
+  EXPECT_GT(StepAccountant(0.004, after / 1.002, 1e-5, earlier).after(3000).epsilon, 8.0);
+  const double spent = StepAccountant(0.004, 1.0, 1e-5, earlier).after(0).epsilon;
+  ASSERT_GT(spent, 0.5);
+  try {
+    calibrate_noise(0.004, 3000, spent * 0.9, 1e-5, "privacy.target_epsilon", earlier);
+    FAIL() << "a target below the earlier spend was accepted";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("is already spent by the earlier private training"),
+              std::string::npos)
         << e.what();
   }
 }
