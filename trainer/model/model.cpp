@@ -9,8 +9,10 @@ namespace cf::trainer {
 struct Model::Impl {
   Impl(const ModelConfig& config, const data::VocabSizes& vocab,
        std::shared_ptr<const data::ItemFeatures> item_features)
-      : core(config, vocab, std::move(item_features)) {}
+      : core(config, vocab, std::move(item_features)),
+        support(core.config(), core.layout(), core.vocab(), core.item_features().get()) {}
   ModelCore<float> core;
+  GradientSupport support;  // reads core's config and layout: declared after it
 };
 
 Model::Model(const ModelConfig& config, const data::VocabSizes& vocab,
@@ -40,11 +42,9 @@ LossSums Model::forward_backward(const data::Batch& batch, const LossOptions& lo
 void Model::set_grads_ready_hook(std::function<void(int64_t)> hook) {
   impl_->core.set_grads_ready_hook(std::move(hook));
 }
-std::vector<GradientRange> Model::gradient_support(const data::Batch& batch,
-                                                   const LossOptions& loss) const {
-  const ModelCore<float>& core = impl_->core;
-  return cf::trainer::gradient_support(core.config(), core.layout(), core.vocab(),
-                                       core.item_features().get(), batch, loss);
+const std::vector<GradientRange>& Model::gradient_support(const data::Batch& batch,
+                                                          const LossOptions& loss) {
+  return impl_->support.of(batch, loss);
 }
 LossSums Model::evaluate_loss(const data::Batch& batch, const LossOptions& loss) {
   return impl_->core.evaluate_loss(batch, loss);

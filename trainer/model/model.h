@@ -55,9 +55,10 @@ class Model {
   // goes on. Empty function = no calls.
   void set_grads_ready_hook(std::function<void(int64_t first_final_offset)> hook);
   // Every element of grads() that forward_backward(batch, loss) may write, ascending
-  // (trainer/model/gradient_support.h); the rest it leaves untouched.
-  std::vector<GradientRange> gradient_support(const data::Batch& batch,
-                                              const LossOptions& loss) const;
+  // (trainer/model/gradient_support.h); the rest it leaves untouched. Valid until the next
+  // call; calls under the same shared candidates reuse their common part.
+  const std::vector<GradientRange>& gradient_support(const data::Batch& batch,
+                                                     const LossOptions& loss);
   // Forward only, no dropout, returns loss sums (validation loss).
   LossSums evaluate_loss(const data::Batch& batch, const LossOptions& loss);
 

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tiny_model_fixture.h"
@@ -123,6 +124,33 @@ TEST(GradientSupport, SampledLossTouchesOnlyTheRowsOfItsItemsAndCandidates) {
   EXPECT_EQ(item_rows, (std::vector<int64_t>{2, 5, 9}));
   EXPECT_EQ(bias_rows, (std::vector<int64_t>{2, 5, 9}));
   EXPECT_EQ(dense, int64_t(model.params().size()) - items.numel() - bias.numel());
+}
+
+// The model keeps the part of the support its shared candidates give between calls: calls in
+// a row with other batches, other candidates or another loss kind each equal a fresh support.
+TEST(GradientSupport, ReusedSupportFollowsTheLossAndTheBatch) {
+  const ModelConfig config = testing::tiny_config();
+  const data::VocabSizes vocab = testing::tiny_vocab();
+  Model model(config, vocab);
+  const data::Batch first = testing::ragged_batch(vocab, 6, {2}, {-1.f}, 3);
+  const data::Batch second = testing::ragged_batch(vocab, 6, {3}, {-1.f}, 4);
+  LossOptions a, b, full;
+  testing::use_sampled_loss(a, 2, 5);
+  testing::use_sampled_loss(b, 2, 6);
+  ASSERT_NE(a.shared_negatives, b.shared_negatives);
+  auto same = [](const std::vector<GradientRange>& x, const std::vector<GradientRange>& y) {
+    if (x.size() != y.size()) return false;
+    for (size_t i = 0; i < x.size(); ++i)
+      if (x[i].begin != y[i].begin || x[i].end != y[i].end) return false;
+    return true;
+  };
+  for (const auto& [batch, loss] :
+       {std::pair{&first, &a}, std::pair{&second, &a}, std::pair{&second, &b},
+        std::pair{&first, &full}, std::pair{&first, &a}}) {
+    const std::vector<GradientRange> reused = model.gradient_support(*batch, *loss);
+    Model fresh(config, vocab);
+    EXPECT_TRUE(same(reused, fresh.gradient_support(*batch, *loss)));
+  }
 }
 
 }  // namespace
