@@ -9,6 +9,8 @@
 #include <cstring>
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -17,6 +19,7 @@
 #include "data/prep.h"
 #include "data/prep_config.h"
 #include "data/readers/csv_line.h"
+#include "data/text/text_corpus.h"
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
 
@@ -226,6 +229,39 @@ void print_report(const data::PrepReport& r) {
   std::printf("wrote %s\n", r.output_path.c_str());
 }
 
+// Text pairs (copy generation, data/text/): no users, so no key; the corpus holds its own
+// tokenizer, trained on the training titles' pairs.
+void run_text_prep(const ArgParser& args, const std::string& format) {
+  const std::string input = args.has("input") ? args.get("input") : "";
+  if (input.empty()) throw UserError("--input: missing");
+  const std::string out = args.require("out");
+  std::vector<data::text::TextPair> pairs;
+  std::string sources = input;
+  if (format == "kobe") {
+    if (!args.has("target"))
+      throw UserError("--target: missing (the description file of the pairs, e.g. test.tgt.str)");
+    pairs = data::text::read_kobe_pairs(input, args.get("target"));
+    sources += "," + args.get("target");
+  } else {
+    pairs = data::text::read_jsonl_pairs(input);
+  }
+  data::text::TextCorpusOptions options;
+  if (args.has("min-char-count")) options.tokenizer.min_count = args.get_int("min-char-count");
+  data::text::TextCorpus corpus = data::text::build_text_corpus(pairs, options);
+  corpus.source_format = format;
+  corpus.source_files = sources;
+  data::text::write_text_corpus(out, corpus);
+  int64_t per_split[3] = {0, 0, 0};
+  for (const int8_t s : corpus.split) ++per_split[s];
+  std::printf("pairs          %lld (train %lld, validation %lld, test %lld; split by title)\n",
+              (long long)corpus.num_pairs(), (long long)per_split[0], (long long)per_split[1],
+              (long long)per_split[2]);
+  std::printf("tokenizer      %d characters + 256 bytes + 4 specials\n",
+              corpus.tokenizer(out).characters());
+  std::printf("segments       %zu, aspects %zu\n", corpus.segments.size(), corpus.aspects.size());
+  std::printf("wrote %s\n", out.c_str());
+}
+
 }  // namespace
 
 int run_prep(int argc, char** argv) {
@@ -236,7 +272,12 @@ int run_prep(int argc, char** argv) {
       "$CARTFORMER_USER_KEY); the key and raw ids are never stored. Flags override the\n"
       "values of --config. The output appears only when prep succeeds.");
   args.option("format", "FMT",
-              "input format: trio, taobao, rees46, user_item, user_items, yoochoose, diginetica");
+              "input format: trio, taobao, rees46, user_item, user_items, yoochoose, diginetica;\n"
+              "text pairs for copy generation: kobe (--input titles, --target texts), "
+              "text_jsonl");
+  args.option("target", "PATH", "kobe: the description file matching --input line by line");
+  args.option("min-char-count", "N",
+              "text pairs: a character seen fewer times goes by its UTF-8 bytes [2]");
   args.option("input", "PATH", "raw log file (for trio: the folder holding the three CSVs)");
   args.option("out", "FILE", "corpus file to write (e.g. corpus.h5)");
   args.option("config", "FILE", "prep settings in YAML (configs/data/*.yaml)");
@@ -252,6 +293,10 @@ int run_prep(int argc, char** argv) {
   args.option("item-attributes", "JSON", "item-attributes file for user_item(s) formats");
   args.option("personal-columns", "A,B", "columns holding personal data, dropped and recorded");
   if (!args.parse(argc, argv)) return 0;
+  if (args.has("format") && (args.get("format") == "kobe" || args.get("format") == "text_jsonl")) {
+    run_text_prep(args, args.get("format"));
+    return 0;
+  }
 
   data::PrepOptions options;
   // The key's only copy is options.user_key; prep builds its pseudonymizer from it (OpenSSL
