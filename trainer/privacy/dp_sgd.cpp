@@ -65,6 +65,14 @@ void add_gaussian_noise(float* x, int64_t n, double stddev, uint64_t seed, int64
   }
 }
 
+std::vector<UserRow> step_users(const std::vector<data::Batch>& micro) {
+  std::vector<UserRow> users;
+  for (const data::Batch& batch : micro)
+    for (int b = 0; b < batch.B; ++b)
+      if (batch.length[size_t(b)] > 0) users.push_back({&batch, b});
+  return users;
+}
+
 void noisy_mean_gradient(std::vector<double>& clipped_sum, comm::Communicator& comm,
                          double noise_stddev, double divisor, uint64_t noise_seed, int64_t step,
                          std::vector<float>& grads) {

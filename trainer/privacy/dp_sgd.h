@@ -51,17 +51,22 @@ std::vector<int64_t> poisson_sample(const std::vector<int64_t>& users, double sa
 // step): every rank adding it to the same sum gets the same values.
 void add_gaussian_noise(float* x, int64_t n, double stddev, uint64_t seed, int64_t step);
 
-// Calls visit(row) for each user of the step's micro-batches in order, `row` (the caller's
-// scratch) holding that user alone; rows of length 0 (padding after the last user) are skipped.
-// Every backend's private step walks the users this way.
+// A user of the step's micro-batches: row `row` of `*batch` (a non-empty row).
+struct UserRow {
+  const data::Batch* batch = nullptr;
+  int row = 0;
+};
+// The step's users in order; rows of length 0 (padding after the last user) are left out.
+std::vector<UserRow> step_users(const std::vector<data::Batch>& micro);
+
+// Calls visit(row) for each user of step_users(micro) in order, `row` (the caller's scratch)
+// holding that user alone.
 template <class Visit>
 void for_each_user(const std::vector<data::Batch>& micro, data::Batch& row, Visit&& visit) {
-  for (const data::Batch& batch : micro)
-    for (int b = 0; b < batch.B; ++b) {
-      if (batch.length[size_t(b)] == 0) continue;
-      data::copy_row(batch, b, row);
-      visit(row);
-    }
+  for (const UserRow& user : step_users(micro)) {
+    data::copy_row(*user.batch, user.row, row);
+    visit(row);
+  }
 }
 
 // The step's private gradient from this rank's sum of clipped user gradients: summed across

@@ -4,6 +4,7 @@
 #include "trainer/privacy/dp_sgd.h"
 
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -148,6 +149,43 @@ void expect_backend_clips_every_user(bool sampled) {
       EXPECT_LE(std::sqrt(ref), 3 * clip_norm * (1 + 1e-6));
     }
   }
+}
+
+// The users of a step run in lanes on up to 4 threads; the lanes' sums are added in a fixed
+// order, so the clipped sum is the same bits at 1, 2 and 3 threads.
+TEST(DpSgd, CpuBackendPrivateStepIsTheSameAtAnyThreadCount) {
+  const data::VocabSizes vocab = testing::tiny_vocab();
+  const ModelConfig config = testing::tiny_config();
+  const data::Batch batch =
+      testing::ragged_batch(vocab, 6, {6, 0, 4, 5, 2, 6, 3, 1, 5}, std::vector<float>(9, -1.f), 12);
+  auto loss_for = [](const data::Batch& row) {
+    LossOptions o;
+    testing::use_sampled_loss(o, 3, 8);
+    const int64_t targets = row.num_targets();
+    o.item_grad_scale = targets > 0 ? 1.0f / float(targets) : 0.0f;
+    return o;
+  };
+  std::vector<std::vector<float>> results;
+  const int threads_before = omp_get_max_threads();
+  for (const int threads : {1, 2, 3}) {
+    omp_set_num_threads(threads);
+    Model model(config, vocab);
+    model.init_weights(5);
+    AdamW optimizer(model.tensors(), int64_t(model.params().size()), {});
+    comm::LocalComm local;
+    BackendOptions options;
+    options.privacy = true;
+    auto backend = make_training_backend(DeviceChoice{}, options, model, optimizer, local);
+    // Two steps: the second starts from the first's weights in every lane.
+    for (int step = 0; step < 2; ++step) {
+      backend->forward_backward_private({batch}, loss_for, 9 + uint64_t(step), 0.05);
+      backend->update_private(0.01f, 0.0, 1.0, 1, step);
+    }
+    results.push_back(model.params());
+  }
+  omp_set_num_threads(threads_before);
+  EXPECT_EQ(results[0], results[1]);
+  EXPECT_EQ(results[0], results[2]);
 }
 
 TEST(DpSgd, CpuBackendClipsEveryUserToTheClipNorm) { expect_backend_clips_every_user(false); }
