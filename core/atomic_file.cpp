@@ -48,13 +48,22 @@ void write_file_atomically(const std::string& path, const std::string& content) 
   out.commit();
 }
 
-void write_files_atomically(const std::vector<std::pair<std::string, std::string>>& path_and_content) {
+void write_files_atomically(
+    const std::vector<std::pair<std::string, std::string>>& path_and_content) {
   std::vector<std::unique_ptr<PendingOutput>> outputs;
   for (const auto& [path, content] : path_and_content) {
     outputs.push_back(std::make_unique<PendingOutput>(path));
     write_temporary(*outputs.back(), content);
   }
   for (auto& out : outputs) out->commit();
+}
+
+void create_parent_folders(const std::string& path) {
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (parent.empty()) return;
+  std::error_code ec;
+  std::filesystem::create_directories(parent, ec);
+  if (ec) throw UserError(path + ": cannot create its folder: " + ec.message());
 }
 
 std::string read_text_file(const std::string& path) {

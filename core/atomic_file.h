@@ -14,7 +14,11 @@ void write_file_atomically(const std::string& path, const std::string& content);
 
 // Several files that belong together (a CSV and its summary, an HTML page and its JSON): every
 // temporary is written before any is renamed into place, so a failed write replaces none.
-void write_files_atomically(const std::vector<std::pair<std::string, std::string>>& path_and_content);
+void write_files_atomically(
+    const std::vector<std::pair<std::string, std::string>>& path_and_content);
+// Creates the folders above `path` that are missing (a new output's); UserError naming `path`
+// when that fails.
+void create_parent_folders(const std::string& path);
 // Reads a whole (small) file; throws UserError naming it if it cannot be read.
 std::string read_text_file(const std::string& path);
 

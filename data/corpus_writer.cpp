@@ -1,6 +1,5 @@
 #include "data/corpus_writer.h"
 
-#include <filesystem>
 
 #include "core/atomic_file.h"
 #include "core/error.h"
@@ -111,12 +110,7 @@ void write_provenance(h5::File& file, const CorpusContents& c) {
 void write_corpus(const std::string& path, const CorpusContents& c) {
   check_consistent(c);
   // A missing output folder is created (only now, when there is something to write).
-  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(parent, ec);
-    if (ec) throw UserError(path + ": cannot create its folder: " + ec.message());
-  }
+  create_parent_folders(path);
   PendingOutput output(path);
   h5::File file = h5::File::create(output.temp_path(), path);
   const h5::DatasetLayout events_layout;  // 64k-element chunks, shuffle + deflate 1

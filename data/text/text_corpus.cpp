@@ -1,7 +1,6 @@
 #include "data/text/text_corpus.h"
 
 #include <algorithm>
-#include <filesystem>
 #include <map>
 
 #include "core/atomic_file.h"
@@ -94,12 +93,7 @@ TextCorpus build_text_corpus(const std::vector<TextPair>& pairs, const TextCorpu
 }
 
 void write_text_corpus(const std::string& path, const TextCorpus& c) {
-  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) {
-    std::error_code ec;
-    std::filesystem::create_directories(parent, ec);
-    if (ec) throw UserError(path + ": cannot create its folder: " + ec.message());
-  }
+  create_parent_folders(path);
   PendingOutput output(path);
   h5::File file = h5::File::create(output.temp_path(), path);
   file.set_attribute("corpus_kind", kCorpusKind);

@@ -14,6 +14,7 @@
 
 #include "core/error.h"
 #include "data_test_support.h"
+#include "unit/user_error_of.h"
 
 namespace cf::data::text {
 namespace {
@@ -22,17 +23,6 @@ using data::testing::ScratchDir;
 
 void write(const std::string& path, const std::string& content) {
   std::ofstream(path, std::ios::binary) << content;
-}
-
-// The message of the UserError `f` throws ("" when none).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST(TextPairs, KobeLinesGiveTagsTitleAndText) {
@@ -56,7 +46,7 @@ TEST(TextPairs, BadKobeInputIsOneLineNamingTheFileAndLine) {
   auto with = [&](const std::string& src, const std::string& tgt) {
     write(s, src);
     write(t, tgt);
-    return error_of([&] { read_kobe_pairs(s, t); });
+    return cf::testing::user_error_of([&] { read_kobe_pairs(s, t); });
   };
   EXPECT_EQ(with("<1> <a> 包\n<2> <b> 鞋\n", "好\n"),
             s + " has 2 lines but " + t +
@@ -73,7 +63,7 @@ TEST(TextPairs, BadKobeInputIsOneLineNamingTheFileAndLine) {
   EXPECT_EQ(with("包 <1> <a>\n", "好\n"),
             s + ": line 1: segment tag '包' is not <N> (a user segment number)");
   EXPECT_EQ(with("", ""), s + ": no pairs");
-  EXPECT_EQ(error_of([&] { read_kobe_pairs(dir.file("missing"), t); }),
+  EXPECT_EQ(cf::testing::user_error_of([&] { read_kobe_pairs(dir.file("missing"), t); }),
             dir.file("missing") + ": cannot open for reading");
 }
 
@@ -93,7 +83,7 @@ TEST(TextPairs, JsonlObjectsAndTheirErrors) {
   EXPECT_EQ(pairs[1].text, "Keeps tea hot ☕");
   auto with = [&](const std::string& content) {
     write(f, content);
-    return error_of([&] { read_jsonl_pairs(f); });
+    return cf::testing::user_error_of([&] { read_jsonl_pairs(f); });
   };
   EXPECT_EQ(with("{\"title\": \"a\"\n"), f + ": line 1: not a JSON object");
   EXPECT_EQ(with("{\"title\": \"a\", \"segment\": \"s\", \"aspect\": \"x\"}\n"),
@@ -175,11 +165,12 @@ TEST(TextCorpus, OtherFilesAreRefusedWithOneLine) {
   const auto size = std::filesystem::file_size(dir.file("c.h5"));
   std::filesystem::copy_file(dir.file("c.h5"), dir.file("cut.h5"));
   std::filesystem::resize_file(dir.file("cut.h5"), size / 2);
-  EXPECT_EQ(
-      error_of([&] { read_text_corpus(dir.file("cut.h5")); }).rfind(dir.file("cut.h5") + ": ", 0),
-      0u);
+  EXPECT_EQ(cf::testing::user_error_of([&] {
+              read_text_corpus(dir.file("cut.h5"));
+            }).rfind(dir.file("cut.h5") + ": ", 0),
+            0u);
   write(dir.file("plain.txt"), "not hdf5");
-  EXPECT_EQ(error_of([&] {
+  EXPECT_EQ(cf::testing::user_error_of([&] {
               read_text_corpus(dir.file("plain.txt"));
             }).rfind(dir.file("plain.txt") + ": ", 0),
             0u);
@@ -187,7 +178,7 @@ TEST(TextCorpus, OtherFilesAreRefusedWithOneLine) {
   // Ids beyond the tokenizer are caught on reading.
   corpus.text_tokens[3] = int32_t(corpus.pieces.size()) + 5;
   write_text_corpus(dir.file("bad_ids.h5"), corpus);
-  EXPECT_EQ(error_of([&] { read_text_corpus(dir.file("bad_ids.h5")); }),
+  EXPECT_EQ(cf::testing::user_error_of([&] { read_text_corpus(dir.file("bad_ids.h5")); }),
             dir.file("bad_ids.h5") +
                 ": corrupt text corpus: a token id outside the tokenizer's text tokens");
 }
