@@ -20,6 +20,9 @@ printf '%s\n' '{"title": "Mug 350ml", "segment": "office", "aspect": "function",
   > "$WORK/jsonl.out" || fail "jsonl prep failed"
 grep -q "^pairs          2 " "$WORK/jsonl.out" || { cat "$WORK/jsonl.out"; fail "no pair count"; }
 echo "ok: kobe and jsonl pairs prepped"
+# The behaviour commands refuse a text corpus with one line saying what it is.
+expect_error "text.h5: a text corpus (prep --format kobe / text_jsonl, for copy generation), not a behaviour corpus" \
+  "$BIN" inspect "$WORK/text.h5"
 
 cp "$WORK/text.h5" "$WORK/before.h5"
 printf '%s\n' "<0> <a> 包" "<1> <a> 鞋" > "$WORK/two.txt"
