@@ -52,8 +52,8 @@ class CudaBackend final : public TrainingBackend {
       nccl_->set_timeout(options.comm_timeout_s);
       nccl_->set_compute_stream(gpu_->stream());
       // ZeRO-1 reduce-scatters once the step's backward is done instead of all-reducing
-      // buckets during it.
-      if (!options.zero1) {
+      // buckets during it; DP-SGD sums its clipped gradients on the host once per step.
+      if (!options.zero1 && !options.privacy) {
         sync_ = std::make_unique<GradientSync>(*nccl_, num_params, options.bucket_elements);
         gpu_->set_grads_ready_hook(
             [this](int64_t first_final) { sync_->grads_ready(first_final); });
@@ -68,7 +68,8 @@ class CudaBackend final : public TrainingBackend {
            (sync_ ? ", gradients all-reduced with NCCL during backward" : "") +
            (options_.zero1 ? ", ZeRO-1 (optimizer state sharded over " +
                                  std::to_string(comm_.world_size()) + " GPUs, NCCL)"
-                           : "");
+                           : "") +
+           (options_.privacy ? ", DP-SGD (a pass per user, clipped sums added on the host)" : "");
   }
 
   LossSums forward_backward(const std::vector<data::Batch>& micro, const LossOptions& loss,
