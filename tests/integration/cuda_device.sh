@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.device and the cuda section from the command line. Everywhere: auto says which device it
 # took, a bad cuda.* value is one clear error. Without a GPU: run.device=cuda is a clear error.
-# With a GPU: 20 steps of the demo model on the GPU follow the CPU run's losses (fp32 and bf16).
+# With a GPU: 20 steps of the demo model on the GPU follow the CPU run's losses (fp32 and bf16),
+# and so does a private (DP-SGD) run.
 # With two or more GPUs and mpirun: each rank takes GPU local_rank, 2 ranks (NCCL) follow 1 rank
 # with 2-fold accumulation, and ZeRO-1 on the GPUs follows the unsharded run.
 source "$(dirname "$0")/support/common.bash"
@@ -53,6 +54,21 @@ same_losses "$WORK/gpu16/metrics.jsonl" "$WORK/cpu/metrics.jsonl" 5e-2 || fail "
 "$BIN" train "${cfg[@]}" --set train.steps=25 --set "run.out_dir=$WORK/gpu16" --resume auto >/dev/null 2>&1 \
   || fail "resuming the GPU run failed"
 echo "ok: GPU runs follow the CPU run"
+
+# DP-SGD on the GPU (fp32): the same users, clipping and noise (one named key) as the CPU's
+# private run; the per-user sums differ only in summation order.
+head -c 32 /dev/urandom > "$WORK/noise.key"
+private=(--set privacy.enabled=true --set privacy.target_epsilon=8 --set train.global_batch=32
+         --set "privacy.noise_key_file=$WORK/noise.key" --set validation.every=0
+         --set checkpoint.keep_best=false)
+"$BIN" train "${cfg[@]}" "${private[@]}" --set run.device=cpu --set "run.out_dir=$WORK/private_cpu" \
+  >/dev/null 2>&1 || fail "private CPU run failed"
+"$BIN" train "${cfg[@]}" "${private[@]}" --set run.device=cuda --set cuda.precision=fp32 \
+  --set "run.out_dir=$WORK/private_gpu" >/dev/null 2>"$WORK/private_gpu.err" ||
+  { cat "$WORK/private_gpu.err"; fail "private GPU run failed"; }
+same_losses "$WORK/private_gpu/metrics.jsonl" "$WORK/private_cpu/metrics.jsonl" 2e-4 ||
+  fail "private GPU losses drift from the CPU's"
+echo "ok: DP-SGD on the GPU follows the CPU's private run"
 
 gpus=$(nvidia-smi -L | grep -c '^GPU' || true)
 if [ "$gpus" -lt 2 ] || ! command -v mpirun >/dev/null; then
