@@ -91,7 +91,16 @@ std::string privacy_line(const Json& m) {
                 "%.3g, %s steps)",
                 num(p, "epsilon"), num(p, "delta"), num(p, "clip_norm"), num(p, "noise_multiplier"),
                 num(p, "sampling_rate"), count(num(p, "steps")).c_str());
-  return line;
+  std::string out = line;
+  // A private fine-tune of a private checkpoint: its epsilon covers the earlier runs too.
+  if (p.contains("earlier_phases") && p["earlier_phases"].is_array() &&
+      !p["earlier_phases"].empty()) {
+    double steps = 0;
+    for (const Json& phase : p["earlier_phases"]) steps += num(phase, "steps");
+    out += ", composed with " + std::to_string(p["earlier_phases"].size()) +
+           " earlier private run(s) on the same users (" + count(steps) + " steps)";
+  }
+  return out;
 }
 
 void summary_section(HtmlPage& page, const Json& report) {

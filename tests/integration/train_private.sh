@@ -143,6 +143,10 @@ assert phase[0]["sampling_rate"] == pre["sampling_rate"], (phase, pre)
 assert pre["epsilon"] < ft["epsilon"] <= 12, (pre["epsilon"], ft["epsilon"])
 print(f"ok: pretraining epsilon {pre['epsilon']:.3f}, with the fine-tune {ft['epsilon']:.3f} <= 12")
 PY
+"$BIN" report --corpus "$WORK/corpus.h5" --checkpoint "$WORK/ft4/checkpoints/step_5" \
+  --out-dir "$WORK/report_ft4" --quiet >/dev/null 2>&1 || fail "report of the composed checkpoint failed"
+grep -q "composed with 1 earlier private run(s) on the same users (20 steps)" "$WORK/report_ft4/report.html" ||
+  fail "the report does not say the spend is composed"
 echo "ok: task.init_from follows privacy.init_from_public; a private start composes"
 
 if command -v mpirun >/dev/null; then
