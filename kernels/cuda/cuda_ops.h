@@ -249,8 +249,13 @@ void adamw_update(float* params, T* compute_copy, const float* grads, float* m, 
 // holds sum_of_squares_partials() doubles. Synchronises the stream and returns on the host.
 int sum_of_squares_partials();
 double sum_of_squares(const float* x, int64_t n, double* partials, cudaStream_t stream);
-// sum[i] += scale * x[i] in double, then x[i] = 0 (DP-SGD: a user's clipped gradient into the
-// step's sum, the gradient buffer ready for the next user).
-void add_scaled_and_zero(double* sum, float* x, double scale, int64_t n, cudaStream_t stream);
+// DP-SGD over a user's gradient support, given as `chunks` device ranges [begin[c], end[c])
+// (one block each; keep them short, a few thousand elements): the sum of squares of x over
+// them in double, in a fixed order (`partials` holds `chunks` doubles; synchronises and returns
+// on the host); and sum[i] += scale * x[i] in double, then x[i] = 0, over them.
+double chunk_sum_of_squares(const float* x, const int64_t* begin, const int64_t* end, int chunks,
+                            double* partials, cudaStream_t stream);
+void chunk_add_scaled_and_zero(double* sum, float* x, double scale, const int64_t* begin,
+                               const int64_t* end, int chunks, cudaStream_t stream);
 
 }  // namespace cf::cuda

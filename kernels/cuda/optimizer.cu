@@ -44,10 +44,23 @@ __global__ void sum_of_squares_kernel(double* partials, const float* x, int64_t 
   if (threadIdx.x == 0) partials[blockIdx.x] = total;
 }
 
-// DP-SGD: one user's clipped gradient into the step's double-precision sum, the buffer cleared
-// for the next user in the same pass.
-__global__ void add_scaled_and_zero_kernel(double* sum, float* x, double scale, int64_t n) {
-  CF_FOR_EACH_ELEMENT(i, n) {
+// DP-SGD over a user's gradient support, one block per chunk [begin[c], end[c]): the squares
+// of the chunk summed in double (a fixed order: the same every run), ...
+__global__ void chunk_sum_of_squares_kernel(double* partials, const float* x,
+                                            const int64_t* begin, const int64_t* end) {
+  __shared__ double shared[32];
+  double s = 0.0;
+  for (int64_t i = begin[blockIdx.x] + threadIdx.x; i < end[blockIdx.x]; i += blockDim.x)
+    s += double(x[i]) * double(x[i]);
+  const double total = block_sum(s, shared);
+  if (threadIdx.x == 0) partials[blockIdx.x] = total;
+}
+
+// ... and the chunk's share of the user's clipped gradient into the step's double sum, the
+// gradient cleared for the next user in the same pass.
+__global__ void chunk_add_scaled_and_zero_kernel(double* sum, float* x, double scale,
+                                                 const int64_t* begin, const int64_t* end) {
+  for (int64_t i = begin[blockIdx.x] + threadIdx.x; i < end[blockIdx.x]; i += blockDim.x) {
     sum[i] += scale * double(x[i]);
     x[i] = 0.0f;
   }
@@ -85,9 +98,24 @@ double sum_of_squares(const float* x, int64_t n, double* partials, cudaStream_t 
   return total;
 }
 
-void add_scaled_and_zero(double* sum, float* x, double scale, int64_t n, cudaStream_t stream) {
-  if (n <= 0) return;
-  add_scaled_and_zero_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream>>>(sum, x, scale, n);
+double chunk_sum_of_squares(const float* x, const int64_t* begin, const int64_t* end, int chunks,
+                            double* partials, cudaStream_t stream) {
+  if (chunks <= 0) return 0.0;
+  chunk_sum_of_squares_kernel<<<chunks, kThreads, 0, stream>>>(partials, x, begin, end);
+  CF_CUDA_CHECK_LAUNCH();
+  std::vector<double> host(static_cast<size_t>(chunks), 0.0);
+  CF_CUDA_CHECK(cudaMemcpyAsync(host.data(), partials, sizeof(double) * size_t(chunks),
+                                cudaMemcpyDeviceToHost, stream));
+  CF_CUDA_CHECK(cudaStreamSynchronize(stream));
+  double total = 0.0;
+  for (const double v : host) total += v;
+  return total;
+}
+
+void chunk_add_scaled_and_zero(double* sum, float* x, double scale, const int64_t* begin,
+                               const int64_t* end, int chunks, cudaStream_t stream) {
+  if (chunks <= 0) return;
+  chunk_add_scaled_and_zero_kernel<<<chunks, kThreads, 0, stream>>>(sum, x, scale, begin, end);
   CF_CUDA_CHECK_LAUNCH();
 }
 

@@ -417,9 +417,10 @@ TEST(CudaModelZero1, ShardedUpdatesEqualTheWholeUpdate) {
 }
 
 // Settings the GPU path refuses get a clear error instead of wrong numbers.
-// DP-SGD on the GPU: each user's pass, clipped into the device sum (add_clipped_grads), against
-// the CPU backend's private step on the same users (which takes each norm over the user's
-// gradient support), in fp32 with a sampled loss and dropout. With a clip norm below every
+// DP-SGD on the GPU: each user's pass, clipped into the device sum over the user's gradient
+// support (add_clipped_grads), against the CPU backend's private step on the same users, in
+// fp32 with a sampled loss and dropout. A GPU write outside the support would stay in the
+// buffer and join the next user's gradient, so the sums would differ. With a clip norm below every
 // user's norm each user is scaled; with a large one none is.
 TEST(CudaModelPrivacy, ClippedSumMatchesTheCpuBackend) {
   CF_SKIP_WITHOUT_GPU("CudaModel tests");
@@ -448,9 +449,12 @@ TEST(CudaModelPrivacy, ClippedSumMatchesTheCpuBackend) {
     gpu.zero_grads();
     data::Batch row;
     int users = 0;
+    Model layout_twin(config, vocab);  // gives the supports; its weights are not used
     privacy::for_each_user({batch}, row, [&](const data::Batch& user) {
-      gpu.forward_backward(user, loss_for(user), 9);
-      const double norm = gpu.add_clipped_grads(clip_norm);
+      const LossOptions loss = loss_for(user);
+      gpu.forward_backward(user, loss, 9);
+      const double norm =
+          gpu.add_clipped_grads(clip_norm, layout_twin.gradient_support(user, loss));
       if (clip_norm < 1) {
         EXPECT_GT(norm, clip_norm) << "a user would not be clipped";
       }

@@ -104,7 +104,8 @@ class CudaBackend final : public TrainingBackend {
   }
 
   // DP-SGD: one pass per user on the device, each user's gradient clipped into a device sum
-  // (CudaModel::add_clipped_grads); the noise and the update's arithmetic are the CPU's
+  // over its gradient support (CudaModel::add_clipped_grads, the support from the host model,
+  // which has the same layout); the noise and the update's arithmetic are the CPU's
   // (privacy::noisy_mean_gradient on the host), so both backends add the same noise.
   LossSums forward_backward_private(
       const std::vector<data::Batch>& micro,
@@ -113,8 +114,9 @@ class CudaBackend final : public TrainingBackend {
     LossSums sums;
     gpu_->zero_grads();
     privacy::for_each_user(micro, user_row_, [&](const data::Batch& user) {
-      add_sums(sums, gpu_->forward_backward(user, loss_for_user(user), dropout_seed));
-      gpu_->add_clipped_grads(clip_norm);
+      const LossOptions loss = loss_for_user(user);
+      add_sums(sums, gpu_->forward_backward(user, loss, dropout_seed));
+      gpu_->add_clipped_grads(clip_norm, model_.gradient_support(user, loss));
     });
     return sums;
   }

@@ -117,7 +117,7 @@ struct CudaModel::Impl {
   virtual void upload_optimizer_state(const std::vector<float>& m, const std::vector<float>& v) = 0;
   virtual void download_optimizer_state(std::vector<float>& m, std::vector<float>& v) const = 0;
   virtual double grad_sum_of_squares(const AdamW& optimizer) = 0;
-  virtual double add_clipped_grads(double clip_norm) = 0;
+  virtual double add_clipped_grads(double clip_norm, const std::vector<GradientRange>& support) = 0;
   virtual void take_clipped_sum(std::vector<double>& host) = 0;
   virtual void adamw_step(AdamW& optimizer, float lr, float grad_scale) = 0;
   virtual void shard_optimizer(int64_t begin, int64_t end) = 0;
@@ -310,15 +310,33 @@ class CudaModelImpl final : public CudaModel::Impl {
     return sum;
   }
 
-  double add_clipped_grads(double clip_norm) override {
+  double add_clipped_grads(double clip_norm, const std::vector<GradientRange>& support) override {
     const int64_t P = layout_.num_params;
     if (clipped_sum_.size() != P) {
       clipped_sum_.resize(P);
       clipped_sum_.zero(stream_);
     }
-    const double norm = std::sqrt(cuda::sum_of_squares(grads_.get(), P, partials_.get(), stream_));
-    cuda::add_scaled_and_zero(clipped_sum_.get(), grads_.get(),
-                              privacy::clip_scale(norm, clip_norm), P, stream_);
+    // The support in chunks of at most kSupportChunk elements, one block each.
+    constexpr int64_t kSupportChunk = 4096;
+    chunk_begin_.host.clear();
+    chunk_end_.host.clear();
+    for (const GradientRange& r : support) {
+      CF_CHECK(r.begin >= 0 && r.end <= P, "CudaModel: gradient support outside the parameters");
+      for (int64_t b = r.begin; b < r.end; b += kSupportChunk) {
+        chunk_begin_.host.push_back(b);
+        chunk_end_.host.push_back(std::min(r.end, b + kSupportChunk));
+      }
+    }
+    const int chunks = int(chunk_begin_.host.size());
+    chunk_begin_.device.upload(chunk_begin_.host, stream_);
+    chunk_end_.device.upload(chunk_end_.host, stream_);
+    chunk_partials_.reserve(chunks);
+    const double norm = std::sqrt(
+        cuda::chunk_sum_of_squares(grads_.get(), chunk_begin_.device.get(), chunk_end_.device.get(),
+                                   chunks, chunk_partials_.get(), stream_));
+    cuda::chunk_add_scaled_and_zero(clipped_sum_.get(), grads_.get(),
+                                    privacy::clip_scale(norm, clip_norm), chunk_begin_.device.get(),
+                                    chunk_end_.device.get(), chunks, stream_);
     return norm;
   }
 
@@ -1160,6 +1178,14 @@ class CudaModelImpl final : public CudaModel::Impl {
   DeviceArray<T> compute_;  // bf16 only
   DeviceArray<double> partials_;
   DeviceArray<double> clipped_sum_;  // DP-SGD: the step's sum of clipped user gradients
+  // DP-SGD: a user's gradient support in chunks (host copy and device copy) and their partial
+  // sums of squares.
+  struct HostAndDevice {
+    std::vector<int64_t> host;
+    DeviceArray<int64_t> device;
+  };
+  HostAndDevice chunk_begin_, chunk_end_;
+  DeviceArray<double> chunk_partials_;
 
   int cap_B_ = 0, cap_T_ = 0, rows_ = 0;
   DeviceArray<T> encoded_, hidden_, dropout_out_, packed_qkv_, padded_att_out_;
@@ -1246,8 +1272,8 @@ void CudaModel::download_optimizer_state(std::vector<float>& m, std::vector<floa
 double CudaModel::grad_sum_of_squares(const AdamW& optimizer) {
   return impl_->grad_sum_of_squares(optimizer);
 }
-double CudaModel::add_clipped_grads(double clip_norm) {
-  return impl_->add_clipped_grads(clip_norm);
+double CudaModel::add_clipped_grads(double clip_norm, const std::vector<GradientRange>& support) {
+  return impl_->add_clipped_grads(clip_norm, support);
 }
 void CudaModel::take_clipped_sum(std::vector<double>& host) { impl_->take_clipped_sum(host); }
 void CudaModel::adamw_step(AdamW& optimizer, float lr, float grad_scale) {

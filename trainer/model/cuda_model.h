@@ -15,6 +15,7 @@
 
 #include "data/batch.h"
 #include "data/corpus.h"
+#include "trainer/model/gradient_support.h"
 #include "trainer/model/model_types.h"
 #include "trainer/optimizer.h"
 
@@ -76,11 +77,12 @@ class CudaModel {
   double grad_sum_of_squares(const AdamW& optimizer);
   void adamw_step(AdamW& optimizer, float lr, float grad_scale);
 
-  // DP-SGD (trainer/privacy/dp_sgd.h), one user at a time: adds the gradient buffer, scaled
-  // by min(1, clip_norm / its norm), to the step's device sum of clipped gradients (double)
-  // and zeroes it for the next user; returns the norm. take_clipped_sum downloads that sum
-  // (all zeros when no user was added) and starts the next step's from zero.
-  double add_clipped_grads(double clip_norm);
+  // DP-SGD (trainer/privacy/dp_sgd.h), one user at a time: over `support` (the elements the
+  // user's pass could write: Model::gradient_support on the host, the same layout), adds the
+  // gradient, scaled by min(1, clip_norm / its norm), to the step's device sum of clipped
+  // gradients (double) and zeroes it for the next user; returns the norm. take_clipped_sum
+  // downloads that sum (all zeros when no user was added) and starts the next step's from zero.
+  double add_clipped_grads(double clip_norm, const std::vector<GradientRange>& support);
   void take_clipped_sum(std::vector<double>& host);
 
   // ZeRO-1: this rank keeps AdamW's m and v for the parameters [begin, end) only, and
