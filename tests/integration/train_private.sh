@@ -143,6 +143,15 @@ assert phase[0]["sampling_rate"] == pre["sampling_rate"], (phase, pre)
 assert pre["epsilon"] < ft["epsilon"] <= 12, (pre["epsilon"], ft["epsilon"])
 print(f"ok: pretraining epsilon {pre['epsilon']:.3f}, with the fine-tune {ft['epsilon']:.3f} <= 12")
 PY
+# The composed run resumes with its earlier phases (the same noise): the same bits.
+"$BIN" train "${cfg[@]}" "${ft[@]}" --set "task.init_from=$WORK/a/checkpoints/step_20" \
+  --set privacy.target_epsilon=12 --set checkpoint.every=2 --set "run.out_dir=$WORK/ft5" \
+  --stop-after 2 >/dev/null 2>&1 || fail "composed run to step 2 failed"
+"$BIN" train "${cfg[@]}" "${ft[@]}" --set "task.init_from=$WORK/a/checkpoints/step_20" \
+  --set privacy.target_epsilon=12 --set checkpoint.every=2 --set "run.out_dir=$WORK/ft5" \
+  --resume auto >/dev/null 2>&1 || fail "resuming the composed run failed"
+cmp "$WORK/ft4/checkpoints/step_5/model.safetensors" "$WORK/ft5/checkpoints/step_5/model.safetensors" ||
+  fail "a resumed composed run differs from the uninterrupted one"
 "$BIN" report --corpus "$WORK/corpus.h5" --checkpoint "$WORK/ft4/checkpoints/step_5" \
   --out-dir "$WORK/report_ft4" --quiet >/dev/null 2>&1 || fail "report of the composed checkpoint failed"
 grep -q "composed with 1 earlier private run(s) on the same users (20 steps)" "$WORK/report_ft4/report.html" ||
