@@ -5,10 +5,10 @@
 # a table of tokens/s, and private / non-private measured in the same run.
 #
 #   tools/bench/bench_private.sh [--config configs/recipes/amazon-beauty-bert4rec-private.yaml]
-#       [--corpus runs/beauty/corpus.h5] [--steps 10] [--batch 256]
+#       [--corpus runs/beauty/corpus.h5] [--steps 30] [--batch 512]
 set -euo pipefail
 BIN=${CARTFORMER_BIN:-build/release/bin/cartformer}
-config=configs/recipes/amazon-beauty-bert4rec-private.yaml corpus="" steps=10 batch=256
+config=configs/recipes/amazon-beauty-bert4rec-private.yaml corpus="" steps=30 batch=512
 while [ $# -gt 0 ]; do
   case $1 in
     --config) config=$2; shift 2 ;;
@@ -37,7 +37,7 @@ run() {  # run LOSS PRIVATE -> tokens/s over the run (metrics.jsonl's last row)
 
 cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 echo "bench_private: $config, expected batch $batch users, $steps steps"
-echo "cpu: $cpu, $(nproc) cores, OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset}"
+echo "cpu: $cpu, $(getconf _NPROCESSORS_ONLN) cores, OMP_NUM_THREADS=${OMP_NUM_THREADS:-unset}"
 printf "\n| item loss | non-private tokens/s | private tokens/s | private / non-private |\n"
 printf "|---|---:|---:|---:|\n"
 for loss in sampled_softmax full_softmax; do
