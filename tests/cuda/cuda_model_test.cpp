@@ -16,12 +16,11 @@
 #include "core/error.h"
 #include "cuda/device_buffer.h"
 #include "kernels/cuda/cudnn_attention.h"
-#include "trainer/backend/training_backend.h"
-#include "trainer/comm/communicator.h"
 #include "trainer/model/model.h"
 #include "trainer/optimizer.h"
 #include "trainer/privacy/dp_sgd.h"
 #include "unit/model/tiny_model_fixture.h"
+#include "unit/trainer/cpu_clipped_sum.h"
 
 namespace cf::trainer {
 namespace {
@@ -467,13 +466,7 @@ TEST(CudaModelPrivacy, ClippedSumMatchesTheCpuBackend) {
     gpu.take_clipped_sum(after);
     EXPECT_EQ(std::count(after.begin(), after.end(), 0.0), P) << "the sum was not restarted";
 
-    AdamW optimizer(cpu.tensors(), P, {});
-    comm::LocalComm local;
-    BackendOptions backend_options;
-    backend_options.privacy = true;
-    auto backend = make_training_backend(DeviceChoice{}, backend_options, cpu, optimizer, local);
-    backend->forward_backward_private({batch}, loss_for, 9, clip_norm);
-    backend->update_private(0.0f, 0.0, 1.0, 1, 0);  // no noise, divisor 1: the sum itself
+    testing::cpu_clipped_sum(cpu, batch, loss_for, clip_norm, 9);
     double diff = 0, ref = 0;
     for (int64_t i = 0; i < P; ++i) {
       const double c = cpu.grads()[size_t(i)], g = gpu_sum[size_t(i)];

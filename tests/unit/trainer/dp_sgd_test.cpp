@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../model/tiny_model_fixture.h"
+#include "cpu_clipped_sum.h"
 #include "trainer/backend/training_backend.h"
 #include "trainer/comm/communicator.h"
 #include "trainer/model/model.h"
@@ -130,13 +131,7 @@ void expect_backend_clips_every_user(bool sampled) {
 
     Model model(config, vocab);
     model.init_weights(5);
-    AdamW optimizer(model.tensors(), P, {});
-    comm::LocalComm local;
-    BackendOptions options;
-    options.privacy = true;
-    auto backend = make_training_backend(DeviceChoice{}, options, model, optimizer, local);
-    backend->forward_backward_private({batch}, loss_for, 9, clip_norm);
-    backend->update_private(0.0f, 0.0, 1.0, 1, 0);
+    testing::cpu_clipped_sum(model, batch, loss_for, clip_norm, 9);
     double diff = 0, ref = 0;
     for (int64_t i = 0; i < P; ++i) {
       const double d = double(model.grads()[size_t(i)]) - want[size_t(i)];
