@@ -20,9 +20,15 @@ printf '%s\n' '{"title": "Mug 350ml", "segment": "office", "aspect": "function",
   > "$WORK/jsonl.out" || fail "jsonl prep failed"
 grep -q "^pairs          2 " "$WORK/jsonl.out" || { cat "$WORK/jsonl.out"; fail "no pair count"; }
 echo "ok: kobe and jsonl pairs prepped"
-# The behaviour commands refuse a text corpus with one line saying what it is.
+# inspect describes a text corpus (and decodes a pair); training on behaviour refuses one
+# with a line saying what it is.
+"$BIN" inspect "$WORK/text.h5" --sequence 2 > "$WORK/inspect.txt" || fail "inspect of a text corpus failed"
+grep -q "^pairs           4 (split by title" "$WORK/inspect.txt" || { cat "$WORK/inspect.txt"; fail "no pair count"; }
+grep -q "^title  保温杯350ml$" "$WORK/inspect.txt" || { cat "$WORK/inspect.txt"; fail "pair 2 not decoded"; }
+grep -q "^text   保温持久☕$" "$WORK/inspect.txt" || { cat "$WORK/inspect.txt"; fail "pair 2 not decoded"; }
 expect_error "text.h5: a text corpus (prep --format kobe / text_jsonl, for copy generation), not a behaviour corpus" \
-  "$BIN" inspect "$WORK/text.h5"
+  "$BIN" train --config "$SRC/configs/demo/pretrain.yaml" --set "data.corpus=$WORK/text.h5" \
+  --set "run.out_dir=$WORK/run"
 
 cp "$WORK/text.h5" "$WORK/before.h5"
 printf '%s\n' "<0> <a> 包" "<1> <a> 鞋" > "$WORK/two.txt"

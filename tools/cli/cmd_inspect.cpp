@@ -1,4 +1,5 @@
-// cartformer inspect: summarises a corpus file, or prints a checkpoint directory's manifest.
+// cartformer inspect: summarises a corpus file (behaviour or text), or prints a checkpoint
+// directory's manifest.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -10,6 +11,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "data/corpus.h"
+#include "data/text/text_corpus.h"
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
 #include "trainer/checkpoint.h"
@@ -167,6 +169,70 @@ void print_sequence(const data::CorpusReader& corpus, int64_t index) {
   }
 }
 
+// A text corpus (copy generation, data/text/text_corpus.h): read whole (which checks every id
+// and offset), summarised; pair `pair` (>= 0) printed decoded.
+void inspect_text_corpus(const std::string& path, bool json, int64_t pair) {
+  const data::text::TextCorpus c = data::text::read_text_corpus(path);
+  const data::text::CharTokenizer tokenizer = c.tokenizer(path);
+  Json splits = {{"train", 0}, {"validation", 0}, {"test", 0}};
+  const char* split_names[] = {"train", "validation", "test"};
+  std::vector<int64_t> per_segment(c.segments.size(), 0), per_aspect(c.aspects.size(), 0);
+  int64_t longest = 0;
+  for (int64_t i = 0; i < c.num_pairs(); ++i) {
+    splits[split_names[c.split[size_t(i)]]] =
+        splits[split_names[c.split[size_t(i)]]].get<int64_t>() + 1;
+    ++per_segment[size_t(c.segment[size_t(i)])];
+    ++per_aspect[size_t(c.aspect[size_t(i)])];
+    longest = std::max(longest, c.text_offsets[size_t(i) + 1] - c.text_offsets[size_t(i)]);
+  }
+  Json segments = Json::object(), aspects = Json::object();
+  for (size_t k = 0; k < c.segments.size(); ++k) segments[c.segments[k]] = per_segment[k];
+  for (size_t k = 0; k < c.aspects.size(); ++k) aspects[c.aspects[k]] = per_aspect[k];
+  const Json summary = {
+      {"path", path},
+      {"corpus_kind", "text_pairs"},
+      {"created_by", c.created_by},
+      {"source_format", c.source_format},
+      {"source_files", c.source_files},
+      {"pairs", c.num_pairs()},
+      {"splits", splits},
+      {"tokenizer",
+       {{"characters", tokenizer.characters()}, {"vocab_size", tokenizer.vocab_size()}}},
+      {"segments", segments},
+      {"aspects", aspects},
+      {"text_tokens", {{"total", int64_t(c.text_tokens.size())}, {"longest", longest}}}};
+  if (json) {
+    std::printf("%s\n", summary.dump(2).c_str());
+  } else {
+    std::printf("text corpus     %s (copy generation; verified: every id and offset)\n",
+                path.c_str());
+    std::printf("created by      %s\n", c.created_by.c_str());
+    std::printf("source          %s: %s\n", c.source_format.c_str(), c.source_files.c_str());
+    std::printf("pairs           %lld (split by title: %s)\n", (long long)c.num_pairs(),
+                splits.dump().c_str());
+    std::printf("tokenizer       %d characters + 256 bytes + 4 specials\n", tokenizer.characters());
+    std::printf("segments        %s\n", segments.dump().c_str());
+    std::printf("aspects         %s\n", aspects.dump().c_str());
+    std::printf("text tokens     %lld, longest text %lld\n", (long long)c.text_tokens.size(),
+                (long long)longest);
+  }
+  if (pair < 0) return;
+  if (pair >= c.num_pairs())
+    throw UserError(path + ": no pair " + std::to_string(pair) + " (the corpus has " +
+                    std::to_string(c.num_pairs()) + ")");
+  auto slice = [](const std::vector<int32_t>& tokens, const std::vector<int64_t>& offsets,
+                  int64_t i) {
+    return std::vector<int32_t>(tokens.begin() + offsets[size_t(i)],
+                                tokens.begin() + offsets[size_t(i) + 1]);
+  };
+  std::printf("pair %lld  (%s)  segment %s  aspect %s\ntitle  %s\ntext   %s\n", (long long)pair,
+              split_names[c.split[size_t(pair)]],
+              c.segments[size_t(c.segment[size_t(pair)])].c_str(),
+              c.aspects[size_t(c.aspect[size_t(pair)])].c_str(),
+              tokenizer.decode(slice(c.title_tokens, c.title_offsets, pair)).c_str(),
+              tokenizer.decode(slice(c.text_tokens, c.text_offsets, pair)).c_str());
+}
+
 // Reads every sequence (all chunks decompressed, every token range-checked).
 void verify_corpus(const data::CorpusReader& corpus) {
   std::vector<data::Sequence> batch;
@@ -276,6 +342,11 @@ int run_inspect(int argc, char** argv) {
     trainer::verify_checkpoint(path);
     std::printf("%s\n", Json::parse(read_text_file(manifest)).dump(2).c_str());
     std::printf("verified: manifest and every file it lists match their sha256\n");
+    return 0;
+  }
+  if (data::text::is_text_corpus(path)) {
+    inspect_text_corpus(path, args.get_flag("json"),
+                        args.has("sequence") ? args.get_int("sequence") : int64_t{-1});
     return 0;
   }
   auto corpus = data::CorpusReader::open(path);
