@@ -191,6 +191,9 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
   if (dp.enabled) {
     accountant.emplace(dp.sampling_rate, dp.noise_multiplier, dp.delta,
                        privacy::composed_rdp(dp.earlier));
+    // The spend so far from the start: a checkpoint written before the first step (a stop
+    // during setup) then still carries the plan and the earlier phases it composes with.
+    state.privacy = privacy_spent(dp, *accountant, state.step);
     char line[256];
     std::snprintf(line, sizeof line,
                   "privacy: DP-SGD to epsilon %g at delta %.3g over %lld steps: users Poisson-"

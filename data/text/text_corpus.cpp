@@ -5,6 +5,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/utf8.h"
 #include "data/hdf5_file.h"
 
 namespace cf::data::text {
@@ -163,6 +164,15 @@ TextCorpus read_text_corpus(const std::string& path) {
   c.created_by = file.string_attribute("created_by");
 
   const int64_t n = c.num_pairs();
+  if (file.int_attribute("num_pairs") != n) bad("num_pairs differs from the pairs stored");
+  for (const auto* names : {&c.segments, &c.aspects}) {
+    std::vector<std::string> sorted = *names;
+    std::sort(sorted.begin(), sorted.end());
+    if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
+      bad("a segment or aspect name appears twice");
+    for (const std::string& name : *names)
+      if (name.empty() || !is_valid_utf8(name)) bad("an empty or malformed segment or aspect name");
+  }
   if (int64_t(c.aspect.size()) != n || int64_t(c.split.size()) != n ||
       int64_t(c.title_offsets.size()) != n + 1 || int64_t(c.text_offsets.size()) != n + 1)
     bad("per-pair datasets of different lengths");

@@ -28,6 +28,8 @@ std::vector<std::string> read_lines(const std::string& path) {
 
 void require_utf8(const std::string& path, int64_t line, const std::string& text) {
   if (!is_valid_utf8(text)) fail_at(path, line, "not well-formed UTF-8");
+  // The corpus stores names and tokenizer pieces as NUL-terminated strings.
+  if (text.find('\0') != std::string::npos) fail_at(path, line, "a NUL character (U+0000)");
 }
 
 // KOBE's tokenized text: the tokens joined without the spaces between them.
@@ -117,6 +119,8 @@ std::vector<TextPair> read_jsonl_pairs(const std::string& path) {
     pair.segment = field("segment");
     pair.aspect = field("aspect");
     pair.text = field("text");
+    for (const std::string* value : {&pair.title, &pair.segment, &pair.aspect, &pair.text})
+      if (value->find('\0') != std::string::npos) fail_at(path, number, "a NUL character (U+0000)");
     if (pair.title.empty()) fail_at(path, number, "empty title");
     if (pair.text.empty()) fail_at(path, number, "empty text");
     if (pair.segment.empty()) fail_at(path, number, "empty segment");

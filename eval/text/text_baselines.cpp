@@ -181,7 +181,7 @@ Tokens CharNgramLm::generate_greedy(const Tokens& prompt, int max_length,
     int added = 0;
     for (const auto& [count, token] : unigram_by_count_) {
       if (candidates.insert(token).second) ++added;
-      if (added == 8) break;  // a few, so that blocked repeats still leave a choice
+      if (added == 8) break;  // a few; if repeats block them all, the whole vocabulary below
     }
     int32_t best = -1;
     double best_log_prob = -INFINITY;
@@ -191,6 +191,17 @@ Tokens CharNgramLm::generate_greedy(const Tokens& prompt, int max_length,
       if (lp > best_log_prob) {
         best_log_prob = lp;
         best = token;
+      }
+    }
+    if (best < 0) {
+      // Every candidate would repeat an n-gram: the whole vocabulary, for the true argmax.
+      for (int32_t token = 0; token < vocab_size_; ++token) {
+        if (candidates.count(token) || repeats(token)) continue;
+        const double lp = log_prob(history, token);
+        if (lp > best_log_prob) {
+          best_log_prob = lp;
+          best = token;
+        }
       }
     }
     if (best < 0 || best == data::text::kEndToken) break;

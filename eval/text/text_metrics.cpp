@@ -75,6 +75,7 @@ double mean_rouge_l(const std::vector<Tokens>& candidates, const std::vector<Tok
 }
 
 double distinct_n(const std::vector<Tokens>& texts, int n) {
+  CF_CHECK(n >= 1, "distinct-n: n must be at least 1");
   std::set<Tokens> distinct;
   int64_t total = 0;
   for (const Tokens& t : texts)

@@ -37,7 +37,12 @@ TokenSampler::TokenSampler(const SamplingOptions& options, uint64_t seed)
 int32_t TokenSampler::next(const std::vector<float>& logits, const std::vector<int32_t>& text) {
   const double minus_inf = -std::numeric_limits<double>::infinity();
   std::vector<double> scores(logits.size());
-  for (size_t v = 0; v < logits.size(); ++v) scores[v] = double(logits[v]) / options_.temperature;
+  // +inf (or an overflow of logit / temperature) is "certain": the largest finite score, so
+  // the softmax below stays finite; NaN is never chosen.
+  for (size_t v = 0; v < logits.size(); ++v) {
+    const double score = double(logits[v]) / options_.temperature;
+    scores[v] = std::isnan(score) ? minus_inf : std::min(score, std::numeric_limits<double>::max());
+  }
   for (const int32_t banned : repeated_ngram_bans(text, options_.no_repeat_ngram))
     if (banned >= 0 && size_t(banned) < scores.size()) scores[size_t(banned)] = minus_inf;
 

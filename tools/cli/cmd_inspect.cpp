@@ -346,7 +346,7 @@ int run_inspect(int argc, char** argv) {
   }
   if (data::text::is_text_corpus(path)) {
     inspect_text_corpus(path, args.get_flag("json"),
-                        args.has("sequence") ? args.get_int("sequence") : int64_t{-1});
+                        args.has("sequence") ? args.get_int("sequence", 0) : int64_t{-1});
     return 0;
   }
   auto corpus = data::CorpusReader::open(path);

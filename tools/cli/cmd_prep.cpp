@@ -246,7 +246,7 @@ void run_text_prep(const ArgParser& args, const std::string& format) {
     pairs = data::text::read_jsonl_pairs(input);
   }
   data::text::TextCorpusOptions options;
-  if (args.has("min-char-count")) options.tokenizer.min_count = args.get_int("min-char-count");
+  if (args.has("min-char-count")) options.tokenizer.min_count = args.get_int("min-char-count", 1);
   data::text::TextCorpus corpus = data::text::build_text_corpus(pairs, options);
   corpus.source_format = format;
   corpus.source_files = sources;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <exception>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -116,20 +117,28 @@ class CpuBackend final : public TrainingBackend {
     for (const privacy::UserRow& user : users) events += user.batch->length[size_t(user.row)];
     const int threads =
         events >= kMinEventsForLaneThreads ? std::min(kPrivateLanes, omp_get_max_threads()) : 1;
+    // An exception may not leave an OpenMP region: each lane keeps its own, rethrown after.
+    std::vector<std::exception_ptr> failures(static_cast<size_t>(kPrivateLanes));
 #pragma omp parallel for num_threads(threads) schedule(static, 1)
     for (int l = 0; l < kPrivateLanes; ++l) {
       ops::cpu::run_blas_serially_in_this_task();
       PrivateLane& lane = lanes_[size_t(l)];
       lane.sums = {};
-      for (size_t k = size_t(l); k < users.size(); k += kPrivateLanes) {
-        data::copy_row(*users[k].batch, users[k].row, lane.user_row);
-        const LossOptions loss = loss_for_user(lane.user_row);
-        add_sums(lane.sums, lane.model->forward_backward(lane.user_row, loss, dropout_seed));
-        add_clipped_user_gradient(lane, lane.model->gradient_support(lane.user_row, loss),
-                                  clip_norm);
+      try {
+        for (size_t k = size_t(l); k < users.size(); k += kPrivateLanes) {
+          data::copy_row(*users[k].batch, users[k].row, lane.user_row);
+          const LossOptions loss = loss_for_user(lane.user_row);
+          add_sums(lane.sums, lane.model->forward_backward(lane.user_row, loss, dropout_seed));
+          add_clipped_user_gradient(lane, lane.model->gradient_support(lane.user_row, loss),
+                                    clip_norm);
+        }
+      } catch (...) {
+        failures[size_t(l)] = std::current_exception();
       }
     }
-    // clipped_sum_ (lane 0's) += the other lanes' sums, in lane order; those restart at zero.
+    for (const std::exception_ptr& failure : failures)
+      if (failure) std::rethrow_exception(failure);
+        // clipped_sum_ (lane 0's) += the other lanes' sums, in lane order; those restart at zero.
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < num_params_; ++i) {
       double total = clipped_sum_[size_t(i)];

@@ -52,8 +52,8 @@ class TrainingBackend {
   // DP-SGD (privacy.enabled; trainer/privacy/dp_sgd.h). One forward and backward per user (a
   // row of the micro-batches; empty rows are skipped) under loss_for_user(its one-row batch),
   // each user's gradient clipped to norm clip_norm and the clipped gradients summed (in
-  // double). The CPU takes each norm over the user's gradient support (gradient_support.h),
-  // the GPU over the whole buffer. Returns this rank's loss sums.
+  // double), each norm and sum over the user's gradient support (gradient_support.h).
+  // Returns this rank's loss sums.
   virtual LossSums forward_backward_private(
       const std::vector<data::Batch>& micro,
       const std::function<LossOptions(const data::Batch&)>& loss_for_user, uint64_t dropout_seed,

@@ -63,6 +63,8 @@ TEST(TextPairs, BadKobeInputIsOneLineNamingTheFileAndLine) {
   EXPECT_EQ(with("包 <1> <a>\n", "好\n"),
             s + ": line 1: segment tag '包' is not <N> (a user segment number)");
   EXPECT_EQ(with("", ""), s + ": no pairs");
+  EXPECT_EQ(with(std::string("<1> <a> \xE5\x8C\x85\0\n", 13), "x\n"),
+            s + ": line 1: a NUL character (U+0000)");
   EXPECT_EQ(cf::testing::user_error_of([&] { read_kobe_pairs(dir.file("missing"), t); }),
             dir.file("missing") + ": cannot open for reading");
 }
@@ -91,6 +93,9 @@ TEST(TextPairs, JsonlObjectsAndTheirErrors) {
   EXPECT_EQ(with("{\"title\": \"\", \"segment\": \"s\", \"aspect\": \"x\", \"text\": \"t\"}\n"),
             f + ": line 1: empty title");
   EXPECT_EQ(with("[1, 2]\n"), f + ": line 1: not a JSON object");
+  EXPECT_EQ(
+      with("{\"title\": \"a\\u0000b\", \"segment\": \"s\", \"aspect\": \"x\", \"text\": \"t\"}\n"),
+      f + ": line 1: a NUL character (U+0000)");
 }
 
 std::vector<TextPair> many_pairs(int titles) {

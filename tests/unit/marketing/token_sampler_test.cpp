@@ -75,6 +75,13 @@ TEST(TokenSampler, TopKAndTopPKeepTheMostLikelyTokens) {
   EXPECT_GT(counts[1], 3000);
 }
 
+// An infinite logit is a certainty, not a NaN that picks the least likely token.
+TEST(TokenSampler, AnInfiniteLogitIsChosen) {
+  TokenSampler sampler({}, 9);
+  const float inf = std::numeric_limits<float>::infinity();
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(sampler.next({0.f, inf, 1.f, std::nanf("")}, {}), 1);
+}
+
 TEST(TokenSampler, LowTemperatureSharpens) {
   SamplingOptions cold;
   cold.temperature = 0.05;
