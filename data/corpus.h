@@ -117,6 +117,13 @@ class CorpusReader {
   virtual const std::vector<int32_t>& time_split_train_length() const = 0;
   // Root attributes (provenance) as a JSON string.
   virtual std::string provenance_json() const = 0;
+  // A text corpus read as sequences (data/text/copy_sequences.h): each sequence's split
+  // (text::TextSplit: 0 train, 1 validation, 2 test), fixed by prep. Empty for behaviour
+  // corpora, whose split is leave-one-out over each user's events.
+  virtual const std::vector<int8_t>& sequence_splits() const {
+    static const std::vector<int8_t> none;
+    return none;
+  }
 };
 
 // Leave-one-out split on a sequence of length L: test target = event L-1, validation target =

@@ -122,8 +122,10 @@ HdfCorpusReader::HdfCorpusReader(const std::string& path)
       user_key_(h5::Handle(), path, layout::kSequenceUserKey) {
   // A text corpus (copy generation, data/text/text_corpus.h) is another kind of file.
   if (file_.has_attribute("corpus_kind") && file_.string_attribute("corpus_kind") == "text_pairs")
-    throw UserError(path + ": a text corpus (prep --format kobe / text_jsonl, for copy "
-                           "generation), not a behaviour corpus");
+    throw UserError(path +
+                    ": a text corpus (prep --format kobe / text_jsonl), not a behaviour "
+                    "corpus: it trains a copy model (task.kind: copy), which cartformer "
+                    "copy uses");
   if (!file_.has_attribute("schema_version")) foreign("no schema_version attribute");
   const int64_t version = file_.int_attribute("schema_version");
   if (version != kCorpusSchemaVersion) {

@@ -10,11 +10,20 @@ TrainingSplit TrainingSplit::holding_out_only(int64_t num_sequences,
   return split;
 }
 
+TrainingSplit TrainingSplit::by_sequence(const std::vector<int8_t>& sequence_splits) {
+  TrainingSplit split;
+  split.whole_sequence_.reserve(sequence_splits.size());
+  for (int8_t s : sequence_splits) split.whole_sequence_.push_back(s == 0 ? 1 : 0);
+  return split;
+}
+
 bool TrainingSplit::holds_out_validation(int64_t sequence) const {
+  if (!whole_sequence_.empty()) return whole_sequence_[size_t(sequence)] == 0;
   return trains_through_validation_.empty() || trains_through_validation_[size_t(sequence)] == 0;
 }
 
 int32_t TrainingSplit::train_length(int64_t sequence, int32_t length) const {
+  if (!whole_sequence_.empty()) return whole_sequence_[size_t(sequence)] ? length : 0;
   // Sequences too short for a held-out pair train on everything either way.
   return !holds_out_validation(sequence) && length >= 3 ? visible_length(length, Split::kTest)
                                                         : visible_length(length, Split::kTrain);

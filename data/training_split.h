@@ -19,6 +19,9 @@ class TrainingSplit {
   // Only `validation_users` (corpus sequence ids) keep their validation event out.
   static TrainingSplit holding_out_only(int64_t num_sequences,
                                         const std::vector<int64_t>& validation_users);
+  // A split fixed per sequence (a text corpus's split by title, CorpusReader::sequence_splits):
+  // sequences marked 0 (train) train on all their events, the others on none.
+  static TrainingSplit by_sequence(const std::vector<int8_t>& sequence_splits);
 
   // Events of sequence `sequence` (of `length` events) that training may use.
   int32_t train_length(int64_t sequence, int32_t length) const;
@@ -27,6 +30,7 @@ class TrainingSplit {
 
  private:
   std::vector<uint8_t> trains_through_validation_;  // per sequence; empty = nobody does
+  std::vector<uint8_t> whole_sequence_;             // by_sequence: 1 = all events train, 0 = none
 };
 
 // The validation users: with `users_wanted` 0 every eligible user (>= 3 events: an input, the

@@ -164,7 +164,8 @@ std::string suggestion_for(const std::string& unknown) {
 using config_fields::RawValue;
 using config_fields::WrongType;
 
-constexpr TaskKind kTaskKinds[] = {TaskKind::kPretrain, TaskKind::kNextItem, TaskKind::kPropensity};
+constexpr TaskKind kTaskKinds[] = {TaskKind::kPretrain, TaskKind::kNextItem, TaskKind::kPropensity,
+                                   TaskKind::kCopy};
 constexpr LrSchedule kSchedules[] = {LrSchedule::kCosine, LrSchedule::kLinear,
                                      LrSchedule::kConstant};
 constexpr ItemLoss kItemLosses[] = {ItemLoss::kFullSoftmax, ItemLoss::kSampledSoftmax,
@@ -186,7 +187,7 @@ void read_field(std::string& field, const RawValue& raw) {
 void read_field(TaskKind& field, const RawValue& raw) {
   field = kTaskKinds[config_fields::read_choice(
       raw, {task_kind_name(kTaskKinds[0]), task_kind_name(kTaskKinds[1]),
-            task_kind_name(kTaskKinds[2])})];
+            task_kind_name(kTaskKinds[2]), task_kind_name(kTaskKinds[3])})];
 }
 void read_field(LrSchedule& field, const RawValue& raw) {
   field = kSchedules[config_fields::read_choice(
@@ -485,9 +486,26 @@ void validate(const Config& c, const std::string& source) {
   v.at_least<int64_t>("validation.users", val.users, 0);
   v.at_least("validation.patience", val.patience, 0);
   v.at_least("validation.min_delta", val.min_delta, 0.0f);
-  if (t.kind == TaskKind::kPropensity && val.metric != ValidationMetric::kLoss) {
+  if ((t.kind == TaskKind::kPropensity || t.kind == TaskKind::kCopy) &&
+      val.metric != ValidationMetric::kLoss) {
     v.fail_rule("key 'validation.metric' " + std::string(validation_metric_name(val.metric)) +
-                " ranks items, which 'task.kind: propensity' does not; use loss");
+                " ranks items, which 'task.kind: " + task_kind_name(t.kind) +
+                "' does not; use loss");
+  }
+  if (t.kind == TaskKind::kCopy) {
+    // A text corpus has one channel (the tokens) and its own split by title.
+    if (c.loss.kind != ItemLoss::kFullSoftmax)
+      v.fail_rule(
+          "'task.kind: copy' trains the full softmax over the text vocabulary; set "
+          "loss.kind: full_softmax");
+    if (c.model.item_features != ItemFeatureUse::kNone)
+      v.fail_rule(
+          "'task.kind: copy': a text corpus has no item features; set "
+          "model.item_features: none");
+    if (t.purchases_only || t.action_loss_weight > 0)
+      v.fail_rule(
+          "'task.kind: copy' has no actions: task.purchases_only and "
+          "task.action_loss_weight do not apply");
   }
   if (c.model.cooccurrence_prior && val.metric == ValidationMetric::kLoss) {
     v.fail_rule(
@@ -547,7 +565,8 @@ void resolve_defaults(Config& c, const GivenKeys& given) {
   // An epoch count sets the run length; train.steps then keeps its "not the run length" 0
   // unless the user gave it too (which validate refuses).
   if (c.train.epochs > 0 && !given.count("train.steps")) c.train.steps = 0;
-  if (c.task.kind == TaskKind::kPropensity && !given.count("validation.metric")) {
+  if ((c.task.kind == TaskKind::kPropensity || c.task.kind == TaskKind::kCopy) &&
+      !given.count("validation.metric")) {
     c.validation.metric = ValidationMetric::kLoss;
   }
 }
@@ -562,6 +581,8 @@ const char* task_kind_name(TaskKind kind) {
       return "next_item";
     case TaskKind::kPropensity:
       return "propensity";
+    case TaskKind::kCopy:
+      return "copy";
   }
   return "?";
 }

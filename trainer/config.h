@@ -8,7 +8,9 @@
 
 namespace cf::trainer {
 
-enum class TaskKind { kPretrain, kNextItem, kPropensity };
+// kCopy: a text model on a text corpus (copy generation, issue 16): next-token loss on the
+// description tokens of each `segment aspect <s> title <sep> description </s>` sequence.
+enum class TaskKind { kPretrain, kNextItem, kPropensity, kCopy };
 enum class LrSchedule { kCosine, kLinear, kConstant };
 // What validation during training scores, and what early stopping and the best checkpoint
 // follow: full-rank NDCG@10 / HR@10 of the validation targets (history filtered out, as eval's

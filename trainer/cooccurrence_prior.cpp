@@ -8,6 +8,15 @@ namespace cf::trainer {
 
 RunTrainingSplit run_training_split(const Config& config, const data::CorpusReader& corpus) {
   RunTrainingSplit out;
+  const std::vector<int8_t>& fixed = corpus.sequence_splits();
+  if (!fixed.empty()) {
+    // A text corpus: prep split it by title; validation scores the validation pairs.
+    out.split = data::TrainingSplit::by_sequence(fixed);
+    for (int64_t i = 0; i < int64_t(fixed.size()); ++i)
+      if (fixed[size_t(i)] == 1) out.validation_users.push_back(i);
+    out.name = "by title (" + std::to_string(out.validation_users.size()) + " validation pairs)";
+    return out;
+  }
   if (config.validation.holdout == ValidationHoldout::kValidationUsers) {
     out.validation_users = data::validation_user_ids(corpus, config.validation.users);
     out.split = data::TrainingSplit::holding_out_only(corpus.num_sequences(), out.validation_users);
@@ -43,7 +52,8 @@ CooccurrencePrior cooccurrence_prior_of(const LoadedCheckpoint& checkpoint,
   CooccurrencePrior prior;
   prior.weight = float(checkpoint.state.cooccurrence_prior_weight);
   if (prior.weight != 0.0f) {
-    prior.table = build_cooccurrence_table(corpus, run_training_split(checkpoint.config, corpus).split);
+    prior.table =
+        build_cooccurrence_table(corpus, run_training_split(checkpoint.config, corpus).split);
   }
   return prior;
 }

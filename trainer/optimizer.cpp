@@ -44,6 +44,8 @@ bool is_task_head_tensor(const ParamTensor& t, TaskKind task) {
       return starts_with(t.name, "item_head.");
     case TaskKind::kPropensity:
       return starts_with(t.name, "propensity_head.");
+    case TaskKind::kCopy:
+      return starts_with(t.name, "item_head.");
   }
   return false;
 }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/random.h"
+#include "data/text/char_tokenizer.h"
 
 namespace cf::trainer {
 
@@ -10,6 +11,16 @@ namespace {
 constexpr int32_t kBuyAction = 4;  // data::canonical_actions(): <pad>, view, fav, cart, buy
 
 }  // namespace
+
+void clear_prompt_targets(data::Batch& batch, int b) {
+  // Targets are the token after each position: the first one kept is the separator's, whose
+  // target is the first description token; the last is the </s> (or the cut text's end).
+  const int64_t row = int64_t(b) * batch.T;
+  int t = 0;
+  while (t < batch.length[b] && batch.item[row + t] != data::text::kSeparatorToken) ++t;
+  std::fill_n(batch.target_item.begin() + row, t, 0);
+  std::fill_n(batch.target_action.begin() + row, batch.T, 0);
+}
 
 TaskSpec task_spec(const TaskSection& task) {
   TaskSpec spec;
@@ -23,6 +34,10 @@ ModelConfig model_config_for_task(const ModelConfig& model, const TaskSpec& task
   ModelConfig mc = model;
   if (task.kind == TaskKind::kPretrain && task.action_loss_weight > 0) mc.action_head = true;
   if (task.kind == TaskKind::kPropensity) mc.propensity_head = true;
+  if (task.kind == TaskKind::kCopy) {
+    // A text corpus's only channel is the tokens (data/text/copy_sequences.h).
+    mc.use_action = mc.use_category = mc.use_time_gap = mc.use_activity = false;
+  }
   return mc;
 }
 
@@ -56,6 +71,8 @@ void restrict_targets(const TaskSpec& task, data::Batch& batch, int b) {
     // The propensity task trains only its head's loss; no next-item targets.
     std::fill_n(batch.target_item.begin() + int64_t(b) * batch.T, batch.T, 0);
     std::fill_n(batch.target_action.begin() + int64_t(b) * batch.T, batch.T, 0);
+  } else if (task.kind == TaskKind::kCopy) {
+    clear_prompt_targets(batch, b);
   } else if (task.kind == TaskKind::kNextItem && task.purchases_only) {
     for (int t = 0; t < batch.T; ++t) {
       int64_t i = int64_t(b) * batch.T + t;
@@ -72,6 +89,7 @@ LossOptions loss_options_for_task(const TaskSpec& task) {
       lo.action_loss = task.action_loss_weight > 0;
       break;
     case TaskKind::kNextItem:
+    case TaskKind::kCopy:
       lo.item_loss = true;
       break;
     case TaskKind::kPropensity:
@@ -222,7 +240,11 @@ double ValidationSet::loss(const data::CorpusReader& corpus, const Evaluate& eva
     for (int b = 0; b < rows; ++b) {
       corpus.read_sequence(mine[first + b], seq);
       int32_t visible = data::visible_length(seq.length(), data::Split::kValidation);
-      if (task_.kind == TaskKind::kPropensity) {
+      if (task_.kind == TaskKind::kCopy) {
+        // The whole validation pair; the loss covers its description, as in training.
+        data::fill_batch_row(batch, b, seq, seq.length(), true);
+        restrict_targets(task_, batch, b);
+      } else if (task_.kind == TaskKind::kPropensity) {
         data::fill_batch_row(batch, b, seq, visible, false);
         batch.label[b] = float(seq.purchase[visible]);
       } else {

@@ -45,6 +45,9 @@ uint64_t training_row_draw(uint64_t seed, int64_t step, int64_t row);
 // Clears the targets of row b the task does not train (all for propensity; non-purchases for
 // next-purchase).
 void restrict_targets(const TaskSpec& task, data::Batch& batch, int b);
+// The copy task's mask: row b's targets before its <sep> (the tags and the title) are cleared,
+// so the loss covers exactly the description tokens and its </s>.
+void clear_prompt_targets(data::Batch& batch, int b);
 LossOptions loss_options_for_task(const TaskSpec& task);
 // The reported task loss: means of the summed losses over their counts.
 double task_loss(const TaskSpec& task, const LossSums& sums);

@@ -16,6 +16,7 @@
 #include "core/random.h"
 #include "data/batch.h"
 #include "data/corpus.h"
+#include "data/text/copy_sequences.h"
 #include "kernels/cpu/blas_kernel_choice.h"
 #include "trainer/backend/training_backend.h"
 #include "trainer/best_checkpoint.h"
@@ -141,7 +142,10 @@ TrainOutcome run_training(const Config& config, const std::string& resume, const
         " micro-batches x " + std::to_string(world) + " ranks" +
         (backend_settings.zero1 ? "; ZeRO-1 optimizer shards" : ""));
   }
-  auto corpus = data::CorpusReader::open(config.data.corpus);
+  // task.kind copy trains on a text corpus, read as one token sequence per pair.
+  auto corpus = config.task.kind == TaskKind::kCopy
+                    ? data::text::open_copy_sequences(config.data.corpus, config.model.max_len)
+                    : data::CorpusReader::open(config.data.corpus);
   const bool load_all = world == 1 && corpus->num_events() <= kLoadAllEventLimit;
   require_training_memory(config, corpus->vocab_sizes(), shape, load_all ? corpus->num_events() : 0,
                           /*activations_on_host=*/!device.cuda);

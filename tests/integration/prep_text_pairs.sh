@@ -26,7 +26,7 @@ echo "ok: kobe and jsonl pairs prepped"
 grep -q "^pairs           4 (split by title" "$WORK/inspect.txt" || { cat "$WORK/inspect.txt"; fail "no pair count"; }
 grep -q "^title  保温杯350ml$" "$WORK/inspect.txt" || { cat "$WORK/inspect.txt"; fail "pair 2 not decoded"; }
 grep -q "^text   保温持久☕$" "$WORK/inspect.txt" || { cat "$WORK/inspect.txt"; fail "pair 2 not decoded"; }
-expect_error "text.h5: a text corpus (prep --format kobe / text_jsonl, for copy generation), not a behaviour corpus" \
+expect_error "text.h5: a text corpus (prep --format kobe / text_jsonl), not a behaviour corpus: it trains a copy model (task.kind: copy)" \
   "$BIN" train --config "$SRC/configs/demo/pretrain.yaml" --set "data.corpus=$WORK/text.h5" \
   --set "run.out_dir=$WORK/run"
 
