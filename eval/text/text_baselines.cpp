@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "data/text/copy_sequences.h"
 
 namespace cf::eval::text {
 namespace {
@@ -144,13 +145,26 @@ double CharNgramLm::log_prob(const Tokens& history, int32_t next) const {
 }
 
 double CharNgramLm::perplexity(const data::text::TextCorpus& corpus,
-                               const std::vector<int64_t>& pairs) const {
+                               const std::vector<int64_t>& pairs, int32_t max_len) const {
   double nll = 0;
   int64_t count = 0;
+  const data::text::CopyVocabulary vocab = data::text::CopyVocabulary::of(corpus);
   for (const int64_t i : pairs) {
     Tokens history = prompt_of(corpus, i);
     Tokens target = text_of(corpus, i);
     target.push_back(data::text::kEndToken);
+    if (max_len > 0) {
+      const Tokens title = title_of(corpus, i);
+      const int32_t segment = corpus.segment[size_t(i)], aspect = corpus.aspect[size_t(i)];
+      const size_t kept =
+          data::text::copy_sequence(vocab, segment, aspect, title.data(), int64_t(title.size()),
+                                    target.data(), int64_t(target.size()) - 1, max_len)
+              .size() -
+          data::text::copy_prompt(vocab, segment, aspect, title.data(), int64_t(title.size()),
+                                  max_len)
+              .size();
+      target.resize(std::min(target.size(), kept));
+    }
     for (const int32_t t : target) {
       nll -= log_prob(history, t);
       ++count;

@@ -47,8 +47,10 @@ class CharNgramLm {
   // Natural log of P(next | the last order - 1 tokens of `history`).
   double log_prob(const Tokens& history, int32_t next) const;
   // exp of the mean negative log-likelihood of the texts (and their </s>) of `pairs` given
-  // their prompts.
-  double perplexity(const data::text::TextCorpus& corpus, const std::vector<int64_t>& pairs) const;
+  // their prompts. `max_len` > 0: only the tokens a model of max_len positions scores
+  // (data/text/copy_sequences.h cuts the longest texts), so the two perplexities compare.
+  double perplexity(const data::text::TextCorpus& corpus, const std::vector<int64_t>& pairs,
+                    int32_t max_len = 0) const;
   // The most probable continuation of `prompt`, token by token, never repeating an n-gram of
   // `no_repeat_ngram` tokens (0: no rule), up to </s> or `max_length` tokens.
   Tokens generate_greedy(const Tokens& prompt, int max_length, int no_repeat_ngram) const;

@@ -15,5 +15,6 @@ int run_inspect(int argc, char** argv);   // tools/cli/cmd_inspect.cpp
 int run_report(int argc, char** argv);    // tools/cli/cmd_report.cpp
 int run_target(int argc, char** argv);    // tools/cli/cmd_target.cpp
 int run_privacy(int argc, char** argv);   // tools/cli/cmd_privacy.cpp
+int run_copy(int argc, char** argv);      // tools/cli/cmd_copy.cpp
 
 }  // namespace cf::cli

@@ -26,6 +26,7 @@ const Command kCommands[] = {
     {"eval", cf::cli::run_eval,
      "offline next-item and propensity metrics beside baselines -> eval.json"},
     {"generate", cf::cli::run_generate, "top-K next-item recommendations from a checkpoint"},
+    {"copy", cf::cli::run_copy, "product copy for a title and segment from a copy model"},
     {"report", cf::cli::run_report,
      "offline evaluation as a self-contained HTML report; --compare A B"},
     {"target", cf::cli::run_target,

@@ -1,0 +1,187 @@
+#include "marketing/copy/copy_evaluation.h"
+
+#include <cmath>
+#include <limits>
+#include <map>
+#include <memory>
+
+#include "core/error.h"
+#include "eval/text/text_baselines.h"
+#include "eval/text/text_metrics.h"
+#include "trainer/comm/communicator.h"
+#include "trainer/task_rows.h"
+
+namespace cf::marketing::copy {
+
+namespace {
+
+using data::text::TextSplit;
+using eval::text::Tokens;
+
+const char* split_name(TextSplit split) {
+  switch (split) {
+    case TextSplit::kTrain:
+      return "train";
+    case TextSplit::kValidation:
+      return "validation";
+    case TextSplit::kTest:
+      return "test";
+  }
+  return "?";
+}
+
+std::vector<int64_t> pairs_of(const data::text::TextCorpus& corpus, TextSplit split) {
+  std::vector<int64_t> pairs;
+  for (int64_t i = 0; i < corpus.num_pairs(); ++i)
+    if (corpus.split[size_t(i)] == int8_t(split)) pairs.push_back(i);
+  return pairs;
+}
+
+// The model's perplexity of the human descriptions (and their </s>) of `pairs`: the trainer's
+// own validation loss (trainer/task_rows.h) over them, batched, without dropout.
+double model_perplexity(CopyWriter& writer, const std::vector<int64_t>& pairs) {
+  trainer::TaskSpec task;
+  task.kind = trainer::TaskKind::kCopy;
+  constexpr int kMicroBatch = 32;
+  const trainer::ValidationSet set(writer.sequences(), int(pairs.size()), task, kMicroBatch,
+                                   writer.max_len(), pairs);
+  trainer::comm::LocalComm comm;
+  const double mean_nll = set.loss(
+      writer.sequences(),
+      [&](const data::Batch& batch, const trainer::LossOptions& loss) {
+        return writer.model().evaluate_loss(batch, loss);
+      },
+      comm);
+  return std::exp(mean_nll);
+}
+
+struct SystemOutputs {
+  std::vector<Tokens> texts;
+};
+
+Json text_metrics(const std::vector<Tokens>& candidates, const std::vector<Tokens>& references) {
+  return Json{{"bleu4", eval::text::corpus_bleu4(candidates, references)},
+              {"rouge_l", eval::text::mean_rouge_l(candidates, references)},
+              {"distinct_1", eval::text::distinct_n(candidates, 1)},
+              {"distinct_2", eval::text::distinct_n(candidates, 2)},
+              {"mean_length", [&] {
+                 double total = 0;
+                 for (const Tokens& t : candidates) total += double(t.size());
+                 return candidates.empty() ? 0.0 : total / double(candidates.size());
+               }()}};
+}
+
+}  // namespace
+
+Json evaluate_copy(CopyWriter& writer, const CopyEvaluationOptions& options,
+                   const std::function<void(int64_t, int64_t)>& progress) {
+  const data::text::TextCorpus& corpus = writer.corpus();
+  std::vector<int64_t> pairs = pairs_of(corpus, options.split);
+  if (options.max_pairs > 0 && int64_t(pairs.size()) > options.max_pairs)
+    pairs.resize(size_t(options.max_pairs));
+  if (pairs.empty())
+    throw UserError(writer.sequences().path() + ": no " + split_name(options.split) +
+                    " pairs to evaluate");
+  const std::vector<int64_t> validation = pairs_of(corpus, TextSplit::kValidation);
+  const int32_t max_len = writer.max_len();
+
+  // The n-gram baseline's order: the lowest perplexity on the validation pairs.
+  int best_order = 3;
+  double best_validation = std::numeric_limits<double>::infinity();
+  std::unique_ptr<eval::text::CharNgramLm> ngram;
+  for (int order = 2; order <= 6; ++order) {
+    auto lm = std::make_unique<eval::text::CharNgramLm>(order, corpus.tokenizer("").vocab_size());
+    lm->train(corpus);
+    const double ppl = validation.empty() ? 0.0 : lm->perplexity(corpus, validation, max_len);
+    if (!ngram || ppl < best_validation) {
+      best_validation = ppl;
+      best_order = order;
+      ngram = std::move(lm);
+    }
+    if (validation.empty()) break;
+  }
+  const eval::text::RetrievalBaseline retrieval(corpus);
+
+  std::vector<Tokens> references, model_texts, retrieval_texts, ngram_texts;
+  WritingOptions writing = options.writing;
+  writing.n_best = 1;
+  const int room_limit = writing.max_tokens;
+  for (size_t k = 0; k < pairs.size(); ++k) {
+    const int64_t i = pairs[k];
+    const Tokens title = eval::text::title_of(corpus, i);
+    references.push_back(eval::text::text_of(corpus, i));
+    const std::vector<CopyDraft> drafts = writer.write_tokens(
+        title, corpus.segment[size_t(i)], corpus.aspect[size_t(i)], int64_t(k), writing);
+    model_texts.push_back(drafts.empty() ? Tokens{} : drafts.front().tokens);
+    retrieval_texts.push_back(
+        retrieval.text_for(title, corpus.segment[size_t(i)], corpus.aspect[size_t(i)]));
+    const int ngram_limit =
+        room_limit > 0
+            ? room_limit
+            : max_len -
+                  int(data::text::copy_prompt(data::text::CopyVocabulary::of(corpus),
+                                              corpus.segment[size_t(i)], corpus.aspect[size_t(i)],
+                                              title.data(), int64_t(title.size()), max_len)
+                          .size());
+    ngram_texts.push_back(ngram->generate_greedy(eval::text::prompt_of(corpus, i), ngram_limit,
+                                                 options.ngram_no_repeat));
+    if (progress) progress(int64_t(k) + 1, int64_t(pairs.size()));
+  }
+
+  Json model = text_metrics(model_texts, references);
+  model["perplexity"] = model_perplexity(writer, pairs);
+  Json ngram_json = text_metrics(ngram_texts, references);
+  ngram_json["perplexity"] = ngram->perplexity(corpus, pairs, max_len);
+  ngram_json["order"] = best_order;
+  ngram_json["validation_perplexity"] = best_validation;
+  Json human = {{"distinct_1", eval::text::distinct_n(references, 1)},
+                {"distinct_2", eval::text::distinct_n(references, 2)}};
+  {
+    double total = 0;
+    for (const Tokens& t : references) total += double(t.size());
+    human["mean_length"] = total / double(references.size());
+  }
+
+  // Samples: the first pairs of each (segment, aspect), beside the human text.
+  Json samples = Json::array();
+  std::map<std::pair<int32_t, int32_t>, int> shown;
+  const data::text::CharTokenizer tokenizer = corpus.tokenizer("");
+  for (size_t k = 0; k < pairs.size(); ++k) {
+    const int64_t i = pairs[k];
+    int& count = shown[{corpus.segment[size_t(i)], corpus.aspect[size_t(i)]}];
+    if (count >= options.samples_per_group) continue;
+    ++count;
+    samples.push_back(Json{{"pair", i},
+                           {"segment", corpus.segments[size_t(corpus.segment[size_t(i)])]},
+                           {"aspect", corpus.aspects[size_t(corpus.aspect[size_t(i)])]},
+                           {"title", tokenizer.decode(eval::text::title_of(corpus, i))},
+                           {"human", tokenizer.decode(references[k])},
+                           {"model", tokenizer.decode(model_texts[k])},
+                           {"retrieval", tokenizer.decode(retrieval_texts[k])},
+                           {"ngram", tokenizer.decode(ngram_texts[k])}});
+  }
+
+  const SamplingOptions& s = writing.sampling;
+  return Json{{"kind", "copy_evaluation"},
+              {"checkpoint", writer.checkpoint_dir()},
+              {"step", writer.step()},
+              {"corpus", writer.sequences().path()},
+              {"split", split_name(options.split)},
+              {"pairs", int64_t(pairs.size())},
+              {"decoding",
+               {{"greedy", s.greedy},
+                {"temperature", s.temperature},
+                {"top_k", s.top_k},
+                {"top_p", s.top_p},
+                {"no_repeat_ngram", s.no_repeat_ngram},
+                {"max_tokens", writing.max_tokens},
+                {"seed", writing.seed}}},
+              {"systems",
+               {{"model", model},
+                {"retrieval", text_metrics(retrieval_texts, references)},
+                {"ngram", ngram_json}}},
+              {"human", human},
+              {"samples", samples}};
+}
+
+}  // namespace cf::marketing::copy

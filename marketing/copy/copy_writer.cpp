@@ -1,0 +1,163 @@
+#include "marketing/copy/copy_writer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/error.h"
+#include "core/random.h"
+
+namespace cf::marketing::copy {
+
+namespace {
+
+trainer::LoadedCheckpoint load_copy_checkpoint(const std::string& checkpoint) {
+  const std::string dir = trainer::resolve_checkpoint_dir(checkpoint);
+  trainer::LoadedCheckpoint ckpt = trainer::load_checkpoint(dir, false);
+  if (ckpt.config.task.kind != trainer::TaskKind::kCopy)
+    throw UserError(dir + ": not a copy model (trained with task.kind: " +
+                    trainer::task_kind_name(ckpt.config.task.kind) +
+                    "); cartformer copy needs one trained with task.kind: copy on a text corpus");
+  return ckpt;
+}
+
+trainer::Model checked_model(const trainer::LoadedCheckpoint& ckpt, const std::string& corpus_path,
+                             const data::CorpusReader& sequences) {
+  trainer::require_same_vocab(ckpt, corpus_path, sequences.vocab_fingerprint(),
+                              sequences.vocab_sizes());
+  return trainer::model_from_checkpoint(ckpt, sequences);
+}
+
+// Request r's draft k: its own stream, whatever else the batch holds.
+uint64_t draft_seed(uint64_t seed, int64_t request, int k) {
+  return splitmix64_mix(splitmix64_mix(seed ^ 0x636f7079ull) + uint64_t(request) * 1024u +
+                        uint64_t(k));
+}
+
+}  // namespace
+
+CopyWriter::CopyWriter(const std::string& checkpoint, const std::string& corpus_path)
+    : CopyWriter(load_copy_checkpoint(checkpoint), corpus_path) {}
+
+CopyWriter::CopyWriter(const trainer::LoadedCheckpoint& ckpt, const std::string& corpus_path)
+    : checkpoint_dir_(ckpt.dir),
+      step_(ckpt.state.step),
+      corpus_(data::text::read_text_corpus(corpus_path)),
+      tokenizer_(corpus_.tokenizer(corpus_path)),
+      vocab_(data::text::CopyVocabulary::of(corpus_)),
+      sequences_(data::text::open_copy_sequences(corpus_path, ckpt.config.model.max_len)),
+      model_(checked_model(ckpt, corpus_path, *sequences_)),
+      decoder_(model_.make_decoder()) {}
+
+namespace {
+int32_t name_id(const std::vector<std::string>& names, const std::string& name,
+                const std::string& flag, const char* what) {
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i] == name) return int32_t(i);
+  std::string known;
+  for (const std::string& n : names) known += (known.empty() ? "" : ", ") + n;
+  throw UserError(flag + ": unknown " + what + " '" + name + "' (the corpus has " + known + ")");
+}
+}  // namespace
+
+int32_t CopyWriter::segment_id(const std::string& name, const std::string& flag) const {
+  return name_id(corpus_.segments, name, flag, "segment");
+}
+int32_t CopyWriter::aspect_id(const std::string& name, const std::string& flag) const {
+  return name_id(corpus_.aspects, name, flag, "aspect");
+}
+
+void CopyWriter::next_log_probs(const std::vector<float>& hidden, std::vector<float>& out) const {
+  out.resize(size_t(vocab_.size()));
+  model_.item_scores(hidden.data(), 1, out.data());
+  const float minus_inf = -std::numeric_limits<float>::infinity();
+  for (int32_t t : {data::text::kPadToken, data::text::kBeginToken, data::text::kSeparatorToken})
+    out[size_t(t)] = minus_inf;
+  std::fill(out.begin() + vocab_.tokenizer_size, out.end(), minus_inf);  // the tags
+  float top = minus_inf;
+  for (float v : out) top = std::max(top, v);
+  double sum = 0;
+  for (float v : out) sum += std::exp(double(v) - double(top));
+  const float log_sum = float(double(top) + std::log(sum));
+  for (float& v : out) v -= log_sum;
+}
+
+std::vector<CopyDraft> CopyWriter::write(const CopyRequest& request, int64_t request_index,
+                                         const WritingOptions& options) {
+  return write_tokens(tokenizer_.encode(request.title), request.segment, request.aspect,
+                      request_index, options);
+}
+
+std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& title, int32_t segment,
+                                                int32_t aspect, int64_t request_index,
+                                                const WritingOptions& options) {
+  if (options.n_best < 1)
+    throw UserError("--n-best: must be >= 1, got " + std::to_string(options.n_best));
+  if (options.max_tokens < 0)
+    throw UserError("--max-tokens: must be >= 0, got " + std::to_string(options.max_tokens));
+  const std::vector<int32_t> prompt = data::text::copy_prompt(vocab_, segment, aspect, title.data(),
+                                                              int64_t(title.size()), max_len());
+  const int room = max_len() - int(prompt.size());
+  const int limit = options.max_tokens > 0 ? std::min(options.max_tokens, room) : room;
+
+  // Each draft feeds the prompt again (the decoder keeps no snapshot; prompts are short).
+  std::vector<CopyDraft> drafts;
+  std::vector<float> log_probs;
+  for (int k = 0; k < options.n_best; ++k) {
+    TokenSampler sampler(options.sampling, draft_seed(options.seed, request_index, k));
+    decoder_->reset();
+    const std::vector<float>* hidden = nullptr;
+    for (int32_t t : prompt) hidden = &decoder_->append(t, 1, 1, 1, 1);
+    CopyDraft draft;
+    double sum = 0;
+    int scored = 0;
+    while (int(draft.tokens.size()) < limit) {  // at the limit the draft ends, cut
+      next_log_probs(*hidden, log_probs);
+      const int32_t next = sampler.next(log_probs, draft.tokens);
+      if (next < 0) break;
+      sum += double(log_probs[size_t(next)]);
+      ++scored;
+      if (next == data::text::kEndToken) {
+        draft.finished = true;
+        break;
+      }
+      draft.tokens.push_back(next);
+      if (int(draft.tokens.size()) == limit) break;
+      hidden = &decoder_->append(next, 1, 1, 1, 1);
+    }
+    draft.mean_log_prob = scored > 0 ? sum / scored : 0.0;
+    draft.text = tokenizer_.decode(draft.tokens);
+    const bool repeat = std::any_of(drafts.begin(), drafts.end(),
+                                    [&](const CopyDraft& d) { return d.tokens == draft.tokens; });
+    if (!repeat) drafts.push_back(std::move(draft));
+  }
+  std::stable_sort(drafts.begin(), drafts.end(), [](const CopyDraft& a, const CopyDraft& b) {
+    return a.mean_log_prob > b.mean_log_prob;
+  });
+  return drafts;
+}
+
+double CopyWriter::log_likelihood(const std::vector<int32_t>& title, int32_t segment,
+                                  int32_t aspect, const std::vector<int32_t>& text,
+                                  int64_t* tokens_scored) {
+  const std::vector<int32_t> prompt = data::text::copy_prompt(vocab_, segment, aspect, title.data(),
+                                                              int64_t(title.size()), max_len());
+  const std::vector<int32_t> sequence =
+      data::text::copy_sequence(vocab_, segment, aspect, title.data(), int64_t(title.size()),
+                                text.data(), int64_t(text.size()), max_len());
+  decoder_->reset();
+  std::vector<float> log_probs;
+  double sum = 0;
+  int64_t scored = 0;
+  for (size_t p = 0; p + 1 < sequence.size(); ++p) {
+    const std::vector<float>& hidden = decoder_->append(sequence[p], 1, 1, 1, 1);
+    if (p + 1 < prompt.size()) continue;
+    next_log_probs(hidden, log_probs);
+    sum += double(log_probs[size_t(sequence[p + 1])]);
+    ++scored;
+  }
+  if (tokens_scored) *tokens_scored = scored;
+  return sum;
+}
+
+}  // namespace cf::marketing::copy

@@ -1,0 +1,86 @@
+// CopyWriter: writes product copy with a trained copy model (task.kind copy, issue 16). It
+// holds the model and its text corpus's tokenizer and tag vocabularies, feeds the prompt
+// `segment aspect <s> title <sep>` through the model's key/value-cache decoder and samples the
+// description token by token (TokenSampler), stopping at </s> or the length limit.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/text/copy_sequences.h"
+#include "data/text/text_corpus.h"
+#include "marketing/copy/token_sampler.h"
+#include "trainer/checkpoint.h"
+#include "trainer/model/model.h"
+
+namespace cf::marketing::copy {
+
+struct CopyRequest {
+  std::string title;                // UTF-8
+  int32_t segment = 0, aspect = 0;  // ids in the corpus's vocabularies (CopyWriter::segment_id)
+};
+
+struct CopyDraft {
+  std::vector<int32_t> tokens;  // the description's tokens (no specials)
+  std::string text;             // decoded
+  double mean_log_prob = 0;     // per token (and the </s> when it ended), at temperature 1
+  bool finished = false;        // ended with </s> (else cut at the length limit)
+};
+
+struct WritingOptions {
+  SamplingOptions sampling;
+  int n_best = 1;      // drafts sampled per request; returned best first by mean_log_prob
+  int max_tokens = 0;  // description tokens at most (0: as many as max_len leaves)
+  uint64_t seed = 1;   // request r's draft k is drawn from a stream fixed by (seed, r, k)
+};
+
+class CopyWriter {
+ public:
+  // `checkpoint`: a copy model's checkpoint directory (UserError naming it for any other
+  // model); `corpus_path`: its text corpus (the vocabulary is checked against the
+  // checkpoint's).
+  CopyWriter(const std::string& checkpoint, const std::string& corpus_path);
+
+  const std::string& checkpoint_dir() const { return checkpoint_dir_; }
+  int64_t step() const { return step_; }
+  const data::text::TextCorpus& corpus() const { return corpus_; }
+  // The corpus as the model reads it (one sequence per pair, cut to max_len).
+  const data::CorpusReader& sequences() const { return *sequences_; }
+  const data::text::CharTokenizer& tokenizer() const { return tokenizer_; }
+  trainer::Model& model() { return model_; }
+  int32_t max_len() const { return model_.config().max_len; }
+  // The id of a segment or aspect name; UserError naming `flag` and the known names otherwise.
+  int32_t segment_id(const std::string& name, const std::string& flag) const;
+  int32_t aspect_id(const std::string& name, const std::string& flag) const;
+
+  // Drafts for request number `request` (its index in a batch: the seed stream depends on it,
+  // never on the other requests, so a batch writes what single requests would).
+  std::vector<CopyDraft> write(const CopyRequest& request, int64_t request_index,
+                               const WritingOptions& options);
+  // The same for a title already tokenized.
+  std::vector<CopyDraft> write_tokens(const std::vector<int32_t>& title, int32_t segment,
+                                      int32_t aspect, int64_t request_index,
+                                      const WritingOptions& options);
+  // Sum of the natural log-probabilities of `text` and its </s> after the prompt, through the
+  // decoder (the full forward gives the same: tested). Cut to the model's max_len.
+  double log_likelihood(const std::vector<int32_t>& title, int32_t segment, int32_t aspect,
+                        const std::vector<int32_t>& text, int64_t* tokens_scored = nullptr);
+
+ private:
+  CopyWriter(const trainer::LoadedCheckpoint& checkpoint, const std::string& corpus_path);
+  // Log-softmax of the next-token scores after `hidden`, over the tokens a description may use
+  // (characters, bytes and </s>; never padding, <s>, <sep> or a tag).
+  void next_log_probs(const std::vector<float>& hidden, std::vector<float>& out) const;
+
+  std::string checkpoint_dir_;
+  int64_t step_ = 0;
+  data::text::TextCorpus corpus_;
+  data::text::CharTokenizer tokenizer_;
+  data::text::CopyVocabulary vocab_;
+  std::unique_ptr<data::CorpusReader> sequences_;
+  trainer::Model model_;
+  std::unique_ptr<trainer::Model::Decoder> decoder_;
+};
+
+}  // namespace cf::marketing::copy

@@ -1,0 +1,262 @@
+// cartformer copy: product copy from a copy model (task.kind copy): for one title, for a file of
+// titles (a copy per line), or --evaluate: the model against the retrieval and n-gram
+// baselines on the held-out titles (JSON the report's copy section renders).
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/json.h"
+#include "core/progress.h"
+#include "core/utf8.h"
+#include "marketing/copy/copy_evaluation.h"
+#include "marketing/copy/copy_writer.h"
+#include "tools/cli/args.h"
+#include "tools/cli/commands.h"
+
+namespace cf::cli {
+
+namespace {
+
+using marketing::copy::CopyDraft;
+using marketing::copy::CopyRequest;
+using marketing::copy::CopyWriter;
+
+struct TitledRequest {
+  CopyRequest request;
+  std::string id;  // the row's name in the output: the line number, or the file's "id"
+};
+
+std::string trimmed(const std::string& s) {
+  const size_t a = s.find_first_not_of(" \t\r");
+  if (a == std::string::npos) return "";
+  return s.substr(a, s.find_last_not_of(" \t\r") - a + 1);
+}
+
+// --titles FILE: one title per line, or (.jsonl) one {"title", "segment", "aspect", "id"}
+// object per line; a segment or aspect a line leaves out comes from --segment / --aspect.
+std::vector<TitledRequest> read_titles(const std::string& path, const CopyWriter& writer,
+                                       const std::string& default_segment,
+                                       const std::string& default_aspect) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UserError(path + ": cannot open titles file");
+  const bool jsonl = path.size() >= 6 && path.substr(path.size() - 6) == ".jsonl";
+  std::vector<TitledRequest> out;
+  std::string line;
+  int64_t number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    const std::string where = path + ": line " + std::to_string(number);
+    if (!is_valid_utf8(line)) throw UserError(where + ": not well-formed UTF-8");
+    if (trimmed(line).empty()) continue;
+    std::string title, segment = default_segment, aspect = default_aspect,
+                       id = std::to_string(number);
+    if (jsonl) {
+      const Json object = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (object.is_discarded() || !object.is_object())
+        throw UserError(where + ": not a JSON object");
+      auto text_of = [&](const char* key, std::string& into) {
+        if (!object.contains(key)) return;
+        if (!object[key].is_string()) throw UserError(where + ": \"" + key + "\" is not a string");
+        into = object[key].get<std::string>();
+      };
+      text_of("title", title);
+      text_of("segment", segment);
+      text_of("aspect", aspect);
+      text_of("id", id);
+    } else {
+      title = line;
+    }
+    title = trimmed(title);
+    if (title.empty()) throw UserError(where + ": empty title");
+    if (segment.empty()) throw UserError(where + ": no segment (give --segment or \"segment\")");
+    if (aspect.empty()) throw UserError(where + ": no aspect (give --aspect or \"aspect\")");
+    TitledRequest r;
+    r.request.title = title;
+    r.request.segment = writer.segment_id(segment, where + ": segment");
+    r.request.aspect = writer.aspect_id(aspect, where + ": aspect");
+    r.id = id;
+    out.push_back(std::move(r));
+  }
+  if (out.empty()) throw UserError(path + ": no titles");
+  return out;
+}
+
+std::string csv_quoted(const std::string& field) {
+  if (field.find_first_of(",\"\n\r") == std::string::npos) return field;
+  std::string q = "\"";
+  for (char c : field) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+}  // namespace
+
+int run_copy(int argc, char** argv) {
+  ArgParser args(
+      "copy",
+      "Product copy (a description) written by a copy model (task.kind: copy) for a title, a\n"
+      "segment and an aspect, or for every line of a titles file. Output rows: id, rank, segment,\n"
+      "aspect, title, text, mean_log_prob, finished (CSV, or one JSON object per line).\n"
+      "With --evaluate: the model and two baselines (retrieval of the most similar training\n"
+      "title's description; a character n-gram model) on the held-out titles: perplexity, BLEU-4,\n"
+      "ROUGE-L, distinct-1/2 and samples per segment and aspect, as copy_eval.json (cartformer\n"
+      "report --copy renders it).");
+  args.option("checkpoint", "DIR", "a copy model: checkpoint, or run directory (its best one)");
+  args.option("corpus", "FILE",
+              "the text corpus it was trained on (default: the checkpoint's data.corpus)");
+  args.option("title", "TEXT", "one product title (UTF-8)");
+  args.option("titles", "FILE",
+              "one title per line, or .jsonl: {\"title\",\"segment\",\"aspect\",\"id\"}");
+  args.option("segment", "NAME", "segment tag the copy is written for (e.g. 3)");
+  args.option("aspect", "NAME", "aspect tag (a appearance, b material, c function)");
+  args.option("temperature", "T", "sampling temperature", "0.8");
+  args.option("top-k", "K", "sample among the K most likely tokens (0: all)", "0");
+  args.option("top-p", "P", "nucleus: the most likely tokens reaching mass P", "0.9");
+  args.option("no-repeat-ngram", "N", "never repeat an n-gram of N tokens (0: off)", "4");
+  args.flag("greedy", "the most likely token at each step (no sampling)");
+  args.option("n-best", "N", "drafts sampled per title, best first by mean log-probability", "1");
+  args.option("max-tokens", "N", "description tokens at most (0: what max_len leaves)", "0");
+  args.option("seed", "S", "sampling seed (a title's drafts depend on it and its row only)", "1");
+  args.option("format", "csv|jsonl", "output format", "csv");
+  args.option("out", "FILE", "output file, written atomically (default: stdout)");
+  args.flag("evaluate", "score the model and the baselines on held-out titles");
+  args.option("split", "validation|test", "--evaluate: which held-out titles", "test");
+  args.option("max-pairs", "N", "--evaluate: only the first N pairs (0: all)", "0");
+  args.option("out-dir", "DIR", "--evaluate: where copy_eval.json goes", "copy-eval");
+  args.flag("quiet", "no progress lines");
+  if (!args.parse(argc, argv)) return 0;
+
+  const std::string checkpoint = args.require("checkpoint");
+  std::string corpus_path = args.get("corpus");
+  if (corpus_path.empty()) {
+    const trainer::LoadedCheckpoint ckpt =
+        trainer::load_checkpoint(trainer::resolve_checkpoint_dir(checkpoint), false);
+    corpus_path = ckpt.config.data.corpus;
+  }
+  CopyWriter writer(checkpoint, corpus_path);
+
+  marketing::copy::WritingOptions writing;
+  writing.sampling.temperature = args.get_double("temperature");
+  writing.sampling.top_k = int(args.get_int("top-k", 0, 1 << 30));
+  writing.sampling.top_p = args.get_double("top-p");
+  writing.sampling.no_repeat_ngram = int(args.get_int("no-repeat-ngram", 0, 1000));
+  writing.sampling.greedy = args.get_flag("greedy");
+  writing.n_best = int(args.get_int("n-best", 1, 1000));
+  writing.max_tokens = int(args.get_int("max-tokens", 0, 1 << 20));
+  writing.seed = uint64_t(args.get_int("seed"));
+  // Checks the sampling numbers (one UserError naming the flag) before any work.
+  marketing::copy::TokenSampler check(writing.sampling, 0);
+  const bool quiet = args.get_flag("quiet");
+
+  if (args.get_flag("evaluate")) {
+    for (const char* flag : {"title", "titles", "out"})
+      if (args.has(flag)) throw UserError(std::string("--") + flag + ": not used with --evaluate");
+    marketing::copy::CopyEvaluationOptions options;
+    const std::string split = args.get("split");
+    if (split == "validation")
+      options.split = data::text::TextSplit::kValidation;
+    else if (split == "test")
+      options.split = data::text::TextSplit::kTest;
+    else
+      throw UserError("--split: must be validation or test, got '" + split + "'");
+    options.writing = writing;
+    options.max_pairs = int(args.get_int("max-pairs", 0, 1 << 30));
+    std::unique_ptr<ProgressMeter> meter;
+    const Json result =
+        marketing::copy::evaluate_copy(writer, options, [&](int64_t done, int64_t total) {
+          if (quiet) return;
+          if (!meter)
+            meter = std::make_unique<ProgressMeter>("copy: writing", double(total), "titles");
+          if (done >= total)
+            meter->finish(double(done));
+          else
+            meter->update(double(done));
+        });
+    const std::string out_dir = args.get("out-dir");
+    std::filesystem::create_directories(out_dir);
+    write_file_atomically(out_dir + "/copy_eval.json", result.dump(2) + "\n");
+    const Json& systems = result["systems"];
+    std::printf("%-10s %10s %8s %8s %10s %10s\n", "system", "perplexity", "BLEU-4", "ROUGE-L",
+                "distinct-1", "distinct-2");
+    for (const char* name : {"model", "retrieval", "ngram"}) {
+      const Json& s = systems[name];
+      const std::string ppl = s.contains("perplexity")
+                                  ? std::to_string(s["perplexity"].get<double>()).substr(0, 7)
+                                  : "-";
+      std::printf("%-10s %10s %8.4f %8.4f %10.4f %10.4f\n", name, ppl.c_str(),
+                  s["bleu4"].get<double>(), s["rouge_l"].get<double>(),
+                  s["distinct_1"].get<double>(), s["distinct_2"].get<double>());
+    }
+    std::printf("%-10s %10s %8s %8s %10.4f %10.4f\n", "human", "-", "-", "-",
+                result["human"]["distinct_1"].get<double>(),
+                result["human"]["distinct_2"].get<double>());
+    std::fprintf(stderr, "copy: wrote %s/copy_eval.json (%s split, %lld pairs)\n", out_dir.c_str(),
+                 split.c_str(), (long long)result["pairs"].get<int64_t>());
+    return 0;
+  }
+
+  std::vector<TitledRequest> requests;
+  if (args.has("title") == args.has("titles"))
+    throw UserError("--title or --titles: give exactly one (or --evaluate)");
+  if (args.has("title")) {
+    TitledRequest r;
+    r.request.title = trimmed(args.get("title"));
+    if (!is_valid_utf8(r.request.title)) throw UserError("--title: not well-formed UTF-8");
+    if (r.request.title.empty()) throw UserError("--title: empty title");
+    r.request.segment = writer.segment_id(args.require("segment"), "--segment");
+    r.request.aspect = writer.aspect_id(args.require("aspect"), "--aspect");
+    r.id = "1";
+    requests.push_back(std::move(r));
+  } else {
+    requests = read_titles(args.get("titles"), writer, args.get("segment"), args.get("aspect"));
+  }
+
+  const std::string format = args.get("format");
+  if (format != "csv" && format != "jsonl")
+    throw UserError("--format: must be csv or jsonl, got '" + format + "'");
+  std::string output =
+      format == "csv" ? "id,rank,segment,aspect,title,text,mean_log_prob,finished\n" : "";
+  const data::text::TextCorpus& corpus = writer.corpus();
+  for (size_t r = 0; r < requests.size(); ++r) {
+    const CopyRequest& req = requests[r].request;
+    const std::vector<CopyDraft> drafts = writer.write(req, int64_t(r), writing);
+    for (size_t k = 0; k < drafts.size(); ++k) {
+      const CopyDraft& d = drafts[k];
+      const std::string& segment = corpus.segments[size_t(req.segment)];
+      const std::string& aspect = corpus.aspects[size_t(req.aspect)];
+      if (format == "csv") {
+        char number[32];
+        std::snprintf(number, sizeof number, "%.4f", d.mean_log_prob);
+        output += csv_quoted(requests[r].id) + "," + std::to_string(k + 1) + "," +
+                  csv_quoted(segment) + "," + csv_quoted(aspect) + "," + csv_quoted(req.title) +
+                  "," + csv_quoted(d.text) + "," + number + "," + (d.finished ? "1" : "0") + "\n";
+      } else {
+        output += Json{{"id", requests[r].id},
+                       {"rank", int64_t(k) + 1},
+                       {"segment", segment},
+                       {"aspect", aspect},
+                       {"title", req.title},
+                       {"text", d.text},
+                       {"mean_log_prob", d.mean_log_prob},
+                       {"finished", d.finished}}
+                      .dump() +
+                  "\n";
+      }
+    }
+  }
+  if (args.has("out")) {
+    write_file_atomically(args.get("out"), output);
+    if (!quiet)
+      std::fprintf(stderr, "copy: wrote %s (%zu titles)\n", args.get("out").c_str(),
+                   requests.size());
+  } else {
+    std::fputs(output.c_str(), stdout);
+  }
+  return 0;
+}
+
+}  // namespace cf::cli
