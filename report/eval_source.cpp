@@ -57,6 +57,7 @@ eval::EvalOutput evaluate_or_load(const std::string& path, const data::CorpusRea
   }
   const std::string checkpoint_dir = trainer::resolve_checkpoint_dir(path);
   trainer::LoadedCheckpoint checkpoint = trainer::load_checkpoint(checkpoint_dir, false);
+  trainer::require_behaviour_model(checkpoint, "report");
   trainer::require_same_vocab(checkpoint, corpus.path(), corpus.vocab_fingerprint(),
                               corpus.vocab_sizes());
   trainer::Model model = trainer::model_from_checkpoint(checkpoint, corpus);

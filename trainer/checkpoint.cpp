@@ -543,6 +543,12 @@ void prune_checkpoints(const std::string& checkpoints_root, int keep_last) {
   }
 }
 
+void require_behaviour_model(const LoadedCheckpoint& ckpt, const std::string& command) {
+  if (ckpt.config.task.kind != TaskKind::kCopy) return;
+  throw UserError(ckpt.dir + ": a copy (text) model (task.kind: copy): cartformer " + command +
+                  " needs a behaviour model; write and evaluate copy with cartformer copy");
+}
+
 void require_same_vocab(const LoadedCheckpoint& ckpt, const std::string& corpus_path,
                         const std::string& corpus_fingerprint) {
   if (corpus_fingerprint == ckpt.vocab_fingerprint) return;

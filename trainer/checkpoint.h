@@ -122,6 +122,10 @@ int64_t count_checkpoint_directories(const std::string& checkpoints_root);
 // are left alone (the first may be inspected, the second may belong to a running writer).
 void prune_checkpoints(const std::string& checkpoints_root, int keep_last);
 
+// UserError naming the checkpoint when it is a copy (text) model (task.kind copy): `command`
+// (eval, generate, target, report) ranks items for users, which a text model does not do.
+void require_behaviour_model(const LoadedCheckpoint& ckpt, const std::string& command);
+
 // Throws UserError if `fingerprint` (of the corpus being used) differs from the checkpoint's.
 void require_same_vocab(const LoadedCheckpoint& ckpt, const std::string& corpus_path,
                         const std::string& corpus_fingerprint);

@@ -72,6 +72,7 @@ int run_eval(int argc, char** argv) {
   }
   if (!baselines_only) {
     trainer::LoadedCheckpoint ckpt = trainer::load_checkpoint(checkpoint_dir, false);
+    trainer::require_behaviour_model(ckpt, "eval");
     trainer::require_same_vocab(ckpt, corpus_path, corpus->vocab_fingerprint(),
                                 corpus->vocab_sizes());
     model.emplace(trainer::model_from_checkpoint(ckpt, *corpus));

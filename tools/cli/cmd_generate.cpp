@@ -96,6 +96,7 @@ int run_generate(int argc, char** argv) {
   const std::string checkpoint_dir = trainer::resolve_checkpoint_dir(args.require("checkpoint"), &chosen_because);
   std::fprintf(stderr, "generate: checkpoint %s (%s)\n", checkpoint_dir.c_str(), chosen_because.c_str());
   trainer::LoadedCheckpoint ckpt = trainer::load_checkpoint(checkpoint_dir, false);
+  trainer::require_behaviour_model(ckpt, "generate");
   trainer::require_same_vocab(ckpt, corpus_path, corpus->vocab_fingerprint(),
                               corpus->vocab_sizes());
   trainer::Model model = trainer::model_from_checkpoint(ckpt, *corpus);

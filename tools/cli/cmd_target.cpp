@@ -153,6 +153,7 @@ int run_target(int argc, char** argv) {
   const std::string checkpoint_dir = trainer::resolve_checkpoint_dir(checkpoint_arg, &chosen_because);
   std::fprintf(stderr, "target: checkpoint %s (%s)\n", checkpoint_dir.c_str(), chosen_because.c_str());
   trainer::LoadedCheckpoint checkpoint = trainer::load_checkpoint(checkpoint_dir, false);
+  trainer::require_behaviour_model(checkpoint, "target");
   trainer::require_same_vocab(checkpoint, corpus_path, corpus->vocab_fingerprint(),
                               corpus->vocab_sizes());
   trainer::Model model = trainer::model_from_checkpoint(checkpoint, *corpus);
