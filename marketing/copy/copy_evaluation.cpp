@@ -1,6 +1,9 @@
 #include "marketing/copy/copy_evaluation.h"
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <exception>
 #include <limits>
 #include <map>
 #include <memory>
@@ -55,10 +58,6 @@ double model_perplexity(CopyWriter& writer, const std::vector<int64_t>& pairs) {
   return std::exp(mean_nll);
 }
 
-struct SystemOutputs {
-  std::vector<Tokens> texts;
-};
-
 Json text_metrics(const std::vector<Tokens>& candidates, const std::vector<Tokens>& references) {
   return Json{{"bleu4", eval::text::corpus_bleu4(candidates, references)},
               {"rouge_l", eval::text::mean_rouge_l(candidates, references)},
@@ -102,31 +101,44 @@ Json evaluate_copy(CopyWriter& writer, const CopyEvaluationOptions& options,
   }
   const eval::text::RetrievalBaseline retrieval(corpus);
 
-  std::vector<Tokens> references, model_texts, retrieval_texts, ngram_texts;
+  const size_t n = pairs.size();
+  std::vector<Tokens> references(n), model_texts(n), retrieval_texts(n), ngram_texts(n);
   WritingOptions writing = options.writing;
   writing.n_best = 1;
-  const int room_limit = writing.max_tokens;
-  for (size_t k = 0; k < pairs.size(); ++k) {
-    const int64_t i = pairs[k];
-    const Tokens title = eval::text::title_of(corpus, i);
-    references.push_back(eval::text::text_of(corpus, i));
-    const std::vector<CopyDraft> drafts = writer.write_tokens(
-        title, corpus.segment[size_t(i)], corpus.aspect[size_t(i)], int64_t(k), writing);
-    model_texts.push_back(drafts.empty() ? Tokens{} : drafts.front().tokens);
-    retrieval_texts.push_back(
-        retrieval.text_for(title, corpus.segment[size_t(i)], corpus.aspect[size_t(i)]));
-    const int ngram_limit =
-        room_limit > 0
-            ? room_limit
-            : max_len -
-                  int(data::text::copy_prompt(data::text::CopyVocabulary::of(corpus),
-                                              corpus.segment[size_t(i)], corpus.aspect[size_t(i)],
-                                              title.data(), int64_t(title.size()), max_len)
-                          .size());
-    ngram_texts.push_back(ngram->generate_greedy(eval::text::prompt_of(corpus, i), ngram_limit,
-                                                 options.ngram_no_repeat));
-    if (progress) progress(int64_t(k) + 1, int64_t(pairs.size()));
+  const data::text::CopyVocabulary vocab = data::text::CopyVocabulary::of(corpus);
+  // Pairs spread over the threads (each draft is its own decoder and seed stream, so the
+  // outcome does not depend on the thread count).
+  std::exception_ptr failure;
+  std::atomic<int64_t> done{0};
+#pragma omp parallel for schedule(dynamic, 1)
+  for (size_t k = 0; k < n; ++k) {
+    try {
+      const int64_t i = pairs[k];
+      const int32_t segment = corpus.segment[size_t(i)], aspect = corpus.aspect[size_t(i)];
+      const Tokens title = eval::text::title_of(corpus, i);
+      references[k] = eval::text::text_of(corpus, i);
+      const std::vector<CopyDraft> drafts =
+          writer.write_tokens(title, segment, aspect, int64_t(k), writing);
+      model_texts[k] = drafts.empty() ? Tokens{} : drafts.front().tokens;
+      retrieval_texts[k] = retrieval.text_for(title, segment, aspect);
+      // The n-gram model writes at most what the neural model may (the room max_len leaves).
+      const int room = max_len - int(data::text::copy_prompt(vocab, segment, aspect, title.data(),
+                                                             int64_t(title.size()), max_len)
+                                         .size());
+      const int limit = writing.max_tokens > 0 ? std::min(writing.max_tokens, room) : room;
+      ngram_texts[k] =
+          ngram->generate_greedy(eval::text::prompt_of(corpus, i), limit, options.ngram_no_repeat);
+      const int64_t finished = ++done;
+      if (progress) {
+#pragma omp critical(cf_copy_evaluation_progress)
+        progress(finished, int64_t(n));
+      }
+    } catch (...) {
+#pragma omp critical(cf_copy_evaluation_failure)
+      if (!failure) failure = std::current_exception();
+    }
   }
+  if (failure) std::rethrow_exception(failure);
 
   Json model = text_metrics(model_texts, references);
   model["perplexity"] = model_perplexity(writer, pairs);

@@ -46,8 +46,7 @@ CopyWriter::CopyWriter(const trainer::LoadedCheckpoint& ckpt, const std::string&
       tokenizer_(corpus_.tokenizer(corpus_path)),
       vocab_(data::text::CopyVocabulary::of(corpus_)),
       sequences_(data::text::open_copy_sequences(corpus_path, ckpt.config.model.max_len)),
-      model_(checked_model(ckpt, corpus_path, *sequences_)),
-      decoder_(model_.make_decoder()) {}
+      model_(checked_model(ckpt, corpus_path, *sequences_)) {}
 
 namespace {
 int32_t name_id(const std::vector<std::string>& names, const std::string& name,
@@ -83,14 +82,14 @@ void CopyWriter::next_log_probs(const std::vector<float>& hidden, std::vector<fl
 }
 
 std::vector<CopyDraft> CopyWriter::write(const CopyRequest& request, int64_t request_index,
-                                         const WritingOptions& options) {
+                                         const WritingOptions& options) const {
   return write_tokens(tokenizer_.encode(request.title), request.segment, request.aspect,
                       request_index, options);
 }
 
 std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& title, int32_t segment,
                                                 int32_t aspect, int64_t request_index,
-                                                const WritingOptions& options) {
+                                                const WritingOptions& options) const {
   if (options.n_best < 1)
     throw UserError("--n-best: must be >= 1, got " + std::to_string(options.n_best));
   if (options.max_tokens < 0)
@@ -103,11 +102,12 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
   // Each draft feeds the prompt again (the decoder keeps no snapshot; prompts are short).
   std::vector<CopyDraft> drafts;
   std::vector<float> log_probs;
+  const std::unique_ptr<trainer::Model::Decoder> decoder = model_.make_decoder();
   for (int k = 0; k < options.n_best; ++k) {
     TokenSampler sampler(options.sampling, draft_seed(options.seed, request_index, k));
-    decoder_->reset();
+    decoder->reset();
     const std::vector<float>* hidden = nullptr;
-    for (int32_t t : prompt) hidden = &decoder_->append(t, 1, 1, 1, 1);
+    for (int32_t t : prompt) hidden = &decoder->append(t, 1, 1, 1, 1);
     CopyDraft draft;
     double sum = 0;
     int scored = 0;
@@ -123,7 +123,7 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
       }
       draft.tokens.push_back(next);
       if (int(draft.tokens.size()) == limit) break;
-      hidden = &decoder_->append(next, 1, 1, 1, 1);
+      hidden = &decoder->append(next, 1, 1, 1, 1);
     }
     draft.mean_log_prob = scored > 0 ? sum / scored : 0.0;
     draft.text = tokenizer_.decode(draft.tokens);
@@ -139,18 +139,18 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
 
 double CopyWriter::log_likelihood(const std::vector<int32_t>& title, int32_t segment,
                                   int32_t aspect, const std::vector<int32_t>& text,
-                                  int64_t* tokens_scored) {
+                                  int64_t* tokens_scored) const {
   const std::vector<int32_t> prompt = data::text::copy_prompt(vocab_, segment, aspect, title.data(),
                                                               int64_t(title.size()), max_len());
   const std::vector<int32_t> sequence =
       data::text::copy_sequence(vocab_, segment, aspect, title.data(), int64_t(title.size()),
                                 text.data(), int64_t(text.size()), max_len());
-  decoder_->reset();
+  const std::unique_ptr<trainer::Model::Decoder> decoder = model_.make_decoder();
   std::vector<float> log_probs;
   double sum = 0;
   int64_t scored = 0;
   for (size_t p = 0; p + 1 < sequence.size(); ++p) {
-    const std::vector<float>& hidden = decoder_->append(sequence[p], 1, 1, 1, 1);
+    const std::vector<float>& hidden = decoder->append(sequence[p], 1, 1, 1, 1);
     if (p + 1 < prompt.size()) continue;
     next_log_probs(hidden, log_probs);
     sum += double(log_probs[size_t(sequence[p + 1])]);

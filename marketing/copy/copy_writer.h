@@ -56,16 +56,18 @@ class CopyWriter {
 
   // Drafts for request number `request` (its index in a batch: the seed stream depends on it,
   // never on the other requests, so a batch writes what single requests would).
+  // Thread-safe: each call decodes with its own key/value cache, so a batch may be written by
+  // several threads at once.
   std::vector<CopyDraft> write(const CopyRequest& request, int64_t request_index,
-                               const WritingOptions& options);
+                               const WritingOptions& options) const;
   // The same for a title already tokenized.
   std::vector<CopyDraft> write_tokens(const std::vector<int32_t>& title, int32_t segment,
                                       int32_t aspect, int64_t request_index,
-                                      const WritingOptions& options);
+                                      const WritingOptions& options) const;
   // Sum of the natural log-probabilities of `text` and its </s> after the prompt, through the
   // decoder (the full forward gives the same: tested). Cut to the model's max_len.
   double log_likelihood(const std::vector<int32_t>& title, int32_t segment, int32_t aspect,
-                        const std::vector<int32_t>& text, int64_t* tokens_scored = nullptr);
+                        const std::vector<int32_t>& text, int64_t* tokens_scored = nullptr) const;
 
  private:
   CopyWriter(const trainer::LoadedCheckpoint& checkpoint, const std::string& corpus_path);
@@ -80,7 +82,6 @@ class CopyWriter {
   data::text::CopyVocabulary vocab_;
   std::unique_ptr<data::CorpusReader> sequences_;
   trainer::Model model_;
-  std::unique_ptr<trainer::Model::Decoder> decoder_;
 };
 
 }  // namespace cf::marketing::copy

@@ -73,6 +73,10 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 assert [r["id"] for r in rows] == ["1", "3"], rows
 assert all(r["segment"] == "0" and r["aspect"] == "b" and r["text"] for r in rows), rows
 PY
+# The batch is spread over threads: one thread writes the same rows.
+OMP_NUM_THREADS=1 "${copy[@]}" --titles "$WORK/titles.txt" --segment 0 --aspect b --format jsonl \
+  > "$WORK/batch1.jsonl" || fail "copy --titles on one thread failed"
+cmp -s "$WORK/batch.jsonl" "$WORK/batch1.jsonl" || fail "the batch differs at another thread count"
 printf '%s\n' '{"id": "u-17", "title": "伞琴5", "segment": "2", "aspect": "a"}' > "$WORK/titles.jsonl"
 "${copy[@]}" --titles "$WORK/titles.jsonl" > "$WORK/j.csv" || fail "copy --titles jsonl failed"
 grep -q "^u-17,1,2,a,伞琴5," "$WORK/j.csv" || { cat "$WORK/j.csv"; fail "JSONL titles not used"; }

@@ -2,6 +2,7 @@
 // titles (a copy per line), or --evaluate: the model against the retrieval and n-gram
 // baselines on the held-out titles (JSON the report's copy section renders).
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -136,6 +137,10 @@ int run_copy(int argc, char** argv) {
     const trainer::LoadedCheckpoint ckpt =
         trainer::load_checkpoint(trainer::resolve_checkpoint_dir(checkpoint), false);
     corpus_path = ckpt.config.data.corpus;
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(corpus_path, ec))
+      throw UserError("--corpus: not given, and the checkpoint's data.corpus '" + corpus_path +
+                      "' is not found from this directory");
   }
   CopyWriter writer(checkpoint, corpus_path);
 
@@ -221,9 +226,23 @@ int run_copy(int argc, char** argv) {
   std::string output =
       format == "csv" ? "id,rank,segment,aspect,title,text,mean_log_prob,finished\n" : "";
   const data::text::TextCorpus& corpus = writer.corpus();
+  // Titles spread over the threads; each draft's seed stream depends on its row only, so the
+  // output is the same at any thread count.
+  std::vector<std::vector<CopyDraft>> all_drafts(requests.size());
+  std::exception_ptr failure;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (size_t r = 0; r < requests.size(); ++r) {
+    try {
+      all_drafts[r] = writer.write(requests[r].request, int64_t(r), writing);
+    } catch (...) {
+#pragma omp critical(cf_copy_failure)
+      if (!failure) failure = std::current_exception();
+    }
+  }
+  if (failure) std::rethrow_exception(failure);
   for (size_t r = 0; r < requests.size(); ++r) {
     const CopyRequest& req = requests[r].request;
-    const std::vector<CopyDraft> drafts = writer.write(req, int64_t(r), writing);
+    const std::vector<CopyDraft>& drafts = all_drafts[r];
     for (size_t k = 0; k < drafts.size(); ++k) {
       const CopyDraft& d = drafts[k];
       const std::string& segment = corpus.segments[size_t(req.segment)];
