@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "report/copy_section.h"
 #include "report/html_page.h"
 #include "report/svg_chart.h"
 
@@ -402,6 +403,7 @@ std::string render_report_html(const Json& report) {
   next_item_section(page, report);
   propensity_section(page, report);
   data_section(page, report);
+  if (report.contains("copy")) copy_section(page, report["copy"]);
   return page.finish();
 }
 

@@ -120,4 +120,13 @@ expect_error "corpus.h5: not a text corpus" \
   "$BIN" train "${cfg[@]}" --set "data.corpus=$WORK/corpus.h5" --set "run.out_dir=$WORK/wrong"
 expect_error "validation.metric' ndcg@10 ranks items, which 'task.kind: copy' does not" \
   "$BIN" train "${cfg[@]}" --set validation.metric=ndcg@10 --set "run.out_dir=$WORK/wrong"
+# The report: the copy section alone, or beside a behaviour model's sections.
+"$BIN" report --copy "$WORK/eval" --out-dir "$WORK/copy_report" >/dev/null || fail "copy report failed"
+grep -q '<h2>Marketing copy</h2>' "$WORK/copy_report/report.html" || fail "no copy section"
+grep -q '<td>copy model</td>' "$WORK/copy_report/report.html" || fail "no metrics table"
+"$BIN" report --corpus "$WORK/corpus.h5" --checkpoint "$WORK/behaviour" --copy "$WORK/eval/copy_eval.json" \
+  --bootstrap 10 --quiet --out-dir "$WORK/both_report" >/dev/null || fail "report with --copy failed"
+grep -q '<h2>Marketing copy</h2>' "$WORK/both_report/report.html" || fail "no copy section beside the rest"
+grep -q 'id="next-item"\|Next-item' "$WORK/both_report/report.html" || fail "the behaviour sections are gone"
+expect_error "train.out: not a copy evaluation" "$BIN" report --copy "$WORK/train.out"
 echo "copy generation works end to end"

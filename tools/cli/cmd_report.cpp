@@ -13,6 +13,7 @@
 #include "data/corpus.h"
 #include "tools/cli/args.h"
 #include "tools/cli/commands.h"
+#include "report/copy_section.h"
 #include "report/eval_source.h"
 #include "report/report_builder.h"
 #include "report/report_html.h"
@@ -60,6 +61,9 @@ int run_report(int argc, char** argv) {
               "next-item model: checkpoint, run directory, or eval output folder");
   args.option("propensity", "PATH",
               "optional second model whose propensity head the propensity section shows");
+  args.option("copy", "PATH",
+              "a copy evaluation (cartformer copy --evaluate: its folder or copy_eval.json): "
+              "adds the marketing-copy section (alone, without --checkpoint)");
   args.option("run", "DIR", "training run whose metrics.jsonl is charted (repeatable; default: "
                             "the runs of the evaluated checkpoints)", "", /*repeatable=*/true);
   args.option("out-dir", "DIR", "where the HTML and JSON go (default: ./report or ./comparison)");
@@ -72,6 +76,24 @@ int run_report(int argc, char** argv) {
   const std::vector<std::string> compare = take_compare(argc, argv, rest);
   if (!args.parse(static_cast<int>(rest.size()), rest.data())) return 0;
 
+  std::optional<Json> copy_evaluation;
+  if (args.has("copy")) copy_evaluation = report::load_copy_evaluation(args.get("copy"));
+  if (copy_evaluation && compare.empty() && !args.has("checkpoint")) {
+    // A copy model alone: the report is its section.
+    std::string out_dir = args.get("out-dir");
+    if (out_dir.empty()) out_dir = "report";
+    std::error_code ec;
+    std::filesystem::create_directories(out_dir, ec);
+    if (ec) throw UserError(out_dir + ": cannot create output directory: " + ec.message());
+    const std::string json_path = (std::filesystem::path(out_dir) / "report.json").string();
+    const std::string html_path = (std::filesystem::path(out_dir) / "report.html").string();
+    const Json document = {{"kind", "copy_report"}, {"copy", *copy_evaluation}};
+    write_files_atomically(
+        {{json_path, document.dump(2, ' ', false, Json::error_handler_t::replace) + "\n"},
+         {html_path, report::render_copy_report_html(*copy_evaluation)}});
+    std::printf("report.html: %s\nreport.json: %s\n", html_path.c_str(), json_path.c_str());
+    return 0;
+  }
   const std::string corpus_path = args.require("corpus");
   report::ReportOptions options;
   options.bootstrap.resamples = static_cast<int>(args.get_int("bootstrap", 10, 1000000));
@@ -132,6 +154,7 @@ int run_report(int argc, char** argv) {
     inputs.propensity = propensity ? &*propensity : nullptr;
     inputs.run_dirs = args.get_all("run");
     document = report::build_report(inputs, options);
+    if (copy_evaluation) document["copy"] = *copy_evaluation;
     html = report::render_report_html(document);
     stem = "report";
   }
