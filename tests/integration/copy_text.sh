@@ -111,7 +111,7 @@ expect_error "--temperature: must be > 0" "${copy[@]}" --title "包" --segment 0
 "$BIN" train --config "$SRC/configs/demo/pretrain.yaml" --set "data.corpus=$WORK/corpus.h5" "${TINY[@]}" \
   --set train.steps=2 --set "run.out_dir=$WORK/behaviour" --quiet >/dev/null 2>&1 || fail "behaviour run failed"
 expect_error "not a copy model (trained with task.kind: pretrain)" \
-  "$BIN" copy --checkpoint "$WORK/behaviour" --corpus "$WORK/text.h5" --title "包" --segment 0 --aspect a
+  "$BIN" copy --checkpoint "$WORK/behaviour" --text-corpus "$WORK/text.h5" --title "包" --segment 0 --aspect a
 expect_error "a copy (text) model (task.kind: copy): cartformer eval needs a behaviour model" \
   "$BIN" eval --checkpoint "$WORK/straight" --corpus "$WORK/corpus.h5"
 expect_error "text.h5: a text corpus (prep --format kobe / text_jsonl), not a behaviour corpus" \
@@ -120,6 +120,47 @@ expect_error "corpus.h5: not a text corpus" \
   "$BIN" train "${cfg[@]}" --set "data.corpus=$WORK/corpus.h5" --set "run.out_dir=$WORK/wrong"
 expect_error "validation.metric' ndcg@10 ranks items, which 'task.kind: copy' does not" \
   "$BIN" train "${cfg[@]}" --set validation.metric=ndcg@10 --set "run.out_dir=$WORK/wrong"
+# A copy per user of a target list: the behaviour model picks the product (--items) and the
+# segment (top predicted category through --segment-map).
+python3 - "$WORK" <<'PY'
+import csv, sys
+work = sys.argv[1]
+rows = list(csv.DictReader(open(f"{work}/logs/item_data.csv")))
+with open(f"{work}/items.csv", "w") as f:
+    f.write("item,title,aspect\n")
+    for k, r in enumerate(rows[:3]):
+        f.write(f"{r['item_id']},包鞋{k},{'ab'[k % 2]}\n")
+cats = sorted({r["category"] for r in rows})
+open(f"{work}/segmap.csv", "w").write("category,segment\n" + "".join(f"{c},2\n" for c in cats))
+open(f"{work}/partial.csv", "w").write("category,segment\nno-such-category,1\n")
+PY
+"$BIN" target --checkpoint "$WORK/behaviour" --corpus "$WORK/corpus.h5" --category "$(sed -n 2p "$WORK/logs/item_data.csv" | cut -d, -f2)" \
+  --top 4 --out "$WORK/target.csv" >/dev/null 2>&1 || fail "target failed"
+users=(--corpus "$WORK/corpus.h5" --behaviour-checkpoint "$WORK/behaviour" --items "$WORK/items.csv")
+"${copy[@]}" --users "$WORK/target.csv" "${users[@]}" --segment-map "$WORK/segmap.csv" \
+  --format jsonl > "$WORK/users.jsonl" || fail "copy --users failed"
+python3 - "$WORK/users.jsonl" "$WORK/target.csv" "$WORK/items.csv" <<'PY' || fail "copy per user is wrong"
+import csv, json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+keys = [r["user_key"] for r in csv.DictReader(open(sys.argv[2]))]
+items = {r["item"]: r for r in csv.DictReader(open(sys.argv[3]))}
+assert [r["id"] for r in rows] == keys, (rows, keys)
+for r in rows:
+    assert r["segment"] == "2" and r["item"] in items and r["category"], r
+    assert r["title"] == items[r["item"]]["title"] and r["aspect"] == items[r["item"]]["aspect"], r
+PY
+first=$(sed -n 2p "$WORK/target.csv" | cut -d, -f2)
+"${copy[@]}" --user "$first" "${users[@]}" --segment 1 > "$WORK/user.csv" || fail "copy --user failed"
+head -1 "$WORK/user.csv" | grep -q ",item,category$" || fail "no item and category columns"
+expect_error "corpus.h5: unknown user key 'nobody'" "${copy[@]}" --user nobody "${users[@]}" --segment 1
+expect_error "--segment-map: required with --user/--users" "${copy[@]}" --user "$first" "${users[@]}"
+printf 'item,title\n1,\n' > "$WORK/bad_items.csv"
+expect_error "bad_items.csv: line 2: empty title" "${copy[@]}" --user "$first" "${users[@]}" --segment 1 \
+  --items "$WORK/bad_items.csv"
+expect_error "partial.csv\|--segment-map: no segment for category" "${copy[@]}" --user "$first" "${users[@]}" \
+  --segment-map "$WORK/partial.csv"
+echo "ok: copy per user"
+
 # The report: the copy section alone, or beside a behaviour model's sections.
 "$BIN" report --copy "$WORK/eval" --out-dir "$WORK/copy_report" >/dev/null || fail "copy report failed"
 grep -q '<h2>Marketing copy</h2>' "$WORK/copy_report/report.html" || fail "no copy section"

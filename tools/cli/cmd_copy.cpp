@@ -5,6 +5,7 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,6 +15,9 @@
 #include "core/json.h"
 #include "core/progress.h"
 #include "core/utf8.h"
+#include "data/corpus.h"
+#include "data/readers/csv_line.h"
+#include "marketing/copy/copy_audience.h"
 #include "marketing/copy/copy_evaluation.h"
 #include "marketing/copy/copy_writer.h"
 #include "tools/cli/args.h"
@@ -29,7 +33,9 @@ using marketing::copy::CopyWriter;
 
 struct TitledRequest {
   CopyRequest request;
-  std::string id;  // the row's name in the output: the line number, or the file's "id"
+  std::string id;  // the row's name in the output: the line number, the file's "id", the user
+  // --user / --users: the product chosen for the user and the user's top predicted category.
+  std::string item, category;
 };
 
 std::string trimmed(const std::string& s) {
@@ -107,11 +113,24 @@ int run_copy(int argc, char** argv) {
       "ROUGE-L, distinct-1/2 and samples per segment and aspect, as copy_eval.json (cartformer\n"
       "report --copy renders it).");
   args.option("checkpoint", "DIR", "a copy model: checkpoint, or run directory (its best one)");
-  args.option("corpus", "FILE",
+  args.option("text-corpus", "FILE",
               "the text corpus it was trained on (default: the checkpoint's data.corpus)");
   args.option("title", "TEXT", "one product title (UTF-8)");
   args.option("titles", "FILE",
               "one title per line, or .jsonl: {\"title\",\"segment\",\"aspect\",\"id\"}");
+  args.option("user", "KEY,KEY",
+              "users of --corpus (pseudonymous keys): a copy each, for the "
+              "product and segment their behaviour model predicts");
+  args.option("users", "FILE",
+              "CSV with a user_key column (cartformer target's list, a coupon plan)");
+  args.option("corpus", "FILE", "--user/--users: the behaviour corpus the users are in");
+  args.option("behaviour-checkpoint", "DIR", "--user/--users: the behaviour model (next-item)");
+  args.option("items", "FILE",
+              "--user/--users: CSV item,title[,aspect]: the campaign's products; each user gets "
+              "copy for the one the behaviour model finds most likely next");
+  args.option("segment-map", "FILE",
+              "--user/--users: CSV category,segment: the user's segment is that of the category "
+              "with the most predicted next-item mass (--segment: for categories not listed)");
   args.option("segment", "NAME", "segment tag the copy is written for (e.g. 3)");
   args.option("aspect", "NAME", "aspect tag (a appearance, b material, c function)");
   args.option("temperature", "T", "sampling temperature", "0.8");
@@ -132,14 +151,14 @@ int run_copy(int argc, char** argv) {
   if (!args.parse(argc, argv)) return 0;
 
   const std::string checkpoint = args.require("checkpoint");
-  std::string corpus_path = args.get("corpus");
+  std::string corpus_path = args.get("text-corpus");
   if (corpus_path.empty()) {
     const trainer::LoadedCheckpoint ckpt =
         trainer::load_checkpoint(trainer::resolve_checkpoint_dir(checkpoint), false);
     corpus_path = ckpt.config.data.corpus;
     std::error_code ec;
     if (!std::filesystem::is_regular_file(corpus_path, ec))
-      throw UserError("--corpus: not given, and the checkpoint's data.corpus '" + corpus_path +
+      throw UserError("--text-corpus: not given, and the checkpoint's data.corpus '" + corpus_path +
                       "' is not found from this directory");
   }
   CopyWriter writer(checkpoint, corpus_path);
@@ -158,7 +177,7 @@ int run_copy(int argc, char** argv) {
   const bool quiet = args.get_flag("quiet");
 
   if (args.get_flag("evaluate")) {
-    for (const char* flag : {"title", "titles", "out"})
+    for (const char* flag : {"title", "titles", "user", "users", "out"})
       if (args.has(flag)) throw UserError(std::string("--") + flag + ": not used with --evaluate");
     marketing::copy::CopyEvaluationOptions options;
     const std::string split = args.get("split");
@@ -205,9 +224,51 @@ int run_copy(int argc, char** argv) {
   }
 
   std::vector<TitledRequest> requests;
-  if (args.has("title") == args.has("titles"))
-    throw UserError("--title or --titles: give exactly one (or --evaluate)");
-  if (args.has("title")) {
+  const int sources = int(args.has("title")) + int(args.has("titles")) + int(args.has("user")) +
+                      int(args.has("users"));
+  if (sources != 1)
+    throw UserError("--title, --titles, --user or --users: give exactly one (or --evaluate)");
+  const bool for_users = args.has("user") || args.has("users");
+  if (for_users) {
+    const std::string corpus_path = args.require("corpus");
+    auto corpus = data::CorpusReader::open(corpus_path);
+    const std::string behaviour_dir =
+        trainer::resolve_checkpoint_dir(args.require("behaviour-checkpoint"));
+    const trainer::LoadedCheckpoint behaviour_ckpt = trainer::load_checkpoint(behaviour_dir, false);
+    trainer::require_behaviour_model(behaviour_ckpt, "copy --behaviour-checkpoint");
+    trainer::require_same_vocab(behaviour_ckpt, corpus_path, corpus->vocab_fingerprint(),
+                                corpus->vocab_sizes());
+    trainer::Model behaviour = trainer::model_from_checkpoint(behaviour_ckpt, *corpus);
+    const std::vector<marketing::copy::CatalogueTitle> catalogue =
+        marketing::copy::read_catalogue_titles(args.require("items"));
+    std::map<std::string, std::string> segment_map;
+    if (args.has("segment-map"))
+      segment_map = marketing::copy::read_segment_map(args.get("segment-map"));
+    else if (!args.has("segment"))
+      throw UserError("--segment-map: required with --user/--users (or --segment for everyone)");
+    std::vector<std::string> keys;
+    if (args.has("user")) {
+      for (const std::string& key : data::split_comma_list(args.get("user"))) keys.push_back(key);
+      if (keys.empty()) throw UserError("--user: no user key given");
+    } else {
+      keys = marketing::copy::read_user_keys(args.get("users"));
+    }
+    const std::vector<marketing::copy::AudienceChoice> audience = marketing::copy::choose_audience(
+        behaviour, *corpus, keys, catalogue, segment_map, args.get("segment"));
+    for (const marketing::copy::AudienceChoice& a : audience) {
+      TitledRequest r;
+      r.request.title = a.product->title;
+      r.request.segment = writer.segment_id(a.segment, "--segment-map: segment");
+      const std::string aspect = a.product->aspect.empty() ? args.get("aspect") : a.product->aspect;
+      if (aspect.empty())
+        throw UserError("--aspect: required (the --items row of " + a.product->item + " has none)");
+      r.request.aspect = writer.aspect_id(aspect, "--items: aspect");
+      r.id = a.user;
+      r.item = a.product->item;
+      r.category = a.category;
+      requests.push_back(std::move(r));
+    }
+  } else if (args.has("title")) {
     TitledRequest r;
     r.request.title = trimmed(args.get("title"));
     if (!is_valid_utf8(r.request.title)) throw UserError("--title: not well-formed UTF-8");
@@ -224,7 +285,9 @@ int run_copy(int argc, char** argv) {
   if (format != "csv" && format != "jsonl")
     throw UserError("--format: must be csv or jsonl, got '" + format + "'");
   std::string output =
-      format == "csv" ? "id,rank,segment,aspect,title,text,mean_log_prob,finished\n" : "";
+      format == "csv" ? std::string("id,rank,segment,aspect,title,text,mean_log_prob,finished") +
+                            (for_users ? ",item,category\n" : "\n")
+                      : "";
   const data::text::TextCorpus& corpus = writer.corpus();
   // Titles spread over the threads; each draft's seed stream depends on its row only, so the
   // output is the same at any thread count.
@@ -241,7 +304,8 @@ int run_copy(int argc, char** argv) {
   }
   if (failure) std::rethrow_exception(failure);
   for (size_t r = 0; r < requests.size(); ++r) {
-    const CopyRequest& req = requests[r].request;
+    const TitledRequest& row = requests[r];
+    const CopyRequest& req = row.request;
     const std::vector<CopyDraft>& drafts = all_drafts[r];
     for (size_t k = 0; k < drafts.size(); ++k) {
       const CopyDraft& d = drafts[k];
@@ -250,20 +314,25 @@ int run_copy(int argc, char** argv) {
       if (format == "csv") {
         char number[32];
         std::snprintf(number, sizeof number, "%.4f", d.mean_log_prob);
-        output += csv_quoted(requests[r].id) + "," + std::to_string(k + 1) + "," +
-                  csv_quoted(segment) + "," + csv_quoted(aspect) + "," + csv_quoted(req.title) +
-                  "," + csv_quoted(d.text) + "," + number + "," + (d.finished ? "1" : "0") + "\n";
+        output += csv_quoted(row.id) + "," + std::to_string(k + 1) + "," + csv_quoted(segment) +
+                  "," + csv_quoted(aspect) + "," + csv_quoted(req.title) + "," +
+                  csv_quoted(d.text) + "," + number + "," + (d.finished ? "1" : "0");
+        if (for_users) output += "," + csv_quoted(row.item) + "," + csv_quoted(row.category);
+        output += "\n";
       } else {
-        output += Json{{"id", requests[r].id},
-                       {"rank", int64_t(k) + 1},
-                       {"segment", segment},
-                       {"aspect", aspect},
-                       {"title", req.title},
-                       {"text", d.text},
-                       {"mean_log_prob", d.mean_log_prob},
-                       {"finished", d.finished}}
-                      .dump() +
-                  "\n";
+        Json json = {{"id", row.id},
+                     {"rank", int64_t(k) + 1},
+                     {"segment", segment},
+                     {"aspect", aspect},
+                     {"title", req.title},
+                     {"text", d.text},
+                     {"mean_log_prob", d.mean_log_prob},
+                     {"finished", d.finished}};
+        if (for_users) {
+          json["item"] = row.item;
+          json["category"] = row.category;
+        }
+        output += json.dump() + "\n";
       }
     }
   }
