@@ -221,7 +221,9 @@ TEST_F(CopyModel, SamplingIsFixedBySeedAndRow) {
   for (size_t k = 0; k < first.size(); ++k) {
     EXPECT_EQ(first[k].tokens, again[k].tokens);
     EXPECT_EQ(first[k].mean_log_prob, again[k].mean_log_prob);
-    if (k > 0) EXPECT_GE(first[k - 1].mean_log_prob, first[k].mean_log_prob);
+    if (k > 0) {
+      EXPECT_GE(first[k - 1].mean_log_prob, first[k].mean_log_prob);
+    }
     EXPECT_EQ(writer.tokenizer().decode(first[k].tokens), first[k].text);
   }
   // Another seed (or another row of a batch) draws another stream.
@@ -243,7 +245,9 @@ TEST_F(CopyModel, SamplingIsFixedBySeedAndRow) {
   options.max_tokens = 2;
   const CopyDraft cut = writer.write(request, 0, options).front();
   EXPECT_LE(cut.tokens.size(), 2u);
-  if (cut.tokens.size() == 2) EXPECT_FALSE(cut.finished);
+  if (cut.tokens.size() == 2) {
+    EXPECT_FALSE(cut.finished);
+  }
 }
 
 TEST_F(CopyModel, UnknownTagsAndOtherModelsAreClearErrors) {

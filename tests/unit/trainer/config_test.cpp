@@ -98,7 +98,7 @@ TEST(Config, WrongTypeNamesKeyAndValue) {
             "configs/x.yaml: key 'model.tied_item_head' expects true or false, got 'maybe'");
   EXPECT_EQ(parse_error(std::string(kMinimal) + "task:\n  kind: pretraining\n"),
             "configs/x.yaml: key 'task.kind' expects one of pretrain, next_item, propensity, "
-            "got 'pretraining'");
+            "copy, got 'pretraining'");
   EXPECT_EQ(parse_error(std::string(kMinimal) + "train:\n  schedule: [cosine]\n"),
             "configs/x.yaml: key 'train.schedule' expects one of cosine, linear, constant, got "
             "a list");
@@ -537,6 +537,17 @@ TEST(Config, ValidationSectionDefaultsAndChecks) {
                         {"validation.metric=ndcg@10"}),
             "configs/x.yaml: key 'validation.metric' ndcg@10 ranks items, which 'task.kind: "
             "propensity' does not; use loss");
+  // So does the copy task, which also takes only the full softmax and no item features.
+  const Config copy =
+      parse_config(std::string(kMinimal) + "task:\n  kind: copy\n", "configs/x.yaml");
+  EXPECT_EQ(copy.validation.metric, ValidationMetric::kLoss);
+  EXPECT_EQ(parse_error(std::string(kMinimal) + "task:\n  kind: copy\nloss:\n  kind: gbce\n"),
+            "configs/x.yaml: 'task.kind: copy' trains the full softmax over the text vocabulary; "
+            "set loss.kind: full_softmax");
+  EXPECT_EQ(
+      parse_error(std::string(kMinimal) + "task:\n  kind: copy\n", {"model.item_features=input"}),
+      "configs/x.yaml: 'task.kind: copy': a text corpus has no item features; set "
+      "model.item_features: none");
   EXPECT_EQ(
       parse_error(std::string(kMinimal) + "validation:\n  metric: mrr\n"),
       "configs/x.yaml: key 'validation.metric' expects one of ndcg@10, hr@10, loss, got 'mrr'");
