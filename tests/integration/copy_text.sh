@@ -53,6 +53,17 @@ if command -v mpirun >/dev/null; then
   echo "ok: 2 ranks == 1 rank with 2-fold accumulation"
 fi
 
+# Private training works on pairs as on users (each pair is one "user" of DP-SGD).
+"$BIN" train "${cfg[@]}" --set train.global_batch=16 --set privacy.enabled=true \
+  --set privacy.target_epsilon=8 --set checkpoint.keep_best=false \
+  --set "run.out_dir=$WORK/private" >/dev/null 2>&1 || fail "private copy run failed"
+python3 - "$WORK/private/checkpoints/step_12/manifest.json" <<'PY' || fail "private copy manifest is wrong"
+import json, sys
+p = json.load(open(sys.argv[1]))["privacy"]
+assert 0 < p["epsilon"] <= 8 and p["steps"] == 12 and p["noise_multiplier"] > 0, p
+PY
+echo "ok: private copy training"
+
 # Copy for one title: a CSV row per draft; the same seed writes the same copy.
 copy=("$BIN" copy --checkpoint "$WORK/straight" --quiet)
 "${copy[@]}" --title "包鞋3" --segment 1 --aspect a --n-best 2 --seed 5 > "$WORK/one.csv" ||
