@@ -67,7 +67,12 @@ void copy_section(HtmlPage& page, const Json& e) {
                                std::to_string(int64_t(number(d, "top_k"))) + ", seed " +
                                std::to_string(int64_t(number(d, "seed")))) +
                  "; no repeated " + std::to_string(int64_t(number(d, "no_repeat_ngram"))) +
-                 "-grams.");
+                 "-grams" +
+                 (number(d, "n_best") > 1
+                      ? "; the most likely of " + std::to_string(int64_t(number(d, "n_best"))) +
+                            " drafts per title"
+                      : std::string()) +
+                 ".");
 
   struct Row {
     const char* key;

@@ -104,7 +104,6 @@ Json evaluate_copy(CopyWriter& writer, const CopyEvaluationOptions& options,
   const size_t n = pairs.size();
   std::vector<Tokens> references(n), model_texts(n), retrieval_texts(n), ngram_texts(n);
   WritingOptions writing = options.writing;
-  writing.n_best = 1;
   const data::text::CopyVocabulary vocab = data::text::CopyVocabulary::of(corpus);
   // Pairs spread over the threads (each draft is its own decoder and seed stream, so the
   // outcome does not depend on the thread count).
@@ -186,6 +185,7 @@ Json evaluate_copy(CopyWriter& writer, const CopyEvaluationOptions& options,
                 {"top_k", s.top_k},
                 {"top_p", s.top_p},
                 {"no_repeat_ngram", s.no_repeat_ngram},
+                {"n_best", writing.n_best},
                 {"max_tokens", writing.max_tokens},
                 {"seed", writing.seed}}},
               {"systems",

@@ -15,7 +15,7 @@ namespace cf::marketing::copy {
 
 struct CopyEvaluationOptions {
   data::text::TextSplit split = data::text::TextSplit::kTest;
-  WritingOptions writing;     // how the model writes (n_best is taken as 1)
+  WritingOptions writing;     // how the model writes (n_best > 1: the most likely draft)
   int max_pairs = 0;          // 0: every pair of the split; N: the first N (quick looks)
   int ngram_no_repeat = 3;    // the n-gram baseline's greedy decoding rule
   int samples_per_group = 2;  // sample outputs per (segment, aspect) in the JSON
