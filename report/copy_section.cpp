@@ -60,19 +60,19 @@ void copy_section(HtmlPage& page, const Json& e) {
                  "against the one human description of each pair; distinct-n over all texts.");
   const Json& d = e.contains("decoding") ? e["decoding"] : Json::object();
   const bool greedy = d.value("greedy", false);
-  page.paragraph("Decoding: " +
-                 (greedy ? std::string("greedy")
-                         : "temperature " + fixed(number(d, "temperature"), 2) + ", top-p " +
-                               fixed(number(d, "top_p"), 2) + ", top-k " +
-                               std::to_string(int64_t(number(d, "top_k"))) + ", seed " +
-                               std::to_string(int64_t(number(d, "seed")))) +
-                 "; no repeated " + std::to_string(int64_t(number(d, "no_repeat_ngram"))) +
-                 "-grams" +
-                 (number(d, "n_best") > 1
-                      ? "; the most likely of " + std::to_string(int64_t(number(d, "n_best"))) +
-                            " drafts per title"
-                      : std::string()) +
-                 ".");
+  page.paragraph(
+      "Decoding: " +
+      (greedy ? std::string("greedy")
+              : "temperature " + fixed(number(d, "temperature"), 2) + ", top-p " +
+                    fixed(number(d, "top_p"), 2) + ", top-k " +
+                    std::to_string(int64_t(number(d, "top_k"))) + ", seed " +
+                    std::to_string(int64_t(number(d, "seed")))) +
+      "; no repeated " + std::to_string(int64_t(number(d, "no_repeat_ngram"))) + "-grams" +
+      (number(d, "n_best") > 1
+           ? "; of " + std::to_string(int64_t(number(d, "n_best"))) + " drafts per title the " +
+                 (text_of(d, "order") == "consensus" ? "one closest to the others" : "most likely")
+           : std::string()) +
+      ".");
 
   struct Row {
     const char* key;

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/random.h"
+#include "eval/text/text_metrics.h"
 
 namespace cf::marketing::copy {
 
@@ -127,14 +128,31 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
     }
     draft.mean_log_prob = scored > 0 ? sum / scored : 0.0;
     draft.text = tokenizer_.decode(draft.tokens);
-    const bool repeat = std::any_of(drafts.begin(), drafts.end(),
-                                    [&](const CopyDraft& d) { return d.tokens == draft.tokens; });
-    if (!repeat) drafts.push_back(std::move(draft));
+    drafts.push_back(std::move(draft));
   }
-  std::stable_sort(drafts.begin(), drafts.end(), [](const CopyDraft& a, const CopyDraft& b) {
-    return a.mean_log_prob > b.mean_log_prob;
+  // Consensus over every draft sampled (a repeated draft is evidence too), then repeats go.
+  if (drafts.size() > 1) {
+    std::vector<std::vector<double>> overlap(drafts.size(), std::vector<double>(drafts.size()));
+    for (size_t a = 0; a < drafts.size(); ++a)
+      for (size_t b = a + 1; b < drafts.size(); ++b)
+        overlap[a][b] = overlap[b][a] = eval::text::rouge_l(drafts[a].tokens, drafts[b].tokens);
+    for (size_t a = 0; a < drafts.size(); ++a) {
+      double total = 0;
+      for (size_t b = 0; b < drafts.size(); ++b) total += a == b ? 0.0 : overlap[a][b];
+      drafts[a].consensus = total / double(drafts.size() - 1);
+    }
+  }
+  std::vector<CopyDraft> distinct;
+  for (CopyDraft& d : drafts) {
+    const bool repeat = std::any_of(distinct.begin(), distinct.end(),
+                                    [&](const CopyDraft& e) { return e.tokens == d.tokens; });
+    if (!repeat) distinct.push_back(std::move(d));
+  }
+  const bool by_consensus = options.order == DraftOrder::kConsensus;
+  std::stable_sort(distinct.begin(), distinct.end(), [&](const CopyDraft& a, const CopyDraft& b) {
+    return by_consensus ? a.consensus > b.consensus : a.mean_log_prob > b.mean_log_prob;
   });
-  return drafts;
+  return distinct;
 }
 
 double CopyWriter::log_likelihood(const std::vector<int32_t>& title, int32_t segment,

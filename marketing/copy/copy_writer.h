@@ -25,12 +25,21 @@ struct CopyDraft {
   std::vector<int32_t> tokens;  // the description's tokens (no specials)
   std::string text;             // decoded
   double mean_log_prob = 0;     // per token (and the </s> when it ended), at temperature 1
-  bool finished = false;        // ended with </s> (else cut at the length limit)
+  // Mean ROUGE-L F1 against the request's other drafts (repeats included): how much of what
+  // the model tends to write for this title it holds. 0 with one draft.
+  double consensus = 0;
+  bool finished = false;  // ended with </s> (else cut at the length limit)
 };
+
+// How n-best drafts are ordered: by the model's mean log-probability, or by consensus
+// (minimum-Bayes-risk choice under ROUGE-L: the draft closest to the others, which keeps the
+// sampled variety across titles but drops a draft's odd detours).
+enum class DraftOrder { kLikelihood, kConsensus };
 
 struct WritingOptions {
   SamplingOptions sampling;
-  int n_best = 1;      // drafts sampled per request; returned best first by mean_log_prob
+  DraftOrder order = DraftOrder::kLikelihood;
+  int n_best = 1;      // drafts sampled per request; returned best first (`order`)
   int max_tokens = 0;  // description tokens at most (0: as many as max_len leaves)
   uint64_t seed = 1;   // request r's draft k is drawn from a stream fixed by (seed, r, k)
 };

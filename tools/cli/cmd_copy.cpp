@@ -139,6 +139,10 @@ int run_copy(int argc, char** argv) {
   args.option("no-repeat-ngram", "N", "never repeat an n-gram of N tokens (0: off)", "4");
   args.flag("greedy", "the most likely token at each step (no sampling)");
   args.option("n-best", "N", "drafts sampled per title, best first by mean log-probability", "1");
+  args.option("order", "likelihood|consensus",
+              "n-best order: mean log-probability, or consensus (the draft closest to the others "
+              "by ROUGE-L: minimum Bayes risk)",
+              "likelihood");
   args.option("max-tokens", "N", "description tokens at most (0: what max_len leaves)", "0");
   args.option("seed", "S", "sampling seed (a title's drafts depend on it and its row only)", "1");
   args.option("format", "csv|jsonl", "output format", "csv");
@@ -170,6 +174,11 @@ int run_copy(int argc, char** argv) {
   writing.sampling.no_repeat_ngram = int(args.get_int("no-repeat-ngram", 0, 1000));
   writing.sampling.greedy = args.get_flag("greedy");
   writing.n_best = int(args.get_int("n-best", 1, 1000));
+  const std::string order = args.get("order");
+  if (order == "consensus")
+    writing.order = marketing::copy::DraftOrder::kConsensus;
+  else if (order != "likelihood")
+    throw UserError("--order: must be likelihood or consensus, got '" + order + "'");
   writing.max_tokens = int(args.get_int("max-tokens", 0, 1 << 20));
   writing.seed = uint64_t(args.get_int("seed"));
   // Checks the sampling numbers (one UserError naming the flag) before any work.

@@ -226,6 +226,21 @@ TEST_F(CopyModel, SamplingIsFixedBySeedAndRow) {
     }
     EXPECT_EQ(writer.tokenizer().decode(first[k].tokens), first[k].text);
   }
+  // Consensus order: the same drafts, the one closest to the others first.
+  options.order = DraftOrder::kConsensus;
+  const std::vector<CopyDraft> by_consensus = writer.write(request, 4, options);
+  ASSERT_EQ(by_consensus.size(), first.size());
+  for (size_t k = 0; k < by_consensus.size(); ++k) {
+    EXPECT_GE(by_consensus[k].consensus, 0.0);
+    EXPECT_LE(by_consensus[k].consensus, 1.0);
+    if (k > 0) {
+      EXPECT_GE(by_consensus[k - 1].consensus, by_consensus[k].consensus);
+    }
+    EXPECT_TRUE(std::any_of(first.begin(), first.end(), [&](const CopyDraft& d) {
+      return d.tokens == by_consensus[k].tokens;
+    }));
+  }
+  options.order = DraftOrder::kLikelihood;
   // Another seed (or another row of a batch) draws another stream.
   options.seed = 12;
   bool any_differs = false;
