@@ -110,10 +110,17 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
     const std::vector<float>* hidden = nullptr;
     for (int32_t t : prompt) hidden = &decoder->append(t, 1, 1, 1, 1);
     CopyDraft draft;
+    Utf8Guard utf8;
     double sum = 0;
     int scored = 0;
     while (int(draft.tokens.size()) < limit) {  // at the limit the draft ends, cut
       next_log_probs(*hidden, log_probs);
+      // Byte tokens that would break the UTF-8 are never drawn (the probabilities stay the
+      // model's; the sampler renormalises over what is left).
+      const int32_t checked =
+          utf8.inside_character() ? int32_t(log_probs.size()) : data::text::kFirstCharToken;
+      for (int32_t t = data::text::kEndToken; t < checked; ++t)
+        if (!utf8.allows(t)) log_probs[size_t(t)] = -std::numeric_limits<float>::infinity();
       const int32_t next = sampler.next(log_probs, draft.tokens);
       if (next < 0) break;
       sum += double(log_probs[size_t(next)]);
@@ -123,9 +130,12 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
         break;
       }
       draft.tokens.push_back(next);
+      utf8.add(next);
       if (int(draft.tokens.size()) == limit) break;
       hidden = &decoder->append(next, 1, 1, 1, 1);
     }
+    // Cut inside a character (at the length limit): its first bytes go too.
+    draft.tokens.resize(draft.tokens.size() - size_t(utf8.partial_bytes()));
     draft.mean_log_prob = scored > 0 ? sum / scored : 0.0;
     draft.text = tokenizer_.decode(draft.tokens);
     drafts.push_back(std::move(draft));

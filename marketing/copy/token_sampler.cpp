@@ -6,8 +6,44 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "data/text/char_tokenizer.h"
 
 namespace cf::marketing::copy {
+
+namespace {
+bool is_byte_token(int32_t token) {
+  return token >= data::text::kFirstByteToken && token < data::text::kFirstCharToken;
+}
+}  // namespace
+
+void Utf8Guard::add(int32_t token) {
+  if (!is_byte_token(token)) return;
+  const uint8_t b = uint8_t(token - data::text::kFirstByteToken);
+  next_lo_ = 0x80;
+  next_hi_ = 0xBF;
+  if (needed_ > 0) {
+    --needed_;
+    ++written_;
+    return;
+  }
+  needed_ = b >= 0xF0 ? 3 : b >= 0xE0 ? 2 : b >= 0xC2 ? 1 : 0;
+  written_ = 1;
+  if (b == 0xE0) next_lo_ = 0xA0;  // no overlong three-byte forms
+  if (b == 0xED) next_hi_ = 0x9F;  // no surrogates
+  if (b == 0xF0) next_lo_ = 0x90;  // no overlong four-byte forms
+  if (b == 0xF4) next_hi_ = 0x8F;  // nothing past U+10FFFF
+}
+
+bool Utf8Guard::allows(int32_t token) const {
+  if (needed_ > 0) {
+    if (!is_byte_token(token)) return false;
+    const uint8_t b = uint8_t(token - data::text::kFirstByteToken);
+    return b >= next_lo_ && b <= next_hi_;
+  }
+  if (!is_byte_token(token)) return true;
+  const uint8_t b = uint8_t(token - data::text::kFirstByteToken);
+  return (b >= 0x20 && b < 0x7F) || (b >= 0xC2 && b <= 0xF4);
+}
 
 std::vector<int32_t> repeated_ngram_bans(const std::vector<int32_t>& text, int n) {
   std::vector<int32_t> bans;

@@ -31,6 +31,23 @@ class TokenSampler {
   Xoshiro256 rng_;
 };
 
+// Which byte tokens may come next so that the bytes a draft writes always form well-formed
+// UTF-8 (the copy tokenizer, data/text/char_tokenizer.h, writes rare characters as their
+// bytes): inside a character only its continuation bytes, in the range its lead byte allows (no
+// overlong forms, surrogates or code points past U+10FFFF); between characters any character
+// token, printable ASCII bytes and lead bytes, never a stray continuation byte.
+class Utf8Guard {
+ public:
+  void add(int32_t token);           // the token just written
+  bool allows(int32_t token) const;  // whether `token` may come next
+  bool inside_character() const { return needed_ > 0; }
+  int partial_bytes() const { return needed_ > 0 ? written_ : 0; }  // of an unfinished character
+
+ private:
+  int needed_ = 0, written_ = 0;             // continuation bytes to come; bytes so far
+  uint8_t next_lo_ = 0x80, next_hi_ = 0xBF;  // the allowed range of the next one
+};
+
 // The tokens that would repeat an n-gram of `text` (no_repeat_ngram = n): the tokens that
 // followed each earlier occurrence of the text's last n - 1 tokens.
 std::vector<int32_t> repeated_ngram_bans(const std::vector<int32_t>& text, int n);

@@ -7,8 +7,10 @@
 
 #include <cmath>
 #include <limits>
+#include <tuple>
 #include <vector>
 
+#include "data/text/char_tokenizer.h"
 #include "unit/user_error_of.h"
 
 namespace cf::marketing::copy {
@@ -122,6 +124,49 @@ TEST(TokenSampler, BadOptionsNameTheirFlag) {
   o = {};
   o.no_repeat_ngram = -2;
   EXPECT_EQ(refused(o).rfind("--no-repeat-ngram: must be >= 0", 0), 0u);
+}
+
+}  // namespace
+}  // namespace cf::marketing::copy
+
+namespace cf::marketing::copy {
+namespace {
+
+int32_t byte_token(int b) { return data::text::kFirstByteToken + b; }
+
+TEST(Utf8Guard, OnlyWellFormedByteSequencesMayBeWritten) {
+  Utf8Guard guard;
+  // Between characters: characters, printable ASCII and lead bytes; no continuation byte,
+  // no C0/C1 lead, no control byte.
+  EXPECT_TRUE(guard.allows(data::text::kFirstCharToken + 5));
+  EXPECT_TRUE(guard.allows(data::text::kEndToken));
+  EXPECT_TRUE(guard.allows(byte_token('A')));
+  EXPECT_TRUE(guard.allows(byte_token(0xE4)));
+  EXPECT_FALSE(guard.allows(byte_token(0x80)));
+  EXPECT_FALSE(guard.allows(byte_token(0xC0)));
+  EXPECT_FALSE(guard.allows(byte_token(0xF5)));
+  EXPECT_FALSE(guard.allows(byte_token(0x07)));
+  // 中 = E4 B8 AD: after the lead only continuation bytes, nothing else (not even </s>).
+  guard.add(byte_token(0xE4));
+  EXPECT_TRUE(guard.inside_character());
+  EXPECT_EQ(guard.partial_bytes(), 1);
+  EXPECT_FALSE(guard.allows(data::text::kEndToken));
+  EXPECT_FALSE(guard.allows(data::text::kFirstCharToken));
+  EXPECT_FALSE(guard.allows(byte_token('A')));
+  EXPECT_TRUE(guard.allows(byte_token(0xB8)));
+  guard.add(byte_token(0xB8));
+  EXPECT_EQ(guard.partial_bytes(), 2);
+  guard.add(byte_token(0xAD));
+  EXPECT_FALSE(guard.inside_character());
+  EXPECT_EQ(guard.partial_bytes(), 0);
+  // The second byte's narrower ranges: E0 (no overlong), ED (no surrogate), F0, F4.
+  for (const auto& [lead, lo, hi] : std::vector<std::tuple<int, int, int>>{
+           {0xE0, 0xA0, 0xBF}, {0xED, 0x80, 0x9F}, {0xF0, 0x90, 0xBF}, {0xF4, 0x80, 0x8F}}) {
+    Utf8Guard g;
+    g.add(byte_token(lead));
+    for (int b = 0x80; b <= 0xBF; ++b)
+      EXPECT_EQ(g.allows(byte_token(b)), b >= lo && b <= hi) << std::hex << lead << " " << b;
+  }
 }
 
 }  // namespace
