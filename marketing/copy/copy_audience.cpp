@@ -129,7 +129,7 @@ std::vector<AudienceChoice> choose_audience(
   const std::vector<std::string> category_raw = corpus.category_raw_ids();
 
   const int32_t V = corpus.vocab_sizes().items;
-  const int C = behaviour.config().d_model, T = behaviour.config().max_len;
+  const int T = behaviour.config().max_len;
   std::vector<AudienceChoice> out;
   data::Batch batch;
   data::Sequence seq;
