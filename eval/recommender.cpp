@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "data/batch.h"
+#include "data/readers/csv_line.h"
 #include "trainer/model/model.h"
 
 namespace cf::eval {
@@ -40,16 +41,6 @@ void emit(const std::string& user, int step, const float* logits, double log_z,
     rec.score = static_cast<float>(std::exp(static_cast<double>(logits[top[r]]) - log_z));
     out.push_back(std::move(rec));
   }
-}
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n\r") == std::string::npos) return s;
-  std::string quoted = "\"";
-  for (char c : s) {
-    if (c == '"') quoted += '"';
-    quoted += c;
-  }
-  return quoted + "\"";
 }
 
 std::string format_score(float score) {
@@ -258,7 +249,7 @@ std::string format_recommendations(const std::vector<Recommendation>& rows,
   if (format == RecommendationFormat::kCsv) {
     text = "user,rank,item,score,step\n";
     for (const auto& r : rows) {
-      text += csv_field(r.user) + "," + std::to_string(r.rank) + "," + csv_field(raw(r.item)) +
+      text += data::csv_quoted_field(r.user) + "," + std::to_string(r.rank) + "," + data::csv_quoted_field(raw(r.item)) +
               "," + format_score(r.score) + "," + std::to_string(r.step) + "\n";
     }
   } else {

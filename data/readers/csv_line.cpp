@@ -89,6 +89,16 @@ bool FieldSplitter::split_quoted(std::string_view line) {
   }
 }
 
+std::string csv_quoted_field(std::string_view field) {
+  if (field.find_first_of(",\"\n\r") == std::string_view::npos) return std::string(field);
+  std::string quoted = "\"";
+  for (const char c : field) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  return quoted + "\"";
+}
+
 std::vector<std::string> split_comma_list(std::string_view text) {
   FieldSplitter splitter(',', /*quoting=*/false);
   splitter.split(text);  // cannot fail without quoting

@@ -40,6 +40,10 @@ class FieldSplitter {
   std::string unescaped_;  // storage for quoted fields that contained ""
 };
 
+// `field` as one CSV field (RFC 4180): as it is unless it holds a comma, a quote or a line
+// break; then in quotes, with each quote doubled. What FieldSplitter reads back as `field`.
+std::string csv_quoted_field(std::string_view field);
+
 // The non-empty entries of a comma-separated list, in order ("a,,b," -> a, b): how list flags
 // and list-valued config keys are written. No quoting: entries cannot contain commas.
 std::vector<std::string> split_comma_list(std::string_view text);

@@ -93,13 +93,6 @@ std::vector<TitledRequest> read_titles(const std::string& path, const CopyWriter
   return out;
 }
 
-std::string csv_quoted(const std::string& field) {
-  if (field.find_first_of(",\"\n\r") == std::string::npos) return field;
-  std::string q = "\"";
-  for (char c : field) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
-}
-
 }  // namespace
 
 int run_copy(int argc, char** argv) {
@@ -323,10 +316,13 @@ int run_copy(int argc, char** argv) {
       if (format == "csv") {
         char number[32];
         std::snprintf(number, sizeof number, "%.4f", d.mean_log_prob);
-        output += csv_quoted(row.id) + "," + std::to_string(k + 1) + "," + csv_quoted(segment) +
-                  "," + csv_quoted(aspect) + "," + csv_quoted(req.title) + "," +
-                  csv_quoted(d.text) + "," + number + "," + (d.finished ? "1" : "0");
-        if (for_users) output += "," + csv_quoted(row.item) + "," + csv_quoted(row.category);
+        output += data::csv_quoted_field(row.id) + "," + std::to_string(k + 1) + "," +
+                  data::csv_quoted_field(segment) + "," + data::csv_quoted_field(aspect) + "," +
+                  data::csv_quoted_field(req.title) + "," + data::csv_quoted_field(d.text) + "," +
+                  number + "," + (d.finished ? "1" : "0");
+        if (for_users)
+          output +=
+              "," + data::csv_quoted_field(row.item) + "," + data::csv_quoted_field(row.category);
         output += "\n";
       } else {
         Json json = {{"id", row.id},

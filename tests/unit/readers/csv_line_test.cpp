@@ -37,6 +37,19 @@ TEST(FieldSplitter, HonoursRfc4180Quotes) {
   EXPECT_EQ(split(comma, R"(5"6,7)"), (std::vector<std::string>{"5\"6", "7"}));
 }
 
+TEST(CsvQuotedField, QuotesOnlyWhatNeedsItAndReadsBackExactly) {
+  EXPECT_EQ(csv_quoted_field("plain text 中文"), "plain text 中文");
+  EXPECT_EQ(csv_quoted_field("a,b"), "\"a,b\"");
+  EXPECT_EQ(csv_quoted_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+  const std::vector<std::string> fields = {"", "x", "a,b", "q\"uote", "line\rend", "好,\"货\""};
+  std::string line;
+  for (size_t i = 0; i < fields.size(); ++i) line += (i ? "," : "") + csv_quoted_field(fields[i]);
+  FieldSplitter split(',', true);
+  ASSERT_TRUE(split.split(line));
+  ASSERT_EQ(split.size(), fields.size());
+  for (size_t i = 0; i < fields.size(); ++i) EXPECT_EQ(split[i], fields[i]) << i;
+}
+
 TEST(FieldSplitter, RejectsMalformedQuotes) {
   FieldSplitter comma(',', true);
   EXPECT_FALSE(comma.split(R"(a,"unterminated)"));
