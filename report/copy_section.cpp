@@ -1,32 +1,15 @@
 #include "report/copy_section.h"
 
-#include <cstdio>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "core/error.h"
+#include "report/report_format.h"
 #include "report/svg_chart.h"
 
 namespace cf::report {
-
-namespace {
-
-std::string fixed(double v, int digits = 4) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%.*f", digits, v);
-  return text;
-}
-
-double number(const Json& object, const char* key) {
-  return object.contains(key) && object[key].is_number() ? object[key].get<double>() : -1;
-}
-
-std::string text_of(const Json& object, const char* key) {
-  return object.contains(key) && object[key].is_string() ? object[key].get<std::string>() : "";
-}
-
-}  // namespace
 
 Json load_copy_evaluation(const std::string& path) {
   std::error_code ec;
@@ -38,7 +21,7 @@ Json load_copy_evaluation(const std::string& path) {
   buffer << in.rdbuf();
   const Json document = Json::parse(buffer.str(), nullptr, /*allow_exceptions=*/false);
   if (document.is_discarded() || !document.is_object() ||
-      text_of(document, "kind") != "copy_evaluation" || !document.contains("systems") ||
+      text(document, "kind", "") != "copy_evaluation" || !document.contains("systems") ||
       !document["systems"].is_object() || !document.contains("human") ||
       !document.contains("samples") || !document["samples"].is_array())
     throw UserError(file + ": not a copy evaluation (cartformer copy --evaluate writes one)");
@@ -52,10 +35,8 @@ void copy_section(HtmlPage& page, const Json& e) {
   page.begin_section("copy", "Marketing copy");
   const Json& systems = e["systems"];
   const Json& human = e["human"];
-  page.paragraph("Copy model " + text_of(e, "checkpoint") + " (step " +
-                 std::to_string(int64_t(number(e, "step"))) + ") on the " + text_of(e, "split") +
-                 " titles of " + text_of(e, "corpus") + " (" +
-                 std::to_string(int64_t(number(e, "pairs"))) +
+  page.paragraph("Copy model " + text(e, "checkpoint") + " (step " + text(e, "step") + ") on the " +
+                 text(e, "split") + " titles of " + text(e, "corpus") + " (" + text(e, "pairs") +
                  " pairs; no title of them was trained on). BLEU-4 and ROUGE-L on characters "
                  "against the one human description of each pair; distinct-n over all texts.");
   const Json& d = e.contains("decoding") ? e["decoding"] : Json::object();
@@ -63,14 +44,13 @@ void copy_section(HtmlPage& page, const Json& e) {
   page.paragraph(
       "Decoding: " +
       (greedy ? std::string("greedy")
-              : "temperature " + fixed(number(d, "temperature"), 2) + ", top-p " +
-                    fixed(number(d, "top_p"), 2) + ", top-k " +
-                    std::to_string(int64_t(number(d, "top_k"))) + ", seed " +
-                    std::to_string(int64_t(number(d, "seed")))) +
-      "; no repeated " + std::to_string(int64_t(number(d, "no_repeat_ngram"))) + "-grams" +
-      (number(d, "n_best") > 1
-           ? "; of " + std::to_string(int64_t(number(d, "n_best"))) + " drafts per title the " +
-                 (text_of(d, "order") == "consensus" ? "one closest to the others" : "most likely")
+              : "temperature " + fixed(num(d, "temperature"), 2) + ", top-p " +
+                    fixed(num(d, "top_p"), 2) + ", top-k " + text(d, "top_k") + ", seed " +
+                    text(d, "seed")) +
+      "; no repeated " + text(d, "no_repeat_ngram") + "-grams" +
+      (num(d, "n_best") > 1
+           ? "; of " + text(d, "n_best") + " drafts per title the " +
+                 (text(d, "order", "") == "consensus" ? "one closest to the others" : "most likely")
            : std::string()) +
       ".");
 
@@ -81,26 +61,25 @@ void copy_section(HtmlPage& page, const Json& e) {
   const std::vector<Row> rows = {
       {"model", "copy model"},
       {"retrieval", "retrieval (most similar training title's text)"},
-      {"ngram", "character " + std::to_string(int64_t(number(systems["ngram"], "order"))) +
-                    "-gram model (greedy)"}};
+      {"ngram", "character " + text(systems["ngram"], "order") + "-gram model (greedy)"}};
   std::vector<std::vector<std::string>> table;
   std::vector<std::vector<int>> highlight;
   const Json& model = systems["model"];
   for (const Row& r : rows) {
     const Json& s = systems[r.key];
-    const double ppl = number(s, "perplexity");
-    table.push_back({r.name, ppl > 0 ? fixed(ppl, 1) : "—", fixed(number(s, "bleu4")),
-                     fixed(number(s, "rouge_l")), fixed(number(s, "distinct_1")),
-                     fixed(number(s, "distinct_2")), fixed(number(s, "mean_length"), 1)});
+    const double ppl = num(s, "perplexity");
+    table.push_back({r.name, std::isfinite(ppl) ? fixed(ppl, 1) : "—", fixed(num(s, "bleu4")),
+                     fixed(num(s, "rouge_l")), fixed(num(s, "distinct_1")),
+                     fixed(num(s, "distinct_2")), fixed(num(s, "mean_length"), 1)});
     std::vector<int> marks(7, 0);
     if (std::string(r.key) == "model") {
       // Green where the model beats both baselines, red where it does not.
       auto beats = [&](const char* key, bool lower_is_better) {
         bool all = true;
         for (const char* base : {"retrieval", "ngram"}) {
-          const double b = number(systems[base], key);
-          if (b < 0) continue;
-          const double m = number(model, key);
+          const double b = num(systems[base], key);
+          if (!std::isfinite(b)) continue;  // a baseline without it (retrieval's perplexity)
+          const double m = num(model, key);
           all = all && (lower_is_better ? m < b : m > b);
         }
         return all ? 1 : -1;
@@ -108,12 +87,12 @@ void copy_section(HtmlPage& page, const Json& e) {
       marks[1] = beats("perplexity", true);
       marks[2] = beats("bleu4", false);
       marks[3] = beats("rouge_l", false);
-      marks[5] = number(model, "distinct_2") >= 0.8 * number(human, "distinct_2") ? 1 : -1;
+      marks[5] = num(model, "distinct_2") >= 0.8 * num(human, "distinct_2") ? 1 : -1;
     }
     highlight.push_back(marks);
   }
-  table.push_back({"human descriptions", "—", "—", "—", fixed(number(human, "distinct_1")),
-                   fixed(number(human, "distinct_2")), fixed(number(human, "mean_length"), 1)});
+  table.push_back({"human descriptions", "—", "—", "—", fixed(num(human, "distinct_1")),
+                   fixed(num(human, "distinct_2")), fixed(num(human, "mean_length"), 1)});
   highlight.push_back(std::vector<int>(7, 0));
   page.table({"system", "perplexity", "BLEU-4", "ROUGE-L", "distinct-1", "distinct-2", "length"},
              table,
@@ -129,7 +108,7 @@ void copy_section(HtmlPage& page, const Json& e) {
   chart.value_labels = true;
   for (const Row& r : rows)
     chart.groups.push_back(
-        {r.key, {number(systems[r.key], "bleu4"), number(systems[r.key], "rouge_l")}, {}, {}});
+        {r.key, {num(systems[r.key], "bleu4"), num(systems[r.key], "rouge_l")}, {}, {}});
   page.figure(bar_chart_svg(chart), "BLEU-4 and ROUGE-L of each system on the held-out titles.");
 
   page.subheading("Samples per segment and aspect");
@@ -140,17 +119,16 @@ void copy_section(HtmlPage& page, const Json& e) {
       "out.");
   std::vector<std::vector<std::string>> samples;
   for (const Json& s : e["samples"]) {
-    samples.push_back({text_of(s, "segment") + " / " + text_of(s, "aspect"), text_of(s, "title"),
-                       text_of(s, "model"), text_of(s, "human"), text_of(s, "retrieval")});
+    samples.push_back({text(s, "segment", "") + " / " + text(s, "aspect", ""), text(s, "title", ""),
+                       text(s, "model", ""), text(s, "human", ""), text(s, "retrieval", "")});
   }
   page.table({"segment / aspect", "title", "copy model", "human", "retrieval"}, samples, "", false);
   page.end_section();
 }
 
 std::string render_copy_report_html(const Json& e) {
-  HtmlPage page("Cartformer copy report", text_of(e, "corpus") + " · " +
-                                              std::to_string(int64_t(number(e, "pairs"))) +
-                                              " held-out pairs");
+  HtmlPage page("Cartformer copy report",
+                text(e, "corpus") + " · " + text(e, "pairs") + " held-out pairs");
   copy_section(page, e);
   return page.finish();
 }

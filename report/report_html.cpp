@@ -5,23 +5,13 @@
 
 #include "report/copy_section.h"
 #include "report/html_page.h"
+#include "report/report_format.h"
 #include "report/svg_chart.h"
 
 namespace cf::report {
 
 namespace {
 
-double num(const Json& j) { return j.is_number() ? j.get<double>() : std::nan(""); }
-double num(const Json& j, const char* key) {
-  return j.is_object() && j.contains(key) ? num(j[key]) : std::nan("");
-}
-
-std::string fixed(double v, int decimals = 4) {
-  if (!std::isfinite(v)) return "n/a";
-  char buf[48];
-  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
-  return buf;
-}
 std::string percent(double v, int decimals = 1) {
   return std::isfinite(v) ? fixed(100 * v, decimals) + "%" : "n/a";
 }
@@ -35,10 +25,6 @@ std::string count(double v) {
     out += digits[i];
   }
   return out;
-}
-std::string text(const Json& j, const char* key, const std::string& fallback = "n/a") {
-  if (!j.is_object() || !j.contains(key) || j[key].is_null()) return fallback;
-  return j[key].is_string() ? j[key].get<std::string>() : j[key].dump();
 }
 std::string duration(double seconds) {
   if (!std::isfinite(seconds)) return "n/a";
