@@ -47,8 +47,8 @@ namespace {
 // Pair i as sequence i: one item token per position, the other channels constant (1).
 class CopySequenceReader final : public CorpusReader {
  public:
-  CopySequenceReader(const std::string& path, int32_t max_len)
-      : path_(path), corpus_(read_text_corpus(path)), vocab_(CopyVocabulary::of(corpus_)) {
+  CopySequenceReader(TextCorpus corpus, const std::string& path, int32_t max_len)
+      : path_(path), corpus_(std::move(corpus)), vocab_(CopyVocabulary::of(corpus_)) {
     if (max_len < kMinTextRoom + 5)
       throw UserError(path + ": model.max_len " + std::to_string(max_len) +
                       " leaves no room for copy (at least " + std::to_string(kMinTextRoom + 5) +
@@ -146,7 +146,12 @@ class CopySequenceReader final : public CorpusReader {
 }  // namespace
 
 std::unique_ptr<CorpusReader> open_copy_sequences(const std::string& path, int32_t max_len) {
-  return std::make_unique<CopySequenceReader>(path, max_len);
+  return std::make_unique<CopySequenceReader>(read_text_corpus(path), path, max_len);
+}
+
+std::unique_ptr<CorpusReader> open_copy_sequences(TextCorpus corpus, const std::string& path,
+                                                  int32_t max_len) {
+  return std::make_unique<CopySequenceReader>(std::move(corpus), path, max_len);
 }
 
 }  // namespace cf::data::text

@@ -40,5 +40,8 @@ std::vector<int32_t> copy_sequence(const CopyVocabulary& vocab, int32_t segment,
 // i is pair i as copy_sequence lays it out for a model of `max_len` positions.
 // sequence_splits() gives each pair's TextSplit.
 std::unique_ptr<CorpusReader> open_copy_sequences(const std::string& path, int32_t max_len);
+// The same over a corpus already read from `path` (no second read of the file).
+std::unique_ptr<CorpusReader> open_copy_sequences(TextCorpus corpus, const std::string& path,
+                                                  int32_t max_len);
 
 }  // namespace cf::data::text

@@ -58,16 +58,18 @@ double model_perplexity(CopyWriter& writer, const std::vector<int64_t>& pairs) {
   return std::exp(mean_nll);
 }
 
+double mean_length(const std::vector<Tokens>& texts) {
+  double total = 0;
+  for (const Tokens& t : texts) total += double(t.size());
+  return texts.empty() ? 0.0 : total / double(texts.size());
+}
+
 Json text_metrics(const std::vector<Tokens>& candidates, const std::vector<Tokens>& references) {
   return Json{{"bleu4", eval::text::corpus_bleu4(candidates, references)},
               {"rouge_l", eval::text::mean_rouge_l(candidates, references)},
               {"distinct_1", eval::text::distinct_n(candidates, 1)},
               {"distinct_2", eval::text::distinct_n(candidates, 2)},
-              {"mean_length", [&] {
-                 double total = 0;
-                 for (const Tokens& t : candidates) total += double(t.size());
-                 return candidates.empty() ? 0.0 : total / double(candidates.size());
-               }()}};
+              {"mean_length", mean_length(candidates)}};
 }
 
 }  // namespace
@@ -89,7 +91,7 @@ Json evaluate_copy(CopyWriter& writer, const CopyEvaluationOptions& options,
   double best_validation = std::numeric_limits<double>::infinity();
   std::unique_ptr<eval::text::CharNgramLm> ngram;
   for (int order = 2; order <= 6; ++order) {
-    auto lm = std::make_unique<eval::text::CharNgramLm>(order, corpus.tokenizer("").vocab_size());
+    auto lm = std::make_unique<eval::text::CharNgramLm>(order, writer.tokenizer().vocab_size());
     lm->train(corpus);
     const double ppl = validation.empty() ? 0.0 : lm->perplexity(corpus, validation, max_len);
     if (!ngram || ppl < best_validation) {
@@ -103,8 +105,7 @@ Json evaluate_copy(CopyWriter& writer, const CopyEvaluationOptions& options,
 
   const size_t n = pairs.size();
   std::vector<Tokens> references(n), model_texts(n), retrieval_texts(n), ngram_texts(n);
-  WritingOptions writing = options.writing;
-  const data::text::CopyVocabulary vocab = data::text::CopyVocabulary::of(corpus);
+  const WritingOptions& writing = options.writing;
   // Pairs spread over the threads (each draft is its own decoder and seed stream, so the
   // outcome does not depend on the thread count).
   std::exception_ptr failure;
@@ -120,13 +121,10 @@ Json evaluate_copy(CopyWriter& writer, const CopyEvaluationOptions& options,
           writer.write_tokens(title, segment, aspect, int64_t(k), writing);
       model_texts[k] = drafts.empty() ? Tokens{} : drafts.front().tokens;
       retrieval_texts[k] = retrieval.text_for(title, segment, aspect);
-      // The n-gram model writes at most what the neural model may (the room max_len leaves).
-      const int room = max_len - int(data::text::copy_prompt(vocab, segment, aspect, title.data(),
-                                                             int64_t(title.size()), max_len)
-                                         .size());
-      const int limit = writing.max_tokens > 0 ? std::min(writing.max_tokens, room) : room;
-      ngram_texts[k] =
-          ngram->generate_greedy(eval::text::prompt_of(corpus, i), limit, options.ngram_no_repeat);
+      // The n-gram model writes at most what the neural model may.
+      ngram_texts[k] = ngram->generate_greedy(
+          eval::text::prompt_of(corpus, i),
+          writer.text_limit(title, segment, aspect, writing.max_tokens), options.ngram_no_repeat);
       const int64_t finished = ++done;
       if (progress) {
 #pragma omp critical(cf_copy_evaluation_progress)
@@ -145,18 +143,14 @@ Json evaluate_copy(CopyWriter& writer, const CopyEvaluationOptions& options,
   ngram_json["perplexity"] = ngram->perplexity(corpus, pairs, max_len);
   ngram_json["order"] = best_order;
   ngram_json["validation_perplexity"] = best_validation;
-  Json human = {{"distinct_1", eval::text::distinct_n(references, 1)},
-                {"distinct_2", eval::text::distinct_n(references, 2)}};
-  {
-    double total = 0;
-    for (const Tokens& t : references) total += double(t.size());
-    human["mean_length"] = total / double(references.size());
-  }
+  const Json human = {{"distinct_1", eval::text::distinct_n(references, 1)},
+                      {"distinct_2", eval::text::distinct_n(references, 2)},
+                      {"mean_length", mean_length(references)}};
 
   // Samples: the first pairs of each (segment, aspect), beside the human text.
   Json samples = Json::array();
   std::map<std::pair<int32_t, int32_t>, int> shown;
-  const data::text::CharTokenizer tokenizer = corpus.tokenizer("");
+  const data::text::CharTokenizer& tokenizer = writer.tokenizer();
   for (size_t k = 0; k < pairs.size(); ++k) {
     const int64_t i = pairs[k];
     int& count = shown[{corpus.segment[size_t(i)], corpus.aspect[size_t(i)]}];

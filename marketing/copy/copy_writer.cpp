@@ -46,7 +46,7 @@ CopyWriter::CopyWriter(const trainer::LoadedCheckpoint& ckpt, const std::string&
       corpus_(data::text::read_text_corpus(corpus_path)),
       tokenizer_(corpus_.tokenizer(corpus_path)),
       vocab_(data::text::CopyVocabulary::of(corpus_)),
-      sequences_(data::text::open_copy_sequences(corpus_path, ckpt.config.model.max_len)),
+      sequences_(data::text::open_copy_sequences(corpus_, corpus_path, ckpt.config.model.max_len)),
       model_(checked_model(ckpt, corpus_path, *sequences_)) {}
 
 namespace {
@@ -97,8 +97,7 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
     throw UserError("--max-tokens: must be >= 0, got " + std::to_string(options.max_tokens));
   const std::vector<int32_t> prompt = data::text::copy_prompt(vocab_, segment, aspect, title.data(),
                                                               int64_t(title.size()), max_len());
-  const int room = max_len() - int(prompt.size());
-  const int limit = options.max_tokens > 0 ? std::min(options.max_tokens, room) : room;
+  const int limit = text_limit(title, segment, aspect, options.max_tokens);
 
   // Each draft feeds the prompt again (the decoder keeps no snapshot; prompts are short).
   std::vector<CopyDraft> drafts;
@@ -163,6 +162,14 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
     return by_consensus ? a.consensus > b.consensus : a.mean_log_prob > b.mean_log_prob;
   });
   return distinct;
+}
+
+int CopyWriter::text_limit(const std::vector<int32_t>& title, int32_t segment, int32_t aspect,
+                           int max_tokens) const {
+  const int room = max_len() - int(data::text::copy_prompt(vocab_, segment, aspect, title.data(),
+                                                           int64_t(title.size()), max_len())
+                                       .size());
+  return max_tokens > 0 ? std::min(max_tokens, room) : room;
 }
 
 double CopyWriter::log_likelihood(const std::vector<int32_t>& title, int32_t segment,

@@ -73,6 +73,10 @@ class CopyWriter {
   std::vector<CopyDraft> write_tokens(const std::vector<int32_t>& title, int32_t segment,
                                       int32_t aspect, int64_t request_index,
                                       const WritingOptions& options) const;
+  // How many description tokens a draft for this prompt may have: what max_len leaves after
+  // the prompt, or `max_tokens` when that is smaller (0: no limit of its own).
+  int text_limit(const std::vector<int32_t>& title, int32_t segment, int32_t aspect,
+                 int max_tokens) const;
   // Sum of the natural log-probabilities of `text` and its </s> after the prompt, through the
   // decoder (the full forward gives the same: tested). Cut to the model's max_len.
   double log_likelihood(const std::vector<int32_t>& title, int32_t segment, int32_t aspect,
