@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
-#include <limits>
 #include <set>
 #include <unordered_map>
 
@@ -11,6 +10,7 @@
 #include "core/utf8.h"
 #include "data/batch.h"
 #include "data/readers/csv_line.h"
+#include "eval/recommender.h"
 #include "marketing/user_scores.h"
 
 namespace cf::marketing::copy {
@@ -144,14 +144,11 @@ std::vector<AudienceChoice> choose_audience(
     data::fill_batch_row(batch, 0, seq, seq.length(), /*train_targets=*/false);
     behaviour.last_hidden(batch, hidden);
     behaviour.item_scores(hidden.data(), 1, scores.data());
-    // Softmax over the catalogue of items.
-    float top = -std::numeric_limits<float>::infinity();
-    for (float s : scores) top = std::max(top, s);
-    double sum = 0;
-    for (float s : scores) sum += std::exp(double(s) - double(top));
+    // The next-item softmax over the catalogue, as generate and target compute it.
+    const double log_z = eval::log_sum_exp_over_items(scores.data(), V);
+    auto probability = [&](int32_t t) { return std::exp(double(scores[size_t(t)]) - log_z); };
     std::fill(mass.begin(), mass.end(), 0.0);
-    for (int32_t t = 1; t < V; ++t)
-      mass[size_t(item_category[size_t(t)])] += std::exp(double(scores[size_t(t)]) - top) / sum;
+    for (int32_t t = 1; t < V; ++t) mass[size_t(item_category[size_t(t)])] += probability(t);
     AudienceChoice choice;
     choice.user = key;
     // Category 0 is "none" (items seen without a category): never a segment.
@@ -161,7 +158,7 @@ std::vector<AudienceChoice> choose_audience(
     choice.category = best > 0 ? category_raw[best] : "";
     choice.category_mass = best > 0 ? mass[best] : 0.0;
     for (const auto& [product, token] : products) {
-      const double p = std::exp(double(scores[size_t(token)]) - top) / sum;
+      const double p = probability(token);
       if (!choice.product || p > choice.product_probability) {
         choice.product = product;
         choice.product_probability = p;
