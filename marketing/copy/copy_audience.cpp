@@ -108,8 +108,9 @@ std::vector<std::string> read_user_keys(const std::string& path) {
 }
 
 std::vector<AudienceChoice> choose_audience(
-    trainer::Model& behaviour, const data::CorpusReader& corpus,
-    const std::vector<std::string>& user_keys, const std::vector<CatalogueTitle>& catalogue,
+    trainer::Model& behaviour, const trainer::CooccurrencePrior& prior,
+    const data::CorpusReader& corpus, const std::vector<std::string>& user_keys,
+    const std::vector<CatalogueTitle>& catalogue,
     const std::map<std::string, std::string>& segment_by_category,
     const std::string& default_segment) {
   const std::vector<std::string> keys = corpus.user_keys();
@@ -135,6 +136,7 @@ std::vector<AudienceChoice> choose_audience(
   data::Sequence seq;
   std::vector<float> hidden, scores(size_t(V), 0.f);
   std::vector<double> mass(category_raw.size());
+  std::vector<std::pair<int32_t, float>> prior_scratch;
   for (const std::string& key : user_keys) {
     auto it = sequence_of.find(key);
     if (it == sequence_of.end())
@@ -144,6 +146,7 @@ std::vector<AudienceChoice> choose_audience(
     data::fill_batch_row(batch, 0, seq, seq.length(), /*train_targets=*/false);
     behaviour.last_hidden(batch, hidden);
     behaviour.item_scores(hidden.data(), 1, scores.data());
+    prior.apply(seq.item.data(), seq.length(), scores.data(), prior_scratch);
     // The next-item softmax over the catalogue, as generate and target compute it.
     const double log_z = eval::log_sum_exp_over_items(scores.data(), V);
     auto probability = [&](int32_t t) { return std::exp(double(scores[size_t(t)]) - log_z); };

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "data/corpus.h"
+#include "trainer/cooccurrence_prior.h"
 #include "trainer/model/model.h"
 
 namespace cf::marketing::copy {
@@ -39,10 +40,12 @@ struct AudienceChoice {
 // For each key (UserError naming the corpus for an unknown one): the product and segment.
 // Catalogue items that the corpus does not know are skipped (UserError when none is known). A
 // top category missing from `segment_by_category` takes `default_segment`; UserError naming
-// --segment-map when that is empty.
+// --segment-map when that is empty. `prior`: the behaviour checkpoint's co-occurrence prior
+// (trainer::cooccurrence_prior_of), added to the scores as eval, generate and target do.
 std::vector<AudienceChoice> choose_audience(
-    trainer::Model& behaviour, const data::CorpusReader& corpus,
-    const std::vector<std::string>& user_keys, const std::vector<CatalogueTitle>& catalogue,
+    trainer::Model& behaviour, const trainer::CooccurrencePrior& prior,
+    const data::CorpusReader& corpus, const std::vector<std::string>& user_keys,
+    const std::vector<CatalogueTitle>& catalogue,
     const std::map<std::string, std::string>& segment_by_category,
     const std::string& default_segment);
 

@@ -256,7 +256,8 @@ int run_copy(int argc, char** argv) {
       keys = marketing::copy::read_user_keys(args.get("users"));
     }
     const std::vector<marketing::copy::AudienceChoice> audience = marketing::copy::choose_audience(
-        behaviour, *corpus, keys, catalogue, segment_map, args.get("segment"));
+        behaviour, trainer::cooccurrence_prior_of(behaviour_ckpt, *corpus), *corpus, keys,
+        catalogue, segment_map, args.get("segment"));
     for (const marketing::copy::AudienceChoice& a : audience) {
       TitledRequest r;
       r.request.title = a.product->title;
