@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 
 #include "core/error.h"
@@ -22,6 +23,17 @@ trainer::LoadedCheckpoint load_copy_checkpoint(const std::string& checkpoint) {
   return ckpt;
 }
 
+// The text corpus a writer reads: the one given, else the checkpoint's own.
+std::string text_corpus_of(const trainer::LoadedCheckpoint& ckpt, const std::string& given) {
+  if (!given.empty()) return given;
+  const std::string& own = ckpt.config.data.corpus;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(own, ec))
+    throw UserError("--text-corpus: not given, and the checkpoint's data.corpus '" + own +
+                    "' is not found from this directory");
+  return own;
+}
+
 trainer::Model checked_model(const trainer::LoadedCheckpoint& ckpt, const std::string& corpus_path,
                              const data::CorpusReader& sequences) {
   trainer::require_same_vocab(ckpt, corpus_path, sequences.vocab_fingerprint(),
@@ -40,14 +52,15 @@ uint64_t draft_seed(uint64_t seed, int64_t request, int k) {
 CopyWriter::CopyWriter(const std::string& checkpoint, const std::string& corpus_path)
     : CopyWriter(load_copy_checkpoint(checkpoint), corpus_path) {}
 
-CopyWriter::CopyWriter(const trainer::LoadedCheckpoint& ckpt, const std::string& corpus_path)
+CopyWriter::CopyWriter(const trainer::LoadedCheckpoint& ckpt, const std::string& given_corpus)
     : checkpoint_dir_(ckpt.dir),
       step_(ckpt.state.step),
-      corpus_(data::text::read_text_corpus(corpus_path)),
-      tokenizer_(corpus_.tokenizer(corpus_path)),
+      corpus_path_(text_corpus_of(ckpt, given_corpus)),
+      corpus_(data::text::read_text_corpus(corpus_path_)),
+      tokenizer_(corpus_.tokenizer(corpus_path_)),
       vocab_(data::text::CopyVocabulary::of(corpus_)),
-      sequences_(data::text::open_copy_sequences(corpus_, corpus_path, ckpt.config.model.max_len)),
-      model_(checked_model(ckpt, corpus_path, *sequences_)) {}
+      sequences_(data::text::open_copy_sequences(corpus_, corpus_path_, ckpt.config.model.max_len)),
+      model_(checked_model(ckpt, corpus_path_, *sequences_)) {}
 
 namespace {
 int32_t name_id(const std::vector<std::string>& names, const std::string& name,

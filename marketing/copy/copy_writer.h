@@ -48,7 +48,8 @@ class CopyWriter {
  public:
   // `checkpoint`: a copy model's checkpoint directory (UserError naming it for any other
   // model); `corpus_path`: its text corpus (the vocabulary is checked against the
-  // checkpoint's).
+  // checkpoint's), or "" for the checkpoint's own data.corpus (UserError naming --text-corpus
+  // when that path is not found from here).
   CopyWriter(const std::string& checkpoint, const std::string& corpus_path);
 
   const std::string& checkpoint_dir() const { return checkpoint_dir_; }
@@ -83,13 +84,14 @@ class CopyWriter {
                         const std::vector<int32_t>& text, int64_t* tokens_scored = nullptr) const;
 
  private:
-  CopyWriter(const trainer::LoadedCheckpoint& checkpoint, const std::string& corpus_path);
+  CopyWriter(const trainer::LoadedCheckpoint& checkpoint, const std::string& given_corpus);
   // Log-softmax of the next-token scores after `hidden`, over the tokens a description may use
   // (characters, bytes and </s>; never padding, <s>, <sep> or a tag).
   void next_log_probs(const std::vector<float>& hidden, std::vector<float>& out) const;
 
   std::string checkpoint_dir_;
   int64_t step_ = 0;
+  std::string corpus_path_;  // the one given, else the checkpoint's data.corpus
   data::text::TextCorpus corpus_;
   data::text::CharTokenizer tokenizer_;
   data::text::CopyVocabulary vocab_;

@@ -118,6 +118,13 @@ printf '\xe5\x8c\n' > "$WORK/bad.txt"
 expect_error "bad.txt: line 1: not well-formed UTF-8" "${copy[@]}" --titles "$WORK/bad.txt" --segment 0 --aspect a
 printf '%s\n' '{"title": "包", "segment": "0", "aspect": "q"}' > "$WORK/bad.jsonl"
 expect_error "bad.jsonl: line 1: aspect: unknown aspect 'q'" "${copy[@]}" --titles "$WORK/bad.jsonl"
+# Without --text-corpus the checkpoint's own data.corpus is read: named when not found from here.
+(cd "$WORK" && "$BIN" train "${cfg[@]}" --set data.corpus=text.h5 --set train.steps=2 \
+  --set "run.out_dir=$WORK/relative" >/dev/null 2>&1) || fail "run with a relative corpus failed"
+(cd "$WORK" && "$BIN" copy --checkpoint "$WORK/relative" --title "包" --segment 0 --aspect a \
+  --quiet >/dev/null) || fail "copy did not find the checkpoint's own text corpus"
+expect_error "--text-corpus: not given, and the checkpoint's data.corpus 'text.h5' is not found" \
+  "$BIN" copy --checkpoint "$WORK/relative" --title "包" --segment 0 --aspect a
 expect_error "--temperature: must be > 0" "${copy[@]}" --title "包" --segment 0 --aspect a --temperature 0
 "$BIN" train --config "$SRC/configs/demo/pretrain.yaml" --set "data.corpus=$WORK/corpus.h5" "${TINY[@]}" \
   --set train.steps=2 --set "run.out_dir=$WORK/behaviour" --quiet >/dev/null 2>&1 || fail "behaviour run failed"

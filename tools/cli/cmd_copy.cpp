@@ -148,17 +148,8 @@ int run_copy(int argc, char** argv) {
   if (!args.parse(argc, argv)) return 0;
 
   const std::string checkpoint = args.require("checkpoint");
-  std::string corpus_path = args.get("text-corpus");
-  if (corpus_path.empty()) {
-    const trainer::LoadedCheckpoint ckpt =
-        trainer::load_checkpoint(trainer::resolve_checkpoint_dir(checkpoint), false);
-    corpus_path = ckpt.config.data.corpus;
-    std::error_code ec;
-    if (!std::filesystem::is_regular_file(corpus_path, ec))
-      throw UserError("--text-corpus: not given, and the checkpoint's data.corpus '" + corpus_path +
-                      "' is not found from this directory");
-  }
-  CopyWriter writer(checkpoint, corpus_path);
+  // Without --text-corpus: the checkpoint's own data.corpus.
+  CopyWriter writer(checkpoint, args.get("text-corpus"));
 
   marketing::copy::WritingOptions writing;
   writing.sampling.temperature = args.get_double("temperature");
