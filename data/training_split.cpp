@@ -1,5 +1,7 @@
 #include "data/training_split.h"
 
+#include "data/text/text_corpus.h"
+
 namespace cf::data {
 
 TrainingSplit TrainingSplit::holding_out_only(int64_t num_sequences,
@@ -13,7 +15,8 @@ TrainingSplit TrainingSplit::holding_out_only(int64_t num_sequences,
 TrainingSplit TrainingSplit::by_sequence(const std::vector<int8_t>& sequence_splits) {
   TrainingSplit split;
   split.whole_sequence_.reserve(sequence_splits.size());
-  for (int8_t s : sequence_splits) split.whole_sequence_.push_back(s == 0 ? 1 : 0);
+  for (int8_t s : sequence_splits)
+    split.whole_sequence_.push_back(s == int8_t(text::TextSplit::kTrain) ? 1 : 0);
   return split;
 }
 

@@ -164,6 +164,10 @@ std::string suggestion_for(const std::string& unknown) {
 using config_fields::RawValue;
 using config_fields::WrongType;
 
+// Whether a task's model ranks items, so validation can follow a ranking metric: the
+// propensity head scores users and the copy model writes text; both follow the loss.
+bool ranks_items(TaskKind kind) { return kind != TaskKind::kPropensity && kind != TaskKind::kCopy; }
+
 constexpr TaskKind kTaskKinds[] = {TaskKind::kPretrain, TaskKind::kNextItem, TaskKind::kPropensity,
                                    TaskKind::kCopy};
 constexpr LrSchedule kSchedules[] = {LrSchedule::kCosine, LrSchedule::kLinear,
@@ -486,8 +490,7 @@ void validate(const Config& c, const std::string& source) {
   v.at_least<int64_t>("validation.users", val.users, 0);
   v.at_least("validation.patience", val.patience, 0);
   v.at_least("validation.min_delta", val.min_delta, 0.0f);
-  if ((t.kind == TaskKind::kPropensity || t.kind == TaskKind::kCopy) &&
-      val.metric != ValidationMetric::kLoss) {
+  if (!ranks_items(t.kind) && val.metric != ValidationMetric::kLoss) {
     v.fail_rule("key 'validation.metric' " + std::string(validation_metric_name(val.metric)) +
                 " ranks items, which 'task.kind: " + task_kind_name(t.kind) +
                 "' does not; use loss");
@@ -565,8 +568,7 @@ void resolve_defaults(Config& c, const GivenKeys& given) {
   // An epoch count sets the run length; train.steps then keeps its "not the run length" 0
   // unless the user gave it too (which validate refuses).
   if (c.train.epochs > 0 && !given.count("train.steps")) c.train.steps = 0;
-  if ((c.task.kind == TaskKind::kPropensity || c.task.kind == TaskKind::kCopy) &&
-      !given.count("validation.metric")) {
+  if (!ranks_items(c.task.kind) && !given.count("validation.metric")) {
     c.validation.metric = ValidationMetric::kLoss;
   }
 }

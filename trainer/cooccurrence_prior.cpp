@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "data/text/text_corpus.h"
 #include "trainer/checkpoint.h"
 
 namespace cf::trainer {
@@ -13,7 +14,8 @@ RunTrainingSplit run_training_split(const Config& config, const data::CorpusRead
     // A text corpus: prep split it by title; validation scores the validation pairs.
     out.split = data::TrainingSplit::by_sequence(fixed);
     for (int64_t i = 0; i < int64_t(fixed.size()); ++i)
-      if (fixed[size_t(i)] == 1) out.validation_users.push_back(i);
+      if (fixed[size_t(i)] == int8_t(data::text::TextSplit::kValidation))
+        out.validation_users.push_back(i);
     out.name = "by title (" + std::to_string(out.validation_users.size()) + " validation pairs)";
     return out;
   }

@@ -41,11 +41,10 @@ bool is_task_head_tensor(const ParamTensor& t, TaskKind task) {
     case TaskKind::kPretrain:
       return starts_with(t.name, "item_head.") || starts_with(t.name, "action_head.");
     case TaskKind::kNextItem:
+    case TaskKind::kCopy:
       return starts_with(t.name, "item_head.");
     case TaskKind::kPropensity:
       return starts_with(t.name, "propensity_head.");
-    case TaskKind::kCopy:
-      return starts_with(t.name, "item_head.");
   }
   return false;
 }
