@@ -50,7 +50,12 @@ void copy_section(HtmlPage& page, const Json& e) {
       "; no repeated " + text(d, "no_repeat_ngram") + "-grams" +
       (num(d, "n_best") > 1
            ? "; of " + text(d, "n_best") + " drafts per title the " +
-                 (text(d, "order", "") == "consensus" ? "one closest to the others" : "most likely")
+                 (text(d, "order", "") == "consensus"
+                      ? (num(d, "evidence") > 0
+                             ? "one closest to the others and to the texts of the " +
+                                   text(d, "evidence") + " nearest training titles"
+                             : std::string("one closest to the others"))
+                      : std::string("most likely"))
            : std::string()) +
       ".");
 
@@ -100,6 +105,34 @@ void copy_section(HtmlPage& page, const Json& e) {
              "the model beats both baselines (distinct-2: at least 80% of the human texts'); red: "
              "it does not.",
              true, highlight);
+
+  if (e.contains("comparisons")) {
+    // Paired bootstrap over the pairs: whether a difference is larger than the pairs' noise.
+    std::vector<std::vector<std::string>> rows_diff;
+    std::vector<std::vector<int>> marks_diff;
+    const auto cell = [](const Json& c) {
+      return fixed(num(c, "difference")) + " [" + fixed(num(c, "lower")) + ", " +
+             fixed(num(c, "upper")) + "]";
+    };
+    const auto mark = [](const Json& c) {
+      if (!c.value("significant", false)) return 0;
+      return num(c, "difference") > 0 ? 1 : -1;
+    };
+    for (const Row& r : rows) {
+      if (std::string(r.key) == "model" || !e["comparisons"].contains(r.key)) continue;
+      const Json& c = e["comparisons"][r.key];
+      rows_diff.push_back({"copy model − " + r.name, cell(c["bleu4"]), cell(c["rouge_l"])});
+      marks_diff.push_back({0, mark(c["bleu4"]), mark(c["rouge_l"])});
+    }
+    const Json& b = e.contains("bootstrap") ? e["bootstrap"] : Json::object();
+    page.table({"comparison", "BLEU-4 difference", "ROUGE-L difference"}, rows_diff,
+               "The model's score minus the baseline's on the same pairs, with the " +
+                   fixed(100 * num(b, "level"), 0) + "% paired bootstrap interval (" +
+                   text(b, "resamples") +
+                   " resamples of the pairs). Green: the model is better beyond that noise; red: "
+                   "worse; plain: the interval holds 0, no difference is shown.",
+               true, marks_diff);
+  }
 
   BarChartSpec chart;
   chart.title = "Overlap with the human description";

@@ -67,30 +67,39 @@ RetrievalBaseline::RetrievalBaseline(const data::text::TextCorpus& corpus) : cor
 }
 
 Tokens RetrievalBaseline::text_for(const Tokens& title, int32_t segment, int32_t aspect) const {
+  return texts_for(title, segment, aspect, 1).front();
+}
+
+std::vector<Tokens> RetrievalBaseline::texts_for(const Tokens& title, int32_t segment,
+                                                 int32_t aspect, int k) const {
+  CF_CHECK(k >= 1, "retrieval baseline: k >= 1");
   Tokens query = title;
   std::sort(query.begin(), query.end());
-  size_t best = 0;
-  double best_score = -1;
-  for (size_t t = 0; t < titles_.size(); ++t) {
-    const double score =
-        2.0 * double(overlap(query, titles_[t])) / double(query.size() + titles_[t].size());
-    if (score > best_score) {
-      best_score = score;
-      best = t;
+  std::vector<std::pair<double, size_t>> scored(titles_.size());
+  for (size_t t = 0; t < titles_.size(); ++t)
+    scored[t] = {
+        2.0 * double(overlap(query, titles_[t])) / double(query.size() + titles_[t].size()), t};
+  const size_t kept = std::min(size_t(k), scored.size());
+  std::partial_sort(scored.begin(), scored.begin() + int64_t(kept), scored.end(),
+                    [](const auto& a, const auto& b) {
+                      return a.first != b.first ? a.first > b.first : a.second < b.second;
+                    });
+  std::vector<Tokens> texts;
+  for (size_t n = 0; n < kept; ++n) {
+    const std::vector<int64_t>& pairs = pairs_of_[scored[n].second];
+    int64_t chosen = pairs.front();
+    int rank = 0;  // 2: same aspect and segment, 1: same aspect
+    for (const int64_t p : pairs) {
+      const int r =
+          corpus_.aspect[size_t(p)] == aspect ? (corpus_.segment[size_t(p)] == segment ? 2 : 1) : 0;
+      if (r > rank) {
+        rank = r;
+        chosen = p;
+      }
     }
+    texts.push_back(text_of(corpus_, chosen));
   }
-  const std::vector<int64_t>& pairs = pairs_of_[best];
-  int64_t chosen = pairs.front();
-  int rank = 0;  // 2: same aspect and segment, 1: same aspect
-  for (const int64_t p : pairs) {
-    const int r =
-        corpus_.aspect[size_t(p)] == aspect ? (corpus_.segment[size_t(p)] == segment ? 2 : 1) : 0;
-    if (r > rank) {
-      rank = r;
-      chosen = p;
-    }
-  }
-  return text_of(corpus_, chosen);
+  return texts;
 }
 
 CharNgramLm::CharNgramLm(int order, int32_t vocab_size) : order_(order), vocab_size_(vocab_size) {
@@ -145,26 +154,15 @@ double CharNgramLm::log_prob(const Tokens& history, int32_t next) const {
 }
 
 double CharNgramLm::perplexity(const data::text::TextCorpus& corpus,
-                               const std::vector<int64_t>& pairs, int32_t max_len) const {
+                               const std::vector<int64_t>& pairs,
+                               const std::function<size_t(int64_t)>& scored_tokens) const {
   double nll = 0;
   int64_t count = 0;
-  const data::text::CopyVocabulary vocab = data::text::CopyVocabulary::of(corpus);
   for (const int64_t i : pairs) {
     Tokens history = prompt_of(corpus, i);
     Tokens target = text_of(corpus, i);
     target.push_back(data::text::kEndToken);
-    if (max_len > 0) {
-      const Tokens title = title_of(corpus, i);
-      const int32_t segment = corpus.segment[size_t(i)], aspect = corpus.aspect[size_t(i)];
-      const size_t kept =
-          data::text::copy_sequence(vocab, segment, aspect, title.data(), int64_t(title.size()),
-                                    target.data(), int64_t(target.size()) - 1, max_len)
-              .size() -
-          data::text::copy_prompt(vocab, segment, aspect, title.data(), int64_t(title.size()),
-                                  max_len)
-              .size();
-      target.resize(std::min(target.size(), kept));
-    }
+    if (scored_tokens) target.resize(std::min(target.size(), scored_tokens(i)));
     for (const int32_t t : target) {
       nll -= log_prob(history, t);
       ++count;

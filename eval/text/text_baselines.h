@@ -7,6 +7,7 @@
 //    texts, and greedy generations from each prompt.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <unordered_map>
 #include <vector>
@@ -30,6 +31,10 @@ class RetrievalBaseline {
   // (multiset overlap, Dice coefficient); among that title's pairs the one of the same aspect
   // and segment, else the same aspect, else the first.
   Tokens text_for(const Tokens& title, int32_t segment, int32_t aspect) const;
+  // The texts of the `k` training titles nearest to `title` (the same score and choice among a
+  // title's pairs), nearest first; fewer when training has fewer titles. Ties go to the title
+  // seen first in the corpus, so the answer is the same on every run.
+  std::vector<Tokens> texts_for(const Tokens& title, int32_t segment, int32_t aspect, int k) const;
 
  private:
   const data::text::TextCorpus& corpus_;
@@ -47,10 +52,11 @@ class CharNgramLm {
   // Natural log of P(next | the last order - 1 tokens of `history`).
   double log_prob(const Tokens& history, int32_t next) const;
   // exp of the mean negative log-likelihood of the texts (and their </s>) of `pairs` given
-  // their prompts. `max_len` > 0: only the tokens a model of max_len positions scores
-  // (data/text/copy_sequences.h cuts the longest texts), so the two perplexities compare.
+  // their prompts. `scored_tokens(pair)`, when given: only that many of a pair's text tokens
+  // and </s> count (what the neural model scores: data/text/copy_sequences.h cuts the longest
+  // texts at its max_len), so the two perplexities compare.
   double perplexity(const data::text::TextCorpus& corpus, const std::vector<int64_t>& pairs,
-                    int32_t max_len = 0) const;
+                    const std::function<size_t(int64_t)>& scored_tokens = {}) const;
   // The most probable continuation of `prompt`, token by token, never repeating an n-gram of
   // `no_repeat_ngram` tokens (0: no rule), up to </s> or `max_length` tokens.
   Tokens generate_greedy(const Tokens& prompt, int max_length, int no_repeat_ngram) const;

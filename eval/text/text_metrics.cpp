@@ -20,32 +20,67 @@ std::map<Tokens, int64_t> ngram_counts(const Tokens& tokens, int n) {
 
 }  // namespace
 
-double corpus_bleu4(const std::vector<Tokens>& candidates, const std::vector<Tokens>& references) {
-  CF_CHECK(candidates.size() == references.size(), "BLEU: one reference per candidate");
-  int64_t matched[4] = {0, 0, 0, 0}, total[4] = {0, 0, 0, 0};
-  int64_t candidate_length = 0, reference_length = 0;
-  for (size_t k = 0; k < candidates.size(); ++k) {
-    candidate_length += int64_t(candidates[k].size());
-    reference_length += int64_t(references[k].size());
-    for (int n = 1; n <= 4; ++n) {
-      const auto cand = ngram_counts(candidates[k], n);
-      const auto ref = ngram_counts(references[k], n);
-      for (const auto& [gram, count] : cand) {
-        total[n - 1] += count;
-        const auto it = ref.find(gram);
-        if (it != ref.end()) matched[n - 1] += std::min(count, it->second);
-      }
+BleuStatistics& BleuStatistics::operator+=(const BleuStatistics& other) {
+  for (int n = 0; n < 4; ++n) {
+    matched[n] += other.matched[n];
+    total[n] += other.total[n];
+  }
+  candidate_length += other.candidate_length;
+  reference_length += other.reference_length;
+  return *this;
+}
+
+BleuStatistics bleu_statistics(const Tokens& candidate, const Tokens& reference) {
+  BleuStatistics s;
+  s.candidate_length = int64_t(candidate.size());
+  s.reference_length = int64_t(reference.size());
+  for (int n = 1; n <= 4; ++n) {
+    const auto cand = ngram_counts(candidate, n);
+    const auto ref = ngram_counts(reference, n);
+    for (const auto& [gram, count] : cand) {
+      s.total[n - 1] += count;
+      const auto it = ref.find(gram);
+      if (it != ref.end()) s.matched[n - 1] += std::min(count, it->second);
     }
   }
+  return s;
+}
+
+namespace {
+double brevity_penalty(int64_t candidate_length, int64_t reference_length) {
+  return candidate_length < reference_length
+             ? std::exp(1.0 - double(reference_length) / double(candidate_length))
+             : 1.0;
+}
+}  // namespace
+
+double bleu4_of(const BleuStatistics& sum) {
   double log_precision = 0;
   for (int n = 0; n < 4; ++n) {
-    if (matched[n] == 0 || total[n] == 0) return 0.0;
-    log_precision += std::log(double(matched[n]) / double(total[n])) / 4;
+    if (sum.matched[n] == 0 || sum.total[n] == 0) return 0.0;
+    log_precision += std::log(double(sum.matched[n]) / double(sum.total[n])) / 4;
   }
-  const double brevity = candidate_length < reference_length
-                             ? std::exp(1.0 - double(reference_length) / double(candidate_length))
-                             : 1.0;
-  return brevity * std::exp(log_precision);
+  return brevity_penalty(sum.candidate_length, sum.reference_length) * std::exp(log_precision);
+}
+
+double corpus_bleu4(const std::vector<Tokens>& candidates, const std::vector<Tokens>& references) {
+  CF_CHECK(candidates.size() == references.size(), "BLEU: one reference per candidate");
+  BleuStatistics sum;
+  for (size_t k = 0; k < candidates.size(); ++k)
+    sum += bleu_statistics(candidates[k], references[k]);
+  return bleu4_of(sum);
+}
+
+double sentence_bleu4(const Tokens& candidate, const Tokens& reference) {
+  if (candidate.empty() || reference.empty()) return 0.0;
+  const BleuStatistics s = bleu_statistics(candidate, reference);
+  double log_precision = 0;
+  for (int n = 0; n < 4; ++n) {
+    const int add = n == 0 ? 0 : 1;  // BLEU+1: unigrams unsmoothed
+    if (s.matched[n] + add == 0) return 0.0;
+    log_precision += std::log(double(s.matched[n] + add) / double(s.total[n] + add)) / 4;
+  }
+  return brevity_penalty(s.candidate_length, s.reference_length) * std::exp(log_precision);
 }
 
 double rouge_l(const Tokens& candidate, const Tokens& reference) {

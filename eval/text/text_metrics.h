@@ -15,6 +15,24 @@ using Tokens = std::vector<int32_t>;
 // order has no match (no smoothing, as corpus BLEU reports it).
 double corpus_bleu4(const std::vector<Tokens>& candidates, const std::vector<Tokens>& references);
 
+// What corpus BLEU-4 sums over pairs, for one pair: clipped n-gram matches and candidate
+// n-grams (n = 1..4) and the two lengths. Sums of these give corpus BLEU of any subset or
+// resample of the pairs (the bootstrap intervals of copy evaluation).
+struct BleuStatistics {
+  int64_t matched[4] = {0, 0, 0, 0}, total[4] = {0, 0, 0, 0};
+  int64_t candidate_length = 0, reference_length = 0;
+  BleuStatistics& operator+=(const BleuStatistics& other);
+};
+BleuStatistics bleu_statistics(const Tokens& candidate, const Tokens& reference);
+// Corpus BLEU-4 of summed statistics (corpus_bleu4 is this of the sum over its pairs).
+double bleu4_of(const BleuStatistics& sum);
+
+// BLEU-4 of one pair with add-one smoothing of the 2..4-gram precisions (BLEU+1, Lin and Och
+// 2004), so a pair without a 4-gram match still ranks by its shorter matches: the pairwise
+// similarity of the consensus order, not a corpus score. 0 when either text is empty or no
+// unigram matches.
+double sentence_bleu4(const Tokens& candidate, const Tokens& reference);
+
 // ROUGE-L (Lin 2004) of one pair: the F1 of the longest common subsequence's precision
 // (LCS / candidate length) and recall (LCS / reference length); 0 when either is empty.
 double rouge_l(const Tokens& candidate, const Tokens& reference);

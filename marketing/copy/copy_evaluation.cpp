@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "eval/text/text_baselines.h"
 #include "eval/text/text_metrics.h"
+#include "report/bootstrap.h"
 #include "trainer/comm/communicator.h"
 #include "trainer/task_rows.h"
 
@@ -64,6 +65,45 @@ double mean_length(const std::vector<Tokens>& texts) {
   return texts.empty() ? 0.0 : total / double(texts.size());
 }
 
+// Model minus baseline on BLEU-4 and ROUGE-L, with paired bootstrap intervals over the pairs
+// (each resample draws pairs once and scores both systems on them).
+Json paired_comparison(const std::vector<Tokens>& model, const std::vector<Tokens>& baseline,
+                       const std::vector<Tokens>& references,
+                       const report::BootstrapOptions& options) {
+  const size_t n = references.size();
+  std::vector<eval::text::BleuStatistics> model_bleu(n), baseline_bleu(n);
+  std::vector<double> model_rouge(n), baseline_rouge(n);
+  for (size_t k = 0; k < n; ++k) {
+    model_bleu[k] = eval::text::bleu_statistics(model[k], references[k]);
+    baseline_bleu[k] = eval::text::bleu_statistics(baseline[k], references[k]);
+    model_rouge[k] = eval::text::rouge_l(model[k], references[k]);
+    baseline_rouge[k] = eval::text::rouge_l(baseline[k], references[k]);
+  }
+  const auto statistic = [](const std::vector<eval::text::BleuStatistics>& bleu,
+                            const std::vector<double>& rouge) {
+    return [&bleu, &rouge](const std::vector<int64_t>& indices) {
+      eval::text::BleuStatistics sum;
+      double rouge_sum = 0;
+      for (const int64_t i : indices) {
+        sum += bleu[size_t(i)];
+        rouge_sum += rouge[size_t(i)];
+      }
+      return std::vector<double>{eval::text::bleu4_of(sum),
+                                 indices.empty() ? 0.0 : rouge_sum / double(indices.size())};
+    };
+  };
+  const std::vector<report::PairedDifference> d =
+      report::paired_bootstrap_statistic(int64_t(n), statistic(baseline_bleu, baseline_rouge),
+                                         statistic(model_bleu, model_rouge), options);
+  const auto entry = [](const report::PairedDifference& p) {
+    return Json{{"difference", p.difference},
+                {"lower", p.lower},
+                {"upper", p.upper},
+                {"significant", p.significant}};
+  };
+  return Json{{"bleu4", entry(d[0])}, {"rouge_l", entry(d[1])}};
+}
+
 Json text_metrics(const std::vector<Tokens>& candidates, const std::vector<Tokens>& references) {
   return Json{{"bleu4", eval::text::corpus_bleu4(candidates, references)},
               {"rouge_l", eval::text::mean_rouge_l(candidates, references)},
@@ -84,7 +124,11 @@ Json evaluate_copy(CopyWriter& writer, const CopyEvaluationOptions& options,
     throw UserError(writer.sequences().path() + ": no " + split_name(options.split) +
                     " pairs to evaluate");
   const std::vector<int64_t> validation = pairs_of(corpus, TextSplit::kValidation);
-  const int32_t max_len = writer.max_len();
+  // The text tokens (and </s>) the model scores of a pair: what max_len leaves after its prompt.
+  const auto scored_tokens = [&](int64_t i) {
+    return size_t(writer.text_limit(eval::text::title_of(corpus, i),
+                                    corpus.segment[size_t(i)], corpus.aspect[size_t(i)], 0));
+  };
 
   // The n-gram baseline's order: the lowest perplexity on the validation pairs.
   int best_order = 3;
@@ -93,7 +137,7 @@ Json evaluate_copy(CopyWriter& writer, const CopyEvaluationOptions& options,
   for (int order = 2; order <= 6; ++order) {
     auto lm = std::make_unique<eval::text::CharNgramLm>(order, writer.tokenizer().vocab_size());
     lm->train(corpus);
-    const double ppl = validation.empty() ? 0.0 : lm->perplexity(corpus, validation, max_len);
+    const double ppl = validation.empty() ? 0.0 : lm->perplexity(corpus, validation, scored_tokens);
     if (!ngram || ppl < best_validation) {
       best_validation = ppl;
       best_order = order;
@@ -101,7 +145,7 @@ Json evaluate_copy(CopyWriter& writer, const CopyEvaluationOptions& options,
     }
     if (validation.empty()) break;
   }
-  const eval::text::RetrievalBaseline retrieval(corpus);
+  const eval::text::RetrievalBaseline& retrieval = writer.retrieval();
 
   const size_t n = pairs.size();
   std::vector<Tokens> references(n), model_texts(n), retrieval_texts(n), ngram_texts(n);
@@ -140,9 +184,13 @@ Json evaluate_copy(CopyWriter& writer, const CopyEvaluationOptions& options,
   Json model = text_metrics(model_texts, references);
   model["perplexity"] = model_perplexity(writer, pairs);
   Json ngram_json = text_metrics(ngram_texts, references);
-  ngram_json["perplexity"] = ngram->perplexity(corpus, pairs, max_len);
+  ngram_json["perplexity"] = ngram->perplexity(corpus, pairs, scored_tokens);
   ngram_json["order"] = best_order;
   ngram_json["validation_perplexity"] = best_validation;
+  report::BootstrapOptions bootstrap;  // the report's defaults: 1000 resamples, 95%
+  const Json comparisons = {
+      {"retrieval", paired_comparison(model_texts, retrieval_texts, references, bootstrap)},
+      {"ngram", paired_comparison(model_texts, ngram_texts, references, bootstrap)}};
   const Json human = {{"distinct_1", eval::text::distinct_n(references, 1)},
                       {"distinct_2", eval::text::distinct_n(references, 2)},
                       {"mean_length", mean_length(references)}};
@@ -181,12 +229,18 @@ Json evaluate_copy(CopyWriter& writer, const CopyEvaluationOptions& options,
                 {"no_repeat_ngram", s.no_repeat_ngram},
                 {"n_best", writing.n_best},
                 {"order", writing.order == DraftOrder::kConsensus ? "consensus" : "likelihood"},
+                {"evidence", writing.evidence},
                 {"max_tokens", writing.max_tokens},
                 {"seed", writing.seed}}},
               {"systems",
                {{"model", model},
                 {"retrieval", text_metrics(retrieval_texts, references)},
                 {"ngram", ngram_json}}},
+              {"comparisons", comparisons},
+              {"bootstrap",
+               {{"resamples", bootstrap.resamples},
+                {"level", bootstrap.level},
+                {"seed", bootstrap.seed}}},
               {"human", human},
               {"samples", samples}};
 }

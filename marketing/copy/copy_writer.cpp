@@ -41,6 +41,14 @@ trainer::Model checked_model(const trainer::LoadedCheckpoint& ckpt, const std::s
   return trainer::model_from_checkpoint(ckpt, sequences);
 }
 
+}  // namespace
+
+double copy_similarity(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
+  return 0.5 * (eval::text::sentence_bleu4(a, b) + eval::text::rouge_l(a, b));
+}
+
+namespace {
+
 // Request r's draft k: its own stream, whatever else the batch holds.
 uint64_t draft_seed(uint64_t seed, int64_t request, int k) {
   return splitmix64_mix(splitmix64_mix(seed ^ 0x636f7079ull) + uint64_t(request) * 1024u +
@@ -60,7 +68,8 @@ CopyWriter::CopyWriter(const trainer::LoadedCheckpoint& ckpt, const std::string&
       tokenizer_(corpus_.tokenizer(corpus_path_)),
       vocab_(data::text::CopyVocabulary::of(corpus_)),
       sequences_(data::text::open_copy_sequences(corpus_, corpus_path_, ckpt.config.model.max_len)),
-      model_(checked_model(ckpt, corpus_path_, *sequences_)) {}
+      model_(checked_model(ckpt, corpus_path_, *sequences_)),
+      retrieval_(corpus_) {}
 
 namespace {
 int32_t name_id(const std::vector<std::string>& names, const std::string& name,
@@ -78,6 +87,12 @@ int32_t CopyWriter::segment_id(const std::string& name, const std::string& flag)
 }
 int32_t CopyWriter::aspect_id(const std::string& name, const std::string& flag) const {
   return name_id(corpus_.aspects, name, flag, "aspect");
+}
+
+std::vector<int32_t> CopyWriter::prompt_for(const std::vector<int32_t>& title, int32_t segment,
+                                            int32_t aspect) const {
+  return data::text::copy_prompt(vocab_, segment, aspect, title.data(), int64_t(title.size()),
+                                 max_len());
 }
 
 void CopyWriter::next_log_probs(const std::vector<float>& hidden, std::vector<float>& out) const {
@@ -108,8 +123,7 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
     throw UserError("--n-best: must be >= 1, got " + std::to_string(options.n_best));
   if (options.max_tokens < 0)
     throw UserError("--max-tokens: must be >= 0, got " + std::to_string(options.max_tokens));
-  const std::vector<int32_t> prompt = data::text::copy_prompt(vocab_, segment, aspect, title.data(),
-                                                              int64_t(title.size()), max_len());
+  const std::vector<int32_t> prompt = prompt_for(title, segment, aspect);
   const int limit = text_limit(title, segment, aspect, options.max_tokens);
 
   // Each draft feeds the prompt again (the decoder keeps no snapshot; prompts are short).
@@ -152,17 +166,26 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
     draft.text = tokenizer_.decode(draft.tokens);
     drafts.push_back(std::move(draft));
   }
-  // Consensus over every draft sampled (a repeated draft is evidence too), then repeats go.
-  if (drafts.size() > 1) {
-    std::vector<std::vector<double>> overlap(drafts.size(), std::vector<double>(drafts.size()));
-    for (size_t a = 0; a < drafts.size(); ++a)
-      for (size_t b = a + 1; b < drafts.size(); ++b)
-        overlap[a][b] = overlap[b][a] = eval::text::rouge_l(drafts[a].tokens, drafts[b].tokens);
-    for (size_t a = 0; a < drafts.size(); ++a) {
-      double total = 0;
-      for (size_t b = 0; b < drafts.size(); ++b) total += a == b ? 0.0 : overlap[a][b];
-      drafts[a].consensus = total / double(drafts.size() - 1);
-    }
+  // Consensus over every draft sampled (a repeated draft is evidence too) and the retrieved
+  // texts, then repeats go.
+  std::vector<eval::text::Tokens> retrieved;
+  if (options.order == DraftOrder::kConsensus && options.evidence > 0)
+    retrieved = retrieval_.texts_for(title, segment, aspect, options.evidence);
+  std::vector<std::vector<double>> similar(drafts.size(), std::vector<double>(drafts.size()));
+  for (size_t a = 0; a < drafts.size(); ++a)
+    for (size_t b = 0; b < drafts.size(); ++b)
+      if (a != b) similar[a][b] = copy_similarity(drafts[a].tokens, drafts[b].tokens);
+  for (size_t a = 0; a < drafts.size(); ++a) {
+    double to_drafts = 0, to_texts = 0;
+    for (size_t b = 0; b < drafts.size(); ++b) to_drafts += similar[a][b];
+    for (const eval::text::Tokens& text : retrieved)
+      to_texts += copy_similarity(drafts[a].tokens, text);
+    const size_t others = drafts.size() - 1;
+    if (others > 0) to_drafts /= double(others);
+    if (!retrieved.empty()) to_texts /= double(retrieved.size());
+    // The drafts and the retrieved texts weigh half each (whichever there are).
+    drafts[a].consensus =
+        others > 0 && !retrieved.empty() ? 0.5 * (to_drafts + to_texts) : to_drafts + to_texts;
   }
   std::vector<CopyDraft> distinct;
   for (CopyDraft& d : drafts) {
@@ -179,20 +202,18 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
 
 int CopyWriter::text_limit(const std::vector<int32_t>& title, int32_t segment, int32_t aspect,
                            int max_tokens) const {
-  const int room = max_len() - int(data::text::copy_prompt(vocab_, segment, aspect, title.data(),
-                                                           int64_t(title.size()), max_len())
-                                       .size());
+  const int room = max_len() - int(prompt_for(title, segment, aspect).size());
   return max_tokens > 0 ? std::min(max_tokens, room) : room;
 }
 
 double CopyWriter::log_likelihood(const std::vector<int32_t>& title, int32_t segment,
                                   int32_t aspect, const std::vector<int32_t>& text,
                                   int64_t* tokens_scored) const {
-  const std::vector<int32_t> prompt = data::text::copy_prompt(vocab_, segment, aspect, title.data(),
-                                                              int64_t(title.size()), max_len());
-  const std::vector<int32_t> sequence =
-      data::text::copy_sequence(vocab_, segment, aspect, title.data(), int64_t(title.size()),
-                                text.data(), int64_t(text.size()), max_len());
+  const std::vector<int32_t> prompt = prompt_for(title, segment, aspect);
+  std::vector<int32_t> sequence = prompt;
+  sequence.insert(sequence.end(), text.begin(), text.end());
+  sequence.push_back(data::text::kEndToken);
+  if (int64_t(sequence.size()) > max_len()) sequence.resize(size_t(max_len()));
   const std::unique_ptr<trainer::Model::Decoder> decoder = model_.make_decoder();
   std::vector<float> log_probs;
   double sum = 0;

@@ -10,6 +10,7 @@
 
 #include "data/text/copy_sequences.h"
 #include "data/text/text_corpus.h"
+#include "eval/text/text_baselines.h"
 #include "marketing/copy/token_sampler.h"
 #include "trainer/checkpoint.h"
 #include "trainer/model/model.h"
@@ -25,21 +26,33 @@ struct CopyDraft {
   std::vector<int32_t> tokens;  // the description's tokens (no specials)
   std::string text;             // decoded
   double mean_log_prob = 0;     // per token (and the </s> when it ended), at temperature 1
-  // Mean ROUGE-L F1 against the request's other drafts (repeats included): how much of what
-  // the model tends to write for this title it holds. 0 with one draft.
+  // Mean copy_similarity to the request's other drafts (repeats included): how much of what
+  // the model tends to write for this title it holds; with WritingOptions::evidence, the mean of
+  // that and of the mean similarity to the retrieved texts (what people wrote for the nearest
+  // training titles). 0 with neither.
   double consensus = 0;
   bool finished = false;  // ended with </s> (else cut at the length limit)
 };
 
 // How n-best drafts are ordered: by the model's mean log-probability, or by consensus
-// (minimum-Bayes-risk choice under ROUGE-L: the draft closest to the others, which keeps the
+// (minimum-Bayes-risk choice under copy_similarity: the draft closest to the others, and to the
+// human texts of the nearest training titles when WritingOptions::evidence > 0; it keeps the
 // sampled variety across titles but drops a draft's odd detours).
 enum class DraftOrder { kLikelihood, kConsensus };
+
+// The similarity the consensus order uses: the mean of smoothed sentence BLEU-4 and ROUGE-L
+// (eval/text/text_metrics.h), the two overlaps copy evaluation reports. Symmetric in ROUGE-L,
+// nearly so in BLEU (its brevity penalty is the candidate's).
+double copy_similarity(const std::vector<int32_t>& a, const std::vector<int32_t>& b);
 
 struct WritingOptions {
   SamplingOptions sampling;
   DraftOrder order = DraftOrder::kLikelihood;
-  int n_best = 1;      // drafts sampled per request; returned best first (`order`)
+  int n_best = 1;  // drafts sampled per request; returned best first (`order`)
+  // Consensus order: the texts of this many nearest training titles (by title characters, as
+  // the retrieval baseline finds them) weigh as much as the drafts in the consensus. They only
+  // rank the model's drafts; a retrieved text is never returned.
+  int evidence = 0;
   int max_tokens = 0;  // description tokens at most (0: as many as max_len leaves)
   uint64_t seed = 1;   // request r's draft k is drawn from a stream fixed by (seed, r, k)
 };
@@ -51,6 +64,9 @@ class CopyWriter {
   // checkpoint's), or "" for the checkpoint's own data.corpus (UserError naming --text-corpus
   // when that path is not found from here).
   CopyWriter(const std::string& checkpoint, const std::string& corpus_path);
+  // The retrieval index refers to this writer's own corpus: a writer stays where it was made.
+  CopyWriter(const CopyWriter&) = delete;
+  CopyWriter& operator=(const CopyWriter&) = delete;
 
   const std::string& checkpoint_dir() const { return checkpoint_dir_; }
   int64_t step() const { return step_; }
@@ -58,6 +74,8 @@ class CopyWriter {
   // The corpus as the model reads it (one sequence per pair, cut to max_len).
   const data::CorpusReader& sequences() const { return *sequences_; }
   const data::text::CharTokenizer& tokenizer() const { return tokenizer_; }
+  // The retrieval baseline over the corpus's training titles (WritingOptions::evidence).
+  const eval::text::RetrievalBaseline& retrieval() const { return retrieval_; }
   trainer::Model& model() { return model_; }
   int32_t max_len() const { return model_.config().max_len; }
   // The id of a segment or aspect name; UserError naming `flag` and the known names otherwise.
@@ -85,6 +103,9 @@ class CopyWriter {
 
  private:
   CopyWriter(const trainer::LoadedCheckpoint& checkpoint, const std::string& given_corpus);
+  // `segment aspect <s> title <sep>`: what the model reads before writing.
+  std::vector<int32_t> prompt_for(const std::vector<int32_t>& title, int32_t segment,
+                                  int32_t aspect) const;
   // Log-softmax of the next-token scores after `hidden`, over the tokens a description may use
   // (characters, bytes and </s>; never padding, <s>, <sep> or a tag).
   void next_log_probs(const std::vector<float>& hidden, std::vector<float>& out) const;
@@ -97,6 +118,7 @@ class CopyWriter {
   data::text::CopyVocabulary vocab_;
   std::unique_ptr<data::CorpusReader> sequences_;
   trainer::Model model_;
+  eval::text::RetrievalBaseline retrieval_;  // the training titles, for WritingOptions::evidence
 };
 
 }  // namespace cf::marketing::copy

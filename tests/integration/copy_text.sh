@@ -106,9 +106,35 @@ for name in ("model", "retrieval", "ngram"):
 for name in ("model", "ngram"):
     assert math.isfinite(e["systems"][name]["perplexity"]) and e["systems"][name]["perplexity"] > 1
 assert e["samples"] and all(s["human"] and s["title"] for s in e["samples"]), e["samples"]
+# Model minus each baseline with its paired bootstrap interval.
+assert e["bootstrap"]["resamples"] == 1000 and e["bootstrap"]["level"] == 0.95, e["bootstrap"]
+for name in ("retrieval", "ngram"):
+    for k in ("bleu4", "rouge_l"):
+        c = e["comparisons"][name][k]
+        d = e["systems"]["model"][k] - e["systems"][name][k]
+        assert abs(c["difference"] - d) < 1e-12, (name, k, c, d)
+        assert c["lower"] <= c["upper"], c
+        assert c["significant"] == (c["lower"] > 0 or c["upper"] < 0), c
 PY
+grep -q "^model - retrieval BLEU-4 " "$WORK/eval.txt" || fail "no model - baseline line" 
 grep -q "^retrieval " "$WORK/eval.txt" || fail "no metrics table"
 echo "ok: copy --evaluate"
+# The consensus order with the nearest training titles' texts as evidence: recorded in the
+# JSON, the same model perplexity and baselines (only the choice among drafts changes).
+"${copy[@]}" --evaluate --n-best 3 --order consensus --evidence 2 --out-dir "$WORK/evidence" \
+  >/dev/null || fail "copy --evaluate --evidence failed"
+python3 - "$WORK/evidence/copy_eval.json" "$WORK/eval/copy_eval.json" <<'PY' || fail "evidence evaluation is wrong"
+import json, sys
+e, plain = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert e["decoding"]["evidence"] == 2 and e["decoding"]["order"] == "consensus", e["decoding"]
+assert plain["decoding"]["evidence"] == 0, plain["decoding"]
+assert e["systems"]["model"]["perplexity"] == plain["systems"]["model"]["perplexity"]
+for name in ("retrieval", "ngram"):
+    assert e["systems"][name] == plain["systems"][name], name
+PY
+expect_error "--evidence: ranks drafts by consensus; give --order consensus with it" \
+  "${copy[@]}" --title "包" --segment 0 --aspect a --evidence 2
+echo "ok: copy --evidence"
 
 # Wrong inputs: one error line naming the flag, file and line, or model.
 expect_error "--segment: unknown segment '9' (the corpus has 0, 1, 2)" \
@@ -183,6 +209,8 @@ echo "ok: copy per user"
 "$BIN" report --copy "$WORK/eval" --out-dir "$WORK/copy_report" >/dev/null || fail "copy report failed"
 grep -q '<h2>Marketing copy</h2>' "$WORK/copy_report/report.html" || fail "no copy section"
 grep -q '<td>copy model</td>' "$WORK/copy_report/report.html" || fail "no metrics table"
+grep -q '<td>copy model − retrieval' "$WORK/copy_report/report.html" || fail "no paired comparison table"
+grep -q 'paired bootstrap interval' "$WORK/copy_report/report.html" || fail "no bootstrap caption"
 "$BIN" report --corpus "$WORK/corpus.h5" --checkpoint "$WORK/behaviour" --copy "$WORK/eval/copy_eval.json" \
   --bootstrap 10 --quiet --out-dir "$WORK/both_report" >/dev/null || fail "report with --copy failed"
 grep -q '<h2>Marketing copy</h2>' "$WORK/both_report/report.html" || fail "no copy section beside the rest"

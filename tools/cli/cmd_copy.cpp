@@ -1,6 +1,7 @@
 // cartformer copy: product copy from a copy model (task.kind copy): for one title, for a file of
 // titles (a copy per line), or --evaluate: the model against the retrieval and n-gram
 // baselines on the held-out titles (JSON the report's copy section renders).
+#include <cmath>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
@@ -136,6 +137,10 @@ int run_copy(int argc, char** argv) {
               "n-best order: mean log-probability, or consensus (the draft closest to the others "
               "by ROUGE-L: minimum Bayes risk)",
               "likelihood");
+  args.option("evidence", "K",
+              "--order consensus: the human texts of the K nearest training titles count as "
+              "evidence beside the drafts (they rank the drafts; never written out)",
+              "0");
   args.option("max-tokens", "N", "description tokens at most (0: what max_len leaves)", "0");
   args.option("seed", "S", "sampling seed (a title's drafts depend on it and its row only)", "1");
   args.option("format", "csv|jsonl", "output format", "csv");
@@ -163,6 +168,9 @@ int run_copy(int argc, char** argv) {
     writing.order = marketing::copy::DraftOrder::kConsensus;
   else if (order != "likelihood")
     throw UserError("--order: must be likelihood or consensus, got '" + order + "'");
+  writing.evidence = int(args.get_int("evidence", 0, 1000));
+  if (writing.evidence > 0 && writing.order != marketing::copy::DraftOrder::kConsensus)
+    throw UserError("--evidence: ranks drafts by consensus; give --order consensus with it");
   writing.max_tokens = int(args.get_int("max-tokens", 0, 1 << 20));
   writing.seed = uint64_t(args.get_int("seed"));
   // Checks the sampling numbers (one UserError naming the flag) before any work.
@@ -211,6 +219,16 @@ int run_copy(int argc, char** argv) {
     std::printf("%-10s %10s %8s %8s %10.4f %10.4f\n", "human", "-", "-", "-",
                 result["human"]["distinct_1"].get<double>(),
                 result["human"]["distinct_2"].get<double>());
+    // Model minus each baseline, with the paired bootstrap interval over the pairs.
+    const int level = int(std::lround(100 * result["bootstrap"]["level"].get<double>()));
+    for (const char* name : {"retrieval", "ngram"}) {
+      const Json& c = result["comparisons"][name];
+      std::printf(
+          "model - %-9s BLEU-4 %+.4f [%+.4f, %+.4f]  ROUGE-L %+.4f [%+.4f, %+.4f]  (%d%%)\n", name,
+          c["bleu4"]["difference"].get<double>(), c["bleu4"]["lower"].get<double>(),
+          c["bleu4"]["upper"].get<double>(), c["rouge_l"]["difference"].get<double>(),
+          c["rouge_l"]["lower"].get<double>(), c["rouge_l"]["upper"].get<double>(), level);
+    }
     std::fprintf(stderr, "copy: wrote %s/copy_eval.json (%s split, %lld pairs)\n", out_dir.c_str(),
                  split.c_str(), (long long)result["pairs"].get<int64_t>());
     return 0;

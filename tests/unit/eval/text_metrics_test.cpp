@@ -32,6 +32,38 @@ TEST(TextMetrics, Bleu4MatchesAWorkedExample) {
               std::pow(9.0 / 10 * 7.0 / 8 * 5.0 / 6 * 3.0 / 4, 0.25), 1e-12);
 }
 
+TEST(TextMetrics, SummedPairStatisticsGiveCorpusBleu) {
+  const std::vector<Tokens> candidates = {{1, 2, 3, 4, 5}, {1, 1, 2, 3, 4}, {7, 8, 9}};
+  const std::vector<Tokens> references = {{1, 2, 3, 4, 5}, {1, 2, 3, 4, 5}, {7, 8, 9, 9, 6}};
+  BleuStatistics sum;
+  for (size_t k = 0; k < candidates.size(); ++k)
+    sum += bleu_statistics(candidates[k], references[k]);
+  EXPECT_EQ(sum.candidate_length, 13);
+  EXPECT_EQ(sum.reference_length, 15);
+  EXPECT_EQ(sum.matched[0], 12);  // 5 + 4 (the second 1 clipped) + 3
+  EXPECT_EQ(sum.total[3], 2 + 2 + 0);
+  EXPECT_DOUBLE_EQ(bleu4_of(sum), corpus_bleu4(candidates, references));
+  // A resample repeating a pair sums its statistics twice.
+  BleuStatistics twice = bleu_statistics(candidates[1], references[1]);
+  twice += bleu_statistics(candidates[1], references[1]);
+  EXPECT_DOUBLE_EQ(bleu4_of(twice),
+                   corpus_bleu4({candidates[1], candidates[1]}, {references[1], references[1]}));
+}
+
+TEST(TextMetrics, SentenceBleu4SmoothsTheLongerNgramsByOne) {
+  // Matches 5/6, 3/5, 2/4, 1/3; BLEU+1 adds one to the 2..4-gram counts: 5/6, 4/6, 3/5, 2/4.
+  EXPECT_NEAR(sentence_bleu4({1, 2, 3, 4, 5, 6}, {1, 2, 3, 4, 7, 6}),
+              std::pow(5.0 / 6 * 4.0 / 6 * 3.0 / 5 * 2.0 / 4, 0.25), 1e-12);
+  // No 4-gram in common still ranks by the shorter matches (corpus BLEU would say 0):
+  // 5/5, 2/4, 1/3, 0/2 smoothed to 5/5, 3/5, 2/4, 1/3.
+  EXPECT_NEAR(sentence_bleu4({1, 2, 3, 9, 4}, {1, 2, 3, 4, 9}),
+              std::pow(1.0 * 3.0 / 5 * 2.0 / 4 * 1.0 / 3, 0.25), 1e-12);
+  // Two tokens of four, both right: every smoothed precision 1, the brevity penalty e^-1.
+  EXPECT_NEAR(sentence_bleu4({1, 2}, {1, 2, 3, 4}), std::exp(-1.0), 1e-12);
+  EXPECT_EQ(sentence_bleu4({5, 6}, {1, 2}), 0.0);
+  EXPECT_EQ(sentence_bleu4({}, {1, 2}), 0.0);
+}
+
 TEST(TextMetrics, RougeLIsTheF1OfTheLongestCommonSubsequence) {
   // LCS 1 3 4: precision 3/4, recall 3/5.
   EXPECT_NEAR(rouge_l({1, 2, 3, 4}, {1, 3, 4, 5, 6}), 2 * 0.75 * 0.6 / 1.35, 1e-12);
@@ -81,6 +113,27 @@ TEST(TextBaselines, RetrievalTakesTheClosestTitleThenTheSameAspectAndSegment) {
   EXPECT_EQ(tok.decode(retrieval.text_for(tok.encode("女士真皮包"), seg1, a)), "外观时尚");
   EXPECT_EQ(tok.decode(retrieval.text_for(tok.encode("保温水杯"), seg0, a)), "保温持久");
   EXPECT_EQ(tok.decode(retrieval.text_for(tok.encode("保温水杯"), seg1, c)), "保温持久");
+  // The k nearest titles' texts, nearest first, never more than training holds.
+  const std::vector<Tokens> two = retrieval.texts_for(tok.encode("保温水杯"), seg0, c, 5);
+  ASSERT_EQ(two.size(), 2u);
+  EXPECT_EQ(tok.decode(two[0]), "保温持久");
+  EXPECT_EQ(tok.decode(two[1]), "外观时尚");  // no pair of aspect c: the title's first
+}
+
+TEST(TextBaselines, RetrievalTiesGoToTheTitleSeenFirst) {
+  const data::text::TextCorpus corpus = all_training({
+      pair("真皮手袋", "0", "a", "手袋大方"),
+      pair("真皮背包", "0", "a", "背包轻便"),
+      pair("保温杯", "0", "a", "保温持久"),
+  });
+  const data::text::CharTokenizer tok = corpus.tokenizer("test");
+  const RetrievalBaseline retrieval(corpus);
+  // 真皮手包 shares three characters with both bags: the first in the corpus wins, then the other.
+  const std::vector<Tokens> texts = retrieval.texts_for(tok.encode("真皮手包"), 0, 0, 3);
+  ASSERT_EQ(texts.size(), 3u);
+  EXPECT_EQ(tok.decode(texts[0]), "手袋大方");
+  EXPECT_EQ(tok.decode(texts[1]), "背包轻便");
+  EXPECT_EQ(tok.decode(texts[2]), "保温持久");
 }
 
 TEST(TextBaselines, NgramModelIsNormalisedAndLearnsItsTrainingText) {

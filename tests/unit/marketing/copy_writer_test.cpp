@@ -1,6 +1,7 @@
 // Copy generation on the trainer (issue 16): the text corpus as token sequences, the loss mask
 // of task.kind copy, and CopyWriter on a small model trained here by the real trainer: its
-// key/value-cache scoring equals the full forward, and its sampling is fixed by the seed.
+// key/value-cache scoring equals the full forward, its sampling is fixed by the seed, and the
+// consensus order's evidence is the other drafts and the nearest training titles' texts.
 #include "marketing/copy/copy_writer.h"
 
 #include <gtest/gtest.h>
@@ -14,6 +15,7 @@
 
 #include "data/text/copy_sequences.h"
 #include "data/text/text_corpus.h"
+#include "eval/text/text_metrics.h"
 #include "trainer/config.h"
 #include "trainer/task_rows.h"
 #include "trainer/train_loop.h"
@@ -262,6 +264,47 @@ TEST_F(CopyModel, SamplingIsFixedBySeedAndRow) {
   EXPECT_LE(cut.tokens.size(), 2u);
   if (cut.tokens.size() == 2) {
     EXPECT_FALSE(cut.finished);
+  }
+}
+
+TEST(CopySimilarity, IsTheMeanOfSentenceBleuAndRougeL) {
+  const std::vector<int32_t> a = {1, 2, 3, 4, 5, 6}, b = {1, 2, 3, 4, 7, 6};
+  EXPECT_DOUBLE_EQ(copy_similarity(a, b),
+                   0.5 * (eval::text::sentence_bleu4(a, b) + eval::text::rouge_l(a, b)));
+  EXPECT_DOUBLE_EQ(copy_similarity(a, a), 1.0);
+  EXPECT_EQ(copy_similarity(a, {9}), 0.0);
+}
+
+TEST_F(CopyModel, EvidenceAddsTheNearestTextsToTheConsensus) {
+  CopyWriter writer(run_dir(), corpus_path());
+  WritingOptions options;
+  options.sampling.temperature = 1.5;
+  options.n_best = 5;
+  options.order = DraftOrder::kConsensus;
+  const std::vector<int32_t> title = writer.tokenizer().encode("包鞋3");
+  const int32_t segment = 1, aspect = 0;
+  // The same seed streams draw the same drafts; only their scores change.
+  const std::vector<CopyDraft> plain = writer.write_tokens(title, segment, aspect, 0, options);
+  options.evidence = 2;
+  const std::vector<CopyDraft> drafts = writer.write_tokens(title, segment, aspect, 0, options);
+  ASSERT_EQ(drafts.size(), plain.size());
+  const std::vector<std::vector<int32_t>> nearest =
+      writer.retrieval().texts_for(title, segment, aspect, 2);
+  ASSERT_EQ(nearest.size(), 2u);
+  for (size_t k = 0; k < drafts.size(); ++k) {
+    const auto same = std::find_if(plain.begin(), plain.end(), [&](const CopyDraft& d) {
+      return d.tokens == drafts[k].tokens;
+    });
+    ASSERT_NE(same, plain.end());
+    // Half the drafts-only score (the mean over the 4 other drafts), half the mean over the
+    // 2 texts.
+    const double expected =
+        0.5 * same->consensus + 0.25 * (copy_similarity(drafts[k].tokens, nearest[0]) +
+                                        copy_similarity(drafts[k].tokens, nearest[1]));
+    EXPECT_NEAR(drafts[k].consensus, expected, 1e-12) << "draft " << k;
+    if (k > 0) {
+      EXPECT_GE(drafts[k - 1].consensus, drafts[k].consensus);
+    }
   }
 }
 
