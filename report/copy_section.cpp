@@ -110,9 +110,10 @@ void copy_section(HtmlPage& page, const Json& e) {
     // Paired bootstrap over the pairs: whether a difference is larger than the pairs' noise.
     std::vector<std::vector<std::string>> rows_diff;
     std::vector<std::vector<int>> marks_diff;
-    const auto cell = [](const Json& c) {
-      return fixed(num(c, "difference")) + " [" + fixed(num(c, "lower")) + ", " +
-             fixed(num(c, "upper")) + "]";
+    const auto signed_fixed = [](double v) { return (v > 0 ? "+" : "") + fixed(v); };
+    const auto cell = [&](const Json& c) {
+      return signed_fixed(num(c, "difference")) + " [" + signed_fixed(num(c, "lower")) + ", " +
+             signed_fixed(num(c, "upper")) + "]";
     };
     const auto mark = [](const Json& c) {
       if (!c.value("significant", false)) return 0;
