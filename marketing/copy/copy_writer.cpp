@@ -126,15 +126,18 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
   const std::vector<int32_t> prompt = prompt_for(title, segment, aspect);
   const int limit = text_limit(title, segment, aspect, options.max_tokens);
 
-  // Each draft feeds the prompt again (the decoder keeps no snapshot; prompts are short).
+  // The prompt is fed once; each draft goes back to its end (the cache is by position, so
+  // truncating is exact) and starts from its last hidden state.
   std::vector<CopyDraft> drafts;
   std::vector<float> log_probs;
   const std::unique_ptr<trainer::Model::Decoder> decoder = model_.make_decoder();
+  std::vector<float> prompt_hidden;
+  for (int32_t t : prompt) prompt_hidden = decoder->append(t, 1, 1, 1, 1);
+  const int prompt_length = decoder->length();
   for (int k = 0; k < options.n_best; ++k) {
     TokenSampler sampler(options.sampling, draft_seed(options.seed, request_index, k));
-    decoder->reset();
-    const std::vector<float>* hidden = nullptr;
-    for (int32_t t : prompt) hidden = &decoder->append(t, 1, 1, 1, 1);
+    decoder->truncate(prompt_length);
+    const std::vector<float>* hidden = &prompt_hidden;
     CopyDraft draft;
     Utf8Guard utf8;
     double sum = 0;

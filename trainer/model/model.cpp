@@ -79,6 +79,7 @@ class CachedDecoder final : public Model::Decoder {
     return decoder_.append(item, action, category, time_gap, activity);
   }
   int length() const override { return decoder_.length(); }
+  void truncate(int length) override { decoder_.truncate(length); }
 
  private:
   KvDecoder<float> decoder_;

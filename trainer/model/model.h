@@ -87,6 +87,8 @@ class Model {
     virtual const std::vector<float>& append(int32_t item, int32_t action, int32_t category,
                                              int32_t time_gap, int32_t activity) = 0;
     virtual int length() const = 0;
+    // Keeps the first `length` events (<= length()) and forgets the rest, exactly.
+    virtual void truncate(int length) = 0;
   };
   // The decoder reads this model's parameters: the model must outlive it.
   std::unique_ptr<Decoder> make_decoder() const;

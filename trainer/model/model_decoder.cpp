@@ -237,6 +237,12 @@ const std::vector<T>& KvDecoder<T>::append(int32_t item, int32_t action, int32_t
   return hidden_;
 }
 
+template <typename T>
+void KvDecoder<T>::truncate(int length) {
+  CF_CHECK(length >= 0 && length <= length_, "decoder: truncate beyond the events fed");
+  length_ = length;
+}
+
 template class KvDecoder<float>;
 template class KvDecoder<double>;
 

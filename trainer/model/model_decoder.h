@@ -23,6 +23,10 @@ class KvDecoder {
   const std::vector<T>& append(int32_t item, int32_t action, int32_t category, int32_t time_gap,
                                int32_t activity);
   int length() const { return length_; }
+  // Forgets every event after the first `length` (0 <= length <= length()): the cache holds only
+  // keys and values by position, so the next append continues exactly as if they had never
+  // been fed (n drafts share one prompt without feeding it n times).
+  void truncate(int length);
 
  private:
   void attend(int layer);       // softmax: fills att_out_ from qkv_ (this position) and the cache

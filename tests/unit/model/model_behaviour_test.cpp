@@ -139,6 +139,29 @@ TEST(ModelBehaviour, DecoderMatchesFullForward) {
   }
 }
 
+TEST(ModelBehaviour, DecoderTruncateForgetsTheLaterEventsExactly) {
+  // For each block: feed 5 events, keep 3, feed two others; the hidden states are bit-identical
+  // to a fresh decoder fed the same 5 (copy's n drafts share one prompt this way).
+  for (BlockKind block : {BlockKind::kGpt, BlockKind::kLigr, BlockKind::kHstu}) {
+    ModelConfig config = tiny_config();
+    config.block = block;
+    Model model = make_model(config, 23);
+    auto reused = model.make_decoder();
+    for (int32_t item : {1, 2, 3, 4, 5}) reused->append(item, 1, 1, 1, 1);
+    reused->truncate(3);
+    EXPECT_EQ(reused->length(), 3);
+    auto fresh = model.make_decoder();
+    for (int32_t item : {1, 2, 3}) fresh->append(item, 1, 1, 1, 1);
+    for (int32_t item : {6, 2}) {
+      const std::vector<float> a = reused->append(item, 2, 1, 1, 1);
+      const std::vector<float>& b = fresh->append(item, 2, 1, 1, 1);
+      ASSERT_EQ(a, b) << "block " << int(block) << " item " << item;
+    }
+    EXPECT_EQ(reused->length(), 5);
+    EXPECT_DEATH(reused->truncate(6), "truncate beyond the events fed");
+  }
+}
+
 TEST(ModelBehaviour, DecoderRejectsOutOfVocabularyTokens) {
   Model model = make_model();
   auto decoder = model.make_decoder();
