@@ -132,10 +132,10 @@ int run_copy(int argc, char** argv) {
   args.option("top-p", "P", "nucleus: the most likely tokens reaching mass P", "0.9");
   args.option("no-repeat-ngram", "N", "never repeat an n-gram of N tokens (0: off)", "4");
   args.flag("greedy", "the most likely token at each step (no sampling)");
-  args.option("n-best", "N", "drafts sampled per title, best first by mean log-probability", "1");
+  args.option("n-best", "N", "drafts sampled per title, best first (--order)", "1");
   args.option("order", "likelihood|consensus",
               "n-best order: mean log-probability, or consensus (the draft closest to the others "
-              "by ROUGE-L: minimum Bayes risk)",
+              "by the mean of sentence BLEU-4 and ROUGE-L: minimum Bayes risk)",
               "likelihood");
   args.option("evidence", "K",
               "--order consensus: the human texts of the K nearest training titles count as "
