@@ -65,36 +65,44 @@ double mean_length(const std::vector<Tokens>& texts) {
   return texts.empty() ? 0.0 : total / double(texts.size());
 }
 
+// One system's per-pair BLEU-4 statistics and ROUGE-L against the human texts, computed once:
+// the metrics table and the bootstrap resamples both sum them.
+struct PairScores {
+  std::vector<eval::text::BleuStatistics> bleu;
+  std::vector<double> rouge;
+
+  PairScores(const std::vector<Tokens>& texts, const std::vector<Tokens>& references)
+      : bleu(references.size()), rouge(references.size()) {
+    for (size_t k = 0; k < references.size(); ++k) {
+      bleu[k] = eval::text::bleu_statistics(texts[k], references[k]);
+      rouge[k] = eval::text::rouge_l(texts[k], references[k]);
+    }
+  }
+  // {corpus BLEU-4, mean ROUGE-L} over `indices` (a resample; repeats count again).
+  std::vector<double> over(const std::vector<int64_t>& indices) const {
+    eval::text::BleuStatistics sum;
+    double rouge_sum = 0;
+    for (const int64_t i : indices) {
+      sum += bleu[size_t(i)];
+      rouge_sum += rouge[size_t(i)];
+    }
+    return {eval::text::bleu4_of(sum), indices.empty() ? 0.0 : rouge_sum / double(indices.size())};
+  }
+  std::vector<double> over_all() const {
+    std::vector<int64_t> all(rouge.size());
+    for (size_t k = 0; k < all.size(); ++k) all[k] = int64_t(k);
+    return over(all);
+  }
+};
+
 // Model minus baseline on BLEU-4 and ROUGE-L, with paired bootstrap intervals over the pairs
 // (each resample draws pairs once and scores both systems on them).
-Json paired_comparison(const std::vector<Tokens>& model, const std::vector<Tokens>& baseline,
-                       const std::vector<Tokens>& references,
+Json paired_comparison(const PairScores& model, const PairScores& baseline,
                        const report::BootstrapOptions& options) {
-  const size_t n = references.size();
-  std::vector<eval::text::BleuStatistics> model_bleu(n), baseline_bleu(n);
-  std::vector<double> model_rouge(n), baseline_rouge(n);
-  for (size_t k = 0; k < n; ++k) {
-    model_bleu[k] = eval::text::bleu_statistics(model[k], references[k]);
-    baseline_bleu[k] = eval::text::bleu_statistics(baseline[k], references[k]);
-    model_rouge[k] = eval::text::rouge_l(model[k], references[k]);
-    baseline_rouge[k] = eval::text::rouge_l(baseline[k], references[k]);
-  }
-  const auto statistic = [](const std::vector<eval::text::BleuStatistics>& bleu,
-                            const std::vector<double>& rouge) {
-    return [&bleu, &rouge](const std::vector<int64_t>& indices) {
-      eval::text::BleuStatistics sum;
-      double rouge_sum = 0;
-      for (const int64_t i : indices) {
-        sum += bleu[size_t(i)];
-        rouge_sum += rouge[size_t(i)];
-      }
-      return std::vector<double>{eval::text::bleu4_of(sum),
-                                 indices.empty() ? 0.0 : rouge_sum / double(indices.size())};
-    };
-  };
-  const std::vector<report::PairedDifference> d =
-      report::paired_bootstrap_statistic(int64_t(n), statistic(baseline_bleu, baseline_rouge),
-                                         statistic(model_bleu, model_rouge), options);
+  const std::vector<report::PairedDifference> d = report::paired_bootstrap_statistic(
+      int64_t(model.rouge.size()),
+      [&](const std::vector<int64_t>& indices) { return baseline.over(indices); },
+      [&](const std::vector<int64_t>& indices) { return model.over(indices); }, options);
   const auto entry = [](const report::PairedDifference& p) {
     return Json{{"difference", p.difference},
                 {"lower", p.lower},
@@ -104,9 +112,10 @@ Json paired_comparison(const std::vector<Tokens>& model, const std::vector<Token
   return Json{{"bleu4", entry(d[0])}, {"rouge_l", entry(d[1])}};
 }
 
-Json text_metrics(const std::vector<Tokens>& candidates, const std::vector<Tokens>& references) {
-  return Json{{"bleu4", eval::text::corpus_bleu4(candidates, references)},
-              {"rouge_l", eval::text::mean_rouge_l(candidates, references)},
+Json text_metrics(const std::vector<Tokens>& candidates, const PairScores& scores) {
+  const std::vector<double> overlap = scores.over_all();
+  return Json{{"bleu4", overlap[0]},
+              {"rouge_l", overlap[1]},
               {"distinct_1", eval::text::distinct_n(candidates, 1)},
               {"distinct_2", eval::text::distinct_n(candidates, 2)},
               {"mean_length", mean_length(candidates)}};
@@ -181,16 +190,18 @@ Json evaluate_copy(CopyWriter& writer, const CopyEvaluationOptions& options,
   }
   if (failure) std::rethrow_exception(failure);
 
-  Json model = text_metrics(model_texts, references);
+  const PairScores model_scores(model_texts, references),
+      retrieval_scores(retrieval_texts, references), ngram_scores(ngram_texts, references);
+  Json model = text_metrics(model_texts, model_scores);
   model["perplexity"] = model_perplexity(writer, pairs);
-  Json ngram_json = text_metrics(ngram_texts, references);
+  Json ngram_json = text_metrics(ngram_texts, ngram_scores);
   ngram_json["perplexity"] = ngram->perplexity(corpus, pairs, scored_tokens);
   ngram_json["order"] = best_order;
   ngram_json["validation_perplexity"] = best_validation;
   report::BootstrapOptions bootstrap;  // the report's defaults: 1000 resamples, 95%
   const Json comparisons = {
-      {"retrieval", paired_comparison(model_texts, retrieval_texts, references, bootstrap)},
-      {"ngram", paired_comparison(model_texts, ngram_texts, references, bootstrap)}};
+      {"retrieval", paired_comparison(model_scores, retrieval_scores, bootstrap)},
+      {"ngram", paired_comparison(model_scores, ngram_scores, bootstrap)}};
   const Json human = {{"distinct_1", eval::text::distinct_n(references, 1)},
                       {"distinct_2", eval::text::distinct_n(references, 2)},
                       {"mean_length", mean_length(references)}};
@@ -234,7 +245,7 @@ Json evaluate_copy(CopyWriter& writer, const CopyEvaluationOptions& options,
                 {"seed", writing.seed}}},
               {"systems",
                {{"model", model},
-                {"retrieval", text_metrics(retrieval_texts, references)},
+                {"retrieval", text_metrics(retrieval_texts, retrieval_scores)},
                 {"ngram", ngram_json}}},
               {"comparisons", comparisons},
               {"bootstrap",

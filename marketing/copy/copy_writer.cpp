@@ -174,13 +174,10 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
   std::vector<eval::text::Tokens> retrieved;
   if (options.order == DraftOrder::kConsensus && options.evidence > 0)
     retrieved = retrieval_.texts_for(title, segment, aspect, options.evidence);
-  std::vector<std::vector<double>> similar(drafts.size(), std::vector<double>(drafts.size()));
-  for (size_t a = 0; a < drafts.size(); ++a)
-    for (size_t b = 0; b < drafts.size(); ++b)
-      if (a != b) similar[a][b] = copy_similarity(drafts[a].tokens, drafts[b].tokens);
   for (size_t a = 0; a < drafts.size(); ++a) {
     double to_drafts = 0, to_texts = 0;
-    for (size_t b = 0; b < drafts.size(); ++b) to_drafts += similar[a][b];
+    for (size_t b = 0; b < drafts.size(); ++b)
+      if (b != a) to_drafts += copy_similarity(drafts[a].tokens, drafts[b].tokens);
     for (const eval::text::Tokens& text : retrieved)
       to_texts += copy_similarity(drafts[a].tokens, text);
     const size_t others = drafts.size() - 1;
