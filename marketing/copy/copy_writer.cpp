@@ -123,6 +123,13 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
     throw UserError("--n-best: must be >= 1, got " + std::to_string(options.n_best));
   if (options.max_tokens < 0)
     throw UserError("--max-tokens: must be >= 0, got " + std::to_string(options.max_tokens));
+  const bool by_consensus = options.order == DraftOrder::kConsensus;
+  if (options.consensus_samples != 0 &&
+      (!by_consensus || options.consensus_samples < options.n_best))
+    throw UserError("--consensus-samples: must be 0 or at least --n-best (" +
+                    std::to_string(options.n_best) + ") with --order consensus, got " +
+                    std::to_string(options.consensus_samples));
+  const int samples = std::max(options.n_best, options.consensus_samples);
   const std::vector<int32_t> prompt = prompt_for(title, segment, aspect);
   const int limit = text_limit(title, segment, aspect, options.max_tokens);
 
@@ -134,7 +141,7 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
   std::vector<float> prompt_hidden;
   for (int32_t t : prompt) prompt_hidden = decoder->append(t, 1, 1, 1, 1);
   const int prompt_length = decoder->length();
-  for (int k = 0; k < options.n_best; ++k) {
+  for (int k = 0; k < samples; ++k) {
     TokenSampler sampler(options.sampling, draft_seed(options.seed, request_index, k));
     decoder->truncate(prompt_length);
     const std::vector<float>* hidden = &prompt_hidden;
@@ -150,7 +157,10 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
           utf8.inside_character() ? int32_t(log_probs.size()) : data::text::kFirstCharToken;
       for (int32_t t = data::text::kEndToken; t < checked; ++t)
         if (!utf8.allows(t)) log_probs[size_t(t)] = -std::numeric_limits<float>::infinity();
+      const float model_end = log_probs[size_t(data::text::kEndToken)];
+      log_probs[size_t(data::text::kEndToken)] += float(options.end_bias);
       const int32_t next = sampler.next(log_probs, draft.tokens);
+      log_probs[size_t(data::text::kEndToken)] = model_end;
       if (next < 0) break;
       sum += double(log_probs[size_t(next)]);
       ++scored;
@@ -169,12 +179,12 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
     draft.text = tokenizer_.decode(draft.tokens);
     drafts.push_back(std::move(draft));
   }
-  // Consensus over every draft sampled (a repeated draft is evidence too) and the retrieved
-  // texts, then repeats go.
+  // Each candidate's consensus is over every other sample (a repeated draft is evidence too)
+  // and the retrieved texts; then the samples beyond the candidates and the repeats go.
   std::vector<eval::text::Tokens> retrieved;
-  if (options.order == DraftOrder::kConsensus && options.evidence > 0)
+  if (by_consensus && options.evidence > 0)
     retrieved = retrieval_.texts_for(title, segment, aspect, options.evidence);
-  for (size_t a = 0; a < drafts.size(); ++a) {
+  for (size_t a = 0; a < size_t(options.n_best); ++a) {
     double to_drafts = 0, to_texts = 0;
     for (size_t b = 0; b < drafts.size(); ++b)
       if (b != a) to_drafts += copy_similarity(drafts[a].tokens, drafts[b].tokens);
@@ -187,13 +197,13 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
     drafts[a].consensus =
         others > 0 && !retrieved.empty() ? 0.5 * (to_drafts + to_texts) : to_drafts + to_texts;
   }
+  drafts.resize(size_t(options.n_best));
   std::vector<CopyDraft> distinct;
   for (CopyDraft& d : drafts) {
     const bool repeat = std::any_of(distinct.begin(), distinct.end(),
                                     [&](const CopyDraft& e) { return e.tokens == d.tokens; });
     if (!repeat) distinct.push_back(std::move(d));
   }
-  const bool by_consensus = options.order == DraftOrder::kConsensus;
   std::stable_sort(distinct.begin(), distinct.end(), [&](const CopyDraft& a, const CopyDraft& b) {
     return by_consensus ? a.consensus > b.consensus : a.mean_log_prob > b.mean_log_prob;
   });

@@ -121,20 +121,27 @@ grep -q "^retrieval " "$WORK/eval.txt" || fail "no metrics table"
 echo "ok: copy --evaluate"
 # The consensus order with the nearest training titles' texts as evidence: recorded in the
 # JSON, the same model perplexity and baselines (only the choice among drafts changes).
-"${copy[@]}" --evaluate --n-best 3 --order consensus --evidence 2 --out-dir "$WORK/evidence" \
+"${copy[@]}" --evaluate --n-best 3 --order consensus --evidence 2 --consensus-samples 5 \
+  --end-bias=-0.5 --out-dir "$WORK/evidence" \
   >/dev/null || fail "copy --evaluate --evidence failed"
 python3 - "$WORK/evidence/copy_eval.json" "$WORK/eval/copy_eval.json" <<'PY' || fail "evidence evaluation is wrong"
 import json, sys
 e, plain = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 assert e["decoding"]["evidence"] == 2 and e["decoding"]["order"] == "consensus", e["decoding"]
+assert e["decoding"]["consensus_samples"] == 5 and e["decoding"]["end_bias"] == -0.5, e["decoding"]
 assert plain["decoding"]["evidence"] == 0, plain["decoding"]
+assert plain["decoding"]["consensus_samples"] == 0 and plain["decoding"]["end_bias"] == 0, plain
 assert e["systems"]["model"]["perplexity"] == plain["systems"]["model"]["perplexity"]
 for name in ("retrieval", "ngram"):
     assert e["systems"][name] == plain["systems"][name], name
 PY
 expect_error "--evidence: ranks drafts by consensus; give --order consensus with it" \
   "${copy[@]}" --title "包" --segment 0 --aspect a --evidence 2
-echo "ok: copy --evidence"
+expect_error "--consensus-samples: must be 0 or at least --n-best (3) with --order consensus, got 2" \
+  "${copy[@]}" --title "包" --segment 0 --aspect a --n-best 3 --order consensus --consensus-samples 2
+expect_error "--end-bias expects a finite number, got 'nan'" \
+  "${copy[@]}" --title "包" --segment 0 --aspect a --end-bias nan
+echo "ok: copy --evidence, --consensus-samples, --end-bias"
 
 # Wrong inputs: one error line naming the flag, file and line, or model.
 expect_error "--segment: unknown segment '9' (the corpus has 0, 1, 2)" \

@@ -141,6 +141,14 @@ int run_copy(int argc, char** argv) {
               "--order consensus: the human texts of the K nearest training titles count as "
               "evidence beside the drafts (they rank the drafts; never written out)",
               "0");
+  args.option("consensus-samples", "M",
+              "--order consensus: measure each of the n-best drafts against M samples in all "
+              "(M - n-best more are drawn only for that; 0: the n-best alone)",
+              "0");
+  args.option("end-bias", "B",
+              "added to the log-probability of the end of the text when sampling (negative: "
+              "longer copy; the scores reported stay the model's)",
+              "0");
   args.option("max-tokens", "N", "description tokens at most (0: what max_len leaves)", "0");
   args.option("seed", "S", "sampling seed (a title's drafts depend on it and its row only)", "1");
   args.option("format", "csv|jsonl", "output format", "csv");
@@ -171,7 +179,9 @@ int run_copy(int argc, char** argv) {
   writing.evidence = int(args.get_int("evidence", 0, 1000));
   if (writing.evidence > 0 && writing.order != marketing::copy::DraftOrder::kConsensus)
     throw UserError("--evidence: ranks drafts by consensus; give --order consensus with it");
+  writing.consensus_samples = int(args.get_int("consensus-samples", 0, 1000));
   writing.max_tokens = int(args.get_int("max-tokens", 0, 1 << 20));
+  writing.end_bias = args.get_double("end-bias");
   writing.seed = uint64_t(args.get_int("seed"));
   // Checks the sampling numbers (one UserError naming the flag) before any work.
   marketing::copy::TokenSampler check(writing.sampling, 0);

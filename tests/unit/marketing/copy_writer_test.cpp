@@ -308,6 +308,76 @@ TEST_F(CopyModel, EvidenceAddsTheNearestTextsToTheConsensus) {
   }
 }
 
+TEST_F(CopyModel, ConsensusSamplesMeasureTheCandidatesAgainstMoreDrafts) {
+  CopyWriter writer(run_dir(), corpus_path());
+  WritingOptions options;
+  options.sampling.temperature = 1.5;
+  options.n_best = 6;
+  const std::vector<int32_t> title = writer.tokenizer().encode("包鞋3");
+  const int32_t segment = 1, aspect = 0;
+  // All six samples (seed streams 0..5), none repeated at this temperature.
+  const std::vector<CopyDraft> all = writer.write_tokens(title, segment, aspect, 2, options);
+  ASSERT_EQ(all.size(), 6u);
+  options.n_best = 3;
+  const std::vector<CopyDraft> candidates = writer.write_tokens(title, segment, aspect, 2, options);
+  options.order = DraftOrder::kConsensus;
+  options.consensus_samples = 6;
+  const std::vector<CopyDraft> ranked = writer.write_tokens(title, segment, aspect, 2, options);
+  // The same three candidates (streams 0..2) come back, each scored against the five other
+  // samples.
+  ASSERT_EQ(ranked.size(), candidates.size());
+  for (size_t k = 0; k < ranked.size(); ++k) {
+    EXPECT_TRUE(std::any_of(candidates.begin(), candidates.end(), [&](const CopyDraft& d) {
+      return d.tokens == ranked[k].tokens;
+    })) << "draft " << k;
+    double expected = 0;
+    int others = 0;
+    for (const CopyDraft& d : all)
+      if (d.tokens != ranked[k].tokens) {
+        expected += copy_similarity(ranked[k].tokens, d.tokens);
+        ++others;
+      }
+    ASSERT_EQ(others, 5);
+    EXPECT_NEAR(ranked[k].consensus, expected / 5, 1e-12) << "draft " << k;
+    if (k > 0) {
+      EXPECT_GE(ranked[k - 1].consensus, ranked[k].consensus);
+    }
+  }
+  options.consensus_samples = 2;
+  EXPECT_EQ(user_error_of([&] { writer.write_tokens(title, segment, aspect, 2, options); }),
+            "--consensus-samples: must be 0 or at least --n-best (3) with --order consensus, "
+            "got 2");
+  options.consensus_samples = 6;
+  options.order = DraftOrder::kLikelihood;
+  EXPECT_EQ(user_error_of([&] { writer.write_tokens(title, segment, aspect, 2, options); }),
+            "--consensus-samples: must be 0 or at least --n-best (3) with --order consensus, "
+            "got 6");
+}
+
+TEST_F(CopyModel, EndBiasMovesWhereDraftsEndButNotTheirScores) {
+  CopyWriter writer(run_dir(), corpus_path());
+  WritingOptions options;
+  options.n_best = 4;
+  options.max_tokens = 6;
+  const std::vector<int32_t> title = writer.tokenizer().encode("包鞋3");
+  const int32_t segment = 1, aspect = 0;
+  // A large bias up: every draft ends at once; its score is the model's own log-probability of
+  // ending there, not the biased one.
+  options.end_bias = 40;
+  const std::vector<CopyDraft> ended = writer.write_tokens(title, segment, aspect, 0, options);
+  ASSERT_EQ(ended.size(), 1u);  // four empty drafts, one after the repeats go
+  EXPECT_TRUE(ended[0].tokens.empty());
+  EXPECT_TRUE(ended[0].finished);
+  EXPECT_NEAR(ended[0].mean_log_prob, writer.log_likelihood(title, segment, aspect, {}), 1e-5);
+  EXPECT_LT(ended[0].mean_log_prob, 0.0);
+  // A large bias down: no draft ends before the length limit.
+  options.end_bias = -40;
+  for (const CopyDraft& d : writer.write_tokens(title, segment, aspect, 0, options)) {
+    EXPECT_FALSE(d.finished);
+    EXPECT_GE(d.tokens.size(), 3u);  // 6 tokens, less a cut character's first bytes
+  }
+}
+
 TEST_F(CopyModel, UnknownTagsAndOtherModelsAreClearErrors) {
   CopyWriter writer(run_dir(), corpus_path());
   EXPECT_EQ(user_error_of([&] { writer.segment_id("9", "--segment"); }),
