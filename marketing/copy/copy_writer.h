@@ -63,7 +63,7 @@ struct WritingOptions {
   // 88.7 in training and 91 on validation), which BLEU's brevity penalty charges. Only the draw
   // sees it: mean_log_prob stays the model's.
   double end_bias = 0;
-  uint64_t seed = 1;   // request r's draft k is drawn from a stream fixed by (seed, r, k)
+  uint64_t seed = 1;  // request r's draft k is drawn from a stream fixed by (seed, r, k)
 };
 
 class CopyWriter {
