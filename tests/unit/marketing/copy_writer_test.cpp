@@ -327,9 +327,9 @@ TEST_F(CopyModel, ConsensusSamplesMeasureTheCandidatesAgainstMoreDrafts) {
   // samples.
   ASSERT_EQ(ranked.size(), candidates.size());
   for (size_t k = 0; k < ranked.size(); ++k) {
-    EXPECT_TRUE(std::any_of(candidates.begin(), candidates.end(), [&](const CopyDraft& d) {
-      return d.tokens == ranked[k].tokens;
-    })) << "draft " << k;
+    EXPECT_TRUE(std::any_of(candidates.begin(), candidates.end(),
+                            [&](const CopyDraft& d) { return d.tokens == ranked[k].tokens; }))
+        << "draft " << k;
     double expected = 0;
     int others = 0;
     for (const CopyDraft& d : all)
