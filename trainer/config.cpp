@@ -48,6 +48,7 @@ void visit_fields(Config& c, Visitor&& v) {
   v("task.body_lr_scale", c.task.body_lr_scale);
   v("task.action_loss_weight", c.task.action_loss_weight);
   v("task.purchases_only", c.task.purchases_only);
+  v("task.copy_input_noise", c.task.copy_input_noise);
 
   v("loss.kind", c.loss.kind);
   v("loss.negatives", c.loss.negatives);
@@ -443,6 +444,10 @@ void validate(const Config& c, const std::string& source) {
   v.in_closed("task.freeze_blocks", t.freeze_blocks, 0, m.n_layer);
   v.at_least("task.body_lr_scale", t.body_lr_scale, 0.0f);
   v.at_least("task.action_loss_weight", t.action_loss_weight, 0.0f);
+  v.in_half_open("task.copy_input_noise", t.copy_input_noise, 0.0f, 1.0f);
+  if (t.copy_input_noise > 0 && t.kind != TaskKind::kCopy) {
+    v.fail_rule("key 'task.copy_input_noise' applies only to 'task.kind: copy'");
+  }
   if (t.purchases_only && t.kind != TaskKind::kNextItem) {
     v.fail_rule("key 'task.purchases_only' applies only to 'task.kind: next_item'");
   }

@@ -42,6 +42,7 @@ struct TaskSection {
   float body_lr_scale = 1.0f;       // fine-tuning: LR multiplier for everything but the task head
   float action_loss_weight = 0.0f;  // pretraining: weight of the next-action loss (0 = off)
   bool purchases_only = false;      // next_item: targets are only "buy" events (next-purchase)
+  float copy_input_noise = 0.0f;    // copy: share of description inputs replaced (task_rows.h)
 };
 
 enum class NegativeSampling { kUniform, kPopularity };

@@ -22,11 +22,31 @@ void clear_prompt_targets(data::Batch& batch, int b) {
   std::fill_n(batch.target_action.begin() + row, batch.T, 0);
 }
 
+void noise_copy_inputs(data::Batch& batch, int b, float share, uint64_t row_draw) {
+  if (share <= 0) return;
+  const int64_t row = int64_t(b) * batch.T;
+  int sep = 0;
+  while (sep < batch.length[b] && batch.item[row + sep] != data::text::kSeparatorToken) ++sep;
+  // The description's inputs; a </s> at the end (a text cut at max_len has none) is neither
+  // noised nor drawn.
+  const int first = sep + 1;
+  int end = batch.length[b];
+  if (end > first && batch.item[row + end - 1] == data::text::kEndToken) --end;
+  if (end - first < 2) return;
+  const std::vector<int32_t> text(batch.item.begin() + row + first, batch.item.begin() + row + end);
+  Xoshiro256 rng(row_draw ^ 0x6e6f697365ull);
+  const uint64_t threshold = uint64_t(double(share) * 18446744073709551616.0);
+  for (int t = first + 1; t < end; ++t)
+    if (rng.next() < threshold)
+      batch.item[row + t] = text[size_t(rng.next() % uint64_t(text.size()))];
+}
+
 TaskSpec task_spec(const TaskSection& task) {
   TaskSpec spec;
   spec.kind = task.kind;
   spec.purchases_only = task.purchases_only;
   spec.action_loss_weight = task.action_loss_weight;
+  spec.copy_input_noise = task.copy_input_noise;
   return spec;
 }
 
@@ -127,11 +147,12 @@ void fill_training_row(const TaskSpec& task, const data::TrainingSplit& split,
                        int64_t row, data::Batch& batch, int b, data::Sequence& seq,
                        StepTargetCounts& counts) {
   corpus.read_sequence(id, seq);
-  const RowPlan plan = plan_training_row(task, seq, split.train_length(id, seq.length()),
-                                         training_row_draw(seed, step, row));
+  const uint64_t row_draw = training_row_draw(seed, step, row);
+  const RowPlan plan = plan_training_row(task, seq, split.train_length(id, seq.length()), row_draw);
   data::fill_batch_row(batch, b, seq, plan.visible, true);
   batch.label[b] = plan.label;
   restrict_targets(task, batch, b);
+  if (task.kind == TaskKind::kCopy) noise_copy_inputs(batch, b, task.copy_input_noise, row_draw);
   counts.tokens += batch.length[b];
   counts.labels += plan.label >= 0 ? 1 : 0;
 }

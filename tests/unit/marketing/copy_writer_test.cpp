@@ -149,6 +149,47 @@ TEST_F(CopyModel, LossMaskCoversExactlyTheDescriptionAndItsEnd) {
   EXPECT_EQ(counts.items, expected_targets);
 }
 
+TEST_F(CopyModel, InputNoiseReplacesOnlyDescriptionInputsFromTheirOwnRow) {
+  auto reader = data::text::open_copy_sequences(corpus_path(), 40);
+  trainer::TaskSpec task;
+  task.kind = trainer::TaskKind::kCopy;
+  const data::TrainingSplit split = data::TrainingSplit::by_sequence(reader->sequence_splits());
+  const std::vector<int64_t> ids = data::trainable_sequences(*reader, split);
+  const int64_t rows = std::min<int64_t>(int64_t(ids.size()), 8);
+  std::vector<data::Batch> clean, noisy, again;
+  trainer::fill_micro_batches(task, split, *reader, ids, 0, rows, 5, 3, 8, 40, clean);
+  task.copy_input_noise = 0.5f;
+  trainer::fill_micro_batches(task, split, *reader, ids, 0, rows, 5, 3, 8, 40, noisy);
+  trainer::fill_micro_batches(task, split, *reader, ids, 0, rows, 5, 3, 8, 40, again);
+  const data::Batch &c = clean[0], &n = noisy[0];
+  EXPECT_EQ(n.item, again[0].item);             // fixed by (seed, step, row)
+  EXPECT_EQ(n.target_item, c.target_item);      // the targets stay the true tokens
+  int64_t noised = 0, eligible = 0;
+  for (int b = 0; b < int(rows); ++b) {
+    const size_t row = size_t(b) * 40;
+    int sep = 0;
+    while (c.item[row + size_t(sep)] != data::text::kSeparatorToken) ++sep;
+    int end = c.length[b];
+    if (c.item[row + size_t(end) - 1] == data::text::kEndToken) --end;
+    const std::vector<int32_t> text(c.item.begin() + long(row) + sep + 1,
+                                    c.item.begin() + long(row) + end);
+    for (int t = 0; t < 40; ++t) {
+      const int32_t was = c.item[row + size_t(t)], is = n.item[row + size_t(t)];
+      if (t <= sep + 1 || t >= end) {
+        EXPECT_EQ(is, was) << "row " << b << " position " << t;  // prompt, <sep>, first, </s>
+        continue;
+      }
+      ++eligible;
+      noised += is != was ? 1 : 0;
+      EXPECT_NE(std::find(text.begin(), text.end(), is), text.end()) << "row " << b;
+    }
+  }
+  // Half the eligible inputs are drawn again (some redraw their own token).
+  ASSERT_GT(eligible, 40);
+  EXPECT_GT(noised, eligible / 4);
+  EXPECT_LT(noised, eligible * 3 / 4);
+}
+
 TEST_F(CopyModel, DecoderScoringEqualsTheFullForward) {
   CopyWriter writer(run_dir(), corpus_path());
   const data::text::TextCorpus& corpus = writer.corpus();

@@ -306,6 +306,10 @@ TEST(Config, LossSectionReadsItsKindsAndRefusesBadValues) {
   EXPECT_EQ(parse_error(kMinimal, {"loss.in_batch_negatives=8"}),
             "configs/x.yaml: key 'loss.in_batch_negatives' applies only to 'loss.kind: "
             "sampled_softmax' or 'loss.kind: gbce'");
+  EXPECT_EQ(parse_error(kMinimal, {"task.copy_input_noise=0.1"}),
+            "configs/x.yaml: key 'task.copy_input_noise' applies only to 'task.kind: copy'");
+  EXPECT_NE(parse_error(kMinimal, {"task.copy_input_noise=1"}).find("task.copy_input_noise"),
+            std::string::npos);
 }
 
 // Configs and manifests from before the loss section wrote task.sampled_negatives.
