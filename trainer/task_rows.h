@@ -50,11 +50,11 @@ void restrict_targets(const TaskSpec& task, data::Batch& batch, int b);
 // so the loss covers exactly the description tokens and its </s>.
 void clear_prompt_targets(data::Batch& batch, int b);
 // Copy training rows only: each description input token after the first (the prompt, the
-// <sep> and the </s> stay) is, with probability `share`, replaced by a token drawn from the row's own
-// description; the targets stay the true next tokens. The model then cannot lean on the
-// exact characters it has just read alone and must keep the title in view: a regulariser for
-// a few thousand pairs that a character model otherwise learns by heart. `row_draw` fixes the
-// draws (the same at any world size and on resume).
+// <sep> and the </s> stay) is, with probability `share`, replaced by a token drawn from the row's
+// own description; the targets stay the true next tokens. The model then cannot lean on the exact
+// characters it has just read alone and must keep the title in view: a regulariser for a few
+// thousand pairs that a character model otherwise learns by heart. `row_draw` fixes the draws (the
+// same at any world size and on resume).
 void noise_copy_inputs(data::Batch& batch, int b, float share, uint64_t row_draw);
 LossOptions loss_options_for_task(const TaskSpec& task);
 // The reported task loss: means of the summed losses over their counts.

@@ -162,8 +162,8 @@ TEST_F(CopyModel, InputNoiseReplacesOnlyDescriptionInputsFromTheirOwnRow) {
   trainer::fill_micro_batches(task, split, *reader, ids, 0, rows, 5, 3, 8, 40, noisy);
   trainer::fill_micro_batches(task, split, *reader, ids, 0, rows, 5, 3, 8, 40, again);
   const data::Batch &c = clean[0], &n = noisy[0];
-  EXPECT_EQ(n.item, again[0].item);             // fixed by (seed, step, row)
-  EXPECT_EQ(n.target_item, c.target_item);      // the targets stay the true tokens
+  EXPECT_EQ(n.item, again[0].item);         // fixed by (seed, step, row)
+  EXPECT_EQ(n.target_item, c.target_item);  // the targets stay the true tokens
   int64_t noised = 0, eligible = 0;
   for (int b = 0; b < int(rows); ++b) {
     const size_t row = size_t(b) * 40;
