@@ -31,6 +31,21 @@ Json load_copy_evaluation(const std::string& path) {
   return document;
 }
 
+namespace {
+
+// The decoding settings after stop 29 (absent, NaN, from older evaluations).
+std::string consensus_samples_note(const Json& d) {
+  return num(d, "consensus_samples") > num(d, "n_best")
+             ? ", measured against " + text(d, "consensus_samples") + " samples"
+             : std::string();
+}
+std::string end_bias_note(const Json& d) {
+  const double bias = num(d, "end_bias");
+  return bias < 0 || bias > 0 ? "; end-of-text bias " + fixed(bias, 2) : std::string();
+}
+
+}  // namespace
+
 void copy_section(HtmlPage& page, const Json& e) {
   page.begin_section("copy", "Marketing copy");
   const Json& systems = e["systems"];
@@ -57,7 +72,7 @@ void copy_section(HtmlPage& page, const Json& e) {
                              : std::string("one closest to the others"))
                       : std::string("most likely"))
            : std::string()) +
-      ".");
+      consensus_samples_note(d) + end_bias_note(d) + ".");
 
   struct Row {
     const char* key;

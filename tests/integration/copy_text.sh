@@ -218,6 +218,11 @@ grep -q '<h2>Marketing copy</h2>' "$WORK/copy_report/report.html" || fail "no co
 grep -q '<td>copy model</td>' "$WORK/copy_report/report.html" || fail "no metrics table"
 grep -q '<td>copy model − retrieval' "$WORK/copy_report/report.html" || fail "no paired comparison table"
 grep -q 'paired bootstrap interval' "$WORK/copy_report/report.html" || fail "no bootstrap caption"
+! grep -q 'end-of-text bias\|samples,\|measured against' "$WORK/copy_report/report.html" ||
+  fail "the plain evaluation's report names settings it did not use"
+"$BIN" report --copy "$WORK/evidence" --out-dir "$WORK/evidence_report" >/dev/null || fail "copy report failed"
+grep -q 'the one closest to the others and to the texts of the 2 nearest training titles, measured against 5 samples; end-of-text bias -0.50' \
+  "$WORK/evidence_report/report.html" || fail "the report does not name the consensus settings"
 "$BIN" report --corpus "$WORK/corpus.h5" --checkpoint "$WORK/behaviour" --copy "$WORK/eval/copy_eval.json" \
   --bootstrap 10 --quiet --out-dir "$WORK/both_report" >/dev/null || fail "report with --copy failed"
 grep -q '<h2>Marketing copy</h2>' "$WORK/both_report/report.html" || fail "no copy section beside the rest"
