@@ -24,6 +24,9 @@ inline uint64_t splitmix64_next(uint64_t& state) {
   return out;
 }
 
+// The top 53 bits of `bits` as a double in [0, 1): every value a multiple of 2^-53.
+inline double unit_interval(uint64_t bits) { return double(bits >> 11) * 0x1.0p-53; }
+
 // xoshiro256**: a fast generator with a 256-bit state, seeded from a splitmix64 stream.
 class Xoshiro256 {
  public:

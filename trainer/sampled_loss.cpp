@@ -86,7 +86,7 @@ std::vector<int32_t> SampledLossPlan::draw(uint64_t seed) const {
     }
     // Inverse CDF: the first token whose cumulative weight exceeds u * total.
     const uint64_t bits = splitmix64_mix(seed ^ splitmix64_mix(uint64_t(k)));
-    const double u = double(bits >> 11) * 0x1.0p-53 * cumulative_.back();
+    const double u = unit_interval(bits) * cumulative_.back();
     const auto it = std::upper_bound(cumulative_.begin() + 1, cumulative_.end(), u);
     out[size_t(k)] = it == cumulative_.end() ? num_items_ - 1 : int32_t(it - cumulative_.begin());
   }

@@ -10,14 +10,21 @@ namespace cf::trainer {
 namespace {
 constexpr int32_t kBuyAction = 4;  // data::canonical_actions(): <pad>, view, fav, cart, buy
 
+// Where row b's <sep> is (its length when it has none).
+int separator_position(const data::Batch& batch, int b) {
+  const int64_t row = int64_t(b) * batch.T;
+  int t = 0;
+  while (t < batch.length[b] && batch.item[row + t] != data::text::kSeparatorToken) ++t;
+  return t;
+}
+
 }  // namespace
 
 void clear_prompt_targets(data::Batch& batch, int b) {
   // Targets are the token after each position: the first one kept is the separator's, whose
   // target is the first description token; the last is the </s> (or the cut text's end).
   const int64_t row = int64_t(b) * batch.T;
-  int t = 0;
-  while (t < batch.length[b] && batch.item[row + t] != data::text::kSeparatorToken) ++t;
+  const int t = separator_position(batch, b);
   std::fill_n(batch.target_item.begin() + row, t, 0);
   std::fill_n(batch.target_action.begin() + row, batch.T, 0);
 }
@@ -25,19 +32,16 @@ void clear_prompt_targets(data::Batch& batch, int b) {
 void noise_copy_inputs(data::Batch& batch, int b, float share, uint64_t row_draw) {
   if (share <= 0) return;
   const int64_t row = int64_t(b) * batch.T;
-  int sep = 0;
-  while (sep < batch.length[b] && batch.item[row + sep] != data::text::kSeparatorToken) ++sep;
   // The description's inputs; a </s> at the end (a text cut at max_len has none) is neither
   // noised nor drawn.
-  const int first = sep + 1;
+  const int first = separator_position(batch, b) + 1;
   int end = batch.length[b];
   if (end > first && batch.item[row + end - 1] == data::text::kEndToken) --end;
   if (end - first < 2) return;
   const std::vector<int32_t> text(batch.item.begin() + row + first, batch.item.begin() + row + end);
   Xoshiro256 rng(row_draw ^ 0x6e6f697365ull);
-  const uint64_t threshold = uint64_t(double(share) * 18446744073709551616.0);
   for (int t = first + 1; t < end; ++t)
-    if (rng.next() < threshold)
+    if (unit_interval(rng.next()) < double(share))
       batch.item[row + t] = text[size_t(rng.next() % uint64_t(text.size()))];
 }
 

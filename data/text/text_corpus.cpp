@@ -5,6 +5,7 @@
 
 #include "core/atomic_file.h"
 #include "core/error.h"
+#include "core/random.h"
 #include "core/utf8.h"
 #include "data/hdf5_file.h"
 
@@ -56,7 +57,7 @@ std::map<std::string, int32_t> name_ids(const std::vector<TextPair>& pairs,
 }  // namespace
 
 TextSplit split_of_title(const std::string& title, const TextCorpusOptions& options) {
-  const double u = double(fnv1a(title, options.split_seed) >> 11) * 0x1.0p-53;
+  const double u = unit_interval(fnv1a(title, options.split_seed));
   if (u < options.test_fraction) return TextSplit::kTest;
   if (u < options.test_fraction + options.validation_fraction) return TextSplit::kValidation;
   return TextSplit::kTrain;

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "core/error.h"
+#include "core/random.h"
 #include "data/text/char_tokenizer.h"
 
 namespace cf::marketing::copy {
@@ -110,7 +111,7 @@ int32_t TokenSampler::next(const std::vector<float>& logits, const std::vector<i
     }
   }
   const double kept = std::accumulate(p.begin(), p.begin() + int64_t(keep), 0.0);
-  const double u = double(rng_.next() >> 11) * 0x1.0p-53 * kept;
+  const double u = unit_interval(rng_.next()) * kept;
   double running = 0;
   for (size_t i = 0; i < keep; ++i) {
     running += p[i];

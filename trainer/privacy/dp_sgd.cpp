@@ -8,13 +8,6 @@
 
 namespace cf::trainer::privacy {
 
-namespace {
-
-// A uniform double in [0, 1) from 53 bits.
-double unit_interval(uint64_t bits) { return double(bits >> 11) * 0x1.0p-53; }
-
-}  // namespace
-
 PrivacyPlan plan_privacy(const Config& config, int64_t users, int64_t global_batch, int64_t steps,
                          const std::vector<MechanismPhase>& earlier) {
   const PrivacySection& p = config.privacy;
