@@ -110,6 +110,21 @@ void CopyWriter::next_log_probs(const std::vector<float>& hidden, std::vector<fl
   for (float& v : out) v -= log_sum;
 }
 
+void check_writing_options(const WritingOptions& options) {
+  if (options.n_best < 1)
+    throw UserError("--n-best: must be >= 1, got " + std::to_string(options.n_best));
+  if (options.max_tokens < 0)
+    throw UserError("--max-tokens: must be >= 0, got " + std::to_string(options.max_tokens));
+  const bool by_consensus = options.order == DraftOrder::kConsensus;
+  if (options.evidence > 0 && !by_consensus)
+    throw UserError("--evidence: ranks drafts by consensus; give --order consensus with it");
+  if (options.consensus_samples != 0 &&
+      (!by_consensus || options.consensus_samples < options.n_best))
+    throw UserError("--consensus-samples: must be 0 or at least --n-best (" +
+                    std::to_string(options.n_best) + ") with --order consensus, got " +
+                    std::to_string(options.consensus_samples));
+}
+
 std::vector<CopyDraft> CopyWriter::write(const CopyRequest& request, int64_t request_index,
                                          const WritingOptions& options) const {
   return write_tokens(tokenizer_.encode(request.title), request.segment, request.aspect,
@@ -119,16 +134,8 @@ std::vector<CopyDraft> CopyWriter::write(const CopyRequest& request, int64_t req
 std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& title, int32_t segment,
                                                 int32_t aspect, int64_t request_index,
                                                 const WritingOptions& options) const {
-  if (options.n_best < 1)
-    throw UserError("--n-best: must be >= 1, got " + std::to_string(options.n_best));
-  if (options.max_tokens < 0)
-    throw UserError("--max-tokens: must be >= 0, got " + std::to_string(options.max_tokens));
+  check_writing_options(options);
   const bool by_consensus = options.order == DraftOrder::kConsensus;
-  if (options.consensus_samples != 0 &&
-      (!by_consensus || options.consensus_samples < options.n_best))
-    throw UserError("--consensus-samples: must be 0 or at least --n-best (" +
-                    std::to_string(options.n_best) + ") with --order consensus, got " +
-                    std::to_string(options.consensus_samples));
   const int samples = std::max(options.n_best, options.consensus_samples);
   const std::vector<int32_t> prompt = prompt_for(title, segment, aspect);
   const int limit = text_limit(title, segment, aspect, options.max_tokens);

@@ -66,6 +66,12 @@ struct WritingOptions {
   uint64_t seed = 1;  // request r's draft k is drawn from a stream fixed by (seed, r, k)
 };
 
+// One UserError naming the flag for options that cannot go together or are out of range
+// (n_best < 1, max_tokens < 0, evidence or consensus_samples without the consensus order,
+// consensus_samples below n_best). CopyWriter::write checks them too; a caller may check first,
+// before any work.
+void check_writing_options(const WritingOptions& options);
+
 class CopyWriter {
  public:
   // `checkpoint`: a copy model's checkpoint directory (UserError naming it for any other

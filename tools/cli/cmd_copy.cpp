@@ -177,13 +177,12 @@ int run_copy(int argc, char** argv) {
   else if (order != "likelihood")
     throw UserError("--order: must be likelihood or consensus, got '" + order + "'");
   writing.evidence = int(args.get_int("evidence", 0, 1000));
-  if (writing.evidence > 0 && writing.order != marketing::copy::DraftOrder::kConsensus)
-    throw UserError("--evidence: ranks drafts by consensus; give --order consensus with it");
   writing.consensus_samples = int(args.get_int("consensus-samples", 0, 1000));
   writing.max_tokens = int(args.get_int("max-tokens", 0, 1 << 20));
   writing.end_bias = args.get_double("end-bias");
   writing.seed = uint64_t(args.get_int("seed"));
-  // Checks the sampling numbers (one UserError naming the flag) before any work.
+  // Checks the writing and sampling options (one UserError naming the flag) before any work.
+  marketing::copy::check_writing_options(writing);
   marketing::copy::TokenSampler check(writing.sampling, 0);
   const bool quiet = args.get_flag("quiet");
 

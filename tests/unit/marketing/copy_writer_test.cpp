@@ -393,6 +393,10 @@ TEST_F(CopyModel, ConsensusSamplesMeasureTheCandidatesAgainstMoreDrafts) {
   EXPECT_EQ(user_error_of([&] { writer.write_tokens(title, segment, aspect, 2, options); }),
             "--consensus-samples: must be 0 or at least --n-best (3) with --order consensus, "
             "got 6");
+  options.consensus_samples = 0;
+  options.evidence = 1;
+  EXPECT_EQ(user_error_of([&] { writer.write_tokens(title, segment, aspect, 2, options); }),
+            "--evidence: ranks drafts by consensus; give --order consensus with it");
 }
 
 TEST_F(CopyModel, EndBiasMovesWhereDraftsEndButNotTheirScores) {
