@@ -186,12 +186,13 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
     draft.text = tokenizer_.decode(draft.tokens);
     drafts.push_back(std::move(draft));
   }
-  // Each candidate's consensus is over every other sample (a repeated draft is evidence too)
-  // and the retrieved texts; then the samples beyond the candidates and the repeats go.
+  // Consensus order: each candidate's consensus is over every other sample (a repeated draft is
+  // evidence too) and the retrieved texts. Then the samples beyond the candidates and the
+  // repeats go.
   std::vector<eval::text::Tokens> retrieved;
   if (by_consensus && options.evidence > 0)
     retrieved = retrieval_.texts_for(title, segment, aspect, options.evidence);
-  for (size_t a = 0; a < size_t(options.n_best); ++a) {
+  for (size_t a = 0; by_consensus && a < size_t(options.n_best); ++a) {
     double to_drafts = 0, to_texts = 0;
     for (size_t b = 0; b < drafts.size(); ++b)
       if (b != a) to_drafts += copy_similarity(drafts[a].tokens, drafts[b].tokens);

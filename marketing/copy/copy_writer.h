@@ -29,7 +29,7 @@ struct CopyDraft {
   // Mean copy_similarity to the request's other drafts (repeats included): how much of what
   // the model tends to write for this title it holds; with WritingOptions::evidence, the mean of
   // that and of the mean similarity to the retrieved texts (what people wrote for the nearest
-  // training titles). 0 with neither.
+  // training titles). 0 with neither, and under the likelihood order (not computed).
   double consensus = 0;
   bool finished = false;  // ended with </s> (else cut at the length limit)
 };
