@@ -227,18 +227,21 @@ int CopyWriter::text_limit(const std::vector<int32_t>& title, int32_t segment, i
 double CopyWriter::log_likelihood(const std::vector<int32_t>& title, int32_t segment,
                                   int32_t aspect, const std::vector<int32_t>& text,
                                   int64_t* tokens_scored) const {
-  const std::vector<int32_t> prompt = prompt_for(title, segment, aspect);
-  std::vector<int32_t> sequence = prompt;
-  sequence.insert(sequence.end(), text.begin(), text.end());
-  sequence.push_back(data::text::kEndToken);
-  if (int64_t(sequence.size()) > max_len()) sequence.resize(size_t(max_len()));
+  // The layout training reads (the prompt, the text and </s>, cut to max_len); the prompt ends
+  // with the <sep>.
+  const std::vector<int32_t> sequence =
+      data::text::copy_sequence(vocab_, segment, aspect, title.data(), int64_t(title.size()),
+                                text.data(), int64_t(text.size()), max_len());
+  const size_t prompt_length =
+      size_t(std::find(sequence.begin(), sequence.end(), data::text::kSeparatorToken) -
+             sequence.begin() + 1);
   const std::unique_ptr<trainer::Model::Decoder> decoder = model_.make_decoder();
   std::vector<float> log_probs;
   double sum = 0;
   int64_t scored = 0;
   for (size_t p = 0; p + 1 < sequence.size(); ++p) {
     const std::vector<float>& hidden = decoder->append(sequence[p], 1, 1, 1, 1);
-    if (p + 1 < prompt.size()) continue;
+    if (p + 1 < prompt_length) continue;
     next_log_probs(hidden, log_probs);
     sum += double(log_probs[size_t(sequence[p + 1])]);
     ++scored;
