@@ -33,15 +33,41 @@ Json load_copy_evaluation(const std::string& path) {
 
 namespace {
 
-// The decoding settings after stop 29 (absent, NaN, from older evaluations).
-std::string consensus_samples_note(const Json& d) {
-  return num(d, "consensus_samples") > num(d, "n_best")
-             ? ", measured against " + text(d, "consensus_samples") + " samples"
-             : std::string();
+// How many drafts a title's copy was chosen from and how. Since stop 31 every sample of the
+// consensus order is a candidate (JSON with consensus_bleu_weight); before, the n-best were,
+// measured against consensus_samples in all (absent, NaN, before stop 29).
+std::string choice_note(const Json& d) {
+  const double n_best = num(d, "n_best"), samples = num(d, "consensus_samples");
+  const bool consensus = text(d, "order", "") == "consensus";
+  const bool all_candidates = d.contains("consensus_bleu_weight");
+  const double drawn = consensus && all_candidates && samples > n_best ? samples : n_best;
+  if (!(drawn > 1)) return "";
+  std::string note = "; of " + fixed(drawn, 0) + " drafts per title the ";
+  if (!consensus) return note + "most likely";
+  note += "one closest to the others";
+  if (num(d, "evidence") > 0)
+    note += " and to the texts of the " + text(d, "evidence") + " nearest training titles";
+  if (!all_candidates && samples > n_best)
+    note += ", measured against " + text(d, "consensus_samples") + " samples";
+  return note;
 }
 std::string end_bias_note(const Json& d) {
   const double bias = num(d, "end_bias");
   return bias < 0 || bias > 0 ? "; end-of-text bias " + fixed(bias, 2) : std::string();
+}
+// After stop 31.
+std::string consensus_weight_note(const Json& d) {
+  const double w = num(d, "consensus_bleu_weight");
+  return text(d, "order", "") == "consensus" && std::isfinite(w) && w != 0.5
+             ? "; closeness weighs BLEU-4 " + fixed(w, 2) + " and ROUGE-L " + fixed(1 - w, 2)
+             : std::string();
+}
+std::string retrieved_copy_note(const Json& d) {
+  return num(d, "retrieved_copy") > 0
+             ? "; runs of text taken over from the texts of the " + text(d, "retrieved_texts") +
+                   " nearest training titles (weight " + fixed(num(d, "retrieved_copy"), 2) +
+                   " at a long match)"
+             : std::string();
 }
 
 }  // namespace
@@ -56,23 +82,13 @@ void copy_section(HtmlPage& page, const Json& e) {
                  "against the one human description of each pair; distinct-n over all texts.");
   const Json& d = e.contains("decoding") ? e["decoding"] : Json::object();
   const bool greedy = d.value("greedy", false);
-  page.paragraph(
-      "Decoding: " +
-      (greedy ? std::string("greedy")
-              : "temperature " + fixed(num(d, "temperature"), 2) + ", top-p " +
-                    fixed(num(d, "top_p"), 2) + ", top-k " + text(d, "top_k") + ", seed " +
-                    text(d, "seed")) +
-      "; no repeated " + text(d, "no_repeat_ngram") + "-grams" +
-      (num(d, "n_best") > 1
-           ? "; of " + text(d, "n_best") + " drafts per title the " +
-                 (text(d, "order", "") == "consensus"
-                      ? (num(d, "evidence") > 0
-                             ? "one closest to the others and to the texts of the " +
-                                   text(d, "evidence") + " nearest training titles"
-                             : std::string("one closest to the others"))
-                      : std::string("most likely"))
-           : std::string()) +
-      consensus_samples_note(d) + end_bias_note(d) + ".");
+  page.paragraph("Decoding: " +
+                 (greedy ? std::string("greedy")
+                         : "temperature " + fixed(num(d, "temperature"), 2) + ", top-p " +
+                               fixed(num(d, "top_p"), 2) + ", top-k " + text(d, "top_k") +
+                               ", seed " + text(d, "seed")) +
+                 "; no repeated " + text(d, "no_repeat_ngram") + "-grams" + choice_note(d) +
+                 consensus_weight_note(d) + end_bias_note(d) + retrieved_copy_note(d) + ".");
 
   struct Row {
     const char* key;
@@ -120,6 +136,11 @@ void copy_section(HtmlPage& page, const Json& e) {
              "the model beats both baselines (distinct-2: at least 80% of the human texts'); red: "
              "it does not.",
              true, highlight);
+  if (model.contains("retrieved_copy_perplexity"))
+    page.paragraph(
+        "The model's perplexity above is the network's alone; under the distribution "
+        "its drafts are drawn from (with the retrieved texts mixed in) it is " +
+        fixed(num(model, "retrieved_copy_perplexity"), 1) + ".");
 
   if (e.contains("comparisons")) {
     // Paired bootstrap over the pairs: whether a difference is larger than the pairs' noise.

@@ -59,6 +59,25 @@ double model_perplexity(CopyWriter& writer, const std::vector<int64_t>& pairs) {
   return std::exp(mean_nll);
 }
 
+// The perplexity of the same texts under the distribution the drafts are drawn from when
+// retrieved texts are mixed in (CopyWriter::log_likelihood, one pair per thread).
+double retrieved_copy_perplexity(const CopyWriter& writer, const data::text::TextCorpus& corpus,
+                                 const std::vector<int64_t>& pairs,
+                                 const RetrievedCopyOptions& copy) {
+  double nll = 0;
+  int64_t tokens = 0;
+#pragma omp parallel for schedule(dynamic, 1) reduction(+ : nll, tokens)
+  for (size_t k = 0; k < pairs.size(); ++k) {
+    const int64_t i = pairs[k];
+    int64_t scored = 0;
+    nll -= writer.log_likelihood(eval::text::title_of(corpus, i), corpus.segment[size_t(i)],
+                                 corpus.aspect[size_t(i)], eval::text::text_of(corpus, i), &scored,
+                                 copy);
+    tokens += scored;
+  }
+  return std::exp(nll / double(std::max<int64_t>(tokens, 1)));
+}
+
 double mean_length(const std::vector<Tokens>& texts) {
   double total = 0;
   for (const Tokens& t : texts) total += double(t.size());
@@ -194,6 +213,9 @@ Json evaluate_copy(CopyWriter& writer, const CopyEvaluationOptions& options,
       retrieval_scores(retrieval_texts, references), ngram_scores(ngram_texts, references);
   Json model = text_metrics(model_texts, model_scores);
   model["perplexity"] = model_perplexity(writer, pairs);
+  if (writing.retrieved_copy.weight > 0)
+    model["retrieved_copy_perplexity"] =
+        retrieved_copy_perplexity(writer, corpus, pairs, writing.retrieved_copy);
   Json ngram_json = text_metrics(ngram_texts, ngram_scores);
   ngram_json["perplexity"] = ngram->perplexity(corpus, pairs, scored_tokens);
   ngram_json["order"] = best_order;
@@ -242,8 +264,11 @@ Json evaluate_copy(CopyWriter& writer, const CopyEvaluationOptions& options,
                 {"order", writing.order == DraftOrder::kConsensus ? "consensus" : "likelihood"},
                 {"evidence", writing.evidence},
                 {"consensus_samples", writing.consensus_samples},
+                {"consensus_bleu_weight", writing.consensus_bleu_weight},
                 {"max_tokens", writing.max_tokens},
                 {"end_bias", writing.end_bias},
+                {"retrieved_copy", writing.retrieved_copy.weight},
+                {"retrieved_texts", writing.retrieved_copy.texts},
                 {"seed", writing.seed}}},
               {"systems",
                {{"model", model},

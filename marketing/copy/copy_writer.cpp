@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <limits>
 
+#include "core/config_fields.h"
 #include "core/error.h"
 #include "core/random.h"
 #include "eval/text/text_metrics.h"
@@ -43,8 +44,10 @@ trainer::Model checked_model(const trainer::LoadedCheckpoint& ckpt, const std::s
 
 }  // namespace
 
-double copy_similarity(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {
-  return 0.5 * (eval::text::sentence_bleu4(a, b) + eval::text::rouge_l(a, b));
+double copy_similarity(const std::vector<int32_t>& a, const std::vector<int32_t>& b,
+                       double bleu_weight) {
+  return bleu_weight * eval::text::sentence_bleu4(a, b) +
+         (1 - bleu_weight) * eval::text::rouge_l(a, b);
 }
 
 namespace {
@@ -123,6 +126,15 @@ void check_writing_options(const WritingOptions& options) {
     throw UserError("--consensus-samples: must be 0 or at least --n-best (" +
                     std::to_string(options.n_best) + ") with --order consensus, got " +
                     std::to_string(options.consensus_samples));
+  if (!(options.consensus_bleu_weight >= 0 && options.consensus_bleu_weight <= 1))
+    throw UserError("--consensus-bleu-weight: must be in [0, 1], got " +
+                    config_fields::shortest_decimal(options.consensus_bleu_weight));
+  const RetrievedCopyOptions& copy = options.retrieved_copy;
+  if (!(copy.weight >= 0 && copy.weight < 1))
+    throw UserError("--retrieved-copy: must be in [0, 1), got " +
+                    config_fields::shortest_decimal(copy.weight));
+  if (copy.texts < 1)
+    throw UserError("--retrieved-texts: must be >= 1, got " + std::to_string(copy.texts));
 }
 
 std::vector<CopyDraft> CopyWriter::write(const CopyRequest& request, int64_t request_index,
@@ -144,6 +156,7 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
   // truncating is exact) and starts from its last hidden state.
   std::vector<CopyDraft> drafts;
   std::vector<float> log_probs;
+  RetrievedCopy copy = retrieved_copy_for(title, segment, aspect, options.retrieved_copy);
   const std::unique_ptr<trainer::Model::Decoder> decoder = model_.make_decoder();
   std::vector<float> prompt_hidden;
   for (int32_t t : prompt) prompt_hidden = decoder->append(t, 1, 1, 1, 1);
@@ -151,6 +164,7 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
   for (int k = 0; k < samples; ++k) {
     TokenSampler sampler(options.sampling, draft_seed(options.seed, request_index, k));
     decoder->truncate(prompt_length);
+    copy.restart();
     const std::vector<float>* hidden = &prompt_hidden;
     CopyDraft draft;
     Utf8Guard utf8;
@@ -158,6 +172,7 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
     int scored = 0;
     while (int(draft.tokens.size()) < limit) {  // at the limit the draft ends, cut
       next_log_probs(*hidden, log_probs);
+      copy.mix_into(log_probs);
       // Byte tokens that would break the UTF-8 are never drawn (the probabilities stay the
       // model's; the sampler renormalises over what is left).
       const int32_t checked =
@@ -177,6 +192,7 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
       }
       draft.tokens.push_back(next);
       utf8.add(next);
+      copy.advance(next);
       if (int(draft.tokens.size()) == limit) break;
       hidden = &decoder->append(next, 1, 1, 1, 1);
     }
@@ -186,18 +202,19 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
     draft.text = tokenizer_.decode(draft.tokens);
     drafts.push_back(std::move(draft));
   }
-  // Consensus order: each candidate's consensus is over every other sample (a repeated draft is
-  // evidence too) and the retrieved texts. Then the samples beyond the candidates and the
-  // repeats go.
+  // Consensus order: each sample's consensus is over every other sample (a repeated draft is
+  // evidence too) and the retrieved texts; the n-best closest are returned. The likelihood
+  // order returns its n-best samples.
+  const double bleu_weight = options.consensus_bleu_weight;
   std::vector<eval::text::Tokens> retrieved;
   if (by_consensus && options.evidence > 0)
     retrieved = retrieval_.texts_for(title, segment, aspect, options.evidence);
-  for (size_t a = 0; by_consensus && a < size_t(options.n_best); ++a) {
+  for (size_t a = 0; by_consensus && a < drafts.size(); ++a) {
     double to_drafts = 0, to_texts = 0;
     for (size_t b = 0; b < drafts.size(); ++b)
-      if (b != a) to_drafts += copy_similarity(drafts[a].tokens, drafts[b].tokens);
+      if (b != a) to_drafts += copy_similarity(drafts[a].tokens, drafts[b].tokens, bleu_weight);
     for (const eval::text::Tokens& text : retrieved)
-      to_texts += copy_similarity(drafts[a].tokens, text);
+      to_texts += copy_similarity(drafts[a].tokens, text, bleu_weight);
     const size_t others = drafts.size() - 1;
     if (others > 0) to_drafts /= double(others);
     if (!retrieved.empty()) to_texts /= double(retrieved.size());
@@ -205,7 +222,6 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
     drafts[a].consensus =
         others > 0 && !retrieved.empty() ? 0.5 * (to_drafts + to_texts) : to_drafts + to_texts;
   }
-  drafts.resize(size_t(options.n_best));
   std::vector<CopyDraft> distinct;
   for (CopyDraft& d : drafts) {
     const bool repeat = std::any_of(distinct.begin(), distinct.end(),
@@ -215,7 +231,15 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
   std::stable_sort(distinct.begin(), distinct.end(), [&](const CopyDraft& a, const CopyDraft& b) {
     return by_consensus ? a.consensus > b.consensus : a.mean_log_prob > b.mean_log_prob;
   });
+  if (distinct.size() > size_t(options.n_best)) distinct.resize(size_t(options.n_best));
   return distinct;
+}
+
+RetrievedCopy CopyWriter::retrieved_copy_for(const std::vector<int32_t>& title, int32_t segment,
+                                             int32_t aspect,
+                                             const RetrievedCopyOptions& options) const {
+  if (options.weight <= 0) return RetrievedCopy({}, 0);
+  return RetrievedCopy(retrieval_.texts_for(title, segment, aspect, options.texts), options.weight);
 }
 
 int CopyWriter::text_limit(const std::vector<int32_t>& title, int32_t segment, int32_t aspect,
@@ -226,7 +250,8 @@ int CopyWriter::text_limit(const std::vector<int32_t>& title, int32_t segment, i
 
 double CopyWriter::log_likelihood(const std::vector<int32_t>& title, int32_t segment,
                                   int32_t aspect, const std::vector<int32_t>& text,
-                                  int64_t* tokens_scored) const {
+                                  int64_t* tokens_scored,
+                                  const RetrievedCopyOptions& copy_options) const {
   // The layout training reads (the prompt, the text and </s>, cut to max_len); the prompt ends
   // with the <sep>.
   const std::vector<int32_t> sequence =
@@ -235,6 +260,7 @@ double CopyWriter::log_likelihood(const std::vector<int32_t>& title, int32_t seg
   const size_t prompt_length =
       size_t(std::find(sequence.begin(), sequence.end(), data::text::kSeparatorToken) -
              sequence.begin() + 1);
+  RetrievedCopy copy = retrieved_copy_for(title, segment, aspect, copy_options);
   const std::unique_ptr<trainer::Model::Decoder> decoder = model_.make_decoder();
   std::vector<float> log_probs;
   double sum = 0;
@@ -242,7 +268,9 @@ double CopyWriter::log_likelihood(const std::vector<int32_t>& title, int32_t seg
   for (size_t p = 0; p + 1 < sequence.size(); ++p) {
     const std::vector<float>& hidden = decoder->append(sequence[p], 1, 1, 1, 1);
     if (p + 1 < prompt_length) continue;
+    if (p + 1 > prompt_length) copy.advance(sequence[p]);  // a description token written
     next_log_probs(hidden, log_probs);
+    copy.mix_into(log_probs);
     sum += double(log_probs[size_t(sequence[p + 1])]);
     ++scored;
   }

@@ -11,6 +11,7 @@
 #include "data/text/copy_sequences.h"
 #include "data/text/text_corpus.h"
 #include "eval/text/text_baselines.h"
+#include "marketing/copy/retrieved_copy.h"
 #include "marketing/copy/token_sampler.h"
 #include "trainer/checkpoint.h"
 #include "trainer/model/model.h"
@@ -40,10 +41,12 @@ struct CopyDraft {
 // sampled variety across titles but drops a draft's odd detours).
 enum class DraftOrder { kLikelihood, kConsensus };
 
-// The similarity the consensus order uses: the mean of smoothed sentence BLEU-4 and ROUGE-L
-// (eval/text/text_metrics.h), the two overlaps copy evaluation reports. Symmetric in ROUGE-L,
-// nearly so in BLEU (its brevity penalty is the candidate's).
-double copy_similarity(const std::vector<int32_t>& a, const std::vector<int32_t>& b);
+// The similarity the consensus order uses: smoothed sentence BLEU-4 and ROUGE-L
+// (eval/text/text_metrics.h), the two overlaps copy evaluation reports, weighed bleu_weight and
+// 1 - bleu_weight (0.5: their mean). Symmetric in ROUGE-L, nearly so in BLEU (its brevity
+// penalty is the candidate's).
+double copy_similarity(const std::vector<int32_t>& a, const std::vector<int32_t>& b,
+                       double bleu_weight = 0.5);
 
 struct WritingOptions {
   SamplingOptions sampling;
@@ -53,16 +56,21 @@ struct WritingOptions {
   // the retrieval baseline finds them) weigh as much as the drafts in the consensus. They only
   // rank the model's drafts; a retrieved text is never returned.
   int evidence = 0;
-  // Consensus order: the drafts are measured against this many samples in all (the n_best
-  // candidates and consensus_samples - n_best more, drawn only to estimate what the model tends
-  // to write; never returned). 0: the n_best drafts alone.
+  // Consensus order: this many samples are drawn (0: n_best), each measured against all the
+  // others; the n_best closest are returned.
   int consensus_samples = 0;
+  // Consensus order: BLEU-4's weight in copy_similarity (ROUGE-L has the rest), in [0, 1].
+  double consensus_bleu_weight = 0.5;
   int max_tokens = 0;  // description tokens at most (0: as many as max_len leaves)
   // Added to the log-probability of </s> before each draw (negative: longer copy). The model
   // ends its samples a little sooner than people end their texts (mean 85 characters against
   // 88.7 in training and 91 on validation), which BLEU's brevity penalty charges. Only the draw
   // sees it: mean_log_prob stays the model's.
   double end_bias = 0;
+  // Runs of characters taken over from the human texts of the nearest training titles
+  // (marketing/copy/retrieved_copy.h); weight 0: the model alone. It changes the distribution
+  // the drafts are drawn from and scored by (mean_log_prob).
+  RetrievedCopyOptions retrieved_copy;
   uint64_t seed = 1;  // request r's draft k is drawn from a stream fixed by (seed, r, k)
 };
 
@@ -112,9 +120,11 @@ class CopyWriter {
   int text_limit(const std::vector<int32_t>& title, int32_t segment, int32_t aspect,
                  int max_tokens) const;
   // Sum of the natural log-probabilities of `text` and its </s> after the prompt, through the
-  // decoder (the full forward gives the same: tested). Cut to the model's max_len.
+  // decoder (the full forward gives the same: tested), under `copy` when its weight is not 0
+  // (what the drafts are drawn from). Cut to the model's max_len.
   double log_likelihood(const std::vector<int32_t>& title, int32_t segment, int32_t aspect,
-                        const std::vector<int32_t>& text, int64_t* tokens_scored = nullptr) const;
+                        const std::vector<int32_t>& text, int64_t* tokens_scored = nullptr,
+                        const RetrievedCopyOptions& copy = {}) const;
 
  private:
   CopyWriter(const trainer::LoadedCheckpoint& checkpoint, const std::string& given_corpus);
@@ -124,6 +134,9 @@ class CopyWriter {
   // Log-softmax of the next-token scores after `hidden`, over the tokens a description may use
   // (characters, bytes and </s>; never padding, <s>, <sep> or a tag).
   void next_log_probs(const std::vector<float>& hidden, std::vector<float>& out) const;
+  // The retrieved texts for a title under `options` (none when its weight is 0).
+  RetrievedCopy retrieved_copy_for(const std::vector<int32_t>& title, int32_t segment,
+                                   int32_t aspect, const RetrievedCopyOptions& options) const;
 
   std::string checkpoint_dir_;
   int64_t step_ = 0;
@@ -133,7 +146,8 @@ class CopyWriter {
   data::text::CopyVocabulary vocab_;
   std::unique_ptr<data::CorpusReader> sequences_;
   trainer::Model model_;
-  eval::text::RetrievalBaseline retrieval_;  // the training titles, for WritingOptions::evidence
+  // The training titles, for WritingOptions::evidence and retrieved_copy.
+  eval::text::RetrievalBaseline retrieval_;
 };
 
 }  // namespace cf::marketing::copy

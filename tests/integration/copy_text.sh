@@ -122,7 +122,8 @@ echo "ok: copy --evaluate"
 # The consensus order with the nearest training titles' texts as evidence: recorded in the
 # JSON, the same model perplexity and baselines (only the choice among drafts changes).
 "${copy[@]}" --evaluate --n-best 3 --order consensus --evidence 2 --consensus-samples 5 \
-  --end-bias=-0.5 --out-dir "$WORK/evidence" \
+  --end-bias=-0.5 --consensus-bleu-weight 0.7 --retrieved-copy 0.5 --retrieved-texts 3 \
+  --out-dir "$WORK/evidence" \
   >/dev/null || fail "copy --evaluate --evidence failed"
 python3 - "$WORK/evidence/copy_eval.json" "$WORK/eval/copy_eval.json" <<'PY' || fail "evidence evaluation is wrong"
 import json, sys
@@ -131,17 +132,28 @@ assert e["decoding"]["evidence"] == 2 and e["decoding"]["order"] == "consensus",
 assert e["decoding"]["consensus_samples"] == 5 and e["decoding"]["end_bias"] == -0.5, e["decoding"]
 assert plain["decoding"]["evidence"] == 0, plain["decoding"]
 assert plain["decoding"]["consensus_samples"] == 0 and plain["decoding"]["end_bias"] == 0, plain
+assert e["decoding"]["consensus_bleu_weight"] == 0.7 and plain["decoding"]["consensus_bleu_weight"] == 0.5
+assert e["decoding"]["retrieved_copy"] == 0.5 and e["decoding"]["retrieved_texts"] == 3, e["decoding"]
+assert plain["decoding"]["retrieved_copy"] == 0, plain["decoding"]
 assert e["systems"]["model"]["perplexity"] == plain["systems"]["model"]["perplexity"]
+# The network's perplexity stays; the mixture the drafts come from has its own.
+copied = e["systems"]["model"]["retrieved_copy_perplexity"]
+assert 1 < copied < 1e6 and copied != e["systems"]["model"]["perplexity"], copied
+assert "retrieved_copy_perplexity" not in plain["systems"]["model"]
 for name in ("retrieval", "ngram"):
     assert e["systems"][name] == plain["systems"][name], name
 PY
 expect_error "--evidence: ranks drafts by consensus; give --order consensus with it" \
   "${copy[@]}" --title "包" --segment 0 --aspect a --evidence 2
-expect_error "--consensus-samples: must be 0 or at least --n-best (3) with --order consensus, got 2" \
+expect_error "--consensus-samples: must be 0 or at least --n-best (3) with --order consensus, got 2$" \
   "${copy[@]}" --title "包" --segment 0 --aspect a --n-best 3 --order consensus --consensus-samples 2
 expect_error "--end-bias expects a finite number, got 'nan'" \
   "${copy[@]}" --title "包" --segment 0 --aspect a --end-bias nan
-echo "ok: copy --evidence, --consensus-samples, --end-bias"
+expect_error "--retrieved-copy: must be in \[0, 1), got 1$" \
+  "${copy[@]}" --title "包" --segment 0 --aspect a --retrieved-copy 1
+expect_error "--consensus-bleu-weight: must be in \[0, 1], got 2$" \
+  "${copy[@]}" --title "包" --segment 0 --aspect a --order consensus --consensus-bleu-weight 2
+echo "ok: copy --evidence, --consensus-samples, --consensus-bleu-weight, --end-bias, --retrieved-copy"
 
 # Wrong inputs: one error line naming the flag, file and line, or model.
 expect_error "--segment: unknown segment '9' (the corpus has 0, 1, 2)" \
@@ -218,11 +230,14 @@ grep -q '<h2>Marketing copy</h2>' "$WORK/copy_report/report.html" || fail "no co
 grep -q '<td>copy model</td>' "$WORK/copy_report/report.html" || fail "no metrics table"
 grep -q '<td>copy model − retrieval' "$WORK/copy_report/report.html" || fail "no paired comparison table"
 grep -q 'paired bootstrap interval' "$WORK/copy_report/report.html" || fail "no bootstrap caption"
-! grep -q 'end-of-text bias\|samples,\|measured against' "$WORK/copy_report/report.html" ||
+! grep -q 'end-of-text bias\|samples,\|measured against\|closeness weighs\|runs of text' \
+  "$WORK/copy_report/report.html" ||
   fail "the plain evaluation's report names settings it did not use"
 "$BIN" report --copy "$WORK/evidence" --out-dir "$WORK/evidence_report" >/dev/null || fail "copy report failed"
-grep -q 'the one closest to the others and to the texts of the 2 nearest training titles, measured against 5 samples; end-of-text bias -0.50' \
+grep -q 'of 5 drafts per title the one closest to the others and to the texts of the 2 nearest training titles; closeness weighs BLEU-4 0.70 and ROUGE-L 0.30; end-of-text bias -0.50; runs of text taken over from the texts of the 3 nearest training titles (weight 0.50 at a long match)' \
   "$WORK/evidence_report/report.html" || fail "the report does not name the consensus settings"
+grep -q 'under the distribution its drafts are drawn from (with the retrieved texts mixed in) it is [0-9]' \
+  "$WORK/evidence_report/report.html" || fail "the report does not give the retrieved copy's perplexity"
 "$BIN" report --corpus "$WORK/corpus.h5" --checkpoint "$WORK/behaviour" --copy "$WORK/eval/copy_eval.json" \
   --bootstrap 10 --quiet --out-dir "$WORK/both_report" >/dev/null || fail "report with --copy failed"
 grep -q '<h2>Marketing copy</h2>' "$WORK/both_report/report.html" || fail "no copy section beside the rest"

@@ -145,10 +145,20 @@ int run_copy(int argc, char** argv) {
               "--order consensus: measure each of the n-best drafts against M samples in all "
               "(M - n-best more are drawn only for that; 0: the n-best alone)",
               "0");
+  args.option("consensus-bleu-weight", "W",
+              "--order consensus: the weight of sentence BLEU-4 in the similarity (ROUGE-L has "
+              "1 - W)",
+              "0.5");
   args.option("end-bias", "B",
               "added to the log-probability of the end of the text when sampling (negative: "
               "longer copy; the scores reported stay the model's)",
               "0");
+  args.option("retrieved-copy", "W",
+              "mix in what followed the text written so far in the human texts of the nearest "
+              "training titles: their share at a long match, in [0, 1) (0: the model alone)",
+              "0");
+  args.option("retrieved-texts", "K", "--retrieved-copy: texts of the K nearest training titles",
+              "5");
   args.option("max-tokens", "N", "description tokens at most (0: what max_len leaves)", "0");
   args.option("seed", "S", "sampling seed (a title's drafts depend on it and its row only)", "1");
   args.option("format", "csv|jsonl", "output format", "csv");
@@ -180,6 +190,9 @@ int run_copy(int argc, char** argv) {
   writing.consensus_samples = int(args.get_int("consensus-samples", 0, 1000));
   writing.max_tokens = int(args.get_int("max-tokens", 0, 1 << 20));
   writing.end_bias = args.get_double("end-bias");
+  writing.consensus_bleu_weight = args.get_double("consensus-bleu-weight");
+  writing.retrieved_copy.weight = args.get_double("retrieved-copy");
+  writing.retrieved_copy.texts = int(args.get_int("retrieved-texts", 1, 1000));
   writing.seed = uint64_t(args.get_int("seed"));
   // Checks the writing and sampling options (one UserError naming the flag) before any work.
   marketing::copy::check_writing_options(writing);
@@ -228,6 +241,9 @@ int run_copy(int argc, char** argv) {
     std::printf("%-10s %10s %8s %8s %10.4f %10.4f\n", "human", "-", "-", "-",
                 result["human"]["distinct_1"].get<double>(),
                 result["human"]["distinct_2"].get<double>());
+    if (systems["model"].contains("retrieved_copy_perplexity"))
+      std::printf("model perplexity with the retrieved copy: %.4f\n",
+                  systems["model"]["retrieved_copy_perplexity"].get<double>());
     // Model minus each baseline, with the paired bootstrap interval over the pairs.
     const int level = int(std::lround(100 * result["bootstrap"]["level"].get<double>()));
     for (const char* name : {"retrieval", "ngram"}) {

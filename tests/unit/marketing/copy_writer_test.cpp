@@ -349,7 +349,7 @@ TEST_F(CopyModel, EvidenceAddsTheNearestTextsToTheConsensus) {
   }
 }
 
-TEST_F(CopyModel, ConsensusSamplesMeasureTheCandidatesAgainstMoreDrafts) {
+TEST_F(CopyModel, ConsensusSamplesAreAllCandidatesAndTheClosestReturn) {
   CopyWriter writer(run_dir(), corpus_path());
   WritingOptions options;
   options.sampling.temperature = 1.5;
@@ -359,30 +359,24 @@ TEST_F(CopyModel, ConsensusSamplesMeasureTheCandidatesAgainstMoreDrafts) {
   // All six samples (seed streams 0..5), none repeated at this temperature.
   const std::vector<CopyDraft> all = writer.write_tokens(title, segment, aspect, 2, options);
   ASSERT_EQ(all.size(), 6u);
+  // Reference: each sample's mean similarity to the five others, the closest three first.
+  std::vector<std::pair<double, std::vector<int32_t>>> closest;
+  for (const CopyDraft& a : all) {
+    double sum = 0;
+    for (const CopyDraft& b : all)
+      if (&a != &b) sum += copy_similarity(a.tokens, b.tokens);
+    closest.push_back({sum / 5, a.tokens});
+  }
+  std::stable_sort(closest.begin(), closest.end(),
+                   [](const auto& x, const auto& y) { return x.first > y.first; });
   options.n_best = 3;
-  const std::vector<CopyDraft> candidates = writer.write_tokens(title, segment, aspect, 2, options);
   options.order = DraftOrder::kConsensus;
   options.consensus_samples = 6;
   const std::vector<CopyDraft> ranked = writer.write_tokens(title, segment, aspect, 2, options);
-  // The same three candidates (streams 0..2) come back, each scored against the five other
-  // samples.
-  ASSERT_EQ(ranked.size(), candidates.size());
+  ASSERT_EQ(ranked.size(), 3u);
   for (size_t k = 0; k < ranked.size(); ++k) {
-    EXPECT_TRUE(std::any_of(candidates.begin(), candidates.end(),
-                            [&](const CopyDraft& d) { return d.tokens == ranked[k].tokens; }))
-        << "draft " << k;
-    double expected = 0;
-    int others = 0;
-    for (const CopyDraft& d : all)
-      if (d.tokens != ranked[k].tokens) {
-        expected += copy_similarity(ranked[k].tokens, d.tokens);
-        ++others;
-      }
-    ASSERT_EQ(others, 5);
-    EXPECT_NEAR(ranked[k].consensus, expected / 5, 1e-12) << "draft " << k;
-    if (k > 0) {
-      EXPECT_GE(ranked[k - 1].consensus, ranked[k].consensus);
-    }
+    EXPECT_EQ(ranked[k].tokens, closest[k].second) << "draft " << k;
+    EXPECT_NEAR(ranked[k].consensus, closest[k].first, 1e-12) << "draft " << k;
   }
   options.consensus_samples = 2;
   EXPECT_EQ(user_error_of([&] { writer.write_tokens(title, segment, aspect, 2, options); }),
@@ -421,6 +415,44 @@ TEST_F(CopyModel, EndBiasMovesWhereDraftsEndButNotTheirScores) {
     EXPECT_FALSE(d.finished);
     EXPECT_GE(d.tokens.size(), 3u);  // 6 tokens, less a cut character's first bytes
   }
+}
+
+TEST_F(CopyModel, RetrievedCopyIsWhatDraftsAreDrawnFromAndScoredBy) {
+  CopyWriter writer(run_dir(), corpus_path());
+  const std::vector<int32_t> title = writer.tokenizer().encode("包鞋3");
+  const int32_t segment = 1, aspect = 0;
+  const RetrievedCopyOptions copy{0.9, 2};
+  const std::vector<std::vector<int32_t>> nearest =
+      writer.retrieval().texts_for(title, segment, aspect, 2);
+  ASSERT_FALSE(nearest.empty());
+  // The nearest training title's text is more likely with the copy than by the model alone;
+  // weight 0 is the model alone.
+  const double alone = writer.log_likelihood(title, segment, aspect, nearest[0]);
+  EXPECT_GT(writer.log_likelihood(title, segment, aspect, nearest[0], nullptr, copy), alone);
+  EXPECT_EQ(writer.log_likelihood(title, segment, aspect, nearest[0], nullptr, {0.0, 2}), alone);
+  // Pure samples (temperature 1, no cut) score what log_likelihood gives them under the copy.
+  WritingOptions options;
+  options.sampling.temperature = 1.0;
+  options.sampling.top_p = 1.0;
+  options.sampling.no_repeat_ngram = 0;
+  options.n_best = 6;
+  options.retrieved_copy = copy;
+  int checked = 0;
+  for (const CopyDraft& d : writer.write_tokens(title, segment, aspect, 0, options)) {
+    if (!d.finished) continue;
+    int64_t scored = 0;
+    const double whole = writer.log_likelihood(title, segment, aspect, d.tokens, &scored, copy);
+    ASSERT_EQ(scored, int64_t(d.tokens.size()) + 1);
+    EXPECT_NEAR(d.mean_log_prob * double(scored), whole, 1e-4 * std::abs(whole));
+    ++checked;
+  }
+  EXPECT_GT(checked, 0);
+  options.retrieved_copy = {1.0, 2};
+  EXPECT_EQ(user_error_of([&] { writer.write_tokens(title, segment, aspect, 0, options); }),
+            "--retrieved-copy: must be in [0, 1), got 1");
+  options.retrieved_copy = {0.5, 0};
+  EXPECT_EQ(user_error_of([&] { check_writing_options(options); }),
+            "--retrieved-texts: must be >= 1, got 0");
 }
 
 TEST_F(CopyModel, UnknownTagsAndOtherModelsAreClearErrors) {
