@@ -26,7 +26,9 @@ struct CopyRequest {
 struct CopyDraft {
   std::vector<int32_t> tokens;  // the description's tokens (no specials)
   std::string text;             // decoded
-  double mean_log_prob = 0;     // per token (and the </s> when it ended), at temperature 1
+  // Per token (and the </s> when it ended), at temperature 1; under the retrieved-copy mixture
+  // when WritingOptions::retrieved_copy is on.
+  double mean_log_prob = 0;
   // Mean copy_similarity to the request's other drafts (repeats included): how much of what
   // the model tends to write for this title it holds; with WritingOptions::evidence, the mean of
   // that and of the mean similarity to the retrieved texts (what people wrote for the nearest

@@ -132,7 +132,7 @@ int run_copy(int argc, char** argv) {
   args.option("top-p", "P", "nucleus: the most likely tokens reaching mass P", "0.9");
   args.option("no-repeat-ngram", "N", "never repeat an n-gram of N tokens (0: off)", "4");
   args.flag("greedy", "the most likely token at each step (no sampling)");
-  args.option("n-best", "N", "drafts sampled per title, best first (--order)", "1");
+  args.option("n-best", "N", "drafts written per title, best first (--order)", "1");
   args.option("order", "likelihood|consensus",
               "n-best order: mean log-probability, or consensus (the draft closest to the others "
               "by the mean of sentence BLEU-4 and ROUGE-L: minimum Bayes risk)",
@@ -142,8 +142,8 @@ int run_copy(int argc, char** argv) {
               "evidence beside the drafts (they rank the drafts; never written out)",
               "0");
   args.option("consensus-samples", "M",
-              "--order consensus: measure each of the n-best drafts against M samples in all "
-              "(M - n-best more are drawn only for that; 0: the n-best alone)",
+              "--order consensus: draw M samples, measure each against all the others and "
+              "return the n-best closest (0: M = n-best)",
               "0");
   args.option("consensus-bleu-weight", "W",
               "--order consensus: the weight of sentence BLEU-4 in the similarity (ROUGE-L has "
