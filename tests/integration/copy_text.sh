@@ -238,6 +238,20 @@ grep -q 'of 5 drafts per title the one closest to the others and to the texts of
   "$WORK/evidence_report/report.html" || fail "the report does not name the consensus settings"
 grep -q 'under the distribution its drafts are drawn from (with the retrieved texts mixed in) it is [0-9]' \
   "$WORK/evidence_report/report.html" || fail "the report does not give the retrieved copy's perplexity"
+# An evaluation from before stop 31 (no consensus_bleu_weight): its n-best were the only
+# candidates, measured against the other samples.
+mkdir -p "$WORK/old_eval"
+python3 - "$WORK/evidence/copy_eval.json" "$WORK/old_eval/copy_eval.json" <<'PY'
+import json, sys
+e = json.load(open(sys.argv[1]))
+for key in ("consensus_bleu_weight", "retrieved_copy", "retrieved_texts"):
+    del e["decoding"][key]
+del e["systems"]["model"]["retrieved_copy_perplexity"]
+json.dump(e, open(sys.argv[2], "w"))
+PY
+"$BIN" report --copy "$WORK/old_eval" --out-dir "$WORK/old_report" >/dev/null || fail "copy report failed"
+grep -q 'of 3 drafts per title the one closest to the others and to the texts of the 2 nearest training titles, measured against 5 samples; end-of-text bias -0.50\.' \
+  "$WORK/old_report/report.html" || fail "the report misreads an evaluation from before stop 31"
 "$BIN" report --corpus "$WORK/corpus.h5" --checkpoint "$WORK/behaviour" --copy "$WORK/eval/copy_eval.json" \
   --bootstrap 10 --quiet --out-dir "$WORK/both_report" >/dev/null || fail "report with --copy failed"
 grep -q '<h2>Marketing copy</h2>' "$WORK/both_report/report.html" || fail "no copy section beside the rest"

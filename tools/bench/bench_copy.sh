@@ -29,8 +29,9 @@ start=$(date +%s)
 seconds=$(( $(date +%s) - start ))
 # The decoding chosen on the validation titles (docs/benchmarks.md, "Copy generation").
 "$BIN" copy --checkpoint "$out/copy-bench" --text-corpus "$out/text.h5" --evaluate --split test \
-  --temperature 1.0 --top-p 0.95 --no-repeat-ngram 4 --n-best 8 --order consensus --evidence 5 \
-  --consensus-samples 24 --end-bias=-0.6 --out-dir "$out/copy-bench-eval" --quiet \
+  --temperature 1.0 --top-p 0.95 --no-repeat-ngram 4 --order consensus --evidence 5 \
+  --consensus-samples 24 --end-bias=-1.2 --retrieved-copy 0.7 --out-dir "$out/copy-bench-eval" \
+  --quiet \
   > "$out/copy-bench-eval.txt"
 cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 echo "bench_copy: $data, recipe configs/recipes/taobao-kobe-copy.yaml ${sets[*]}"
