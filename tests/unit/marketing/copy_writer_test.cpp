@@ -78,6 +78,22 @@ class CopyModel : public ::testing::Test {
 };
 data::testing::ScratchDir* CopyModel::dir_ = nullptr;
 
+// The copy task's training rows of the test corpus at max_len 40: what fill_micro_batches reads.
+struct CopyTrainingRows {
+  std::unique_ptr<data::CorpusReader> reader;
+  data::TrainingSplit split;
+  std::vector<int64_t> ids;
+  trainer::TaskSpec task;
+};
+CopyTrainingRows copy_training_rows(const std::string& corpus) {
+  CopyTrainingRows rows;
+  rows.reader = data::text::open_copy_sequences(corpus, 40);
+  rows.split = data::TrainingSplit::by_sequence(rows.reader->sequence_splits());
+  rows.ids = data::trainable_sequences(*rows.reader, rows.split);
+  rows.task.kind = trainer::TaskKind::kCopy;
+  return rows;
+}
+
 TEST(CopySequences, PairIsTagsBeginTitleSeparatorTextEnd) {
   const data::text::CopyVocabulary vocab{100, 3, 2};
   const std::vector<int32_t> title = {10, 11, 12}, text = {20, 21};
@@ -119,11 +135,8 @@ TEST_F(CopyModel, ReaderGivesEveryPairWithItsSplit) {
 }
 
 TEST_F(CopyModel, LossMaskCoversExactlyTheDescriptionAndItsEnd) {
-  auto reader = data::text::open_copy_sequences(corpus_path(), 40);
-  trainer::TaskSpec task;
-  task.kind = trainer::TaskKind::kCopy;
-  const data::TrainingSplit split = data::TrainingSplit::by_sequence(reader->sequence_splits());
-  const std::vector<int64_t> ids = data::trainable_sequences(*reader, split);
+  const CopyTrainingRows rows = copy_training_rows(corpus_path());
+  const auto& [reader, split, ids, task] = rows;
   ASSERT_FALSE(ids.empty());
   for (int64_t id : ids) ASSERT_EQ(reader->sequence_splits()[size_t(id)], 0);
   std::vector<data::Batch> micro;
@@ -150,11 +163,8 @@ TEST_F(CopyModel, LossMaskCoversExactlyTheDescriptionAndItsEnd) {
 }
 
 TEST_F(CopyModel, InputNoiseReplacesOnlyDescriptionInputsFromTheirOwnRow) {
-  auto reader = data::text::open_copy_sequences(corpus_path(), 40);
-  trainer::TaskSpec task;
-  task.kind = trainer::TaskKind::kCopy;
-  const data::TrainingSplit split = data::TrainingSplit::by_sequence(reader->sequence_splits());
-  const std::vector<int64_t> ids = data::trainable_sequences(*reader, split);
+  CopyTrainingRows copy_rows = copy_training_rows(corpus_path());
+  auto& [reader, split, ids, task] = copy_rows;
   const int64_t rows = std::min<int64_t>(int64_t(ids.size()), 8);
   std::vector<data::Batch> clean, noisy, again;
   trainer::fill_micro_batches(task, split, *reader, ids, 0, rows, 5, 3, 8, 40, clean);
