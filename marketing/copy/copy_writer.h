@@ -67,7 +67,7 @@ struct WritingOptions {
   // Added to the log-probability of </s> before each draw (negative: longer copy). The model
   // ends its samples a little sooner than people end their texts (mean 85 characters against
   // 88.7 in training and 91 on validation), which BLEU's brevity penalty charges. Only the draw
-  // sees it: mean_log_prob stays the model's.
+  // sees it: mean_log_prob leaves it out.
   double end_bias = 0;
   // Runs of characters taken over from the human texts of the nearest training titles
   // (marketing/copy/retrieved_copy.h); weight 0: the model alone. It changes the distribution
@@ -78,8 +78,9 @@ struct WritingOptions {
 
 // One UserError naming the flag for options that cannot go together or are out of range
 // (n_best < 1, max_tokens < 0, evidence or consensus_samples without the consensus order,
-// consensus_samples below n_best). CopyWriter::write checks them too; a caller may check first,
-// before any work.
+// consensus_samples below n_best, consensus_bleu_weight outside [0, 1], a retrieved-copy weight
+// outside [0, 1) or fewer than one retrieved text). CopyWriter::write checks them too; a caller
+// may check first, before any work.
 void check_writing_options(const WritingOptions& options);
 
 class CopyWriter {
