@@ -60,6 +60,61 @@ uint64_t draft_seed(uint64_t seed, int64_t request, int k) {
 
 }  // namespace
 
+// One draft being written: its sampler, its retrieved-copy state, its UTF-8 guard, its tokens.
+struct CopyWriter::DraftInProgress {
+  DraftInProgress(int k, const SamplingOptions& sampling, uint64_t seed, const RetrievedCopy& c)
+      : index(k), sampler(sampling, seed), copy(c) {}
+
+  // Draws the next token from `log_probs` (the model's, normalised; this changes them): mixes
+  // in the retrieved copy, keeps the UTF-8 whole, adds the end bias for the draw only. Sets
+  // `done` when the draft ended (</s>, nothing left to draw, or `limit` tokens).
+  void take_next(std::vector<float>& log_probs, double end_bias, int limit) {
+    copy.mix_into(log_probs);
+    // Byte tokens that would break the UTF-8 are never drawn (the probabilities stay the
+    // model's; the sampler renormalises over what is left).
+    const int32_t checked =
+        utf8.inside_character() ? int32_t(log_probs.size()) : data::text::kFirstCharToken;
+    for (int32_t t = data::text::kEndToken; t < checked; ++t)
+      if (!utf8.allows(t)) log_probs[size_t(t)] = -std::numeric_limits<float>::infinity();
+    const float model_end = log_probs[size_t(data::text::kEndToken)];
+    log_probs[size_t(data::text::kEndToken)] += float(end_bias);
+    const int32_t next = sampler.next(log_probs, draft.tokens);
+    log_probs[size_t(data::text::kEndToken)] = model_end;
+    if (next < 0) {
+      done = true;
+      return;
+    }
+    sum += double(log_probs[size_t(next)]);
+    ++scored;
+    if (next == data::text::kEndToken) {
+      draft.finished = true;
+      done = true;
+      return;
+    }
+    draft.tokens.push_back(next);
+    utf8.add(next);
+    copy.advance(next);
+    done = int(draft.tokens.size()) == limit;  // at the limit the draft ends, cut
+  }
+
+  CopyDraft finish(const data::text::CharTokenizer& tokenizer) {
+    // Cut inside a character (at the length limit): its first bytes go too.
+    draft.tokens.resize(draft.tokens.size() - size_t(utf8.partial_bytes()));
+    draft.mean_log_prob = scored > 0 ? sum / scored : 0.0;
+    draft.text = tokenizer.decode(draft.tokens);
+    return std::move(draft);
+  }
+
+  int index;  // which of the request's samples (its seed stream)
+  TokenSampler sampler;
+  RetrievedCopy copy;
+  Utf8Guard utf8;
+  CopyDraft draft;
+  double sum = 0;  // of the drawn tokens' log-probabilities
+  int scored = 0;
+  bool done = false;
+};
+
 CopyWriter::CopyWriter(const std::string& checkpoint, const std::string& corpus_path)
     : CopyWriter(load_copy_checkpoint(checkpoint), corpus_path) {}
 
@@ -98,19 +153,23 @@ std::vector<int32_t> CopyWriter::prompt_for(const std::vector<int32_t>& title, i
                                  max_len());
 }
 
-void CopyWriter::next_log_probs(const std::vector<float>& hidden, std::vector<float>& out) const {
-  out.resize(size_t(vocab_.size()));
-  model_.item_scores(hidden.data(), 1, out.data());
+void CopyWriter::next_log_probs(const float* hidden, int rows, std::vector<float>& out) const {
+  const size_t V = size_t(vocab_.size());
+  out.resize(size_t(rows) * V);
+  model_.item_scores(hidden, rows, out.data());
   const float minus_inf = -std::numeric_limits<float>::infinity();
-  for (int32_t t : {data::text::kPadToken, data::text::kBeginToken, data::text::kSeparatorToken})
-    out[size_t(t)] = minus_inf;
-  std::fill(out.begin() + vocab_.tokenizer_size, out.end(), minus_inf);  // the tags
-  float top = minus_inf;
-  for (float v : out) top = std::max(top, v);
-  double sum = 0;
-  for (float v : out) sum += std::exp(double(v) - double(top));
-  const float log_sum = float(double(top) + std::log(sum));
-  for (float& v : out) v -= log_sum;
+  for (int r = 0; r < rows; ++r) {
+    float* row = out.data() + size_t(r) * V;
+    for (int32_t t : {data::text::kPadToken, data::text::kBeginToken, data::text::kSeparatorToken})
+      row[size_t(t)] = minus_inf;
+    std::fill(row + vocab_.tokenizer_size, row + V, minus_inf);  // the tags
+    float top = minus_inf;
+    for (size_t i = 0; i < V; ++i) top = std::max(top, row[i]);
+    double sum = 0;
+    for (size_t i = 0; i < V; ++i) sum += std::exp(double(row[i]) - double(top));
+    const float log_sum = float(double(top) + std::log(sum));
+    for (size_t i = 0; i < V; ++i) row[i] -= log_sum;
+  }
 }
 
 void check_writing_options(const WritingOptions& options) {
@@ -126,6 +185,8 @@ void check_writing_options(const WritingOptions& options) {
     throw UserError("--consensus-samples: must be 0 or at least --n-best (" +
                     std::to_string(options.n_best) + ") with --order consensus, got " +
                     std::to_string(options.consensus_samples));
+  if (options.draft_lanes < 1)
+    throw UserError("--draft-lanes: must be >= 1, got " + std::to_string(options.draft_lanes));
   if (!(options.consensus_bleu_weight >= 0 && options.consensus_bleu_weight <= 1))
     throw UserError("--consensus-bleu-weight: must be in [0, 1], got " +
                     config_fields::shortest_decimal(options.consensus_bleu_weight));
@@ -152,55 +213,58 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
   const std::vector<int32_t> prompt = prompt_for(title, segment, aspect);
   const int limit = text_limit(title, segment, aspect, options.max_tokens);
 
-  // The prompt is fed once; each draft goes back to its end (the cache is by position, so
-  // truncating is exact) and starts from its last hidden state.
-  std::vector<CopyDraft> drafts;
-  std::vector<float> log_probs;
-  RetrievedCopy copy = retrieved_copy_for(title, segment, aspect, options.retrieved_copy);
-  const std::unique_ptr<trainer::Model::Decoder> decoder = model_.make_decoder();
+  // The prompt is fed once, into lane 0, and copied to the other lanes; the drafts are written
+  // draft_lanes at a time, one lane each, all stepping together (one matrix product per step
+  // for all of them). A finished draft's lane takes over the last running one's, so the running
+  // drafts always fill the first lanes.
+  std::vector<CopyDraft> drafts(static_cast<size_t>(samples));
+  const RetrievedCopy copy = retrieved_copy_for(title, segment, aspect, options.retrieved_copy);
+  const int lanes = std::min(samples, options.draft_lanes);
+  const std::unique_ptr<trainer::Model::Decoder> decoder = model_.make_decoder(lanes);
   std::vector<float> prompt_hidden;
   for (int32_t t : prompt) prompt_hidden = decoder->append(t, 1, 1, 1, 1);
   const int prompt_length = decoder->length();
-  for (int k = 0; k < samples; ++k) {
-    TokenSampler sampler(options.sampling, draft_seed(options.seed, request_index, k));
+  for (int lane = 1; lane < lanes; ++lane) decoder->copy_lane(0, lane);
+  const size_t C = size_t(model_.config().d_model), V = size_t(vocab_.size());
+  std::vector<float> hidden, log_probs, lane_log_probs;
+  const std::vector<int32_t> ones(size_t(lanes), 1);
+  std::vector<int32_t> tokens;
+  for (int first = 0; first < samples; first += lanes) {
     decoder->truncate(prompt_length);
-    copy.restart();
-    const std::vector<float>* hidden = &prompt_hidden;
-    CopyDraft draft;
-    Utf8Guard utf8;
-    double sum = 0;
-    int scored = 0;
-    while (int(draft.tokens.size()) < limit) {  // at the limit the draft ends, cut
-      next_log_probs(*hidden, log_probs);
-      copy.mix_into(log_probs);
-      // Byte tokens that would break the UTF-8 are never drawn (the probabilities stay the
-      // model's; the sampler renormalises over what is left).
-      const int32_t checked =
-          utf8.inside_character() ? int32_t(log_probs.size()) : data::text::kFirstCharToken;
-      for (int32_t t = data::text::kEndToken; t < checked; ++t)
-        if (!utf8.allows(t)) log_probs[size_t(t)] = -std::numeric_limits<float>::infinity();
-      const float model_end = log_probs[size_t(data::text::kEndToken)];
-      log_probs[size_t(data::text::kEndToken)] += float(options.end_bias);
-      const int32_t next = sampler.next(log_probs, draft.tokens);
-      log_probs[size_t(data::text::kEndToken)] = model_end;
-      if (next < 0) break;
-      sum += double(log_probs[size_t(next)]);
-      ++scored;
-      if (next == data::text::kEndToken) {
-        draft.finished = true;
-        break;
+    std::vector<DraftInProgress> running;
+    for (int k = first; k < std::min(samples, first + lanes); ++k)
+      running.emplace_back(k, options.sampling, draft_seed(options.seed, request_index, k), copy);
+    hidden.resize(running.size() * C);
+    for (size_t lane = 0; lane < running.size(); ++lane)
+      std::copy_n(prompt_hidden.data(), C, hidden.data() + lane * C);
+    while (!running.empty()) {
+      next_log_probs(hidden.data(), int(running.size()), log_probs);
+      for (size_t lane = 0; lane < running.size(); ++lane) {
+        lane_log_probs.assign(log_probs.begin() + ptrdiff_t(lane * V),
+                              log_probs.begin() + ptrdiff_t((lane + 1) * V));
+        running[lane].take_next(lane_log_probs, options.end_bias, limit);
       }
-      draft.tokens.push_back(next);
-      utf8.add(next);
-      copy.advance(next);
-      if (int(draft.tokens.size()) == limit) break;
-      hidden = &decoder->append(next, 1, 1, 1, 1);
+      for (size_t lane = 0; lane < running.size();) {
+        if (!running[lane].done) {
+          ++lane;
+          continue;
+        }
+        drafts[size_t(running[lane].index)] = running[lane].finish(tokenizer_);
+        const size_t last = running.size() - 1;
+        if (lane != last) {
+          decoder->copy_lane(int(last), int(lane));
+          running[lane] = std::move(running[last]);
+        }
+        running.pop_back();
+      }
+      if (running.empty()) break;
+      tokens.clear();
+      for (const DraftInProgress& d : running) tokens.push_back(d.draft.tokens.back());
+      const int n = int(running.size());
+      const std::vector<float>& rows = decoder->append_lanes(n, tokens.data(), ones.data(),
+                                                             ones.data(), ones.data(), ones.data());
+      hidden.assign(rows.begin(), rows.begin() + ptrdiff_t(size_t(n) * C));
     }
-    // Cut inside a character (at the length limit): its first bytes go too.
-    draft.tokens.resize(draft.tokens.size() - size_t(utf8.partial_bytes()));
-    draft.mean_log_prob = scored > 0 ? sum / scored : 0.0;
-    draft.text = tokenizer_.decode(draft.tokens);
-    drafts.push_back(std::move(draft));
   }
   // Consensus order: each sample's consensus is over every other sample (a repeated draft is
   // evidence too) and the retrieved texts; the n-best closest are returned. The likelihood
@@ -269,7 +333,7 @@ double CopyWriter::log_likelihood(const std::vector<int32_t>& title, int32_t seg
     const std::vector<float>& hidden = decoder->append(sequence[p], 1, 1, 1, 1);
     if (p + 1 < prompt_length) continue;
     if (p + 1 > prompt_length) copy.advance(sequence[p]);  // a description token written
-    next_log_probs(hidden, log_probs);
+    next_log_probs(hidden.data(), 1, log_probs);
     copy.mix_into(log_probs);
     sum += double(log_probs[size_t(sequence[p + 1])]);
     ++scored;

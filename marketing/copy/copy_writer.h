@@ -74,13 +74,18 @@ struct WritingOptions {
   // the drafts are drawn from and scored by (mean_log_prob).
   RetrievedCopyOptions retrieved_copy;
   uint64_t seed = 1;  // request r's draft k is drawn from a stream fixed by (seed, r, k)
+  // Drafts decoded together, one key/value-cache lane each (trainer/model/model_decoder.h):
+  // each step's products read the weights once for all of them. Memory per writing thread:
+  // lanes x max_len x d_model x 2 x n_layer floats. 1: one draft at a time. The drafts are the
+  // same whatever the lanes, but for float rounding in the products.
+  int draft_lanes = 32;
 };
 
 // One UserError naming the flag for options that cannot go together or are out of range
 // (n_best < 1, max_tokens < 0, evidence or consensus_samples without the consensus order,
 // consensus_samples below n_best, consensus_bleu_weight outside [0, 1], a retrieved-copy weight
-// outside [0, 1) or fewer than one retrieved text). CopyWriter::write checks them too; a caller
-// may check first, before any work.
+// outside [0, 1) or fewer than one retrieved text, draft_lanes < 1). CopyWriter::write checks them
+// too; a caller may check first, before any work.
 void check_writing_options(const WritingOptions& options);
 
 class CopyWriter {
@@ -136,10 +141,13 @@ class CopyWriter {
                                   int32_t aspect) const;
   // Log-softmax of the next-token scores after `hidden`, over the tokens a description may use
   // (characters, bytes and </s>; never padding, <s>, <sep> or a tag).
-  void next_log_probs(const std::vector<float>& hidden, std::vector<float>& out) const;
+  // `rows` hidden states [rows, d_model] give rows x vocabulary values.
+  void next_log_probs(const float* hidden, int rows, std::vector<float>& out) const;
   // The retrieved texts for a title under `options` (none when its weight is 0).
   RetrievedCopy retrieved_copy_for(const std::vector<int32_t>& title, int32_t segment,
                                    int32_t aspect, const RetrievedCopyOptions& options) const;
+
+  struct DraftInProgress;
 
   std::string checkpoint_dir_;
   int64_t step_ = 0;

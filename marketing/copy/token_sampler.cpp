@@ -84,32 +84,53 @@ int32_t TokenSampler::next(const std::vector<float>& logits, const std::vector<i
     if (banned >= 0 && size_t(banned) < scores.size()) scores[size_t(banned)] = minus_inf;
 
   // Candidates by score, highest first (ties: lower id first, so the order is deterministic).
+  // Only as much of the order is sorted as the draw needs: the nucleus is usually a few dozen
+  // of the vocabulary's thousands, and sorting them all per token was most of a draft's cost.
   std::vector<int32_t> order;
   for (size_t v = 0; v < scores.size(); ++v)
     if (scores[v] > minus_inf) order.push_back(int32_t(v));
   if (order.empty()) return -1;
-  std::stable_sort(order.begin(), order.end(),
-                   [&](int32_t a, int32_t b) { return scores[size_t(a)] > scores[size_t(b)]; });
-  if (options_.greedy) return order.front();
-  if (options_.top_k > 0 && int64_t(order.size()) > options_.top_k)
+  const auto before = [&](int32_t a, int32_t b) {
+    const double sa = scores[size_t(a)], sb = scores[size_t(b)];
+    return sa > sb || (sa == sb && a < b);
+  };
+  if (options_.greedy) return *std::min_element(order.begin(), order.end(), before);
+  size_t sorted = 0;  // order[0, sorted) holds the highest candidates, in order
+  const auto sort_prefix = [&](size_t length) {
+    length = std::min(length, order.size());
+    if (length <= sorted) return;
+    std::partial_sort(order.begin() + int64_t(sorted), order.begin() + int64_t(length), order.end(),
+                      before);
+    sorted = length;
+  };
+  if (options_.top_k > 0 && int64_t(order.size()) > options_.top_k) {
+    sort_prefix(size_t(options_.top_k));
     order.resize(size_t(options_.top_k));
+  }
 
   // Softmax over the candidates, then the nucleus: the shortest prefix whose mass reaches p.
-  const double top = scores[size_t(order.front())];
-  std::vector<double> p(order.size());
-  for (size_t i = 0; i < order.size(); ++i) p[i] = std::exp(scores[size_t(order[i])] - top);
-  const double total = std::accumulate(p.begin(), p.end(), 0.0);
+  double top = minus_inf;
+  for (int32_t v : order) top = std::max(top, scores[size_t(v)]);
+  double total = 0;
+  for (int32_t v : order) total += std::exp(scores[size_t(v)] - top);
+  std::vector<double> p;  // of order[i], for the prefix the draw looks at
+  const auto prob = [&](size_t i) {
+    if (i >= sorted) sort_prefix(std::max<size_t>(64, 4 * sorted));
+    while (p.size() <= i) p.push_back(std::exp(scores[size_t(order[p.size()])] - top));
+    return p[i];
+  };
   size_t keep = order.size();
   if (options_.top_p < 1) {
     double mass = 0;
     for (size_t i = 0; i < order.size(); ++i) {
-      mass += p[i] / total;
+      mass += prob(i) / total;
       if (mass >= options_.top_p) {
         keep = i + 1;
         break;
       }
     }
   }
+  for (size_t i = 0; i < keep; ++i) prob(i);
   const double kept = std::accumulate(p.begin(), p.begin() + int64_t(keep), 0.0);
   const double u = unit_interval(rng_.next()) * kept;
   double running = 0;

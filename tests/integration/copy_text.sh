@@ -123,7 +123,7 @@ echo "ok: copy --evaluate"
 # JSON, the same model perplexity and baselines (only the choice among drafts changes).
 "${copy[@]}" --evaluate --n-best 3 --order consensus --evidence 2 --consensus-samples 5 \
   --end-bias=-0.5 --consensus-bleu-weight 0.7 --retrieved-copy 0.5 --retrieved-texts 3 \
-  --out-dir "$WORK/evidence" \
+  --draft-lanes 2 --out-dir "$WORK/evidence" \
   >/dev/null || fail "copy --evaluate --evidence failed"
 python3 - "$WORK/evidence/copy_eval.json" "$WORK/eval/copy_eval.json" <<'PY' || fail "evidence evaluation is wrong"
 import json, sys
@@ -135,6 +135,7 @@ assert plain["decoding"]["consensus_samples"] == 0 and plain["decoding"]["end_bi
 assert e["decoding"]["consensus_bleu_weight"] == 0.7 and plain["decoding"]["consensus_bleu_weight"] == 0.5
 assert e["decoding"]["retrieved_copy"] == 0.5 and e["decoding"]["retrieved_texts"] == 3, e["decoding"]
 assert plain["decoding"]["retrieved_copy"] == 0, plain["decoding"]
+assert e["decoding"]["draft_lanes"] == 2 and plain["decoding"]["draft_lanes"] == 32, e["decoding"]
 assert e["systems"]["model"]["perplexity"] == plain["systems"]["model"]["perplexity"]
 # The network's perplexity stays; the mixture the drafts come from has its own.
 copied = e["systems"]["model"]["retrieved_copy_perplexity"]
@@ -153,6 +154,8 @@ expect_error "--retrieved-copy: must be in \[0, 1), got 1$" \
   "${copy[@]}" --title "包" --segment 0 --aspect a --retrieved-copy 1
 expect_error "--consensus-bleu-weight: must be in \[0, 1], got 2$" \
   "${copy[@]}" --title "包" --segment 0 --aspect a --order consensus --consensus-bleu-weight 2
+expect_error "--draft-lanes must be between 1 and 1000, got 0" \
+  "${copy[@]}" --title "包" --segment 0 --aspect a --draft-lanes 0
 echo "ok: copy --evidence, --consensus-samples, --consensus-bleu-weight, --end-bias, --retrieved-copy"
 
 # Wrong inputs: one error line naming the flag, file and line, or model.
@@ -244,7 +247,7 @@ mkdir -p "$WORK/old_eval"
 python3 - "$WORK/evidence/copy_eval.json" "$WORK/old_eval/copy_eval.json" <<'PY'
 import json, sys
 e = json.load(open(sys.argv[1]))
-for key in ("consensus_bleu_weight", "retrieved_copy", "retrieved_texts"):
+for key in ("consensus_bleu_weight", "retrieved_copy", "retrieved_texts", "draft_lanes"):
     del e["decoding"][key]
 del e["systems"]["model"]["retrieved_copy_perplexity"]
 json.dump(e, open(sys.argv[2], "w"))

@@ -160,6 +160,10 @@ int run_copy(int argc, char** argv) {
   args.option("retrieved-texts", "K", "--retrieved-copy: texts of the K nearest training titles",
               "5");
   args.option("max-tokens", "N", "description tokens at most (0: what max_len leaves)", "0");
+  args.option("draft-lanes", "N",
+              "drafts decoded together (one matrix product per step for all; memory N x max_len "
+              "x d_model x 2 x layers floats per thread; 1: one at a time)",
+              "32");
   args.option("seed", "S", "sampling seed (a title's drafts depend on it and its row only)", "1");
   args.option("format", "csv|jsonl", "output format", "csv");
   args.option("out", "FILE", "output file, written atomically (default: stdout)");
@@ -193,6 +197,7 @@ int run_copy(int argc, char** argv) {
   writing.consensus_bleu_weight = args.get_double("consensus-bleu-weight");
   writing.retrieved_copy.weight = args.get_double("retrieved-copy");
   writing.retrieved_copy.texts = int(args.get_int("retrieved-texts", 1, 1000));
+  writing.draft_lanes = int(args.get_int("draft-lanes", 1, 1000));
   writing.seed = uint64_t(args.get_int("seed"));
   // Checks the writing and sampling options (one UserError naming the flag) before any work.
   marketing::copy::check_writing_options(writing);

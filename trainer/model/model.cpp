@@ -72,7 +72,7 @@ namespace {
 
 class CachedDecoder final : public Model::Decoder {
  public:
-  explicit CachedDecoder(const ModelCore<float>& core) : decoder_(core) {}
+  CachedDecoder(const ModelCore<float>& core, int lanes) : decoder_(core, lanes) {}
   void reset() override { decoder_.reset(); }
   const std::vector<float>& append(int32_t item, int32_t action, int32_t category, int32_t time_gap,
                                    int32_t activity) override {
@@ -80,6 +80,13 @@ class CachedDecoder final : public Model::Decoder {
   }
   int length() const override { return decoder_.length(); }
   void truncate(int length) override { decoder_.truncate(length); }
+  int lanes() const override { return decoder_.lanes(); }
+  const std::vector<float>& append_lanes(int n, const int32_t* items, const int32_t* actions,
+                                         const int32_t* categories, const int32_t* time_gaps,
+                                         const int32_t* activities) override {
+    return decoder_.append_lanes(n, items, actions, categories, time_gaps, activities);
+  }
+  void copy_lane(int from, int to) override { decoder_.copy_lane(from, to); }
 
  private:
   KvDecoder<float> decoder_;
@@ -87,8 +94,8 @@ class CachedDecoder final : public Model::Decoder {
 
 }  // namespace
 
-std::unique_ptr<Model::Decoder> Model::make_decoder() const {
-  return std::make_unique<CachedDecoder>(impl_->core);
+std::unique_ptr<Model::Decoder> Model::make_decoder(int lanes) const {
+  return std::make_unique<CachedDecoder>(impl_->core, lanes);
 }
 
 }  // namespace cf::trainer

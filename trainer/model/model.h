@@ -89,9 +89,20 @@ class Model {
     virtual int length() const = 0;
     // Keeps the first `length` events (<= length()) and forgets the rest, exactly.
     virtual void truncate(int length) = 0;
+    // Lanes (KvDecoder): sequences of one length that step together. append feeds lane 0;
+    // append_lanes feeds event b to lane b for b < n and returns n rows [n, d_model] (lanes n
+    // and above fall behind until copy_lane overwrites them); copy_lane(from, to) makes lane
+    // `to` hold lane `from`'s events.
+    virtual int lanes() const = 0;
+    virtual const std::vector<float>& append_lanes(int n, const int32_t* items,
+                                                   const int32_t* actions,
+                                                   const int32_t* categories,
+                                                   const int32_t* time_gaps,
+                                                   const int32_t* activities) = 0;
+    virtual void copy_lane(int from, int to) = 0;
   };
   // The decoder reads this model's parameters: the model must outlive it.
-  std::unique_ptr<Decoder> make_decoder() const;
+  std::unique_ptr<Decoder> make_decoder(int lanes = 1) const;
 
   // Forward + backward FLOPs per real token (for tokens/s -> GFLOP/s in benchmarks).
   // `item_logits`: items scored per position by the item loss (0 = every item: full softmax).

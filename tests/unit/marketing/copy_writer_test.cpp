@@ -10,6 +10,7 @@
 #include <cmath>
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -463,6 +464,33 @@ TEST_F(CopyModel, RetrievedCopyIsWhatDraftsAreDrawnFromAndScoredBy) {
   options.retrieved_copy = {0.5, 0};
   EXPECT_EQ(user_error_of([&] { check_writing_options(options); }),
             "--retrieved-texts: must be >= 1, got 0");
+}
+
+TEST_F(CopyModel, DraftsWrittenInLanesScoreWhatOneAtATimeDecodingGives) {
+  // 40 samples: two rounds of decoder lanes (32, then 8), drafts finishing at different steps
+  // (each finished lane taken over by a running one). Every draft's score is what the one-lane
+  // decoder of log_likelihood gives its tokens.
+  CopyWriter writer(run_dir(), corpus_path());
+  const std::vector<int32_t> title = writer.tokenizer().encode("包鞋3");
+  WritingOptions options;
+  options.sampling.temperature = 1.0;
+  options.sampling.top_p = 1.0;
+  options.sampling.no_repeat_ngram = 0;
+  options.n_best = 40;
+  const std::vector<CopyDraft> drafts = writer.write_tokens(title, 1, 0, 0, options);
+  std::set<size_t> lengths;
+  int checked = 0;
+  for (const CopyDraft& d : drafts) {
+    lengths.insert(d.tokens.size());
+    if (!d.finished) continue;
+    int64_t scored = 0;
+    const double whole = writer.log_likelihood(title, 1, 0, d.tokens, &scored);
+    ASSERT_EQ(scored, int64_t(d.tokens.size()) + 1);
+    EXPECT_NEAR(d.mean_log_prob * double(scored), whole, 1e-4 * std::abs(whole));
+    ++checked;
+  }
+  EXPECT_GT(checked, 32);         // drafts of the second round among them
+  EXPECT_GT(lengths.size(), 3u);  // lanes finished at different steps
 }
 
 TEST_F(CopyModel, UnknownTagsAndOtherModelsAreClearErrors) {

@@ -162,6 +162,62 @@ TEST(ModelBehaviour, DecoderTruncateForgetsTheLaterEventsExactly) {
   }
 }
 
+TEST(ModelBehaviour, DecoderLanesEachEqualAOneLaneDecoder) {
+  // Three lanes share a prompt fed once (copied from lane 0), step together with different
+  // events, lose a lane (the last one's events copied over the finished one, as copy's drafts
+  // do) and go on; every row equals a one-lane decoder fed that lane's events (the products
+  // run over several rows, so within float rounding).
+  for (BlockKind block : {BlockKind::kGpt, BlockKind::kLigr, BlockKind::kHstu}) {
+    ModelConfig config = tiny_config();
+    config.block = block;
+    Model model = make_model(config, 24);
+    const int C = config.d_model;
+    auto lanes = model.make_decoder(3);
+    EXPECT_EQ(lanes->lanes(), 3);
+    const std::vector<int32_t> prompt = {3, 1, 4};
+    for (int32_t item : prompt) lanes->append(item, 1, 1, 1, 1);
+    for (int lane : {1, 2}) lanes->copy_lane(0, lane);
+    std::vector<std::vector<int32_t>> events(3, prompt);
+    const std::vector<int32_t> ones(3, 1);
+    auto expect_rows_match = [&](const std::vector<float>& rows, int n) {
+      for (int b = 0; b < n; ++b) {
+        auto single = model.make_decoder();
+        const std::vector<float>* h = nullptr;
+        for (int32_t item : events[size_t(b)]) h = &single->append(item, 1, 1, 1, 1);
+        for (int c = 0; c < C; ++c)
+          ASSERT_NEAR(rows[size_t(b) * C + c], (*h)[size_t(c)], 1e-5)
+              << "block " << int(block) << " lane " << b << " dim " << c;
+      }
+    };
+    const std::vector<std::vector<int32_t>> steps = {{5, 6, 7}, {2, 8, 9}};
+    for (const std::vector<int32_t>& step : steps) {
+      for (int b = 0; b < 3; ++b) events[size_t(b)].push_back(step[size_t(b)]);
+      const std::vector<float>& rows =
+          lanes->append_lanes(3, step.data(), ones.data(), ones.data(), ones.data(), ones.data());
+      expect_rows_match(rows, 3);
+    }
+    // Lane 0's draft ends: lane 2 moves into it; two lanes go on.
+    lanes->copy_lane(2, 0);
+    events[0] = events[2];
+    events.pop_back();
+    const std::vector<int32_t> step = {1, 7};
+    for (int b = 0; b < 2; ++b) events[size_t(b)].push_back(step[size_t(b)]);
+    expect_rows_match(
+        lanes->append_lanes(2, step.data(), ones.data(), ones.data(), ones.data(), ones.data()), 2);
+    EXPECT_EQ(lanes->length(), int(prompt.size()) + 3);
+    // Back to the prompt: a new round starts where the first did.
+    lanes->truncate(int(prompt.size()));
+    events.assign(2, prompt);
+    for (int b = 0; b < 2; ++b) events[size_t(b)].push_back(step[size_t(b)]);
+    expect_rows_match(
+        lanes->append_lanes(2, step.data(), ones.data(), ones.data(), ones.data(), ones.data()), 2);
+    EXPECT_DEATH(
+        lanes->append_lanes(4, step.data(), ones.data(), ones.data(), ones.data(), ones.data()),
+        "lanes fed must be between 1 and lanes");
+    EXPECT_DEATH(lanes->copy_lane(0, 3), "no such lane");
+  }
+}
+
 TEST(ModelBehaviour, DecoderRejectsOutOfVocabularyTokens) {
   Model model = make_model();
   auto decoder = model.make_decoder();
