@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <tuple>
 #include <vector>
 
@@ -75,6 +77,46 @@ TEST(TokenSampler, TopKAndTopPKeepTheMostLikelyTokens) {
   counts = counts_of(p, four_way(), 10000);
   EXPECT_EQ(counts[2] + counts[3], 0);
   EXPECT_GT(counts[1], 3000);
+}
+
+// A nucleus of hundreds of tokens (the sampler sorts only as far as the draw needs, in growing
+// steps): exactly the most likely tokens reaching p are drawn, whatever their ids.
+TEST(TokenSampler, AWideNucleusHoldsExactlyTheMostLikelyTokens) {
+  const int V = 1000;
+  std::vector<int> rank(V);  // token v is the rank[v]-th most likely
+  for (int v = 0; v < V; ++v) rank[size_t(v)] = (v * 389) % V;  // 389 is prime to 1000
+  std::vector<float> logits(V);
+  for (int v = 0; v < V; ++v) logits[size_t(v)] = -0.002f * float(rank[size_t(v)]);
+  SamplingOptions nucleus;
+  nucleus.top_p = 0.6;
+  // The reference: every token by (logit, id), probabilities in double, the shortest prefix
+  // reaching 0.6.
+  std::vector<int> order(V);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int a, int b) { return logits[size_t(a)] > logits[size_t(b)]; });
+  double total = 0;
+  for (float x : logits) total += std::exp(double(x) - double(logits[size_t(order[0])]));
+  std::vector<bool> inside(V, false);
+  double mass = 0;
+  size_t keep = 0;
+  while (mass < 0.6) {
+    const int v = order[keep++];
+    inside[size_t(v)] = true;
+    mass += std::exp(double(logits[size_t(v)]) - double(logits[size_t(order[0])])) / total;
+  }
+  ASSERT_GT(keep, 300u);
+  TokenSampler sampler(nucleus, 12);
+  const std::vector<int> counts = counts_of(sampler, logits, 30000);
+  size_t seen = 0;
+  for (int v = 0; v < V; ++v) {
+    if (!inside[size_t(v)]) {
+      EXPECT_EQ(counts[size_t(v)], 0) << "token " << v << " is outside the nucleus";
+    }
+    seen += counts[size_t(v)] > 0;
+  }
+  EXPECT_GT(seen, keep - 5);  // 30,000 near-uniform draws over ~500 tokens reach nearly all
+  EXPECT_TRUE(inside[order[keep - 1]]);
 }
 
 // An infinite logit is a certainty, not a NaN that picks the least likely token.
