@@ -178,8 +178,8 @@ Json evaluate_copy(CopyWriter& writer, const CopyEvaluationOptions& options,
   const size_t n = pairs.size();
   std::vector<Tokens> references(n), model_texts(n), retrieval_texts(n), ngram_texts(n);
   const WritingOptions& writing = options.writing;
-  // Pairs spread over the threads (each draft is its own decoder and seed stream, so the
-  // outcome does not depend on the thread count).
+  // Pairs spread over the threads (each pair has its own decoder and each draft its own seed
+  // stream, so the outcome does not depend on the thread count).
   std::exception_ptr failure;
   std::atomic<int64_t> done{0};
 #pragma omp parallel for schedule(dynamic, 1)

@@ -215,7 +215,7 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
 
   // The prompt is fed once, into lane 0, and copied to the other lanes; the drafts are written
   // draft_lanes at a time, one lane each, all stepping together (one matrix product per step
-  // for all of them). A finished draft's lane takes over the last running one's, so the running
+  // for all of them). The last running draft moves into a finished draft's lane, so the running
   // drafts always fill the first lanes.
   std::vector<CopyDraft> drafts(static_cast<size_t>(samples));
   const RetrievedCopy copy = retrieved_copy_for(title, segment, aspect, options.retrieved_copy);

@@ -74,10 +74,13 @@ struct WritingOptions {
   // the drafts are drawn from and scored by (mean_log_prob).
   RetrievedCopyOptions retrieved_copy;
   uint64_t seed = 1;  // request r's draft k is drawn from a stream fixed by (seed, r, k)
-  // Drafts decoded together, one key/value-cache lane each (trainer/model/model_decoder.h):
-  // each step's products read the weights once for all of them. Memory per writing thread:
-  // lanes x max_len x d_model x 2 x n_layer floats. 1: one draft at a time. The drafts are the
-  // same whatever the lanes, but for float rounding in the products.
+  // Drafts decoded together (at most), one key/value-cache lane each
+  // (trainer/model/model_decoder.h): each step's products read the weights once for all of them.
+  // Memory per writing thread: lanes x max_len x d_model x 2 x n_layer floats. 1: one draft at
+  // a time. The products' rounding depends on how many drafts run together (a vector product
+  // for one, a matrix product for several), and a rounding difference can, rarely, flip a
+  // sampled token and the rest of that draft: drafts are fixed by the options, seed and row,
+  // this one included.
   int draft_lanes = 32;
 };
 

@@ -108,7 +108,8 @@ int32_t TokenSampler::next(const std::vector<float>& logits, const std::vector<i
     order.resize(size_t(options_.top_k));
   }
 
-  // Softmax over the candidates, then the nucleus: the shortest prefix whose mass reaches p.
+  // Softmax over the candidates, then the nucleus: the shortest prefix whose mass reaches p
+  // (the total is summed in id order: the sorted order is not known that far).
   double top = minus_inf;
   for (int32_t v : order) top = std::max(top, scores[size_t(v)]);
   double total = 0;

@@ -77,13 +77,15 @@ class Model {
   // token; column 0 is padding and is set to -inf).
   void action_logits(const float* hidden, int B, float* out) const;
 
-  // Incremental decoding with a key/value cache, for multi-step generation: feed one event at
-  // a time (position = number of events fed so far), get the final hidden state of that event.
+  // Incremental decoding with a key/value cache, for multi-step generation: feed one event per
+  // lane at a time (position = number of events fed so far), get the final hidden state of
+  // that event.
   class Decoder {
    public:
     virtual ~Decoder() = default;
     virtual void reset() = 0;
-    // Appends one event; returns its final-LN hidden state [d_model]. Throws if max_len reached.
+    // Appends one event to lane 0; returns its final-LN hidden state (the first d_model values;
+    // the vector holds lanes() rows). Throws if max_len reached.
     virtual const std::vector<float>& append(int32_t item, int32_t action, int32_t category,
                                              int32_t time_gap, int32_t activity) = 0;
     virtual int length() const = 0;

@@ -1,4 +1,5 @@
-// KvDecoder<T>: one-event-at-a-time inference over a ModelCore with a per-layer key/value cache.
+// KvDecoder<T>: event-by-event inference over a ModelCore with a per-layer key/value cache, for
+// one sequence or several stepping together (lanes).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -42,10 +43,11 @@ class KvDecoder {
   int length() const { return length_; }
   // Forgets every event after the first `length` (0 <= length <= length()) in every lane: the
   // cache holds only keys and values by position, so the next append continues exactly as if
-  // they had never been fed (n drafts share one prompt without feeding it n times).
+  // they had never been fed (a new round of drafts starts again from the shared prompt).
   void truncate(int length);
   // Makes lane `to` hold what lane `from` holds (its first length() events): a prompt fed once
-  // in lane 0 is copied to the others; a finished draft's lane takes over a running one's.
+  // in lane 0 is copied to the others (n drafts share it without feeding it n times); a running
+  // draft moves into the lane of a finished one.
   void copy_lane(int from, int to);
 
  private:

@@ -466,10 +466,12 @@ TEST_F(CopyModel, RetrievedCopyIsWhatDraftsAreDrawnFromAndScoredBy) {
             "--retrieved-texts: must be >= 1, got 0");
 }
 
-TEST_F(CopyModel, DraftsWrittenInLanesScoreWhatOneAtATimeDecodingGives) {
-  // 40 samples: two rounds of decoder lanes (32, then 8), drafts finishing at different steps
-  // (each finished lane taken over by a running one). Every draft's score is what the one-lane
-  // decoder of log_likelihood gives its tokens.
+TEST_F(CopyModel, DraftsWrittenInLanesAreWhatOneAtATimeDecodingWrites) {
+  // 40 samples: with 32 lanes two rounds (32, then 8), drafts finishing at different steps
+  // (the last running draft moving into each finished one's lane); with one lane, one draft
+  // at a time. The same drafts in the same order (a rounding flip of a sampled token is
+  // possible in principle, vanishingly rare on a model this small), and every finished
+  // draft's score is what the one-lane decoder of log_likelihood gives its tokens.
   CopyWriter writer(run_dir(), corpus_path());
   const std::vector<int32_t> title = writer.tokenizer().encode("包鞋3");
   WritingOptions options;
@@ -477,20 +479,39 @@ TEST_F(CopyModel, DraftsWrittenInLanesScoreWhatOneAtATimeDecodingGives) {
   options.sampling.top_p = 1.0;
   options.sampling.no_repeat_ngram = 0;
   options.n_best = 40;
-  const std::vector<CopyDraft> drafts = writer.write_tokens(title, 1, 0, 0, options);
-  std::set<size_t> lengths;
-  int checked = 0;
-  for (const CopyDraft& d : drafts) {
-    lengths.insert(d.tokens.size());
-    if (!d.finished) continue;
-    int64_t scored = 0;
-    const double whole = writer.log_likelihood(title, 1, 0, d.tokens, &scored);
-    ASSERT_EQ(scored, int64_t(d.tokens.size()) + 1);
-    EXPECT_NEAR(d.mean_log_prob * double(scored), whole, 1e-4 * std::abs(whole));
-    ++checked;
+  for (int max_tokens : {0, 4}) {  // 4: drafts cut at the limit in every lane
+    options.max_tokens = max_tokens;
+    options.draft_lanes = 32;
+    const std::vector<CopyDraft> lanes = writer.write_tokens(title, 1, 0, 0, options);
+    options.draft_lanes = 1;
+    const std::vector<CopyDraft> one = writer.write_tokens(title, 1, 0, 0, options);
+    ASSERT_EQ(lanes.size(), one.size()) << "max_tokens " << max_tokens;
+    std::set<size_t> lengths;
+    int finished = 0;
+    for (size_t i = 0; i < lanes.size(); ++i) {
+      const CopyDraft& d = lanes[i];
+      EXPECT_EQ(d.tokens, one[i].tokens) << "draft " << i << ", max_tokens " << max_tokens;
+      EXPECT_EQ(d.finished, one[i].finished);
+      EXPECT_NEAR(d.mean_log_prob, one[i].mean_log_prob, 1e-5);
+      lengths.insert(d.tokens.size());
+      if (max_tokens > 0) {
+        EXPECT_LE(d.tokens.size(), size_t(max_tokens));
+      }
+      if (!d.finished) continue;
+      int64_t scored = 0;
+      const double whole = writer.log_likelihood(title, 1, 0, d.tokens, &scored);
+      ASSERT_EQ(scored, int64_t(d.tokens.size()) + 1);
+      EXPECT_NEAR(d.mean_log_prob * double(scored), whole, 1e-4 * std::abs(whole));
+      ++finished;
+    }
+    if (max_tokens == 0) {
+      EXPECT_GT(lanes.size(), 32u);   // drafts of the second round among them
+      EXPECT_GT(lengths.size(), 3u);  // lanes finished at different steps
+      EXPECT_GT(finished, 0);
+    } else {
+      EXPECT_LT(finished, int(lanes.size()));  // some cut at the limit
+    }
   }
-  EXPECT_GT(checked, 32);         // drafts of the second round among them
-  EXPECT_GT(lengths.size(), 3u);  // lanes finished at different steps
 }
 
 TEST_F(CopyModel, UnknownTagsAndOtherModelsAreClearErrors) {

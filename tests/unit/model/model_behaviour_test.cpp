@@ -164,9 +164,12 @@ TEST(ModelBehaviour, DecoderTruncateForgetsTheLaterEventsExactly) {
 
 TEST(ModelBehaviour, DecoderLanesEachEqualAOneLaneDecoder) {
   // Three lanes share a prompt fed once (copied from lane 0), step together with different
-  // events, lose a lane (the last one's events copied over the finished one, as copy's drafts
-  // do) and go on; every row equals a one-lane decoder fed that lane's events (the products
-  // run over several rows, so within float rounding).
+  // events on every channel, lose a lane (the last one's events copied over the finished one,
+  // as copy's drafts do) and go on; every row equals a one-lane decoder fed that lane's events
+  // (the products run over several rows, so within float rounding).
+  struct Event {
+    int32_t item, action, category, time_gap, activity;
+  };
   for (BlockKind block : {BlockKind::kGpt, BlockKind::kLigr, BlockKind::kHstu}) {
     ModelConfig config = tiny_config();
     config.block = block;
@@ -174,45 +177,53 @@ TEST(ModelBehaviour, DecoderLanesEachEqualAOneLaneDecoder) {
     const int C = config.d_model;
     auto lanes = model.make_decoder(3);
     EXPECT_EQ(lanes->lanes(), 3);
-    const std::vector<int32_t> prompt = {3, 1, 4};
-    for (int32_t item : prompt) lanes->append(item, 1, 1, 1, 1);
+    const std::vector<Event> prompt = {{3, 1, 1, 1, 1}, {1, 2, 3, 4, 2}, {4, 3, 2, 5, 1}};
+    for (const Event& e : prompt)
+      lanes->append(e.item, e.action, e.category, e.time_gap, e.activity);
     for (int lane : {1, 2}) lanes->copy_lane(0, lane);
-    std::vector<std::vector<int32_t>> events(3, prompt);
-    const std::vector<int32_t> ones(3, 1);
+    std::vector<std::vector<Event>> events(3, prompt);
     auto expect_rows_match = [&](const std::vector<float>& rows, int n) {
       for (int b = 0; b < n; ++b) {
         auto single = model.make_decoder();
         const std::vector<float>* h = nullptr;
-        for (int32_t item : events[size_t(b)]) h = &single->append(item, 1, 1, 1, 1);
+        for (const Event& e : events[size_t(b)])
+          h = &single->append(e.item, e.action, e.category, e.time_gap, e.activity);
         for (int c = 0; c < C; ++c)
           ASSERT_NEAR(rows[size_t(b) * C + c], (*h)[size_t(c)], 1e-5)
               << "block " << int(block) << " lane " << b << " dim " << c;
       }
     };
-    const std::vector<std::vector<int32_t>> steps = {{5, 6, 7}, {2, 8, 9}};
-    for (const std::vector<int32_t>& step : steps) {
-      for (int b = 0; b < 3; ++b) events[size_t(b)].push_back(step[size_t(b)]);
-      const std::vector<float>& rows =
-          lanes->append_lanes(3, step.data(), ones.data(), ones.data(), ones.data(), ones.data());
-      expect_rows_match(rows, 3);
-    }
+    // Feeds step[b] to lane b for the first step.size() lanes and checks every row.
+    auto feed = [&](const std::vector<Event>& step) {
+      std::vector<int32_t> item, action, category, time_gap, activity;
+      for (size_t b = 0; b < step.size(); ++b) {
+        const Event& e = step[b];
+        item.push_back(e.item);
+        action.push_back(e.action);
+        category.push_back(e.category);
+        time_gap.push_back(e.time_gap);
+        activity.push_back(e.activity);
+        events[b].push_back(e);
+      }
+      expect_rows_match(lanes->append_lanes(int(step.size()), item.data(), action.data(),
+                                            category.data(), time_gap.data(), activity.data()),
+                        int(step.size()));
+    };
+    feed({{5, 1, 2, 3, 1}, {6, 2, 4, 1, 2}, {7, 3, 1, 5, 1}});
+    feed({{2, 3, 3, 2, 2}, {8, 1, 1, 4, 1}, {9, 2, 4, 1, 2}});
     // Lane 0's draft ends: lane 2 moves into it; two lanes go on.
     lanes->copy_lane(2, 0);
     events[0] = events[2];
     events.pop_back();
-    const std::vector<int32_t> step = {1, 7};
-    for (int b = 0; b < 2; ++b) events[size_t(b)].push_back(step[size_t(b)]);
-    expect_rows_match(
-        lanes->append_lanes(2, step.data(), ones.data(), ones.data(), ones.data(), ones.data()), 2);
+    feed({{1, 2, 2, 2, 2}, {7, 3, 4, 5, 1}});
     EXPECT_EQ(lanes->length(), int(prompt.size()) + 3);
     // Back to the prompt: a new round starts where the first did.
     lanes->truncate(int(prompt.size()));
     events.assign(2, prompt);
-    for (int b = 0; b < 2; ++b) events[size_t(b)].push_back(step[size_t(b)]);
-    expect_rows_match(
-        lanes->append_lanes(2, step.data(), ones.data(), ones.data(), ones.data(), ones.data()), 2);
+    feed({{1, 1, 1, 1, 1}, {10, 3, 4, 5, 2}});
+    const std::vector<int32_t> ones(4, 1);
     EXPECT_DEATH(
-        lanes->append_lanes(4, step.data(), ones.data(), ones.data(), ones.data(), ones.data()),
+        lanes->append_lanes(4, ones.data(), ones.data(), ones.data(), ones.data(), ones.data()),
         "lanes fed must be between 1 and lanes");
     EXPECT_DEATH(lanes->copy_lane(0, 3), "no such lane");
   }
