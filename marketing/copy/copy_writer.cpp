@@ -218,7 +218,19 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
   // for all of them). The last running draft moves into a finished draft's lane, so the running
   // drafts always fill the first lanes.
   std::vector<CopyDraft> drafts(static_cast<size_t>(samples));
-  const RetrievedCopy copy = retrieved_copy_for(title, segment, aspect, options.retrieved_copy);
+  // The nearest training titles' texts are looked up once for both their uses (the retrieved
+  // copy, the consensus evidence): nearest first, so each use takes its first K.
+  const int copied_texts = options.retrieved_copy.weight > 0 ? options.retrieved_copy.texts : 0;
+  const int evidence_texts = by_consensus ? options.evidence : 0;
+  std::vector<eval::text::Tokens> nearest;
+  if (std::max(copied_texts, evidence_texts) > 0)
+    nearest = retrieval_.texts_for(title, segment, aspect, std::max(copied_texts, evidence_texts));
+  const auto first_texts = [&](int k) {
+    return std::vector<eval::text::Tokens>(
+        nearest.begin(), nearest.begin() + std::min<ptrdiff_t>(k, ptrdiff_t(nearest.size())));
+  };
+  const RetrievedCopy copy(first_texts(copied_texts),
+                           copied_texts > 0 ? options.retrieved_copy.weight : 0);
   const int lanes = std::min(samples, options.draft_lanes);
   const std::unique_ptr<trainer::Model::Decoder> decoder = model_.make_decoder(lanes);
   std::vector<float> prompt_hidden;
@@ -270,9 +282,7 @@ std::vector<CopyDraft> CopyWriter::write_tokens(const std::vector<int32_t>& titl
   // evidence too) and the retrieved texts; the n-best closest are returned. The likelihood
   // order returns its n-best samples.
   const double bleu_weight = options.consensus_bleu_weight;
-  std::vector<eval::text::Tokens> retrieved;
-  if (by_consensus && options.evidence > 0)
-    retrieved = retrieval_.texts_for(title, segment, aspect, options.evidence);
+  const std::vector<eval::text::Tokens> retrieved = first_texts(evidence_texts);
   for (size_t a = 0; by_consensus && a < drafts.size(); ++a) {
     double to_drafts = 0, to_texts = 0;
     for (size_t b = 0; b < drafts.size(); ++b)
